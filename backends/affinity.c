@@ -1,0 +1,488 @@
+/*
+ * affinity.c -- the affinity table: key -> VM, with expiry (pure).
+ *
+ * Layout: chained hash buckets (a power of two, grown to keep the load
+ * factor at or below 1) hold one heap-allocated node per key, so an entry
+ * never moves while it lives. Every idle node (active == 0) is also in a
+ * binary min-heap ordered by expires_ms. The heap makes both "reclaim an
+ * expired entry when full" and the aff_expire() sweep cost O(log n) per
+ * entry instead of a scan of the whole table: a table full of live entries
+ * must not turn every refused connection into an O(max_entries) walk.
+ *
+ * Keys come from clients (addresses, user names), so the hash is SipHash-1-3
+ * with a per-table random seed: nobody outside can aim keys at one bucket.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "backends/affinity.h"
+
+#define AFF_MIN_BUCKETS 16
+#define AFF_NOT_IDLE    SIZE_MAX   /* heap_at of a node with sessions */
+
+struct aff_node {
+	struct aff_entry  e;
+	struct aff_node  *next;     /* bucket chain */
+	uint64_t          hash;
+	size_t            heap_at;  /* index in t->heap, or AFF_NOT_IDLE */
+};
+
+struct aff_table {
+	struct aff_node **bucket;
+	size_t            nbucket;      /* power of two */
+	size_t            count;
+	size_t            max_entries;
+	uint64_t          ttl_ms;
+	uint64_t          seed[2];
+	/*
+	 * Idle nodes, min-heap on e.expires_ms. heap_cap is reserved up to
+	 * count before a node is created, so pushing never allocates and
+	 * aff_session_end() cannot fail.
+	 */
+	struct aff_node **heap;
+	size_t            nheap;
+	size_t            heap_cap;
+};
+
+/* SipHash-1-3 (Aumasson, Bernstein), as used for hash tables by Rust and CPython. */
+
+#ifndef AFF_SIP_CROUNDS
+#define AFF_SIP_CROUNDS 1
+#endif
+#ifndef AFF_SIP_DROUNDS
+#define AFF_SIP_DROUNDS 3
+#endif
+
+#define AFF_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define AFF_SIPROUND do {                                               \
+	v0 += v1; v1 = AFF_ROTL(v1, 13); v1 ^= v0; v0 = AFF_ROTL(v0, 32); \
+	v2 += v3; v3 = AFF_ROTL(v3, 16); v3 ^= v2;                        \
+	v0 += v3; v3 = AFF_ROTL(v3, 21); v3 ^= v0;                        \
+	v2 += v1; v1 = AFF_ROTL(v1, 17); v1 ^= v2; v2 = AFF_ROTL(v2, 32); \
+} while (0)
+
+static uint64_t
+aff_siphash(const uint64_t k[2], const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t v0 = UINT64_C(0x736f6d6570736575) ^ k[0];
+	uint64_t v1 = UINT64_C(0x646f72616e646f6d) ^ k[1];
+	uint64_t v2 = UINT64_C(0x6c7967656e657261) ^ k[0];
+	uint64_t v3 = UINT64_C(0x7465646279746573) ^ k[1];
+	uint64_t m, b = (uint64_t)len << 56;
+	size_t i;
+	int r;
+
+	for (; len >= 8; len -= 8, p += 8) {
+		m = 0;
+		for (i = 0; i < 8; i++)
+			m |= (uint64_t)p[i] << (8 * i);
+		v3 ^= m;
+		for (r = 0; r < AFF_SIP_CROUNDS; r++)
+			AFF_SIPROUND;
+		v0 ^= m;
+	}
+	for (i = 0; i < len; i++)
+		b |= (uint64_t)p[i] << (8 * i);
+	v3 ^= b;
+	for (r = 0; r < AFF_SIP_CROUNDS; r++)
+		AFF_SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	for (r = 0; r < AFF_SIP_DROUNDS; r++)
+		AFF_SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static void
+aff_seed(struct aff_table *t)
+{
+	uintptr_t a = (uintptr_t)t, s = (uintptr_t)&a;
+
+	if (getrandom(t->seed, sizeof(t->seed), GRND_NONBLOCK) ==
+	    (ssize_t)sizeof(t->seed))
+		return;
+	/*
+	 * No entropy yet (very early boot). Fall back to address bits: weak
+	 * against a determined attacker, but the table still works and the
+	 * max_entries cap still bounds it.
+	 */
+	t->seed[0] = (uint64_t)a * UINT64_C(0x9e3779b97f4a7c15);
+	t->seed[1] = (uint64_t)s * UINT64_C(0xc2b2ae3d27d4eb4f);
+}
+
+static bool
+aff_expired(const struct aff_node *n, uint64_t now)
+{
+	return n->e.active == 0 && now >= n->e.expires_ms;
+}
+
+/* --- the idle heap --- */
+
+static void
+aff_heap_set(struct aff_table *t, size_t i, struct aff_node *n)
+{
+	t->heap[i] = n;
+	n->heap_at = i;
+}
+
+static void
+aff_heap_up(struct aff_table *t, size_t i)
+{
+	struct aff_node *n = t->heap[i];
+
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+
+		if (t->heap[parent]->e.expires_ms <= n->e.expires_ms)
+			break;
+		aff_heap_set(t, i, t->heap[parent]);
+		i = parent;
+	}
+	aff_heap_set(t, i, n);
+}
+
+static void
+aff_heap_down(struct aff_table *t, size_t i)
+{
+	struct aff_node *n = t->heap[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= t->nheap)
+			break;
+		if (c + 1 < t->nheap &&
+		    t->heap[c + 1]->e.expires_ms < t->heap[c]->e.expires_ms)
+			c++;
+		if (n->e.expires_ms <= t->heap[c]->e.expires_ms)
+			break;
+		aff_heap_set(t, i, t->heap[c]);
+		i = c;
+	}
+	aff_heap_set(t, i, n);
+}
+
+static void
+aff_heap_push(struct aff_table *t, struct aff_node *n)
+{
+	/* Capacity is reserved in aff_reserve_heap() before a node exists. */
+	if (t->nheap >= t->heap_cap) {
+		fprintf(stderr, "aff_heap_push: heap full (%zu)\n", t->nheap);
+		abort();
+	}
+	aff_heap_set(t, t->nheap++, n);
+	aff_heap_up(t, n->heap_at);
+}
+
+static void
+aff_heap_remove(struct aff_table *t, struct aff_node *n)
+{
+	size_t i = n->heap_at;
+	struct aff_node *last;
+
+	if (i == AFF_NOT_IDLE)
+		return;
+	n->heap_at = AFF_NOT_IDLE;
+	last = t->heap[--t->nheap];
+	if (last == n)
+		return;
+	aff_heap_set(t, i, last);
+	aff_heap_up(t, i);
+	aff_heap_down(t, last->heap_at);
+}
+
+/* Make room in the heap for every node, including one about to be added. */
+static int
+aff_reserve_heap(struct aff_table *t, size_t want)
+{
+	struct aff_node **h;
+	size_t cap;
+
+	if (want <= t->heap_cap)
+		return 0;
+	cap = t->heap_cap ? t->heap_cap : AFF_MIN_BUCKETS;
+	while (cap < want && cap <= SIZE_MAX / 2)
+		cap *= 2;
+	if (cap < want)
+		cap = want;
+	if (cap > t->max_entries && want <= t->max_entries)
+		cap = t->max_entries;
+	h = reallocarray(t->heap, cap, sizeof(*h));
+	if (h == NULL)
+		return -1;
+	t->heap = h;
+	t->heap_cap = cap;
+	return 0;
+}
+
+/* --- buckets --- */
+
+static struct aff_node *
+aff_find(const struct aff_table *t, const char *key, uint64_t hash)
+{
+	struct aff_node *n;
+
+	for (n = t->bucket[hash & (t->nbucket - 1)]; n != NULL; n = n->next)
+		if (n->hash == hash && strcmp(n->e.key, key) == 0)
+			return n;
+	return NULL;
+}
+
+/* Unlink n from its chain and the heap, and free it. */
+static void
+aff_remove(struct aff_table *t, struct aff_node *n)
+{
+	struct aff_node **link = &t->bucket[n->hash & (t->nbucket - 1)];
+
+	while (*link != n)
+		link = &(*link)->next;
+	*link = n->next;
+	aff_heap_remove(t, n);
+	free(n);
+	t->count--;
+}
+
+/* Double the buckets. On allocation failure keep the old ones: slower, still right. */
+static void
+aff_grow(struct aff_table *t)
+{
+	struct aff_node **nb, *n, *next;
+	size_t nn, i;
+
+	if (t->nbucket > SIZE_MAX / 2 / sizeof(*nb))
+		return;
+	nn = t->nbucket * 2;
+	nb = calloc(nn, sizeof(*nb));
+	if (nb == NULL)
+		return;
+	for (i = 0; i < t->nbucket; i++) {
+		for (n = t->bucket[i]; n != NULL; n = next) {
+			next = n->next;
+			n->next = nb[n->hash & (nn - 1)];
+			nb[n->hash & (nn - 1)] = n;
+		}
+	}
+	free(t->bucket);
+	t->bucket = nb;
+	t->nbucket = nn;
+}
+
+/* Length of key, or -1 when it is NULL or longer than AFF_KEY_MAX. */
+static int
+aff_key_len(const char *key, size_t *len)
+{
+	if (key == NULL)
+		return -1;
+	*len = strnlen(key, AFF_KEY_MAX + 1);
+	return *len > AFF_KEY_MAX ? -1 : 0;
+}
+
+/* --- API --- */
+
+struct aff_table *
+aff_new(size_t max_entries, uint64_t ttl_ms)
+{
+	struct aff_table *t = NULL, *ret = NULL;
+
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		goto out;
+	t->nbucket = AFF_MIN_BUCKETS;
+	t->bucket = calloc(t->nbucket, sizeof(*t->bucket));
+	if (t->bucket == NULL)
+		goto out;
+	t->max_entries = max_entries;
+	t->ttl_ms = ttl_ms;
+	aff_seed(t);
+	ret = t;
+	t = NULL;       /* transferred */
+out:
+	aff_free(t);
+	return ret;
+}
+
+void
+aff_free(struct aff_table *t)
+{
+	struct aff_node *n, *next;
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; t->bucket != NULL && i < t->nbucket; i++) {
+		for (n = t->bucket[i]; n != NULL; n = next) {
+			next = n->next;
+			free(n);
+		}
+	}
+	free(t->bucket);
+	free(t->heap);
+	free(t);
+}
+
+void
+aff_set_ttl(struct aff_table *t, uint64_t ttl_ms)
+{
+	/* Applies to sessions ending from now on; idle entries keep their expiry. */
+	t->ttl_ms = ttl_ms;
+}
+
+const struct aff_entry *
+aff_lookup(struct aff_table *t, const char *key, uint64_t now)
+{
+	struct aff_node *n;
+	size_t len;
+
+	if (aff_key_len(key, &len) == -1)
+		return NULL;
+	n = aff_find(t, key, aff_siphash(t->seed, key, len));
+	if (n == NULL)
+		return NULL;
+	if (aff_expired(n, now)) {
+		aff_remove(t, n);
+		return NULL;
+	}
+	return &n->e;
+}
+
+int
+aff_session_start(struct aff_table *t, const char *key, const char *backend,
+    uint64_t now)
+{
+	struct aff_node *n;
+	uint64_t hash;
+	size_t klen, blen;
+
+	if (aff_key_len(key, &klen) == -1 || backend == NULL)
+		return -1;
+	blen = strnlen(backend, CFG_NAME_MAX + 1);
+	if (blen > CFG_NAME_MAX)
+		return -1;
+	hash = aff_siphash(t->seed, key, klen);
+
+	n = aff_find(t, key, hash);
+	if (n != NULL) {
+		aff_heap_remove(t, n);
+		if (aff_expired(n, now) || strcmp(n->e.backend, backend) != 0) {
+			/* Expired, or the key follows its newest session. */
+			memcpy(n->e.backend, backend, blen + 1);
+			n->e.active = 1;
+		} else if (n->e.active < UINT32_MAX) {
+			n->e.active++;
+		}
+		n->e.expires_ms = 0;
+		return 0;
+	}
+
+	if (t->count >= t->max_entries) {
+		if (t->nheap == 0 || !aff_expired(t->heap[0], now))
+			return -1;
+		aff_remove(t, t->heap[0]);
+	}
+	if (aff_reserve_heap(t, t->count + 1) == -1)
+		return -1;
+	n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return -1;
+	memcpy(n->e.key, key, klen + 1);
+	memcpy(n->e.backend, backend, blen + 1);
+	n->e.active = 1;
+	n->hash = hash;
+	n->heap_at = AFF_NOT_IDLE;
+	n->next = t->bucket[hash & (t->nbucket - 1)];
+	t->bucket[hash & (t->nbucket - 1)] = n;
+	t->count++;
+	if (t->count > t->nbucket)
+		aff_grow(t);
+	return 0;
+}
+
+void
+aff_session_end(struct aff_table *t, const char *key, const char *backend,
+    uint64_t now)
+{
+	struct aff_node *n;
+	size_t len;
+
+	if (aff_key_len(key, &len) == -1 || backend == NULL)
+		return;
+	n = aff_find(t, key, aff_siphash(t->seed, key, len));
+	/* A moved key's old sessions end here too; they no longer count. */
+	if (n == NULL || n->e.active == 0 || strcmp(n->e.backend, backend) != 0)
+		return;
+	if (--n->e.active > 0)
+		return;
+	n->e.expires_ms = t->ttl_ms > UINT64_MAX - now ? UINT64_MAX :
+	    now + t->ttl_ms;
+	aff_heap_push(t, n);
+}
+
+size_t
+aff_expire(struct aff_table *t, uint64_t now)
+{
+	size_t removed = 0;
+
+	while (t->nheap > 0 && aff_expired(t->heap[0], now)) {
+		aff_remove(t, t->heap[0]);
+		removed++;
+	}
+	return removed;
+}
+
+void
+aff_forget_backend(struct aff_table *t, const char *backend)
+{
+	struct aff_node **link, *n;
+	size_t i;
+
+	for (i = 0; i < t->nbucket; i++) {
+		link = &t->bucket[i];
+		while ((n = *link) != NULL) {
+			if (strcmp(n->e.backend, backend) != 0) {
+				link = &n->next;
+				continue;
+			}
+			*link = n->next;
+			aff_heap_remove(t, n);
+			free(n);
+			t->count--;
+		}
+	}
+}
+
+size_t
+aff_count(const struct aff_table *t)
+{
+	return t->count;
+}
+
+size_t
+aff_count_backend(const struct aff_table *t, const char *backend,
+    uint64_t now)
+{
+	const struct aff_node *n;
+	size_t i, c = 0;
+
+	for (i = 0; i < t->nbucket; i++)
+		for (n = t->bucket[i]; n != NULL; n = n->next)
+			if (!aff_expired(n, now) &&
+			    strcmp(n->e.backend, backend) == 0)
+				c++;
+	return c;
+}
+
+void
+aff_foreach(const struct aff_table *t, uint64_t now,
+    void (*fn)(const struct aff_entry *e, void *arg), void *arg)
+{
+	const struct aff_node *n;
+	size_t i;
+
+	for (i = 0; i < t->nbucket; i++)
+		for (n = t->bucket[i]; n != NULL; n = n->next)
+			if (!aff_expired(n, now))
+				fn(&n->e, arg);
+}

@@ -1,0 +1,78 @@
+/*
+ * affinity.h -- the affinity table: key -> VM, with expiry (pure).
+ *
+ * A key is a short string such as "ip:192.0.2.7" (and later "user:alice").
+ * An entry is live while it has active sessions (active > 0) and for `ttl`
+ * after the last of them ended. Lookups are O(1) on average (open hashing).
+ * The table never grows past max_entries: a new key is refused when full
+ * and no expired entry can be reclaimed.
+ *
+ * The clock is injected: every call that depends on time takes `now` in
+ * milliseconds of a monotonic clock chosen by the caller.
+ */
+#ifndef POOLGATE_AFFINITY_H
+#define POOLGATE_AFFINITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+#define AFF_KEY_MAX 127
+
+struct aff_table;
+
+struct aff_entry {
+	char     key[AFF_KEY_MAX + 1];
+	char     backend[CFG_NAME_MAX + 1];
+	uint32_t active;      /* live sessions under this key on `backend` */
+	uint64_t expires_ms;  /* meaningful only when active == 0 */
+};
+
+/* New empty table; returns NULL on allocation failure. */
+struct aff_table *aff_new(size_t max_entries, uint64_t ttl_ms);
+void              aff_free(struct aff_table *t);
+void              aff_set_ttl(struct aff_table *t, uint64_t ttl_ms);
+
+/*
+ * The live entry for key, or NULL. An expired entry found here is removed.
+ * The returned pointer is borrowed and valid until the next call that
+ * modifies the table.
+ */
+const struct aff_entry *aff_lookup(struct aff_table *t, const char *key,
+    uint64_t now);
+
+/*
+ * A session under `key` started on `backend`. Creates the entry or points
+ * it at `backend` (a key follows its newest session; active counts restart
+ * when it moves). Returns 0, or -1 when the key is too long or the table is
+ * full.
+ */
+int  aff_session_start(struct aff_table *t, const char *key,
+    const char *backend, uint64_t now);
+
+/*
+ * A session under `key` on `backend` ended. When it was the last one the
+ * entry starts its ttl. Unknown keys, or a key that has moved to another
+ * backend since, are ignored.
+ */
+void aff_session_end(struct aff_table *t, const char *key,
+    const char *backend, uint64_t now);
+
+/* Remove every expired entry; returns how many were removed. */
+size_t aff_expire(struct aff_table *t, uint64_t now);
+
+/* Remove every entry that points at `backend` (a forgotten VM). */
+void   aff_forget_backend(struct aff_table *t, const char *backend);
+
+/* Entries in the table (live or not yet swept). */
+size_t aff_count(const struct aff_table *t);
+/* Live entries that point at `backend`. */
+size_t aff_count_backend(const struct aff_table *t, const char *backend,
+    uint64_t now);
+
+/* Call fn for every live entry; fn must not modify the table. */
+void   aff_foreach(const struct aff_table *t, uint64_t now,
+    void (*fn)(const struct aff_entry *e, void *arg), void *arg);
+
+#endif

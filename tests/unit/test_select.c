@@ -1,0 +1,485 @@
+/*
+ * test_select.c -- the VM registry (backend.c) and choosing a VM (select.c).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "backends/select.h"
+
+#define SVC 0
+
+static struct backend *
+add(struct pool *p, const char *name, int weight, int max_sessions)
+{
+	struct cfg_backend cb;
+	struct backend *b;
+
+	memset(&cb, 0, sizeof(cb));
+	snprintf(cb.name, sizeof(cb.name), "%s", name);
+	cb.address.text = "10.0.0.4";
+	cb.weight = weight;
+	cb.max_sessions = max_sessions;
+	b = pool_add(p, &cb);
+	assert_non_null(b);
+	return b;
+}
+
+/* A pool of n VMs "vm1".."vmN", weight 1, no cap, up for SVC. */
+static void
+make_pool(struct pool *p, int n)
+{
+	char name[16];
+	int i;
+
+	pool_init(p);
+	for (i = 1; i <= n; i++) {
+		snprintf(name, sizeof(name), "vm%d", i);
+		add(p, name, 1, 0)->health[SVC].hc.up = true;
+	}
+}
+
+static const char *
+pick_name(struct pool *p, struct aff_table *aff, const char *key,
+    bool *by_aff)
+{
+	struct backend *b = sel_pick(p, SVC, aff, key, 0, NULL, 0, by_aff);
+
+	return b != NULL ? b->name : NULL;
+}
+
+/* --- backend.c --- */
+
+static void
+test_pool_add_find(void **state)
+{
+	struct pool p;
+	struct cfg_backend cb;
+	struct backend *b;
+	size_t i;
+
+	(void)state;
+	pool_init(&p);
+	memset(&cb, 0, sizeof(cb));
+	snprintf(cb.name, sizeof(cb.name), "vm1");
+	cb.address.text = "10.0.0.4";
+	cb.address.len = 16;
+	cb.weight = 3;
+	cb.max_sessions = 20;
+	b = pool_add(&p, &cb);
+	assert_non_null(b);
+	assert_string_equal(b->name, "vm1");
+	assert_string_equal(b->addr.text, "10.0.0.4");
+	assert_ptr_not_equal(b->addr.text, cb.address.text);  /* a copy */
+	assert_int_equal(b->addr.len, 16);
+	assert_int_equal(b->weight, 3);
+	assert_int_equal(b->max_sessions, 20);
+	assert_int_equal(b->admin, BE_ADMIN_READY);
+	assert_false(b->removed);
+	assert_int_equal(b->sessions, 0);
+	for (i = 0; i < CFG_MAX_SERVICES; i++) {
+		assert_false(b->health[i].hc.up);
+		assert_int_equal(b->health[i].hc.ok_run, 0);
+		assert_null(b->check[i]);
+	}
+	/* Many more, to make the array grow. */
+	for (i = 2; i <= 40; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "vm%zu", i);
+		add(&p, name, 1, 0);
+	}
+	assert_int_equal(p.n, 40);
+	assert_ptr_equal(pool_find(&p, "vm1"), b);
+	assert_string_equal(pool_find(&p, "vm40")->name, "vm40");
+	assert_null(pool_find(&p, "vm41"));
+	pool_clear(&p);
+	assert_int_equal(p.n, 0);
+	assert_null(pool_find(&p, "vm1"));
+}
+
+static void
+test_pool_remove_keeps_order_and_turn(void **state)
+{
+	struct pool p;
+
+	(void)state;
+	make_pool(&p, 4);
+	p.rr = 2;                               /* vm3 is next */
+	pool_remove_at(&p, 0);
+	assert_int_equal(p.n, 3);
+	assert_string_equal(p.be[0]->name, "vm2");
+	assert_string_equal(p.be[1]->name, "vm3");
+	assert_string_equal(p.be[2]->name, "vm4");
+	assert_string_equal(p.be[p.rr]->name, "vm3");
+
+	pool_remove_at(&p, 2);                  /* after the turn: no change */
+	assert_string_equal(p.be[p.rr]->name, "vm3");
+
+	pool_remove_at(&p, 1);                  /* the next one itself: wrap */
+	assert_int_equal(p.n, 1);
+	assert_int_equal(p.rr, 0);
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
+	pool_remove_at(&p, 0);
+	assert_int_equal(p.n, 0);
+	assert_null(pick_name(&p, NULL, NULL, NULL));
+	pool_clear(&p);
+}
+
+static void
+test_be_state(void **state)
+{
+	struct pool p;
+	struct backend *b;
+
+	(void)state;
+	pool_init(&p);
+	b = add(&p, "vm1", 1, 0);
+	assert_int_equal(be_state(b, 0), BE_UP);
+	assert_int_equal(be_state(b, 2), BE_DOWN);
+	b->health[0].hc.up = true;
+	assert_int_equal(be_state(b, 2), BE_DOWN);  /* service 1 still down */
+	b->health[1].hc.up = true;
+	assert_int_equal(be_state(b, 2), BE_UP);
+	b->removed = true;
+	assert_int_equal(be_state(b, 2), BE_DRAIN);
+	b->removed = false;
+	b->admin = BE_ADMIN_DRAIN;
+	b->health[1].hc.up = false;
+	assert_int_equal(be_state(b, 2), BE_DRAIN);
+	b->admin = BE_ADMIN_MAINT;
+	b->removed = true;
+	assert_int_equal(be_state(b, 2), BE_MAINT);
+
+	assert_string_equal(be_state_name(BE_UP), "up");
+	assert_string_equal(be_state_name(BE_DOWN), "down");
+	assert_string_equal(be_state_name(BE_DRAIN), "drain");
+	assert_string_equal(be_state_name(BE_MAINT), "maint");
+	pool_clear(&p);
+}
+
+static void
+test_takes_new_and_affine(void **state)
+{
+	struct pool p;
+	struct backend *b;
+
+	(void)state;
+	pool_init(&p);
+	b = add(&p, "vm1", 1, 2);
+	assert_false(be_takes_new(b, SVC));         /* starts down */
+	assert_false(be_takes_affine(b, SVC));
+	b->health[SVC].hc.up = true;
+	assert_true(be_takes_new(b, SVC));
+	assert_false(be_takes_new(b, SVC + 1));     /* other service down */
+	b->sessions = 2;
+	assert_false(be_takes_new(b, SVC));         /* full */
+	assert_true(be_takes_affine(b, SVC));       /* cap ignored */
+	b->sessions = 0;
+	b->admin = BE_ADMIN_DRAIN;
+	assert_false(be_takes_new(b, SVC));
+	assert_true(be_takes_affine(b, SVC));
+	b->admin = BE_ADMIN_READY;
+	b->removed = true;
+	assert_false(be_takes_new(b, SVC));
+	assert_true(be_takes_affine(b, SVC));
+	b->admin = BE_ADMIN_MAINT;
+	assert_false(be_takes_affine(b, SVC));
+	pool_clear(&p);
+}
+
+/* --- select.c --- */
+
+static void
+test_empty_pool(void **state)
+{
+	struct pool p;
+	struct aff_table *aff = aff_new(10, 1000);
+	bool by_aff = true;
+
+	(void)state;
+	pool_init(&p);
+	assert_null(sel_pick(&p, SVC, aff, "k", 0, NULL, 0, &by_aff));
+	assert_false(by_aff);
+	assert_null(sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL));
+	aff_free(aff);
+}
+
+static void
+test_least_loaded(void **state)
+{
+	struct pool p;
+	bool by_aff = true;
+
+	(void)state;
+	make_pool(&p, 3);
+	p.be[0]->sessions = 3;
+	p.be[1]->sessions = 1;
+	p.be[2]->sessions = 2;
+	assert_string_equal(pick_name(&p, NULL, NULL, &by_aff), "vm2");
+	assert_false(by_aff);
+	/* Wherever the turn is, the lightest wins. */
+	p.rr = 2;
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
+	p.be[2]->sessions = 0;
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm3");
+	pool_clear(&p);
+}
+
+static void
+test_weights(void **state)
+{
+	struct pool p;
+	struct backend *b;
+	int i;
+
+	(void)state;
+	make_pool(&p, 2);
+	p.be[0]->weight = 2;
+	for (i = 0; i < 30; i++) {
+		b = sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL);
+		assert_non_null(b);
+		b->sessions++;
+	}
+	assert_int_equal(p.be[0]->sessions, 20);
+	assert_int_equal(p.be[1]->sessions, 10);
+	pool_clear(&p);
+}
+
+static void
+test_max_sessions(void **state)
+{
+	struct pool p;
+	struct backend *b;
+	int i;
+
+	(void)state;
+	make_pool(&p, 2);
+	p.be[0]->max_sessions = 2;
+	p.be[1]->max_sessions = 3;
+	for (i = 0; i < 5; i++) {
+		b = sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL);
+		assert_non_null(b);
+		b->sessions++;
+	}
+	assert_int_equal(p.be[0]->sessions, 2);
+	assert_int_equal(p.be[1]->sessions, 3);
+	/* All full. */
+	assert_null(sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL));
+	/* The lightest is full: a much heavier one without a cap takes it. */
+	p.be[0]->max_sessions = 1;
+	p.be[0]->sessions = 1;
+	p.be[1]->max_sessions = 0;
+	p.be[1]->sessions = 50;
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
+	pool_clear(&p);
+}
+
+static void
+test_ties_in_turn(void **state)
+{
+	struct pool p;
+	struct aff_table *aff = aff_new(10, 1000);
+	bool by_aff;
+
+	(void)state;
+	make_pool(&p, 3);
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
+	/* An affinity pick in between takes no turn. */
+	assert_int_equal(aff_session_start(aff, "k", "vm1", 0), 0);
+	assert_string_equal(pick_name(&p, aff, "k", &by_aff), "vm1");
+	assert_true(by_aff);
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm3");
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
+
+	/* A tie among the two lightest skips the heavier one in turn. */
+	p.be[2]->sessions = 5;
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
+	aff_free(aff);
+	pool_clear(&p);
+}
+
+static void
+test_skip_not_ready(void **state)
+{
+	struct pool p;
+
+	(void)state;
+	make_pool(&p, 5);
+	p.be[0]->health[SVC].hc.up = false;         /* down */
+	p.be[1]->admin = BE_ADMIN_DRAIN;
+	p.be[2]->admin = BE_ADMIN_MAINT;
+	p.be[3]->removed = true;
+	p.be[4]->sessions = 100;                    /* the only one left */
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm5");
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm5");
+	p.be[4]->health[SVC].hc.up = false;
+	assert_null(pick_name(&p, NULL, NULL, NULL));
+	pool_clear(&p);
+}
+
+static void
+test_service_health(void **state)
+{
+	struct pool p;
+
+	(void)state;
+	make_pool(&p, 2);
+	p.be[0]->health[1].hc.up = true;            /* vm1 up for service 1 */
+	p.be[0]->sessions = 10;
+	assert_string_equal(sel_pick(&p, 1, NULL, NULL, 0, NULL, 0, NULL)->name,
+	    "vm1");
+	pool_clear(&p);
+}
+
+static void
+test_affinity_drain_honoured(void **state)
+{
+	struct pool p;
+	struct aff_table *aff = aff_new(10, 1000);
+	bool by_aff = false;
+
+	(void)state;
+	make_pool(&p, 2);
+	p.be[0]->admin = BE_ADMIN_DRAIN;
+	p.be[0]->sessions = 9;
+	p.be[0]->max_sessions = 9;                  /* full, too */
+	p.rr = 1;
+	assert_int_equal(aff_session_start(aff, "ip:192.0.2.7", "vm1", 0), 0);
+	assert_string_equal(pick_name(&p, aff, "ip:192.0.2.7", &by_aff), "vm1");
+	assert_true(by_aff);
+	assert_int_equal(p.rr, 1);                  /* not a turn */
+	/* Removed from the configuration drains the same way. */
+	p.be[0]->admin = BE_ADMIN_READY;
+	p.be[0]->removed = true;
+	assert_string_equal(pick_name(&p, aff, "ip:192.0.2.7", &by_aff), "vm1");
+	assert_true(by_aff);
+	/* Another key goes by load, away from the draining VM. */
+	assert_string_equal(pick_name(&p, aff, "ip:192.0.2.8", &by_aff), "vm2");
+	assert_false(by_aff);
+	aff_free(aff);
+	pool_clear(&p);
+}
+
+static void
+test_affinity_down_or_maint_broken(void **state)
+{
+	struct pool p;
+	struct aff_table *aff = aff_new(10, 1000);
+	bool by_aff = true;
+
+	(void)state;
+	make_pool(&p, 3);
+	p.be[1]->sessions = 4;
+	p.be[2]->sessions = 1;
+	assert_int_equal(aff_session_start(aff, "k", "vm1", 0), 0);
+
+	p.be[0]->health[SVC].hc.up = false;
+	assert_string_equal(pick_name(&p, aff, "k", &by_aff), "vm3");
+	assert_false(by_aff);
+
+	p.be[0]->health[SVC].hc.up = true;
+	p.be[0]->sessions = 9;
+	p.be[0]->admin = BE_ADMIN_MAINT;
+	by_aff = true;
+	assert_string_equal(pick_name(&p, aff, "k", &by_aff), "vm3");
+	assert_false(by_aff);
+
+	p.be[0]->admin = BE_ADMIN_READY;
+	assert_string_equal(pick_name(&p, aff, "k", &by_aff), "vm1");
+	assert_true(by_aff);
+	aff_free(aff);
+	pool_clear(&p);
+}
+
+static void
+test_affinity_unknown_or_expired(void **state)
+{
+	struct pool p;
+	struct aff_table *aff = aff_new(10, 100);
+	bool by_aff = true;
+
+	(void)state;
+	make_pool(&p, 2);
+	p.be[0]->sessions = 5;
+	assert_int_equal(aff_session_start(aff, "gone", "vm9", 0), 0);
+	assert_string_equal(pick_name(&p, aff, "gone", &by_aff), "vm2");
+	assert_false(by_aff);
+
+	assert_int_equal(aff_session_start(aff, "old", "vm1", 0), 0);
+	aff_session_end(aff, "old", "vm1", 0);
+	assert_string_equal(sel_pick(&p, SVC, aff, "old", 99, NULL, 0,
+	    &by_aff)->name, "vm1");
+	assert_true(by_aff);
+	assert_string_equal(sel_pick(&p, SVC, aff, "old", 100, NULL, 0,
+	    &by_aff)->name, "vm2");
+	assert_false(by_aff);
+	aff_free(aff);
+	pool_clear(&p);
+}
+
+static void
+test_tried_excluded(void **state)
+{
+	struct pool p;
+	struct aff_table *aff = aff_new(10, 1000);
+	struct backend *tried[2];
+	struct backend *b;
+	bool by_aff = true;
+
+	(void)state;
+	make_pool(&p, 3);
+	p.be[1]->sessions = 1;
+	p.be[2]->sessions = 2;
+	assert_int_equal(aff_session_start(aff, "k", "vm1", 0), 0);
+
+	/* The affine VM failed: by load, but not it either. */
+	tried[0] = p.be[0];
+	b = sel_pick(&p, SVC, aff, "k", 0, tried, 1, &by_aff);
+	assert_ptr_equal(b, p.be[1]);
+	assert_false(by_aff);
+
+	tried[1] = p.be[1];
+	b = sel_pick(&p, SVC, aff, "k", 0, tried, 2, &by_aff);
+	assert_ptr_equal(b, p.be[2]);
+
+	b = sel_pick(&p, SVC, NULL, NULL, 0, tried, 2, NULL);
+	assert_ptr_equal(b, p.be[2]);
+	p.be[2]->admin = BE_ADMIN_DRAIN;
+	assert_null(sel_pick(&p, SVC, aff, "k", 0, tried, 2, &by_aff));
+	assert_false(by_aff);
+	aff_free(aff);
+	pool_clear(&p);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pool_add_find),
+		cmocka_unit_test(test_pool_remove_keeps_order_and_turn),
+		cmocka_unit_test(test_be_state),
+		cmocka_unit_test(test_takes_new_and_affine),
+		cmocka_unit_test(test_empty_pool),
+		cmocka_unit_test(test_least_loaded),
+		cmocka_unit_test(test_weights),
+		cmocka_unit_test(test_max_sessions),
+		cmocka_unit_test(test_ties_in_turn),
+		cmocka_unit_test(test_skip_not_ready),
+		cmocka_unit_test(test_service_health),
+		cmocka_unit_test(test_affinity_drain_honoured),
+		cmocka_unit_test(test_affinity_down_or_maint_broken),
+		cmocka_unit_test(test_affinity_unknown_or_expired),
+		cmocka_unit_test(test_tried_excluded),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
