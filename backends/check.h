@@ -1,0 +1,52 @@
+/*
+ * check.h -- active health checks of one VM for one service (libevent).
+ *
+ * Every `interval` a check connects to the VM's address on the service's port
+ * and, for type "ssh", reads the server's identification line; the whole
+ * probe must finish within `timeout`. The result goes through chk_record(),
+ * which the relay also calls for passive failures (a connect that failed).
+ *
+ * A check context belongs to b->check[svc] and must be stopped (chk_stop)
+ * before the backend is freed or the service index changes meaning.
+ */
+#ifndef POOLGATE_CHECK_H
+#define POOLGATE_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "backends/backend.h"
+#include "config/config.h"
+
+/*
+ * Start checking b for service index svc as cs->check says; the first probe
+ * runs at once. With type "none" the VM is marked healthy for the service
+ * and nothing runs. Returns 0, or -1 on allocation failure (logged).
+ */
+int  chk_start(struct event_base *base, struct backend *b, size_t svc,
+    const struct cfg_service *cs);
+
+/* Stop and free the check of b for svc (if any); health is left as it is. */
+void chk_stop(struct backend *b, size_t svc);
+
+/*
+ * Record one result in b->health[svc] and log a change of health. err is
+ * the reason of a failure ("" or NULL on success).
+ */
+void chk_record(struct backend *b, size_t svc, const char *svcname, int rise,
+    int fall, bool ok, const char *err, uint64_t latency_ms, uint64_t now);
+
+/*
+ * Judge the bytes an SSH server sent first (pure). Returns 1 when buf holds a
+ * complete identification line starting "SSH-2.0-" or "SSH-1.99-", 0 when
+ * more bytes are needed, -1 when it cannot be one (*why says why). Lines
+ * before the identification that do not start "SSH-" are allowed, as
+ * RFC 4253 4.2 says, up to CHK_SSH_BANNER_MAX bytes in all.
+ */
+#define CHK_SSH_BANNER_MAX 1024
+int  chk_ssh_banner(const char *buf, size_t len, const char **why);
+
+#endif

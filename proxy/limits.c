@@ -1,0 +1,176 @@
+/*
+ * limits.c -- see limits.h. Chained hash table of 16-byte addresses.
+ */
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/limits.h"
+
+struct lim_entry {
+	struct lim_entry *next;
+	uint8_t           ip[16];
+	int               count;
+};
+
+struct lim_table {
+	struct lim_entry **bucket;
+	size_t             nbucket;   /* power of two */
+	size_t             n;
+};
+
+/* Normalise to 16 bytes: IPv4 becomes IPv4-mapped, so both spellings meet. */
+static int
+lim_key(const struct sockaddr *sa, uint8_t ip[16])
+{
+	static const uint8_t mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
+
+	if (sa->sa_family == AF_INET) {
+		memcpy(ip, mapped, 12);
+		memcpy(ip + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		memcpy(ip, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		return 0;
+	}
+	return -1;
+}
+
+static size_t
+lim_hash(const uint8_t ip[16], size_t nbucket)
+{
+	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+
+	for (int i = 0; i < 16; i++) {
+		h ^= ip[i];
+		h *= 1099511628211ULL;
+	}
+	return (size_t)(h ^ (h >> 29)) & (nbucket - 1);
+}
+
+struct lim_table *
+lim_new(void)
+{
+	struct lim_table *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->nbucket = 256;
+	if ((t->bucket = calloc(t->nbucket, sizeof(*t->bucket))) == NULL) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void
+lim_free(struct lim_table *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->nbucket; i++) {
+		struct lim_entry *e = t->bucket[i], *next;
+		for (; e != NULL; e = next) {
+			next = e->next;
+			free(e);
+		}
+	}
+	free(t->bucket);
+	free(t);
+}
+
+static struct lim_entry **
+lim_slot(const struct lim_table *t, const uint8_t ip[16])
+{
+	struct lim_entry **pp = &t->bucket[lim_hash(ip, t->nbucket)];
+
+	while (*pp != NULL && memcmp((*pp)->ip, ip, 16) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* Double the buckets when the chains grow long; failure just keeps them. */
+static void
+lim_grow(struct lim_table *t)
+{
+	size_t nb = t->nbucket * 2;
+	struct lim_entry **nbucket = calloc(nb, sizeof(*nbucket));
+
+	if (nbucket == NULL)
+		return;
+	for (size_t i = 0; i < t->nbucket; i++) {
+		struct lim_entry *e = t->bucket[i], *next;
+		for (; e != NULL; e = next) {
+			size_t h = lim_hash(e->ip, nb);
+			next = e->next;
+			e->next = nbucket[h];
+			nbucket[h] = e;
+		}
+	}
+	free(t->bucket);
+	t->bucket = nbucket;
+	t->nbucket = nb;
+}
+
+int
+lim_acquire(struct lim_table *t, const struct sockaddr *sa, int cap)
+{
+	uint8_t ip[16];
+	struct lim_entry **pp, *e;
+
+	if (lim_key(sa, ip) == -1)
+		return -1;
+	pp = lim_slot(t, ip);
+	if ((e = *pp) != NULL) {
+		if (cap > 0 && e->count >= cap)
+			return 1;
+		e->count++;
+		return 0;
+	}
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return -1;
+	memcpy(e->ip, ip, 16);
+	e->count = 1;
+	*pp = e;
+	if (++t->n > t->nbucket * 2)
+		lim_grow(t);
+	return 0;
+}
+
+void
+lim_release(struct lim_table *t, const struct sockaddr *sa)
+{
+	uint8_t ip[16];
+	struct lim_entry **pp, *e;
+
+	if (lim_key(sa, ip) == -1)
+		return;
+	pp = lim_slot(t, ip);
+	if ((e = *pp) == NULL)
+		return;
+	if (--e->count <= 0) {
+		*pp = e->next;
+		free(e);
+		t->n--;
+	}
+}
+
+int
+lim_count(const struct lim_table *t, const struct sockaddr *sa)
+{
+	uint8_t ip[16];
+	struct lim_entry *e;
+
+	if (lim_key(sa, ip) == -1)
+		return 0;
+	e = *lim_slot(t, ip);
+	return e != NULL ? e->count : 0;
+}
+
+size_t
+lim_size(const struct lim_table *t)
+{
+	return t->n;
+}

@@ -1,0 +1,35 @@
+/*
+ * limits.h -- connections per client address (pure).
+ *
+ * Counts open connections per client IP so the listener can refuse the one
+ * over `per_ip_connections`. Addresses are compared by IP only (the port is
+ * ignored); IPv4-mapped IPv6 addresses count as their IPv4 address. The table
+ * holds one entry per address with at least one open connection, so it is
+ * bounded by max_connections.
+ */
+#ifndef POOLGATE_LIMITS_H
+#define POOLGATE_LIMITS_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct lim_table;
+
+/* New empty table, or NULL on allocation failure. */
+struct lim_table *lim_new(void);
+void              lim_free(struct lim_table *t);
+
+/*
+ * Count one more connection from sa's address unless it already has `cap`
+ * (cap 0 = no cap). Returns 0 when counted, 1 when over the cap, -1 on
+ * allocation failure or an address family other than IPv4/IPv6.
+ */
+int    lim_acquire(struct lim_table *t, const struct sockaddr *sa, int cap);
+/* One connection from sa's address ended; must pair a successful acquire. */
+void   lim_release(struct lim_table *t, const struct sockaddr *sa);
+/* Open connections from sa's address. */
+int    lim_count(const struct lim_table *t, const struct sockaddr *sa);
+/* Addresses currently tracked. */
+size_t lim_size(const struct lim_table *t);
+
+#endif
