@@ -1,0 +1,1587 @@
+/*
+ * config.c -- load and validate the poolgate configuration file.
+ *
+ * Everything a setting is (type, bounds, default, description, where it is
+ * stored) is one row of cfg_settings[] below. cfg_load() walks the libconfig
+ * tree against that table: each key of the file must match a row (else
+ * "unknown setting"), each row either matches a key (which is type- and
+ * range-checked) or gets its default (or, when required, is reported missing).
+ * Checks that span several settings (unique names and addresses, check
+ * timeout <= interval) run afterwards on the filled structures.
+ *
+ * Every problem is collected, sorted by line and returned at once, so an
+ * operator fixes a file in one round trip. Only a syntax error stops early:
+ * libconfig cannot build a tree past it.
+ */
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libconfig.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+/* A configuration file larger than this is refused before parsing. */
+#define CFG_FILE_MAX   (16u * 1024 * 1024)
+/* Longest string value quoted back in an error message. */
+#define CFG_QUOTE_MAX  64
+/* Longest path to a setting in a message: "backends[4095].max_sessions". */
+#define CFG_PATH_MAX   128
+
+/* Enum values are stored through an int; make sure that is their size. */
+_Static_assert(sizeof(enum svc_mode) == sizeof(int), "enum svc_mode is not int-sized");
+_Static_assert(sizeof(enum check_type) == sizeof(int), "enum check_type is not int-sized");
+
+/* ------------------------------------------------------------------ */
+/* The settings table                                                 */
+/* ------------------------------------------------------------------ */
+
+#define MS_S  INT64_C(1000)
+#define MS_M  (60 * MS_S)
+#define MS_H  (60 * MS_M)
+#define MS_D  (24 * MS_H)
+
+#define PG(m)   offsetof(struct pg_config, m)
+#define SVC(m)  offsetof(struct cfg_service, m)
+#define BE(m)   offsetof(struct cfg_backend, m)
+
+static const struct cfg_enum_value mode_values[] = {
+	{ "tcp",  SVC_MODE_TCP,  true  },
+	{ "http", SVC_MODE_HTTP, false },
+	{ NULL,   0,             false },
+};
+
+static const struct cfg_enum_value check_values[] = {
+	{ "tcp",  CHECK_TCP,  true  },
+	{ "ssh",  CHECK_SSH,  true  },
+	{ "none", CHECK_NONE, true  },
+	{ "http", CHECK_HTTP, false },
+	{ NULL,   0,          false },
+};
+
+const struct cfg_setting cfg_settings[] = {
+	{ "state_dir", CFG_T_STRING, 0, 1, 4095, "/var/lib/poolgate",
+	  "directory where the affinity table is kept across restarts",
+	  .off = PG(state_dir) },
+	{ "shutdown_grace", CFG_T_DURATION, 0, 0, MS_H, "30s",
+	  "how long open connections may run on after a stop request",
+	  .off = PG(shutdown_grace_ms) },
+
+	{ "admin", CFG_T_GROUP, 0, 0, 0, NULL,
+	  "the admin endpoint (health, status, metrics, admin API)",
+	  .off = 0 /* a group stores nothing itself */ },
+	{ "admin.listen", CFG_T_ADDR, 0, 0, 0, "127.0.0.1:9100",
+	  "address and port of the admin endpoint",
+	  .off = PG(admin_listen) },
+	{ "admin.token_file", CFG_T_STRING, 0, 1, 4095, NULL,
+	  "file holding the bearer token of the admin API",
+	  .off = PG(admin_token_file) },
+
+	{ "limits", CFG_T_GROUP, 0, 0, 0, NULL,
+	  "connection limits",
+	  .off = 0 /* a group stores nothing itself */ },
+	{ "limits.max_connections", CFG_T_INT, 0, 1, 1000000, "20000",
+	  "client connections open at once, over all services",
+	  .off = PG(max_connections) },
+	{ "limits.per_ip_connections", CFG_T_INT, 0, 0, 1000000, "0",
+	  "client connections open at once from one address (0: no cap)",
+	  .off = PG(per_ip_connections) },
+
+	{ "affinity", CFG_T_GROUP, 0, 0, 0, NULL,
+	  "how returning clients are sent back to their VM",
+	  .off = 0 /* a group stores nothing itself */ },
+	{ "affinity.ttl", CFG_T_DURATION, 0, 0, 30 * MS_D, "1h",
+	  "how long an affinity outlives the client's last session",
+	  .off = PG(affinity_ttl_ms) },
+	{ "affinity.by_client_ip", CFG_T_BOOL, 0, 0, 0, "true",
+	  "remember the VM of each client address",
+	  .off = PG(affinity_by_client_ip) },
+
+	{ "services", CFG_T_LIST, CFG_F_REQUIRED, 1, CFG_MAX_SERVICES, NULL,
+	  "the services (listeners) offered by the pool",
+	  .off = PG(services), .off_n = PG(nservices),
+	  .elem_size = sizeof(struct cfg_service) },
+	{ "services[].name", CFG_T_NAME, CFG_F_REQUIRED, 1, CFG_NAME_MAX, NULL,
+	  "name of the service, unique",
+	  .off = SVC(name) },
+	/* max must not exceed the size of cfg_service.listen[] */
+	{ "services[].listen", CFG_T_ADDR_LIST, CFG_F_REQUIRED, 1, CFG_MAX_LISTEN, NULL,
+	  "addresses and ports to accept clients on",
+	  .off = SVC(listen), .off_n = SVC(nlisten) },
+	{ "services[].port", CFG_T_INT, CFG_F_REQUIRED, 1, 65535, NULL,
+	  "port of the service on every backend",
+	  .off = SVC(port) },
+	{ "services[].mode", CFG_T_ENUM, 0, 0, 0, "tcp",
+	  "protocol handling; tcp relays bytes",
+	  .values = mode_values, .off = SVC(mode) },
+	{ "services[].connect_timeout", CFG_T_DURATION, 0, 1, 5 * MS_M, "3s",
+	  "how long a connection to a backend may take",
+	  .off = SVC(connect_timeout_ms) },
+	{ "services[].idle_timeout", CFG_T_DURATION, 0, 0, 30 * MS_D, "0s",
+	  "close a relay silent this long in both directions (0: never)",
+	  .off = SVC(idle_timeout_ms) },
+
+	{ "services[].check", CFG_T_GROUP, 0, 0, 0, NULL,
+	  "active health check of this service on each backend",
+	  .off = 0 /* a group stores nothing itself */ },
+	{ "services[].check.type", CFG_T_ENUM, 0, 0, 0, "tcp",
+	  "tcp: connect; ssh: read the SSH banner; none: always healthy",
+	  .values = check_values, .off = SVC(check.type) },
+	{ "services[].check.interval", CFG_T_DURATION, 0, 100, MS_H, "2s",
+	  "time between two checks of a backend",
+	  .off = SVC(check.interval_ms) },
+	{ "services[].check.timeout", CFG_T_DURATION, 0, 10, MS_M, "1s",
+	  "how long one check may take; at most the interval",
+	  .off = SVC(check.timeout_ms) },
+	{ "services[].check.rise", CFG_T_INT, 0, 1, 100, "2",
+	  "passed checks in a row that make a backend up",
+	  .off = SVC(check.rise) },
+	{ "services[].check.fall", CFG_T_INT, 0, 1, 100, "2",
+	  "failed checks in a row that make a backend down",
+	  .off = SVC(check.fall) },
+
+	{ "backends", CFG_T_LIST, 0, 0, CFG_MAX_BACKENDS, NULL,
+	  "the VMs of the pool; may be empty",
+	  .off = PG(backends), .off_n = PG(nbackends),
+	  .elem_size = sizeof(struct cfg_backend) },
+	{ "backends[].name", CFG_T_NAME, CFG_F_REQUIRED, 1, CFG_NAME_MAX, NULL,
+	  "name of the backend, unique",
+	  .off = BE(name) },
+	{ "backends[].address", CFG_T_HOST, CFG_F_REQUIRED, 0, 0, NULL,
+	  "numeric IPv4 or IPv6 address of the backend, unique",
+	  .off = BE(address) },
+	{ "backends[].weight", CFG_T_INT, 0, 1, 1000, "1",
+	  "relative capacity: load is sessions divided by weight",
+	  .off = BE(weight) },
+	{ "backends[].max_sessions", CFG_T_INT, 0, 0, 100000, "0",
+	  "sessions at most on this backend (0: no cap)",
+	  .off = BE(max_sessions) },
+};
+
+const size_t cfg_nsettings = sizeof(cfg_settings) / sizeof(cfg_settings[0]);
+
+/* ------------------------------------------------------------------ */
+/* Error list                                                         */
+/* ------------------------------------------------------------------ */
+
+static void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (q == NULL) {
+		fprintf(stderr, "poolgate: config: out of memory\n");
+		abort();
+	}
+	return q;
+}
+
+static char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(xrealloc(NULL, n), s, n);
+}
+
+static char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+static char *xvasprintf(const char *fmt, va_list ap)
+{
+	char *s = NULL;
+
+	if (vasprintf(&s, fmt, ap) < 0) {
+		fprintf(stderr, "poolgate: config: out of memory\n");
+		abort();
+	}
+	return s;
+}
+
+static void errors_push(struct cfg_errors *errs, char *msg /* transferred */)
+{
+	errs->msg = xrealloc(errs->msg, (errs->n + 1) * sizeof(*errs->msg));
+	errs->msg[errs->n++] = msg;
+}
+
+void cfg_errors_add(struct cfg_errors *errs, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	errors_push(errs, xvasprintf(fmt, ap));
+	va_end(ap);
+}
+
+void cfg_errors_free(struct cfg_errors *errs)
+{
+	if (errs == NULL)
+		return;
+	for (size_t i = 0; i < errs->n; i++)
+		free(errs->msg[i]);
+	free(errs->msg);
+	errs->msg = NULL;
+	errs->n = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Durations and addresses                                            */
+/* ------------------------------------------------------------------ */
+
+static const struct {
+	const char *name;
+	uint64_t    ms;
+} duration_units[] = {          /* largest first, for cfg_format_duration */
+	{ "d",  (uint64_t)MS_D },
+	{ "h",  (uint64_t)MS_H },
+	{ "m",  (uint64_t)MS_M },
+	{ "s",  (uint64_t)MS_S },
+	{ "ms", 1 },
+};
+
+int cfg_parse_duration(const char *s, uint64_t *ms)
+{
+	uint64_t n = 0;
+	const char *p = s;
+
+	if (s == NULL || !isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (n > (UINT64_MAX - d) / 10)
+			return -1;
+		n = n * 10 + d;
+	}
+	for (size_t i = 0; i < sizeof(duration_units) / sizeof(duration_units[0]); i++) {
+		if (strcmp(p, duration_units[i].name) != 0)
+			continue;
+		if (n > UINT64_MAX / duration_units[i].ms)
+			return -1;
+		*ms = n * duration_units[i].ms;
+		return 0;
+	}
+	return -1;
+}
+
+void cfg_format_duration(uint64_t ms, char *buf, size_t len)
+{
+	const char *unit = "s";
+	uint64_t n = 0;
+
+	for (size_t i = 0; ms != 0 && i < sizeof(duration_units) / sizeof(duration_units[0]); i++) {
+		if (ms % duration_units[i].ms == 0) {
+			unit = duration_units[i].name;
+			n = ms / duration_units[i].ms;
+			break;
+		}
+	}
+	if (len > 0)
+		snprintf(buf, len, "%" PRIu64 "%s", n, unit);
+}
+
+/* "1".."65535", digits only. */
+static int parse_port(const char *s, in_port_t *port)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	for (i = 0; isdigit((unsigned char)s[i]); i++) {
+		if (i >= 5)
+			return -1;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (i == 0 || s[i] != '\0' || v < 1 || v > 65535)
+		return -1;
+	*port = htons((in_port_t)v);
+	return 0;
+}
+
+int cfg_parse_addr(const char *s, bool want_port, struct cfg_addr *out)
+{
+	char host[INET6_ADDRSTRLEN];
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	const char *h, *hend, *port = NULL;
+	bool bracket = false;
+	in_port_t nport = 0;
+	socklen_t len;
+
+	if (s == NULL || out == NULL)
+		return -1;
+	if (s[0] == '[') {
+		/* "[v6]" or "[v6]:port": the only way to give a port with IPv6 */
+		bracket = true;
+		h = s + 1;
+		if ((hend = strchr(h, ']')) == NULL)
+			return -1;
+		if (want_port) {
+			if (hend[1] != ':')
+				return -1;
+			port = hend + 2;
+		} else if (hend[1] != '\0') {
+			return -1;
+		}
+	} else if (want_port) {
+		h = s;
+		if ((hend = strrchr(s, ':')) == NULL)
+			return -1;
+		port = hend + 1;
+	} else {
+		h = s;
+		hend = s + strlen(s);
+	}
+	if (hend == h || (size_t)(hend - h) >= sizeof(host))
+		return -1;
+	memcpy(host, h, (size_t)(hend - h));
+	host[hend - h] = '\0';
+	if (port != NULL && parse_port(port, &nport) != 0)
+		return -1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (!bracket && want_port && strcmp(host, "*") == 0) {
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+		sin->sin_port = nport;
+		len = sizeof(*sin);
+	} else if (!bracket && inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = nport;
+		len = sizeof(*sin);
+	} else if ((bracket || !want_port) &&
+	    inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		/* Unbracketed IPv6 with a port ("::1:22") is ambiguous: refused above. */
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = nport;
+		len = sizeof(*sin6);
+	} else {
+		return -1;
+	}
+	out->ss = ss;
+	out->len = len;
+	return 0;
+}
+
+static bool addr_equal(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+	if (a->ss.ss_family != b->ss.ss_family)
+		return false;
+	if (a->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)&a->ss, *y = (const void *)&b->ss;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)&a->ss, *y = (const void *)&b->ss;
+
+		return x->sin6_port == y->sin6_port &&
+		    memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Names                                                              */
+/* ------------------------------------------------------------------ */
+
+const char *cfg_mode_name(enum svc_mode m)
+{
+	for (const struct cfg_enum_value *v = mode_values; v->name; v++)
+		if (v->value == (int)m)
+			return v->name;
+	return "?";
+}
+
+const char *cfg_check_name(enum check_type t)
+{
+	for (const struct cfg_enum_value *v = check_values; v->name; v++)
+		if (v->value == (int)t)
+			return v->name;
+	return "?";
+}
+
+/* ------------------------------------------------------------------ */
+/* The walk                                                           */
+/* ------------------------------------------------------------------ */
+
+struct walk_err {
+	unsigned  line;
+	size_t    seq;          /* keeps the walk order among errors of one line */
+	char     *msg;
+};
+
+struct walk {
+	const char      *path;   /* file as given to cfg_load */
+	struct walk_err *err;
+	size_t           nerr;
+};
+
+/* Where a value came from, for messages. */
+struct loc {
+	const char *file;
+	unsigned    line;
+	const char *key;        /* "services[1].check.interval" */
+};
+
+static void werr(struct walk *w, const char *file, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void werr(struct walk *w, const char *file, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+	char *what;
+	struct walk_err *e;
+
+	va_start(ap, fmt);
+	what = xvasprintf(fmt, ap);
+	va_end(ap);
+	w->err = xrealloc(w->err, (w->nerr + 1) * sizeof(*w->err));
+	e = &w->err[w->nerr];
+	e->line = line;
+	e->seq = w->nerr;
+	/* line 0: the file as a whole (cannot open, too large) */
+	if ((line ? asprintf(&e->msg, "%s:%u: %s", file ? file : w->path, line, what) :
+	    asprintf(&e->msg, "%s: %s", file ? file : w->path, what)) < 0) {
+		fprintf(stderr, "poolgate: config: out of memory\n");
+		abort();
+	}
+	w->nerr++;
+	free(what);
+}
+
+#define LERR(w, l, ...) werr((w), (l)->file, (l)->line, __VA_ARGS__)
+
+static struct loc loc_of(const struct walk *w, const config_setting_t *s, const char *key)
+{
+	struct loc l;
+
+	l.file = config_setting_source_file(s) ? config_setting_source_file(s) : w->path;
+	l.line = config_setting_get_hook(s) ?
+	    (unsigned)(uintptr_t)config_setting_get_hook(s) :      /* fix_element_lines() */
+	    config_setting_source_line(s);
+	l.key = key;
+	return l;
+}
+
+static int err_cmp(const void *a, const void *b)
+{
+	const struct walk_err *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Quote a value for a message: escaped, cut at CFG_QUOTE_MAX. */
+static void quote(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[o++] = '"';
+	for (size_t i = 0; s[i] != '\0' && o + 8 < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (i >= CFG_QUOTE_MAX) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", c);
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+}
+
+#define QUOTE_BUF (CFG_QUOTE_MAX * 4 + 16)
+
+/* Render any libconfig value the way it could be written, and name its type. */
+static void describe(const config_setting_t *s, char *buf, size_t len, const char **type)
+{
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		snprintf(buf, len, "%lld", config_setting_get_int64(s));
+		*type = "an integer";
+		break;
+	case CONFIG_TYPE_FLOAT:
+		/* the shortest text that reads back as the same double */
+		for (int prec = 1; prec <= 17; prec++) {
+			snprintf(buf, len, "%.*g", prec, config_setting_get_float(s));
+			if (strtod(buf, NULL) == config_setting_get_float(s))
+				break;
+		}
+		if (strpbrk(buf, ".en") == NULL && strlen(buf) + 3 <= len)
+			strcat(buf, ".0");      /* 1.0 must not read as the int 1 */
+		*type = "a floating-point number";
+		break;
+	case CONFIG_TYPE_STRING:
+		quote(config_setting_get_string(s), buf, len);
+		*type = "a string";
+		break;
+	case CONFIG_TYPE_BOOL:
+		snprintf(buf, len, "%s", config_setting_get_bool(s) ? "true" : "false");
+		*type = "a boolean";
+		break;
+	case CONFIG_TYPE_GROUP:
+		snprintf(buf, len, "{ ... }");
+		*type = "a group";
+		break;
+	case CONFIG_TYPE_ARRAY:
+		snprintf(buf, len, "[ ... ]");
+		*type = "an array";
+		break;
+	case CONFIG_TYPE_LIST:
+		snprintf(buf, len, "( ... )");
+		*type = "a list";
+		break;
+	default:
+		snprintf(buf, len, "?");
+		*type = "of unknown type";
+		break;
+	}
+}
+
+/* What a setting expects, for "(expected ...)". */
+static void expected(const struct cfg_setting *e, char *buf, size_t len)
+{
+	char lo[32], hi[32];
+	size_t o;
+
+	switch (e->type) {
+	case CFG_T_GROUP:
+		snprintf(buf, len, "a group { ... }");
+		break;
+	case CFG_T_LIST:
+		snprintf(buf, len, "a list ( { ... }, ... ) of %" PRId64 " to %" PRId64 " groups",
+		    e->min, e->max);
+		break;
+	case CFG_T_INT:
+		snprintf(buf, len, "an integer from %" PRId64 " to %" PRId64, e->min, e->max);
+		break;
+	case CFG_T_BOOL:
+		snprintf(buf, len, "true or false");
+		break;
+	case CFG_T_STRING:
+		snprintf(buf, len, "a string of %" PRId64 " to %" PRId64 " characters", e->min, e->max);
+		break;
+	case CFG_T_NAME:
+		snprintf(buf, len, "a name of %" PRId64 " to %" PRId64 " characters A-Z a-z 0-9 _ . -",
+		    e->min, e->max);
+		break;
+	case CFG_T_DURATION:
+		cfg_format_duration((uint64_t)e->min, lo, sizeof(lo));
+		cfg_format_duration((uint64_t)e->max, hi, sizeof(hi));
+		snprintf(buf, len, "a duration from %s to %s such as \"2s\"", lo, hi);
+		break;
+	case CFG_T_ENUM:
+		o = (size_t)snprintf(buf, len, "\"");
+		for (const struct cfg_enum_value *v = e->values; v->name && o < len; v++) {
+			if (!v->supported)
+				continue;
+			o += (size_t)snprintf(buf + o, len - o, "%s%s", o > 1 ? "\", \"" : "", v->name);
+		}
+		if (o < len)
+			snprintf(buf + o, len - o, "\"");
+		break;
+	case CFG_T_ADDR:
+		snprintf(buf, len, "\"ADDR:PORT\" with a numeric address, such as \"0.0.0.0:22\", \"*:22\" or \"[::]:22\"");
+		break;
+	case CFG_T_HOST:
+		snprintf(buf, len, "a numeric IPv4 or IPv6 address without port, such as \"10.0.0.4\" or \"fd00::4\"");
+		break;
+	case CFG_T_ADDR_LIST:
+		snprintf(buf, len, "an array [ \"ADDR:PORT\", ... ] of %" PRId64 " to %" PRId64 " addresses",
+		    e->min, e->max);
+		break;
+	}
+}
+
+static void type_error(struct walk *w, const struct loc *l, const struct cfg_setting *e,
+    const config_setting_t *s)
+{
+	char val[QUOTE_BUF], exp[256];
+	const char *type;
+
+	describe(s, val, sizeof(val), &type);
+	expected(e, exp, sizeof(exp));
+	LERR(w, l, "%s: %s is %s (expected %s)", l->key, val, type, exp);
+}
+
+static bool is_child(const struct cfg_setting *e, const char *prefix, size_t plen)
+{
+	const char *p = e->path;
+
+	if (plen > 0) {
+		if (strncmp(p, prefix, plen) != 0 || p[plen] != '.')
+			return false;
+		p += plen + 1;
+	}
+	return strchr(p, '.') == NULL;
+}
+
+static const char *leaf(const struct cfg_setting *e)
+{
+	const char *dot = strrchr(e->path, '.');
+
+	return dot ? dot + 1 : e->path;
+}
+
+/*
+ * Format the path of a setting. Paths are short (the table's, plus list
+ * indexes: "backends[4095].max_sessions"), so one that does not fit
+ * CFG_PATH_MAX is a bug.
+ */
+static void keyf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void keyf(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len) {
+		fprintf(stderr, "poolgate: config: setting path too long: %s\n", buf);
+		abort();
+	}
+}
+
+static bool valid_name(const char *s, const struct cfg_setting *e)
+{
+	size_t n = strlen(s);
+
+	if ((int64_t)n < e->min || (int64_t)n > e->max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
+			return false;
+	return true;
+}
+
+/*
+ * Check a string value against e and store it at base + e->off. Used for
+ * values from the file and for defaults (whose text the table holds).
+ */
+static void set_string(struct walk *w, const struct loc *l, const struct cfg_setting *e,
+    const char *s, void *base)
+{
+	char *dst = (char *)base + e->off;
+	char q[QUOTE_BUF], exp[256], lo[32], hi[32];
+	struct cfg_addr a;
+	uint64_t ms;
+	size_t n;
+
+	quote(s, q, sizeof(q));
+	switch (e->type) {
+	case CFG_T_STRING:
+		n = strlen(s);
+		if ((int64_t)n < e->min || (int64_t)n > e->max) {
+			if (n == 0)
+				LERR(w, l, "%s: empty string (expected %" PRId64 " to %" PRId64
+				    " characters)", l->key, e->min, e->max);
+			else
+				LERR(w, l, "%s: %zu characters is too long (expected %" PRId64
+				    " to %" PRId64 ")", l->key, n, e->min, e->max);
+			break;
+		}
+		free(*(char **)dst);
+		*(char **)dst = xstrdup(s);
+		break;
+	case CFG_T_NAME:
+		if (!valid_name(s, e)) {
+			expected(e, exp, sizeof(exp));
+			LERR(w, l, "%s: %s is not a valid name (expected %s)", l->key, q, exp);
+			break;
+		}
+		memcpy(dst, s, strlen(s) + 1);
+		break;
+	case CFG_T_DURATION:
+		if (cfg_parse_duration(s, &ms) != 0) {
+			LERR(w, l, "%s: %s is not a duration (use 500ms, 2s, 1m)", l->key, q);
+			break;
+		}
+		if (ms < (uint64_t)e->min || ms > (uint64_t)e->max) {
+			cfg_format_duration((uint64_t)e->min, lo, sizeof(lo));
+			cfg_format_duration((uint64_t)e->max, hi, sizeof(hi));
+			LERR(w, l, "%s: %s is out of range (expected %s to %s)", l->key, q, lo, hi);
+			break;
+		}
+		memcpy(dst, &ms, sizeof(ms));
+		break;
+	case CFG_T_ENUM:
+		expected(e, exp, sizeof(exp));
+		for (const struct cfg_enum_value *v = e->values; v->name; v++) {
+			if (strcmp(v->name, s) != 0)
+				continue;
+			if (!v->supported) {
+				LERR(w, l, "%s: %s is not supported yet (expected %s%s)", l->key, q,
+				    strchr(exp, ',') ? "one of " : "", exp);
+				return;
+			}
+			memcpy(dst, &v->value, sizeof(int));
+			return;
+		}
+		LERR(w, l, "%s: %s is not a valid %s (expected %s%s)", l->key, q, leaf(e),
+		    strchr(exp, ',') ? "one of " : "", exp);
+		break;
+	case CFG_T_ADDR:
+	case CFG_T_HOST:
+		if (cfg_parse_addr(s, e->type == CFG_T_ADDR, &a) != 0) {
+			expected(e, exp, sizeof(exp));
+			LERR(w, l, "%s: %s is not %s (expected %s)", l->key, q,
+			    e->type == CFG_T_ADDR ? "an address and port" : "an IP address", exp);
+			break;
+		}
+		a.text = xstrdup(s);
+		free(((struct cfg_addr *)(void *)dst)->text);
+		memcpy(dst, &a, sizeof(a));
+		break;
+	default:
+		fprintf(stderr, "poolgate: config: %s is not a string setting\n", e->path);
+		abort();
+	}
+}
+
+static void set_int(struct walk *w, const struct loc *l, const struct cfg_setting *e,
+    long long v, void *base)
+{
+	int iv;
+
+	if (v < e->min || v > e->max) {
+		LERR(w, l, "%s: %lld is out of range (expected %" PRId64 " to %" PRId64 ")",
+		    l->key, v, e->min, e->max);
+		return;
+	}
+	iv = (int)v;
+	memcpy((char *)base + e->off, &iv, sizeof(iv));
+}
+
+static void walk_group(struct walk *w, const config_setting_t *grp, const char *tprefix,
+    const char *kprefix, void *base, const char *file, unsigned line);
+
+/* An absent, optional setting: store its default. */
+static void set_default(struct walk *w, const struct cfg_setting *e, const char *key,
+    void *base, const char *file, unsigned line)
+{
+	struct loc l = { file, line, key };
+	size_t before = w->nerr;
+
+	if (e->type == CFG_T_GROUP) {
+		walk_group(w, NULL, e->path, key, base, file, line);
+		return;
+	}
+	if (e->def == NULL)
+		return;         /* NULL, zero or an empty list */
+	switch (e->type) {
+	case CFG_T_INT: {
+		char *end;
+		long long v = strtoll(e->def, &end, 10);
+
+		if (*end != '\0')
+			werr(w, file, line, "%s: default is not an integer", key);
+		set_int(w, &l, e, v, base);
+		break;
+	}
+	case CFG_T_BOOL:
+		if (strcmp(e->def, "true") != 0 && strcmp(e->def, "false") != 0)
+			werr(w, file, line, "%s: default is not true or false", key);
+		*(bool *)(void *)((char *)base + e->off) = strcmp(e->def, "true") == 0;
+		break;
+	default:
+		set_string(w, &l, e, e->def, base);
+		break;
+	}
+	if (w->nerr != before) {
+		/* The table contradicts itself: a bug, not a user error. */
+		fprintf(stderr, "poolgate: config: bad default for %s: %s\n", e->path,
+		    w->err[before].msg);
+		abort();
+	}
+}
+
+static void set_list(struct walk *w, const struct loc *l, const struct cfg_setting *e,
+    const config_setting_t *s, void *base)
+{
+	unsigned n = (unsigned)config_setting_length(s);
+	char tprefix[CFG_PATH_MAX], key[CFG_PATH_MAX];
+	char *arr;
+
+	if ((int64_t)n < e->min || (int64_t)n > e->max) {
+		if (n == 0)
+			LERR(w, l, "%s: empty list (expected %" PRId64 " to %" PRId64 " entries)",
+			    l->key, e->min, e->max);
+		else
+			LERR(w, l, "%s: %u entries is too many (expected %" PRId64 " to %" PRId64 ")",
+			    l->key, n, e->min, e->max);
+		/* still look at every entry: report all of their errors too */
+	}
+	if (n == 0)
+		return;
+	arr = calloc(n, e->elem_size);
+	if (arr == NULL) {
+		fprintf(stderr, "poolgate: config: out of memory\n");
+		abort();
+	}
+	memcpy((char *)base + e->off, &arr, sizeof(arr));
+	*(size_t *)(void *)((char *)base + e->off_n) = n;
+
+	keyf(tprefix, sizeof(tprefix), "%s[]", e->path);
+	for (unsigned i = 0; i < n; i++) {
+		const config_setting_t *el = config_setting_get_elem(s, i);
+		struct loc el_loc;
+
+		keyf(key, sizeof(key), "%s[%u]", l->key, i);
+		el_loc = loc_of(w, el, key);
+		if (config_setting_type(el) != CONFIG_TYPE_GROUP) {
+			char val[QUOTE_BUF];
+			const char *type;
+
+			describe(el, val, sizeof(val), &type);
+			LERR(w, &el_loc, "%s: %s is %s (expected a group { name = ...; ... })",
+			    key, val, type);
+			continue;
+		}
+		walk_group(w, el, tprefix, key, arr + (size_t)i * e->elem_size,
+		    el_loc.file, el_loc.line);
+	}
+}
+
+/* One element of a CFG_T_ADDR_LIST, stored at offset 0 of its struct cfg_addr. */
+static const struct cfg_setting one_addr = { .path = "", .type = CFG_T_ADDR, .desc = "" };
+
+static void set_addr_list(struct walk *w, const struct loc *l, const struct cfg_setting *e,
+    const config_setting_t *s, void *base)
+{
+	struct cfg_addr *arr = (struct cfg_addr *)(void *)((char *)base + e->off);
+	unsigned n = (unsigned)config_setting_length(s);
+	char key[CFG_PATH_MAX];
+	/* Store at most e->max entries: that is the capacity of the array. */
+	size_t stored = (int64_t)n > e->max ? (size_t)e->max : n;
+
+	if ((int64_t)n < e->min || (int64_t)n > e->max) {
+		if (n == 0)
+			LERR(w, l, "%s: empty array (expected %" PRId64 " to %" PRId64 " addresses)",
+			    l->key, e->min, e->max);
+		else
+			LERR(w, l, "%s: %u addresses is too many (expected %" PRId64 " to %" PRId64 ")",
+			    l->key, n, e->min, e->max);
+	}
+	*(size_t *)(void *)((char *)base + e->off_n) = stored;
+	for (unsigned i = 0; i < n; i++) {
+		const config_setting_t *el = config_setting_get_elem(s, i);
+		struct cfg_addr spare = { .text = NULL };
+		struct loc el_loc;
+
+		keyf(key, sizeof(key), "%s[%u]", l->key, i);
+		el_loc = loc_of(w, el, key);
+		if (config_setting_type(el) != CONFIG_TYPE_STRING) {
+			type_error(w, &el_loc, &one_addr, el);
+			continue;
+		}
+		/* beyond the capacity, still check the address, into a spare */
+		set_string(w, &el_loc, &one_addr, config_setting_get_string(el),
+		    i < stored ? &arr[i] : &spare);
+		free(spare.text);
+	}
+}
+
+/* A setting present in the file: check its type, then its value. */
+static void set_value(struct walk *w, const struct cfg_setting *e, const config_setting_t *s,
+    const char *key, void *base)
+{
+	struct loc l = loc_of(w, s, key);
+	int t = config_setting_type(s);
+
+	switch (e->type) {
+	case CFG_T_GROUP:
+		if (t != CONFIG_TYPE_GROUP)
+			break;
+		walk_group(w, s, e->path, key, base, l.file, l.line);
+		return;
+	case CFG_T_LIST:
+		/* "[]" is an empty array to libconfig; accept it as an empty list */
+		if (t != CONFIG_TYPE_LIST && !(t == CONFIG_TYPE_ARRAY && config_setting_length(s) == 0))
+			break;
+		set_list(w, &l, e, s, base);
+		return;
+	case CFG_T_ADDR_LIST:
+		if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+			break;
+		set_addr_list(w, &l, e, s, base);
+		return;
+	case CFG_T_INT:
+		/*
+		 * 20 is CONFIG_TYPE_INT, 20L CONFIG_TYPE_INT64; both are fine.
+		 * A float is not: auto-conversion is off (see cfg_load).
+		 */
+		if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+			break;
+		set_int(w, &l, e, config_setting_get_int64(s), base);
+		return;
+	case CFG_T_BOOL:
+		if (t != CONFIG_TYPE_BOOL)
+			break;
+		*(bool *)(void *)((char *)base + e->off) = config_setting_get_bool(s) != 0;
+		return;
+	case CFG_T_STRING:
+	case CFG_T_NAME:
+	case CFG_T_DURATION:
+	case CFG_T_ENUM:
+	case CFG_T_ADDR:
+	case CFG_T_HOST:
+		if (t != CONFIG_TYPE_STRING)
+			break;
+		set_string(w, &l, e, config_setting_get_string(s), base);
+		return;
+	}
+	type_error(w, &l, e, s);
+}
+
+/*
+ * Walk one group of the file (or an absent one, grp == NULL) against the
+ * table entries directly below tprefix ("" for the root, "admin",
+ * "services[]", "services[].check"). kprefix is the same path as the user
+ * sees it ("services[1].check"); base is the struct the entries' offsets are
+ * relative to; file/line locate the group, for missing settings.
+ */
+static void walk_group(struct walk *w, const config_setting_t *grp, const char *tprefix,
+    const char *kprefix, void *base, const char *file, unsigned line)
+{
+	size_t plen = strlen(tprefix);
+	char key[CFG_PATH_MAX];
+
+	for (int i = 0; grp != NULL && i < config_setting_length(grp); i++) {
+		const config_setting_t *m = config_setting_get_elem(grp, (unsigned)i);
+		const char *name = config_setting_name(m);
+		struct loc l = loc_of(w, m, NULL);
+		char exp[512];
+		size_t o = 0;
+		bool known = false;
+
+		for (size_t k = 0; k < cfg_nsettings && !known; k++)
+			known = is_child(&cfg_settings[k], tprefix, plen) &&
+			    strcmp(leaf(&cfg_settings[k]), name) == 0;
+		if (known)
+			continue;
+		exp[0] = '\0';
+		for (size_t k = 0; k < cfg_nsettings && o < sizeof(exp); k++)
+			if (is_child(&cfg_settings[k], tprefix, plen))
+				o += (size_t)snprintf(exp + o, sizeof(exp) - o, "%s%s",
+				    o ? ", " : "", leaf(&cfg_settings[k]));
+		LERR(w, &l, "%s%s%s: unknown setting (expected one of %s)",
+		    kprefix, *kprefix ? "." : "", name, exp);
+	}
+
+	for (size_t k = 0; k < cfg_nsettings; k++) {
+		const struct cfg_setting *e = &cfg_settings[k];
+		const config_setting_t *m;
+
+		if (!is_child(e, tprefix, plen))
+			continue;
+		keyf(key, sizeof(key), "%s%s%s", kprefix, *kprefix ? "." : "", leaf(e));
+		m = grp ? config_setting_get_member(grp, leaf(e)) : NULL;
+		if (m != NULL) {
+			set_value(w, e, m, key, base);
+		} else if (e->flags & CFG_F_REQUIRED) {
+			char exp[256];
+
+			expected(e, exp, sizeof(exp));
+			werr(w, file, line, "%s: missing required setting (expected %s)", key, exp);
+		} else {
+			set_default(w, e, key, base, file, line);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Checks across settings                                             */
+/* ------------------------------------------------------------------ */
+
+/* The libconfig setting at "<list>[i].<member>[j]" (j < 0: no index), or NULL. */
+static const config_setting_t *find(const config_t *lc, const char *list, unsigned i,
+    const char *member, int j)
+{
+	const config_setting_t *s = config_lookup(lc, list);
+
+	if (s == NULL || !config_setting_is_list(s))
+		return NULL;
+	if ((s = config_setting_get_elem(s, i)) == NULL || !config_setting_is_group(s))
+		return NULL;
+	if (member != NULL && (s = config_setting_get_member(s, member)) == NULL)
+		return NULL;
+	if (j >= 0 && (!config_setting_is_aggregate(s) ||
+	    (s = config_setting_get_elem(s, (unsigned)j)) == NULL))
+		return NULL;
+	return s;
+}
+
+static struct loc loc_find(const struct walk *w, const config_t *lc, const char *list,
+    unsigned i, const char *member, int j)
+{
+	const config_setting_t *s = find(lc, list, i, member, j);
+	struct loc l = { w->path, 1, NULL };
+
+	if (s == NULL)
+		s = find(lc, list, i, NULL, -1);
+	if (s != NULL)
+		l = loc_of(w, s, NULL);
+	return l;
+}
+
+/*
+ * Names must be unique within their list. Entries that failed their own
+ * checks have an empty name and are skipped (already reported).
+ */
+static void check_unique_names(struct walk *w, const config_t *lc, const char *list,
+    const char *names, size_t stride, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *a = names + i * stride;
+
+		if (*a == '\0')
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(a, names + j * stride) != 0)
+				continue;
+			struct loc li = loc_find(w, lc, list, (unsigned)i, "name", -1);
+			struct loc lj = loc_find(w, lc, list, (unsigned)j, "name", -1);
+
+			LERR(w, &li, "%s[%zu].name: \"%s\" is already the name of %s[%zu] at line %u"
+			    " (expected a unique name)", list, i, a, list, j, lj.line);
+			break;
+		}
+	}
+}
+
+static void check_services(struct walk *w, const config_t *lc, struct pg_config *cfg)
+{
+	const config_setting_t *admin = config_lookup(lc, "admin.listen");
+	char a[32], b[32];
+
+	for (size_t i = 0; i < cfg->nservices; i++) {
+		struct cfg_service *svc = &cfg->services[i];
+		const config_setting_t *el = find(lc, "services", (unsigned)i, NULL, -1);
+
+		svc->line = el ? (int)config_setting_source_line(el) : 0;
+
+		/*
+		 * A value that failed its own check was left at zero; both minimums
+		 * are above zero, so zero here means "already reported".
+		 */
+		if (svc->check.timeout_ms != 0 && svc->check.interval_ms != 0 &&
+		    svc->check.timeout_ms > svc->check.interval_ms) {
+			/* Point at the timeout, or at the interval when the timeout is the default. */
+			const config_setting_t *chk = find(lc, "services", (unsigned)i, "check", -1);
+			const config_setting_t *tmo = NULL, *at = NULL;
+			bool has_timeout;
+			struct loc l;
+
+			if (chk != NULL && config_setting_is_group(chk)) {
+				tmo = config_setting_get_member(chk, "timeout");
+				at = tmo ? tmo : config_setting_get_member(chk, "interval");
+			}
+			has_timeout = tmo != NULL;
+			l = at ? loc_of(w, at, NULL) : loc_find(w, lc, "services", (unsigned)i, NULL, -1);
+
+			cfg_format_duration(svc->check.timeout_ms, a, sizeof(a));
+			cfg_format_duration(svc->check.interval_ms, b, sizeof(b));
+			LERR(w, &l, "services[%zu].check.timeout: %s%s is longer than the interval %s"
+			    " (expected timeout <= interval)", i, a, has_timeout ? "" : " (default)", b);
+		}
+
+		/* A listen address once in the whole file, admin.listen included. */
+		for (size_t k = 0; k < svc->nlisten; k++) {
+			struct cfg_addr *x = &svc->listen[k];
+			bool dup = false;
+
+			if (x->text == NULL)
+				continue;
+			struct loc l = loc_find(w, lc, "services", (unsigned)i, "listen", (int)k);
+
+			if (cfg->admin_listen.text != NULL && addr_equal(x, &cfg->admin_listen)) {
+				if (admin != NULL)
+					LERR(w, &l, "services[%zu].listen[%zu]: \"%s\" is already used by"
+					    " admin.listen at line %u (expected each address once)",
+					    i, k, x->text, config_setting_source_line(admin));
+				else
+					LERR(w, &l, "services[%zu].listen[%zu]: \"%s\" is already used by"
+					    " admin.listen (default) (expected each address once)",
+					    i, k, x->text);
+				continue;
+			}
+			for (size_t j = 0; j <= i && !dup; j++) {
+				struct cfg_service *o = &cfg->services[j];
+
+				for (size_t m = 0; m < (j == i ? k : o->nlisten) && !dup; m++) {
+					if (o->listen[m].text == NULL || !addr_equal(x, &o->listen[m]))
+						continue;
+					struct loc lo = loc_find(w, lc, "services", (unsigned)j, "listen",
+					    (int)m);
+
+					LERR(w, &l, "services[%zu].listen[%zu]: \"%s\" is already used by"
+					    " services[%zu].listen[%zu] at line %u (expected each address once)",
+					    i, k, x->text, j, m, lo.line);
+					dup = true;
+				}
+			}
+		}
+	}
+	check_unique_names(w, lc, "services", cfg->services ? cfg->services[0].name : NULL,
+	    sizeof(struct cfg_service), cfg->nservices);
+}
+
+static void check_backends(struct walk *w, const config_t *lc, struct pg_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nbackends; i++) {
+		struct cfg_backend *be = &cfg->backends[i];
+		const config_setting_t *el = find(lc, "backends", (unsigned)i, NULL, -1);
+
+		be->line = el ? (int)config_setting_source_line(el) : 0;
+		if (be->address.text == NULL)
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			if (cfg->backends[j].address.text == NULL ||
+			    !addr_equal(&be->address, &cfg->backends[j].address))
+				continue;
+			struct loc l = loc_find(w, lc, "backends", (unsigned)i, "address", -1);
+			struct loc lj = loc_find(w, lc, "backends", (unsigned)j, "address", -1);
+
+			LERR(w, &l, "backends[%zu].address: \"%s\" is already the address of"
+			    " backends[%zu] at line %u (expected a unique address)",
+			    i, be->address.text, j, lj.line);
+			break;
+		}
+	}
+	check_unique_names(w, lc, "backends", cfg->backends ? cfg->backends[0].name : NULL,
+	    sizeof(struct cfg_backend), cfg->nbackends);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading the file                                                   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Read the whole file, at most CFG_FILE_MAX bytes. Returns a NUL-terminated
+ * buffer the caller frees, or NULL after adding an error.
+ */
+static char *read_text(struct walk *w, const char *path)
+{
+	FILE *f = NULL;
+	char *buf = NULL, *ret = NULL;
+	size_t len = 0, cap = 0;
+	struct stat st;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		werr(w, NULL, 0, "cannot open the file: %s", strerror(errno));
+		goto out;
+	}
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		werr(w, NULL, 0, "cannot read the file: %s", strerror(EISDIR));
+		goto out;
+	}
+	for (;;) {
+		size_t got;
+
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			buf = xrealloc(buf, cap + 1);
+		}
+		got = fread(buf + len, 1, cap - len, f);
+		len += got;
+		if (len > CFG_FILE_MAX) {
+			werr(w, NULL, 0, "file too large (expected at most %u bytes)", CFG_FILE_MAX);
+			goto out;
+		}
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		werr(w, NULL, 0, "cannot read the file: %s", strerror(errno));
+		goto out;
+	}
+	if (buf == NULL)
+		buf = xrealloc(NULL, 1);
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len) != NULL) {
+		unsigned line = 1;
+
+		for (const char *p = buf; *p; p++)
+			line += *p == '\n';
+		werr(w, NULL, line, "syntax error: NUL byte in the file (expected text)");
+		goto out;
+	}
+	ret = buf;
+	buf = NULL;     /* transferred */
+out:
+	free(buf);
+	if (f != NULL)
+		fclose(f);
+	return ret;
+}
+
+/*
+ * A small lexer for libconfig text, enough to find values: strings, numbers
+ * and names, with whitespace and comments skipped exactly as libconfig's
+ * scanner does. Used to fix two things libconfig 1.5 gets wrong (below).
+ */
+enum tok_kind { TK_END, TK_STRING, TK_NUMBER, TK_NAME, TK_OTHER };
+
+struct tok {
+	enum tok_kind kind;
+	size_t        start, end;       /* offsets in the text */
+	unsigned      line;             /* line of the first character */
+};
+
+static bool name_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '-' || c == '_' || c == '*';
+}
+
+/* The token at *pos; advances *pos past it and *line past its newlines. */
+static struct tok lex(const char *in, size_t n, size_t *pos, unsigned *line)
+{
+	size_t i = *pos;
+	struct tok t;
+
+	for (;;) {
+		if (i < n && isspace((unsigned char)in[i])) {
+			*line += in[i++] == '\n';
+		} else if (i < n && (in[i] == '#' || (in[i] == '/' && in[i + 1] == '/'))) {
+			while (i < n && in[i] != '\n')
+				i++;
+		} else if (i < n && in[i] == '/' && in[i + 1] == '*') {
+			for (i += 2; i < n && !(in[i] == '*' && in[i + 1] == '/'); i++)
+				*line += in[i] == '\n';
+			i = i < n ? i + 2 : n;
+		} else {
+			break;
+		}
+	}
+	t.start = i;
+	t.line = *line;
+	if (i >= n) {
+		t.kind = TK_END;
+	} else if (in[i] == '"') {
+		t.kind = TK_STRING;
+		for (i++; i < n && in[i] != '"'; i++) {
+			if (in[i] == '\\' && i + 1 < n)
+				i++;
+			*line += in[i] == '\n';
+		}
+		i += i < n;
+	} else if (isalpha((unsigned char)in[i]) || in[i] == '*') {
+		/* a name may hold digits: [A-Za-z*][-A-Za-z0-9_*]* */
+		t.kind = TK_NAME;
+		while (i < n && name_char(in[i]))
+			i++;
+	} else if (isdigit((unsigned char)in[i]) || (in[i] == '.' && isdigit((unsigned char)in[i + 1])) ||
+	    ((in[i] == '-' || in[i] == '+') && (isdigit((unsigned char)in[i + 1]) || in[i + 1] == '.'))) {
+		/* the whole number, floats and the L suffix included */
+		t.kind = TK_NUMBER;
+		i++;
+		while (i < n && (isalnum((unsigned char)in[i]) || in[i] == '.' || in[i] == '_' ||
+		    ((in[i] == '-' || in[i] == '+') && (in[i - 1] == 'e' || in[i - 1] == 'E'))))
+			i++;
+	} else {
+		t.kind = TK_OTHER;
+		i++;
+	}
+	t.end = i;
+	*pos = i;
+	return t;
+}
+
+/* Is this number token a plain integer too wide for a 32-bit int? */
+static bool wide_int(const char *in, const struct tok *t)
+{
+	size_t d = t->start, end = t->end, k;
+	bool neg = false;
+	unsigned long long v = 0;
+
+	if (in[d] == '-' || in[d] == '+')
+		neg = in[d++] == '-';
+	if (end - d > 2 && in[d] == '0' && (in[d + 1] == 'x' || in[d + 1] == 'X')) {
+		for (k = d + 2; k < end; k++)
+			if (!isxdigit((unsigned char)in[k]))
+				return false;
+		for (k = d + 2; k < end - 1 && in[k] == '0'; k++)
+			;
+		return end - k > 8 || (end - k == 8 && strchr("89abcdefABCDEF", in[k]) != NULL);
+	}
+	for (k = d; k < end; k++)
+		if (!isdigit((unsigned char)in[k]))
+			return false;       /* a float, or already 64-bit (L) */
+	for (k = d; k < end - 1 && in[k] == '0'; k++)
+		;
+	if (end - k > 10)
+		return true;
+	for (; k < end; k++)
+		v = v * 10 + (unsigned long long)(in[k] - '0');
+	return v > (neg ? 2147483648ULL : 2147483647ULL);
+}
+
+/*
+ * libconfig 1.5 reads an integer literal without the L suffix into an int
+ * and silently wraps anything wider: "4294967297" becomes 1, which would then
+ * pass a range check. Append the L to such literals, so libconfig reads them
+ * as 64-bit and the range check sees the real value. Only inserts
+ * characters, never a newline, so line numbers stay true.
+ * Returns a new buffer (the caller frees it).
+ */
+static char *widen_ints(const char *in)
+{
+	size_t n = strlen(in), pos = 0, done = 0, o = 0;
+	unsigned line = 1;
+	/* a literal gains one byte and is at least 10 long (or "0x" + 8) */
+	char *out = xrealloc(NULL, n + n / 8 + 2);
+	struct tok t;
+
+	while ((t = lex(in, n, &pos, &line)).kind != TK_END) {
+		if (t.kind != TK_NUMBER || !wide_int(in, &t))
+			continue;
+		memcpy(out + o, in + done, t.end - done);
+		o += t.end - done;
+		out[o++] = 'L';
+		done = t.end;
+	}
+	memcpy(out + o, in + done, n - done);
+	o += n - done;
+	out[o] = '\0';
+	return out;
+}
+
+/*
+ * libconfig records the line of a scalar element of an array or list only
+ * after reading the token that follows it (it must see whether another
+ * string is glued on), so the last address of
+ *     listen = [ "0.0.0.0:22",
+ *                "[::]:22"
+ *     ];
+ * is said to be on the line of "];". The scalar values of the text, in
+ * order, are the scalars of the tree in document order: give each element
+ * its true line, kept in the setting's hook (read back by loc_of()). When the
+ * counts differ (an @include brought more values), keep libconfig's lines.
+ */
+static void count_scalars(config_setting_t *s, size_t *k)
+{
+	if (config_setting_is_aggregate(s)) {
+		for (int i = 0; i < config_setting_length(s); i++)
+			count_scalars(config_setting_get_elem(s, (unsigned)i), k);
+	} else {
+		(*k)++;
+	}
+}
+
+static void set_scalar_lines(config_setting_t *s, const unsigned *lines, size_t *k)
+{
+	if (config_setting_is_aggregate(s)) {
+		for (int i = 0; i < config_setting_length(s); i++)
+			set_scalar_lines(config_setting_get_elem(s, (unsigned)i), lines, k);
+		return;
+	}
+	if (config_setting_name(s) == NULL)
+		config_setting_set_hook(s, (void *)(uintptr_t)lines[*k]);
+	(*k)++;
+}
+
+static void fix_element_lines(const char *text, config_setting_t *root)
+{
+	size_t n = strlen(text), pos = 0, nval = 0, cap = 0, k = 0;
+	unsigned line = 1, *lines = NULL;
+	bool after_string = false;
+	struct tok t;
+
+	while ((t = lex(text, n, &pos, &line)).kind != TK_END) {
+		bool value = t.kind == TK_NUMBER ||
+		    (t.kind == TK_STRING && !after_string) ||       /* "a" "b" is one value */
+		    (t.kind == TK_NAME && ((t.end - t.start == 4 && !strncasecmp(text + t.start, "true", 4)) ||
+		    (t.end - t.start == 5 && !strncasecmp(text + t.start, "false", 5))));
+
+		after_string = t.kind == TK_STRING;
+		if (!value)
+			continue;
+		if (nval == cap) {
+			cap = cap ? cap * 2 : 64;
+			lines = xrealloc(lines, cap * sizeof(*lines));
+		}
+		lines[nval++] = t.line;
+	}
+	count_scalars(root, &k);
+	if (k == nval) {
+		k = 0;
+		set_scalar_lines(root, lines, &k);
+	}
+	free(lines);
+}
+
+/* ------------------------------------------------------------------ */
+/* Load and free                                                      */
+/* ------------------------------------------------------------------ */
+
+int cfg_load(const char *path, struct pg_config **out, struct cfg_errors *errs)
+{
+	struct walk w = { .path = path };
+	struct pg_config *cfg = NULL;
+	char *text = NULL, *wide = NULL;
+	config_t lc;
+	int rc = -1;
+
+	*out = NULL;
+	config_init(&lc);
+	/*
+	 * No CONFIG_OPTION_AUTOCONVERT: with it, libconfig would hand 1.5 to an
+	 * integer setting as 1. Integers written 20 and 20L are both accepted by
+	 * set_value(), which takes CONFIG_TYPE_INT and CONFIG_TYPE_INT64 alike.
+	 */
+	config_set_options(&lc, config_get_options(&lc) & ~CONFIG_OPTION_AUTOCONVERT);
+
+	if ((text = read_text(&w, path)) == NULL)
+		goto out;
+	wide = widen_ints(text);
+	if (!config_read_string(&lc, wide)) {
+		const char *t = config_error_text(&lc) ? config_error_text(&lc) : "syntax error";
+
+		if (strcmp(t, "syntax error") == 0)
+			werr(&w, config_error_file(&lc), (unsigned)config_error_line(&lc), "syntax error");
+		else
+			werr(&w, config_error_file(&lc), (unsigned)config_error_line(&lc),
+			    "syntax error: %s", t);
+		goto out;
+	}
+
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL) {
+		fprintf(stderr, "poolgate: config: out of memory\n");
+		abort();
+	}
+	cfg->path = xstrdup(path);
+	fix_element_lines(wide, config_root_setting(&lc));
+	walk_group(&w, config_root_setting(&lc), "", "", cfg, path, 1);
+	check_services(&w, &lc, cfg);
+	check_backends(&w, &lc, cfg);
+	if (w.nerr == 0) {
+		*out = cfg;
+		cfg = NULL;     /* transferred */
+		rc = 0;
+	}
+out:
+	if (w.nerr > 0)
+		qsort(w.err, w.nerr, sizeof(*w.err), err_cmp);
+	for (size_t i = 0; i < w.nerr; i++)
+		errors_push(errs, w.err[i].msg);        /* transferred */
+	free(w.err);
+	cfg_free(cfg);
+	config_destroy(&lc);
+	free(wide);
+	free(text);
+	return rc;
+}
+
+static void addr_free(struct cfg_addr *a)
+{
+	free(a->text);
+	a->text = NULL;
+}
+
+void cfg_free(struct pg_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < cfg->nservices; i++) {
+		struct cfg_service *svc = &cfg->services[i];
+
+		for (size_t k = 0; k < svc->nlisten; k++)
+			addr_free(&svc->listen[k]);
+		free(svc->check.path);
+	}
+	for (size_t i = 0; i < cfg->nbackends; i++)
+		addr_free(&cfg->backends[i].address);
+	free(cfg->services);
+	free(cfg->backends);
+	addr_free(&cfg->admin_listen);
+	free(cfg->admin_token_file);
+	free(cfg->state_dir);
+	free(cfg->path);
+	free(cfg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Summary                                                            */
+/* ------------------------------------------------------------------ */
+
+struct sbuf {
+	char   *buf;
+	size_t  len;
+	size_t  pos;
+	bool    cut;
+};
+
+static void sb_add(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_add(struct sbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (sb->cut || sb->len == 0)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(sb->buf + sb->pos, sb->len - sb->pos, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sb->len - sb->pos) {
+		sb->cut = true;
+		sb->pos = sb->len - 1;
+		if (sb->len >= 4)       /* show that the line goes on */
+			memcpy(sb->buf + sb->len - 4, "...", 4);
+		return;
+	}
+	sb->pos += (size_t)n;
+}
+
+void cfg_summary(const struct pg_config *cfg, char *buf, size_t len)
+{
+	struct sbuf sb = { buf, len, 0, false };
+	char d[32];
+
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	if (cfg == NULL) {
+		sb_add(&sb, "no configuration");
+		return;
+	}
+	sb_add(&sb, "%zu service%s:", cfg->nservices, cfg->nservices == 1 ? "" : "s");
+	for (size_t i = 0; i < cfg->nservices; i++) {
+		const struct cfg_service *svc = &cfg->services[i];
+
+		sb_add(&sb, "%s %s (%s", i ? "," : "", svc->name, cfg_mode_name(svc->mode));
+		for (size_t k = 0; k < svc->nlisten; k++)
+			sb_add(&sb, " %s", svc->listen[k].text);
+		sb_add(&sb, " -> port %d, ", svc->port);
+		if (svc->check.type == CHECK_NONE) {
+			sb_add(&sb, "no check)");
+		} else {
+			cfg_format_duration(svc->check.interval_ms, d, sizeof(d));
+			sb_add(&sb, "check %s every %s)", cfg_check_name(svc->check.type), d);
+		}
+	}
+	sb_add(&sb, "; admin %s", cfg->admin_listen.text ? cfg->admin_listen.text : "-");
+	sb_add(&sb, "; %zu backend%s%s", cfg->nbackends, cfg->nbackends == 1 ? "" : "s",
+	    cfg->nbackends ? ":" : "");
+	for (size_t i = 0; i < cfg->nbackends; i++)
+		sb_add(&sb, "%s %s %s", i ? "," : "", cfg->backends[i].name,
+		    cfg->backends[i].address.text);
+}

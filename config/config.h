@@ -1,0 +1,196 @@
+/*
+ * config.h -- the poolgate configuration: types, loading and validation.
+ *
+ * The configuration is plain data. cfg_load() parses a libconfig file into a
+ * freshly allocated struct pg_config, or reports every error it finds. The
+ * running daemon keeps one pg_config; reload builds a second one beside it and
+ * swaps only when cfg_load() succeeded, so a bad file never touches the
+ * running one.
+ *
+ * Every setting, its type, bounds and default lives in one table in config.c
+ * (cfg_settings[]); nothing else in the tree hard-codes a default.
+ */
+#ifndef POOLGATE_CONFIG_H
+#define POOLGATE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define CFG_NAME_MAX     63   /* service and backend names */
+#define CFG_MAX_LISTEN   16   /* listen addresses per service */
+#define CFG_MAX_SERVICES 32
+#define CFG_MAX_BACKENDS 4096
+
+enum svc_mode { SVC_MODE_TCP = 0, SVC_MODE_HTTP };
+enum check_type { CHECK_NONE = 0, CHECK_TCP, CHECK_SSH, CHECK_HTTP };
+
+/* A socket address together with its length and its text as written. */
+struct cfg_addr {
+	struct sockaddr_storage ss;
+	socklen_t               len;
+	char                   *text;      /* as in the file, owned */
+};
+
+struct cfg_check {
+	enum check_type type;
+	uint64_t        interval_ms;
+	uint64_t        timeout_ms;
+	int             rise;
+	int             fall;
+	char           *path;               /* http only, owned; NULL otherwise */
+	int             expect;             /* http only: expected status */
+};
+
+struct cfg_service {
+	char             name[CFG_NAME_MAX + 1];
+	int              line;              /* where it was defined */
+	struct cfg_addr  listen[CFG_MAX_LISTEN];
+	size_t           nlisten;
+	int              port;              /* backend port */
+	enum svc_mode    mode;
+	uint64_t         connect_timeout_ms;
+	uint64_t         idle_timeout_ms;   /* 0 = none */
+	struct cfg_check check;
+};
+
+struct cfg_backend {
+	char            name[CFG_NAME_MAX + 1];
+	int             line;
+	struct cfg_addr address;            /* port 0; services add theirs */
+	int             weight;
+	int             max_sessions;       /* 0 = no cap */
+};
+
+struct pg_config {
+	char               *path;           /* file it was loaded from, owned */
+	char               *state_dir;      /* owned, never NULL */
+	struct cfg_addr     admin_listen;
+	char               *admin_token_file; /* owned, may be NULL */
+	uint64_t            shutdown_grace_ms;
+	int                 max_connections;
+	int                 per_ip_connections; /* 0 = no cap */
+	uint64_t            affinity_ttl_ms;
+	bool                affinity_by_client_ip;
+	struct cfg_service *services;       /* owned array */
+	size_t              nservices;
+	struct cfg_backend *backends;       /* owned array */
+	size_t              nbackends;
+};
+
+/* A list of human-readable errors, each "FILE:LINE: path.to.key: what (expected)". */
+struct cfg_errors {
+	char  **msg;
+	size_t  n;
+};
+
+/*
+ * Parse and validate the file at `path`.
+ * Returns 0 and sets *out to a new configuration the caller frees with
+ * cfg_free(); or returns -1, leaves *out NULL and appends every error found
+ * to `errs` (which the caller frees with cfg_errors_free()).
+ */
+int  cfg_load(const char *path, struct pg_config **out, struct cfg_errors *errs);
+void cfg_free(struct pg_config *cfg);
+
+/* Append a formatted message to errs; aborts on out-of-memory. */
+void cfg_errors_add(struct cfg_errors *errs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void cfg_errors_free(struct cfg_errors *errs);
+
+/*
+ * Parse a duration: a non-negative integer followed by a unit, "ms", "s", "m",
+ * "h" or "d" ("500ms", "2s", "1m", "1h", "30d"). Returns 0 and stores
+ * milliseconds in *ms, or -1 and leaves *ms alone on anything else (empty, no
+ * unit, unknown unit, sign, fraction, space, overflow of 64 bits).
+ */
+int  cfg_parse_duration(const char *s, uint64_t *ms);
+
+/*
+ * Parse "ADDR:PORT" ("127.0.0.1:22", "[::1]:22", "*:22" meaning 0.0.0.0)
+ * when want_port, or a bare address ("10.0.0.4", "fd00::4", "[fd00::4]")
+ * otherwise. Only numeric addresses are accepted. Returns 0 on success and
+ * fills *out (out->text is not touched), -1 otherwise.
+ */
+int  cfg_parse_addr(const char *s, bool want_port, struct cfg_addr *out);
+
+/* Describe a loaded configuration in one line (for "-t"): services, backends. */
+void cfg_summary(const struct pg_config *cfg, char *buf, size_t len);
+
+/* Names used in configuration text and in the status output. */
+const char *cfg_mode_name(enum svc_mode m);
+const char *cfg_check_name(enum check_type t);
+
+/*
+ * The settings table (added by the config module).
+ *
+ * One entry per setting, in the order the man page documents them. It is the
+ * only place that knows a setting's type, bounds and default: cfg_load() uses
+ * it to apply defaults, to validate, and to list the expected keys when it
+ * meets an unknown one. Read-only; lives for the whole program.
+ *
+ * path  dotted path as written in the file; "[]" marks "each element of this
+ *       list": "services[].check.interval". A group or list has its own entry
+ *       before the entries below it.
+ * min, max
+ *       CFG_T_INT: the value; CFG_T_DURATION: milliseconds; CFG_T_STRING and
+ *       CFG_T_NAME: length in bytes; CFG_T_LIST and CFG_T_ADDR_LIST: number of
+ *       elements. Unused (0) for the other types.
+ * def   the default exactly as it would be written in the file (without the
+ *       quotes of a string): "30s", "20000", "true", "127.0.0.1:9100". NULL when
+ *       the setting has no default: required, optional-and-absent-means-NULL
+ *       (admin.token_file), groups and lists (an absent list is empty).
+ * off, off_n, elem_size
+ *       storage, private to config.c: the offset of the value (and of the
+ *       element count for lists) in struct pg_config, or in struct cfg_service
+ *       for entries under "services[]", or struct cfg_backend under
+ *       "backends[]".
+ */
+enum cfg_type {
+	CFG_T_GROUP,        /* { ... } holding the entries below it */
+	CFG_T_LIST,         /* ( { ... }, ... ) of min..max groups */
+	CFG_T_INT,          /* integer (20 or 20L), min..max */
+	CFG_T_BOOL,         /* true or false */
+	CFG_T_STRING,       /* string of min..max bytes */
+	CFG_T_NAME,         /* string, min..max bytes of [A-Za-z0-9_.-] */
+	CFG_T_DURATION,     /* string for cfg_parse_duration(), min..max ms */
+	CFG_T_ENUM,         /* string, one of values[] */
+	CFG_T_ADDR,         /* string "ADDR:PORT" for cfg_parse_addr() */
+	CFG_T_HOST,         /* string, numeric address without port */
+	CFG_T_ADDR_LIST,    /* [ "ADDR:PORT", ... ] of min..max strings */
+};
+
+#define CFG_F_REQUIRED 0x1u  /* absent is an error */
+
+struct cfg_enum_value {
+	const char *name;       /* as written in the file; NULL ends the array */
+	int         value;      /* the enum svc_mode / enum check_type value */
+	bool        supported;  /* false: known, but rejected as "not supported yet" */
+};
+
+struct cfg_setting {
+	const char                  *path;
+	enum cfg_type                type;
+	unsigned                     flags;     /* CFG_F_* */
+	int64_t                      min, max;
+	const char                  *def;
+	const char                  *desc;      /* one line, for docs and errors */
+	const struct cfg_enum_value *values;    /* CFG_T_ENUM only */
+	size_t                       off;
+	size_t                       off_n;
+	size_t                       elem_size;
+};
+
+extern const struct cfg_setting cfg_settings[];
+extern const size_t             cfg_nsettings;
+
+/*
+ * Write `ms` as a duration string in the largest unit that divides it
+ * exactly ("0s", "500ms", "2s", "5m", "1h", "30d"), so that
+ * cfg_parse_duration() reads back the same value. Always NUL-terminates when
+ * len > 0 (truncating if buf is too small).
+ */
+void cfg_format_duration(uint64_t ms, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,1238 @@
+/*
+ * test_config.c -- cfg_load(): every value, every default, every error class
+ * with its exact message and line; cfg_parse_addr(), cfg_summary() and the
+ * settings table.
+ *
+ * Most cases write a small file into a temporary directory and load it. The
+ * texts are written one file line per source line, so the line an error must
+ * name can be read off the test.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <libconfig.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config/config.h"
+
+#ifndef SRCDIR
+#error "SRCDIR must name the source root"
+#endif
+
+static char tmpdir[64];
+static char conf[128];          /* tmpdir/t.conf: the file each case writes */
+
+static int group_setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/pgtest-config-XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	snprintf(conf, sizeof(conf), "%s/t.conf", tmpdir);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	char inc[160];
+
+	(void)state;
+	snprintf(inc, sizeof(inc), "%s/inc.conf", tmpdir);
+	unlink(inc);
+	unlink(conf);
+	return rmdir(tmpdir);
+}
+
+static void write_file(const char *path, const char *text, size_t len)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+static int load_text(const char *text, struct pg_config **cfg, struct cfg_errors *errs)
+{
+	write_file(conf, text, strlen(text));
+	return cfg_load(conf, cfg, errs);
+}
+
+static void print_errors(const struct cfg_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		print_message("  got: %s\n", errs->msg[i]);
+}
+
+/*
+ * Load text; it must fail with exactly the errors in want (NULL-terminated),
+ * in that order. Each is written without the file name: "3: admin.x: ...".
+ */
+static void expect_errors_(const char *text, const char *const *want)
+{
+	struct cfg_errors errs = { 0 };
+	struct pg_config *cfg = (struct pg_config *)&errs;     /* must become NULL */
+	size_t n = 0;
+	char full[1024];
+
+	while (want[n] != NULL)
+		n++;
+	assert_int_equal(load_text(text, &cfg, &errs), -1);
+	assert_null(cfg);
+	if (errs.n != n)
+		print_errors(&errs);
+	assert_int_equal(errs.n, n);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(full, sizeof(full), "%s:%s", conf, want[i]);
+		if (strcmp(full, errs.msg[i]) != 0)
+			print_errors(&errs);
+		assert_string_equal(errs.msg[i], full);
+	}
+	cfg_errors_free(&errs);
+}
+
+#define expect_errors(text, ...) \
+	expect_errors_((text), (const char *const[]){ __VA_ARGS__, NULL })
+
+/* Load text; it must succeed. The caller frees the result. */
+static struct pg_config *expect_ok(const char *text)
+{
+	struct cfg_errors errs = { 0 };
+	struct pg_config *cfg = NULL;
+	int rc = load_text(text, &cfg, &errs);
+
+	if (rc != 0)
+		print_errors(&errs);
+	assert_int_equal(rc, 0);
+	assert_int_equal(errs.n, 0);
+	assert_non_null(cfg);
+	return cfg;
+}
+
+/* One valid service on one line, for cases about other settings. */
+#define SVC_LINE "services = ( { name = \"ssh\"; listen = [ \"*:22\" ]; port = 22; } );\n"
+
+static void assert_v4(const struct cfg_addr *a, const char *ip, int port)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->ss;
+	char buf[INET_ADDRSTRLEN];
+
+	assert_int_equal(sin->sin_family, AF_INET);
+	assert_int_equal(a->len, sizeof(struct sockaddr_in));
+	assert_non_null(inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof(buf)));
+	assert_string_equal(buf, ip);
+	assert_int_equal(ntohs(sin->sin_port), port);
+}
+
+static void assert_v6(const struct cfg_addr *a, const char *ip, int port)
+{
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->ss;
+	char buf[INET6_ADDRSTRLEN];
+
+	assert_int_equal(sin6->sin6_family, AF_INET6);
+	assert_int_equal(a->len, sizeof(struct sockaddr_in6));
+	assert_non_null(inet_ntop(AF_INET6, &sin6->sin6_addr, buf, sizeof(buf)));
+	assert_string_equal(buf, ip);
+	assert_int_equal(ntohs(sin6->sin6_port), port);
+}
+
+/* ------------------------------------------------------------------ */
+/* Valid files                                                        */
+/* ------------------------------------------------------------------ */
+
+static void test_full_file(void **state)
+{
+	const char *path = SRCDIR "/tests/unit/conf/full.conf";
+	struct cfg_errors errs = { 0 };
+	struct pg_config *cfg = NULL;
+	const struct cfg_service *s;
+	const struct cfg_backend *b;
+
+	(void)state;
+	if (cfg_load(path, &cfg, &errs) != 0)
+		print_errors(&errs);
+	assert_int_equal(errs.n, 0);
+	assert_non_null(cfg);
+
+	assert_string_equal(cfg->path, path);
+	assert_string_equal(cfg->state_dir, "/srv/poolgate/state");
+	assert_int_equal(cfg->shutdown_grace_ms, 45000);
+	assert_string_equal(cfg->admin_listen.text, "[::1]:9200");
+	assert_v6(&cfg->admin_listen, "::1", 9200);
+	assert_string_equal(cfg->admin_token_file, "/etc/poolgate/token");
+	assert_int_equal(cfg->max_connections, 5000);           /* written 5000L */
+	assert_int_equal(cfg->per_ip_connections, 25);
+	assert_int_equal(cfg->affinity_ttl_ms, 2ULL * 24 * 3600 * 1000);
+	assert_false(cfg->affinity_by_client_ip);
+
+	assert_int_equal(cfg->nservices, 2);
+	s = &cfg->services[0];
+	assert_string_equal(s->name, "ssh");
+	assert_int_equal(s->line, 8);
+	assert_int_equal(s->nlisten, 2);
+	assert_string_equal(s->listen[0].text, "*:22");
+	assert_v4(&s->listen[0], "0.0.0.0", 22);
+	assert_string_equal(s->listen[1].text, "[::]:22");
+	assert_v6(&s->listen[1], "::", 22);
+	assert_int_equal(s->port, 2222);
+	assert_int_equal(s->mode, SVC_MODE_TCP);
+	assert_int_equal(s->connect_timeout_ms, 1500);
+	assert_int_equal(s->idle_timeout_ms, 2 * 3600 * 1000);
+	assert_int_equal(s->check.type, CHECK_SSH);
+	assert_int_equal(s->check.interval_ms, 5000);
+	assert_int_equal(s->check.timeout_ms, 250);
+	assert_int_equal(s->check.rise, 3);
+	assert_int_equal(s->check.fall, 4);
+	assert_null(s->check.path);
+
+	s = &cfg->services[1];
+	assert_string_equal(s->name, "raw-tcp_1.x");
+	assert_int_equal(s->line, 11);
+	assert_int_equal(s->nlisten, 1);                        /* a list ( ) works too */
+	assert_v4(&s->listen[0], "10.1.2.3", 7000);
+	assert_int_equal(s->port, 7001);
+	assert_int_equal(s->check.type, CHECK_NONE);
+	assert_int_equal(s->check.interval_ms, 2000);           /* defaults in a given group */
+	assert_int_equal(s->check.timeout_ms, 1000);
+
+	assert_int_equal(cfg->nbackends, 3);
+	b = &cfg->backends[0];
+	assert_string_equal(b->name, "vm1");
+	assert_int_equal(b->line, 15);
+	assert_string_equal(b->address.text, "10.0.0.4");
+	assert_v4(&b->address, "10.0.0.4", 0);
+	assert_int_equal(b->weight, 3);
+	assert_int_equal(b->max_sessions, 20);
+	b = &cfg->backends[1];
+	assert_string_equal(b->name, "vm2");
+	assert_string_equal(b->address.text, "[fd00::5]");
+	assert_v6(&b->address, "fd00::5", 0);
+	assert_int_equal(b->weight, 1000);
+	assert_int_equal(b->max_sessions, 100000);
+	b = &cfg->backends[2];
+	assert_string_equal(b->name, "vm3");
+	assert_int_equal(b->line, 17);
+	assert_v6(&b->address, "fd00::6", 0);
+	assert_int_equal(b->weight, 1);
+	assert_int_equal(b->max_sessions, 0);
+
+	cfg_free(cfg);
+	cfg_errors_free(&errs);
+}
+
+static void test_defaults(void **state)
+{
+	struct pg_config *cfg;
+	const struct cfg_service *s;
+
+	(void)state;
+	cfg = expect_ok(SVC_LINE);
+	assert_string_equal(cfg->state_dir, "/var/lib/poolgate");
+	assert_int_equal(cfg->shutdown_grace_ms, 30000);
+	assert_string_equal(cfg->admin_listen.text, "127.0.0.1:9100");
+	assert_v4(&cfg->admin_listen, "127.0.0.1", 9100);
+	assert_null(cfg->admin_token_file);
+	assert_int_equal(cfg->max_connections, 20000);
+	assert_int_equal(cfg->per_ip_connections, 0);
+	assert_int_equal(cfg->affinity_ttl_ms, 3600 * 1000);
+	assert_true(cfg->affinity_by_client_ip);
+	assert_int_equal(cfg->nservices, 1);
+	s = &cfg->services[0];
+	assert_int_equal(s->line, 1);
+	assert_int_equal(s->mode, SVC_MODE_TCP);
+	assert_int_equal(s->connect_timeout_ms, 3000);
+	assert_int_equal(s->idle_timeout_ms, 0);
+	assert_int_equal(s->check.type, CHECK_TCP);
+	assert_int_equal(s->check.interval_ms, 2000);
+	assert_int_equal(s->check.timeout_ms, 1000);
+	assert_int_equal(s->check.rise, 2);
+	assert_int_equal(s->check.fall, 2);
+	assert_null(s->check.path);
+	assert_int_equal(s->check.expect, 0);
+	assert_int_equal(cfg->nbackends, 0);
+	assert_null(cfg->backends);
+	cfg_free(cfg);
+
+	/* a backend with only the required keys */
+	cfg = expect_ok(SVC_LINE "backends = ( { name = \"a\"; address = \"10.0.0.1\"; } );\n");
+	assert_int_equal(cfg->nbackends, 1);
+	assert_int_equal(cfg->backends[0].weight, 1);
+	assert_int_equal(cfg->backends[0].max_sessions, 0);
+	cfg_free(cfg);
+}
+
+static void test_bounds_accepted(void **state)
+{
+	struct pg_config *cfg;
+
+	(void)state;
+	/* every bound itself is valid: the smallest values ... */
+	cfg = expect_ok(
+	    "state_dir = \"/\";\n"
+	    "shutdown_grace = \"0s\";\n"
+	    "limits = { max_connections = 1; per_ip_connections = 0; };\n"
+	    "affinity = { ttl = \"0ms\"; };\n"
+	    "services = ( { name = \"a\"; listen = [ \"*:1\" ]; port = 1; connect_timeout = \"1ms\";\n"
+	    "  idle_timeout = \"0s\"; check = { interval = \"100ms\"; timeout = \"10ms\"; rise = 1; fall = 1; }; } );\n"
+	    "backends = ( { name = \"b\"; address = \"0.0.0.1\"; weight = 1; max_sessions = 0; } );\n");
+	assert_int_equal(cfg->max_connections, 1);
+	assert_int_equal(cfg->services[0].connect_timeout_ms, 1);
+	assert_int_equal(cfg->services[0].check.interval_ms, 100);
+	assert_int_equal(cfg->services[0].check.timeout_ms, 10);
+	cfg_free(cfg);
+
+	/* ... and the largest; timeout may equal interval */
+	cfg = expect_ok(
+	    "shutdown_grace = \"1h\";\n"
+	    "limits = { max_connections = 1000000; per_ip_connections = 1000000; };\n"
+	    "affinity = { ttl = \"30d\"; };\n"
+	    "services = ( { name = \"a\"; listen = [ \"*:65535\" ]; port = 65535; connect_timeout = \"5m\";\n"
+	    "  idle_timeout = \"30d\"; check = { interval = \"1m\"; timeout = \"1m\"; rise = 100; fall = 100; }; } );\n"
+	    "backends = ( { name = \"b\"; address = \"::1\"; weight = 1000; max_sessions = 100000; } );\n");
+	assert_int_equal(cfg->shutdown_grace_ms, 3600 * 1000);
+	assert_int_equal(cfg->affinity_ttl_ms, 30ULL * 24 * 3600 * 1000);
+	assert_int_equal(cfg->services[0].idle_timeout_ms, 30ULL * 24 * 3600 * 1000);
+	assert_int_equal(cfg->services[0].check.fall, 100);
+	cfg_free(cfg);
+
+	/* the longest check interval */
+	cfg = expect_ok("services = ( { name = \"a\"; listen = [ \"*:1\" ]; port = 1;"
+	    " check = { interval = \"1h\"; }; } );\n");
+	assert_int_equal(cfg->services[0].check.interval_ms, 3600 * 1000);
+	cfg_free(cfg);
+}
+
+static void test_int_forms(void **state)
+{
+	struct pg_config *cfg;
+
+	(void)state;
+	/* 20, 20L and 0x14 are all the integer 20 */
+	cfg = expect_ok("limits = { max_connections = 20; per_ip_connections = 20L; };\n"
+	    "services = ( { name = \"a\"; listen = [ \"*:1\" ]; port = 0x14; } );\n");
+	assert_int_equal(cfg->max_connections, 20);
+	assert_int_equal(cfg->per_ip_connections, 20);
+	assert_int_equal(cfg->services[0].port, 20);
+	cfg_free(cfg);
+
+	/*
+	 * libconfig 1.5 wraps an integer wider than 32 bits written without L
+	 * (4294967297 would read as 1 and pass the range check). It must be
+	 * reported with its real value.
+	 */
+	expect_errors(
+	    "limits = { max_connections = 4294967297; per_ip_connections = -3000000000; };\n"
+	    "services = ( { name = \"a\"; listen = [ \"*:1\" ]; port = 0x100000016; } );\n"
+	    "backends = ( { name = \"b\"; address = \"::1\"; weight = 3000000000L; max_sessions = 2147483648; } );\n",
+	    "1: limits.max_connections: 4294967297 is out of range (expected 1 to 1000000)",
+	    "1: limits.per_ip_connections: -3000000000 is out of range (expected 0 to 1000000)",
+	    "2: services[0].port: 4294967318 is out of range (expected 1 to 65535)",
+	    "3: backends[0].weight: 3000000000 is out of range (expected 1 to 1000)",
+	    "3: backends[0].max_sessions: 2147483648 is out of range (expected 0 to 100000)");
+
+	/* ... without touching digits in strings, comments or names */
+	cfg = expect_ok(
+	    "# 4294967297\n"
+	    "state_dir = \"/srv/4294967297/x\\\"99999999999\";  // 99999999999\n"
+	    "/* 0x100000000 */ admin = { token_file = \"0x100000000\"; };\n"
+	    SVC_LINE);
+	assert_string_equal(cfg->state_dir, "/srv/4294967297/x\"99999999999");
+	assert_string_equal(cfg->admin_token_file, "0x100000000");
+	cfg_free(cfg);
+}
+
+static void test_example_file(void **state)
+{
+	const char *path = SRCDIR "/config/poolgate.conf.example";
+	struct cfg_errors errs = { 0 };
+	struct pg_config *cfg = NULL;
+	config_t lc;
+
+	(void)state;
+	if (cfg_load(path, &cfg, &errs) != 0)
+		print_errors(&errs);
+	assert_int_equal(errs.n, 0);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->nservices, 1);
+	assert_int_equal(cfg->nbackends, 2);
+	cfg_free(cfg);
+
+	/* The example shows every setting of the table. */
+	config_init(&lc);
+	assert_int_equal(config_read_file(&lc, path), CONFIG_TRUE);
+	for (size_t i = 0; i < cfg_nsettings; i++) {
+		char path_copy[128], *save = NULL;
+		const config_setting_t *s = config_root_setting(&lc);
+
+		snprintf(path_copy, sizeof(path_copy), "%s", cfg_settings[i].path);
+		for (char *part = strtok_r(path_copy, ".", &save); part && s;
+		    part = strtok_r(NULL, ".", &save)) {
+			char *br = strstr(part, "[]");
+
+			if (br != NULL)
+				*br = '\0';
+			s = config_setting_get_member(s, part);
+			if (s != NULL && br != NULL)
+				s = config_setting_get_elem(s, 0);
+		}
+		if (s == NULL)
+			print_message("example lacks %s\n", cfg_settings[i].path);
+		assert_non_null(s);
+	}
+	config_destroy(&lc);
+}
+
+/* ------------------------------------------------------------------ */
+/* The settings table                                                 */
+/* ------------------------------------------------------------------ */
+
+static void test_table(void **state)
+{
+	(void)state;
+	assert_true(cfg_nsettings > 20);
+	for (size_t i = 0; i < cfg_nsettings; i++) {
+		const struct cfg_setting *e = &cfg_settings[i];
+		const char *dot = strrchr(e->path, '.');
+
+		assert_non_null(e->desc);
+		assert_true(strlen(e->desc) > 0);
+		assert_true(e->min <= e->max);
+		/* a nested entry comes after its group or list */
+		if (dot != NULL) {
+			size_t plen = (size_t)(dot - e->path);
+			bool found = false;
+
+			if (plen > 2 && strncmp(dot - 2, "[]", 2) == 0)
+				plen -= 2;
+			for (size_t k = 0; k < i && !found; k++)
+				found = strlen(cfg_settings[k].path) == plen &&
+				    strncmp(cfg_settings[k].path, e->path, plen) == 0 &&
+				    (cfg_settings[k].type == CFG_T_GROUP ||
+				     cfg_settings[k].type == CFG_T_LIST);
+			if (!found)
+				print_message("%s has no parent before it\n", e->path);
+			assert_true(found);
+		}
+		for (size_t k = 0; k < i; k++)
+			assert_string_not_equal(cfg_settings[k].path, e->path);
+		if (e->flags & CFG_F_REQUIRED)
+			assert_null(e->def);
+		if (e->type == CFG_T_ENUM) {
+			assert_non_null(e->values);
+			assert_non_null(e->def);
+		}
+		/* every default is within its own bounds */
+		if (e->def != NULL && e->type == CFG_T_INT) {
+			char *end;
+			long long v = strtoll(e->def, &end, 10);
+
+			assert_int_equal(*end, '\0');
+			assert_true(v >= e->min && v <= e->max);
+		}
+		if (e->def != NULL && e->type == CFG_T_DURATION) {
+			uint64_t ms;
+
+			assert_int_equal(cfg_parse_duration(e->def, &ms), 0);
+			assert_true(ms >= (uint64_t)e->min && ms <= (uint64_t)e->max);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                             */
+/* ------------------------------------------------------------------ */
+
+static void test_syntax_error(void **state)
+{
+	const char *path = SRCDIR "/tests/unit/conf/syntax.conf";
+	struct cfg_errors errs = { 0 };
+	struct pg_config *cfg = NULL;
+
+	(void)state;
+	/* one error only, naming the file as given; the unknown key after it is not reached */
+	assert_int_equal(cfg_load(path, &cfg, &errs), -1);
+	assert_null(cfg);
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.msg[0], SRCDIR "/tests/unit/conf/syntax.conf:3: syntax error");
+	cfg_errors_free(&errs);
+
+	expect_errors("state_dir = \"/x\";\n"
+	    "state_dir = \"/y\";\n" SVC_LINE,
+	    "2: syntax error: duplicate setting name");
+	expect_errors(SVC_LINE "limits = { max_connections = ; };\nstate_dir = 1;\n",
+	    "2: syntax error");
+	expect_errors(SVC_LINE "x = [ 1, \"a\" ];\n",
+	    "2: syntax error: mismatched element type in array");
+}
+
+static void test_design_doc_message(void **state)
+{
+	struct cfg_errors errs = { 0 };
+	struct pg_config *cfg = NULL;
+	char cwd[4096];
+	int rc;
+
+	(void)state;
+	/* The example message of STYLE.md, word for word, FILE as given. */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(SRCDIR "/tests/unit/conf"), 0);
+	rc = cfg_load("poolgate.conf", &cfg, &errs);
+	assert_int_equal(chdir(cwd), 0);
+	assert_int_equal(rc, -1);
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.msg[0], "poolgate.conf:14: services[1].check.interval: "
+	    "\"2x\" is not a duration (use 500ms, 2s, 1m)");
+	cfg_errors_free(&errs);
+}
+
+static void test_unknown_keys(void **state)
+{
+	(void)state;
+	expect_errors(
+	    "stat_dir = \"/x\";\n"                                       /* 1 */
+	    "admin = { listen = \"127.0.0.1:9100\"; tokenfile = \"/t\"; };\n"
+	    "limits = { max_conn = 5; };\n"                             /* 3 */
+	    "affinity = { ttl = \"1h\"; by_ip = true; };\n"
+	    "services = (\n"                                            /* 5 */
+	    "  { name = \"ssh\"; listen = [ \"*:22\" ]; port = 22;\n"
+	    "    chek = { type = \"ssh\"; };\n"                         /* 7 */
+	    "    check = { type = \"ssh\"; intervl = \"2s\"; }; }\n"
+	    ");\n"                                                      /* 9 */
+	    "backends = ( { name = \"a\"; address = \"10.0.0.1\"; },\n"
+	    "  { name = \"b\"; address = \"10.0.0.2\"; Weight = 2; } );\n" /* 11 */
+	    "extra = { deep = { deeper = 1; }; };\n",
+	    "1: stat_dir: unknown setting (expected one of state_dir, shutdown_grace, admin, "
+	        "limits, affinity, services, backends)",
+	    "2: admin.tokenfile: unknown setting (expected one of listen, token_file)",
+	    "3: limits.max_conn: unknown setting (expected one of max_connections, per_ip_connections)",
+	    "4: affinity.by_ip: unknown setting (expected one of ttl, by_client_ip)",
+	    "7: services[0].chek: unknown setting (expected one of name, listen, port, mode, "
+	        "connect_timeout, idle_timeout, check)",
+	    "8: services[0].check.intervl: unknown setting (expected one of type, interval, "
+	        "timeout, rise, fall)",
+	    "11: backends[1].Weight: unknown setting (expected one of name, address, weight, "
+	        "max_sessions)",
+	    "12: extra: unknown setting (expected one of state_dir, shutdown_grace, admin, "
+	        "limits, affinity, services, backends)");
+}
+
+static void test_wrong_types(void **state)
+{
+	(void)state;
+	expect_errors(
+	    "state_dir = 5;\n"                                          /* 1 */
+	    "shutdown_grace = 30;\n"
+	    "admin = \"127.0.0.1:9100\";\n"                             /* 3 */
+	    "limits = { max_connections = \"20000\"; per_ip_connections = 1.0; };\n"
+	    "affinity = { ttl = 1.5; by_client_ip = \"yes\"; };\n"      /* 5 */
+	    "services = (\n"
+	    "  { name = 1; listen = \"*:22\"; port = \"22\"; mode = true;\n" /* 7 */
+	    "    connect_timeout = 3; idle_timeout = [ \"0s\" ]; check = ( ); },\n"
+	    "  { name = \"b\"; listen = [ 22 ]; port = 22; check = { rise = 2.5; fall = false; }; },\n"
+	    "  \"ssh\"\n"                                               /* 10 */
+	    ");\n"
+	    "backends = { name = \"a\"; };\n",
+	    "1: state_dir: 5 is an integer (expected a string of 1 to 4095 characters)",
+	    "2: shutdown_grace: 30 is an integer (expected a duration from 0s to 1h such as \"2s\")",
+	    "3: admin: \"127.0.0.1:9100\" is a string (expected a group { ... })",
+	    "4: limits.max_connections: \"20000\" is a string (expected an integer from 1 to 1000000)",
+	    "4: limits.per_ip_connections: 1.0 is a floating-point number (expected an integer "
+	        "from 0 to 1000000)",
+	    "5: affinity.ttl: 1.5 is a floating-point number (expected a duration from 0s to 30d "
+	        "such as \"2s\")",
+	    "5: affinity.by_client_ip: \"yes\" is a string (expected true or false)",
+	    "7: services[0].name: 1 is an integer (expected a name of 1 to 63 characters "
+	        "A-Z a-z 0-9 _ . -)",
+	    "7: services[0].listen: \"*:22\" is a string (expected an array [ \"ADDR:PORT\", ... ] "
+	        "of 1 to 16 addresses)",
+	    "7: services[0].port: \"22\" is a string (expected an integer from 1 to 65535)",
+	    "7: services[0].mode: true is a boolean (expected \"tcp\")",
+	    "8: services[0].connect_timeout: 3 is an integer (expected a duration from 1ms to 5m "
+	        "such as \"2s\")",
+	    "8: services[0].idle_timeout: [ ... ] is an array (expected a duration from 0s to 30d "
+	        "such as \"2s\")",
+	    "8: services[0].check: ( ... ) is a list (expected a group { ... })",
+	    "9: services[1].listen[0]: 22 is an integer (expected \"ADDR:PORT\" with a numeric "
+	        "address, such as \"0.0.0.0:22\", \"*:22\" or \"[::]:22\")",
+	    "9: services[1].check.rise: 2.5 is a floating-point number (expected an integer "
+	        "from 1 to 100)",
+	    "9: services[1].check.fall: false is a boolean (expected an integer from 1 to 100)",
+	    /* libconfig alone would say 11, the line of the ")" read after it */
+	    "10: services[2]: \"ssh\" is a string (expected a group { name = ...; ... })",
+	    "12: backends: { ... } is a group (expected a list ( { ... }, ... ) of 0 to 4096 groups)");
+}
+
+static void test_out_of_range(void **state)
+{
+	(void)state;
+	expect_errors(
+	    "shutdown_grace = \"61m\";\n"                               /* 1 */
+	    "limits = { max_connections = 0; per_ip_connections = -1; };\n"
+	    "affinity = { ttl = \"31d\"; };\n"                          /* 3 */
+	    "services = (\n"
+	    "  { name = \"a\"; listen = [ \"*:22\" ]; port = 65536;\n"  /* 5 */
+	    "    connect_timeout = \"0ms\"; idle_timeout = \"721h\";\n"
+	    "    check = { interval = \"99ms\"; timeout = \"9ms\"; rise = 0; fall = 101; }; },\n"
+	    "  { name = \"b\"; listen = [ \"*:23\" ]; port = 0; connect_timeout = \"301s\";\n"
+	    "    check = { interval = \"61m\"; timeout = \"61s\"; rise = 101; fall = 0; }; }\n"
+	    ");\n"                                                      /* 10 */
+	    "backends = ( { name = \"a\"; address = \"10.0.0.1\"; weight = 0; max_sessions = -1; },\n"
+	    "  { name = \"b\"; address = \"10.0.0.2\"; weight = 1001; max_sessions = 100001; } );\n",
+	    "1: shutdown_grace: \"61m\" is out of range (expected 0s to 1h)",
+	    "2: limits.max_connections: 0 is out of range (expected 1 to 1000000)",
+	    "2: limits.per_ip_connections: -1 is out of range (expected 0 to 1000000)",
+	    "3: affinity.ttl: \"31d\" is out of range (expected 0s to 30d)",
+	    "5: services[0].port: 65536 is out of range (expected 1 to 65535)",
+	    "6: services[0].connect_timeout: \"0ms\" is out of range (expected 1ms to 5m)",
+	    "6: services[0].idle_timeout: \"721h\" is out of range (expected 0s to 30d)",
+	    "7: services[0].check.interval: \"99ms\" is out of range (expected 100ms to 1h)",
+	    "7: services[0].check.timeout: \"9ms\" is out of range (expected 10ms to 1m)",
+	    "7: services[0].check.rise: 0 is out of range (expected 1 to 100)",
+	    "7: services[0].check.fall: 101 is out of range (expected 1 to 100)",
+	    "8: services[1].port: 0 is out of range (expected 1 to 65535)",
+	    "8: services[1].connect_timeout: \"301s\" is out of range (expected 1ms to 5m)",
+	    "9: services[1].check.interval: \"61m\" is out of range (expected 100ms to 1h)",
+	    "9: services[1].check.timeout: \"61s\" is out of range (expected 10ms to 1m)",
+	    "9: services[1].check.rise: 101 is out of range (expected 1 to 100)",
+	    "9: services[1].check.fall: 0 is out of range (expected 1 to 100)",
+	    "11: backends[0].weight: 0 is out of range (expected 1 to 1000)",
+	    "11: backends[0].max_sessions: -1 is out of range (expected 0 to 100000)",
+	    "12: backends[1].weight: 1001 is out of range (expected 1 to 1000)",
+	    "12: backends[1].max_sessions: 100001 is out of range (expected 0 to 100000)");
+}
+
+static void test_strings_and_names(void **state)
+{
+	struct pg_config *cfg;
+	char text[1024], longdir[4200];
+
+	(void)state;
+	expect_errors(
+	    "state_dir = \"\";\n"
+	    "admin = { token_file = \"\"; };\n"
+	    "services = (\n"
+	    "  { name = \"\"; listen = [ \"*:22\" ]; port = 22; },\n"
+	    "  { name = \"a b\"; listen = [ \"*:23\" ]; port = 22; },\n"      /* 5 */
+	    "  { name = \"a/b\"; listen = [ \"*:24\" ]; port = 22; },\n"
+	    "  { name = \"0123456789012345678901234567890123456789012345678901234567890123\";"
+	        " listen = [ \"*:25\" ]; port = 22; }\n"
+	    ");\n"
+	    "backends = ( { name = \"vm\xc3\xa9\"; address = \"10.0.0.1\"; } );\n",
+	    "1: state_dir: empty string (expected 1 to 4095 characters)",
+	    "2: admin.token_file: empty string (expected 1 to 4095 characters)",
+	    "4: services[0].name: \"\" is not a valid name (expected a name of 1 to 63 characters "
+	        "A-Z a-z 0-9 _ . -)",
+	    "5: services[1].name: \"a b\" is not a valid name (expected a name of 1 to 63 characters "
+	        "A-Z a-z 0-9 _ . -)",
+	    "6: services[2].name: \"a/b\" is not a valid name (expected a name of 1 to 63 characters "
+	        "A-Z a-z 0-9 _ . -)",
+	    "7: services[3].name: \"0123456789012345678901234567890123456789012345678901234567890123\" "
+	        "is not a valid name (expected a name of 1 to 63 characters A-Z a-z 0-9 _ . -)",
+	    "9: backends[0].name: \"vm\\xc3\\xa9\" is not a valid name (expected a name of 1 to 63 "
+	        "characters A-Z a-z 0-9 _ . -)");
+
+	/* 63 characters is the longest name */
+	cfg = expect_ok("services = ( { name = "
+	    "\"012345678901234567890123456789012345678901234567890123456789012\";"
+	    " listen = [ \"*:25\" ]; port = 22; } );\n");
+	assert_int_equal(strlen(cfg->services[0].name), CFG_NAME_MAX);
+	cfg_free(cfg);
+
+	/* state_dir longer than 4095 */
+	memset(longdir, 'a', 4096);
+	longdir[0] = '/';
+	longdir[4096] = '\0';
+	{
+		char *big = NULL;
+
+		assert_true(asprintf(&big, "state_dir = \"%s\";\n" SVC_LINE, longdir) > 0);
+		expect_errors(big, "1: state_dir: 4096 characters is too long (expected 1 to 4095)");
+		free(big);
+	}
+
+	/* values are quoted back escaped, and cut when long */
+	snprintf(text, sizeof(text), "services = ( { name = \"a\"; listen = [ \"*:22\" ]; port = 22;\n"
+	    "  mode = \"t\\\"c\\np\"; connect_timeout = \"%s\"; } );\n",
+	    "1111111111222222222233333333334444444444555555555566666666667777777777");
+	expect_errors(text,
+	    "2: services[0].mode: \"t\\\"c\\x0ap\" is not a valid mode (expected \"tcp\")",
+	    "2: services[0].connect_timeout: \"1111111111222222222233333333334444444444"
+	        "555555555566666666667777...\" is not a duration (use 500ms, 2s, 1m)");
+}
+
+static void test_enums(void **state)
+{
+	(void)state;
+	expect_errors(
+	    "services = (\n"
+	    "  { name = \"a\"; listen = [ \"*:22\" ]; port = 22; mode = \"http\";\n"
+	    "    check = { type = \"http\"; }; },\n"
+	    "  { name = \"b\"; listen = [ \"*:23\" ]; port = 22; mode = \"TCP\";\n"
+	    "    check = { type = \"icmp\"; }; }\n"
+	    ");\n",
+	    "2: services[0].mode: \"http\" is not supported yet (expected \"tcp\")",
+	    "3: services[0].check.type: \"http\" is not supported yet (expected one of \"tcp\", "
+	        "\"ssh\", \"none\")",
+	    "4: services[1].mode: \"TCP\" is not a valid mode (expected \"tcp\")",
+	    "5: services[1].check.type: \"icmp\" is not a valid type (expected one of \"tcp\", "
+	        "\"ssh\", \"none\")");
+}
+
+static void test_bad_durations(void **state)
+{
+	(void)state;
+	expect_errors(
+	    "shutdown_grace = \"\";\n"
+	    "affinity = { ttl = \"5\"; };\n"
+	    "services = ( { name = \"a\"; listen = [ \"*:22\" ]; port = 22;\n"
+	    "  connect_timeout = \"-1s\"; idle_timeout = \"1.5s\";\n"
+	    "  check = { interval = \"2x\"; timeout = \"99999999999999999999ms\"; }; } );\n",
+	    "1: shutdown_grace: \"\" is not a duration (use 500ms, 2s, 1m)",
+	    "2: affinity.ttl: \"5\" is not a duration (use 500ms, 2s, 1m)",
+	    "4: services[0].connect_timeout: \"-1s\" is not a duration (use 500ms, 2s, 1m)",
+	    "4: services[0].idle_timeout: \"1.5s\" is not a duration (use 500ms, 2s, 1m)",
+	    "5: services[0].check.interval: \"2x\" is not a duration (use 500ms, 2s, 1m)",
+	    "5: services[0].check.timeout: \"99999999999999999999ms\" is not a duration "
+	        "(use 500ms, 2s, 1m)");
+}
+
+static void test_timeout_above_interval(void **state)
+{
+	struct pg_config *cfg;
+
+	(void)state;
+	expect_errors(
+	    "services = (\n"
+	    "  { name = \"a\"; listen = [ \"*:22\" ]; port = 22;\n"
+	    "    check = { interval = \"1s\";\n"
+	    "              timeout = \"1001ms\"; }; },\n"              /* 4 */
+	    "  { name = \"b\"; listen = [ \"*:23\" ]; port = 22;\n"
+	    "    check = {\n"
+	    "      interval = \"500ms\"; }; }\n"                        /* 7: timeout is the default 1s */
+	    ");\n",
+	    "4: services[0].check.timeout: 1001ms is longer than the interval 1s "
+	        "(expected timeout <= interval)",
+	    "7: services[1].check.timeout: 1s (default) is longer than the interval 500ms "
+	        "(expected timeout <= interval)");
+
+	/* no second error when the interval itself is already wrong */
+	expect_errors("services = ( { name = \"a\"; listen = [ \"*:22\" ]; port = 22;\n"
+	    " check = { interval = \"1\"; timeout = \"5s\"; }; } );\n",
+	    "2: services[0].check.interval: \"1\" is not a duration (use 500ms, 2s, 1m)");
+
+	/* equal is fine */
+	cfg = expect_ok("services = ( { name = \"a\"; listen = [ \"*:22\" ]; port = 22;"
+	    " check = { interval = \"1s\"; timeout = \"1000ms\"; }; } );\n");
+	cfg_free(cfg);
+}
+
+static void test_missing_required(void **state)
+{
+	(void)state;
+	/* no services at all: the top of the file */
+	expect_errors("state_dir = \"/x\";\n\n",
+	    "1: services: missing required setting (expected a list ( { ... }, ... ) of 1 to 32 groups)");
+	expect_errors("",
+	    "1: services: missing required setting (expected a list ( { ... }, ... ) of 1 to 32 groups)");
+
+	/* missing keys of an entry: the line where its group starts */
+	expect_errors(
+	    "services = (\n"
+	    "  {\n"                                                     /* 2 */
+	    "    mode = \"tcp\";\n"
+	    "  },\n"
+	    "  { name = \"b\";\n"                                       /* 5 */
+	    "    port = 22; }\n"
+	    ");\n"
+	    "backends = (\n"
+	    "  { weight = 2; },\n"                                      /* 9 */
+	    "  { name = \"vm2\"; }\n"
+	    ");\n",
+	    "2: services[0].name: missing required setting (expected a name of 1 to 63 characters "
+	        "A-Z a-z 0-9 _ . -)",
+	    "2: services[0].listen: missing required setting (expected an array [ \"ADDR:PORT\", ... ] "
+	        "of 1 to 16 addresses)",
+	    "2: services[0].port: missing required setting (expected an integer from 1 to 65535)",
+	    "5: services[1].listen: missing required setting (expected an array [ \"ADDR:PORT\", ... ] "
+	        "of 1 to 16 addresses)",
+	    "9: backends[0].name: missing required setting (expected a name of 1 to 63 characters "
+	        "A-Z a-z 0-9 _ . -)",
+	    "9: backends[0].address: missing required setting (expected a numeric IPv4 or IPv6 "
+	        "address without port, such as \"10.0.0.4\" or \"fd00::4\")",
+	    "10: backends[1].address: missing required setting (expected a numeric IPv4 or IPv6 "
+	        "address without port, such as \"10.0.0.4\" or \"fd00::4\")");
+}
+
+static void test_list_sizes(void **state)
+{
+	struct pg_config *cfg;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	expect_errors("services = ();\n",
+	    "1: services: empty list (expected 1 to 32 entries)");
+	expect_errors("services = [];\n",
+	    "1: services: empty list (expected 1 to 32 entries)");
+	expect_errors("services = ( { name = \"a\"; listen = [ ]; port = 22; } );\n",
+	    "1: services[0].listen: empty array (expected 1 to 16 addresses)");
+
+	/* an empty or missing backends list is a pool at zero VMs */
+	cfg = expect_ok(SVC_LINE "backends = ();\n");
+	assert_int_equal(cfg->nbackends, 0);
+	cfg_free(cfg);
+	cfg = expect_ok(SVC_LINE "backends = [];\n");
+	assert_int_equal(cfg->nbackends, 0);
+	cfg_free(cfg);
+
+	/* 33 services; 16 listen addresses is the most, 17 too many */
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	fprintf(f, "services = (\n");
+	for (int i = 0; i < CFG_MAX_SERVICES + 1; i++)
+		fprintf(f, "  { name = \"s%d\"; listen = [ \"*:%d\" ]; port = 22; }%s\n",
+		    i, 1000 + i, i < CFG_MAX_SERVICES ? "," : "");
+	fprintf(f, ");\n");
+	fclose(f);
+	expect_errors(text, "1: services: 33 entries is too many (expected 1 to 32)");
+	free(text);
+
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	fprintf(f, "services = ( { name = \"a\"; port = 22; listen = [\n");
+	for (int i = 0; i < CFG_MAX_LISTEN; i++)
+		fprintf(f, "  \"127.0.0.%d:22\",\n", i + 1);
+	fprintf(f, "  \"127.0.0.1:22\",\n");    /* 17th, also a duplicate: still looked at */
+	fprintf(f, "  \"bad\" ]; } );\n");       /* 18th */
+	fclose(f);
+	expect_errors(text,
+	    "1: services[0].listen: 18 addresses is too many (expected 1 to 16)",
+	    "19: services[0].listen[17]: \"bad\" is not an address and port (expected \"ADDR:PORT\" "
+	        "with a numeric address, such as \"0.0.0.0:22\", \"*:22\" or \"[::]:22\")");
+	free(text);
+
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	fprintf(f, "services = ( { name = \"a\"; port = 22; listen = [\n");
+	for (int i = 0; i < CFG_MAX_LISTEN; i++)
+		fprintf(f, "  \"127.0.0.%d:22\"%s\n", i + 1, i + 1 < CFG_MAX_LISTEN ? "," : "");
+	fprintf(f, "]; } );\n");
+	fclose(f);
+	cfg = expect_ok(text);
+	assert_int_equal(cfg->services[0].nlisten, CFG_MAX_LISTEN);
+	assert_v4(&cfg->services[0].listen[CFG_MAX_LISTEN - 1], "127.0.0.16", 22);
+	cfg_free(cfg);
+	free(text);
+
+	/* 4096 backends load, 4097 do not */
+	for (int extra = 0; extra <= 1; extra++) {
+		f = open_memstream(&text, &len);
+		assert_non_null(f);
+		fprintf(f, SVC_LINE "backends = (\n");
+		for (int i = 0; i < CFG_MAX_BACKENDS + extra; i++)
+			fprintf(f, "{ name = \"vm%d\"; address = \"10.%d.%d.1\"; }%s\n", i, i / 256,
+			    i % 256, i + 1 < CFG_MAX_BACKENDS + extra ? "," : "");
+		fprintf(f, ");\n");
+		fclose(f);
+		if (extra) {
+			expect_errors(text, "2: backends: 4097 entries is too many (expected 0 to 4096)");
+		} else {
+			cfg = expect_ok(text);
+			assert_int_equal(cfg->nbackends, CFG_MAX_BACKENDS);
+			assert_string_equal(cfg->backends[4095].name, "vm4095");
+			cfg_free(cfg);
+		}
+		free(text);
+	}
+}
+
+static void test_duplicates(void **state)
+{
+	(void)state;
+	expect_errors(
+	    "admin = { listen = \"127.0.0.1:9100\"; };\n"
+	    "services = (\n"
+	    "  { name = \"ssh\"; listen = [ \"0.0.0.0:22\",\n"             /* 3 */
+	    "                            \"*:22\" ]; port = 22; },\n"     /* 4: same as 0.0.0.0:22 */
+	    "  { name = \"ssh\"; listen = [ \"[::]:22\", \"127.0.0.1:9100\" ]; port = 22; },\n"
+	    "  { name = \"web\"; listen = [ \"[0::0]:22\" ]; port = 22; }\n"   /* 6 */
+	    ");\n"
+	    "backends = (\n"
+	    "  { name = \"vm1\"; address = \"10.0.0.4\"; },\n"           /* 9 */
+	    "  { name = \"vm2\"; address = \"fd00::4\"; },\n"
+	    "  { name = \"vm1\"; address = \"[fd00:0::4]\"; },\n"        /* 11 */
+	    "  { name = \"vm3\"; address = \"10.0.0.4\"; }\n"
+	    ");\n",
+	    "4: services[0].listen[1]: \"*:22\" is already used by services[0].listen[0] at line 3 "
+	        "(expected each address once)",
+	    "5: services[1].listen[1]: \"127.0.0.1:9100\" is already used by admin.listen at line 1 "
+	        "(expected each address once)",
+	    "5: services[1].name: \"ssh\" is already the name of services[0] at line 3 "
+	        "(expected a unique name)",
+	    "6: services[2].listen[0]: \"[0::0]:22\" is already used by services[1].listen[0] at line 5 "
+	        "(expected each address once)",
+	    "11: backends[2].address: \"[fd00:0::4]\" is already the address of backends[1] at line 10 "
+	        "(expected a unique address)",
+	    "11: backends[2].name: \"vm1\" is already the name of backends[0] at line 9 "
+	        "(expected a unique name)",
+	    "12: backends[3].address: \"10.0.0.4\" is already the address of backends[0] at line 9 "
+	        "(expected a unique address)");
+
+	/* the default admin address counts too */
+	expect_errors("services = ( { name = \"a\"; listen = [ \"127.0.0.1:9100\" ]; port = 22; } );\n",
+	    "1: services[0].listen[0]: \"127.0.0.1:9100\" is already used by admin.listen (default) "
+	        "(expected each address once)");
+}
+
+static void test_bad_addresses(void **state)
+{
+	struct pg_config *cfg;
+
+	(void)state;
+	expect_errors(
+	    "admin = { listen = \"localhost:9100\"; };\n"
+	    "services = ( { name = \"a\"; port = 22;\n"
+	    "  listen = [ \"10.0.0.1\", \"10.0.0.1:0\", \"::1:22\", \"[::1]\", \"*\" ]; } );\n"
+	    "backends = (\n"
+	    "  { name = \"a\"; address = \"vm1.example.com\"; },\n"     /* 5 */
+	    "  { name = \"b\"; address = \"10.0.0.4:22\"; },\n"
+	    "  { name = \"c\"; address = \"*\"; }\n"
+	    ");\n",
+	    "1: admin.listen: \"localhost:9100\" is not an address and port (expected \"ADDR:PORT\" "
+	        "with a numeric address, such as \"0.0.0.0:22\", \"*:22\" or \"[::]:22\")",
+	    "3: services[0].listen[0]: \"10.0.0.1\" is not an address and port (expected \"ADDR:PORT\" "
+	        "with a numeric address, such as \"0.0.0.0:22\", \"*:22\" or \"[::]:22\")",
+	    "3: services[0].listen[1]: \"10.0.0.1:0\" is not an address and port (expected \"ADDR:PORT\" "
+	        "with a numeric address, such as \"0.0.0.0:22\", \"*:22\" or \"[::]:22\")",
+	    "3: services[0].listen[2]: \"::1:22\" is not an address and port (expected \"ADDR:PORT\" "
+	        "with a numeric address, such as \"0.0.0.0:22\", \"*:22\" or \"[::]:22\")",
+	    "3: services[0].listen[3]: \"[::1]\" is not an address and port (expected \"ADDR:PORT\" "
+	        "with a numeric address, such as \"0.0.0.0:22\", \"*:22\" or \"[::]:22\")",
+	    "3: services[0].listen[4]: \"*\" is not an address and port (expected \"ADDR:PORT\" "
+	        "with a numeric address, such as \"0.0.0.0:22\", \"*:22\" or \"[::]:22\")",
+	    "5: backends[0].address: \"vm1.example.com\" is not an IP address (expected a numeric "
+	        "IPv4 or IPv6 address without port, such as \"10.0.0.4\" or \"fd00::4\")",
+	    "6: backends[1].address: \"10.0.0.4:22\" is not an IP address (expected a numeric "
+	        "IPv4 or IPv6 address without port, such as \"10.0.0.4\" or \"fd00::4\")",
+	    "7: backends[2].address: \"*\" is not an IP address (expected a numeric "
+	        "IPv4 or IPv6 address without port, such as \"10.0.0.4\" or \"fd00::4\")");
+
+	/* an admin address elsewhere frees 127.0.0.1:9100 for a service */
+	cfg = expect_ok("admin = { listen = \"[::1]:9100\"; };\n"
+	    "services = ( { name = \"a\"; listen = [ \"127.0.0.1:9100\" ]; port = 22; } );\n");
+	cfg_free(cfg);
+}
+
+static void test_element_lines(void **state)
+{
+	(void)state;
+	/*
+	 * libconfig alone puts the last element of an array or list on the line
+	 * of the "]" or ")" after it (4 and 8 here), and a glued string on the line of its
+	 * last piece. Each error must name the line where the value starts.
+	 */
+	expect_errors(
+	    "services = ( { name = \"a\"; port = 22; listen = [\n"
+	    "    \"*:22\",\n"
+	    "    \"bad\"\n"                                             /* 3 */
+	    "  ]; },\n"
+	    "  { name = \"b\"; port = 22; listen = ( \"*:23\", \"1.2.3.4:\"\n"
+	    "      \"x\", \"*:24\",\n"
+	    "      24\n"                                                /* 7 */
+	    "  ); }\n"
+	    ");\n",
+	    "3: services[0].listen[1]: \"bad\" is not an address and port (expected \"ADDR:PORT\" "
+	        "with a numeric address, such as \"0.0.0.0:22\", \"*:22\" or \"[::]:22\")",
+	    "5: services[1].listen[1]: \"1.2.3.4:x\" is not an address and port (expected "
+	        "\"ADDR:PORT\" with a numeric address, such as \"0.0.0.0:22\", \"*:22\" or \"[::]:22\")",
+	    "7: services[1].listen[3]: 24 is an integer (expected \"ADDR:PORT\" with a numeric "
+	        "address, such as \"0.0.0.0:22\", \"*:22\" or \"[::]:22\")");
+}
+
+static void test_all_errors_sorted(void **state)
+{
+	(void)state;
+	/* The table walks state_dir first; the messages still come in file order. */
+	expect_errors(
+	    "backends = ( { name = \"a\"; address = \"x\"; } );\n"
+	    "services = ( { name = \"a\"; listen = [ \"*:22\" ]; port = 22; mode = \"udp\"; } );\n"
+	    "state_dir = 1;\n",
+	    "1: backends[0].address: \"x\" is not an IP address (expected a numeric IPv4 or IPv6 "
+	        "address without port, such as \"10.0.0.4\" or \"fd00::4\")",
+	    "2: services[0].mode: \"udp\" is not a valid mode (expected \"tcp\")",
+	    "3: state_dir: 1 is an integer (expected a string of 1 to 4095 characters)");
+}
+
+static void test_file_errors(void **state)
+{
+	struct cfg_errors errs = { 0 };
+	struct pg_config *cfg = NULL;
+	char path[160], msg[300];
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/missing.conf", tmpdir);
+	assert_int_equal(cfg_load(path, &cfg, &errs), -1);
+	assert_null(cfg);
+	assert_int_equal(errs.n, 1);
+	snprintf(msg, sizeof(msg), "%s: cannot open the file: No such file or directory", path);
+	assert_string_equal(errs.msg[0], msg);
+	cfg_errors_free(&errs);
+
+	assert_int_equal(cfg_load(tmpdir, &cfg, &errs), -1);
+	assert_int_equal(errs.n, 1);
+	snprintf(msg, sizeof(msg), "%s: cannot read the file: Is a directory", tmpdir);
+	assert_string_equal(errs.msg[0], msg);
+	cfg_errors_free(&errs);
+
+	/* a NUL byte is reported at its line, not silently ending the file */
+	write_file(conf, SVC_LINE "state_dir = \"/x\";\n\0" "junk\n", strlen(SVC_LINE) + 24);
+	assert_int_equal(cfg_load(conf, &cfg, &errs), -1);
+	assert_int_equal(errs.n, 1);
+	snprintf(msg, sizeof(msg), "%s:3: syntax error: NUL byte in the file (expected text)", conf);
+	assert_string_equal(errs.msg[0], msg);
+	cfg_errors_free(&errs);
+
+	/* the size cap: 16 MiB */
+	fd = open(conf, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 16 * 1024 * 1024 + 1), 0);
+	close(fd);
+	assert_int_equal(cfg_load(conf, &cfg, &errs), -1);
+	assert_int_equal(errs.n, 1);
+	snprintf(msg, sizeof(msg), "%s: file too large (expected at most 16777216 bytes)", conf);
+	assert_string_equal(errs.msg[0], msg);
+	cfg_errors_free(&errs);
+	assert_null(cfg);
+}
+
+static void test_include_names_its_file(void **state)
+{
+	char inc[160], *text = NULL;
+
+	(void)state;
+	snprintf(inc, sizeof(inc), "%s/inc.conf", tmpdir);
+	write_file(inc, "\nshutdown_grace = \"1y\";\n", 24);
+	assert_true(asprintf(&text, SVC_LINE "@include \"%s\"\nstate_dir = 2;\n", inc) > 0);
+	{
+		struct cfg_errors errs = { 0 };
+		struct pg_config *cfg = NULL;
+		char want[300];
+
+		assert_int_equal(load_text(text, &cfg, &errs), -1);
+		assert_int_equal(errs.n, 2);
+		snprintf(want, sizeof(want), "%s:2: shutdown_grace: \"1y\" is not a duration "
+		    "(use 500ms, 2s, 1m)", inc);
+		assert_string_equal(errs.msg[0], want);
+		snprintf(want, sizeof(want), "%s:3: state_dir: 2 is an integer (expected a string "
+		    "of 1 to 4095 characters)", conf);
+		assert_string_equal(errs.msg[1], want);
+		cfg_errors_free(&errs);
+	}
+	free(text);
+}
+
+static void test_errors_list(void **state)
+{
+	struct cfg_errors errs = { 0 };
+	struct pg_config *cfg = NULL;
+	char want[300];
+
+	(void)state;
+	/* cfg_load appends: what the caller had stays first */
+	cfg_errors_add(&errs, "earlier %d %s", 1, "x");
+	assert_int_equal(load_text("state_dir = 1;\n" SVC_LINE, &cfg, &errs), -1);
+	assert_int_equal(errs.n, 2);
+	assert_string_equal(errs.msg[0], "earlier 1 x");
+	snprintf(want, sizeof(want), "%s:1: state_dir: 1 is an integer (expected a string of "
+	    "1 to 4095 characters)", conf);
+	assert_string_equal(errs.msg[1], want);
+
+	/* a success adds nothing */
+	assert_int_equal(load_text(SVC_LINE, &cfg, &errs), 0);
+	assert_int_equal(errs.n, 2);
+	cfg_free(cfg);
+
+	cfg_errors_free(&errs);
+	assert_int_equal(errs.n, 0);
+	assert_null(errs.msg);
+	cfg_errors_free(&errs);         /* twice is harmless */
+	cfg_errors_free(NULL);
+	cfg_free(NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* cfg_parse_addr                                                     */
+/* ------------------------------------------------------------------ */
+
+static void test_parse_addr_good(void **state)
+{
+	struct cfg_addr a = { .text = NULL };
+
+	(void)state;
+	assert_int_equal(cfg_parse_addr("127.0.0.1:22", true, &a), 0);
+	assert_v4(&a, "127.0.0.1", 22);
+	assert_int_equal(cfg_parse_addr("*:8000", true, &a), 0);
+	assert_v4(&a, "0.0.0.0", 8000);
+	assert_int_equal(cfg_parse_addr("0.0.0.0:65535", true, &a), 0);
+	assert_v4(&a, "0.0.0.0", 65535);
+	assert_int_equal(cfg_parse_addr("[::1]:22", true, &a), 0);
+	assert_v6(&a, "::1", 22);
+	assert_int_equal(cfg_parse_addr("[::]:1", true, &a), 0);
+	assert_v6(&a, "::", 1);
+	assert_int_equal(cfg_parse_addr("[::ffff:10.0.0.1]:22", true, &a), 0);
+	assert_v6(&a, "::ffff:10.0.0.1", 22);
+	assert_int_equal(cfg_parse_addr("10.0.0.4", false, &a), 0);
+	assert_v4(&a, "10.0.0.4", 0);
+	assert_int_equal(cfg_parse_addr("fd00::4", false, &a), 0);
+	assert_v6(&a, "fd00::4", 0);
+	assert_int_equal(cfg_parse_addr("[fd00::4]", false, &a), 0);
+	assert_v6(&a, "fd00::4", 0);
+	assert_null(a.text);            /* never touched */
+}
+
+static void test_parse_addr_bad(void **state)
+{
+	static const char *const with_port[] = {
+		"", ":", ":22", "*", "*:", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0",
+		"127.0.0.1:65536", "127.0.0.1:99999", "127.0.0.1:022222", "127.0.0.1:22a",
+		"127.0.0.1:+22", "127.0.0.1:-1", "127.0.0.1: 22", " 127.0.0.1:22",
+		"127.0.0.1:22 ", "127.1:22", "256.0.0.1:22", "1.2.3.4.5:22", "localhost:22",
+		"example.com:22", "::1:22", "::1", "[::1]", "[::1]:", "[::1]x22", "[::1]:22x",
+		"[::1:22", "::1]:22", "[]:22", "[*]:22", "[127.0.0.1]:22", "[fe80::1%eth0]:22",
+		"[localhost]:22", "0x7f.0.0.1:22", "127.0.0.1:0x16",
+		"[0000:0000:0000:0000:0000:0000:0000:0000:0000]:22",
+	};
+	static const char *const without_port[] = {
+		"", "*", "10.0.0.4:22", "[10.0.0.4]", "[fd00::4]:22", "[fd00::4", "fd00::4]",
+		"vm1", "vm1.example.com", "10.0.0", "10.0.0.256", " 10.0.0.4", "10.0.0.4 ",
+		"fe80::1%eth0", "[]", "fd00::4::5",
+	};
+	struct cfg_addr a;
+
+	(void)state;
+	memset(&a, 0x5a, sizeof(a));
+	for (size_t i = 0; i < sizeof(with_port) / sizeof(with_port[0]); i++) {
+		if (cfg_parse_addr(with_port[i], true, &a) != -1)
+			print_message("accepted \"%s\"\n", with_port[i]);
+		assert_int_equal(cfg_parse_addr(with_port[i], true, &a), -1);
+	}
+	for (size_t i = 0; i < sizeof(without_port) / sizeof(without_port[0]); i++) {
+		if (cfg_parse_addr(without_port[i], false, &a) != -1)
+			print_message("accepted \"%s\"\n", without_port[i]);
+		assert_int_equal(cfg_parse_addr(without_port[i], false, &a), -1);
+	}
+	assert_int_equal(cfg_parse_addr(NULL, true, &a), -1);
+	/* a failure leaves *out alone */
+	for (size_t i = 0; i < sizeof(a); i++)
+		assert_int_equal(((unsigned char *)&a)[i], 0x5a);
+}
+
+/* ------------------------------------------------------------------ */
+/* Summary and names                                                  */
+/* ------------------------------------------------------------------ */
+
+static void test_summary(void **state)
+{
+	const char *path = SRCDIR "/tests/unit/conf/full.conf";
+	struct cfg_errors errs = { 0 };
+	struct pg_config *cfg = NULL;
+	char buf[512];
+
+	(void)state;
+	assert_int_equal(cfg_load(path, &cfg, &errs), 0);
+	cfg_summary(cfg, buf, sizeof(buf));
+	assert_string_equal(buf,
+	    "2 services: ssh (tcp *:22 [::]:22 -> port 2222, check ssh every 5s),"
+	    " raw-tcp_1.x (tcp 10.1.2.3:7000 -> port 7001, no check);"
+	    " admin [::1]:9200; 3 backends: vm1 10.0.0.4, vm2 [fd00::5], vm3 fd00::6");
+
+	/* cut short: still terminated, and marked */
+	memset(buf, 'X', sizeof(buf));
+	cfg_summary(cfg, buf, 24);
+	assert_int_equal(strlen(buf), 23);
+	assert_string_equal(buf, "2 services: ssh (tcp...");
+	memset(buf, 'X', sizeof(buf));
+	cfg_summary(cfg, buf, 1);
+	assert_string_equal(buf, "");
+	buf[0] = 'X';
+	cfg_summary(cfg, buf, 0);
+	assert_int_equal(buf[0], 'X');
+	cfg_free(cfg);
+
+	cfg = expect_ok(SVC_LINE "backends = ( { name = \"only\"; address = \"10.0.0.9\"; } );\n");
+	cfg_summary(cfg, buf, sizeof(buf));
+	assert_string_equal(buf, "1 service: ssh (tcp *:22 -> port 22, check tcp every 2s);"
+	    " admin 127.0.0.1:9100; 1 backend: only 10.0.0.9");
+	cfg_free(cfg);
+
+	cfg = expect_ok(SVC_LINE);
+	cfg_summary(cfg, buf, sizeof(buf));
+	assert_string_equal(buf, "1 service: ssh (tcp *:22 -> port 22, check tcp every 2s);"
+	    " admin 127.0.0.1:9100; 0 backends");
+	cfg_free(cfg);
+
+	cfg_summary(NULL, buf, sizeof(buf));
+	assert_string_equal(buf, "no configuration");
+	cfg_errors_free(&errs);
+}
+
+static void test_enum_names(void **state)
+{
+	(void)state;
+	assert_string_equal(cfg_mode_name(SVC_MODE_TCP), "tcp");
+	assert_string_equal(cfg_mode_name(SVC_MODE_HTTP), "http");
+	assert_string_equal(cfg_mode_name((enum svc_mode)42), "?");
+	assert_string_equal(cfg_check_name(CHECK_NONE), "none");
+	assert_string_equal(cfg_check_name(CHECK_TCP), "tcp");
+	assert_string_equal(cfg_check_name(CHECK_SSH), "ssh");
+	assert_string_equal(cfg_check_name(CHECK_HTTP), "http");
+	assert_string_equal(cfg_check_name((enum check_type)42), "?");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full_file),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_bounds_accepted),
+		cmocka_unit_test(test_int_forms),
+		cmocka_unit_test(test_example_file),
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_syntax_error),
+		cmocka_unit_test(test_design_doc_message),
+		cmocka_unit_test(test_unknown_keys),
+		cmocka_unit_test(test_wrong_types),
+		cmocka_unit_test(test_out_of_range),
+		cmocka_unit_test(test_strings_and_names),
+		cmocka_unit_test(test_enums),
+		cmocka_unit_test(test_bad_durations),
+		cmocka_unit_test(test_timeout_above_interval),
+		cmocka_unit_test(test_missing_required),
+		cmocka_unit_test(test_list_sizes),
+		cmocka_unit_test(test_duplicates),
+		cmocka_unit_test(test_bad_addresses),
+		cmocka_unit_test(test_element_lines),
+		cmocka_unit_test(test_all_errors_sorted),
+		cmocka_unit_test(test_file_errors),
+		cmocka_unit_test(test_include_names_its_file),
+		cmocka_unit_test(test_errors_list),
+		cmocka_unit_test(test_parse_addr_good),
+		cmocka_unit_test(test_parse_addr_bad),
+		cmocka_unit_test(test_summary),
+		cmocka_unit_test(test_enum_names),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
