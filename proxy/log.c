@@ -18,7 +18,7 @@ pg_log_set_level(enum pg_log_level level)
 	log_level = level;
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 vlog(enum pg_log_level level, const char *fmt, va_list ap)
 {
 	struct timespec ts;

@@ -1,0 +1,196 @@
+/*
+ * check.c -- see check.h. One struct check per VM and service; a single timer
+ * serves both the next run and the deadline of the probe in flight.
+ */
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "backends/check.h"
+#include "proxy/log.h"
+
+struct check {
+	struct backend     *b;
+	size_t              svc;
+	char                svcname[CFG_NAME_MAX + 1];
+	struct cfg_check    cc;          /* copy; path not used here */
+	int                 port;
+	struct event_base  *base;
+	struct event       *timer;
+	struct bufferevent *bev;         /* probe in flight, or NULL */
+	uint64_t            started_ms;
+};
+
+static void
+set_timer(struct check *c, uint64_t ms)
+{
+	struct timeval tv = {
+		.tv_sec = (time_t)(ms / 1000),
+		.tv_usec = (suseconds_t)(ms % 1000) * 1000,
+	};
+
+	evtimer_add(c->timer, &tv);
+}
+
+void
+chk_record(struct backend *b, size_t svc, const char *svcname, int rise,
+    int fall, bool ok, const char *err, uint64_t latency_ms, uint64_t now)
+{
+	struct be_health *h = &b->health[svc];
+	enum hc_change ch;
+
+	h->checks++;
+	h->last_check_ms = now;
+	h->last_latency_ms = latency_ms;
+	if (!ok) {
+		h->failures++;
+		snprintf(h->last_error, sizeof(h->last_error), "%s",
+		    err != NULL && *err ? err : "failed");
+	} else
+		h->last_error[0] = '\0';
+	ch = hc_record(&h->hc, ok, rise, fall);
+	if (ch == HC_WENT_UP)
+		log_info("backend %s service=%s health=up after %d passed check(s)",
+		    b->name, svcname, rise);
+	else if (ch == HC_WENT_DOWN)
+		log_warn("backend %s service=%s health=down after %d failure(s): %s",
+		    b->name, svcname, fall, h->last_error);
+}
+
+static void
+probe_done(struct check *c, bool ok, const char *err)
+{
+	uint64_t now = pg_now_ms(), spent = now - c->started_ms;
+
+	if (c->bev != NULL) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	chk_record(c->b, c->svc, c->svcname, c->cc.rise, c->cc.fall, ok, err,
+	    spent, now);
+	/* Next run one interval after this one started. */
+	set_timer(c, spent < c->cc.interval_ms ? c->cc.interval_ms - spent : 0);
+}
+
+static void
+probe_readcb(struct bufferevent *bev, void *arg)
+{
+	struct check *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len = evbuffer_get_length(in);
+	const char *why;
+	int r;
+
+	if (len > CHK_SSH_BANNER_MAX)
+		len = CHK_SSH_BANNER_MAX;
+	r = chk_ssh_banner((const char *)evbuffer_pullup(in, (ssize_t)len), len,
+	    &why);
+	if (r != 0)
+		probe_done(c, r == 1, why);
+}
+
+static void
+probe_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct check *c = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (c->cc.type == CHECK_TCP) {
+			probe_done(c, true, NULL);
+			return;
+		}
+		bufferevent_enable(bev, EV_READ);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		probe_done(c, false, "closed before the SSH banner");
+		return;
+	}
+	probe_done(c, false, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static void
+probe_start(struct check *c)
+{
+	struct sockaddr_storage ss;
+
+	memcpy(&ss, &c->b->addr.ss, sizeof(ss));
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)c->port);
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)c->port);
+	c->started_ms = pg_now_ms();
+	c->bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		probe_done(c, false, "out of resources");
+		return;
+	}
+	bufferevent_setcb(c->bev, probe_readcb, NULL, probe_eventcb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CHK_SSH_BANNER_MAX);
+	set_timer(c, c->cc.timeout_ms);   /* the probe's deadline */
+	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss,
+	    (int)c->b->addr.len) == -1)
+		probe_done(c, false, "connect failed");
+}
+
+static void
+check_timercb(evutil_socket_t fd, short what, void *arg)
+{
+	struct check *c = arg;
+
+	if (c->bev != NULL)
+		probe_done(c, false, "timeout");
+	else
+		probe_start(c);
+}
+
+int
+chk_start(struct event_base *base, struct backend *b, size_t svc,
+    const struct cfg_service *cs)
+{
+	struct check *c;
+
+	chk_stop(b, svc);
+	if (cs->check.type == CHECK_NONE) {
+		b->health[svc].hc.up = true;
+		return 0;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto fail;
+	c->b = b;
+	c->svc = svc;
+	snprintf(c->svcname, sizeof(c->svcname), "%s", cs->name);
+	c->cc = cs->check;
+	c->cc.path = NULL;
+	c->port = cs->port;
+	c->base = base;
+	if ((c->timer = evtimer_new(base, check_timercb, c)) == NULL) {
+		free(c);
+		goto fail;
+	}
+	b->check[svc] = c;
+	set_timer(c, 0);
+	return 0;
+fail:
+	log_err("backend %s service=%s: out of memory starting checks", b->name,
+	    cs->name);
+	return -1;
+}
+
+void
+chk_stop(struct backend *b, size_t svc)
+{
+	struct check *c = b->check[svc];
+
+	if (c == NULL)
+		return;
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	event_free(c->timer);
+	free(c);
+	b->check[svc] = NULL;
+}

@@ -1,0 +1,336 @@
+/*
+ * session.c -- see session.h.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "backends/check.h"
+#include "backends/select.h"
+#include "proxy/log.h"
+#include "proxy/relay.h"
+#include "proxy/session.h"
+
+struct session {
+	struct session     *prev, *next;   /* srv->sessions */
+	struct pg_server   *srv;
+	struct service     *svc;            /* referenced */
+	struct sockaddr_storage peer;
+	char                peer_text[INET6_ADDRSTRLEN + 8]; /* addr:port */
+	char                key[AFF_KEY_MAX + 1];            /* "" = no affinity */
+	struct bufferevent *cli;            /* until the relay owns it */
+	struct bufferevent *be;             /* the connect in progress */
+	struct relay       *relay;
+	struct backend     *backend;        /* picked VM, counted while set */
+	struct backend     *tried[SESSION_MAX_TRIES];
+	int                 ntried;
+	bool                cli_eof;        /* client sent EOF before the VM answered */
+	uint64_t            start_ms;
+	uint64_t            connect_ms;     /* start of the current connect */
+};
+
+static void session_connect_next(struct session *s);
+
+/* "ip:ADDR" for IPv4 and IPv6 (IPv4-mapped IPv6 spelled as IPv4). */
+static void
+peer_format(const struct sockaddr *sa, char *addr, size_t addrlen, int *port)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+	addr[0] = '\0';
+	*port = 0;
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &s4->sin_addr, addr, addrlen);
+		*port = ntohs(s4->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], addr, addrlen);
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, addr, addrlen);
+		*port = ntohs(s6->sin6_port);
+	}
+}
+
+static void
+set_nodelay(struct bufferevent *bev)
+{
+	int one = 1;
+
+	/* SSH is interactive: never hold a keystroke back for Nagle. */
+	setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one));
+}
+
+/* Undo the counting done when s->backend was picked. */
+static void
+session_uncount(struct session *s)
+{
+	struct backend *b = s->backend;
+
+	if (b == NULL)
+		return;
+	if (b->sessions <= 0)
+		pg_fatalx("session count of %s went negative", b->name);
+	b->sessions--;
+	if (s->key[0] != '\0')
+		aff_session_end(s->srv->aff, s->key, b->name, pg_now_ms());
+	s->backend = NULL;
+}
+
+static void
+session_free(struct session *s, const char *why)
+{
+	struct pg_server *srv = s->srv;
+	uint64_t now = pg_now_ms();
+
+	if (s->relay != NULL || why != NULL) {
+		log_info("session end service=%s client=%s vm=%s duration_ms=%llu "
+		    "bytes_up=%llu bytes_down=%llu reason=%s", s->svc->cfg.name,
+		    s->peer_text, s->backend != NULL ? s->backend->name : "-",
+		    (unsigned long long)(now - s->start_ms),
+		    (unsigned long long)(s->relay ? relay_bytes_up(s->relay) : 0),
+		    (unsigned long long)(s->relay ? relay_bytes_down(s->relay) : 0),
+		    why != NULL ? why : "closed");
+	}
+	relay_free(s->relay);
+	if (s->cli != NULL)
+		bufferevent_free(s->cli);
+	if (s->be != NULL)
+		bufferevent_free(s->be);
+	session_uncount(s);
+	lim_release(srv->lim, (struct sockaddr *)&s->peer);
+	srv->nconns--;
+	s->svc->active--;
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		srv->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	svc_unref(s->svc);
+	free(s);
+	srv_session_gone(srv);
+}
+
+static void
+session_relay_done(struct relay *r, enum relay_end why, void *arg)
+{
+	struct session *s = arg;
+
+	session_free(s, relay_end_name(why));
+}
+
+static void
+session_established(struct session *s)
+{
+	struct bufferevent *cli = s->cli, *be = s->be;
+
+	bufferevent_set_timeouts(be, NULL, NULL);
+	set_nodelay(cli);
+	set_nodelay(be);
+	s->relay = relay_start(cli, be, s->cli_eof, RELAY_BUF_CAP,
+	    s->svc->cfg.idle_timeout_ms, session_relay_done, s);
+	if (s->relay == NULL) {
+		log_warn("session client=%s: out of memory starting relay",
+		    s->peer_text);
+		s->svc->errors[ERR_RESOURCES]++;
+		session_free(s, "resources");
+		return;
+	}
+	s->cli = s->be = NULL;   /* transferred to the relay */
+	s->backend->connections++;
+	log_debug("session start service=%s client=%s vm=%s tries=%d",
+	    s->svc->cfg.name, s->peer_text, s->backend->name, s->ntried);
+}
+
+static void
+session_connect_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+	struct backend *b = s->backend;
+	uint64_t now = pg_now_ms();
+	char err[128];
+	bool timeout = (what & BEV_EVENT_TIMEOUT) != 0;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		session_established(s);
+		return;
+	}
+	/* Nothing was relayed yet: count it against the VM and move on. */
+	snprintf(err, sizeof(err), "%s", timeout ? "connect timeout" :
+	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	log_warn("session client=%s: connect to %s (%s) failed: %s",
+	    s->peer_text, b->name, b->addr.text, err);
+	s->svc->errors[timeout ? ERR_CONNECT_TIMEOUT : ERR_CONNECT_FAILED]++;
+	if (s->svc->idx >= 0) {
+		const struct cfg_check *cc = &s->svc->cfg.check;
+		chk_record(b, (size_t)s->svc->idx, s->svc->cfg.name, cc->rise,
+		    cc->fall, false, err, now - s->connect_ms, now);
+	}
+	bufferevent_free(s->be);
+	s->be = NULL;
+	session_uncount(s);
+	session_connect_next(s);
+}
+
+/* Client events before the VM is connected. */
+static void
+session_client_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	if (what & BEV_EVENT_EOF) {
+		/* Keep what it sent; the relay passes the EOF on. */
+		s->cli_eof = true;
+		return;
+	}
+	session_free(s, "client_error");
+}
+
+static void
+session_connect_next(struct session *s)
+{
+	struct pg_server *srv = s->srv;
+	struct service *svc = s->svc;
+	struct sockaddr_storage ss;
+	struct backend *b;
+	uint64_t now = pg_now_ms();
+	struct timeval tv;
+	bool by_aff = false;
+
+	for (;;) {
+		if (svc->idx < 0 || s->ntried >= SESSION_MAX_TRIES ||
+		    (b = sel_pick(&srv->pool, (size_t)svc->idx,
+		    s->key[0] ? srv->aff : NULL, s->key, now, s->tried,
+		    (size_t)s->ntried, &by_aff)) == NULL) {
+			enum conn_err e = s->ntried == 0 ? ERR_NO_BACKEND :
+			    ERR_CONNECT_FAILED;
+			if (e == ERR_NO_BACKEND)
+				svc->errors[e]++;
+			log_warn("session client=%s service=%s: %s", s->peer_text,
+			    svc->cfg.name, s->ntried == 0 ?
+			    "no VM can take a new session" :
+			    "every VM tried failed to connect");
+			session_free(s, NULL);
+			return;
+		}
+		s->tried[s->ntried++] = b;
+		s->backend = b;
+		b->sessions++;
+		if (s->key[0] != '\0' &&
+		    aff_session_start(srv->aff, s->key, b->name, now) == -1)
+			log_warn("affinity table full: %s not remembered", s->key);
+
+		memcpy(&ss, &b->addr.ss, sizeof(ss));
+		if (ss.ss_family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)svc->cfg.port);
+		else
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)svc->cfg.port);
+
+		s->be = bufferevent_socket_new(srv->base, -1,
+		    BEV_OPT_CLOSE_ON_FREE);
+		if (s->be == NULL) {
+			svc->errors[ERR_RESOURCES]++;
+			session_free(s, "resources");
+			return;
+		}
+		bufferevent_setcb(s->be, NULL, NULL, session_connect_eventcb, s);
+		/* libevent applies the write timeout to a pending connect. */
+		tv.tv_sec = (time_t)(svc->cfg.connect_timeout_ms / 1000);
+		tv.tv_usec = (suseconds_t)(svc->cfg.connect_timeout_ms % 1000) * 1000;
+		bufferevent_set_timeouts(s->be, NULL, &tv);
+		s->connect_ms = now;
+		if (bufferevent_socket_connect(s->be, (struct sockaddr *)&ss,
+		    (int)b->addr.len) == 0)
+			return;   /* session_connect_eventcb takes it from here */
+		log_warn("session client=%s: connect to %s failed at once",
+		    s->peer_text, b->name);
+		svc->errors[ERR_CONNECT_FAILED]++;
+		bufferevent_free(s->be);
+		s->be = NULL;
+		session_uncount(s);
+	}
+}
+
+void
+session_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
+    const struct sockaddr *sa, socklen_t salen)
+{
+	struct session *s;
+	char addr[INET6_ADDRSTRLEN];
+	int port;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		log_warn("service %s: out of memory accepting a connection",
+		    svc->cfg.name);
+		svc->errors[ERR_RESOURCES]++;
+		lim_release(srv->lim, sa);
+		srv->nconns--;
+		close(fd);
+		return;
+	}
+	s->srv = srv;
+	s->svc = svc;
+	svc->refcnt++;
+	svc->active++;
+	svc->connections_total++;
+	memcpy(&s->peer, sa, salen < sizeof(s->peer) ? salen : sizeof(s->peer));
+	s->start_ms = pg_now_ms();
+	peer_format(sa, addr, sizeof(addr), &port);
+	snprintf(s->peer_text, sizeof(s->peer_text),
+	    strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr, port);
+	if (srv->cfg->affinity_by_client_ip)
+		snprintf(s->key, sizeof(s->key), "ip:%s", addr);
+	s->next = srv->sessions;
+	if (s->next != NULL)
+		s->next->prev = s;
+	srv->sessions = s;
+
+	s->cli = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->cli == NULL) {
+		close(fd);
+		svc->errors[ERR_RESOURCES]++;
+		session_free(s, "resources");
+		return;
+	}
+	/*
+	 * Read what the client sends while the VM connects (an SSH client
+	 * sends its banner at once), but never more than the relay cap.
+	 */
+	bufferevent_setcb(s->cli, NULL, NULL, session_client_eventcb, s);
+	bufferevent_setwatermark(s->cli, EV_READ, 0, RELAY_BUF_CAP);
+	bufferevent_enable(s->cli, EV_READ);
+	session_connect_next(s);
+}
+
+void
+session_stop_all(struct pg_server *srv)
+{
+	struct session *s, *next;
+
+	for (s = srv->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->relay != NULL)
+			relay_stop(s->relay);     /* frees s through the done callback */
+		else
+			session_free(s, "stopped");
+	}
+}
+
+size_t
+session_count(const struct pg_server *srv)
+{
+	size_t n = 0;
+
+	for (const struct session *s = srv->sessions; s != NULL; s = s->next)
+		n++;
+	return n;
+}

@@ -1,0 +1,35 @@
+/*
+ * session.h -- one client connection: choose a VM, connect, relay, account.
+ *
+ * A session is counted on its VM (backend->sessions) and under its affinity
+ * key from the moment the VM is picked, so a burst of logins spreads out
+ * before any of them has connected; a failed connect takes the count back and
+ * tries the next choice (at most SESSION_MAX_TRIES VMs).
+ */
+#ifndef POOLGATE_SESSION_H
+#define POOLGATE_SESSION_H
+
+#include <sys/socket.h>
+
+#include <event2/util.h>
+
+#include "proxy/server.h"
+
+#define SESSION_MAX_TRIES 3
+
+/*
+ * Take an accepted client socket (ownership of fd passes here; it is closed
+ * on every failure) for service svc and start its session. Limits must have
+ * been applied by the caller, which already counted the connection in
+ * srv->nconns and in srv->lim; the session releases both when it ends.
+ */
+void session_accept(struct pg_server *srv, struct service *svc,
+    evutil_socket_t fd, const struct sockaddr *sa, socklen_t salen);
+
+/* End every live session now (end of the shutdown grace). */
+void session_stop_all(struct pg_server *srv);
+
+/* Number of live sessions. */
+size_t session_count(const struct pg_server *srv);
+
+#endif
