@@ -13,6 +13,17 @@
 
 #include "proxy/http.h"
 
+/* malloc that never returns NULL: a test cannot go on without memory. */
+static void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n);
+
+	if (p == NULL)
+		abort();
+	return p;
+}
+
 /* Big enough for any head the tests build, a few caps over. */
 #define BIG (3 * HTTP_HEAD_MAX)
 
@@ -545,7 +556,7 @@ long_line(char *buf, size_t linelen)
 static void
 test_cap_request_line(void **state)
 {
-	char *buf = malloc(BIG);
+	char *buf = xmalloc(BIG);
 	struct http_req r;
 	size_t len;
 
@@ -581,7 +592,7 @@ long_head(char *buf, size_t headlen)
 static void
 test_cap_head(void **state)
 {
-	char *buf = malloc(BIG);
+	char *buf = xmalloc(BIG);
 	struct http_req r;
 	size_t k;
 
@@ -628,7 +639,7 @@ many_fields(char *buf, size_t n, bool end)
 static void
 test_cap_fields(void **state)
 {
-	char *buf = malloc(BIG);
+	char *buf = xmalloc(BIG);
 	struct http_req r;
 	size_t len;
 
@@ -785,7 +796,7 @@ test_response_keep_alive_and_reason(void **state)
 static void
 test_response_invalid(void **state)
 {
-	char *buf = malloc(BIG);
+	char *buf = xmalloc(BIG);
 	size_t len, i;
 
 	assert_int_equal(resp_rc("HTTP/2 200 OK\r\n\r\n"), -502);
@@ -892,7 +903,7 @@ static void
 assert_split_invariant(const char *s, size_t len)
 {
 	size_t once, total, k, cut;
-	size_t *cuts = malloc((len + 1) * sizeof(*cuts));
+	size_t *cuts = xmalloc((len + 1) * sizeof(*cuts));
 	int want = ck_once(s, len, &once), rc;
 
 	for (k = 0; k < len; k++)
@@ -967,7 +978,7 @@ test_chunked_large_data(void **state)
 {
 	struct http_chunked c;
 	size_t len = 200000, used;
-	char *buf = malloc(len + 64);
+	char *buf = xmalloc(len + 64);
 	size_t n = (size_t)sprintf(buf, "%zx\r\n", len);
 
 	memset(buf + n, 'd', len);
@@ -1051,7 +1062,7 @@ test_chunked_invalid(void **state)
 static void
 test_chunked_line_caps(void **state)
 {
-	char *buf = malloc(BIG * 2);
+	char *buf = xmalloc(BIG * 2);
 	size_t n, used, i;
 
 	/* size line: HTTP_CHUNK_LINE_MAX bytes before CRLF, then one more */
