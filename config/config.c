@@ -7,7 +7,9 @@
  * "unknown setting"), each row either matches a key (which is type- and
  * range-checked) or gets its default (or, when required, is reported missing).
  * Checks that span several settings (unique names and addresses, check
- * timeout <= interval) run afterwards on the filled structures.
+ * timeout <= interval, settings only valid with mode "http") and defaults
+ * that depend on other settings (a service's by_client_ip and check type)
+ * run afterwards on the filled structures: resolve_service().
  *
  * Every problem is collected, sorted by line and returned at once, so an
  * operator fixes a file in one round trip. Only a syntax error stops early:
@@ -38,6 +40,7 @@
 /* Enum values are stored through an int; make sure that is their size. */
 _Static_assert(sizeof(enum svc_mode) == sizeof(int), "enum svc_mode is not int-sized");
 _Static_assert(sizeof(enum check_type) == sizeof(int), "enum check_type is not int-sized");
+_Static_assert(sizeof(enum backend_tls) == sizeof(int), "enum backend_tls is not int-sized");
 
 /* ------------------------------------------------------------------ */
 /* The settings table                                                 */
@@ -54,16 +57,29 @@ _Static_assert(sizeof(enum check_type) == sizeof(int), "enum check_type is not i
 
 static const struct cfg_enum_value mode_values[] = {
 	{ "tcp",  SVC_MODE_TCP,  true  },
-	{ "http", SVC_MODE_HTTP, false },
+	{ "http", SVC_MODE_HTTP, true  },
 	{ NULL,   0,             false },
 };
 
 static const struct cfg_enum_value check_values[] = {
 	{ "tcp",  CHECK_TCP,  true  },
 	{ "ssh",  CHECK_SSH,  true  },
+	{ "http", CHECK_HTTP, true  },
 	{ "none", CHECK_NONE, true  },
-	{ "http", CHECK_HTTP, false },
 	{ NULL,   0,          false },
+};
+
+static const struct cfg_enum_value backend_tls_values[] = {
+	{ "none",     BTLS_NONE,     true  },
+	{ "verify",   BTLS_VERIFY,   true  },
+	{ "insecure", BTLS_INSECURE, true  },
+	{ NULL,       0,             false },
+};
+
+static const struct cfg_enum_value tls_version_values[] = {
+	{ "1.2", 12,    true  },
+	{ "1.3", 13,    true  },
+	{ NULL,  0,     false },
 };
 
 const struct cfg_setting cfg_settings[] = {
@@ -104,6 +120,11 @@ const struct cfg_setting cfg_settings[] = {
 	  "remember the VM of each client address",
 	  .off = PG(affinity_by_client_ip) },
 
+	{ "session_idle", CFG_T_DURATION, 0, MS_S, MS_D, "10m",
+	  "a Jupyter user with no request for this long and no open websocket"
+	  " stops counting as a session",
+	  .off = PG(session_idle_ms) },
+
 	{ "services", CFG_T_LIST, CFG_F_REQUIRED, 1, CFG_MAX_SERVICES, NULL,
 	  "the services (listeners) offered by the pool",
 	  .off = PG(services), .off_n = PG(nservices),
@@ -119,7 +140,8 @@ const struct cfg_setting cfg_settings[] = {
 	  "port of the service on every backend",
 	  .off = SVC(port) },
 	{ "services[].mode", CFG_T_ENUM, 0, 0, 0, "tcp",
-	  "protocol handling; tcp relays bytes",
+	  "protocol handling: tcp relays bytes (SSH); http reads each request"
+	  " (JupyterHub)",
 	  .values = mode_values, .off = SVC(mode) },
 	{ "services[].connect_timeout", CFG_T_DURATION, 0, 1, 5 * MS_M, "3s",
 	  "how long a connection to a backend may take",
@@ -127,12 +149,40 @@ const struct cfg_setting cfg_settings[] = {
 	{ "services[].idle_timeout", CFG_T_DURATION, 0, 0, 30 * MS_D, "0s",
 	  "close a relay silent this long in both directions (0: never)",
 	  .off = SVC(idle_timeout_ms) },
+	/* def NULL: resolve_service() copies affinity.by_client_ip when absent */
+	{ "services[].by_client_ip", CFG_T_BOOL, 0, 0, 0, NULL,
+	  "send a client address back to the VM it used last"
+	  " (default: affinity.by_client_ip)",
+	  .off = SVC(by_client_ip) },
+
+	{ "services[].tls", CFG_T_GROUP, CFG_F_PRESENCE, 0, 0, NULL,
+	  "TLS termination of client connections; only for mode http services",
+	  .off = SVC(tls.enabled) },
+	{ "services[].tls.cert", CFG_T_STRING, CFG_F_REQUIRED, 1, 4095, NULL,
+	  "certificate chain file (PEM); the daemon reads it",
+	  .off = SVC(tls.cert) },
+	{ "services[].tls.key", CFG_T_STRING, CFG_F_REQUIRED, 1, 4095, NULL,
+	  "private key file (PEM); the daemon reads it",
+	  .off = SVC(tls.key) },
+	{ "services[].tls.min_version", CFG_T_ENUM, 0, 0, 0, "1.2",
+	  "oldest TLS version accepted from clients",
+	  .values = tls_version_values, .off = SVC(tls.min_version) },
+	{ "services[].backend_tls", CFG_T_ENUM, 0, 0, 0, "none",
+	  "TLS to the backends: none, verify (check their certificate) or insecure"
+	  " (do not check it); other than none only for mode http services",
+	  .values = backend_tls_values, .off = SVC(backend_tls) },
+	{ "services[].backend_ca", CFG_T_STRING, 0, 1, 4095, NULL,
+	  "CA bundle (PEM) to verify backends with (default: the system store);"
+	  " only with backend_tls verify",
+	  .off = SVC(backend_ca) },
 
 	{ "services[].check", CFG_T_GROUP, 0, 0, 0, NULL,
 	  "active health check of this service on each backend",
 	  .off = 0 /* a group stores nothing itself */ },
+	/* resolve_service() turns the default into http for a mode http service */
 	{ "services[].check.type", CFG_T_ENUM, 0, 0, 0, "tcp",
-	  "tcp: connect; ssh: read the SSH banner; none: always healthy",
+	  "tcp: connect; ssh: read the SSH banner; http: GET path, expect the"
+	  " status; none: always healthy (default: tcp, http for mode http)",
 	  .values = check_values, .off = SVC(check.type) },
 	{ "services[].check.interval", CFG_T_DURATION, 0, 100, MS_H, "2s",
 	  "time between two checks of a backend",
@@ -146,6 +196,41 @@ const struct cfg_setting cfg_settings[] = {
 	{ "services[].check.fall", CFG_T_INT, 0, 1, 100, "2",
 	  "failed checks in a row that make a backend down",
 	  .off = SVC(check.fall) },
+	/* path and expect: resolve_service() clears them for other check types */
+	{ "services[].check.path", CFG_T_URL_PATH, 0, 1, 255, "/hub/health",
+	  "path the http check requests; only for check type http",
+	  .off = SVC(check.path) },
+	{ "services[].check.expect", CFG_T_INT, 0, 100, 599, "200",
+	  "status the http check expects; only for check type http",
+	  .off = SVC(check.expect) },
+
+	/* defaults are stored for every service, group or not, mode or not */
+	{ "services[].http", CFG_T_GROUP, 0, 0, 0, NULL,
+	  "HTTP handling; only for mode http services",
+	  .off = 0 /* a group stores nothing itself */ },
+	{ "services[].http.user_prefix", CFG_T_URL_PATH, CFG_F_DIR, 1, 255, "/user/",
+	  "path under which JupyterHub serves each user: <prefix><name>/...",
+	  .off = SVC(http.user_prefix) },
+	{ "services[].http.login_path", CFG_T_URL_PATH, 0, 1, 255, "/hub/login",
+	  "path of JupyterHub's login form, whose POST names the user",
+	  .off = SVC(http.login_path) },
+	{ "services[].http.header_timeout", CFG_T_DURATION, 0, 100, 10 * MS_M, "10s",
+	  "how long a client may take to send a request head",
+	  .off = SVC(http.header_timeout_ms) },
+	{ "services[].http.keepalive_timeout", CFG_T_DURATION, 0, 0, MS_H, "60s",
+	  "how long an idle client connection waits for its next request"
+	  " (0: close after each response)",
+	  .off = SVC(http.keepalive_timeout_ms) },
+	{ "services[].http.tunnel_idle_timeout", CFG_T_DURATION, 0, 0, 30 * MS_D, "0s",
+	  "close a websocket silent this long in both directions (0: never)",
+	  .off = SVC(http.tunnel_idle_timeout_ms) },
+	/* max must not exceed the size of cfg_http.cookie_name[] */
+	{ "services[].http.cookie_name", CFG_T_TOKEN, 0, 1, CFG_COOKIE_NAME_MAX, "poolgate_vm",
+	  "name of poolgate's affinity cookie",
+	  .off = SVC(http.cookie_name) },
+	{ "services[].http.cookie_ttl", CFG_T_DURATION, 0, MS_M, 30 * MS_D, "12h",
+	  "lifetime of the affinity cookie in the browser",
+	  .off = SVC(http.cookie_ttl_ms) },
 
 	{ "backends", CFG_T_LIST, 0, 0, CFG_MAX_BACKENDS, NULL,
 	  "the VMs of the pool; may be empty",
@@ -405,6 +490,14 @@ const char *cfg_check_name(enum check_type t)
 	return "?";
 }
 
+const char *cfg_backend_tls_name(enum backend_tls b)
+{
+	for (const struct cfg_enum_value *v = backend_tls_values; v->name; v++)
+		if (v->value == (int)b)
+			return v->name;
+	return "?";
+}
+
 /* ------------------------------------------------------------------ */
 /* The walk                                                           */
 /* ------------------------------------------------------------------ */
@@ -585,16 +678,21 @@ static void expected(const struct cfg_setting *e, char *buf, size_t len)
 		cfg_format_duration((uint64_t)e->max, hi, sizeof(hi));
 		snprintf(buf, len, "a duration from %s to %s such as \"2s\"", lo, hi);
 		break;
-	case CFG_T_ENUM:
-		o = (size_t)snprintf(buf, len, "\"");
+	case CFG_T_ENUM: {
+		size_t n = 0;
+		bool first = true;
+
+		for (const struct cfg_enum_value *v = e->values; v->name; v++)
+			n += v->supported;
+		o = (size_t)snprintf(buf, len, "%s", n > 1 ? "one of " : "");
 		for (const struct cfg_enum_value *v = e->values; v->name && o < len; v++) {
 			if (!v->supported)
 				continue;
-			o += (size_t)snprintf(buf + o, len - o, "%s%s", o > 1 ? "\", \"" : "", v->name);
+			o += (size_t)snprintf(buf + o, len - o, "%s\"%s\"", first ? "" : ", ", v->name);
+			first = false;
 		}
-		if (o < len)
-			snprintf(buf + o, len - o, "\"");
 		break;
+	}
 	case CFG_T_ADDR:
 		snprintf(buf, len, "\"ADDR:PORT\" with a numeric address, such as \"0.0.0.0:22\", \"*:22\" or \"[::]:22\"");
 		break;
@@ -604,6 +702,15 @@ static void expected(const struct cfg_setting *e, char *buf, size_t len)
 	case CFG_T_ADDR_LIST:
 		snprintf(buf, len, "an array [ \"ADDR:PORT\", ... ] of %" PRId64 " to %" PRId64 " addresses",
 		    e->min, e->max);
+		break;
+	case CFG_T_URL_PATH:
+		snprintf(buf, len, "a path of %" PRId64 " to %" PRId64 " characters %s with \"/\""
+		    " (printable ASCII, no spaces)", e->min, e->max,
+		    e->flags & CFG_F_DIR ? "starting and ending" : "starting");
+		break;
+	case CFG_T_TOKEN:
+		snprintf(buf, len, "a token of %" PRId64 " to %" PRId64 " characters"
+		    " A-Z a-z 0-9 ! # $ %% & ' * + - . ^ _ ` | ~", e->min, e->max);
 		break;
 	}
 }
@@ -659,6 +766,38 @@ static void keyf(char *buf, size_t len, const char *fmt, ...)
 	}
 }
 
+/*
+ * A path of a URL as a request line carries it: "/" first, then visible
+ * ASCII only (a space would end the request target; anything else belongs
+ * percent-encoded). With CFG_F_DIR it is a prefix and ends in "/" too.
+ */
+static bool valid_url_path(const char *s, const struct cfg_setting *e)
+{
+	size_t n = strlen(s);
+
+	if ((int64_t)n < e->min || (int64_t)n > e->max || s[0] != '/')
+		return false;
+	if ((e->flags & CFG_F_DIR) && s[n - 1] != '/')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+/* RFC 6265 cookie-name: an RFC 2616 token (RFC 7230 tchar). */
+static bool valid_token(const char *s, const struct cfg_setting *e)
+{
+	size_t n = strlen(s);
+
+	if ((int64_t)n < e->min || (int64_t)n > e->max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr("!#$%&'*+-.^_`|~", s[i]) == NULL)
+			return false;
+	return true;
+}
+
 static bool valid_name(const char *s, const struct cfg_setting *e)
 {
 	size_t n = strlen(s);
@@ -708,6 +847,23 @@ static void set_string(struct walk *w, const struct loc *l, const struct cfg_set
 		}
 		memcpy(dst, s, strlen(s) + 1);
 		break;
+	case CFG_T_URL_PATH:
+		if (!valid_url_path(s, e)) {
+			expected(e, exp, sizeof(exp));
+			LERR(w, l, "%s: %s is not a valid path (expected %s)", l->key, q, exp);
+			break;
+		}
+		free(*(char **)dst);
+		*(char **)dst = xstrdup(s);
+		break;
+	case CFG_T_TOKEN:
+		if (!valid_token(s, e)) {
+			expected(e, exp, sizeof(exp));
+			LERR(w, l, "%s: %s is not a valid token (expected %s)", l->key, q, exp);
+			break;
+		}
+		memcpy(dst, s, strlen(s) + 1);
+		break;
 	case CFG_T_DURATION:
 		if (cfg_parse_duration(s, &ms) != 0) {
 			LERR(w, l, "%s: %s is not a duration (use 500ms, 2s, 1m)", l->key, q);
@@ -727,15 +883,13 @@ static void set_string(struct walk *w, const struct loc *l, const struct cfg_set
 			if (strcmp(v->name, s) != 0)
 				continue;
 			if (!v->supported) {
-				LERR(w, l, "%s: %s is not supported yet (expected %s%s)", l->key, q,
-				    strchr(exp, ',') ? "one of " : "", exp);
+				LERR(w, l, "%s: %s is not supported yet (expected %s)", l->key, q, exp);
 				return;
 			}
 			memcpy(dst, &v->value, sizeof(int));
 			return;
 		}
-		LERR(w, l, "%s: %s is not a valid %s (expected %s%s)", l->key, q, leaf(e),
-		    strchr(exp, ',') ? "one of " : "", exp);
+		LERR(w, l, "%s: %s is not a valid %s (expected %s)", l->key, q, leaf(e), exp);
 		break;
 	case CFG_T_ADDR:
 	case CFG_T_HOST:
@@ -909,6 +1063,8 @@ static void set_value(struct walk *w, const struct cfg_setting *e, const config_
 	case CFG_T_GROUP:
 		if (t != CONFIG_TYPE_GROUP)
 			break;
+		if (e->flags & CFG_F_PRESENCE)
+			*(bool *)(void *)((char *)base + e->off) = true;
 		walk_group(w, s, e->path, key, base, l.file, l.line);
 		return;
 	case CFG_T_LIST:
@@ -942,6 +1098,8 @@ static void set_value(struct walk *w, const struct cfg_setting *e, const config_
 	case CFG_T_ENUM:
 	case CFG_T_ADDR:
 	case CFG_T_HOST:
+	case CFG_T_URL_PATH:
+	case CFG_T_TOKEN:
 		if (t != CONFIG_TYPE_STRING)
 			break;
 		set_string(w, &l, e, config_setting_get_string(s), base);
@@ -951,8 +1109,9 @@ static void set_value(struct walk *w, const struct cfg_setting *e, const config_
 }
 
 /*
- * Walk one group of the file (or an absent one, grp == NULL) against the
- * table entries directly below tprefix ("" for the root, "admin",
+ * Walk one group of the file (or an absent one, grp == NULL: its members
+ * get their defaults, none is missing) against the table entries directly
+ * below tprefix ("" for the root, "admin",
  * "services[]", "services[].check"). kprefix is the same path as the user
  * sees it ("services[1].check"); base is the struct the entries' offsets are
  * relative to; file/line locate the group, for missing settings.
@@ -995,7 +1154,8 @@ static void walk_group(struct walk *w, const config_setting_t *grp, const char *
 		m = grp ? config_setting_get_member(grp, leaf(e)) : NULL;
 		if (m != NULL) {
 			set_value(w, e, m, key, base);
-		} else if (e->flags & CFG_F_REQUIRED) {
+		} else if ((e->flags & CFG_F_REQUIRED) && grp != NULL) {
+			/* in an absent group (tls), a required member is absent too */
 			char exp[256];
 
 			expected(e, exp, sizeof(exp));
@@ -1066,6 +1226,96 @@ static void check_unique_names(struct walk *w, const config_t *lc, const char *l
 	}
 }
 
+/* The setting at "services[i].KEY", KEY being "tls" or "check.path"; or NULL. */
+static const config_setting_t *svc_find(const config_t *lc, size_t i, const char *key)
+{
+	const config_setting_t *s = find(lc, "services", (unsigned)i, NULL, -1);
+	char part[CFG_PATH_MAX];
+
+	while (s != NULL && *key != '\0') {
+		size_t n = strcspn(key, ".");
+
+		if (!config_setting_is_group(s) || n >= sizeof(part))
+			return NULL;
+		memcpy(part, key, n);
+		part[n] = '\0';
+		s = config_setting_get_member(s, part);
+		key += n + (key[n] == '.');
+	}
+	return s;
+}
+
+/*
+ * Did the walk store what the file says for this enum: absent (the default),
+ * or the very name of the stored value? Not when the value was rejected (it
+ * was reported; the field kept its zero), so that no second error is built
+ * on a value the user did not write.
+ */
+static bool enum_as_written(const config_setting_t *s, const char *stored)
+{
+	return s == NULL || (config_setting_type(s) == CONFIG_TYPE_STRING &&
+	    strcmp(config_setting_get_string(s), stored) == 0);
+}
+
+/* services[i].KEY is given, but only valid when COND ("mode = \"http\""). */
+static void only_for(struct walk *w, const config_t *lc, size_t i, const char *key,
+    const char *what, const char *cond)
+{
+	const config_setting_t *s = svc_find(lc, i, key);
+	const char *dot = strrchr(key, '.');
+	struct loc l;
+
+	if (s == NULL)
+		return;
+	l = loc_of(w, s, NULL);
+	LERR(w, &l, "services[%zu].%s: only for %s (expected %s, or no %s)", i, key, what, cond,
+	    dot ? dot + 1 : key);
+}
+
+/*
+ * What the table alone cannot say about a service, once the walk filled it:
+ * defaults taken from other settings, and settings valid only with a given
+ * mode, check type or backend_tls (each described so in its table row).
+ */
+static void resolve_service(struct walk *w, const config_t *lc, struct pg_config *cfg, size_t i)
+{
+	struct cfg_service *svc = &cfg->services[i];
+	const config_setting_t *mode = svc_find(lc, i, "mode");
+	const config_setting_t *type = svc_find(lc, i, "check.type");
+	const config_setting_t *btls = svc_find(lc, i, "backend_tls");
+	bool http = svc->mode == SVC_MODE_HTTP;
+
+	if (svc_find(lc, i, "by_client_ip") == NULL)
+		svc->by_client_ip = cfg->affinity_by_client_ip;
+	if (http && type == NULL)
+		svc->check.type = CHECK_HTTP;
+
+	if (!http && enum_as_written(mode, cfg_mode_name(svc->mode))) {
+		only_for(w, lc, i, "tls", "mode \"http\" services", "mode = \"http\"");
+		only_for(w, lc, i, "http", "mode \"http\" services", "mode = \"http\"");
+		if (svc->backend_tls != BTLS_NONE && btls != NULL) {
+			struct loc l = loc_of(w, btls, NULL);
+
+			LERR(w, &l, "services[%zu].backend_tls: \"%s\" is only for mode \"http\" services"
+			    " (expected \"none\", or mode = \"http\")", i,
+			    cfg_backend_tls_name(svc->backend_tls));
+		}
+	}
+	if (svc->backend_tls != BTLS_VERIFY &&
+	    enum_as_written(btls, cfg_backend_tls_name(svc->backend_tls)))
+		only_for(w, lc, i, "backend_ca", "backend_tls \"verify\"", "backend_tls = \"verify\"");
+	if (svc->check.type != CHECK_HTTP) {
+		if (enum_as_written(type, cfg_check_name(svc->check.type))) {
+			only_for(w, lc, i, "check.path", "check type \"http\"", "type = \"http\"");
+			only_for(w, lc, i, "check.expect", "check type \"http\"", "type = \"http\"");
+		}
+		/* as config.h promises: NULL and 0 for the other types */
+		free(svc->check.path);
+		svc->check.path = NULL;
+		svc->check.expect = 0;
+	}
+}
+
 static void check_services(struct walk *w, const config_t *lc, struct pg_config *cfg)
 {
 	const config_setting_t *admin = config_lookup(lc, "admin.listen");
@@ -1076,6 +1326,7 @@ static void check_services(struct walk *w, const config_t *lc, struct pg_config 
 		const config_setting_t *el = find(lc, "services", (unsigned)i, NULL, -1);
 
 		svc->line = el ? (int)config_setting_source_line(el) : 0;
+		resolve_service(w, lc, cfg, i);
 
 		/*
 		 * A value that failed its own check was left at zero; both minimums
@@ -1500,13 +1751,8 @@ void cfg_free(struct pg_config *cfg)
 {
 	if (cfg == NULL)
 		return;
-	for (size_t i = 0; i < cfg->nservices; i++) {
-		struct cfg_service *svc = &cfg->services[i];
-
-		for (size_t k = 0; k < svc->nlisten; k++)
-			addr_free(&svc->listen[k]);
-		free(svc->check.path);
-	}
+	for (size_t i = 0; i < cfg->nservices; i++)
+		cfg_service_clear(&cfg->services[i]);
 	for (size_t i = 0; i < cfg->nbackends; i++)
 		addr_free(&cfg->backends[i].address);
 	free(cfg->services);
@@ -1516,6 +1762,99 @@ void cfg_free(struct pg_config *cfg)
 	free(cfg->state_dir);
 	free(cfg->path);
 	free(cfg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Copies of a service                                                */
+/* ------------------------------------------------------------------ */
+
+/* Owned strings of one service: its string rows and each listen[].text. */
+#define SVC_STRINGS_MAX (CFG_MAX_LISTEN + 32)
+
+/*
+ * The offsets in struct cfg_service of every owned string (char *) of s,
+ * found from the table, so that a string setting added to it is copied and
+ * freed without anyone remembering to. Returns how many.
+ */
+static size_t svc_strings(const struct cfg_service *s, size_t off[SVC_STRINGS_MAX])
+{
+	static const char prefix[] = "services[].";
+	size_t n = 0;
+
+	for (size_t k = 0; k < cfg_nsettings; k++) {
+		const struct cfg_setting *e = &cfg_settings[k];
+		size_t cnt = 1, stride = 0, at = e->off;
+
+		if (strncmp(e->path, prefix, sizeof(prefix) - 1) != 0)
+			continue;
+		switch (e->type) {
+		case CFG_T_STRING:
+		case CFG_T_URL_PATH:
+			break;
+		case CFG_T_ADDR:
+		case CFG_T_HOST:
+			at += offsetof(struct cfg_addr, text);
+			break;
+		case CFG_T_ADDR_LIST:
+			memcpy(&cnt, (const char *)s + e->off_n, sizeof(cnt));
+			stride = sizeof(struct cfg_addr);
+			at += offsetof(struct cfg_addr, text);
+			break;
+		default:
+			continue;       /* stored inline, or nothing */
+		}
+		for (size_t j = 0; j < cnt; j++) {
+			/* more than the array holds: the struct is not a service */
+			if (n == SVC_STRINGS_MAX || (e->type == CFG_T_ADDR_LIST && j >= (size_t)e->max)) {
+				fprintf(stderr, "poolgate: config: %s: too many strings\n", e->path);
+				abort();
+			}
+			off[n++] = at + j * stride;
+		}
+	}
+	return n;
+}
+
+static char **svc_slot(struct cfg_service *s, size_t off)
+{
+	return (char **)(void *)((char *)s + off);
+}
+
+int cfg_service_copy(struct cfg_service *dst, const struct cfg_service *src)
+{
+	size_t off[SVC_STRINGS_MAX];
+	size_t n = svc_strings(src, off);
+
+	*dst = *src;
+	/* dst owns nothing until each string is its own: a failure can clear it */
+	for (size_t k = 0; k < n; k++)
+		*svc_slot(dst, off[k]) = NULL;
+	for (size_t k = 0; k < n; k++) {
+		const char *from = *(char *const *)(const void *)((const char *)src + off[k]);
+		char *to;
+
+		if (from == NULL)
+			continue;
+		if ((to = strdup(from)) == NULL) {
+			cfg_service_clear(dst);
+			return -1;
+		}
+		*svc_slot(dst, off[k]) = to;
+	}
+	return 0;
+}
+
+void cfg_service_clear(struct cfg_service *s)
+{
+	size_t off[SVC_STRINGS_MAX];
+	size_t n;
+
+	if (s == NULL)
+		return;
+	n = svc_strings(s, off);
+	for (size_t k = 0; k < n; k++)
+		free(*svc_slot(s, off[k]));
+	memset(s, 0, sizeof(*s));
 }
 
 /* ------------------------------------------------------------------ */

@@ -22,9 +22,11 @@
 #define CFG_MAX_LISTEN   16   /* listen addresses per service */
 #define CFG_MAX_SERVICES 32
 #define CFG_MAX_BACKENDS 4096
+#define CFG_COOKIE_NAME_MAX 63 /* http.cookie_name */
 
 enum svc_mode { SVC_MODE_TCP = 0, SVC_MODE_HTTP };
 enum check_type { CHECK_NONE = 0, CHECK_TCP, CHECK_SSH, CHECK_HTTP };
+enum backend_tls { BTLS_NONE = 0, BTLS_VERIFY, BTLS_INSECURE };
 
 /* A socket address together with its length and its text as written. */
 struct cfg_addr {
@@ -34,13 +36,35 @@ struct cfg_addr {
 };
 
 struct cfg_check {
-	enum check_type type;
+	enum check_type type;               /* default tcp; http for a mode http service */
 	uint64_t        interval_ms;
 	uint64_t        timeout_ms;
 	int             rise;
 	int             fall;
 	char           *path;               /* http only, owned; NULL otherwise */
-	int             expect;             /* http only: expected status */
+	int             expect;             /* http only: expected status; 0 otherwise */
+};
+
+/* TLS termination of a mode http service (the "tls" group). */
+struct cfg_tls {
+	bool  enabled;                      /* the group is in the file */
+	char *cert;                         /* owned; NULL when not enabled */
+	char *key;                          /* owned; NULL when not enabled */
+	int   min_version;                  /* 12 or 13 (TLS 1.2, 1.3) */
+};
+
+/*
+ * HTTP handling of a mode http service (the "http" group). Filled with the
+ * defaults for every service, whatever its mode, group given or not.
+ */
+struct cfg_http {
+	char     *user_prefix;              /* owned, "/.../", never NULL */
+	char     *login_path;               /* owned, "/...", never NULL */
+	uint64_t  header_timeout_ms;
+	uint64_t  keepalive_timeout_ms;     /* 0 = close after each response */
+	uint64_t  tunnel_idle_timeout_ms;   /* 0 = none */
+	char      cookie_name[CFG_COOKIE_NAME_MAX + 1];
+	uint64_t  cookie_ttl_ms;
 };
 
 struct cfg_service {
@@ -52,7 +76,12 @@ struct cfg_service {
 	enum svc_mode    mode;
 	uint64_t         connect_timeout_ms;
 	uint64_t         idle_timeout_ms;   /* 0 = none */
+	bool             by_client_ip;      /* resolved: affinity.by_client_ip if absent */
+	struct cfg_tls   tls;
+	enum backend_tls backend_tls;
+	char            *backend_ca;        /* owned, may be NULL: the system store */
 	struct cfg_check check;
+	struct cfg_http  http;
 };
 
 struct cfg_backend {
@@ -73,6 +102,7 @@ struct pg_config {
 	int                 per_ip_connections; /* 0 = no cap */
 	uint64_t            affinity_ttl_ms;
 	bool                affinity_by_client_ip;
+	uint64_t            session_idle_ms;
 	struct cfg_service *services;       /* owned array */
 	size_t              nservices;
 	struct cfg_backend *backends;       /* owned array */
@@ -93,6 +123,24 @@ struct cfg_errors {
  */
 int  cfg_load(const char *path, struct pg_config **out, struct cfg_errors *errs);
 void cfg_free(struct pg_config *cfg);
+
+/*
+ * Deep copy of one service, for holders that outlive the pg_config it came
+ * from (the daemon keeps a service's settings while its sessions run on
+ * across reloads). Every owned string of src is duplicated, listen[].text
+ * included: dst shares no memory with src. dst is overwritten, not freed
+ * first: it must hold nothing to free (zeroed, or cleared). dst != src.
+ * Returns 0, and dst is released with cfg_service_clear(); or -1 on
+ * allocation failure, and dst is left zeroed (nothing to free).
+ */
+int  cfg_service_copy(struct cfg_service *dst, const struct cfg_service *src);
+
+/*
+ * Free what a service copy owns (its strings) and zero it; s may be NULL.
+ * Only for copies made by cfg_service_copy(): the services of a pg_config
+ * are released by cfg_free(). Clearing twice is harmless.
+ */
+void cfg_service_clear(struct cfg_service *s);
 
 /* Append a formatted message to errs; aborts on out-of-memory. */
 void cfg_errors_add(struct cfg_errors *errs, const char *fmt, ...)
@@ -121,6 +169,7 @@ void cfg_summary(const struct pg_config *cfg, char *buf, size_t len);
 /* Names used in configuration text and in the status output. */
 const char *cfg_mode_name(enum svc_mode m);
 const char *cfg_check_name(enum check_type t);
+const char *cfg_backend_tls_name(enum backend_tls b);
 
 /*
  * The settings table (added by the config module).
@@ -134,13 +183,19 @@ const char *cfg_check_name(enum check_type t);
  *       list": "services[].check.interval". A group or list has its own entry
  *       before the entries below it.
  * min, max
- *       CFG_T_INT: the value; CFG_T_DURATION: milliseconds; CFG_T_STRING and
- *       CFG_T_NAME: length in bytes; CFG_T_LIST and CFG_T_ADDR_LIST: number of
- *       elements. Unused (0) for the other types.
+ *       CFG_T_INT: the value; CFG_T_DURATION: milliseconds; CFG_T_STRING,
+ *       CFG_T_NAME, CFG_T_URL_PATH and CFG_T_TOKEN: length in bytes;
+ *       CFG_T_LIST and CFG_T_ADDR_LIST: number of elements. Unused (0) for
+ *       the other types.
  * def   the default exactly as it would be written in the file (without the
- *       quotes of a string): "30s", "20000", "true", "127.0.0.1:9100". NULL when
- *       the setting has no default: required, optional-and-absent-means-NULL
- *       (admin.token_file), groups and lists (an absent list is empty).
+ *       quotes of a string): "30s", "20000", "true", "127.0.0.1:9100". It is
+ *       applied even inside an absent group. NULL when the setting has no
+ *       default: required, optional-and-absent-means-NULL
+ *       (admin.token_file), groups and lists (an absent list is empty), or
+ *       resolved from other settings after the walk (services[].by_client_ip;
+ *       the description then says "default: ..."). A default that depends
+ *       on other settings (services[].check.type) holds the plain case here;
+ *       the description names the other.
  * off, off_n, elem_size
  *       storage, private to config.c: the offset of the value (and of the
  *       element count for lists) in struct pg_config, or in struct cfg_service
@@ -159,13 +214,25 @@ enum cfg_type {
 	CFG_T_ADDR,         /* string "ADDR:PORT" for cfg_parse_addr() */
 	CFG_T_HOST,         /* string, numeric address without port */
 	CFG_T_ADDR_LIST,    /* [ "ADDR:PORT", ... ] of min..max strings */
+	CFG_T_URL_PATH,     /* string, min..max bytes: "/" then printable ASCII,
+	                       no space; with CFG_F_DIR it also ends in "/" */
+	CFG_T_TOKEN,        /* string, min..max bytes of RFC 6265 token chars */
 };
 
-#define CFG_F_REQUIRED 0x1u  /* absent is an error */
+/*
+ * Absent is an error, when its group is in the file: tls.cert is required in
+ * a tls group; without the group it is simply absent.
+ */
+#define CFG_F_REQUIRED 0x1u
+/* CFG_T_GROUP: store true in the bool at off when the group is in the file. */
+#define CFG_F_PRESENCE 0x2u
+/* CFG_T_URL_PATH: the path must end in "/" (a prefix). */
+#define CFG_F_DIR      0x4u
 
 struct cfg_enum_value {
 	const char *name;       /* as written in the file; NULL ends the array */
-	int         value;      /* the enum svc_mode / enum check_type value */
+	int         value;      /* the enum svc_mode, check_type, backend_tls value,
+	                           or an int (tls.min_version: 12, 13) */
 	bool        supported;  /* false: known, but rejected as "not supported yet" */
 };
 

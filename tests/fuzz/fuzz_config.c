@@ -78,8 +78,12 @@ static void check_config(const struct pg_config *cfg)
 		for (size_t k = 0; k < s->nlisten; k++)
 			CHECK(s->listen[k].text != NULL && s->listen[k].len > 0);
 		CHECK(s->port >= 1 && s->port <= 65535);
-		CHECK(s->mode == SVC_MODE_TCP);
-		CHECK(s->check.type != CHECK_HTTP);
+		CHECK(s->mode == SVC_MODE_TCP || s->mode == SVC_MODE_HTTP);
+		CHECK(s->check.type == CHECK_HTTP ?
+		    s->check.path != NULL && s->check.path[0] == '/' :
+		    s->check.path == NULL && s->check.expect == 0);
+		CHECK(s->tls.enabled == (s->tls.cert != NULL) &&
+		    (!s->tls.enabled || s->mode == SVC_MODE_HTTP));
 		CHECK(s->check.timeout_ms <= s->check.interval_ms);
 		CHECK(s->check.rise >= 1 && s->check.fall >= 1);
 		for (size_t j = 0; j < i; j++)

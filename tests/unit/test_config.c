@@ -174,11 +174,12 @@ static void test_full_file(void **state)
 	assert_int_equal(cfg->per_ip_connections, 25);
 	assert_int_equal(cfg->affinity_ttl_ms, 2ULL * 24 * 3600 * 1000);
 	assert_false(cfg->affinity_by_client_ip);
+	assert_int_equal(cfg->session_idle_ms, 30 * 60 * 1000);
 
-	assert_int_equal(cfg->nservices, 2);
+	assert_int_equal(cfg->nservices, 3);
 	s = &cfg->services[0];
 	assert_string_equal(s->name, "ssh");
-	assert_int_equal(s->line, 8);
+	assert_int_equal(s->line, 9);
 	assert_int_equal(s->nlisten, 2);
 	assert_string_equal(s->listen[0].text, "*:22");
 	assert_v4(&s->listen[0], "0.0.0.0", 22);
@@ -194,10 +195,12 @@ static void test_full_file(void **state)
 	assert_int_equal(s->check.rise, 3);
 	assert_int_equal(s->check.fall, 4);
 	assert_null(s->check.path);
+	assert_false(s->by_client_ip);                          /* from affinity */
+	assert_false(s->tls.enabled);
 
 	s = &cfg->services[1];
 	assert_string_equal(s->name, "raw-tcp_1.x");
-	assert_int_equal(s->line, 11);
+	assert_int_equal(s->line, 12);
 	assert_int_equal(s->nlisten, 1);                        /* a list ( ) works too */
 	assert_v4(&s->listen[0], "10.1.2.3", 7000);
 	assert_int_equal(s->port, 7001);
@@ -205,10 +208,32 @@ static void test_full_file(void **state)
 	assert_int_equal(s->check.interval_ms, 2000);           /* defaults in a given group */
 	assert_int_equal(s->check.timeout_ms, 1000);
 
+	s = &cfg->services[2];
+	assert_string_equal(s->name, "hub");
+	assert_int_equal(s->line, 14);
+	assert_int_equal(s->mode, SVC_MODE_HTTP);
+	assert_true(s->by_client_ip);                           /* its own, over affinity's */
+	assert_true(s->tls.enabled);
+	assert_string_equal(s->tls.cert, "/etc/pg/cert.pem");
+	assert_string_equal(s->tls.key, "/etc/pg/key.pem");
+	assert_int_equal(s->tls.min_version, 13);
+	assert_int_equal(s->backend_tls, BTLS_VERIFY);
+	assert_string_equal(s->backend_ca, "/etc/pg/vm-ca.pem");
+	assert_int_equal(s->check.type, CHECK_HTTP);
+	assert_string_equal(s->check.path, "/api/health?probe=1");
+	assert_int_equal(s->check.expect, 204);
+	assert_string_equal(s->http.user_prefix, "/jupyter/u/");
+	assert_string_equal(s->http.login_path, "/jupyter/hub/login");
+	assert_int_equal(s->http.header_timeout_ms, 5000);
+	assert_int_equal(s->http.keepalive_timeout_ms, 0);
+	assert_int_equal(s->http.tunnel_idle_timeout_ms, 3600 * 1000);
+	assert_string_equal(s->http.cookie_name, "pg-vm.1");
+	assert_int_equal(s->http.cookie_ttl_ms, 24 * 3600 * 1000);
+
 	assert_int_equal(cfg->nbackends, 3);
 	b = &cfg->backends[0];
 	assert_string_equal(b->name, "vm1");
-	assert_int_equal(b->line, 15);
+	assert_int_equal(b->line, 23);
 	assert_string_equal(b->address.text, "10.0.0.4");
 	assert_v4(&b->address, "10.0.0.4", 0);
 	assert_int_equal(b->weight, 3);
@@ -221,7 +246,7 @@ static void test_full_file(void **state)
 	assert_int_equal(b->max_sessions, 100000);
 	b = &cfg->backends[2];
 	assert_string_equal(b->name, "vm3");
-	assert_int_equal(b->line, 17);
+	assert_int_equal(b->line, 25);
 	assert_v6(&b->address, "fd00::6", 0);
 	assert_int_equal(b->weight, 1);
 	assert_int_equal(b->max_sessions, 0);
@@ -246,6 +271,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->per_ip_connections, 0);
 	assert_int_equal(cfg->affinity_ttl_ms, 3600 * 1000);
 	assert_true(cfg->affinity_by_client_ip);
+	assert_int_equal(cfg->session_idle_ms, 10 * 60 * 1000);
 	assert_int_equal(cfg->nservices, 1);
 	s = &cfg->services[0];
 	assert_int_equal(s->line, 1);
@@ -259,6 +285,21 @@ static void test_defaults(void **state)
 	assert_int_equal(s->check.fall, 2);
 	assert_null(s->check.path);
 	assert_int_equal(s->check.expect, 0);
+	assert_true(s->by_client_ip);                           /* affinity.by_client_ip */
+	assert_false(s->tls.enabled);
+	assert_null(s->tls.cert);
+	assert_null(s->tls.key);
+	assert_int_equal(s->tls.min_version, 12);
+	assert_int_equal(s->backend_tls, BTLS_NONE);
+	assert_null(s->backend_ca);
+	/* the http defaults are there for every service, whatever its mode */
+	assert_string_equal(s->http.user_prefix, "/user/");
+	assert_string_equal(s->http.login_path, "/hub/login");
+	assert_int_equal(s->http.header_timeout_ms, 10 * 1000);
+	assert_int_equal(s->http.keepalive_timeout_ms, 60 * 1000);
+	assert_int_equal(s->http.tunnel_idle_timeout_ms, 0);
+	assert_string_equal(s->http.cookie_name, "poolgate_vm");
+	assert_int_equal(s->http.cookie_ttl_ms, 12 * 3600 * 1000);
 	assert_int_equal(cfg->nbackends, 0);
 	assert_null(cfg->backends);
 	cfg_free(cfg);
@@ -351,6 +392,30 @@ static void test_int_forms(void **state)
 	cfg_free(cfg);
 }
 
+/*
+ * Does the tree hold the table path ("services[].check.path")? A "[]" part
+ * matches when any element of the list has the rest.
+ */
+static bool tree_has(const config_setting_t *s, const char *path)
+{
+	size_t n = strcspn(path, ".");
+	const char *rest = path[n] == '.' ? path + n + 1 : NULL;
+	bool list = n > 2 && strncmp(path + n - 2, "[]", 2) == 0;
+	char part[128];
+
+	snprintf(part, sizeof(part), "%.*s", (int)(list ? n - 2 : n), path);
+	if ((s = config_setting_get_member(s, part)) == NULL)
+		return false;
+	if (rest == NULL)
+		return true;
+	if (!list)
+		return tree_has(s, rest);
+	for (int i = 0; i < config_setting_length(s); i++)
+		if (tree_has(config_setting_get_elem(s, (unsigned)i), rest))
+			return true;
+	return false;
+}
+
 static void test_example_file(void **state)
 {
 	const char *path = SRCDIR "/config/poolgate.conf.example";
@@ -363,31 +428,23 @@ static void test_example_file(void **state)
 		print_errors(&errs);
 	assert_int_equal(errs.n, 0);
 	assert_non_null(cfg);
-	assert_int_equal(cfg->nservices, 1);
+	assert_int_equal(cfg->nservices, 2);
+	assert_int_equal(cfg->services[0].mode, SVC_MODE_TCP);
+	assert_int_equal(cfg->services[1].mode, SVC_MODE_HTTP);
+	assert_true(cfg->services[1].tls.enabled);
+	assert_int_equal(cfg->services[1].check.type, CHECK_HTTP);
 	assert_int_equal(cfg->nbackends, 2);
 	cfg_free(cfg);
 
-	/* The example shows every setting of the table. */
+	/* The example shows every setting of the table, in one service or another. */
 	config_init(&lc);
 	assert_int_equal(config_read_file(&lc, path), CONFIG_TRUE);
 	for (size_t i = 0; i < cfg_nsettings; i++) {
-		char path_copy[128], *save = NULL;
-		const config_setting_t *s = config_root_setting(&lc);
+		bool has = tree_has(config_root_setting(&lc), cfg_settings[i].path);
 
-		snprintf(path_copy, sizeof(path_copy), "%s", cfg_settings[i].path);
-		for (char *part = strtok_r(path_copy, ".", &save); part && s;
-		    part = strtok_r(NULL, ".", &save)) {
-			char *br = strstr(part, "[]");
-
-			if (br != NULL)
-				*br = '\0';
-			s = config_setting_get_member(s, part);
-			if (s != NULL && br != NULL)
-				s = config_setting_get_elem(s, 0);
-		}
-		if (s == NULL)
+		if (!has)
 			print_message("example lacks %s\n", cfg_settings[i].path);
-		assert_non_null(s);
+		assert_true(has);
 	}
 	config_destroy(&lc);
 }
@@ -512,18 +569,19 @@ static void test_unknown_keys(void **state)
 	    "  { name = \"b\"; address = \"10.0.0.2\"; Weight = 2; } );\n" /* 11 */
 	    "extra = { deep = { deeper = 1; }; };\n",
 	    "1: stat_dir: unknown setting (expected one of state_dir, shutdown_grace, admin, "
-	        "limits, affinity, services, backends)",
+	        "limits, affinity, session_idle, services, backends)",
 	    "2: admin.tokenfile: unknown setting (expected one of listen, token_file)",
 	    "3: limits.max_conn: unknown setting (expected one of max_connections, per_ip_connections)",
 	    "4: affinity.by_ip: unknown setting (expected one of ttl, by_client_ip)",
 	    "7: services[0].chek: unknown setting (expected one of name, listen, port, mode, "
-	        "connect_timeout, idle_timeout, check)",
+	        "connect_timeout, idle_timeout, by_client_ip, tls, backend_tls, backend_ca, check, "
+	        "http)",
 	    "8: services[0].check.intervl: unknown setting (expected one of type, interval, "
-	        "timeout, rise, fall)",
+	        "timeout, rise, fall, path, expect)",
 	    "11: backends[1].Weight: unknown setting (expected one of name, address, weight, "
 	        "max_sessions)",
 	    "12: extra: unknown setting (expected one of state_dir, shutdown_grace, admin, "
-	        "limits, affinity, services, backends)");
+	        "limits, affinity, session_idle, services, backends)");
 }
 
 static void test_wrong_types(void **state)
@@ -556,7 +614,7 @@ static void test_wrong_types(void **state)
 	    "7: services[0].listen: \"*:22\" is a string (expected an array [ \"ADDR:PORT\", ... ] "
 	        "of 1 to 16 addresses)",
 	    "7: services[0].port: \"22\" is a string (expected an integer from 1 to 65535)",
-	    "7: services[0].mode: true is a boolean (expected \"tcp\")",
+	    "7: services[0].mode: true is a boolean (expected one of \"tcp\", \"http\")",
 	    "8: services[0].connect_timeout: 3 is an integer (expected a duration from 1ms to 5m "
 	        "such as \"2s\")",
 	    "8: services[0].idle_timeout: [ ... ] is an array (expected a duration from 0s to 30d "
@@ -665,7 +723,8 @@ static void test_strings_and_names(void **state)
 	    "  mode = \"t\\\"c\\np\"; connect_timeout = \"%s\"; } );\n",
 	    "1111111111222222222233333333334444444444555555555566666666667777777777");
 	expect_errors(text,
-	    "2: services[0].mode: \"t\\\"c\\x0ap\" is not a valid mode (expected \"tcp\")",
+	    "2: services[0].mode: \"t\\\"c\\x0ap\" is not a valid mode (expected one of \"tcp\", "
+	        "\"http\")",
 	    "2: services[0].connect_timeout: \"1111111111222222222233333333334444444444"
 	        "555555555566666666667777...\" is not a duration (use 500ms, 2s, 1m)");
 }
@@ -673,19 +732,27 @@ static void test_strings_and_names(void **state)
 static void test_enums(void **state)
 {
 	(void)state;
+	/*
+	 * A rejected value raises no second error built on it: the tls of a
+	 * service whose mode is misspelt, the path of a check whose type is,
+	 * backend_ca with a misspelt backend_tls.
+	 */
 	expect_errors(
 	    "services = (\n"
-	    "  { name = \"a\"; listen = [ \"*:22\" ]; port = 22; mode = \"http\";\n"
-	    "    check = { type = \"http\"; }; },\n"
 	    "  { name = \"b\"; listen = [ \"*:23\" ]; port = 22; mode = \"TCP\";\n"
-	    "    check = { type = \"icmp\"; }; }\n"
+	    "    check = { type = \"icmp\"; path = \"/x\"; }; },\n"
+	    "  { name = \"c\"; listen = [ \"*:24\" ]; port = 22; mode = \"HTTP\";\n"
+	    "    tls = { cert = \"/c\"; key = \"/k\"; min_version = \"1.1\"; }; http = { };\n"
+	    "    backend_tls = \"strict\"; backend_ca = \"/ca\"; }\n"
 	    ");\n",
-	    "2: services[0].mode: \"http\" is not supported yet (expected \"tcp\")",
-	    "3: services[0].check.type: \"http\" is not supported yet (expected one of \"tcp\", "
-	        "\"ssh\", \"none\")",
-	    "4: services[1].mode: \"TCP\" is not a valid mode (expected \"tcp\")",
-	    "5: services[1].check.type: \"icmp\" is not a valid type (expected one of \"tcp\", "
-	        "\"ssh\", \"none\")");
+	    "2: services[0].mode: \"TCP\" is not a valid mode (expected one of \"tcp\", \"http\")",
+	    "3: services[0].check.type: \"icmp\" is not a valid type (expected one of \"tcp\", "
+	        "\"ssh\", \"http\", \"none\")",
+	    "4: services[1].mode: \"HTTP\" is not a valid mode (expected one of \"tcp\", \"http\")",
+	    "5: services[1].tls.min_version: \"1.1\" is not a valid min_version (expected one of "
+	        "\"1.2\", \"1.3\")",
+	    "6: services[1].backend_tls: \"strict\" is not a valid backend_tls (expected one of "
+	        "\"none\", \"verify\", \"insecure\")");
 }
 
 static void test_bad_durations(void **state)
@@ -970,7 +1037,7 @@ static void test_all_errors_sorted(void **state)
 	    "state_dir = 1;\n",
 	    "1: backends[0].address: \"x\" is not an IP address (expected a numeric IPv4 or IPv6 "
 	        "address without port, such as \"10.0.0.4\" or \"fd00::4\")",
-	    "2: services[0].mode: \"udp\" is not a valid mode (expected \"tcp\")",
+	    "2: services[0].mode: \"udp\" is not a valid mode (expected one of \"tcp\", \"http\")",
 	    "3: state_dir: 1 is an integer (expected a string of 1 to 4095 characters)");
 }
 
@@ -1073,6 +1140,520 @@ static void test_errors_list(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* Mode http                                                          */
+/* ------------------------------------------------------------------ */
+
+/* A mode http service on one line, for cases about its settings. */
+#define HUB_HEAD "services = ( { name = \"hub\"; listen = [ \"*:8000\" ]; port = 8000; mode = \"http\";\n"
+
+static void test_http_defaults(void **state)
+{
+	struct pg_config *cfg;
+	const struct cfg_service *s;
+
+	(void)state;
+	cfg = expect_ok(HUB_HEAD "} );\n");
+	s = &cfg->services[0];
+	assert_int_equal(s->mode, SVC_MODE_HTTP);
+	assert_false(s->tls.enabled);
+	assert_null(s->tls.cert);
+	assert_null(s->tls.key);
+	assert_int_equal(s->tls.min_version, 12);
+	assert_int_equal(s->backend_tls, BTLS_NONE);
+	assert_null(s->backend_ca);
+	assert_true(s->by_client_ip);
+	assert_int_equal(s->check.type, CHECK_HTTP);            /* the default of mode http */
+	assert_string_equal(s->check.path, "/hub/health");
+	assert_int_equal(s->check.expect, 200);
+	assert_int_equal(s->check.interval_ms, 2000);
+	assert_string_equal(s->http.user_prefix, "/user/");
+	assert_string_equal(s->http.login_path, "/hub/login");
+	assert_int_equal(s->http.header_timeout_ms, 10 * 1000);
+	assert_int_equal(s->http.keepalive_timeout_ms, 60 * 1000);
+	assert_int_equal(s->http.tunnel_idle_timeout_ms, 0);
+	assert_string_equal(s->http.cookie_name, "poolgate_vm");
+	assert_int_equal(s->http.cookie_ttl_ms, 12 * 3600 * 1000);
+	assert_int_equal(cfg->session_idle_ms, 10 * 60 * 1000);
+	cfg_free(cfg);
+
+	/* groups given with only what they require: the rest is the default */
+	cfg = expect_ok(HUB_HEAD
+	    "  tls = { cert = \"/c.pem\"; key = \"/k.pem\"; }; http = { }; check = { }; } );\n");
+	s = &cfg->services[0];
+	assert_true(s->tls.enabled);
+	assert_string_equal(s->tls.cert, "/c.pem");
+	assert_string_equal(s->tls.key, "/k.pem");
+	assert_int_equal(s->tls.min_version, 12);
+	assert_int_equal(s->check.type, CHECK_HTTP);
+	assert_string_equal(s->check.path, "/hub/health");
+	assert_int_equal(s->check.expect, 200);
+	assert_string_equal(s->http.user_prefix, "/user/");
+	assert_string_equal(s->http.cookie_name, "poolgate_vm");
+	assert_int_equal(s->http.cookie_ttl_ms, 12 * 3600 * 1000);
+	cfg_free(cfg);
+
+	/* backend_tls "none" may be written on a tcp service: it is the default */
+	cfg = expect_ok("services = ( { name = \"a\"; listen = [ \"*:22\" ]; port = 22;"
+	    " backend_tls = \"none\"; } );\n");
+	assert_int_equal(cfg->services[0].backend_tls, BTLS_NONE);
+	cfg_free(cfg);
+}
+
+static void test_http_bounds_accepted(void **state)
+{
+	struct pg_config *cfg;
+	const struct cfg_service *s;
+	char path255[256], cookie63[64], *text = NULL;
+
+	(void)state;
+	/* the smallest values ... */
+	cfg = expect_ok("session_idle = \"1s\";\n" HUB_HEAD
+	    "  tls = { cert = \"c\"; key = \"k\"; min_version = \"1.3\"; };\n"
+	    "  backend_tls = \"insecure\";\n"
+	    "  check = { path = \"/\"; expect = 100; };\n"
+	    "  http = { user_prefix = \"/\"; login_path = \"/\"; header_timeout = \"100ms\";\n"
+	    "    keepalive_timeout = \"0s\"; tunnel_idle_timeout = \"0ms\"; cookie_name = \"x\";\n"
+	    "    cookie_ttl = \"1m\"; }; } );\n");
+	s = &cfg->services[0];
+	assert_int_equal(cfg->session_idle_ms, 1000);
+	assert_int_equal(s->tls.min_version, 13);
+	assert_string_equal(s->tls.cert, "c");
+	assert_int_equal(s->backend_tls, BTLS_INSECURE);
+	assert_null(s->backend_ca);
+	assert_string_equal(s->check.path, "/");
+	assert_int_equal(s->check.expect, 100);
+	assert_string_equal(s->http.user_prefix, "/");
+	assert_string_equal(s->http.login_path, "/");
+	assert_int_equal(s->http.header_timeout_ms, 100);
+	assert_int_equal(s->http.keepalive_timeout_ms, 0);
+	assert_int_equal(s->http.tunnel_idle_timeout_ms, 0);
+	assert_string_equal(s->http.cookie_name, "x");
+	assert_int_equal(s->http.cookie_ttl_ms, 60 * 1000);
+	cfg_free(cfg);
+
+	/* ... and the largest: 255-character paths, a 63-character cookie name */
+	memset(path255, 'p', 255);
+	path255[0] = '/';
+	path255[254] = '/';
+	path255[255] = '\0';
+	memset(cookie63, 'c', 63);
+	cookie63[63] = '\0';
+	assert_true(asprintf(&text, "session_idle = \"1d\";\n" HUB_HEAD
+	    "  check = { path = \"%s\"; expect = 599; };\n"
+	    "  http = { user_prefix = \"%s\"; login_path = \"%s\"; header_timeout = \"10m\";\n"
+	    "    keepalive_timeout = \"1h\"; tunnel_idle_timeout = \"30d\"; cookie_name = \"%s\";\n"
+	    "    cookie_ttl = \"30d\"; }; } );\n", path255, path255, path255, cookie63) > 0);
+	cfg = expect_ok(text);
+	free(text);
+	s = &cfg->services[0];
+	assert_int_equal(cfg->session_idle_ms, 24 * 3600 * 1000);
+	assert_string_equal(s->check.path, path255);
+	assert_int_equal(s->check.expect, 599);
+	assert_string_equal(s->http.user_prefix, path255);
+	assert_string_equal(s->http.login_path, path255);
+	assert_int_equal(s->http.header_timeout_ms, 10 * 60 * 1000);
+	assert_int_equal(s->http.keepalive_timeout_ms, 3600 * 1000);
+	assert_int_equal(s->http.tunnel_idle_timeout_ms, 30ULL * 24 * 3600 * 1000);
+	assert_string_equal(s->http.cookie_name, cookie63);
+	assert_int_equal(s->http.cookie_ttl_ms, 30ULL * 24 * 3600 * 1000);
+	cfg_free(cfg);
+
+	/* every RFC 6265 token character; any visible ASCII in a path */
+	cfg = expect_ok(HUB_HEAD
+	    "  check = { path = \"/a?b=c&d=%20#~!$'()*+,;:@[]{}|^`\\\"\\\\<>\"; };\n"
+	    "  http = { cookie_name = \"AZaz09!#$%&'*+-.^_`|~\"; user_prefix = \"/~u-1/\"; }; } );\n");
+	s = &cfg->services[0];
+	assert_string_equal(s->check.path, "/a?b=c&d=%20#~!$'()*+,;:@[]{}|^`\"\\<>");
+	assert_string_equal(s->http.cookie_name, "AZaz09!#$%&'*+-.^_`|~");
+	assert_string_equal(s->http.user_prefix, "/~u-1/");
+	cfg_free(cfg);
+}
+
+static void test_http_only_settings(void **state)
+{
+	struct pg_config *cfg;
+
+	(void)state;
+	/* tls, http and backend_tls other than "none" on a tcp service */
+	expect_errors(
+	    "services = ( { name = \"ssh\"; listen = [ \"*:22\" ]; port = 22;\n"
+	    "  tls = { cert = \"/c.pem\"; key = \"/k.pem\"; };\n"      /* 2 */
+	    "  backend_tls = \"verify\";\n"
+	    "  backend_ca = \"/ca.pem\";\n"                             /* 4: fine with verify */
+	    "  http = { };\n"                                           /* 5 */
+	    "  check = { type = \"ssh\";\n"
+	    "    path = \"/hub/health\";\n"                             /* 7 */
+	    "    expect = 200; }; },\n"
+	    "  { name = \"raw\"; listen = [ \"*:23\" ]; port = 22; mode = \"tcp\";\n"
+	    "    backend_tls = \"insecure\"; check = { expect = 200; }; }\n" /* 10: default type tcp */
+	    ");\n",
+	    "2: services[0].tls: only for mode \"http\" services (expected mode = \"http\", or no tls)",
+	    "3: services[0].backend_tls: \"verify\" is only for mode \"http\" services (expected "
+	        "\"none\", or mode = \"http\")",
+	    "5: services[0].http: only for mode \"http\" services (expected mode = \"http\", "
+	        "or no http)",
+	    "7: services[0].check.path: only for check type \"http\" (expected type = \"http\", "
+	        "or no path)",
+	    "8: services[0].check.expect: only for check type \"http\" (expected type = \"http\", "
+	        "or no expect)",
+	    "10: services[1].backend_tls: \"insecure\" is only for mode \"http\" services (expected "
+	        "\"none\", or mode = \"http\")",
+	    "10: services[1].check.expect: only for check type \"http\" (expected type = \"http\", "
+	        "or no expect)");
+
+	/* in a mode http service: a check of another type takes no path; backend_ca needs verify */
+	expect_errors(HUB_HEAD
+	    "  check = { type = \"tcp\"; path = \"/hub/health\"; }; backend_ca = \"/ca.pem\"; },\n"
+	    "  { name = \"b\"; listen = [ \"*:8001\" ]; port = 8000; mode = \"http\";\n"
+	    "    backend_tls = \"insecure\";\n"
+	    "    backend_ca = \"/ca.pem\"; }\n"                           /* 5 */
+	    ");\n",
+	    "2: services[0].backend_ca: only for backend_tls \"verify\" (expected backend_tls = "
+	        "\"verify\", or no backend_ca)",
+	    "2: services[0].check.path: only for check type \"http\" (expected type = \"http\", "
+	        "or no path)",
+	    "5: services[1].backend_ca: only for backend_tls \"verify\" (expected backend_tls = "
+	        "\"verify\", or no backend_ca)");
+
+	/* an http check of a tcp service is fine, with its path and status */
+	cfg = expect_ok("services = ( { name = \"a\"; listen = [ \"*:22\" ]; port = 22;"
+	    " check = { type = \"http\"; expect = 302; }; } );\n");
+	assert_int_equal(cfg->services[0].mode, SVC_MODE_TCP);
+	assert_int_equal(cfg->services[0].check.type, CHECK_HTTP);
+	assert_string_equal(cfg->services[0].check.path, "/hub/health");
+	assert_int_equal(cfg->services[0].check.expect, 302);
+	cfg_free(cfg);
+}
+
+static void test_http_bad_values(void **state)
+{
+	char *text = NULL, path256[257], cookie64[65];
+
+	(void)state;
+	expect_errors(HUB_HEAD
+	    "  tls = { key = \"/k.pem\";\n"                             /* 2 */
+	    "    min_version = \"1.1\"; };\n"
+	    "  backend_tls = \"VERIFY\";\n"                             /* 4 */
+	    "  check = { path = \"hub/health\";\n"
+	    "    expect = 600; }; },\n"                                 /* 6 */
+	    "  { name = \"b\"; listen = [ \"*:8001\" ]; port = 8000; mode = \"http\";\n"
+	    "    tls = { cert = \"\"; };\n"                                 /* 8 */
+	    "    check = { path = \"/hub/ health\"; expect = 99; }; }\n"
+	    ");\n",
+	    "2: services[0].tls.cert: missing required setting (expected a string of 1 to 4095 "
+	        "characters)",
+	    "3: services[0].tls.min_version: \"1.1\" is not a valid min_version (expected one of "
+	        "\"1.2\", \"1.3\")",
+	    "4: services[0].backend_tls: \"VERIFY\" is not a valid backend_tls (expected one of "
+	        "\"none\", \"verify\", \"insecure\")",
+	    "5: services[0].check.path: \"hub/health\" is not a valid path (expected a path of 1 to "
+	        "255 characters starting with \"/\" (printable ASCII, no spaces))",
+	    "6: services[0].check.expect: 600 is out of range (expected 100 to 599)",
+	    "8: services[1].tls.cert: empty string (expected 1 to 4095 characters)",
+	    "8: services[1].tls.key: missing required setting (expected a string of 1 to 4095 "
+	        "characters)",
+	    "9: services[1].check.path: \"/hub/ health\" is not a valid path (expected a path of 1 "
+	        "to 255 characters starting with \"/\" (printable ASCII, no spaces))",
+	    "9: services[1].check.expect: 99 is out of range (expected 100 to 599)");
+
+	/* paths: a start, an end, spaces, control and non-ASCII bytes, length */
+	memset(path256, 'p', 256);
+	path256[0] = '/';
+	path256[255] = '/';
+	path256[256] = '\0';
+	assert_true(asprintf(&text, HUB_HEAD
+	    "  http = { user_prefix = \"/user\"; login_path = \"hub/login\"; }; },\n"
+	    "  { name = \"b\"; listen = [ \"*:8001\" ]; port = 8000; mode = \"http\";\n"
+	    "    http = { user_prefix = \"user/\"; login_path = \"\"; }; },\n"          /* 4 */
+	    "  { name = \"c\"; listen = [ \"*:8002\" ]; port = 8000; mode = \"http\";\n"
+	    "    http = { user_prefix = \"/us\\ter/\"; login_path = \"/l\xc3\xa9\"; }; },\n" /* 6 */
+	    "  { name = \"d\"; listen = [ \"*:8003\" ]; port = 8000; mode = \"http\";\n"
+	    "    http = { user_prefix = \"%s\"; login_path = \"/hub/login\\x7f\"; }; }\n"  /* 8 */
+	    ");\n", path256) > 0);
+	expect_errors(text,
+	    "2: services[0].http.user_prefix: \"/user\" is not a valid path (expected a path of 1 to "
+	        "255 characters starting and ending with \"/\" (printable ASCII, no spaces))",
+	    "2: services[0].http.login_path: \"hub/login\" is not a valid path (expected a path of 1 "
+	        "to 255 characters starting with \"/\" (printable ASCII, no spaces))",
+	    "4: services[1].http.user_prefix: \"user/\" is not a valid path (expected a path of 1 to "
+	        "255 characters starting and ending with \"/\" (printable ASCII, no spaces))",
+	    "4: services[1].http.login_path: \"\" is not a valid path (expected a path of 1 to "
+	        "255 characters starting with \"/\" (printable ASCII, no spaces))",
+	    "6: services[2].http.user_prefix: \"/us\\x09er/\" is not a valid path (expected a path "
+	        "of 1 to 255 characters starting and ending with \"/\" (printable ASCII, no spaces))",
+	    "6: services[2].http.login_path: \"/l\\xc3\\xa9\" is not a valid path (expected a path "
+	        "of 1 to 255 characters starting with \"/\" (printable ASCII, no spaces))",
+	    "8: services[3].http.user_prefix: \"/ppppppppppppppppppppppppppppppppppppppppppppppppppp"
+	        "pppppppppppp...\" is not a valid path (expected a path of 1 to 255 characters "
+	        "starting and ending with \"/\" (printable ASCII, no spaces))",
+	    "8: services[3].http.login_path: \"/hub/login\\x7f\" is not a valid path (expected a "
+	        "path of 1 to 255 characters starting with \"/\" (printable ASCII, no spaces))");
+	free(text);
+
+	/* cookie names: separators, spaces, non-ASCII, empty, too long */
+	memset(cookie64, 'c', 64);
+	cookie64[64] = '\0';
+	assert_true(asprintf(&text, HUB_HEAD
+	    "  http = { cookie_name = \"pool gate\"; }; },\n"
+	    "  { name = \"b\"; listen = [ \"*:8001\" ]; port = 8000; mode = \"http\";\n"
+	    "    http = { cookie_name = \"vm=1\"; }; },\n"                            /* 4 */
+	    "  { name = \"c\"; listen = [ \"*:8002\" ]; port = 8000; mode = \"http\";\n"
+	    "    http = { cookie_name = \"a;b\"; }; },\n"                             /* 6 */
+	    "  { name = \"d\"; listen = [ \"*:8003\" ]; port = 8000; mode = \"http\";\n"
+	    "    http = { cookie_name = \"vm\xc3\xa9\"; }; },\n"                      /* 8 */
+	    "  { name = \"e\"; listen = [ \"*:8004\" ]; port = 8000; mode = \"http\";\n"
+	    "    http = { cookie_name = \"\"; }; },\n"                                /* 10 */
+	    "  { name = \"f\"; listen = [ \"*:8005\" ]; port = 8000; mode = \"http\";\n"
+	    "    http = { cookie_name = \"%s\"; }; },\n"                              /* 12 */
+	    "  { name = \"g\"; listen = [ \"*:8006\" ]; port = 8000; mode = \"http\";\n"
+	    "    http = { cookie_name = \"(vm)\"; }; }\n"                             /* 14 */
+	    ");\n", cookie64) > 0);
+	expect_errors(text,
+	    "2: services[0].http.cookie_name: \"pool gate\" is not a valid token (expected a token "
+	        "of 1 to 63 characters A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)",
+	    "4: services[1].http.cookie_name: \"vm=1\" is not a valid token (expected a token "
+	        "of 1 to 63 characters A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)",
+	    "6: services[2].http.cookie_name: \"a;b\" is not a valid token (expected a token "
+	        "of 1 to 63 characters A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)",
+	    "8: services[3].http.cookie_name: \"vm\\xc3\\xa9\" is not a valid token (expected a token "
+	        "of 1 to 63 characters A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)",
+	    "10: services[4].http.cookie_name: \"\" is not a valid token (expected a token "
+	        "of 1 to 63 characters A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)",
+	    "12: services[5].http.cookie_name: \"cccccccccccccccccccccccccccccccccccccccccccccccc"
+	        "cccccccccccccccc\" is not a valid token (expected a token "
+	        "of 1 to 63 characters A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)",
+	    "14: services[6].http.cookie_name: \"(vm)\" is not a valid token (expected a token "
+	        "of 1 to 63 characters A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)");
+	free(text);
+
+	/* types, and unknown keys inside the new groups */
+	expect_errors(HUB_HEAD
+	    "  tls = \"on\"; backend_tls = true; backend_ca = 1; by_client_ip = \"no\";\n"
+	    "  check = { path = 200; expect = \"200\"; };\n"            /* 3 */
+	    "  http = { user_prefix = [ \"/user/\" ]; cookie_name = 5; cookie_ttl = 60; }; },\n"
+	    "  { name = \"b\"; listen = [ \"*:8001\" ]; port = 8000; mode = \"http\";\n"
+	    "    tls = { cert = \"/c\"; key = \"/k\"; version = \"1.3\"; };\n" /* 6 */
+	    "    http = { prefix = \"/user/\"; }; }\n"
+	    ");\n"
+	    "session_idle = 600;\n",                                     /* 9 */
+	    "2: services[0].by_client_ip: \"no\" is a string (expected true or false)",
+	    "2: services[0].tls: \"on\" is a string (expected a group { ... })",
+	    "2: services[0].backend_tls: true is a boolean (expected one of \"none\", \"verify\", "
+	        "\"insecure\")",
+	    "2: services[0].backend_ca: 1 is an integer (expected a string of 1 to 4095 characters)",
+	    "3: services[0].check.path: 200 is an integer (expected a path of 1 to 255 characters "
+	        "starting with \"/\" (printable ASCII, no spaces))",
+	    "3: services[0].check.expect: \"200\" is a string (expected an integer from 100 to 599)",
+	    "4: services[0].http.user_prefix: [ ... ] is an array (expected a path of 1 to 255 "
+	        "characters starting and ending with \"/\" (printable ASCII, no spaces))",
+	    "4: services[0].http.cookie_name: 5 is an integer (expected a token of 1 to 63 "
+	        "characters A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)",
+	    "4: services[0].http.cookie_ttl: 60 is an integer (expected a duration from 1m to 30d "
+	        "such as \"2s\")",
+	    "6: services[1].tls.version: unknown setting (expected one of cert, key, min_version)",
+	    "7: services[1].http.prefix: unknown setting (expected one of user_prefix, login_path, "
+	        "header_timeout, keepalive_timeout, tunnel_idle_timeout, cookie_name, cookie_ttl)",
+	    "9: session_idle: 600 is an integer (expected a duration from 1s to 1d such as \"2s\")");
+}
+
+static void test_http_durations(void **state)
+{
+	(void)state;
+	/* each duration just outside its range, on both sides where there is one */
+	expect_errors(
+	    "session_idle = \"999ms\";\n"
+	    HUB_HEAD
+	    "  http = { header_timeout = \"99ms\";\n"                   /* 3 */
+	    "    keepalive_timeout = \"3601s\";\n"
+	    "    tunnel_idle_timeout = \"721h\";\n"                     /* 5 */
+	    "    cookie_ttl = \"59s\"; }; },\n"
+	    "  { name = \"b\"; listen = [ \"*:8001\" ]; port = 8000; mode = \"http\";\n"
+	    "    http = { header_timeout = \"601s\"; cookie_ttl = \"31d\"; }; }\n" /* 8 */
+	    ");\n"
+	    "affinity = { ttl = \"1h\"; };\n",
+	    "1: session_idle: \"999ms\" is out of range (expected 1s to 1d)",
+	    "3: services[0].http.header_timeout: \"99ms\" is out of range (expected 100ms to 10m)",
+	    "4: services[0].http.keepalive_timeout: \"3601s\" is out of range (expected 0s to 1h)",
+	    "5: services[0].http.tunnel_idle_timeout: \"721h\" is out of range (expected 0s to 30d)",
+	    "6: services[0].http.cookie_ttl: \"59s\" is out of range (expected 1m to 30d)",
+	    "8: services[1].http.header_timeout: \"601s\" is out of range (expected 100ms to 10m)",
+	    "8: services[1].http.cookie_ttl: \"31d\" is out of range (expected 1m to 30d)");
+	expect_errors("session_idle = \"25h\";\n" SVC_LINE,
+	    "1: session_idle: \"25h\" is out of range (expected 1s to 1d)");
+	expect_errors(HUB_HEAD "  http = { keepalive_timeout = \"1h1s\"; }; } );\n",
+	    "2: services[0].http.keepalive_timeout: \"1h1s\" is not a duration (use 500ms, 2s, 1m)");
+}
+
+static void test_by_client_ip_inherited(void **state)
+{
+	struct pg_config *cfg;
+
+	(void)state;
+	/* affinity.by_client_ip true (the default): absent inherits it, false overrides */
+	cfg = expect_ok(
+	    "services = ( { name = \"a\"; listen = [ \"*:22\" ]; port = 22; },\n"
+	    "  { name = \"b\"; listen = [ \"*:23\" ]; port = 22; by_client_ip = false; },\n"
+	    "  { name = \"c\"; listen = [ \"*:24\" ]; port = 22; by_client_ip = true; } );\n");
+	assert_true(cfg->affinity_by_client_ip);
+	assert_true(cfg->services[0].by_client_ip);
+	assert_false(cfg->services[1].by_client_ip);
+	assert_true(cfg->services[2].by_client_ip);
+	cfg_free(cfg);
+
+	/* affinity.by_client_ip false, written after the services: still inherited */
+	cfg = expect_ok(
+	    "services = ( { name = \"a\"; listen = [ \"*:22\" ]; port = 22; },\n"
+	    "  { name = \"b\"; listen = [ \"*:23\" ]; port = 22; by_client_ip = true; },\n"
+	    "  { name = \"c\"; listen = [ \"*:24\" ]; port = 22; by_client_ip = false; },\n"
+	    "  { name = \"h\"; listen = [ \"*:80\" ]; port = 80; mode = \"http\"; } );\n"
+	    "affinity = { by_client_ip = false; };\n");
+	assert_false(cfg->affinity_by_client_ip);
+	assert_false(cfg->services[0].by_client_ip);
+	assert_true(cfg->services[1].by_client_ip);
+	assert_false(cfg->services[2].by_client_ip);
+	assert_false(cfg->services[3].by_client_ip);
+	cfg_free(cfg);
+}
+
+static void test_check_type_by_mode(void **state)
+{
+	struct pg_config *cfg;
+	const struct cfg_service *s;
+
+	(void)state;
+	cfg = expect_ok(
+	    "services = (\n"
+	    "  { name = \"t\"; listen = [ \"*:22\" ]; port = 22; },\n"
+	    "  { name = \"t2\"; listen = [ \"*:23\" ]; port = 22; mode = \"tcp\"; check = { rise = 3; }; },\n"
+	    "  { name = \"h\"; listen = [ \"*:80\" ]; port = 80; mode = \"http\"; },\n"
+	    "  { name = \"h2\"; listen = [ \"*:81\" ]; port = 80; mode = \"http\";\n"
+	    "    check = { interval = \"5s\"; expect = 302; }; },\n"
+	    "  { name = \"h3\"; listen = [ \"*:82\" ]; port = 80; mode = \"http\"; check = { type = \"tcp\"; }; },\n"
+	    "  { name = \"h4\"; listen = [ \"*:83\" ]; port = 80; mode = \"http\"; check = { type = \"none\"; }; }\n"
+	    ");\n");
+	s = cfg->services;
+	/* tcp: the plain default, no path, no status */
+	assert_int_equal(s[0].check.type, CHECK_TCP);
+	assert_null(s[0].check.path);
+	assert_int_equal(s[0].check.expect, 0);
+	assert_int_equal(s[1].check.type, CHECK_TCP);
+	assert_int_equal(s[1].check.rise, 3);
+	assert_null(s[1].check.path);
+	/* http: the http check, its path and status defaults */
+	assert_int_equal(s[2].check.type, CHECK_HTTP);
+	assert_string_equal(s[2].check.path, "/hub/health");
+	assert_int_equal(s[2].check.expect, 200);
+	assert_int_equal(s[3].check.type, CHECK_HTTP);
+	assert_int_equal(s[3].check.interval_ms, 5000);
+	assert_string_equal(s[3].check.path, "/hub/health");
+	assert_int_equal(s[3].check.expect, 302);
+	/* http with another type written: that type, and no path */
+	assert_int_equal(s[4].check.type, CHECK_TCP);
+	assert_null(s[4].check.path);
+	assert_int_equal(s[4].check.expect, 0);
+	assert_int_equal(s[5].check.type, CHECK_NONE);
+	assert_null(s[5].check.path);
+	cfg_free(cfg);
+}
+
+/*
+ * strdup() that fails on its n-th call from now, to test the failure path
+ * of cfg_service_copy(). It replaces the C library's in this program
+ * (config.c's calls resolve to it); armed only around those calls.
+ */
+static int strdup_fail_at = -1;         /* -1: never */
+
+char *strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p;
+
+	if (strdup_fail_at >= 0 && strdup_fail_at-- == 0)
+		return NULL;
+	if ((p = malloc(n)) != NULL)
+		memcpy(p, s, n);
+	return p;
+}
+
+static void assert_zeroed(const struct cfg_service *s)
+{
+	static const struct cfg_service zero;
+
+	assert_memory_equal(s, &zero, sizeof(zero));
+}
+
+static void test_service_copy(void **state)
+{
+	const char *path = SRCDIR "/tests/unit/conf/full.conf";
+	struct cfg_errors errs = { 0 };
+	struct pg_config *cfg = NULL;
+	struct cfg_service copy[3], spare;
+	size_t strings = 0;
+
+	(void)state;
+	assert_int_equal(cfg_load(path, &cfg, &errs), 0);
+	assert_int_equal(cfg->nservices, 3);
+	memset(copy, 0, sizeof(copy));
+	for (size_t i = 0; i < 3; i++) {
+		const struct cfg_service *o = &cfg->services[i];
+
+		assert_int_equal(cfg_service_copy(&copy[i], o), 0);
+		/* the same settings ... */
+		assert_string_equal(copy[i].name, o->name);
+		assert_int_equal(copy[i].nlisten, o->nlisten);
+		assert_int_equal(copy[i].mode, o->mode);
+		assert_int_equal(copy[i].check.type, o->check.type);
+		assert_memory_equal(&copy[i].listen[0].ss, &o->listen[0].ss, sizeof(o->listen[0].ss));
+		/* ... in memory of its own */
+		for (size_t k = 0; k < o->nlisten; k++)
+			assert_ptr_not_equal(copy[i].listen[k].text, o->listen[k].text);
+		assert_ptr_not_equal(copy[i].http.user_prefix, o->http.user_prefix);
+	}
+	assert_ptr_not_equal(copy[2].tls.cert, cfg->services[2].tls.cert);
+	assert_ptr_not_equal(copy[2].check.path, cfg->services[2].check.path);
+	/* copy[2] owns listen[0].text, tls.cert and .key, backend_ca, check.path, user_prefix, login_path */
+	strings = 7;
+	cfg_free(cfg);                  /* the copies live on: ASan sees any use after free */
+
+	assert_string_equal(copy[0].listen[1].text, "[::]:22");
+	assert_null(copy[0].tls.cert);
+	assert_null(copy[0].check.path);
+	assert_string_equal(copy[1].listen[0].text, "10.1.2.3:7000");
+	assert_string_equal(copy[2].listen[0].text, "*:443");
+	assert_string_equal(copy[2].tls.cert, "/etc/pg/cert.pem");
+	assert_string_equal(copy[2].tls.key, "/etc/pg/key.pem");
+	assert_string_equal(copy[2].backend_ca, "/etc/pg/vm-ca.pem");
+	assert_string_equal(copy[2].check.path, "/api/health?probe=1");
+	assert_string_equal(copy[2].http.user_prefix, "/jupyter/u/");
+	assert_string_equal(copy[2].http.login_path, "/jupyter/hub/login");
+	assert_string_equal(copy[2].http.cookie_name, "pg-vm.1");
+
+	/* a copy of a copy; a failure at each allocation leaves nothing to free (ASan: no leak) */
+	for (int fail = 0; fail < (int)strings; fail++) {
+		memset(&spare, 0x5a, sizeof(spare));
+		strdup_fail_at = fail;
+		assert_int_equal(cfg_service_copy(&spare, &copy[2]), -1);
+		strdup_fail_at = -1;
+		assert_zeroed(&spare);
+	}
+	strdup_fail_at = (int)strings;  /* one more than needed: not reached */
+	assert_int_equal(cfg_service_copy(&spare, &copy[2]), 0);
+	assert_int_equal(strdup_fail_at, 0);
+	strdup_fail_at = -1;
+	assert_string_equal(spare.tls.key, "/etc/pg/key.pem");
+	cfg_service_clear(&spare);
+	assert_zeroed(&spare);
+
+	for (size_t i = 0; i < 3; i++) {
+		cfg_service_clear(&copy[i]);
+		assert_zeroed(&copy[i]);
+		cfg_service_clear(&copy[i]);    /* twice is harmless */
+	}
+	cfg_service_clear(NULL);
+	cfg_errors_free(&errs);
+}
+
+/* ------------------------------------------------------------------ */
 /* cfg_parse_addr                                                     */
 /* ------------------------------------------------------------------ */
 
@@ -1154,15 +1735,16 @@ static void test_summary(void **state)
 	assert_int_equal(cfg_load(path, &cfg, &errs), 0);
 	cfg_summary(cfg, buf, sizeof(buf));
 	assert_string_equal(buf,
-	    "2 services: ssh (tcp *:22 [::]:22 -> port 2222, check ssh every 5s),"
-	    " raw-tcp_1.x (tcp 10.1.2.3:7000 -> port 7001, no check);"
+	    "3 services: ssh (tcp *:22 [::]:22 -> port 2222, check ssh every 5s),"
+	    " raw-tcp_1.x (tcp 10.1.2.3:7000 -> port 7001, no check),"
+	    " hub (http *:443 -> port 8443, check http every 2s);"
 	    " admin [::1]:9200; 3 backends: vm1 10.0.0.4, vm2 [fd00::5], vm3 fd00::6");
 
 	/* cut short: still terminated, and marked */
 	memset(buf, 'X', sizeof(buf));
 	cfg_summary(cfg, buf, 24);
 	assert_int_equal(strlen(buf), 23);
-	assert_string_equal(buf, "2 services: ssh (tcp...");
+	assert_string_equal(buf, "3 services: ssh (tcp...");
 	memset(buf, 'X', sizeof(buf));
 	cfg_summary(cfg, buf, 1);
 	assert_string_equal(buf, "");
@@ -1199,6 +1781,10 @@ static void test_enum_names(void **state)
 	assert_string_equal(cfg_check_name(CHECK_SSH), "ssh");
 	assert_string_equal(cfg_check_name(CHECK_HTTP), "http");
 	assert_string_equal(cfg_check_name((enum check_type)42), "?");
+	assert_string_equal(cfg_backend_tls_name(BTLS_NONE), "none");
+	assert_string_equal(cfg_backend_tls_name(BTLS_VERIFY), "verify");
+	assert_string_equal(cfg_backend_tls_name(BTLS_INSECURE), "insecure");
+	assert_string_equal(cfg_backend_tls_name((enum backend_tls)42), "?");
 }
 
 int main(void)
@@ -1225,6 +1811,14 @@ int main(void)
 		cmocka_unit_test(test_bad_addresses),
 		cmocka_unit_test(test_element_lines),
 		cmocka_unit_test(test_all_errors_sorted),
+		cmocka_unit_test(test_http_defaults),
+		cmocka_unit_test(test_http_bounds_accepted),
+		cmocka_unit_test(test_http_only_settings),
+		cmocka_unit_test(test_http_bad_values),
+		cmocka_unit_test(test_http_durations),
+		cmocka_unit_test(test_by_client_ip_inherited),
+		cmocka_unit_test(test_check_type_by_mode),
+		cmocka_unit_test(test_service_copy),
 		cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_include_names_its_file),
 		cmocka_unit_test(test_errors_list),
