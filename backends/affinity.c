@@ -486,3 +486,61 @@ aff_foreach(const struct aff_table *t, uint64_t now,
 			if (!aff_expired(n, now))
 				fn(&n->e, arg);
 }
+
+uint64_t
+aff_ttl(const struct aff_table *t)
+{
+	return t->ttl_ms;
+}
+
+int
+aff_restore(struct aff_table *t, const char *key, const char *backend,
+    uint64_t expires_ms, uint64_t now)
+{
+	struct aff_node *n;
+	uint64_t hash;
+	size_t klen, blen;
+
+	if (aff_key_len(key, &klen) == -1 || backend == NULL ||
+	    expires_ms <= now)
+		return -1;
+	blen = strnlen(backend, CFG_NAME_MAX + 1);
+	if (blen > CFG_NAME_MAX)
+		return -1;
+	hash = aff_siphash(t->seed, key, klen);
+
+	n = aff_find(t, key, hash);
+	if (n != NULL && !aff_expired(n, now))
+		return 1;
+	if (n != NULL) {
+		/* Expired and idle: it is in the heap; move it to its new place. */
+		aff_heap_remove(t, n);
+		memcpy(n->e.backend, backend, blen + 1);
+		n->e.expires_ms = expires_ms;
+		aff_heap_push(t, n);
+		return 0;
+	}
+
+	if (t->count >= t->max_entries) {
+		if (t->nheap == 0 || !aff_expired(t->heap[0], now))
+			return -1;
+		aff_remove(t, t->heap[0]);
+	}
+	if (aff_reserve_heap(t, t->count + 1) == -1)
+		return -1;
+	n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return -1;
+	memcpy(n->e.key, key, klen + 1);
+	memcpy(n->e.backend, backend, blen + 1);
+	n->e.expires_ms = expires_ms;
+	n->hash = hash;
+	n->heap_at = AFF_NOT_IDLE;
+	n->next = t->bucket[hash & (t->nbucket - 1)];
+	t->bucket[hash & (t->nbucket - 1)] = n;
+	t->count++;
+	aff_heap_push(t, n);
+	if (t->count > t->nbucket)
+		aff_grow(t);
+	return 0;
+}

@@ -75,4 +75,20 @@ size_t aff_count_backend(const struct aff_table *t, const char *backend,
 void   aff_foreach(const struct aff_table *t, uint64_t now,
     void (*fn)(const struct aff_entry *e, void *arg), void *arg);
 
+/* The ttl set by aff_new() or the last aff_set_ttl(). */
+uint64_t aff_ttl(const struct aff_table *t);
+
+/*
+ * Put back an idle entry (active 0) for `key` on `backend` that expires at
+ * `expires_ms` on the caller's clock: the affinity state file does this at
+ * start. Returns 0 when restored; 1 when the key is already live in the
+ * table, which is left as it is (what the table knows is newer); -1 when
+ * the key or backend is NULL or too long, expires_ms <= now (it would be
+ * expired already), or the table is full (an expired entry is reclaimed
+ * first, as in aff_session_start) or out of memory. An expired but unswept
+ * entry for the key is replaced.
+ */
+int      aff_restore(struct aff_table *t, const char *key,
+    const char *backend, uint64_t expires_ms, uint64_t now);
+
 #endif

@@ -694,6 +694,111 @@ test_random_deep_order(void **state)
 	run_model(1024, 900, 5000, 200000);
 }
 
+static void
+test_restore(void **state)
+{
+	struct aff_table *t = table(3, 1000);
+	const struct aff_entry *e;
+	char key[AFF_KEY_MAX + 2];
+
+	(void)state;
+	assert_int_equal(aff_ttl(t), 1000);
+	aff_set_ttl(t, 700);
+	assert_int_equal(aff_ttl(t), 700);
+
+	/* An idle entry with the given expiry, whatever the ttl. */
+	assert_int_equal(aff_restore(t, "user:alice", "vm2", 5000, 100), 0);
+	e = aff_lookup(t, "user:alice", 100);
+	assert_non_null(e);
+	assert_string_equal(e->backend, "vm2");
+	assert_int_equal(e->active, 0);
+	assert_int_equal(e->expires_ms, 5000);
+	assert_string_equal(where(t, "user:alice", 4999), "vm2");
+
+	/* A live key is left alone, active or idle. */
+	assert_int_equal(aff_session_start(t, "ip:192.0.2.7", "vm1", 100), 0);
+	assert_int_equal(aff_restore(t, "ip:192.0.2.7", "vm3", 9000, 100), 1);
+	assert_int_equal(aff_restore(t, "user:alice", "vm3", 9000, 100), 1);
+	e = aff_lookup(t, "ip:192.0.2.7", 100);
+	assert_string_equal(e->backend, "vm1");
+	assert_int_equal(e->active, 1);
+	assert_string_equal(where(t, "user:alice", 100), "vm2");
+	assert_int_equal(aff_lookup(t, "user:alice", 100)->expires_ms, 5000);
+
+	/* Already expired, or bad arguments: refused, nothing added. */
+	assert_int_equal(aff_restore(t, "user:bob", "vm1", 100, 100), -1);
+	assert_int_equal(aff_restore(t, "user:bob", "vm1", 0, 100), -1);
+	assert_int_equal(aff_restore(t, NULL, "vm1", 200, 100), -1);
+	assert_int_equal(aff_restore(t, "user:bob", NULL, 200, 100), -1);
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0';
+	assert_int_equal(aff_restore(t, key, "vm1", 200, 100), -1);
+	assert_int_equal(aff_count(t), 2);
+
+	/* Full: refused until an entry has expired, which is reclaimed. */
+	assert_int_equal(aff_restore(t, "user:carol", "vm1", 3000, 100), 0);
+	assert_int_equal(aff_restore(t, "user:dave", "vm1", 9000, 100), -1);
+	assert_int_equal(aff_restore(t, "user:dave", "vm1", 9000, 3000), 0);
+	assert_null(aff_lookup(t, "user:carol", 3000));
+	assert_int_equal(aff_count(t), 3);
+
+	/* An expired, unswept entry for the key is replaced. */
+	assert_int_equal(aff_restore(t, "user:alice", "vm3", 8000, 6000), 0);
+	e = aff_lookup(t, "user:alice", 6000);
+	assert_string_equal(e->backend, "vm3");
+	assert_int_equal(e->expires_ms, 8000);
+	assert_int_equal(aff_count(t), 3);
+
+	/* A restored entry takes sessions like any other. */
+	assert_int_equal(aff_session_start(t, "user:dave", "vm1", 6000), 0);
+	assert_int_equal(aff_lookup(t, "user:dave", 6000)->active, 1);
+	assert_int_equal(aff_expire(t, UINT64_MAX), 1);  /* only alice was idle */
+	assert_string_equal(where(t, "user:dave", UINT64_MAX), "vm1");
+	aff_free(t);
+}
+
+/*
+ * Restored expiries arrive in any order and mix with entries made idle by
+ * session ends: the expiry order must give every sweep exactly the entries
+ * that are due.
+ */
+static void
+test_restore_expiry_order(void **state)
+{
+	enum { N = 2000 };
+	struct aff_table *t = table(N, 50);
+	uint64_t s = 0x243f6a8885a308d3u, exp[N], now;
+	char key[32];
+	size_t i, due, swept = 0;
+
+	(void)state;
+	for (i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "user:u%zu", i);
+		if (i % 3 == 0) {
+			assert_int_equal(aff_session_start(t, key, "vm1", 0), 0);
+			exp[i] = 1 + rnd(&s) % 10000;
+			/* ttl 50: the end at exp - 50 makes it expire at exp. */
+			aff_session_end(t, key, "vm1", exp[i] < 50 ? 0 : exp[i] - 50);
+			if (exp[i] < 50)
+				exp[i] = 50;
+		} else {
+			exp[i] = 1 + rnd(&s) % 10000;
+			assert_int_equal(aff_restore(t, key, "vm2", exp[i], 0), 0);
+		}
+	}
+	assert_int_equal(aff_count(t), N);
+	for (now = 0; now <= 10000; now += 1 + rnd(&s) % 300) {
+		due = 0;
+		for (i = 0; i < N; i++)
+			due += exp[i] <= now;
+		swept += aff_expire(t, now);
+		assert_int_equal(swept, due);
+		assert_int_equal(aff_count(t), N - due);
+	}
+	assert_int_equal(aff_expire(t, UINT64_MAX), N - swept);
+	aff_free(t);
+}
+
 int
 main(void)
 {
@@ -717,6 +822,8 @@ main(void)
 		cmocka_unit_test(test_many_keys),
 		cmocka_unit_test(test_random_full_table),
 		cmocka_unit_test(test_random_deep_order),
+		cmocka_unit_test(test_restore),
+		cmocka_unit_test(test_restore_expiry_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

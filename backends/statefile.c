@@ -1,0 +1,597 @@
+/*
+ * statefile.c -- the affinity table kept across restarts.
+ *
+ * The format (see statefile.h) is line-oriented with a checksum per record
+ * so that damage stays local: whatever cut a file short (a full disk, an
+ * older poolgate without fsync, a copy gone wrong) or garbled a line costs
+ * only the records it touched. The writer never produces such a file
+ * itself: it writes a temporary file and renames it over the old one.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backends/statefile.h"
+
+#define SF_CRC_DIGITS 8
+#define SF_U64_DIGITS 20
+#define SF_END        "end "
+
+/* --- CRC-32 (IEEE 802.3, reflected, as zlib's crc32), a nibble at a time --- */
+
+static uint32_t
+sf_crc32(const char *p, size_t len)
+{
+	static const uint32_t tab[16] = {
+		0x00000000, 0x1db71064, 0x3b6e20c8, 0x26d930ac,
+		0x76dc4190, 0x6b6b51f4, 0x4db26158, 0x5005713c,
+		0xedb88320, 0xf00f9344, 0xd6d6a3e8, 0xcb61b38c,
+		0x9b64c2b0, 0x86d3d2d4, 0xa00ae278, 0xbdbdf21c,
+	};
+	uint32_t c = 0xffffffffu;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		c ^= (unsigned char)p[i];
+		c = (c >> 4) ^ tab[c & 15];
+		c = (c >> 4) ^ tab[c & 15];
+	}
+	return c ^ 0xffffffffu;
+}
+
+/* --- what a record may hold --- */
+
+static bool
+sf_backend_valid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > CFG_NAME_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A Unix-style login name: a letter or '_', then letters, digits, '_', '.'
+ * or '-', and optionally a final '$'. Wider than what the HTTP side accepts
+ * today (proxy/httpuser.c: lowercase only), so a file never loses a user
+ * that an older or newer rule let in; what matters here is that the key
+ * holds no space, control byte or other surprise.
+ */
+static bool
+sf_user_valid(const char *s, size_t len)
+{
+	size_t i, n = len;
+
+	if (len > 0 && s[len - 1] == '$')
+		n--;
+	if (n == 0 || !((s[0] >= 'a' && s[0] <= 'z') ||
+	    (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
+		return false;
+	for (i = 1; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static bool
+sf_addr_valid(const char *s, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+	unsigned char bin[sizeof(struct in6_addr)];
+
+	if (len == 0 || len >= sizeof(a))
+		return false;
+	memcpy(a, s, len);
+	a[len] = '\0';
+	return inet_pton(AF_INET, a, bin) == 1 || inet_pton(AF_INET6, a, bin) == 1;
+}
+
+static bool
+sf_key_valid(const char *s, size_t len)
+{
+	if (len > AFF_KEY_MAX)
+		return false;
+	if (len > 3 && memcmp(s, "ip:", 3) == 0)
+		return sf_addr_valid(s + 3, len - 3);
+	if (len > 5 && memcmp(s, "user:", 5) == 0)
+		return sf_user_valid(s + 5, len - 5);
+	return false;
+}
+
+/* Decimal digits s[0..len) as a uint64_t; false on anything else or overflow. */
+static bool
+sf_parse_u64(const char *s, size_t len, uint64_t *v)
+{
+	uint64_t x = 0;
+	size_t i;
+
+	if (len == 0 || len > SF_U64_DIGITS)
+		return false;
+	for (i = 0; i < len; i++) {
+		unsigned d = (unsigned char)s[i] - '0';
+
+		if (d > 9 || x > (UINT64_MAX - d) / 10)
+			return false;
+		x = x * 10 + d;
+	}
+	*v = x;
+	return true;
+}
+
+static bool
+sf_parse_crc(const char *s, size_t len, uint32_t *v)
+{
+	uint32_t x = 0;
+	size_t i;
+
+	if (len != SF_CRC_DIGITS)
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c >= '0' && c <= '9')
+			x = x << 4 | (uint32_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			x = x << 4 | (uint32_t)(c - 'a' + 10);
+		else
+			return false;
+	}
+	*v = x;
+	return true;
+}
+
+static uint64_t
+sf_add_sat(uint64_t a, uint64_t b)
+{
+	return b > UINT64_MAX - a ? UINT64_MAX : a + b;
+}
+
+/* --- writing --- */
+
+struct sf_out {
+	char     *buf;
+	size_t    len, cap;
+	uint64_t  now_mono, now_wall, ttl;
+	long      n;
+	bool      failed;
+};
+
+static void
+sf_put_entry(const struct aff_entry *e, void *arg)
+{
+	struct sf_out *o = arg;
+	uint64_t remain;
+	size_t klen, blen, need;
+	char *nb;
+	int n;
+
+	if (o->failed)
+		return;
+	klen = strlen(e->key);
+	blen = strlen(e->backend);
+	if (!sf_key_valid(e->key, klen) || !sf_backend_valid(e->backend, blen))
+		return;
+	/* aff_foreach gives live entries only: an idle one is not due yet. */
+	remain = e->active > 0 ? o->ttl : e->expires_ms - o->now_mono;
+	if (remain == 0)
+		return;                 /* would load as expired */
+	/* key, backend, expiry, three spaces, crc, '\n' and the NUL */
+	need = klen + blen + SF_U64_DIGITS + 3 + SF_CRC_DIGITS + 2;
+	if (o->cap - o->len < need) {
+		size_t cap = o->cap * 2 > o->len + need ? o->cap * 2 : o->len + need;
+
+		nb = realloc(o->buf, cap);
+		if (nb == NULL) {
+			o->failed = true;
+			return;
+		}
+		o->buf = nb;
+		o->cap = cap;
+	}
+	n = snprintf(o->buf + o->len, o->cap - o->len, "%s %s %" PRIu64, e->key,
+	    e->backend, sf_add_sat(o->now_wall, remain));
+	n += snprintf(o->buf + o->len + n, o->cap - o->len - (size_t)n,
+	    " %08" PRIx32 "\n", sf_crc32(o->buf + o->len, (size_t)n));
+	o->len += (size_t)n;
+	o->n++;
+}
+
+long
+sf_serialize(const struct aff_table *t, uint64_t now_mono, uint64_t now_wall,
+    char **buf, size_t *len)
+{
+	struct sf_out o = { 0 };
+	long ret = -1;
+	int n;
+
+	o.now_mono = now_mono;
+	o.now_wall = now_wall;
+	o.ttl = aff_ttl(t);
+	o.cap = 4096;
+	o.buf = malloc(o.cap);
+	if (o.buf == NULL)
+		goto out;
+	o.len = (size_t)snprintf(o.buf, o.cap, "%s\n", SF_HEADER);
+	aff_foreach(t, now_mono, sf_put_entry, &o);
+	if (o.failed)
+		goto out;
+	/* "end ", the count, '\n' and the NUL (sizeof counts it). */
+	if (o.cap - o.len < sizeof(SF_END) + SF_U64_DIGITS + 1) {
+		char *nb = realloc(o.buf, o.len + sizeof(SF_END) + SF_U64_DIGITS + 1);
+
+		if (nb == NULL)
+			goto out;
+		o.buf = nb;
+		o.cap = o.len + sizeof(SF_END) + SF_U64_DIGITS + 1;
+	}
+	n = snprintf(o.buf + o.len, o.cap - o.len, SF_END "%ld\n", o.n);
+	o.len += (size_t)n;
+	*buf = o.buf;
+	o.buf = NULL;           /* transferred */
+	*len = o.len;
+	ret = o.n;
+out:
+	free(o.buf);
+	return ret;
+}
+
+/* --- reading --- */
+
+struct sf_in {
+	struct aff_table  *t;
+	uint64_t           now_mono, now_wall, ttl;
+	bool             (*known)(const char *name, void *arg);
+	void              *arg;
+	struct sf_report  *rep;
+};
+
+/* One record line (without its '\n'): counted in exactly one report field. */
+static void
+sf_record(struct sf_in *in, const char *line, size_t len)
+{
+	char key[AFF_KEY_MAX + 1], be[CFG_NAME_MAX + 1];
+	const char *sp1, *sp2, *crc;
+	size_t body, klen, blen;
+	uint64_t wall, remain;
+	uint32_t sum;
+	int rc;
+
+	/* The checksum first: nothing of a damaged line is trusted. */
+	crc = memrchr(line, ' ', len);
+	if (crc == NULL)
+		goto corrupt;
+	body = (size_t)(crc - line);
+	crc++;
+	if (!sf_parse_crc(crc, len - body - 1, &sum) || sum != sf_crc32(line, body))
+		goto corrupt;
+	sp1 = memchr(line, ' ', body);
+	if (sp1 == NULL)
+		goto corrupt;
+	klen = (size_t)(sp1 - line);
+	sp2 = memchr(sp1 + 1, ' ', body - klen - 1);
+	if (sp2 == NULL)
+		goto corrupt;
+	blen = (size_t)(sp2 - sp1 - 1);
+	if (!sf_key_valid(line, klen) || !sf_backend_valid(sp1 + 1, blen) ||
+	    !sf_parse_u64(sp2 + 1, body - klen - blen - 2, &wall))
+		goto corrupt;
+	memcpy(key, line, klen);
+	key[klen] = '\0';
+	memcpy(be, sp1 + 1, blen);
+	be[blen] = '\0';
+
+	remain = wall > in->now_wall ? wall - in->now_wall : 0;
+	if (remain > in->ttl)
+		remain = in->ttl;
+	if (remain == 0) {
+		in->rep->expired++;
+		return;
+	}
+	if (in->known != NULL && !in->known(be, in->arg)) {
+		in->rep->unknown++;
+		return;
+	}
+	rc = aff_restore(in->t, key, be, sf_add_sat(in->now_mono, remain),
+	    in->now_mono);
+	if (rc == 0)
+		in->rep->loaded++;
+	else if (rc == 1)
+		in->rep->duplicate++;
+	else
+		in->rep->full++;
+	return;
+corrupt:
+	in->rep->corrupt++;
+}
+
+/*
+ * Whether line is "end <count>". The last line of a buffer, cut short, may
+ * also be what is left of one ("e", "end ", "end 1" of "end 12"): that is a
+ * truncation, not a damaged record.
+ */
+static bool
+sf_end_line(const char *line, size_t len, bool last, uint64_t *count)
+{
+	const size_t n = sizeof(SF_END) - 1;
+
+	*count = UINT64_MAX;
+	if (last && len > 0 && len <= n)
+		return memcmp(line, SF_END, len) == 0;
+	return len > n && memcmp(line, SF_END, n) == 0 &&
+	    sf_parse_u64(line + n, len - n, count);
+}
+
+static bool
+sf_line_is(const char *line, size_t len, const char *s)
+{
+	return len == strlen(s) && memcmp(line, s, len) == 0;
+}
+
+void
+sf_parse(const char *buf, size_t len, struct aff_table *t, uint64_t now_mono,
+    uint64_t now_wall, bool (*backend_known)(const char *name, void *arg),
+    void *arg, struct sf_report *rep)
+{
+	static const char vprefix[] = "poolgate-affinity ";
+	struct sf_in in = { t, now_mono, now_wall, aff_ttl(t), backend_known,
+	    arg, rep };
+	const char *line, *nl;
+	size_t pos = 0, llen, records = 0;
+	uint64_t count;
+	bool first = true, ended = false, terminated;
+
+	memset(rep, 0, sizeof(*rep));
+	while (pos < len) {
+		line = buf + pos;
+		nl = memchr(line, '\n', len - pos);
+		llen = nl != NULL ? (size_t)(nl - line) : len - pos;
+		terminated = nl != NULL;
+		pos += llen + terminated;
+
+		if (first) {
+			first = false;
+			if (sf_line_is(line, llen, SF_HEADER))
+				continue;
+			/*
+			 * Another version's records may not mean what ours do:
+			 * keep none. Anything else is a damaged header; the
+			 * records below carry their own checksums.
+			 */
+			if (llen > sizeof(vprefix) - 1 &&
+			    memcmp(line, vprefix, sizeof(vprefix) - 1) == 0 &&
+			    sf_parse_u64(line + sizeof(vprefix) - 1,
+			    llen - (sizeof(vprefix) - 1), &count)) {
+				rep->bad_version = true;
+				return;
+			}
+			rep->bad_header = true;
+			continue;
+		}
+		if (ended) {
+			rep->corrupt++;     /* nothing is written after "end" */
+			continue;
+		}
+		if (sf_end_line(line, llen, !terminated, &count)) {
+			if (!terminated)
+				break;      /* maybe cut: its count is not trusted */
+			ended = true;
+			if (count != records)
+				rep->truncated = true;
+			continue;
+		}
+		records++;
+		if (llen >= SF_LINE_MAX)
+			rep->corrupt++;
+		else
+			sf_record(&in, line, llen);
+	}
+	if (first)
+		rep->bad_header = true;     /* an empty file */
+	if (!ended)
+		rep->truncated = true;
+}
+
+/* --- files --- */
+
+static void sf_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+sf_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int
+sf_write_all(int fd, const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+long
+sf_save(const char *dir, const struct aff_table *t, uint64_t now_mono,
+    uint64_t now_wall, char *err, size_t errlen)
+{
+	char *path = NULL, *tmp = NULL, *buf = NULL;
+	size_t len = 0;
+	long n, ret = -1;
+	int fd = -1, dfd = -1;
+	bool made_tmp = false;
+
+	if (asprintf(&path, "%s/%s", dir, SF_FILE_NAME) == -1) {
+		path = NULL;
+		sf_errf(err, errlen, "%s/%s: out of memory", dir, SF_FILE_NAME);
+		goto out;
+	}
+	if (asprintf(&tmp, "%s/%s", dir, SF_TMP_NAME) == -1) {
+		tmp = NULL;
+		sf_errf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	n = sf_serialize(t, now_mono, now_wall, &buf, &len);
+	if (n == -1) {
+		sf_errf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	/*
+	 * A temporary file left by a crash is removed, then created anew with
+	 * O_EXCL: whatever was there (a symlink, a file of another mode) is
+	 * never written through.
+	 */
+	if (unlink(tmp) == -1 && errno != ENOENT) {
+		sf_errf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		sf_errf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	made_tmp = true;
+	if (fchmod(fd, 0600) == -1 || sf_write_all(fd, buf, len) == -1 ||
+	    fsync(fd) == -1) {
+		sf_errf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		sf_errf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	/* The data is on disk before the name points at it. */
+	if (rename(tmp, path) == -1) {
+		sf_errf(err, errlen, "%s: rename to %s: %s", tmp, path,
+		    strerror(errno));
+		goto out;
+	}
+	made_tmp = false;
+	/* And the rename itself survives a crash. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd == -1 || fsync(dfd) == -1) {
+		sf_errf(err, errlen, "%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	ret = n;
+out:
+	if (fd != -1)
+		close(fd);
+	if (dfd != -1)
+		close(dfd);
+	if (made_tmp)
+		unlink(tmp);
+	free(buf);
+	free(tmp);
+	free(path);
+	return ret;
+}
+
+int
+sf_load(const char *path, struct aff_table *t, uint64_t now_mono,
+    uint64_t now_wall, bool (*backend_known)(const char *name, void *arg),
+    void *arg, struct sf_report *rep, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t want, len = 0;
+	ssize_t n;
+	int fd = -1, ret = -1;
+
+	memset(rep, 0, sizeof(*rep));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd == -1 && errno == ENOENT) {
+		rep->missing = true;
+		ret = 0;
+		goto out;
+	}
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		sf_errf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		sf_errf(err, errlen, "%s: not a regular file", path);
+		goto out;
+	}
+	want = (uint64_t)st.st_size > SF_FILE_MAX ? SF_FILE_MAX :
+	    (size_t)st.st_size;
+	buf = malloc(want + 1);
+	if (buf == NULL) {
+		sf_errf(err, errlen, "%s: %zu bytes: out of memory", path, want);
+		goto out;
+	}
+	/* Up to the size fstat gave: our writer replaces, it never appends. */
+	while (len < want) {
+		n = read(fd, buf + len, want - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			sf_errf(err, errlen, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	sf_parse(buf, len, t, now_mono, now_wall, backend_known, arg, rep);
+	rep->too_large = (uint64_t)st.st_size > SF_FILE_MAX;
+	ret = 0;
+out:
+	if (fd != -1)
+		close(fd);
+	free(buf);
+	return ret;
+}
+
+void
+sf_report_format(const struct sf_report *rep, char *out, size_t outlen)
+{
+	if (outlen == 0)
+		return;
+	if (rep->missing) {
+		snprintf(out, outlen, "file=missing loaded=0");
+		return;
+	}
+	snprintf(out, outlen, "loaded=%zu unknown_vm=%zu expired=%zu corrupt=%zu "
+	    "duplicate=%zu full=%zu truncated=%s%s%s%s", rep->loaded,
+	    rep->unknown, rep->expired, rep->corrupt, rep->duplicate, rep->full,
+	    rep->truncated ? "yes" : "no",
+	    rep->bad_header ? " header=bad" : "",
+	    rep->bad_version ? " header=other_version" : "",
+	    rep->too_large ? " too_large=yes" : "");
+}
