@@ -1,0 +1,638 @@
+/*
+ * usersess.c -- Jupyter sessions: one user on one VM (pure).
+ *
+ * Layout: one heap-allocated node per user, in chained hash buckets by user
+ * name (a power of two, grown to keep the load factor at or below 1). Each
+ * node embeds its US_ADDRS address links, and every used link is also in a
+ * second bucket array by address, so "who is live from this address" walks
+ * only the links of that address.
+ *
+ * A node with no open websocket is in the idle list, ordered by
+ * last_seen_ms (oldest first). Stamps never decrease (see us_stamp), so a
+ * touched node simply moves to the tail: us_expire() stops at the first
+ * node still live, and "reclaim an idled-out user when full" looks only at
+ * the head. Because every idle node shares the same idle_ms, ordering by
+ * last_seen is ordering by expiry, whatever us_set_idle() does.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "backends/usersess.h"
+
+#define US_MIN_BUCKETS 16
+
+struct us_node;
+
+struct us_link {                     /* one recent address of one user */
+	struct us_link  *next;           /* address bucket chain */
+	struct us_link **pprev;          /* what points at us in that chain */
+	struct us_node  *owner;
+	uint64_t         hash;
+	uint64_t         seen_ms;
+	char             addr[US_ADDR_MAX + 1];
+};
+
+struct us_node {
+	struct us_node  *next;           /* user bucket chain */
+	struct us_node  *idle_prev;      /* idle list, only while ws == 0 */
+	struct us_node  *idle_next;
+	uint64_t         hash;
+	uint64_t         id;
+	uint64_t         last_seen_ms;
+	uint32_t         ws;
+	size_t           nlink;          /* link[0..nlink) are in use */
+	struct us_link   link[US_ADDRS];
+	char             user[US_USER_MAX + 1];
+	char             backend[CFG_NAME_MAX + 1];
+};
+
+struct us_table {
+	struct us_node **bucket;         /* by user name */
+	size_t           nbucket;        /* power of two */
+	struct us_link **abucket;        /* by address */
+	size_t           nabucket;       /* power of two */
+	size_t           count;
+	size_t           nlinks;
+	size_t           max_users;
+	uint64_t         idle_ms;
+	uint64_t         latest_ms;      /* largest now stamped so far */
+	uint64_t         next_id;
+	uint64_t         seed[2];
+	struct us_node  *idle_head;      /* least recently active */
+	struct us_node  *idle_tail;
+};
+
+/*
+ * SipHash-1-3 with the table's random key: the same function as
+ * backends/affinity.c (a shared helper would serve both).
+ */
+#define US_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define US_SIPROUND do {                                                \
+	v0 += v1; v1 = US_ROTL(v1, 13); v1 ^= v0; v0 = US_ROTL(v0, 32);   \
+	v2 += v3; v3 = US_ROTL(v3, 16); v3 ^= v2;                         \
+	v0 += v3; v3 = US_ROTL(v3, 21); v3 ^= v0;                         \
+	v2 += v1; v1 = US_ROTL(v1, 17); v1 ^= v2; v2 = US_ROTL(v2, 32);   \
+} while (0)
+
+static uint64_t
+us_hash(const uint64_t k[2], const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint64_t v0 = UINT64_C(0x736f6d6570736575) ^ k[0];
+	uint64_t v1 = UINT64_C(0x646f72616e646f6d) ^ k[1];
+	uint64_t v2 = UINT64_C(0x6c7967656e657261) ^ k[0];
+	uint64_t v3 = UINT64_C(0x7465646279746573) ^ k[1];
+	uint64_t m, last = (uint64_t)len << 56;
+	size_t i, r = len % 8;
+
+	for (; len >= 8; len -= 8, p += 8) {
+		for (m = 0, i = 0; i < 8; i++)
+			m |= (uint64_t)p[i] << (8 * i);
+		v3 ^= m;
+		US_SIPROUND;
+		v0 ^= m;
+	}
+	for (i = 0; i < r; i++)
+		last |= (uint64_t)p[i] << (8 * i);
+	v3 ^= last;
+	US_SIPROUND;
+	v0 ^= last;
+	v2 ^= 0xff;
+	US_SIPROUND;
+	US_SIPROUND;
+	US_SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static void
+us_seed(struct us_table *t)
+{
+	uintptr_t a = (uintptr_t)t, s = (uintptr_t)&a;
+
+	if (getrandom(t->seed, sizeof(t->seed), GRND_NONBLOCK) ==
+	    (ssize_t)sizeof(t->seed))
+		return;
+	/* No entropy yet (early boot): weaker, still bounded by max_users. */
+	t->seed[0] = (uint64_t)a * UINT64_C(0x9e3779b97f4a7c15);
+	t->seed[1] = (uint64_t)s * UINT64_C(0xc2b2ae3d27d4eb4f);
+}
+
+/* Length of s, or -1 when it is NULL, empty or longer than max. */
+static int
+us_len(const char *s, size_t max, size_t *len)
+{
+	if (s == NULL)
+		return -1;
+	*len = strnlen(s, max + 1);
+	return *len == 0 || *len > max ? -1 : 0;
+}
+
+/* A stamp for now that never goes below one already given out. */
+static uint64_t
+us_stamp(struct us_table *t, uint64_t now)
+{
+	if (now > t->latest_ms)
+		t->latest_ms = now;
+	return t->latest_ms;
+}
+
+static bool
+us_live(const struct us_table *t, const struct us_node *n, uint64_t now)
+{
+	if (n->ws > 0)
+		return true;
+	if (t->idle_ms > UINT64_MAX - n->last_seen_ms)
+		return true;
+	return now < n->last_seen_ms + t->idle_ms;
+}
+
+static void
+us_session_view(const struct us_node *n, struct us_session *s)
+{
+	s->user = n->user;
+	s->backend = n->backend;
+	s->ws = n->ws;
+	s->last_seen_ms = n->last_seen_ms;
+	s->id = n->id;
+}
+
+/* --- the idle list --- */
+
+static bool
+us_is_idle(const struct us_table *t, const struct us_node *n)
+{
+	return n->idle_prev != NULL || t->idle_head == n;
+}
+
+static void
+us_idle_remove(struct us_table *t, struct us_node *n)
+{
+	if (!us_is_idle(t, n))
+		return;
+	if (n->idle_prev != NULL)
+		n->idle_prev->idle_next = n->idle_next;
+	else
+		t->idle_head = n->idle_next;
+	if (n->idle_next != NULL)
+		n->idle_next->idle_prev = n->idle_prev;
+	else
+		t->idle_tail = n->idle_prev;
+	n->idle_prev = n->idle_next = NULL;
+}
+
+/* Append n, whose last_seen_ms is the newest stamp, at the tail. */
+static void
+us_idle_append(struct us_table *t, struct us_node *n)
+{
+	us_idle_remove(t, n);
+	n->idle_prev = t->idle_tail;
+	n->idle_next = NULL;
+	if (t->idle_tail != NULL)
+		t->idle_tail->idle_next = n;
+	else
+		t->idle_head = n;
+	t->idle_tail = n;
+}
+
+/* --- addresses --- */
+
+static void
+us_link_remove(struct us_table *t, struct us_link *l)
+{
+	*l->pprev = l->next;
+	if (l->next != NULL)
+		l->next->pprev = l->pprev;
+	l->next = NULL;
+	l->pprev = NULL;
+	t->nlinks--;
+}
+
+static void
+us_link_insert(struct us_table *t, struct us_link *l)
+{
+	struct us_link **head = &t->abucket[l->hash & (t->nabucket - 1)];
+
+	l->next = *head;
+	if (*head != NULL)
+		(*head)->pprev = &l->next;
+	*head = l;
+	l->pprev = head;
+	t->nlinks++;
+}
+
+/* Double the address buckets; on allocation failure keep the old ones. */
+static void
+us_agrow(struct us_table *t)
+{
+	struct us_link **nb, *l, *next;
+	size_t nn, i;
+
+	if (t->nabucket > SIZE_MAX / 2 / sizeof(*nb))
+		return;
+	nn = t->nabucket * 2;
+	nb = calloc(nn, sizeof(*nb));
+	if (nb == NULL)
+		return;
+	for (i = 0; i < t->nabucket; i++) {
+		for (l = t->abucket[i]; l != NULL; l = next) {
+			struct us_link **head = &nb[l->hash & (nn - 1)];
+
+			next = l->next;
+			l->next = *head;
+			if (*head != NULL)
+				(*head)->pprev = &l->next;
+			*head = l;
+			l->pprev = head;
+		}
+	}
+	free(t->abucket);
+	t->abucket = nb;
+	t->nabucket = nn;
+}
+
+/* Remember that n was seen from addr at stamp; evict its oldest if full. */
+static void
+us_note_addr(struct us_table *t, struct us_node *n, const char *addr,
+    uint64_t stamp)
+{
+	struct us_link *l;
+	uint64_t hash;
+	size_t len, i, oldest = 0;
+
+	if (addr == NULL || us_len(addr, US_ADDR_MAX, &len) == -1)
+		return;
+	hash = us_hash(t->seed, addr, len);
+	for (i = 0; i < n->nlink; i++) {
+		l = &n->link[i];
+		if (l->hash == hash && strcmp(l->addr, addr) == 0) {
+			l->seen_ms = stamp;
+			return;
+		}
+		if (l->seen_ms < n->link[oldest].seen_ms)
+			oldest = i;
+	}
+	if (n->nlink < US_ADDRS) {
+		l = &n->link[n->nlink++];
+	} else {
+		l = &n->link[oldest];
+		us_link_remove(t, l);
+	}
+	memcpy(l->addr, addr, len + 1);
+	l->hash = hash;
+	l->seen_ms = stamp;
+	l->owner = n;
+	us_link_insert(t, l);
+	if (t->nlinks > t->nabucket)
+		us_agrow(t);
+}
+
+/* --- users --- */
+
+static struct us_node *
+us_find(const struct us_table *t, const char *user, uint64_t hash)
+{
+	struct us_node *n;
+
+	for (n = t->bucket[hash & (t->nbucket - 1)]; n != NULL; n = n->next)
+		if (n->hash == hash && strcmp(n->user, user) == 0)
+			return n;
+	return NULL;
+}
+
+/* Look up a user name given by the caller; NULL when invalid or absent. */
+static struct us_node *
+us_lookup(const struct us_table *t, const char *user)
+{
+	size_t len;
+
+	if (us_len(user, US_USER_MAX, &len) == -1)
+		return NULL;
+	return us_find(t, user, us_hash(t->seed, user, len));
+}
+
+/*
+ * Take n out of every structure (user chain, idle list, address chains)
+ * without freeing it: the caller frees it or reuses it for another user.
+ */
+static void
+us_unlink(struct us_table *t, struct us_node *n)
+{
+	struct us_node **link = &t->bucket[n->hash & (t->nbucket - 1)];
+	size_t i;
+
+	while (*link != n)
+		link = &(*link)->next;
+	*link = n->next;
+	n->next = NULL;
+	us_idle_remove(t, n);
+	for (i = 0; i < n->nlink; i++)
+		us_link_remove(t, &n->link[i]);
+	n->nlink = 0;
+	t->count--;
+}
+
+static void
+us_insert(struct us_table *t, struct us_node *n)
+{
+	struct us_node **head = &t->bucket[n->hash & (t->nbucket - 1)];
+
+	n->next = *head;
+	*head = n;
+	t->count++;
+}
+
+/* Double the user buckets; on allocation failure keep the old ones. */
+static void
+us_grow(struct us_table *t)
+{
+	struct us_node **nb, *n, *next;
+	size_t nn, i;
+
+	if (t->nbucket > SIZE_MAX / 2 / sizeof(*nb))
+		return;
+	nn = t->nbucket * 2;
+	nb = calloc(nn, sizeof(*nb));
+	if (nb == NULL)
+		return;
+	for (i = 0; i < t->nbucket; i++) {
+		for (n = t->bucket[i]; n != NULL; n = next) {
+			next = n->next;
+			n->next = nb[n->hash & (nn - 1)];
+			nb[n->hash & (nn - 1)] = n;
+		}
+	}
+	free(t->bucket);
+	t->bucket = nb;
+	t->nbucket = nn;
+}
+
+static void
+us_copy_ended(const struct us_node *n, struct us_ended *e)
+{
+	e->ended = true;
+	memcpy(e->user, n->user, sizeof(e->user));
+	memcpy(e->backend, n->backend, sizeof(e->backend));
+}
+
+/* Start a new session for n on backend (blen bytes) at stamp. */
+static void
+us_start(struct us_table *t, struct us_node *n, const char *backend,
+    size_t blen, uint64_t stamp)
+{
+	memcpy(n->backend, backend, blen + 1);
+	n->id = ++t->next_id;
+	n->ws = 0;
+	n->last_seen_ms = stamp;
+	us_idle_append(t, n);
+}
+
+/* --- API --- */
+
+struct us_table *
+us_new(size_t max_users, uint64_t idle_ms)
+{
+	struct us_table *t = NULL, *ret = NULL;
+
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		goto out;
+	t->nbucket = US_MIN_BUCKETS;
+	t->nabucket = US_MIN_BUCKETS;
+	t->bucket = calloc(t->nbucket, sizeof(*t->bucket));
+	t->abucket = calloc(t->nabucket, sizeof(*t->abucket));
+	if (t->bucket == NULL || t->abucket == NULL)
+		goto out;
+	t->max_users = max_users;
+	t->idle_ms = idle_ms;
+	us_seed(t);
+	ret = t;
+	t = NULL;       /* transferred */
+out:
+	us_free(t);
+	return ret;
+}
+
+void
+us_free(struct us_table *t)
+{
+	struct us_node *n, *next;
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; t->bucket != NULL && i < t->nbucket; i++) {
+		for (n = t->bucket[i]; n != NULL; n = next) {
+			next = n->next;
+			free(n);
+		}
+	}
+	free(t->bucket);
+	free(t->abucket);
+	free(t);
+}
+
+void
+us_set_idle(struct us_table *t, uint64_t idle_ms)
+{
+	t->idle_ms = idle_ms;
+}
+
+enum us_result
+us_request(struct us_table *t, const char *user, const char *backend,
+    const char *addr, uint64_t now, struct us_ended *ended)
+{
+	struct us_node *n;
+	uint64_t hash, stamp;
+	size_t ulen, blen;
+
+	ended->ended = false;
+	if (us_len(user, US_USER_MAX, &ulen) == -1 ||
+	    us_len(backend, CFG_NAME_MAX, &blen) == -1)
+		return US_INVALID;
+	hash = us_hash(t->seed, user, ulen);
+
+	n = us_find(t, user, hash);
+	if (n != NULL) {
+		bool live = us_live(t, n, now);
+
+		stamp = us_stamp(t, now);
+		us_note_addr(t, n, addr, stamp);
+		if (live && strcmp(n->backend, backend) == 0) {
+			n->last_seen_ms = stamp;
+			if (n->ws == 0)
+				us_idle_append(t, n);
+			return US_CONTINUED;
+		}
+		/*
+		 * Moved to another VM, or back after idling out unswept: the
+		 * old session ends here, so us_expire() must not end it again
+		 * (the node is re-stamped and gets a new id).
+		 */
+		us_copy_ended(n, ended);
+		us_start(t, n, backend, blen, stamp);
+		return US_STARTED;
+	}
+
+	if (t->count >= t->max_users) {
+		/* Reclaim the least recently active user if it has idled out. */
+		n = t->idle_head;
+		if (n == NULL || us_live(t, n, now))
+			return US_FULL;
+		us_copy_ended(n, ended);
+		us_unlink(t, n);
+		memset(n, 0, sizeof(*n));
+	} else {
+		n = calloc(1, sizeof(*n));
+		if (n == NULL)
+			return US_NOMEM;
+	}
+	memcpy(n->user, user, ulen + 1);
+	n->hash = hash;
+	us_insert(t, n);
+	stamp = us_stamp(t, now);
+	us_start(t, n, backend, blen, stamp);
+	us_note_addr(t, n, addr, stamp);
+	if (t->count > t->nbucket)
+		us_grow(t);
+	return US_STARTED;
+}
+
+uint64_t
+us_ws_open(struct us_table *t, const char *user, const char *backend,
+    uint64_t now)
+{
+	struct us_node *n = us_lookup(t, user);
+
+	if (n == NULL || backend == NULL || strcmp(n->backend, backend) != 0 ||
+	    !us_live(t, n, now) || n->ws == UINT32_MAX)
+		return 0;
+	if (n->ws++ == 0)
+		us_idle_remove(t, n);
+	n->last_seen_ms = us_stamp(t, now);
+	return n->id;
+}
+
+void
+us_ws_close(struct us_table *t, const char *user, uint64_t id, uint64_t now)
+{
+	struct us_node *n = us_lookup(t, user);
+
+	if (n == NULL || id == 0 || n->id != id || n->ws == 0)
+		return;
+	if (--n->ws > 0)
+		return;
+	/* The idle timer starts when the last websocket closes. */
+	n->last_seen_ms = us_stamp(t, now);
+	us_idle_append(t, n);
+}
+
+/* Take n out, report it to fn, free it. */
+static void
+us_end(struct us_table *t, struct us_node *n, us_fn *fn, void *arg)
+{
+	struct us_session s;
+
+	us_unlink(t, n);
+	if (fn != NULL) {
+		us_session_view(n, &s);
+		fn(&s, arg);
+	}
+	free(n);
+}
+
+size_t
+us_expire(struct us_table *t, uint64_t now, us_fn *fn, void *arg)
+{
+	size_t ended = 0;
+
+	while (t->idle_head != NULL && !us_live(t, t->idle_head, now)) {
+		us_end(t, t->idle_head, fn, arg);
+		ended++;
+	}
+	return ended;
+}
+
+size_t
+us_forget_backend(struct us_table *t, const char *backend, us_fn *fn,
+    void *arg)
+{
+	struct us_node *n, *next;
+	size_t i, ended = 0;
+
+	if (backend == NULL)
+		return 0;
+	for (i = 0; i < t->nbucket; i++) {
+		for (n = t->bucket[i]; n != NULL; n = next) {
+			next = n->next;
+			if (strcmp(n->backend, backend) != 0)
+				continue;
+			us_end(t, n, fn, arg);
+			ended++;
+		}
+	}
+	return ended;
+}
+
+const char *
+us_sole_user_backend(const struct us_table *t, const char *addr,
+    uint64_t now)
+{
+	const struct us_link *l;
+	const struct us_node *found = NULL;
+	uint64_t hash;
+	size_t len;
+
+	if (us_len(addr, US_ADDR_MAX, &len) == -1)
+		return NULL;
+	hash = us_hash(t->seed, addr, len);
+	/* A user holds an address at most once: each link is another user. */
+	for (l = t->abucket[hash & (t->nabucket - 1)]; l != NULL; l = l->next) {
+		if (l->hash != hash || strcmp(l->addr, addr) != 0 ||
+		    !us_live(t, l->owner, now))
+			continue;
+		if (found != NULL)
+			return NULL;
+		found = l->owner;
+	}
+	return found != NULL ? found->backend : NULL;
+}
+
+void
+us_foreach(const struct us_table *t, uint64_t now, us_fn *fn, void *arg)
+{
+	const struct us_node *n;
+	struct us_session s;
+	size_t i;
+
+	for (i = 0; i < t->nbucket; i++) {
+		for (n = t->bucket[i]; n != NULL; n = n->next) {
+			if (!us_live(t, n, now))
+				continue;
+			us_session_view(n, &s);
+			fn(&s, arg);
+		}
+	}
+}
+
+size_t
+us_users_on(const struct us_table *t, const char *backend, uint64_t now)
+{
+	const struct us_node *n;
+	size_t i, c = 0;
+
+	if (backend == NULL)
+		return 0;
+	for (i = 0; i < t->nbucket; i++)
+		for (n = t->bucket[i]; n != NULL; n = n->next)
+			if (us_live(t, n, now) && strcmp(n->backend, backend) == 0)
+				c++;
+	return c;
+}
+
+size_t
+us_count(const struct us_table *t)
+{
+	return t->count;
+}

@@ -1,0 +1,380 @@
+/*
+ * test_route.c -- the routing order for one request or connection.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "backends/route.h"
+
+#define SVC 0
+#define TTL 1000
+
+struct fix {
+	struct pool       p;
+	struct aff_table *aff;
+};
+
+/* vm1..vm4, weight 1, no cap, up for SVC; sessions 0, 1, 2, 3. */
+static int
+setup(void **state)
+{
+	static struct fix f;
+	struct cfg_backend cb;
+	struct backend *b;
+	int i;
+
+	pool_init(&f.p);
+	for (i = 1; i <= 4; i++) {
+		memset(&cb, 0, sizeof(cb));
+		snprintf(cb.name, sizeof(cb.name), "vm%d", i);
+		cb.address.text = "10.0.0.4";
+		cb.weight = 1;
+		b = pool_add(&f.p, &cb);
+		if (b == NULL)
+			return -1;
+		b->health[SVC].hc.up = true;
+		b->sessions = i - 1;
+	}
+	f.aff = aff_new(100, TTL);
+	if (f.aff == NULL)
+		return -1;
+	*state = &f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fix *f = *state;
+
+	aff_free(f->aff);
+	pool_clear(&f->p);
+	return 0;
+}
+
+static struct backend *
+vm(struct fix *f, const char *name)
+{
+	struct backend *b = pool_find(&f->p, name);
+
+	assert_non_null(b);
+	return b;
+}
+
+/* Route with the fixture; returns the chosen name or NULL, and *why. */
+static const char *
+pick(struct fix *f, const struct route_in *in, struct backend *const *tried,
+    size_t ntried, enum route_why *why)
+{
+	struct backend *b;
+
+	*why = (enum route_why)-1;
+	b = route_pick(&f->p, SVC, f->aff, in, 0, tried, ntried, why);
+	if (b == NULL)
+		assert_int_equal(*why, ROUTE_NONE);
+	return b != NULL ? b->name : NULL;
+}
+
+static void
+test_user_affinity(void **state)
+{
+	struct fix *f = *state;
+	struct route_in in = { .user = "alice" };
+	enum route_why why;
+	size_t rr;
+
+	assert_int_equal(aff_session_start(f->aff, "user:alice", "vm3", 0), 0);
+	rr = f->p.rr;
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm3");
+	assert_int_equal(why, ROUTE_USER);
+	assert_int_equal(f->p.rr, rr);          /* not a turn */
+	/* Another user, no affinity: least loaded. */
+	in.user = "bob";
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+	assert_int_equal(why, ROUTE_LOAD);
+	/* An expired user affinity is not used. */
+	aff_session_end(f->aff, "user:alice", "vm3", 0);
+	in.user = "alice";
+	assert_string_equal(route_pick(&f->p, SVC, f->aff, &in, TTL - 1, NULL,
+	    0, &why)->name, "vm3");
+	assert_string_equal(route_pick(&f->p, SVC, f->aff, &in, TTL, NULL, 0,
+	    &why)->name, "vm1");
+	assert_int_equal(why, ROUTE_LOAD);
+}
+
+static void
+test_user_beats_disagreeing_cookie(void **state)
+{
+	struct fix *f = *state;
+	struct route_in in = { .user = "alice", .cookie_backend = "vm4",
+	    .sole_user_backend = "vm2", .ip_key = "ip:10.0.0.7" };
+	enum route_why why;
+
+	aff_session_start(f->aff, "user:alice", "vm3", 0);
+	aff_session_start(f->aff, "ip:10.0.0.7", "vm2", 0);
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm3");
+	assert_int_equal(why, ROUTE_USER);
+	/* The user's VM is down: the cookie is the next clue. */
+	vm(f, "vm3")->health[SVC].hc.up = false;
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_COOKIE);
+}
+
+static void
+test_cookie_when_user_unknown(void **state)
+{
+	struct fix *f = *state;
+	struct route_in in = { .user = "alice", .cookie_backend = "vm4" };
+	enum route_why why;
+
+	/* Known user, no affinity yet: the cookie brings them back. */
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_COOKIE);
+	/* No user at all (e.g. /hub/ before login). */
+	in.user = NULL;
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_COOKIE);
+	/* A cookie naming a VM that is not in the pool. */
+	in.cookie_backend = "vm9";
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+	assert_int_equal(why, ROUTE_LOAD);
+}
+
+static void
+test_cookie_down_or_maint_ignored(void **state)
+{
+	struct fix *f = *state;
+	struct route_in in = { .cookie_backend = "vm4" };
+	enum route_why why;
+
+	vm(f, "vm4")->health[SVC].hc.up = false;
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+	assert_int_equal(why, ROUTE_LOAD);
+	vm(f, "vm4")->health[SVC].hc.up = true;
+	vm(f, "vm4")->admin = BE_ADMIN_MAINT;
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+	assert_int_equal(why, ROUTE_LOAD);
+	/* Down for another service only: still fine for this one. */
+	vm(f, "vm4")->admin = BE_ADMIN_READY;
+	vm(f, "vm4")->health[SVC + 1].hc.up = false;
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_COOKIE);
+}
+
+static void
+test_cookie_drain_and_full_honoured(void **state)
+{
+	struct fix *f = *state;
+	struct route_in in = { .cookie_backend = "vm4" };
+	enum route_why why;
+
+	vm(f, "vm4")->admin = BE_ADMIN_DRAIN;
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_COOKIE);
+	vm(f, "vm4")->admin = BE_ADMIN_READY;
+	vm(f, "vm4")->removed = true;           /* leaving the pool: drains */
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	vm(f, "vm4")->removed = false;
+	vm(f, "vm4")->max_sessions = 3;         /* at its cap (3 sessions) */
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_COOKIE);
+	/* But a new user without a cookie never lands there. */
+	in.cookie_backend = NULL;
+	vm(f, "vm1")->admin = BE_ADMIN_MAINT;
+	vm(f, "vm2")->admin = BE_ADMIN_MAINT;
+	vm(f, "vm3")->admin = BE_ADMIN_DRAIN;
+	assert_null(pick(f, &in, NULL, 0, &why));
+}
+
+static void
+test_tried_skipped_at_every_rule(void **state)
+{
+	struct fix *f = *state;
+	struct route_in in = { .user = "alice", .cookie_backend = "vm4",
+	    .sole_user_backend = "vm3", .ip_key = "ip:10.0.0.7" };
+	struct backend *tried[4];
+	enum route_why why;
+
+	aff_session_start(f->aff, "user:alice", "vm1", 0);
+	aff_session_start(f->aff, "ip:10.0.0.7", "vm2", 0);
+	vm(f, "vm1")->sessions = 5;             /* least loaded is vm2, then vm3 */
+	assert_string_equal(pick(f, &in, tried, 0, &why), "vm1");
+	assert_int_equal(why, ROUTE_USER);
+
+	tried[0] = vm(f, "vm1");
+	assert_string_equal(pick(f, &in, tried, 1, &why), "vm4");
+	assert_int_equal(why, ROUTE_COOKIE);
+
+	tried[1] = vm(f, "vm4");
+	assert_string_equal(pick(f, &in, tried, 2, &why), "vm3");
+	assert_int_equal(why, ROUTE_SOLE_USER);
+
+	tried[2] = vm(f, "vm3");
+	assert_string_equal(pick(f, &in, tried, 3, &why), "vm2");
+	assert_int_equal(why, ROUTE_IP);
+
+	/* Without the ip rule, load must skip the tried (lighter) ones too. */
+	in.ip_key = NULL;
+	vm(f, "vm1")->sessions = 0;
+	vm(f, "vm4")->sessions = 0;
+	vm(f, "vm3")->sessions = 0;
+	assert_string_equal(pick(f, &in, tried, 3, &why), "vm2");
+	assert_int_equal(why, ROUTE_LOAD);
+
+	tried[3] = vm(f, "vm2");
+	assert_null(pick(f, &in, tried, 4, &why));
+}
+
+static void
+test_sole_user_rule(void **state)
+{
+	struct fix *f = *state;
+	struct route_in in = { .sole_user_backend = "vm4",
+	    .ip_key = "ip:10.0.0.7" };
+	enum route_why why;
+
+	aff_session_start(f->aff, "ip:10.0.0.7", "vm2", 0);
+	/* SSH follows its Jupyter user, over the address affinity. */
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_SOLE_USER);
+	/* Like an affinity: honoured at the cap and in drain. */
+	vm(f, "vm4")->max_sessions = 1;
+	vm(f, "vm4")->admin = BE_ADMIN_DRAIN;
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_SOLE_USER);
+	/* Not when down or in maint: the address affinity is next. */
+	vm(f, "vm4")->admin = BE_ADMIN_MAINT;
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm2");
+	assert_int_equal(why, ROUTE_IP);
+	vm(f, "vm4")->admin = BE_ADMIN_READY;
+	vm(f, "vm4")->health[SVC].hc.up = false;
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm2");
+	assert_int_equal(why, ROUTE_IP);
+}
+
+static void
+test_ip_rule(void **state)
+{
+	struct fix *f = *state;
+	struct route_in in = { .ip_key = "ip:10.0.0.7" };
+	enum route_why why;
+
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+	assert_int_equal(why, ROUTE_LOAD);
+	aff_session_start(f->aff, "ip:10.0.0.7", "vm3", 0);
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm3");
+	assert_int_equal(why, ROUTE_IP);
+	/* Client-address affinity off for the service: no ip rule. */
+	in.ip_key = NULL;
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+	assert_int_equal(why, ROUTE_LOAD);
+	/* The user rule comes before it. */
+	aff_session_start(f->aff, "user:alice", "vm4", 0);
+	in.ip_key = "ip:10.0.0.7";
+	in.user = "alice";
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_USER);
+}
+
+static void
+test_least_loaded_fallback(void **state)
+{
+	struct fix *f = *state;
+	struct route_in in = { .user = "alice" };
+	enum route_why why;
+
+	vm(f, "vm1")->sessions = 4;
+	vm(f, "vm2")->sessions = 2;
+	vm(f, "vm3")->sessions = 3;
+	vm(f, "vm4")->sessions = 1;
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_LOAD);
+	/* A full VM is skipped by load. */
+	vm(f, "vm4")->max_sessions = 1;
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm2");
+	/* in may be NULL: load only; why may be NULL. */
+	assert_string_equal(route_pick(&f->p, SVC, f->aff, NULL, 0, NULL, 0,
+	    &why)->name, "vm2");
+	assert_int_equal(why, ROUTE_LOAD);
+	assert_non_null(route_pick(&f->p, SVC, NULL, &in, 0, NULL, 0, NULL));
+}
+
+static void
+test_nothing_can_take_it(void **state)
+{
+	struct fix *f = *state;
+	struct route_in in = { .user = "alice", .cookie_backend = "vm1",
+	    .sole_user_backend = "vm2", .ip_key = "ip:10.0.0.7" };
+	struct pool empty;
+	enum route_why why;
+	int i;
+
+	aff_session_start(f->aff, "user:alice", "vm3", 0);
+	aff_session_start(f->aff, "ip:10.0.0.7", "vm4", 0);
+	for (i = 0; i < 4; i++)
+		f->p.be[i]->health[SVC].hc.up = false;
+	assert_null(pick(f, &in, NULL, 0, &why));
+	assert_int_equal(why, ROUTE_NONE);
+
+	pool_init(&empty);
+	why = ROUTE_LOAD;
+	assert_null(route_pick(&empty, SVC, f->aff, &in, 0, NULL, 0, &why));
+	assert_int_equal(why, ROUTE_NONE);
+	assert_null(route_pick(NULL, SVC, f->aff, &in, 0, NULL, 0, NULL));
+}
+
+static void
+test_long_user_name(void **state)
+{
+	struct fix *f = *state;
+	char user[AFF_KEY_MAX + 2];
+	struct route_in in = { .user = user, .cookie_backend = "vm4" };
+	enum route_why why;
+
+	memset(user, 'a', sizeof(user) - 1);
+	user[sizeof(user) - 1] = '\0';
+	/* Too long for "user:<name>": rule 1 is skipped, not an error. */
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_COOKIE);
+}
+
+static void
+test_why_names(void **state)
+{
+	(void)state;
+	assert_string_equal(route_why_name(ROUTE_NONE), "none");
+	assert_string_equal(route_why_name(ROUTE_USER), "user");
+	assert_string_equal(route_why_name(ROUTE_COOKIE), "cookie");
+	assert_string_equal(route_why_name(ROUTE_SOLE_USER), "sole_user");
+	assert_string_equal(route_why_name(ROUTE_IP), "ip");
+	assert_string_equal(route_why_name(ROUTE_LOAD), "load");
+	assert_string_equal(route_why_name((enum route_why)99), "unknown");
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_user_affinity),
+		T(test_user_beats_disagreeing_cookie),
+		T(test_cookie_when_user_unknown),
+		T(test_cookie_down_or_maint_ignored),
+		T(test_cookie_drain_and_full_honoured),
+		T(test_tried_skipped_at_every_rule),
+		T(test_sole_user_rule),
+		T(test_ip_rule),
+		T(test_least_loaded_fallback),
+		T(test_nothing_can_take_it),
+		T(test_long_user_name),
+		cmocka_unit_test(test_why_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
