@@ -1,6 +1,7 @@
 /*
  * backend.c -- the VM registry: every pool member, its state and its load.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,8 @@ pool_add(struct pool *p, const struct cfg_backend *cb)
 		hc_init(&b->health[i].hc);
 		b->check[i] = NULL;
 	}
+	be_agent_clear(b);
+	b->agent_check = NULL;
 	p->be[p->n++] = b;
 	ret = b;
 	b = NULL;       /* transferred */
@@ -105,15 +108,59 @@ pool_remove_at(struct pool *p, size_t i)
 		p->rr = 0;
 }
 
+void
+be_agent_clear(struct backend *b)
+{
+	b->agent_weight_pct = -1;
+	b->agent_maxconn = -1;
+	b->agent_admin = BE_ADMIN_READY;
+	b->agent_down = false;
+	b->agent_reason[0] = '\0';
+	b->agent_last[0] = '\0';
+	b->agent_last_ok = false;
+	b->agent_last_ms = 0;
+}
+
+enum be_admin
+be_admin_effective(const struct backend *b)
+{
+	/* The enum is ordered by strength: ready < drain < maint. */
+	return b->agent_admin > b->admin ? b->agent_admin : b->admin;
+}
+
+int
+be_weight(const struct backend *b)
+{
+	int64_t pct = b->agent_weight_pct < 0 ? 100 : b->agent_weight_pct;
+	int64_t w = (int64_t)b->weight * pct;
+
+	return w < 0 ? 0 : w > INT_MAX ? INT_MAX : (int)w;
+}
+
+int
+be_max_sessions(const struct backend *b)
+{
+	/* An agent's maxconn:0 means no limit, as in HAProxy. */
+	if (b->agent_maxconn <= 0)
+		return b->max_sessions;
+	if (b->max_sessions == 0 || b->agent_maxconn < b->max_sessions)
+		return b->agent_maxconn;
+	return b->max_sessions;
+}
+
 enum be_state
 be_state(const struct backend *b, size_t nservices)
 {
+	enum be_admin adm = be_admin_effective(b);
 	size_t i;
 
-	if (b->admin == BE_ADMIN_MAINT)
+	if (adm == BE_ADMIN_MAINT)
 		return BE_MAINT;
-	if (b->admin == BE_ADMIN_DRAIN || b->removed)
+	/* A weight of 0% is HAProxy's drain: returning users only. */
+	if (adm == BE_ADMIN_DRAIN || b->removed || be_weight(b) == 0)
 		return BE_DRAIN;
+	if (b->agent_down)
+		return BE_DOWN;
 	if (nservices > CFG_MAX_SERVICES)
 		nservices = CFG_MAX_SERVICES;
 	for (i = 0; i < nservices; i++)
@@ -141,11 +188,14 @@ be_state_name(enum be_state s)
 bool
 be_takes_new(const struct backend *b, size_t svc)
 {
+	int max;
+
 	if (svc >= CFG_MAX_SERVICES)
 		return false;
-	return b->admin == BE_ADMIN_READY && !b->removed &&
-	    b->health[svc].hc.up &&
-	    (b->max_sessions == 0 || b->sessions < b->max_sessions);
+	max = be_max_sessions(b);
+	return be_admin_effective(b) == BE_ADMIN_READY && !b->removed &&
+	    !b->agent_down && be_weight(b) > 0 && b->health[svc].hc.up &&
+	    (max == 0 || b->sessions < max);
 }
 
 bool
@@ -153,5 +203,7 @@ be_takes_affine(const struct backend *b, size_t svc)
 {
 	if (svc >= CFG_MAX_SERVICES)
 		return false;
-	return b->admin != BE_ADMIN_MAINT && b->health[svc].hc.up;
+	/* The agent's down is a failed health check: no affinity either. */
+	return be_admin_effective(b) != BE_ADMIN_MAINT && !b->agent_down &&
+	    b->health[svc].hc.up;
 }

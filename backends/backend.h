@@ -3,8 +3,15 @@
  *
  * A backend is one VM. It serves every service; its health is kept per
  * service (indexed like pg_config.services). Its state for the operator is
- * derived: maint > drain (operator drain, or removed from the configuration)
- * > down (some service unhealthy) > up.
+ * derived: maint > drain (operator or agent drain, removed from the
+ * configuration, or an agent weight of 0%) > down (some service unhealthy,
+ * or the agent says down) > up.
+ *
+ * The admin state has two owners: the operator (`admin`: admin API, state
+ * file) and the VM's agent (`agent_admin`, backends/agent.c). Each undoes
+ * only its own; the effective state is the stronger of the two
+ * (be_admin_effective), so an operator's `ready` leaves an agent's drain in
+ * place and the other way round.
  *
  * The registry (struct pool) owns its backends. A backend removed from the
  * configuration is marked `removed`: it takes no new sessions and is freed by
@@ -40,9 +47,28 @@ struct backend {
 	enum be_admin    admin;
 	bool             removed;         /* gone from the config: drain, then free */
 	int              sessions;        /* live sessions, all services */
+	int              conns;           /* open HTTP connections to it (not sessions) */
 	uint64_t         connections;     /* total connections relayed */
 	struct be_health health[CFG_MAX_SERVICES];
 	void            *check[CFG_MAX_SERVICES]; /* owned by backends/check.c */
+
+	/*
+	 * What the VM's agent reported (backends/agent.c, HAProxy agent-check
+	 * grammar). Each figure stays until the agent reports it again or the
+	 * agent check is reset (be_agent_clear); an unreachable agent changes
+	 * none of them.
+	 */
+	int              agent_weight_pct; /* -1 = none, else 0..AGENT_PCT_MAX of weight */
+	int              agent_maxconn;   /* -1 = none, 0 = no cap from the agent */
+	enum be_admin    agent_admin;     /* the agent's own ready/drain/maint */
+	bool             agent_down;      /* agent said down/fail/stopped */
+	char             agent_reason[128]; /* "#text" of the last reply with a state word */
+	char             agent_last[128]; /* last reply (normalised) or error, for status */
+	bool             agent_last_ok;   /* the last attempt got a valid reply */
+	uint64_t         agent_last_ms;   /* clock of the last attempt, 0 = never */
+	void            *agent_check;     /* owned by backends/check_agent.c */
+	int              source;          /* enum be_source (proxy/server.h): who manages it */
+	bool             file_seen;       /* reload bookkeeping (proxy/server.c) */
 };
 
 struct pool {
@@ -72,5 +98,19 @@ const char     *be_state_name(enum be_state s);
 bool            be_takes_new(const struct backend *b, size_t svc);
 /* True when an existing affinity to the backend may still be honoured. */
 bool            be_takes_affine(const struct backend *b, size_t svc);
+
+/* The stronger of the operator's and the agent's admin state. */
+enum be_admin   be_admin_effective(const struct backend *b);
+/*
+ * The effective weight in hundredths of a configured unit: weight times the
+ * agent's percentage (100 when it gave none), so 100 = weight 1 at 100%.
+ * Kept in hundredths so that a percentage still matters for the usual
+ * weight 1. 0 (an agent's 0%) means no new sessions.
+ */
+int             be_weight(const struct backend *b);
+/* The session cap: the lower of max_sessions and the agent's maxconn; 0 = none. */
+int             be_max_sessions(const struct backend *b);
+/* Forget everything the agent reported (no agent yet, or its check removed). */
+void            be_agent_clear(struct backend *b);
 
 #endif

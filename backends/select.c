@@ -18,15 +18,16 @@ sel_was_tried(const struct backend *b, struct backend *const *tried,
 }
 
 /*
- * a->sessions / a->weight < b->sessions / b->weight, without division or
- * floats: both sides multiplied by the weights (>= 1), in 64 bits so that
+ * a->sessions / be_weight(a) < b->sessions / be_weight(b), without division
+ * or floats: both sides multiplied by the weights (> 0 for any VM that takes
+ * new sessions; they include the agent's percentage), in 64 bits so that
  * int * int cannot overflow.
  */
 static bool
 sel_lighter(const struct backend *a, const struct backend *b)
 {
-	return (int64_t)a->sessions * b->weight <
-	    (int64_t)b->sessions * a->weight;
+	return (int64_t)a->sessions * be_weight(b) <
+	    (int64_t)b->sessions * be_weight(a);
 }
 
 struct backend *

@@ -86,6 +86,14 @@ test_pool_add_find(void **state)
 		assert_int_equal(b->health[i].hc.ok_run, 0);
 		assert_null(b->check[i]);
 	}
+	/* Nothing from an agent yet. */
+	assert_int_equal(b->agent_weight_pct, -1);
+	assert_int_equal(b->agent_maxconn, -1);
+	assert_int_equal(b->agent_admin, BE_ADMIN_READY);
+	assert_false(b->agent_down);
+	assert_null(b->agent_check);
+	assert_int_equal(be_weight(b), 300);
+	assert_int_equal(be_max_sessions(b), 20);
 	/* Many more, to make the array grow. */
 	for (i = 2; i <= 40; i++) {
 		char name[16];
@@ -460,6 +468,164 @@ test_tried_excluded(void **state)
 	pool_clear(&p);
 }
 
+/* --- what the VM's agent reported (backends/agent.c fills these) --- */
+
+static void
+test_agent_weight_share(void **state)
+{
+	struct pool p;
+	struct backend *b;
+	int i;
+
+	(void)state;
+	make_pool(&p, 2);
+	/* Equal configured weights; vm2's agent reports 50% (busy). */
+	p.be[1]->agent_weight_pct = 50;
+	for (i = 0; i < 30; i++) {
+		b = sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL);
+		assert_non_null(b);
+		b->sessions++;
+	}
+	assert_int_equal(p.be[0]->sessions, 20);
+	assert_int_equal(p.be[1]->sessions, 10);
+	/* Relative to the configured weight: 3 at 50% = 1.5 against 1. */
+	p.be[0]->sessions = p.be[1]->sessions = 0;
+	p.be[0]->weight = 1;
+	p.be[1]->weight = 3;
+	for (i = 0; i < 25; i++)
+		sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL)->sessions++;
+	assert_int_equal(p.be[0]->sessions, 10);
+	assert_int_equal(p.be[1]->sessions, 15);
+	/* Above 100% is more than configured. */
+	p.be[0]->sessions = p.be[1]->sessions = 0;
+	p.be[1]->weight = 1;
+	p.be[1]->agent_weight_pct = 200;
+	for (i = 0; i < 30; i++)
+		sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL)->sessions++;
+	assert_int_equal(p.be[1]->sessions, 20);
+	/* 0% takes nothing new; an affinity still holds (HAProxy's drain). */
+	p.be[1]->agent_weight_pct = 0;
+	p.be[0]->sessions = 100;
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
+	assert_int_equal(be_state(p.be[1], 1), BE_DRAIN);
+	assert_true(be_takes_affine(p.be[1], SVC));
+	pool_clear(&p);
+}
+
+static void
+test_agent_maxconn_caps(void **state)
+{
+	struct pool p;
+	struct backend *b;
+	int i;
+
+	(void)state;
+	make_pool(&p, 2);
+	p.be[0]->agent_maxconn = 2;                 /* no configured cap */
+	p.be[1]->max_sessions = 5;
+	p.be[1]->agent_maxconn = 8;                 /* the lower one holds */
+	assert_int_equal(be_max_sessions(p.be[0]), 2);
+	assert_int_equal(be_max_sessions(p.be[1]), 5);
+	for (i = 0; i < 7; i++) {
+		b = sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL);
+		assert_non_null(b);
+		b->sessions++;
+	}
+	assert_int_equal(p.be[0]->sessions, 2);
+	assert_int_equal(p.be[1]->sessions, 5);
+	assert_null(sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL));
+	/* maxconn:0 is no cap from the agent, as in HAProxy. */
+	p.be[0]->agent_maxconn = 0;
+	assert_int_equal(be_max_sessions(p.be[0]), 0);
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
+	/* None reported: the configured cap alone. */
+	p.be[1]->agent_maxconn = -1;
+	assert_int_equal(be_max_sessions(p.be[1]), 5);
+	pool_clear(&p);
+}
+
+static void
+test_agent_drain_beats_operator_ready(void **state)
+{
+	struct pool p;
+	struct aff_table *aff = aff_new(10, 1000);
+	bool by_aff = false;
+
+	(void)state;
+	make_pool(&p, 2);
+	p.be[0]->agent_admin = BE_ADMIN_DRAIN;
+	p.be[0]->admin = BE_ADMIN_READY;            /* the operator's ready */
+	assert_int_equal(be_admin_effective(p.be[0]), BE_ADMIN_DRAIN);
+	assert_int_equal(be_state(p.be[0], 1), BE_DRAIN);
+	p.be[1]->sessions = 50;
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
+	/* Returning users still reach it. */
+	assert_int_equal(aff_session_start(aff, "ip:192.0.2.7", "vm1", 0), 0);
+	assert_string_equal(pick_name(&p, aff, "ip:192.0.2.7", &by_aff), "vm1");
+	assert_true(by_aff);
+	/* The agent's maint breaks affinity too. */
+	p.be[0]->agent_admin = BE_ADMIN_MAINT;
+	assert_int_equal(be_state(p.be[0], 1), BE_MAINT);
+	assert_string_equal(pick_name(&p, aff, "ip:192.0.2.7", &by_aff), "vm2");
+	assert_false(by_aff);
+	aff_free(aff);
+	pool_clear(&p);
+}
+
+static void
+test_operator_drain_beats_agent_ready(void **state)
+{
+	struct pool p;
+
+	(void)state;
+	make_pool(&p, 2);
+	p.be[0]->admin = BE_ADMIN_DRAIN;
+	p.be[0]->agent_admin = BE_ADMIN_READY;      /* the agent's ready */
+	assert_int_equal(be_admin_effective(p.be[0]), BE_ADMIN_DRAIN);
+	assert_int_equal(be_state(p.be[0], 1), BE_DRAIN);
+	p.be[1]->sessions = 50;
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
+	/* Operator maint over an agent drain: the stronger wins. */
+	p.be[0]->admin = BE_ADMIN_MAINT;
+	p.be[0]->agent_admin = BE_ADMIN_DRAIN;
+	assert_int_equal(be_admin_effective(p.be[0]), BE_ADMIN_MAINT);
+	assert_false(be_takes_affine(p.be[0], SVC));
+	/* Both ready: back in. */
+	p.be[0]->admin = BE_ADMIN_READY;
+	p.be[0]->agent_admin = BE_ADMIN_READY;
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
+	pool_clear(&p);
+}
+
+static void
+test_agent_down(void **state)
+{
+	struct pool p;
+	struct aff_table *aff = aff_new(10, 1000);
+	bool by_aff = true;
+
+	(void)state;
+	make_pool(&p, 2);
+	p.be[1]->sessions = 50;
+	assert_int_equal(aff_session_start(aff, "k", "vm1", 0), 0);
+	p.be[0]->agent_down = true;                 /* health checks still pass */
+	assert_int_equal(be_state(p.be[0], 1), BE_DOWN);
+	assert_false(be_takes_new(p.be[0], SVC));
+	assert_false(be_takes_affine(p.be[0], SVC));
+	assert_string_equal(pick_name(&p, aff, "k", &by_aff), "vm2");
+	assert_false(by_aff);
+	/* A drain or maint shows over down, as for failed health checks. */
+	p.be[0]->agent_admin = BE_ADMIN_DRAIN;
+	assert_int_equal(be_state(p.be[0], 1), BE_DRAIN);
+	p.be[0]->agent_admin = BE_ADMIN_READY;
+	p.be[0]->agent_down = false;
+	assert_int_equal(be_state(p.be[0], 1), BE_UP);
+	assert_string_equal(pick_name(&p, aff, "k", &by_aff), "vm1");
+	assert_true(by_aff);
+	aff_free(aff);
+	pool_clear(&p);
+}
+
 int
 main(void)
 {
@@ -479,6 +645,11 @@ main(void)
 		cmocka_unit_test(test_affinity_down_or_maint_broken),
 		cmocka_unit_test(test_affinity_unknown_or_expired),
 		cmocka_unit_test(test_tried_excluded),
+		cmocka_unit_test(test_agent_weight_share),
+		cmocka_unit_test(test_agent_maxconn_caps),
+		cmocka_unit_test(test_agent_drain_beats_operator_ready),
+		cmocka_unit_test(test_operator_drain_beats_agent_ready),
+		cmocka_unit_test(test_agent_down),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
