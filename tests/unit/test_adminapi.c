@@ -1,0 +1,1061 @@
+/*
+ * test_adminapi.c -- the admin API over real HTTP: an evhttp server on
+ * 127.0.0.1 (port chosen by the kernel) serves a stub pg_server through
+ * adminapi_handle(), and a libevent HTTP client sends the requests. The
+ * three membership functions of server.c are stubs defined here that record
+ * their calls. Every reply body is checked to be one valid JSON object.
+ *
+ * Also: adminapi_load_token() on real files (modes, newline, length).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "proxy/adminapi.h"
+#include "proxy/json.h"
+#include "proxy/log.h"
+#include "proxy/server.h"
+
+#define TOKEN "s3cret-token-0123456789"     /* 23 bytes */
+
+/* ---- Stubs of server.c ----------------------------------------------------- */
+
+static struct pg_server srv;
+static struct service   svc_ssh, svc_jup;
+
+static struct {
+	int            upserts, removes, admins;
+	enum be_source src;
+	char           name[CFG_NAME_MAX + 1];
+	char           address[128];
+	int            weight, max_sessions;
+	enum be_admin  admin;
+} calls;
+
+const char *
+srv_source_name(int src)
+{
+	return src == BE_SRC_API ? "admin API" : "configuration file";
+}
+
+int
+srv_backend_upsert(struct pg_server *s, enum be_source src, const char *name,
+    const char *address, int weight, int max_sessions, char *err,
+    size_t errlen)
+{
+	struct backend *b;
+
+	calls.upserts++;
+	calls.src = src;
+	snprintf(calls.name, sizeof(calls.name), "%s", name);
+	snprintf(calls.address, sizeof(calls.address), "%s", address);
+	calls.weight = weight;
+	calls.max_sessions = max_sessions;
+	if (strcmp(name, "filevm") == 0) {
+		snprintf(err, errlen, "VM filevm is owned by the configuration file");
+		return -1;
+	}
+	if (strcmp(address, "10.9.9.9") == 0) {
+		snprintf(err, errlen, "address 10.9.9.9 is already used by vm1");
+		return -1;
+	}
+	if ((b = pool_find(&s->pool, name)) == NULL) {
+		struct cfg_backend cb;
+
+		memset(&cb, 0, sizeof(cb));
+		snprintf(cb.name, sizeof(cb.name), "%s", name);
+		assert_int_equal(cfg_parse_addr(address, false, &cb.address), 0);
+		cb.address.text = (char *)address;
+		cb.weight = weight;
+		cb.max_sessions = max_sessions;
+		assert_non_null(pool_add(&s->pool, &cb));
+		return 1;
+	}
+	free(b->addr.text);
+	b->addr.text = strdup(address);
+	b->weight = weight;
+	b->max_sessions = max_sessions;
+	return 0;
+}
+
+int
+srv_backend_remove(struct pg_server *s, enum be_source src, const char *name,
+    char *err, size_t errlen)
+{
+	calls.removes++;
+	calls.src = src;
+	snprintf(calls.name, sizeof(calls.name), "%s", name);
+	if (strcmp(name, "filevm") == 0) {
+		snprintf(err, errlen, "VM filevm is owned by the configuration file");
+		return -1;
+	}
+	for (size_t i = 0; i < s->pool.n; i++) {
+		struct backend *b = s->pool.be[i];
+		if (strcmp(b->name, name) != 0)
+			continue;
+		/* like srv_reap(): without sessions it is forgotten at once */
+		if (b->sessions == 0)
+			pool_remove_at(&s->pool, i);
+		else
+			b->removed = true;
+		return 0;
+	}
+	snprintf(err, errlen, "no VM named %s", name);
+	return -1;
+}
+
+int
+srv_backend_set_admin(struct pg_server *s, const char *name,
+    enum be_admin admin, char *err, size_t errlen)
+{
+	struct backend *b = pool_find(&s->pool, name);
+
+	calls.admins++;
+	calls.admin = admin;
+	snprintf(calls.name, sizeof(calls.name), "%s", name);
+	if (b == NULL) {
+		snprintf(err, errlen, "no VM named %s", name);
+		return -1;
+	}
+	b->admin = admin;
+	return 0;
+}
+
+/* ---- The server and the client --------------------------------------------- */
+
+static struct event_base *base;
+static struct evhttp     *http;
+static int                port;
+
+/* As admin.c's admin_cb dispatches. */
+static void
+gencb(struct evhttp_request *req, void *arg)
+{
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+
+	if (path != NULL && strncmp(path, "/api/v1/", 8) == 0)
+		adminapi_handle(&srv, req, path);
+	else
+		evhttp_send_error(req, 404, NULL);
+}
+
+struct resp {
+	int  code;
+	char body[16384];
+	char ctype[64];
+	char allow[64];
+	char www[64];
+	char location[128];
+	char error[512];          /* the "error" member, if any */
+};
+
+static void
+hdr(struct evhttp_request *req, const char *name, char *out, size_t len)
+{
+	const char *v = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    name);
+
+	snprintf(out, len, "%s", v != NULL ? v : "");
+}
+
+static void
+done_cb(struct evhttp_request *req, void *arg)
+{
+	struct resp *r = arg;
+	struct evbuffer *in;
+	size_t n;
+
+	event_base_loopbreak(base);
+	if (req == NULL) {
+		r->code = -1;
+		return;
+	}
+	r->code = evhttp_request_get_response_code(req);
+	in = evhttp_request_get_input_buffer(req);
+	n = evbuffer_get_length(in);
+	assert_true(n < sizeof(r->body));
+	evbuffer_copyout(in, r->body, n);
+	r->body[n] = '\0';
+	hdr(req, "Content-Type", r->ctype, sizeof(r->ctype));
+	hdr(req, "Allow", r->allow, sizeof(r->allow));
+	hdr(req, "WWW-Authenticate", r->www, sizeof(r->www));
+	hdr(req, "Location", r->location, sizeof(r->location));
+}
+
+/*
+ * One request on a fresh connection. auth is the whole Authorization value
+ * or NULL; ctype the Content-Type or NULL; body NULL for none.
+ */
+static struct resp *
+call(enum evhttp_cmd_type cmd, const char *uri, const char *auth,
+    const char *ctype, const char *body, size_t bodylen)
+{
+	static struct resp r;
+	struct evhttp_connection *c;
+	struct evhttp_request *req;
+	struct evkeyvalq *h;
+
+	memset(&r, 0, sizeof(r));
+	r.code = -2;
+	c = evhttp_connection_base_new(base, NULL, "127.0.0.1", (ev_uint16_t)port);
+	assert_non_null(c);
+	req = evhttp_request_new(done_cb, &r);
+	assert_non_null(req);
+	h = evhttp_request_get_output_headers(req);
+	evhttp_add_header(h, "Host", "127.0.0.1");
+	if (auth != NULL)
+		evhttp_add_header(h, "Authorization", auth);
+	if (ctype != NULL)
+		evhttp_add_header(h, "Content-Type", ctype);
+	if (body != NULL)
+		evbuffer_add(evhttp_request_get_output_buffer(req), body, bodylen);
+	assert_int_equal(evhttp_make_request(c, req, cmd, uri), 0);
+	event_base_dispatch(base);
+	evhttp_connection_free(c);
+	assert_int_not_equal(r.code, -2);
+
+	/* every reply of the API is one JSON object, newline-terminated */
+	if (cmd != EVHTTP_REQ_HEAD && r.code > 0) {
+		struct json_member m[32];
+		char arena[sizeof(r.body)], err[256];
+		size_t n, len = strlen(r.body);
+		const struct json_member *e;
+
+		assert_string_equal(r.ctype, "application/json");
+		assert_true(len > 0 && r.body[len - 1] == '\n');
+		if (json_parse_object(r.body, len, m, 32, &n, arena, sizeof(arena),
+		    err, sizeof(err)) != 0)
+			fail_msg("reply is not JSON: %s: %s", err, r.body);
+		if ((e = json_find(m, n, "error")) != NULL) {
+			assert_int_equal(e->type, JSON_STRING);
+			assert_int_equal(n, 1);
+			snprintf(r.error, sizeof(r.error), "%s", e->str);
+		}
+	}
+	return &r;
+}
+
+static struct resp *
+get(const char *uri)
+{
+	return call(EVHTTP_REQ_GET, uri, NULL, NULL, NULL, 0);
+}
+
+/* A mutating call with the right token, JSON content type when body. */
+static struct resp *
+mut(enum evhttp_cmd_type cmd, const char *uri, const char *body)
+{
+	return call(cmd, uri, "Bearer " TOKEN, body ? "application/json" : NULL,
+	    body, body ? strlen(body) : 0);
+}
+
+static struct backend *
+add_vm(const char *name, const char *address, int weight, int max_sessions,
+    int sessions)
+{
+	struct cfg_backend cb;
+	struct backend *b;
+
+	memset(&cb, 0, sizeof(cb));
+	snprintf(cb.name, sizeof(cb.name), "%s", name);
+	assert_int_equal(cfg_parse_addr(address, false, &cb.address), 0);
+	cb.address.text = (char *)address;
+	cb.weight = weight;
+	cb.max_sessions = max_sessions;
+	assert_non_null(b = pool_add(&srv.pool, &cb));
+	b->sessions = sessions;
+	return b;
+}
+
+static int
+setup(void **state)
+{
+	struct evhttp_bound_socket *bs;
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	struct backend *b;
+
+	memset(&srv, 0, sizeof(srv));
+	memset(&calls, 0, sizeof(calls));
+	pg_log_set_level(PG_LOG_ERR);   /* quiet, unless a test captures the log */
+	snprintf(svc_ssh.cfg.name, sizeof(svc_ssh.cfg.name), "ssh");
+	snprintf(svc_jup.cfg.name, sizeof(svc_jup.cfg.name), "jupyter");
+	srv.svc[0] = &svc_ssh;
+	srv.svc[1] = &svc_jup;
+	srv.nsvc = 2;
+	pool_init(&srv.pool);
+	snprintf(srv.admin_token, sizeof(srv.admin_token), "%s", TOKEN);
+	srv.admin_token_set = true;
+
+	b = add_vm("vm1", "10.0.0.4", 2, 20, 3);
+	b->health[0].hc.up = true;
+	snprintf(b->health[1].last_error, sizeof(b->health[1].last_error),
+	    "connect: refused");
+	add_vm("filevm", "10.0.0.5", 1, 0, 1);
+	add_vm("emptyvm", "10.0.0.6", 1, 0, 0);
+
+	assert_non_null(base = event_base_new());
+	assert_non_null(http = evhttp_new(base));
+	/*
+	 * admin.c caps bodies at 64 KiB in evhttp itself; here the cap is
+	 * higher so the API's own 413 is reached.
+	 */
+	evhttp_set_max_body_size(http, 1 << 20);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+	evhttp_set_gencb(http, gencb, NULL);
+	assert_non_null(bs = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0));
+	assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
+	    (struct sockaddr *)&sin, &sl), 0);
+	port = ntohs(sin.sin_port);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	evhttp_free(http);
+	event_base_free(base);
+	pool_clear(&srv.pool);
+	return 0;
+}
+
+/* ---- Capturing the log ------------------------------------------------------ */
+
+static FILE *log_file;
+static int   saved_stderr = -1;
+
+static void
+log_capture(void)
+{
+	pg_log_set_level(PG_LOG_INFO);
+	assert_non_null(log_file = tmpfile());
+	fflush(stderr);
+	saved_stderr = dup(2);
+	assert_true(dup2(fileno(log_file), 2) >= 0);
+}
+
+/* Stop capturing; returns what was logged (static). */
+static const char *
+log_captured(void)
+{
+	static char buf[4096];
+	size_t n;
+
+	fflush(stderr);
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	rewind(log_file);
+	n = fread(buf, 1, sizeof(buf) - 1, log_file);
+	buf[n] = '\0';
+	fclose(log_file);
+	pg_log_set_level(PG_LOG_ERR);
+	return buf;
+}
+
+/* ---- Reading ------------------------------------------------------------------ */
+
+#define VM1_JSON "{\"name\":\"vm1\",\"address\":\"10.0.0.4\",\"state\":\"down\"," \
+	"\"admin\":\"ready\",\"agent_admin\":\"ready\",\"source\":\"configuration file\",\"removed\":false,\"weight\":2,\"max_sessions\":20,\"effective_weight_pct\":200,\"effective_max_sessions\":20," \
+	"\"sessions\":3,\"load\":1.500,\"agent\":\"\",\"health\":{\"ssh\":{\"up\":true," \
+	"\"last_error\":\"\"},\"jupyter\":{\"up\":false,\"last_error\":" \
+	"\"connect: refused\"}}}"
+
+static void
+test_get_list(void **state)
+{
+	struct resp *r = get("/api/v1/backends");
+
+	assert_int_equal(r->code, 200);
+	assert_string_equal(r->body, "{\"backends\":[" VM1_JSON ",{\"name\":"
+	    "\"filevm\",\"address\":\"10.0.0.5\",\"state\":\"down\",\"admin\":"
+	    "\"ready\",\"agent_admin\":\"ready\",\"source\":\"configuration file\",\"removed\":false,\"weight\":1,\"max_sessions\":0,\"effective_weight_pct\":100,\"effective_max_sessions\":0,"
+	    "\"sessions\":1,\"load\":1.000,\"agent\":\"\",\"health\":{\"ssh\":{\"up\":false,"
+	    "\"last_error\":\"\"},\"jupyter\":{\"up\":false,\"last_error\":\"\"}}},"
+	    "{\"name\":\"emptyvm\",\"address\":\"10.0.0.6\",\"state\":\"down\","
+	    "\"admin\":\"ready\",\"agent_admin\":\"ready\",\"source\":\"configuration file\",\"removed\":false,\"weight\":1,\"max_sessions\":0,\"effective_weight_pct\":100,\"effective_max_sessions\":0,"
+	    "\"sessions\":0,\"load\":0.000,\"agent\":\"\",\"health\":{\"ssh\":{\"up\":false,"
+	    "\"last_error\":\"\"},\"jupyter\":{\"up\":false,\"last_error\":\"\"}}}"
+	    "]}\n");
+	/* a trailing slash is the same list; no token is needed to read */
+	assert_int_equal(get("/api/v1/backends/")->code, 200);
+	pool_clear(&srv.pool);
+	r = get("/api/v1/backends");
+	assert_int_equal(r->code, 200);
+	assert_string_equal(r->body, "{\"backends\":[]}\n");
+}
+
+static void
+test_get_one(void **state)
+{
+	struct resp *r = get("/api/v1/backends/vm1");
+
+	assert_int_equal(r->code, 200);
+	assert_string_equal(r->body, VM1_JSON "\n");
+	r = get("/api/v1/backends/vm1?pretty=1");
+	assert_int_equal(r->code, 200);
+	assert_string_equal(r->body, VM1_JSON "\n");
+
+	r = get("/api/v1/backends/nope");
+	assert_int_equal(r->code, 404);
+	assert_string_equal(r->error, "no VM named nope");
+
+	r = get("/api/v1/backends/bad%20name");
+	assert_int_equal(r->code, 400);
+	assert_string_equal(r->error, "invalid VM name \"bad%20name\": expected 1 "
+	    "to 63 of A-Z a-z 0-9 _ . -");
+
+	r = call(EVHTTP_REQ_HEAD, "/api/v1/backends/vm1", NULL, NULL, NULL, 0);
+	assert_int_equal(r->code, 200);
+	assert_string_equal(r->body, "");
+	assert_string_equal(r->ctype, "application/json");
+	assert_int_equal(calls.upserts + calls.removes + calls.admins, 0);
+}
+
+static void
+test_output_escaped(void **state)
+{
+	struct backend *b = pool_find(&srv.pool, "vm1");
+	struct resp *r;
+
+	/* what a VM sent may be anything: the reply stays valid JSON */
+	snprintf(b->health[1].last_error, sizeof(b->health[1].last_error),
+	    "bad \"reply\"\n\\ \xff\xc3\xa9\xed\xa0\x80\x01");
+	r = get("/api/v1/backends/vm1");
+	assert_int_equal(r->code, 200);
+	assert_non_null(strstr(r->body, "\"last_error\":\"bad \\\"reply\\\"\\u000a"
+	    "\\\\ \\ufffd\xc3\xa9\\ufffd\\ufffd\\ufffd\\u0001\"}"));
+}
+
+/* ---- Authorisation ------------------------------------------------------------ */
+
+static void
+test_auth_missing_401(void **state)
+{
+	const char *body = "{\"address\":\"10.0.0.9\"}";
+	static const char *const bad[] = { NULL, "Basic dXNlcjpwYXNz", "Bearer",
+	    "Bearer ", "Bearer    ", "Token " TOKEN, TOKEN };
+	struct resp *r;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = call(EVHTTP_REQ_PUT, "/api/v1/backends/vm4", bad[i],
+		    "application/json", body, strlen(body));
+		if (r->code != 401)
+			fail_msg("Authorization \"%s\": %d", bad[i] ? bad[i] : "(none)",
+			    r->code);
+		assert_string_equal(r->www, "Bearer realm=\"poolgate\"");
+		assert_non_null(strstr(r->error, "authorization required"));
+	}
+	r = call(EVHTTP_REQ_DELETE, "/api/v1/backends/vm1", NULL, NULL, NULL, 0);
+	assert_int_equal(r->code, 401);
+	r = call(EVHTTP_REQ_POST, "/api/v1/backends/vm1/drain", NULL, NULL, NULL, 0);
+	assert_int_equal(r->code, 401);
+	/* authorisation comes before anything about the request itself */
+	r = call(EVHTTP_REQ_PUT, "/api/v1/backends/bad%20name", NULL, NULL, "x", 1);
+	assert_int_equal(r->code, 401);
+	assert_int_equal(calls.upserts + calls.removes + calls.admins, 0);
+	assert_int_equal(pool_find(&srv.pool, "vm1")->admin, BE_ADMIN_READY);
+}
+
+static void
+test_auth_wrong_403(void **state)
+{
+	static const char *const bad[] = {
+		"Bearer wrong",                             /* other length */
+		"Bearer s3cret-token-0123456788",           /* same length, last byte */
+		"Bearer S3cret-token-0123456789",           /* same length, first byte */
+		"Bearer s3cret-token-012345678",            /* a prefix */
+		"Bearer " TOKEN "0",                        /* one byte more */
+		"Bearer " TOKEN TOKEN TOKEN TOKEN TOKEN TOKEN TOKEN TOKEN TOKEN TOKEN
+		    TOKEN TOKEN,                            /* over 256 bytes */
+	};
+	struct resp *r;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = call(EVHTTP_REQ_POST, "/api/v1/backends/vm1/drain", bad[i], NULL,
+		    NULL, 0);
+		if (r->code != 403)
+			fail_msg("Authorization \"%s\": %d", bad[i], r->code);
+		assert_string_equal(r->error, "invalid token");
+		assert_string_equal(r->www, "");
+	}
+	assert_int_equal(calls.admins, 0);
+	assert_int_equal(pool_find(&srv.pool, "vm1")->admin, BE_ADMIN_READY);
+
+	/* the scheme is case-insensitive; spaces around the token are not part */
+	r = call(EVHTTP_REQ_POST, "/api/v1/backends/vm1/drain",
+	    "bearer   " TOKEN "  ", NULL, NULL, 0);
+	assert_int_equal(r->code, 200);
+	assert_int_equal(calls.admins, 1);
+}
+
+static void
+test_auth_token_not_set(void **state)
+{
+	struct resp *r;
+
+	memset(srv.admin_token, 0, sizeof(srv.admin_token));
+	srv.admin_token_set = false;
+	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm4", "{\"address\":\"10.0.0.9\"}");
+	assert_int_equal(r->code, 403);
+	assert_string_equal(r->error, "mutating calls are refused: "
+	    "admin.token_file is not set");
+	/* an empty token must not match the empty configured one */
+	r = call(EVHTTP_REQ_DELETE, "/api/v1/backends/vm1", "Bearer ", NULL,
+	    NULL, 0);
+	assert_int_equal(r->code, 403);
+	r = call(EVHTTP_REQ_DELETE, "/api/v1/backends/vm1", NULL, NULL, NULL, 0);
+	assert_int_equal(r->code, 403);
+	assert_int_equal(calls.upserts + calls.removes + calls.admins, 0);
+	/* reading still works */
+	assert_int_equal(get("/api/v1/backends")->code, 200);
+}
+
+static void
+test_auth_logged(void **state)
+{
+	const char *log;
+
+	log_capture();
+	call(EVHTTP_REQ_POST, "/api/v1/backends/vm1/maint", "Bearer nope", NULL,
+	    NULL, 0);
+	call(EVHTTP_REQ_PUT, "/api/v1/backends/bad\x7fname", NULL, NULL, NULL, 0);
+	log = log_captured();
+	assert_non_null(strstr(log, " WARN admin api: POST vm1 maint by 127.0.0.1: "
+	    "refused (403): invalid token\n"));
+	/* the raw name is not trusted in the log line */
+	assert_non_null(strstr(log, " WARN admin api: PUT bad?name by 127.0.0.1: "
+	    "refused (401)"));
+	assert_null(strstr(log, TOKEN));
+
+	/* what the body says is quoted in the reply, never breaks the log line */
+	log_capture();
+	mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm1",
+	    "{\"a\\nINFO fake\":1}");
+	log = log_captured();
+	assert_non_null(strstr(log, " INFO admin api: PUT vm1 by 127.0.0.1: "
+	    "refused (400): unknown member \"a?INFO fake\" (expected address, "
+	    "weight, max_sessions)\n"));
+}
+
+/* ---- PUT ------------------------------------------------------------------------ */
+
+static void
+test_put_create(void **state)
+{
+	struct resp *r;
+	const char *log;
+
+	log_capture();
+	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm4",
+	    "{\"address\": \"10.0.0.9\", \"weight\": 3, \"max_sessions\": 5}");
+	log = log_captured();
+	assert_int_equal(r->code, 201);
+	assert_string_equal(r->location, "/api/v1/backends/vm4");
+	/* a new VM is down until its checks pass */
+	assert_string_equal(r->body, "{\"name\":\"vm4\",\"address\":\"10.0.0.9\","
+	    "\"state\":\"down\",\"admin\":\"ready\",\"agent_admin\":\"ready\",\"source\":\"configuration file\",\"removed\":false,\"weight\":3,"
+	    "\"max_sessions\":5,\"effective_weight_pct\":300,"
+	    "\"effective_max_sessions\":5,\"sessions\":0,\"load\":0.000,\"agent\":\"\",\"health\":{\"ssh\":"
+	    "{\"up\":false,\"last_error\":\"\"},\"jupyter\":{\"up\":false,"
+	    "\"last_error\":\"\"}}}\n");
+	assert_int_equal(calls.upserts, 1);
+	assert_int_equal(calls.src, BE_SRC_API);
+	assert_string_equal(calls.name, "vm4");
+	assert_string_equal(calls.address, "10.0.0.9");
+	assert_int_equal(calls.weight, 3);
+	assert_int_equal(calls.max_sessions, 5);
+	assert_non_null(strstr(log, " INFO admin api: PUT vm4 (10.0.0.9) by "
+	    "127.0.0.1: created\n"));
+
+	/* defaults on create; IPv6 */
+	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm5", "{\"address\":\"fd00::5\"}");
+	assert_int_equal(r->code, 201);
+	assert_int_equal(calls.weight, 1);
+	assert_int_equal(calls.max_sessions, 0);
+	assert_string_equal(calls.address, "fd00::5");
+	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm6",
+	    "{\"address\":\"[fd00::6]\",\"weight\":1000,\"max_sessions\":100000}");
+	assert_int_equal(r->code, 201);
+	assert_int_equal(calls.weight, 1000);
+	assert_int_equal(calls.max_sessions, 100000);
+}
+
+static void
+test_put_update(void **state)
+{
+	struct resp *r;
+	const char *log;
+
+	/* members left out keep their values */
+	log_capture();
+	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm1", "{\"weight\":5}");
+	log = log_captured();
+	assert_int_equal(r->code, 200);
+	assert_string_equal(r->location, "");
+	assert_string_equal(calls.address, "10.0.0.4");
+	assert_int_equal(calls.weight, 5);
+	assert_int_equal(calls.max_sessions, 20);
+	assert_non_null(strstr(r->body, "\"weight\":5,\"max_sessions\":20,\"effective_weight_pct\":500,\"effective_max_sessions\":20,"
+	    "\"sessions\":3,\"load\":0.600,\"agent\":\"\","));
+	assert_non_null(strstr(log, "admin api: PUT vm1 (10.0.0.4) by 127.0.0.1: "
+	    "updated\n"));
+
+	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm1",
+	    "{\"address\":\"10.0.0.14\",\"max_sessions\":0}");
+	assert_int_equal(r->code, 200);
+	assert_int_equal(calls.weight, 5);
+	assert_int_equal(calls.max_sessions, 0);
+	assert_non_null(strstr(r->body, "\"address\":\"10.0.0.14\""));
+	/* an empty object changes nothing, and is fine */
+	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm1", "{}");
+	assert_int_equal(r->code, 200);
+	assert_string_equal(calls.address, "10.0.0.14");
+	assert_int_equal(calls.upserts, 3);
+}
+
+static void
+test_put_invalid(void **state)
+{
+	static const struct {
+		const char *uri, *body, *error;
+	} cases[] = {
+		{ "vm4", "{\"weight\":2}", "address is required to create VM vm4" },
+		{ "vm4", "{\"address\":\"vm.example.com\"}", "address: "
+		    "\"vm.example.com\" is not a numeric IPv4 or IPv6 address" },
+		{ "vm4", "{\"address\":\"10.0.0.1:22\"}", "address: \"10.0.0.1:22\" "
+		    "is not a numeric IPv4 or IPv6 address" },
+		{ "vm4", "{\"address\":\"\"}", "address: \"\" is not a numeric IPv4 "
+		    "or IPv6 address" },
+		{ "vm4", "{\"address\":10}", "address: expected a string, got a "
+		    "number" },
+		{ "vm1", "{\"weight\":0}", "weight: expected an integer from 1 to "
+		    "1000, got 0" },
+		{ "vm1", "{\"weight\":1001}", "weight: expected an integer from 1 to "
+		    "1000, got 1001" },
+		{ "vm1", "{\"weight\":-1}", "weight: expected an integer from 1 to "
+		    "1000, got -1" },
+		{ "vm1", "{\"weight\":1.5}", "weight: expected an integer from 1 to "
+		    "1000, got 1.5" },
+		{ "vm1", "{\"weight\":2e0}", "weight: expected an integer from 1 to "
+		    "1000, got 2e0" },
+		{ "vm1", "{\"weight\":4294967297}", "weight: expected an integer "
+		    "from 1 to 1000, got 4294967297" },
+		{ "vm1", "{\"weight\":\"3\"}", "weight: expected an integer from 1 "
+		    "to 1000, got a string" },
+		{ "vm1", "{\"weight\":null}", "weight: expected an integer from 1 "
+		    "to 1000, got null" },
+		{ "vm1", "{\"max_sessions\":-1}", "max_sessions: expected an integer "
+		    "from 0 to 100000, got -1" },
+		{ "vm1", "{\"max_sessions\":100001}", "max_sessions: expected an "
+		    "integer from 0 to 100000, got 100001" },
+		{ "vm1", "{\"max_sessions\":true}", "max_sessions: expected an "
+		    "integer from 0 to 100000, got a boolean" },
+		{ "vm1", "{\"nmae\":\"x\"}", "unknown member \"nmae\" (expected "
+		    "address, weight, max_sessions)" },
+		{ "vm1", "{\"weight\":2,\"labels\":{\"a\":1}}", "unknown member "
+		    "\"labels\" (expected address, weight, max_sessions)" },
+		{ "vm1", "{\"name\":\"vm1\"}", "unknown member \"name\" (expected "
+		    "address, weight, max_sessions)" },
+		{ "vm1", "", "invalid JSON: offset 0: expected '{' (a JSON object), "
+		    "found end of input" },
+		{ "vm1", "{\"weight\":2,}", "invalid JSON: offset 12: expected a "
+		    "member name (a string), found '}'" },
+		{ "vm1", "{\"weight\":2,\"weight\":3}", "invalid JSON: offset 12: "
+		    "duplicate member \"weight\"" },
+		{ "vm1", "[{\"weight\":2}]", "invalid JSON: offset 0: expected '{' "
+		    "(a JSON object), found '['" },
+		{ "vm1", "{\"address\":\"10.0.0.\xff\"}", "invalid JSON: offset 19: "
+		    "invalid UTF-8 (byte 0xff) in a string" },
+		{ "bad%2Fname", "{}", "invalid VM name \"bad%2Fname\": expected 1 to "
+		    "63 of A-Z a-z 0-9 _ . -" },
+		{ "0123456789012345678901234567890123456789012345678901234567890123",
+		    "{}", "invalid VM name \"01234567890123456789012345678901234567890"
+		    "12345678901234567890123\": expected 1 to 63 of A-Z a-z 0-9 _ . -" },
+	};
+	char uri[256];
+	struct resp *r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(uri, sizeof(uri), "/api/v1/backends/%s", cases[i].uri);
+		r = mut(EVHTTP_REQ_PUT, uri, cases[i].body);
+		if (r->code != 400 || strcmp(r->error, cases[i].error) != 0)
+			fail_msg("case %zu: %d %s", i, r->code, r->error);
+	}
+	assert_int_equal(calls.upserts, 0);
+	/* a 63-byte name is fine */
+	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/"
+	    "012345678901234567890123456789012345678901234567890123456789012",
+	    "{\"address\":\"10.0.0.63\"}");
+	assert_int_equal(r->code, 201);
+	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/A-z_0.9",
+	    "{\"address\":\"10.0.0.64\"}");
+	assert_int_equal(r->code, 201);
+}
+
+static void
+test_put_content_type_415(void **state)
+{
+	static const char *const bad[] = { NULL, "text/plain", "application/jsonx",
+	    "application/x-www-form-urlencoded", "json", "application/json+x",
+	    "application/json x", "application/json,text/plain" };
+	static const char *const good[] = { "application/json",
+	    "application/json; charset=utf-8", "Application/JSON",
+	    "application/json ;charset=utf-8" };
+	const char *body = "{\"weight\":2}";
+	struct resp *r;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = call(EVHTTP_REQ_PUT, "/api/v1/backends/vm1", "Bearer " TOKEN,
+		    bad[i], body, strlen(body));
+		if (r->code != 415)
+			fail_msg("Content-Type %s: %d", bad[i] ? bad[i] : "(none)",
+			    r->code);
+		assert_string_equal(r->error, "Content-Type must be application/json");
+	}
+	assert_int_equal(calls.upserts, 0);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		r = call(EVHTTP_REQ_PUT, "/api/v1/backends/vm1", "Bearer " TOKEN,
+		    good[i], body, strlen(body));
+		if (r->code != 200)
+			fail_msg("Content-Type %s: %d %s", good[i], r->code, r->error);
+	}
+}
+
+static void
+test_put_too_large_413(void **state)
+{
+	size_t len = JSON_BODY_MAX + 1;
+	char *body = malloc(len);
+	struct resp *r;
+
+	assert_non_null(body);
+	memset(body, ' ', len);
+	memcpy(body, "{\"weight\":2}", 12);
+	r = call(EVHTTP_REQ_PUT, "/api/v1/backends/vm1", "Bearer " TOKEN,
+	    "application/json", body, len);
+	assert_int_equal(r->code, 413);
+	assert_string_equal(r->error, "body of 65537 bytes is over the limit of "
+	    "65536 bytes");
+	assert_int_equal(calls.upserts, 0);
+	/* exactly the limit is fine */
+	r = call(EVHTTP_REQ_PUT, "/api/v1/backends/vm1", "Bearer " TOKEN,
+	    "application/json", body, len - 1);
+	assert_int_equal(r->code, 200);
+	free(body);
+}
+
+static void
+test_put_conflict_409(void **state)
+{
+	struct resp *r;
+
+	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/filevm",
+	    "{\"address\":\"10.0.0.5\",\"weight\":4}");
+	assert_int_equal(r->code, 409);
+	assert_string_equal(r->error, "VM filevm is owned by the configuration file");
+	/* other refusals of server.c are the request's fault */
+	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm9", "{\"address\":\"10.9.9.9\"}");
+	assert_int_equal(r->code, 400);
+	assert_string_equal(r->error, "address 10.9.9.9 is already used by vm1");
+	assert_null(pool_find(&srv.pool, "vm9"));
+}
+
+/* ---- DELETE ------------------------------------------------------------------- */
+
+static void
+test_delete_202(void **state)
+{
+	struct resp *r;
+	const char *log;
+
+	log_capture();
+	r = mut(EVHTTP_REQ_DELETE, "/api/v1/backends/vm1", NULL);
+	log = log_captured();
+	assert_int_equal(r->code, 202);
+	assert_int_equal(calls.removes, 1);
+	assert_int_equal(calls.src, BE_SRC_API);
+	/* its three sessions run on: it drains */
+	assert_non_null(strstr(r->body, "\"state\":\"drain\",\"admin\":\"ready\","));
+	assert_non_null(strstr(r->body, "\"removed\":true,"));
+	assert_non_null(strstr(log, " INFO admin api: DELETE vm1 by 127.0.0.1: "
+	    "removed; drains its 3 sessions, then is forgotten\n"));
+
+	/* without sessions it is gone at once */
+	r = mut(EVHTTP_REQ_DELETE, "/api/v1/backends/emptyvm", NULL);
+	assert_int_equal(r->code, 202);
+	assert_string_equal(r->body, "{\"name\":\"emptyvm\",\"removed\":true}\n");
+	assert_null(pool_find(&srv.pool, "emptyvm"));
+
+	r = mut(EVHTTP_REQ_DELETE, "/api/v1/backends/emptyvm", NULL);
+	assert_int_equal(r->code, 404);
+	assert_string_equal(r->error, "no VM named emptyvm");
+	r = mut(EVHTTP_REQ_DELETE, "/api/v1/backends/filevm", NULL);
+	assert_int_equal(r->code, 409);
+	assert_string_equal(r->error, "VM filevm is owned by the configuration file");
+	assert_false(pool_find(&srv.pool, "filevm")->removed);
+}
+
+/* ---- Operator states --------------------------------------------------------------- */
+
+static void
+test_drain_ready_maint(void **state)
+{
+	struct resp *r;
+	const char *log;
+
+	log_capture();
+	r = mut(EVHTTP_REQ_POST, "/api/v1/backends/vm1/drain", NULL);
+	log = log_captured();
+	assert_int_equal(r->code, 200);
+	assert_int_equal(calls.admin, BE_ADMIN_DRAIN);
+	assert_non_null(strstr(r->body, "{\"name\":\"vm1\",\"address\":\"10.0.0.4\","
+	    "\"state\":\"drain\",\"admin\":\"drain\","));
+	assert_non_null(strstr(log, "admin api: POST vm1 drain by 127.0.0.1: ok\n"));
+
+	r = mut(EVHTTP_REQ_POST, "/api/v1/backends/vm1/maint", NULL);
+	assert_int_equal(r->code, 200);
+	assert_int_equal(calls.admin, BE_ADMIN_MAINT);
+	assert_non_null(strstr(r->body, "\"state\":\"maint\",\"admin\":\"maint\","));
+
+	/* ready again, but jupyter is down: the state says so */
+	r = mut(EVHTTP_REQ_POST, "/api/v1/backends/vm1/ready", NULL);
+	assert_int_equal(r->code, 200);
+	assert_int_equal(calls.admin, BE_ADMIN_READY);
+	assert_string_equal(r->body, VM1_JSON "\n");
+
+	/* a body, if any, is ignored */
+	r = mut(EVHTTP_REQ_POST, "/api/v1/backends/vm1/drain", "{\"why\":1}");
+	assert_int_equal(r->code, 200);
+	assert_int_equal(calls.admins, 4);
+
+	r = mut(EVHTTP_REQ_POST, "/api/v1/backends/nope/drain", NULL);
+	assert_int_equal(r->code, 404);
+	assert_string_equal(r->error, "no VM named nope");
+	r = mut(EVHTTP_REQ_POST, "/api/v1/backends/vm1/reboot", NULL);
+	assert_int_equal(r->code, 404);
+	assert_int_equal(calls.admins, 4);
+}
+
+/* ---- Routing and methods -------------------------------------------------------------- */
+
+static void
+test_methods_405(void **state)
+{
+	static const struct {
+		enum evhttp_cmd_type cmd;
+		const char *uri, *allow;
+	} cases[] = {
+		{ EVHTTP_REQ_POST, "/api/v1/backends", "GET, HEAD" },
+		{ EVHTTP_REQ_PUT, "/api/v1/backends", "GET, HEAD" },
+		{ EVHTTP_REQ_DELETE, "/api/v1/backends/", "GET, HEAD" },
+		{ EVHTTP_REQ_POST, "/api/v1/backends/vm1", "GET, HEAD, PUT, DELETE" },
+		{ EVHTTP_REQ_GET, "/api/v1/backends/vm1/drain", "POST" },
+		{ EVHTTP_REQ_PUT, "/api/v1/backends/vm1/ready", "POST" },
+		{ EVHTTP_REQ_DELETE, "/api/v1/backends/vm1/maint", "POST" },
+	};
+	struct resp *r;
+	char want[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		r = mut(cases[i].cmd, cases[i].uri, NULL);
+		if (r->code != 405)
+			fail_msg("case %zu: %d", i, r->code);
+		assert_string_equal(r->allow, cases[i].allow);
+		snprintf(want, sizeof(want), "allowed: %s)", cases[i].allow);
+		assert_non_null(strstr(r->error, want));
+	}
+	r = mut(EVHTTP_REQ_POST, "/api/v1/backends/vm1", NULL);
+	assert_string_equal(r->error, "method POST not allowed here (allowed: GET, "
+	    "HEAD, PUT, DELETE)");
+	assert_int_equal(calls.upserts + calls.removes + calls.admins, 0);
+}
+
+static void
+test_routes_404(void **state)
+{
+	static const char *const uris[] = { "/api/v1/", "/api/v1/backendsx",
+	    "/api/v1/backend/vm1", "/api/v1/backends/vm1/drain/now",
+	    "/api/v1/backends/vm1/", "/api/v1/status" };
+	struct resp *r;
+
+	for (size_t i = 0; i < sizeof(uris) / sizeof(uris[0]); i++) {
+		r = get(uris[i]);
+		if (r->code != 404)
+			fail_msg("%s: %d", uris[i], r->code);
+	}
+	r = get("/api/v1/nothing");
+	assert_string_equal(r->error, "no such endpoint /api/v1/nothing (try "
+	    "/api/v1/backends)");
+}
+
+/* ---- The token file ------------------------------------------------------------------ */
+
+static char tokpath[64];
+
+static void
+token_file(const char *content, size_t len, mode_t mode)
+{
+	int fd;
+
+	snprintf(tokpath, sizeof(tokpath), "/tmp/pg-test-token.XXXXXX");
+	assert_true((fd = mkstemp(tokpath)) >= 0);
+	assert_int_equal(write(fd, content, len), (ssize_t)len);
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+static int
+load(char *tok, size_t toklen, char *err, size_t errlen)
+{
+	int rc;
+
+	memset(tok, 'x', toklen);
+	err[0] = '\0';
+	rc = adminapi_load_token(tokpath, tok, toklen, err, errlen);
+	unlink(tokpath);
+	return rc;
+}
+
+static void
+assert_wiped(const char *tok, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(tok[i], 0);
+}
+
+static void
+test_load_token(void **state)
+{
+	char tok[256], err[512], big[400];
+
+	token_file(TOKEN "\n", strlen(TOKEN) + 1, 0600);
+	assert_int_equal(load(tok, sizeof(tok), err, sizeof(err)), 0);
+	assert_string_equal(tok, TOKEN);
+	token_file(TOKEN "\r\n", strlen(TOKEN) + 2, 0400);
+	assert_int_equal(load(tok, sizeof(tok), err, sizeof(err)), 0);
+	assert_string_equal(tok, TOKEN);
+	token_file(TOKEN, strlen(TOKEN), 0640);     /* group may read */
+	assert_int_equal(load(tok, sizeof(tok), err, sizeof(err)), 0);
+	assert_string_equal(tok, TOKEN);
+	token_file("0123456789abcdef", 16, 0600);   /* the shortest */
+	assert_int_equal(load(tok, sizeof(tok), err, sizeof(err)), 0);
+	assert_string_equal(tok, "0123456789abcdef");
+	memset(big, 'a', 255);
+	big[255] = '\n';
+	token_file(big, 256, 0600);                 /* the longest */
+	assert_int_equal(load(tok, sizeof(tok), err, sizeof(err)), 0);
+	assert_int_equal(strlen(tok), 255);
+}
+
+static void
+test_load_token_refused(void **state)
+{
+	static const struct {
+		const char *content;
+		mode_t      mode;
+		const char *error;      /* after "admin.token_file PATH: " */
+	} cases[] = {
+		{ TOKEN "\n", 0644, "readable or writable by others (mode 0644); "
+		    "chmod o-rw " },
+		{ TOKEN "\n", 0604, "readable or writable by others (mode 0604); "
+		    "chmod o-rw " },
+		{ TOKEN "\n", 0602, "readable or writable by others (mode 0602); "
+		    "chmod o-rw " },
+		{ "0123456789abcde\n", 0600, "the token has 15 bytes; at least 16 are "
+		    "needed" },
+		{ "", 0600, "the token has 0 bytes; at least 16 are needed" },
+		{ "\n", 0600, "the token has 0 bytes; at least 16 are needed" },
+		{ TOKEN "\n\n", 0600, "byte 23 of the token is a space or not "
+		    "printable ASCII" },
+		{ "s3cret token 0123456789\n", 0600, "byte 6 of the token is a space "
+		    "or not printable ASCII" },
+		{ "s3cret-token-012345678\xc3\xa9", 0600, "byte 22 of the token is a "
+		    "space or not printable ASCII" },
+	};
+	char tok[256], err[512], want[512], big[400];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		token_file(cases[i].content, strlen(cases[i].content), cases[i].mode);
+		snprintf(want, sizeof(want), "admin.token_file %s: %s", tokpath,
+		    cases[i].error);
+		assert_int_equal(load(tok, sizeof(tok), err, sizeof(err)), -1);
+		if (strncmp(err, want, strlen(want)) != 0)
+			fail_msg("case %zu: %s", i, err);
+		assert_wiped(tok, sizeof(tok));
+	}
+
+	/* a NUL inside is not printable either */
+	token_file("0123456789\0abcdefgh", 19, 0600);
+	assert_int_equal(load(tok, sizeof(tok), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ": byte 10 of the token is a space"));
+
+	/* 256 bytes do not fit in 256 with the NUL, newline or not */
+	memset(big, 'a', sizeof(big));
+	token_file(big, 256, 0600);
+	assert_int_equal(load(tok, sizeof(tok), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ": the token is longer than 255 bytes"));
+	assert_wiped(tok, sizeof(tok));
+	big[256] = '\n';
+	token_file(big, 257, 0600);
+	assert_int_equal(load(tok, sizeof(tok), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ": the token is longer than 255 bytes"));
+	token_file(big, sizeof(big), 0600);
+	assert_int_equal(load(tok, sizeof(tok), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ": the token is longer than 255 bytes"));
+
+	/* missing, or not a file */
+	memset(tok, 'x', sizeof(tok));
+	assert_int_equal(adminapi_load_token("/nonexistent/poolgate.token", tok,
+	    sizeof(tok), err, sizeof(err)), -1);
+	assert_string_equal(err, "admin.token_file /nonexistent/poolgate.token: "
+	    "No such file or directory");
+	assert_wiped(tok, sizeof(tok));
+	assert_int_equal(adminapi_load_token("/tmp", tok, sizeof(tok), err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "admin.token_file /tmp: not a regular file");
+}
+
+int
+main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_get_list),
+		T(test_get_one),
+		T(test_output_escaped),
+		T(test_auth_missing_401),
+		T(test_auth_wrong_403),
+		T(test_auth_token_not_set),
+		T(test_auth_logged),
+		T(test_put_create),
+		T(test_put_update),
+		T(test_put_invalid),
+		T(test_put_content_type_415),
+		T(test_put_too_large_413),
+		T(test_put_conflict_409),
+		T(test_delete_202),
+		T(test_drain_ready_maint),
+		T(test_methods_405),
+		T(test_routes_404),
+		cmocka_unit_test(test_load_token),
+		cmocka_unit_test(test_load_token_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
