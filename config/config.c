@@ -6,10 +6,11 @@
  * tree against that table: each key of the file must match a row (else
  * "unknown setting"), each row either matches a key (which is type- and
  * range-checked) or gets its default (or, when required, is reported missing).
- * Checks that span several settings (unique names and addresses, check
- * timeout <= interval, settings only valid with mode "http") and defaults
- * that depend on other settings (a service's by_client_ip and check type)
- * run afterwards on the filled structures: resolve_service().
+ * Checks that span several settings (unique names and addresses, check and
+ * agent timeout <= interval, settings only valid with mode "http", a
+ * discovery group with something to discover) and defaults that depend on
+ * other settings (a service's by_client_ip and check type) run afterwards on
+ * the filled structures: resolve_service(), check_groups().
  *
  * Every problem is collected, sorted by line and returned at once, so an
  * operator fixes a file in one round trip. Only a syntax error stops early:
@@ -232,6 +233,17 @@ const struct cfg_setting cfg_settings[] = {
 	  "lifetime of the affinity cookie in the browser",
 	  .off = SVC(http.cookie_ttl_ms) },
 
+	/* tcp and http alike: http answers 503 "starting a machine" from it */
+	{ "services[].queue", CFG_T_GROUP, CFG_F_PRESENCE, 0, 0, NULL,
+	  "let a client no VM can take wait for one (without it: refused at once)",
+	  .off = SVC(queue.enabled) },
+	{ "services[].queue.timeout", CFG_T_DURATION, 0, MS_S, MS_H, "3m",
+	  "how long a client may wait for a VM before it is refused",
+	  .off = SVC(queue.timeout_ms) },
+	{ "services[].queue.max", CFG_T_INT, 0, 1, 100000, "200",
+	  "clients waiting at once; one more is refused at once",
+	  .off = SVC(queue.max) },
+
 	{ "backends", CFG_T_LIST, 0, 0, CFG_MAX_BACKENDS, NULL,
 	  "the VMs of the pool; may be empty",
 	  .off = PG(backends), .off_n = PG(nbackends),
@@ -248,6 +260,57 @@ const struct cfg_setting cfg_settings[] = {
 	{ "backends[].max_sessions", CFG_T_INT, 0, 0, 100000, "0",
 	  "sessions at most on this backend (0: no cap)",
 	  .off = BE(max_sessions) },
+
+	/* check_groups(): file or dns, at least one, when the group is given */
+	{ "discovery", CFG_T_GROUP, CFG_F_PRESENCE, 0, 0, NULL,
+	  "find VMs beyond backends: in a file, by DNS, or both",
+	  .off = PG(discovery.enabled) },
+	{ "discovery.file", CFG_T_ABS_PATH, 0, 1, 4095, NULL,
+	  "file listing the VMs, one per line with its weight; looked at"
+	  " every refresh",
+	  .off = PG(discovery.file) },
+	{ "discovery.dns", CFG_T_DNS_NAME, 0, 1, 253, NULL,
+	  "host name whose addresses (A and AAAA) are VMs",
+	  .off = PG(discovery.dns) },
+	{ "discovery.refresh", CFG_T_DURATION, 0, MS_S, MS_H, "10s",
+	  "how often the file is looked at and the DNS name resolved again",
+	  .off = PG(discovery.refresh_ms) },
+	{ "discovery.weight", CFG_T_INT, 0, 1, 1000, "1",
+	  "weight of each VM found by DNS",
+	  .off = PG(discovery.weight) },
+	{ "discovery.max_sessions", CFG_T_INT, 0, 0, 100000, "0",
+	  "sessions at most on each VM found by DNS (0: no cap)",
+	  .off = PG(discovery.max_sessions) },
+
+	{ "agent", CFG_T_GROUP, CFG_F_PRESENCE, 0, 0, NULL,
+	  "ask the load agent on each VM for its sessions and load",
+	  .off = PG(agent.enabled) },
+	{ "agent.port", CFG_T_INT, CFG_F_REQUIRED, 1, 65535, NULL,
+	  "port of the agent on every VM",
+	  .off = PG(agent.port) },
+	{ "agent.interval", CFG_T_DURATION, 0, 100, MS_H, "5s",
+	  "time between two questions to the agent of a VM",
+	  .off = PG(agent.interval_ms) },
+	{ "agent.timeout", CFG_T_DURATION, 0, 10, MS_M, "1s",
+	  "how long an answer may take; at most the interval",
+	  .off = PG(agent.timeout_ms) },
+
+	{ "hooks", CFG_T_GROUP, CFG_F_PRESENCE, 0, 0, NULL,
+	  "run a command on pool events (VM up, down, busy, idle; capacity low)",
+	  .off = PG(hooks.enabled) },
+	{ "hooks.command", CFG_T_ABS_PATH, CFG_F_REQUIRED, 1, 4095, NULL,
+	  "program run as: command EVENT BACKEND (no shell)",
+	  .off = PG(hooks.command) },
+	{ "hooks.timeout", CFG_T_DURATION, 0, MS_S, MS_H, "30s",
+	  "how long one run may take before it is killed",
+	  .off = PG(hooks.timeout_ms) },
+	{ "hooks.idle_grace", CFG_T_DURATION, 0, 0, MS_D, "10m",
+	  "how long a VM has no session before it is reported idle",
+	  .off = PG(hooks.idle_grace_ms) },
+	{ "hooks.headroom", CFG_T_INT, 0, 0, 100000, "2",
+	  "free session slots to keep: below it, capacity is low and idle VMs"
+	  " are not reported",
+	  .off = PG(hooks.headroom) },
 };
 
 const size_t cfg_nsettings = sizeof(cfg_settings) / sizeof(cfg_settings[0]);
@@ -712,6 +775,15 @@ static void expected(const struct cfg_setting *e, char *buf, size_t len)
 		snprintf(buf, len, "a token of %" PRId64 " to %" PRId64 " characters"
 		    " A-Z a-z 0-9 ! # $ %% & ' * + - . ^ _ ` | ~", e->min, e->max);
 		break;
+	case CFG_T_ABS_PATH:
+		snprintf(buf, len, "an absolute path of %" PRId64 " to %" PRId64 " characters"
+		    " starting with \"/\" (no control characters)", e->min, e->max);
+		break;
+	case CFG_T_DNS_NAME:
+		snprintf(buf, len, "a host name of %" PRId64 " to %" PRId64 " characters:"
+		    " labels of A-Z a-z 0-9 - joined by dots, such as \"pool.example.internal\"",
+		    e->min, e->max);
+		break;
 	}
 }
 
@@ -798,6 +870,62 @@ static bool valid_token(const char *s, const struct cfg_setting *e)
 	return true;
 }
 
+/*
+ * A path the daemon opens or executes: absolute, so that it does not depend
+ * on the directory the daemon was started from, and free of control
+ * characters, which have no place in a file name and would garble the log
+ * lines that quote it. Spaces and UTF-8 are valid in a file name.
+ */
+static bool valid_abs_path(const char *s, const struct cfg_setting *e)
+{
+	size_t n = strlen(s);
+
+	if ((int64_t)n < e->min || (int64_t)n > e->max || s[0] != '/')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/*
+ * A host name to resolve (RFC 1123 2.1): labels of 1 to 63 letters, digits
+ * and hyphens, no hyphen first or last, joined by dots; one final dot (a
+ * name not to be completed from the search list) is allowed. A single label
+ * ("pool", completed from the search list) is fine. No underscore: it is not
+ * a host name character, and a name that needs one is not an A/AAAA record
+ * of VMs. The last label is not all digits, so an IPv4 address is refused
+ * here (its place is backends[]).
+ */
+static bool valid_dns_name(const char *s, const struct cfg_setting *e)
+{
+	size_t n = strlen(s), label = 0;
+	bool digits = true;
+
+	if (n > 1 && s[n - 1] == '.')
+		n--;            /* the final dot does not count against the length */
+	if ((int64_t)n < e->min || (int64_t)n > e->max)
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		if (i == n || s[i] == '.') {
+			if (label == 0 || label > 63 || s[i - 1] == '-')
+				return false;
+			if (i == n)
+				return !digits;
+			label = 0;
+			digits = true;
+			continue;
+		}
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+			return false;
+		if (label == 0 && s[i] == '-')
+			return false;
+		digits = digits && isdigit((unsigned char)s[i]);
+		label++;
+	}
+	return false;   /* not reached: the loop returns at i == n */
+}
+
 static bool valid_name(const char *s, const struct cfg_setting *e)
 {
 	size_t n = strlen(s);
@@ -863,6 +991,25 @@ static void set_string(struct walk *w, const struct loc *l, const struct cfg_set
 			break;
 		}
 		memcpy(dst, s, strlen(s) + 1);
+		break;
+	case CFG_T_ABS_PATH:
+	case CFG_T_DNS_NAME:
+		if (!(e->type == CFG_T_ABS_PATH ? valid_abs_path(s, e) : valid_dns_name(s, e))) {
+			n = strlen(s);
+			if (e->type == CFG_T_DNS_NAME && n > 1 && s[n - 1] == '.')
+				n--;    /* as valid_dns_name() counts */
+			expected(e, exp, sizeof(exp));
+			/* too long: say so, the quote is cut and would not show it */
+			if ((int64_t)n > e->max)
+				LERR(w, l, "%s: %zu characters is too long (expected %s)", l->key, n, exp);
+			else
+				LERR(w, l, "%s: %s is not %s (expected %s)", l->key, q,
+				    e->type == CFG_T_ABS_PATH ? "an absolute path" : "a valid host name",
+				    exp);
+			break;
+		}
+		free(*(char **)dst);
+		*(char **)dst = xstrdup(s);
 		break;
 	case CFG_T_DURATION:
 		if (cfg_parse_duration(s, &ms) != 0) {
@@ -1100,6 +1247,8 @@ static void set_value(struct walk *w, const struct cfg_setting *e, const config_
 	case CFG_T_HOST:
 	case CFG_T_URL_PATH:
 	case CFG_T_TOKEN:
+	case CFG_T_ABS_PATH:
+	case CFG_T_DNS_NAME:
 		if (t != CONFIG_TYPE_STRING)
 			break;
 		set_string(w, &l, e, config_setting_get_string(s), base);
@@ -1316,10 +1465,42 @@ static void resolve_service(struct walk *w, const config_t *lc, struct pg_config
 	}
 }
 
+/*
+ * KEY.timeout (of a check, of the agent) must not be longer than
+ * KEY.interval: a question would still be open when the next one is due.
+ * grp is KEY's group in the file, NULL when absent; fallback locates the
+ * error when the group does not.
+ */
+static void check_timeout(struct walk *w, const config_setting_t *grp, struct loc fallback,
+    const char *key, uint64_t timeout_ms, uint64_t interval_ms)
+{
+	const config_setting_t *tmo = NULL, *at = NULL;
+	char a[32], b[32];
+	struct loc l = fallback;
+
+	/*
+	 * A value that failed its own check was left at zero; both minimums
+	 * are above zero, so zero here means "already reported".
+	 */
+	if (timeout_ms == 0 || interval_ms == 0 || timeout_ms <= interval_ms)
+		return;
+	/* Point at the timeout, or at the interval when the timeout is the default. */
+	if (grp != NULL && config_setting_is_group(grp)) {
+		tmo = config_setting_get_member(grp, "timeout");
+		at = tmo ? tmo : config_setting_get_member(grp, "interval");
+	}
+	if (at != NULL)
+		l = loc_of(w, at, NULL);
+	cfg_format_duration(timeout_ms, a, sizeof(a));
+	cfg_format_duration(interval_ms, b, sizeof(b));
+	LERR(w, &l, "%s.timeout: %s%s is longer than the interval %s"
+	    " (expected timeout <= interval)", key, a, tmo ? "" : " (default)", b);
+}
+
 static void check_services(struct walk *w, const config_t *lc, struct pg_config *cfg)
 {
 	const config_setting_t *admin = config_lookup(lc, "admin.listen");
-	char a[32], b[32];
+	char key[CFG_PATH_MAX];
 
 	for (size_t i = 0; i < cfg->nservices; i++) {
 		struct cfg_service *svc = &cfg->services[i];
@@ -1328,30 +1509,10 @@ static void check_services(struct walk *w, const config_t *lc, struct pg_config 
 		svc->line = el ? (int)config_setting_source_line(el) : 0;
 		resolve_service(w, lc, cfg, i);
 
-		/*
-		 * A value that failed its own check was left at zero; both minimums
-		 * are above zero, so zero here means "already reported".
-		 */
-		if (svc->check.timeout_ms != 0 && svc->check.interval_ms != 0 &&
-		    svc->check.timeout_ms > svc->check.interval_ms) {
-			/* Point at the timeout, or at the interval when the timeout is the default. */
-			const config_setting_t *chk = find(lc, "services", (unsigned)i, "check", -1);
-			const config_setting_t *tmo = NULL, *at = NULL;
-			bool has_timeout;
-			struct loc l;
-
-			if (chk != NULL && config_setting_is_group(chk)) {
-				tmo = config_setting_get_member(chk, "timeout");
-				at = tmo ? tmo : config_setting_get_member(chk, "interval");
-			}
-			has_timeout = tmo != NULL;
-			l = at ? loc_of(w, at, NULL) : loc_find(w, lc, "services", (unsigned)i, NULL, -1);
-
-			cfg_format_duration(svc->check.timeout_ms, a, sizeof(a));
-			cfg_format_duration(svc->check.interval_ms, b, sizeof(b));
-			LERR(w, &l, "services[%zu].check.timeout: %s%s is longer than the interval %s"
-			    " (expected timeout <= interval)", i, a, has_timeout ? "" : " (default)", b);
-		}
+		keyf(key, sizeof(key), "services[%zu].check", i);
+		check_timeout(w, find(lc, "services", (unsigned)i, "check", -1),
+		    loc_find(w, lc, "services", (unsigned)i, NULL, -1), key,
+		    svc->check.timeout_ms, svc->check.interval_ms);
 
 		/* A listen address once in the whole file, admin.listen included. */
 		for (size_t k = 0; k < svc->nlisten; k++) {
@@ -1418,6 +1579,32 @@ static void check_backends(struct walk *w, const config_t *lc, struct pg_config 
 	}
 	check_unique_names(w, lc, "backends", cfg->backends ? cfg->backends[0].name : NULL,
 	    sizeof(struct cfg_backend), cfg->nbackends);
+}
+
+/*
+ * The top-level groups: the agent's timeout against its interval, and a
+ * discovery group that names something to discover.
+ */
+static void check_groups(struct walk *w, const config_t *lc, struct pg_config *cfg)
+{
+	const config_setting_t *agent = config_lookup(lc, "agent");
+	const config_setting_t *disc = config_lookup(lc, "discovery");
+	struct loc top = { w->path, 1, NULL };
+
+	check_timeout(w, agent, agent ? loc_of(w, agent, NULL) : top, "agent",
+	    cfg->agent.timeout_ms, cfg->agent.interval_ms);
+
+	/*
+	 * Judged on the file, not on what was stored: a file or dns that is
+	 * given but invalid was reported already, and is not "missing" too.
+	 */
+	if (disc != NULL && config_setting_is_group(disc) &&
+	    config_setting_get_member(disc, "file") == NULL &&
+	    config_setting_get_member(disc, "dns") == NULL) {
+		struct loc l = loc_of(w, disc, NULL);
+
+		LERR(w, &l, "discovery: neither file nor dns is given (expected file, dns or both)");
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -1723,6 +1910,7 @@ int cfg_load(const char *path, struct pg_config **out, struct cfg_errors *errs)
 	walk_group(&w, config_root_setting(&lc), "", "", cfg, path, 1);
 	check_services(&w, &lc, cfg);
 	check_backends(&w, &lc, cfg);
+	check_groups(&w, &lc, cfg);
 	if (w.nerr == 0) {
 		*out = cfg;
 		cfg = NULL;     /* transferred */
@@ -1747,6 +1935,29 @@ static void addr_free(struct cfg_addr *a)
 	a->text = NULL;
 }
 
+/*
+ * Does a row of this type store an owned string (char *)? *at is then its
+ * offset from the row's off: 0, or that of cfg_addr.text.
+ */
+static bool owns_string(enum cfg_type t, size_t *at)
+{
+	switch (t) {
+	case CFG_T_STRING:
+	case CFG_T_URL_PATH:
+	case CFG_T_ABS_PATH:
+	case CFG_T_DNS_NAME:
+		*at = 0;
+		return true;
+	case CFG_T_ADDR:
+	case CFG_T_HOST:
+	case CFG_T_ADDR_LIST:
+		*at = offsetof(struct cfg_addr, text);
+		return true;
+	default:
+		return false;   /* stored inline, or nothing */
+	}
+}
+
 void cfg_free(struct pg_config *cfg)
 {
 	if (cfg == NULL)
@@ -1757,9 +1968,20 @@ void cfg_free(struct pg_config *cfg)
 		addr_free(&cfg->backends[i].address);
 	free(cfg->services);
 	free(cfg->backends);
-	addr_free(&cfg->admin_listen);
-	free(cfg->admin_token_file);
-	free(cfg->state_dir);
+	/* the strings of the rows outside the lists, found from the table */
+	for (size_t k = 0; k < cfg_nsettings; k++) {
+		const struct cfg_setting *e = &cfg_settings[k];
+		size_t at;
+
+		if (strchr(e->path, '[') != NULL || !owns_string(e->type, &at))
+			continue;
+		if (e->type == CFG_T_ADDR_LIST) {
+			/* none at the top level yet; svc_strings() shows how */
+			fprintf(stderr, "poolgate: config: %s: cannot free\n", e->path);
+			abort();
+		}
+		free(*(char **)(void *)((char *)cfg + e->off + at));
+	}
 	free(cfg->path);
 	free(cfg);
 }
@@ -1783,25 +2005,14 @@ static size_t svc_strings(const struct cfg_service *s, size_t off[SVC_STRINGS_MA
 
 	for (size_t k = 0; k < cfg_nsettings; k++) {
 		const struct cfg_setting *e = &cfg_settings[k];
-		size_t cnt = 1, stride = 0, at = e->off;
+		size_t cnt = 1, stride = 0, at;
 
-		if (strncmp(e->path, prefix, sizeof(prefix) - 1) != 0)
+		if (strncmp(e->path, prefix, sizeof(prefix) - 1) != 0 || !owns_string(e->type, &at))
 			continue;
-		switch (e->type) {
-		case CFG_T_STRING:
-		case CFG_T_URL_PATH:
-			break;
-		case CFG_T_ADDR:
-		case CFG_T_HOST:
-			at += offsetof(struct cfg_addr, text);
-			break;
-		case CFG_T_ADDR_LIST:
+		at += e->off;
+		if (e->type == CFG_T_ADDR_LIST) {
 			memcpy(&cnt, (const char *)s + e->off_n, sizeof(cnt));
 			stride = sizeof(struct cfg_addr);
-			at += offsetof(struct cfg_addr, text);
-			break;
-		default:
-			continue;       /* stored inline, or nothing */
 		}
 		for (size_t j = 0; j < cnt; j++) {
 			/* more than the array holds: the struct is not a service */
@@ -1911,13 +2122,33 @@ void cfg_summary(const struct pg_config *cfg, char *buf, size_t len)
 			sb_add(&sb, " %s", svc->listen[k].text);
 		sb_add(&sb, " -> port %d, ", svc->port);
 		if (svc->check.type == CHECK_NONE) {
-			sb_add(&sb, "no check)");
+			sb_add(&sb, "no check");
 		} else {
 			cfg_format_duration(svc->check.interval_ms, d, sizeof(d));
-			sb_add(&sb, "check %s every %s)", cfg_check_name(svc->check.type), d);
+			sb_add(&sb, "check %s every %s", cfg_check_name(svc->check.type), d);
 		}
+		if (svc->queue.enabled) {
+			cfg_format_duration(svc->queue.timeout_ms, d, sizeof(d));
+			sb_add(&sb, ", queue %d for %s", svc->queue.max, d);
+		}
+		sb_add(&sb, ")");
 	}
 	sb_add(&sb, "; admin %s", cfg->admin_listen.text ? cfg->admin_listen.text : "-");
+	if (cfg->agent.enabled) {
+		cfg_format_duration(cfg->agent.interval_ms, d, sizeof(d));
+		sb_add(&sb, "; agent port %d every %s", cfg->agent.port, d);
+	}
+	if (cfg->hooks.enabled)
+		sb_add(&sb, "; hooks %s", cfg->hooks.command ? cfg->hooks.command : "-");
+	if (cfg->discovery.enabled) {
+		sb_add(&sb, "; discovery");
+		if (cfg->discovery.file != NULL)
+			sb_add(&sb, " file %s", cfg->discovery.file);
+		if (cfg->discovery.dns != NULL)
+			sb_add(&sb, " dns %s", cfg->discovery.dns);
+		cfg_format_duration(cfg->discovery.refresh_ms, d, sizeof(d));
+		sb_add(&sb, " every %s", d);
+	}
 	sb_add(&sb, "; %zu backend%s%s", cfg->nbackends, cfg->nbackends == 1 ? "" : "s",
 	    cfg->nbackends ? ":" : "");
 	for (size_t i = 0; i < cfg->nbackends; i++)

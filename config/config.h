@@ -67,6 +67,19 @@ struct cfg_http {
 	uint64_t  cookie_ttl_ms;
 };
 
+/*
+ * Waiting room of a service (the "queue" group): a client no VM can take
+ * waits up to timeout_ms for one to come up, at most max clients at once.
+ * Not enabled: no queue, such a client is refused at once. A mode http
+ * service uses it only to answer 503 "starting a machine". timeout_ms and
+ * max hold the defaults whether enabled or not.
+ */
+struct cfg_queue {
+	bool      enabled;                  /* the group is in the file */
+	uint64_t  timeout_ms;
+	int       max;                      /* clients waiting at once, >= 1 */
+};
+
 struct cfg_service {
 	char             name[CFG_NAME_MAX + 1];
 	int              line;              /* where it was defined */
@@ -82,6 +95,7 @@ struct cfg_service {
 	char            *backend_ca;        /* owned, may be NULL: the system store */
 	struct cfg_check check;
 	struct cfg_http  http;
+	struct cfg_queue queue;
 };
 
 struct cfg_backend {
@@ -90,6 +104,51 @@ struct cfg_backend {
 	struct cfg_addr address;            /* port 0; services add theirs */
 	int             weight;
 	int             max_sessions;       /* 0 = no cap */
+};
+
+/*
+ * The load agent on each VM (the "agent" group): poolgate asks VM:port
+ * every interval_ms and gives up on an answer after timeout_ms
+ * (<= interval_ms). port is 0 when not enabled; the durations hold the
+ * defaults whether enabled or not.
+ */
+struct cfg_agent {
+	bool      enabled;                  /* the group is in the file */
+	int       port;                     /* 1..65535; 0 when not enabled */
+	uint64_t  interval_ms;
+	uint64_t  timeout_ms;
+};
+
+/*
+ * The operator's event hook (the "hooks" group): command is run directly
+ * (no shell) for each pool event and killed past timeout_ms; a VM idle for
+ * idle_grace_ms is reported idle unless the pool needs it to keep
+ * `headroom` free session slots. The numbers hold the defaults whether
+ * enabled or not.
+ */
+struct cfg_hooks {
+	bool      enabled;                  /* the group is in the file */
+	char     *command;                  /* owned, absolute path; NULL when not enabled */
+	uint64_t  timeout_ms;
+	uint64_t  idle_grace_ms;            /* 0 = idle at once */
+	int       headroom;                 /* free session slots to keep */
+};
+
+/*
+ * Finding VMs beyond backends[] (the "discovery" group): a file listing
+ * VMs and/or a DNS name whose addresses are VMs, both read again every
+ * refresh_ms. weight and max_sessions apply to the VMs found by DNS (the
+ * file gives its own per line). When enabled, file or dns (or both) is
+ * set; when not, both are NULL. The numbers hold the defaults whether
+ * enabled or not.
+ */
+struct cfg_discovery {
+	bool      enabled;                  /* the group is in the file */
+	char     *file;                     /* owned, absolute path; may be NULL */
+	char     *dns;                      /* owned, host name as written; may be NULL */
+	uint64_t  refresh_ms;
+	int       weight;                   /* 1..1000 */
+	int       max_sessions;             /* 0 = no cap */
 };
 
 struct pg_config {
@@ -107,6 +166,9 @@ struct pg_config {
 	size_t              nservices;
 	struct cfg_backend *backends;       /* owned array */
 	size_t              nbackends;
+	struct cfg_discovery discovery;
+	struct cfg_agent    agent;
+	struct cfg_hooks    hooks;
 };
 
 /* A list of human-readable errors, each "FILE:LINE: path.to.key: what (expected)". */
@@ -163,7 +225,10 @@ int  cfg_parse_duration(const char *s, uint64_t *ms);
  */
 int  cfg_parse_addr(const char *s, bool want_port, struct cfg_addr *out);
 
-/* Describe a loaded configuration in one line (for "-t"): services, backends. */
+/*
+ * Describe a loaded configuration in one line (for "-t"): services (with
+ * their queue), admin, agent, hooks and discovery (when enabled), backends.
+ */
 void cfg_summary(const struct pg_config *cfg, char *buf, size_t len);
 
 /* Names used in configuration text and in the status output. */
@@ -184,7 +249,8 @@ const char *cfg_backend_tls_name(enum backend_tls b);
  *       before the entries below it.
  * min, max
  *       CFG_T_INT: the value; CFG_T_DURATION: milliseconds; CFG_T_STRING,
- *       CFG_T_NAME, CFG_T_URL_PATH and CFG_T_TOKEN: length in bytes;
+ *       CFG_T_NAME, CFG_T_URL_PATH, CFG_T_TOKEN, CFG_T_ABS_PATH and
+ *       CFG_T_DNS_NAME: length in bytes;
  *       CFG_T_LIST and CFG_T_ADDR_LIST: number of elements. Unused (0) for
  *       the other types.
  * def   the default exactly as it would be written in the file (without the
@@ -217,6 +283,14 @@ enum cfg_type {
 	CFG_T_URL_PATH,     /* string, min..max bytes: "/" then printable ASCII,
 	                       no space; with CFG_F_DIR it also ends in "/" */
 	CFG_T_TOKEN,        /* string, min..max bytes of RFC 6265 token chars */
+	CFG_T_ABS_PATH,     /* string, min..max bytes: "/" first, then no control
+	                       character (0x00-0x1f, 0x7f); spaces and UTF-8 are
+	                       fine */
+	CFG_T_DNS_NAME,     /* string, min..max bytes: a host name, labels of 1 to
+	                       63 A-Z a-z 0-9 - (no "-" first or last) joined by
+	                       "." and at most one final "."; a single label is
+	                       fine; the last label not all digits (an IPv4
+	                       address is not a name); no "_" */
 };
 
 /*

@@ -86,6 +86,8 @@ static void check_config(const struct pg_config *cfg)
 		    (!s->tls.enabled || s->mode == SVC_MODE_HTTP));
 		CHECK(s->check.timeout_ms <= s->check.interval_ms);
 		CHECK(s->check.rise >= 1 && s->check.fall >= 1);
+		CHECK(s->queue.timeout_ms >= 1000 && s->queue.timeout_ms <= 3600 * 1000);
+		CHECK(s->queue.max >= 1 && s->queue.max <= 100000);
 		for (size_t j = 0; j < i; j++)
 			CHECK(strcmp(s->name, cfg->services[j].name) != 0);
 	}
@@ -96,6 +98,20 @@ static void check_config(const struct pg_config *cfg)
 		CHECK(b->address.text != NULL && b->address.len > 0);
 		CHECK(b->weight >= 1 && b->weight <= 1000);
 	}
+	CHECK(cfg->agent.enabled ? cfg->agent.port >= 1 && cfg->agent.port <= 65535 :
+	    cfg->agent.port == 0);
+	CHECK(cfg->agent.timeout_ms >= 10 && cfg->agent.timeout_ms <= cfg->agent.interval_ms);
+	CHECK(cfg->hooks.enabled == (cfg->hooks.command != NULL) &&
+	    (!cfg->hooks.enabled || cfg->hooks.command[0] == '/'));
+	CHECK(cfg->hooks.timeout_ms >= 1000 && cfg->hooks.headroom >= 0);
+	CHECK(cfg->discovery.enabled ?
+	    cfg->discovery.file != NULL || cfg->discovery.dns != NULL :
+	    cfg->discovery.file == NULL && cfg->discovery.dns == NULL);
+	CHECK(cfg->discovery.file == NULL || cfg->discovery.file[0] == '/');
+	CHECK(cfg->discovery.dns == NULL || (cfg->discovery.dns[0] != '\0' &&
+	    strpbrk(cfg->discovery.dns, " _:/") == NULL));
+	CHECK(cfg->discovery.refresh_ms >= 1000 && cfg->discovery.weight >= 1 &&
+	    cfg->discovery.weight <= 1000);
 	cfg_summary(cfg, buf, sizeof(buf));
 	CHECK(strlen(buf) < sizeof(buf));
 	cfg_summary(cfg, buf, 5);

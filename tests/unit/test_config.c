@@ -197,6 +197,9 @@ static void test_full_file(void **state)
 	assert_null(s->check.path);
 	assert_false(s->by_client_ip);                          /* from affinity */
 	assert_false(s->tls.enabled);
+	assert_true(s->queue.enabled);
+	assert_int_equal(s->queue.timeout_ms, 20 * 1000);
+	assert_int_equal(s->queue.max, 7);
 
 	s = &cfg->services[1];
 	assert_string_equal(s->name, "raw-tcp_1.x");
@@ -207,6 +210,7 @@ static void test_full_file(void **state)
 	assert_int_equal(s->check.type, CHECK_NONE);
 	assert_int_equal(s->check.interval_ms, 2000);           /* defaults in a given group */
 	assert_int_equal(s->check.timeout_ms, 1000);
+	assert_false(s->queue.enabled);                         /* no group: no queue */
 
 	s = &cfg->services[2];
 	assert_string_equal(s->name, "hub");
@@ -229,6 +233,9 @@ static void test_full_file(void **state)
 	assert_int_equal(s->http.tunnel_idle_timeout_ms, 3600 * 1000);
 	assert_string_equal(s->http.cookie_name, "pg-vm.1");
 	assert_int_equal(s->http.cookie_ttl_ms, 24 * 3600 * 1000);
+	assert_true(s->queue.enabled);                          /* in mode http too */
+	assert_int_equal(s->queue.timeout_ms, 3600 * 1000);
+	assert_int_equal(s->queue.max, 100000);
 
 	assert_int_equal(cfg->nbackends, 3);
 	b = &cfg->backends[0];
@@ -250,6 +257,22 @@ static void test_full_file(void **state)
 	assert_v6(&b->address, "fd00::6", 0);
 	assert_int_equal(b->weight, 1);
 	assert_int_equal(b->max_sessions, 0);
+
+	assert_true(cfg->discovery.enabled);
+	assert_string_equal(cfg->discovery.file, "/srv/poolgate/vms");
+	assert_string_equal(cfg->discovery.dns, "vms.pool.example.");
+	assert_int_equal(cfg->discovery.refresh_ms, 60 * 1000);
+	assert_int_equal(cfg->discovery.weight, 4);
+	assert_int_equal(cfg->discovery.max_sessions, 12);
+	assert_true(cfg->agent.enabled);
+	assert_int_equal(cfg->agent.port, 9101);
+	assert_int_equal(cfg->agent.interval_ms, 10 * 1000);
+	assert_int_equal(cfg->agent.timeout_ms, 2500);
+	assert_true(cfg->hooks.enabled);
+	assert_string_equal(cfg->hooks.command, "/opt/pool gate/hook");
+	assert_int_equal(cfg->hooks.timeout_ms, 2 * 60 * 1000);
+	assert_int_equal(cfg->hooks.idle_grace_ms, 0);
+	assert_int_equal(cfg->hooks.headroom, 5);
 
 	cfg_free(cfg);
 	cfg_errors_free(&errs);
@@ -569,19 +592,19 @@ static void test_unknown_keys(void **state)
 	    "  { name = \"b\"; address = \"10.0.0.2\"; Weight = 2; } );\n" /* 11 */
 	    "extra = { deep = { deeper = 1; }; };\n",
 	    "1: stat_dir: unknown setting (expected one of state_dir, shutdown_grace, admin, "
-	        "limits, affinity, session_idle, services, backends)",
+	        "limits, affinity, session_idle, services, backends, discovery, agent, hooks)",
 	    "2: admin.tokenfile: unknown setting (expected one of listen, token_file)",
 	    "3: limits.max_conn: unknown setting (expected one of max_connections, per_ip_connections)",
 	    "4: affinity.by_ip: unknown setting (expected one of ttl, by_client_ip)",
 	    "7: services[0].chek: unknown setting (expected one of name, listen, port, mode, "
 	        "connect_timeout, idle_timeout, by_client_ip, tls, backend_tls, backend_ca, check, "
-	        "http)",
+	        "http, queue)",
 	    "8: services[0].check.intervl: unknown setting (expected one of type, interval, "
 	        "timeout, rise, fall, path, expect)",
 	    "11: backends[1].Weight: unknown setting (expected one of name, address, weight, "
 	        "max_sessions)",
 	    "12: extra: unknown setting (expected one of state_dir, shutdown_grace, admin, "
-	        "limits, affinity, session_idle, services, backends)");
+	        "limits, affinity, session_idle, services, backends, discovery, agent, hooks)");
 }
 
 static void test_wrong_types(void **state)
@@ -1608,7 +1631,14 @@ static void test_service_copy(void **state)
 		for (size_t k = 0; k < o->nlisten; k++)
 			assert_ptr_not_equal(copy[i].listen[k].text, o->listen[k].text);
 		assert_ptr_not_equal(copy[i].http.user_prefix, o->http.user_prefix);
+		/* a plain struct, copied with the rest */
+		assert_int_equal(copy[i].queue.enabled, o->queue.enabled);
+		assert_int_equal(copy[i].queue.timeout_ms, o->queue.timeout_ms);
+		assert_int_equal(copy[i].queue.max, o->queue.max);
 	}
+	assert_true(copy[0].queue.enabled);
+	assert_int_equal(copy[0].queue.max, 7);
+	assert_false(copy[1].queue.enabled);
 	assert_ptr_not_equal(copy[2].tls.cert, cfg->services[2].tls.cert);
 	assert_ptr_not_equal(copy[2].check.path, cfg->services[2].check.path);
 	/* copy[2] owns listen[0].text, tls.cert and .key, backend_ca, check.path, user_prefix, login_path */
@@ -1735,10 +1765,12 @@ static void test_summary(void **state)
 	assert_int_equal(cfg_load(path, &cfg, &errs), 0);
 	cfg_summary(cfg, buf, sizeof(buf));
 	assert_string_equal(buf,
-	    "3 services: ssh (tcp *:22 [::]:22 -> port 2222, check ssh every 5s),"
+	    "3 services: ssh (tcp *:22 [::]:22 -> port 2222, check ssh every 5s, queue 7 for 20s),"
 	    " raw-tcp_1.x (tcp 10.1.2.3:7000 -> port 7001, no check),"
-	    " hub (http *:443 -> port 8443, check http every 2s);"
-	    " admin [::1]:9200; 3 backends: vm1 10.0.0.4, vm2 [fd00::5], vm3 fd00::6");
+	    " hub (http *:443 -> port 8443, check http every 2s, queue 100000 for 1h);"
+	    " admin [::1]:9200; agent port 9101 every 10s; hooks /opt/pool gate/hook;"
+	    " discovery file /srv/poolgate/vms dns vms.pool.example. every 1m;"
+	    " 3 backends: vm1 10.0.0.4, vm2 [fd00::5], vm3 fd00::6");
 
 	/* cut short: still terminated, and marked */
 	memset(buf, 'X', sizeof(buf));
@@ -1787,6 +1819,417 @@ static void test_enum_names(void **state)
 	assert_string_equal(cfg_backend_tls_name((enum backend_tls)42), "?");
 }
 
+/* ------------------------------------------------------------------ */
+/* Agent, hooks, discovery, queue                                     */
+/* ------------------------------------------------------------------ */
+
+static void test_groups_defaults(void **state)
+{
+	struct pg_config *cfg;
+	const struct cfg_service *s;
+
+	(void)state;
+	/* no group: every feature off, the numbers at their defaults */
+	cfg = expect_ok(SVC_LINE);
+	assert_false(cfg->agent.enabled);
+	assert_int_equal(cfg->agent.port, 0);
+	assert_int_equal(cfg->agent.interval_ms, 5 * 1000);
+	assert_int_equal(cfg->agent.timeout_ms, 1000);
+	assert_false(cfg->hooks.enabled);
+	assert_null(cfg->hooks.command);
+	assert_int_equal(cfg->hooks.timeout_ms, 30 * 1000);
+	assert_int_equal(cfg->hooks.idle_grace_ms, 10 * 60 * 1000);
+	assert_int_equal(cfg->hooks.headroom, 2);
+	assert_false(cfg->discovery.enabled);
+	assert_null(cfg->discovery.file);
+	assert_null(cfg->discovery.dns);
+	assert_int_equal(cfg->discovery.refresh_ms, 10 * 1000);
+	assert_int_equal(cfg->discovery.weight, 1);
+	assert_int_equal(cfg->discovery.max_sessions, 0);
+	s = &cfg->services[0];
+	assert_false(s->queue.enabled);
+	assert_int_equal(s->queue.timeout_ms, 3 * 60 * 1000);
+	assert_int_equal(s->queue.max, 200);
+	cfg_free(cfg);
+
+	/* each group with only what it requires: on, the rest the default */
+	cfg = expect_ok(
+	    "services = ( { name = \"ssh\"; listen = [ \"*:22\" ]; port = 22; queue = { }; },\n"
+	    "  { name = \"hub\"; listen = [ \"*:80\" ]; port = 80; mode = \"http\";\n"
+	    "    queue = { max = 1; }; } );\n"
+	    "agent = { port = 9101; };\n"
+	    "hooks = { command = \"/usr/local/bin/poolgate-hook\"; };\n"
+	    "discovery = { dns = \"pool.example.internal\"; };\n");
+	assert_true(cfg->agent.enabled);
+	assert_int_equal(cfg->agent.port, 9101);
+	assert_int_equal(cfg->agent.interval_ms, 5 * 1000);
+	assert_int_equal(cfg->agent.timeout_ms, 1000);
+	assert_true(cfg->hooks.enabled);
+	assert_string_equal(cfg->hooks.command, "/usr/local/bin/poolgate-hook");
+	assert_int_equal(cfg->hooks.timeout_ms, 30 * 1000);
+	assert_int_equal(cfg->hooks.idle_grace_ms, 10 * 60 * 1000);
+	assert_int_equal(cfg->hooks.headroom, 2);
+	assert_true(cfg->discovery.enabled);
+	assert_null(cfg->discovery.file);
+	assert_string_equal(cfg->discovery.dns, "pool.example.internal");
+	assert_int_equal(cfg->discovery.refresh_ms, 10 * 1000);
+	assert_int_equal(cfg->discovery.weight, 1);
+	assert_int_equal(cfg->discovery.max_sessions, 0);
+	s = &cfg->services[0];
+	assert_true(s->queue.enabled);
+	assert_int_equal(s->queue.timeout_ms, 3 * 60 * 1000);
+	assert_int_equal(s->queue.max, 200);
+	/* a queue on a mode http service is valid (it answers 503 meanwhile) */
+	s = &cfg->services[1];
+	assert_int_equal(s->mode, SVC_MODE_HTTP);
+	assert_true(s->queue.enabled);
+	assert_int_equal(s->queue.timeout_ms, 3 * 60 * 1000);
+	assert_int_equal(s->queue.max, 1);
+	cfg_free(cfg);
+
+	/* discovery by file only */
+	cfg = expect_ok(SVC_LINE "discovery = { file = \"/etc/poolgate/backends\"; };\n");
+	assert_true(cfg->discovery.enabled);
+	assert_string_equal(cfg->discovery.file, "/etc/poolgate/backends");
+	assert_null(cfg->discovery.dns);
+	cfg_free(cfg);
+}
+
+static void test_groups_bounds_accepted(void **state)
+{
+	struct pg_config *cfg;
+	char *text = NULL, cmd[4096];
+
+	(void)state;
+	/* the smallest values ... */
+	cfg = expect_ok(
+	    "services = ( { name = \"a\"; listen = [ \"*:1\" ]; port = 1;\n"
+	    "  queue = { timeout = \"1s\"; max = 1; }; } );\n"
+	    "agent = { port = 1; interval = \"100ms\"; timeout = \"10ms\"; };\n"
+	    "hooks = { command = \"/\"; timeout = \"1s\"; idle_grace = \"0s\"; headroom = 0; };\n"
+	    "discovery = { file = \"/\"; dns = \"a\"; refresh = \"1s\"; weight = 1; max_sessions = 0; };\n");
+	assert_int_equal(cfg->services[0].queue.timeout_ms, 1000);
+	assert_int_equal(cfg->services[0].queue.max, 1);
+	assert_int_equal(cfg->agent.port, 1);
+	assert_int_equal(cfg->agent.interval_ms, 100);
+	assert_int_equal(cfg->agent.timeout_ms, 10);
+	assert_string_equal(cfg->hooks.command, "/");
+	assert_int_equal(cfg->hooks.timeout_ms, 1000);
+	assert_int_equal(cfg->hooks.idle_grace_ms, 0);
+	assert_int_equal(cfg->hooks.headroom, 0);
+	assert_string_equal(cfg->discovery.file, "/");
+	assert_string_equal(cfg->discovery.dns, "a");
+	assert_int_equal(cfg->discovery.refresh_ms, 1000);
+	assert_int_equal(cfg->discovery.weight, 1);
+	assert_int_equal(cfg->discovery.max_sessions, 0);
+	cfg_free(cfg);
+
+	/* ... and the largest: a 4095-byte command; agent timeout may equal the interval */
+	memset(cmd, 'c', 4095);
+	cmd[0] = '/';
+	cmd[4095] = '\0';
+	assert_true(asprintf(&text,
+	    "services = ( { name = \"a\"; listen = [ \"*:1\" ]; port = 1;\n"
+	    "  queue = { timeout = \"1h\"; max = 100000; }; } );\n"
+	    "agent = { port = 65535; interval = \"1m\"; timeout = \"1m\"; };\n"
+	    "hooks = { command = \"%s\"; timeout = \"1h\"; idle_grace = \"1d\"; headroom = 100000; };\n"
+	    "discovery = { dns = \"b\"; refresh = \"1h\"; weight = 1000; max_sessions = 100000; };\n",
+	    cmd) > 0);
+	cfg = expect_ok(text);
+	free(text);
+	assert_int_equal(cfg->services[0].queue.timeout_ms, 3600 * 1000);
+	assert_int_equal(cfg->services[0].queue.max, 100000);
+	assert_int_equal(cfg->agent.port, 65535);
+	assert_int_equal(cfg->agent.interval_ms, 60 * 1000);
+	assert_int_equal(cfg->agent.timeout_ms, 60 * 1000);
+	assert_string_equal(cfg->hooks.command, cmd);
+	assert_int_equal(cfg->hooks.timeout_ms, 3600 * 1000);
+	assert_int_equal(cfg->hooks.idle_grace_ms, 24 * 3600 * 1000);
+	assert_int_equal(cfg->hooks.headroom, 100000);
+	assert_int_equal(cfg->discovery.refresh_ms, 3600 * 1000);
+	assert_int_equal(cfg->discovery.weight, 1000);
+	assert_int_equal(cfg->discovery.max_sessions, 100000);
+	cfg_free(cfg);
+
+	/* the longest agent interval, with the default timeout */
+	cfg = expect_ok(SVC_LINE "agent = { port = 9101; interval = \"1h\"; };\n");
+	assert_int_equal(cfg->agent.interval_ms, 3600 * 1000);
+	cfg_free(cfg);
+
+	/* paths: spaces and UTF-8 are valid in a file name */
+	cfg = expect_ok(SVC_LINE
+	    "hooks = { command = \"/opt/pool gate/h\xc3\xa9\"; };\n"
+	    "discovery = { file = \"/srv/my vms.txt\"; };\n");
+	assert_string_equal(cfg->hooks.command, "/opt/pool gate/h\xc3\xa9");
+	assert_string_equal(cfg->discovery.file, "/srv/my vms.txt");
+	cfg_free(cfg);
+}
+
+static void test_groups_missing_required(void **state)
+{
+	(void)state;
+	/* the line where the group starts */
+	expect_errors(SVC_LINE
+	    "agent = {\n"                                               /* 2 */
+	    "  interval = \"5s\";\n"
+	    "};\n"
+	    "hooks = { timeout = \"30s\"; };\n"                         /* 5 */
+	    "discovery = { refresh = \"10s\"; weight = 2; };\n",
+	    "2: agent.port: missing required setting (expected an integer from 1 to 65535)",
+	    "5: hooks.command: missing required setting (expected an absolute path of 1 to 4095 "
+	        "characters starting with \"/\" (no control characters))",
+	    "6: discovery: neither file nor dns is given (expected file, dns or both)");
+	expect_errors(SVC_LINE "agent = { };\nhooks = { };\n\ndiscovery = {\n};\n",
+	    "2: agent.port: missing required setting (expected an integer from 1 to 65535)",
+	    "3: hooks.command: missing required setting (expected an absolute path of 1 to 4095 "
+	        "characters starting with \"/\" (no control characters))",
+	    "5: discovery: neither file nor dns is given (expected file, dns or both)");
+
+	/* a file or dns that is given but wrong is reported once, not as missing too */
+	expect_errors(SVC_LINE "discovery = { file = \"backends\"; };\n",
+	    "2: discovery.file: \"backends\" is not an absolute path (expected an absolute path of "
+	        "1 to 4095 characters starting with \"/\" (no control characters))");
+	expect_errors(SVC_LINE "discovery = { dns = 5; };\n",
+	    "2: discovery.dns: 5 is an integer (expected a host name of 1 to 253 characters: labels "
+	        "of A-Z a-z 0-9 - joined by dots, such as \"pool.example.internal\")");
+}
+
+static void test_agent_timeout_above_interval(void **state)
+{
+	struct pg_config *cfg;
+
+	(void)state;
+	expect_errors(SVC_LINE
+	    "agent = { port = 9101; interval = \"1s\";\n"
+	    "  timeout = \"1001ms\"; };\n",                             /* 3 */
+	    "3: agent.timeout: 1001ms is longer than the interval 1s (expected timeout <= interval)");
+	/* the timeout is the default 1s: point at the interval */
+	expect_errors(SVC_LINE
+	    "agent = {\n"
+	    "  port = 9101;\n"
+	    "  interval = \"500ms\"; };\n",                             /* 4 */
+	    "4: agent.timeout: 1s (default) is longer than the interval 500ms "
+	        "(expected timeout <= interval)");
+	/* no second error when the interval itself is already wrong */
+	expect_errors(SVC_LINE "agent = { port = 9101; interval = \"5\"; timeout = \"1m\"; };\n",
+	    "2: agent.interval: \"5\" is not a duration (use 500ms, 2s, 1m)");
+	/* equal is fine */
+	cfg = expect_ok(SVC_LINE "agent = { port = 9101; interval = \"2s\"; timeout = \"2000ms\"; };\n");
+	assert_int_equal(cfg->agent.timeout_ms, 2000);
+	cfg_free(cfg);
+}
+
+static void test_groups_out_of_range(void **state)
+{
+	(void)state;
+	/* each value just outside its range, on both sides where there is one */
+	expect_errors(
+	    "services = ( { name = \"a\"; listen = [ \"*:1\" ]; port = 1;\n"
+	    "  queue = { timeout = \"999ms\"; max = 0; }; },\n"         /* 2 */
+	    "  { name = \"b\"; listen = [ \"*:2\" ]; port = 1; mode = \"http\";\n"
+	    "    queue = { timeout = \"61m\"; max = 100001; }; } );\n"  /* 4 */
+	    "agent = { port = 0; interval = \"99ms\"; timeout = \"9ms\"; };\n"
+	    "hooks = { command = \"/h\"; timeout = \"999ms\"; idle_grace = \"25h\"; headroom = -1; };\n"
+	    "discovery = { dns = \"d\"; refresh = \"999ms\"; weight = 0; max_sessions = -1; };\n",
+	    "2: services[0].queue.timeout: \"999ms\" is out of range (expected 1s to 1h)",
+	    "2: services[0].queue.max: 0 is out of range (expected 1 to 100000)",
+	    "4: services[1].queue.timeout: \"61m\" is out of range (expected 1s to 1h)",
+	    "4: services[1].queue.max: 100001 is out of range (expected 1 to 100000)",
+	    "5: agent.port: 0 is out of range (expected 1 to 65535)",
+	    "5: agent.interval: \"99ms\" is out of range (expected 100ms to 1h)",
+	    "5: agent.timeout: \"9ms\" is out of range (expected 10ms to 1m)",
+	    "6: hooks.timeout: \"999ms\" is out of range (expected 1s to 1h)",
+	    "6: hooks.idle_grace: \"25h\" is out of range (expected 0s to 1d)",
+	    "6: hooks.headroom: -1 is out of range (expected 0 to 100000)",
+	    "7: discovery.refresh: \"999ms\" is out of range (expected 1s to 1h)",
+	    "7: discovery.weight: 0 is out of range (expected 1 to 1000)",
+	    "7: discovery.max_sessions: -1 is out of range (expected 0 to 100000)");
+	expect_errors(SVC_LINE
+	    "agent = { port = 65536; interval = \"61m\"; timeout = \"61s\"; };\n"
+	    "hooks = { command = \"/h\"; timeout = \"3601s\"; headroom = 100001; };\n"
+	    "discovery = { dns = \"d\"; refresh = \"2h\"; weight = 1001; max_sessions = 100001; };\n",
+	    "2: agent.port: 65536 is out of range (expected 1 to 65535)",
+	    "2: agent.interval: \"61m\" is out of range (expected 100ms to 1h)",
+	    "2: agent.timeout: \"61s\" is out of range (expected 10ms to 1m)",
+	    "3: hooks.timeout: \"3601s\" is out of range (expected 1s to 1h)",
+	    "3: hooks.headroom: 100001 is out of range (expected 0 to 100000)",
+	    "4: discovery.refresh: \"2h\" is out of range (expected 1s to 1h)",
+	    "4: discovery.weight: 1001 is out of range (expected 1 to 1000)",
+	    "4: discovery.max_sessions: 100001 is out of range (expected 0 to 100000)");
+}
+
+#define ABS_PATH_EXP "(expected an absolute path of 1 to 4095 characters starting with " \
+	"\"/\" (no control characters))"
+
+static void test_hooks_command(void **state)
+{
+	char *text = NULL, cmd[4097];
+
+	(void)state;
+	expect_errors(SVC_LINE "hooks = { command = \"poolgate-hook\"; };\n",
+	    "2: hooks.command: \"poolgate-hook\" is not an absolute path " ABS_PATH_EXP);
+	expect_errors(SVC_LINE "hooks = { command = \"./bin/hook\"; };\n",
+	    "2: hooks.command: \"./bin/hook\" is not an absolute path " ABS_PATH_EXP);
+	expect_errors(SVC_LINE "hooks = { command = \"~/hook\"; };\n",
+	    "2: hooks.command: \"~/hook\" is not an absolute path " ABS_PATH_EXP);
+	expect_errors(SVC_LINE "hooks = { command = \"\"; };\n",
+	    "2: hooks.command: \"\" is not an absolute path " ABS_PATH_EXP);
+	expect_errors(SVC_LINE "hooks = { command = \"/usr/bin/hook\\n\"; };\n",
+	    "2: hooks.command: \"/usr/bin/hook\\x0a\" is not an absolute path " ABS_PATH_EXP);
+	expect_errors(SVC_LINE "hooks = { command = \"/usr/bin/h\\tk\"; };\n",
+	    "2: hooks.command: \"/usr/bin/h\\x09k\" is not an absolute path " ABS_PATH_EXP);
+	expect_errors(SVC_LINE "hooks = { command = \"/usr/bin/hook\x7f\"; };\n",
+	    "2: hooks.command: \"/usr/bin/hook\\x7f\" is not an absolute path " ABS_PATH_EXP);
+	expect_errors(SVC_LINE "hooks = { command = [ \"/usr/bin/hook\", \"up\" ]; };\n",
+	    "2: hooks.command: [ ... ] is an array " ABS_PATH_EXP);
+	/* 4096 bytes is one too many */
+	memset(cmd, 'c', 4096);
+	cmd[0] = '/';
+	cmd[4096] = '\0';
+	assert_true(asprintf(&text, SVC_LINE "hooks = { command = \"%s\"; };\n", cmd) > 0);
+	expect_errors(text, "2: hooks.command: 4096 characters is too long " ABS_PATH_EXP);
+	free(text);
+
+	/* discovery.file follows the same rules */
+	expect_errors(SVC_LINE "discovery = { file = \"etc/poolgate/backends\"; dns = \"pool\"; };\n",
+	    "2: discovery.file: \"etc/poolgate/backends\" is not an absolute path " ABS_PATH_EXP);
+}
+
+#define DNS_EXP "(expected a host name of 1 to 253 characters: labels of A-Z a-z 0-9 - " \
+	"joined by dots, such as \"pool.example.internal\")"
+
+static void test_discovery_dns(void **state)
+{
+	static const char *const good[] = {
+		"localhost", "pool", "pool.example.internal", "pool.example.internal.",
+		"POOL.Example.Internal", "vm-pool.example", "1pool.example", "123.example.com",
+		"a.b", "xn--bcher-kva.example",
+	};
+	static const char *const bad[] = {
+		"pool example", "pool_1.example", "_vms._tcp.example", "-pool.example",
+		"pool-.example", "pool..example", ".pool.example", "pool.example..", ".",
+		"10.0.0.4", "pool.123", "fd00::4", "[fd00::4]", "pool.example:53",
+		"b\xc3\xbc" "cher.example", "pool/vms", "*.example", "pool.exa mple",
+	};
+	struct pg_config *cfg;
+	char *text = NULL, label63[64], label64[65], name[300];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_true(asprintf(&text, SVC_LINE "discovery = { dns = \"%s\"; };\n", good[i]) > 0);
+		cfg = expect_ok(text);
+		assert_string_equal(cfg->discovery.dns, good[i]);      /* as written */
+		cfg_free(cfg);
+		free(text);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char want[512], q[128];
+
+		assert_true(asprintf(&text, SVC_LINE "discovery = { dns = \"%s\"; };\n", bad[i]) > 0);
+		/* the value is quoted back, its non-ASCII bytes escaped */
+		snprintf(q, sizeof(q), "%s", strcmp(bad[i], "b\xc3\xbc" "cher.example") == 0 ?
+		    "b\\xc3\\xbccher.example" : bad[i]);
+		snprintf(want, sizeof(want), "2: discovery.dns: \"%s\" is not a valid host name "
+		    DNS_EXP, q);
+		expect_errors(text, want);
+		free(text);
+	}
+	expect_errors(SVC_LINE "discovery = { dns = \"\"; };\n",
+	    "2: discovery.dns: \"\" is not a valid host name " DNS_EXP);
+
+	/* a label of 63 characters is the longest; a name of 253 (and a final dot) */
+	memset(label63, 'l', 63);
+	label63[63] = '\0';
+	memset(label64, 'l', 64);
+	label64[64] = '\0';
+	assert_true(asprintf(&text, SVC_LINE "discovery = { dns = \"%s.example\"; };\n", label63) > 0);
+	cfg = expect_ok(text);
+	free(text);
+	cfg_free(cfg);
+	assert_true(asprintf(&text, SVC_LINE "discovery = { dns = \"%s.example\"; };\n", label64) > 0);
+	{
+		char want[512];
+
+		snprintf(want, sizeof(want), "2: discovery.dns: \"%.64s...\" is not a valid host name "
+		    DNS_EXP, label64);
+		expect_errors(text, want);
+	}
+	free(text);
+	/* 4 labels of 63 and one of 1, joined: 4 * 64 + 1 = 257; cut to 253 */
+	snprintf(name, sizeof(name), "%s.%s.%s.%s", label63, label63, label63, label63);
+	name[253] = '\0';           /* ends in "l": 253 characters, a valid name */
+	assert_int_equal(strlen(name), 253);
+	assert_true(asprintf(&text, SVC_LINE "discovery = { dns = \"%s.\"; };\n", name) > 0);
+	cfg = expect_ok(text);
+	free(text);
+	assert_int_equal(strlen(cfg->discovery.dns), 254);
+	cfg_free(cfg);
+	name[252] = 'x';
+	name[253] = 'y';
+	name[254] = '\0';
+	assert_true(asprintf(&text, SVC_LINE "discovery = { dns = \"%s\"; };\n", name) > 0);
+	expect_errors(text, "2: discovery.dns: 254 characters is too long " DNS_EXP);
+	free(text);
+}
+
+static void test_groups_types_and_unknown_keys(void **state)
+{
+	(void)state;
+	expect_errors(
+	    "services = ( { name = \"a\"; listen = [ \"*:1\" ]; port = 1;\n"
+	    "  queue = { timeout = \"3m\"; size = 10; }; },\n"           /* 2 */
+	    "  { name = \"b\"; listen = [ \"*:2\" ]; port = 1; queue = true; },\n"
+	    "  { name = \"c\"; listen = [ \"*:3\" ]; port = 1; queue = { max = \"200\"; timeout = 180; }; } );\n"
+	    "agent = { port = 9101; intervall = \"5s\"; };\n"           /* 5 */
+	    "hooks = { command = \"/h\"; grace = \"10m\"; headroom = 2.0; };\n"
+	    "discovery = { dns = \"pool\"; srv = \"_vm._tcp.pool\"; refresh = 10; };\n" /* 7 */
+	    "queue = { max = 1; };\n",
+	    "2: services[0].queue.size: unknown setting (expected one of timeout, max)",
+	    "3: services[1].queue: true is a boolean (expected a group { ... })",
+	    "4: services[2].queue.timeout: 180 is an integer (expected a duration from 1s to 1h "
+	        "such as \"2s\")",
+	    "4: services[2].queue.max: \"200\" is a string (expected an integer from 1 to 100000)",
+	    "5: agent.intervall: unknown setting (expected one of port, interval, timeout)",
+	    "6: hooks.grace: unknown setting (expected one of command, timeout, idle_grace, headroom)",
+	    "6: hooks.headroom: 2.0 is a floating-point number (expected an integer from 0 to 100000)",
+	    "7: discovery.srv: unknown setting (expected one of file, dns, refresh, weight, "
+	        "max_sessions)",
+	    "7: discovery.refresh: 10 is an integer (expected a duration from 1s to 1h such as \"2s\")",
+	    "8: queue: unknown setting (expected one of state_dir, shutdown_grace, admin, limits, "
+	        "affinity, session_idle, services, backends, discovery, agent, hooks)");
+
+	/* a group written as something else: reported, and the feature stays off */
+	expect_errors(SVC_LINE "agent = 9101;\nhooks = \"/h\";\ndiscovery = ( );\n",
+	    "2: agent: 9101 is an integer (expected a group { ... })",
+	    "3: hooks: \"/h\" is a string (expected a group { ... })",
+	    "4: discovery: ( ... ) is a list (expected a group { ... })");
+}
+
+static void test_groups_summary(void **state)
+{
+	struct pg_config *cfg;
+	char buf[512];
+
+	(void)state;
+	cfg = expect_ok(
+	    "services = ( { name = \"ssh\"; listen = [ \"*:22\" ]; port = 22; queue = { }; } );\n"
+	    "agent = { port = 9101; };\n"
+	    "hooks = { command = \"/usr/local/bin/poolgate-hook\"; };\n"
+	    "discovery = { dns = \"pool.example.internal\"; };\n");
+	cfg_summary(cfg, buf, sizeof(buf));
+	assert_string_equal(buf, "1 service: ssh (tcp *:22 -> port 22, check tcp every 2s,"
+	    " queue 200 for 3m); admin 127.0.0.1:9100; agent port 9101 every 5s;"
+	    " hooks /usr/local/bin/poolgate-hook; discovery dns pool.example.internal every 10s;"
+	    " 0 backends");
+	cfg_free(cfg);
+
+	cfg = expect_ok(SVC_LINE "discovery = { file = \"/etc/poolgate/backends\"; refresh = \"1m\"; };\n");
+	cfg_summary(cfg, buf, sizeof(buf));
+	assert_string_equal(buf, "1 service: ssh (tcp *:22 -> port 22, check tcp every 2s);"
+	    " admin 127.0.0.1:9100; discovery file /etc/poolgate/backends every 1m; 0 backends");
+	cfg_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1826,6 +2269,15 @@ int main(void)
 		cmocka_unit_test(test_parse_addr_bad),
 		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_enum_names),
+		cmocka_unit_test(test_groups_defaults),
+		cmocka_unit_test(test_groups_bounds_accepted),
+		cmocka_unit_test(test_groups_missing_required),
+		cmocka_unit_test(test_agent_timeout_above_interval),
+		cmocka_unit_test(test_groups_out_of_range),
+		cmocka_unit_test(test_hooks_command),
+		cmocka_unit_test(test_discovery_dns),
+		cmocka_unit_test(test_groups_types_and_unknown_keys),
+		cmocka_unit_test(test_groups_summary),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
