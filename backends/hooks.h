@@ -1,0 +1,190 @@
+/*
+ * hooks.h -- when to run the operator's event hooks (pure).
+ *
+ * The daemon hands the detector a snapshot of the pool once per tick (every
+ * second) and after each session start and end; the detector compares it
+ * with what it saw before and queues the events below, which the caller
+ * drains with hk_next() and hands to the runner (proxy/hookrun.h). No clock,
+ * no I/O: `now` is passed in (pg_now_ms()).
+ *
+ * Events, per VM ("backend" is its name):
+ *
+ *   vm_up        the VM became up. "Up" is whatever the caller sets in
+ *                hk_vm.up; the daemon passes be_state() == BE_UP: healthy
+ *                for every service and taking new sessions. So a drained,
+ *                maint or removed VM is down here, since it no longer adds
+ *                capacity.
+ *   vm_down      the VM stopped being up.
+ *   vm_busy      the VM's sessions went from 0 to >= 1 (an edge: not again
+ *                while it keeps sessions).
+ *   vm_idle      the VM has had 0 sessions continuously for idle_grace and the
+ *                pool can spare it (below). Once per idle period: re-armed
+ *                only by a session on the VM. Idleness counts sessions only;
+ *                a down VM with no session is idle too (it holds nobody's
+ *                work).
+ *
+ * and for the whole pool (backend ""):
+ *
+ *   capacity_low free slots fell below headroom while the pool has sessions.
+ *                An edge: fires on the crossing, re-armed once the pool is
+ *                no longer low.
+ *   no_capacity  a login found no VM to take it (reported by the caller
+ *                through hk_no_capacity(); at most once per
+ *                no_capacity_interval_ms per service).
+ *
+ * Free slots: the sum over up VMs of max_sessions - sessions (never below 0).
+ * A VM without max_sessions has no fullness to measure; it counts as
+ * `headroom` slots. Then "low" agrees with what an operator without
+ * max_sessions expects: capacity is low only when no VM is up. The count
+ * passed to the hook (POOLGATE_FREE_SLOTS) is the same number, so a script
+ * that compares it with the headroom agrees with the detector.
+ *
+ * An empty pool is never low. With no session anywhere nobody is waiting
+ * for room; were it low, the scale-in of the last idle VM would immediately
+ * cause a scale-out, and a pool could never rest at zero VMs. The first login
+ * into an empty pool is announced by no_capacity instead.
+ *
+ * Sparing an idle VM: vm_idle tells a scale set "this one may go", so it is
+ * held back while removing the VM would make the pool low: when the pool has
+ * sessions and its free slots, less those of the VMs already reported idle
+ * (and still idle) and less this VM's own, would fall below headroom. Without
+ * this rule, deleting an idle VM that the headroom needs fires capacity_low,
+ * the scale set adds a VM, it sits idle, and the cycle repeats. Idle VMs of
+ * one snapshot are weighed in snapshot order, each counting the ones before
+ * it. A held-back VM is reported as soon as the pool can spare it. With
+ * headroom 0 every idle VM is spared.
+ *
+ * A VM is known by name. It is new the first time a snapshot lists it; it
+ * then counts as having been down with no session since that moment, so a
+ * VM seen up reports vm_up, one seen with sessions reports vm_busy, and one
+ * never used reports vm_idle after idle_grace. A VM missing from a snapshot
+ * is forgotten without an event (the registry reports removals as vm_down
+ * while the VM drains; the daemon may also simply stop listing it).
+ *
+ * Bounds: at most HK_MAX_VMS VMs are tracked (the configuration allows
+ * CFG_MAX_BACKENDS; removed VMs still draining may be listed beside as many
+ * new ones); snapshot entries past that are ignored and counted. The event
+ * queue holds HK_QUEUE_MAX events, enough for every edge of one snapshot
+ * plus one no_capacity per service: drain it after each call. Events that do
+ * not fit are dropped and counted.
+ */
+#ifndef POOLGATE_HOOKS_H
+#define POOLGATE_HOOKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+enum hk_event {
+	HK_VM_BUSY = 0,
+	HK_VM_IDLE,
+	HK_CAPACITY_LOW,
+	HK_NO_CAPACITY,
+	HK_VM_UP,
+	HK_VM_DOWN,
+};
+#define HK_NEVENTS 6
+
+#define HK_MAX_VMS    (2 * CFG_MAX_BACKENDS)
+/* Two edges per VM (up/down, busy/idle), capacity_low, no_capacity per service. */
+#define HK_QUEUE_MAX  (2 * HK_MAX_VMS + 1 + CFG_MAX_SERVICES)
+#define HK_ADDR_MAX   63    /* a numeric address as written, v6 in brackets */
+#define HK_NO_CAPACITY_INTERVAL_MS 10000u
+
+struct hk_params {
+	uint64_t idle_grace_ms;
+	int      headroom;                  /* >= 0; 0: capacity_low never fires */
+	uint64_t no_capacity_interval_ms;   /* per service; 0: every report fires */
+};
+
+/* One VM of a snapshot. Pointers are borrowed for the duration of the call. */
+struct hk_vm {
+	const char *name;                   /* 1..CFG_NAME_MAX bytes, unique */
+	const char *address;                /* may be NULL */
+	int         sessions;               /* >= 0 */
+	int         max_sessions;           /* 0 = no cap */
+	bool        up;                     /* healthy and takes new sessions */
+};
+
+/* The pool as of the last snapshot; carried by every event. */
+struct hk_pool {
+	int pool_sessions;                  /* every listed VM, up or not */
+	int free_slots;                     /* as defined above */
+	int up_count;
+};
+
+/* One event, self-contained: it owns copies of every string. */
+struct hk_emit {
+	enum hk_event  event;
+	char           backend[CFG_NAME_MAX + 1];  /* "" for pool events */
+	char           address[HK_ADDR_MAX + 1];   /* "" for pool events or unknown */
+	char           service[CFG_NAME_MAX + 1];  /* no_capacity only, else "" */
+	int            sessions;                   /* the VM's; 0 for pool events */
+	struct hk_pool pool;
+};
+
+struct hk_state;
+
+/* "vm_busy", "vm_idle", ...; "unknown" for a value out of range. Static. */
+const char      *hk_event_name(enum hk_event e);
+
+/*
+ * A new detector with nothing seen yet and capacity_low armed. The params
+ * are copied; headroom below 0 is taken as 0. Returns NULL on allocation
+ * failure. Freed with hk_free() (NULL is fine).
+ */
+struct hk_state *hk_new(const struct hk_params *p);
+void             hk_free(struct hk_state *st);
+
+/*
+ * New settings (reload). Per-VM state is kept: an idle VM's time so far
+ * counts toward the new idle_grace.
+ */
+void             hk_set_params(struct hk_state *st, const struct hk_params *p);
+
+/*
+ * Compare the snapshot vms[0..n) (n may be 0, vms then may be NULL) with
+ * the previous one and queue the events it causes: per VM in snapshot order
+ * vm_up/vm_down then vm_busy; then every vm_idle, in snapshot order; then
+ * capacity_low. Entries with a NULL, empty or too long name are skipped.
+ * Returns the number of events queued (dropped ones excluded).
+ */
+size_t           hk_update(struct hk_state *st, const struct hk_vm *vms,
+    size_t n, uint64_t now);
+
+/*
+ * A login for `service` (not NULL) found no VM. Queues no_capacity, carrying
+ * the pool of the last snapshot, unless one was queued for the same service
+ * less than no_capacity_interval_ms ago. Returns true when queued.
+ */
+bool             hk_no_capacity(struct hk_state *st, const char *service,
+    uint64_t now);
+
+/* Pop the oldest queued event into *out. Returns false when none is left. */
+bool             hk_next(struct hk_state *st, struct hk_emit *out);
+
+/* The pool as of the last snapshot. */
+struct hk_pool   hk_pool_now(const struct hk_state *st);
+
+/* Events dropped on a full queue, and snapshot VMs ignored past HK_MAX_VMS. */
+uint64_t         hk_dropped_events(const struct hk_state *st);
+uint64_t         hk_ignored_vms(const struct hk_state *st);
+
+/*
+ * The hook environment of an event, for hr_run(): NULL-terminated "K=V"
+ * strings in env->v, pointing into env->buf (valid while *env lives):
+ * POOLGATE_EVENT, POOLGATE_BACKEND, POOLGATE_ADDRESS, POOLGATE_SESSIONS,
+ * POOLGATE_POOL_SESSIONS, POOLGATE_FREE_SLOTS, POOLGATE_UP_COUNT and
+ * POOLGATE_SERVICE. Pool events have empty BACKEND, ADDRESS and SESSIONS;
+ * SERVICE is empty except for no_capacity.
+ */
+#define HK_ENV_N 8
+struct hk_env {
+	const char *v[HK_ENV_N + 1];
+	char        buf[HK_ENV_N * 32 + 2 * CFG_NAME_MAX + HK_ADDR_MAX + 64];
+};
+void             hk_env(const struct hk_emit *e, struct hk_env *env);
+
+#endif
