@@ -9,16 +9,22 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
 
 #include "backends/check.h"
+#include "proxy/http.h"
 #include "proxy/log.h"
+#include "proxy/tls.h"
 
 struct check {
 	struct backend     *b;
 	size_t              svc;
 	char                svcname[CFG_NAME_MAX + 1];
-	struct cfg_check    cc;          /* copy; path not used here */
+	struct cfg_check    cc;          /* copy; path not kept (see req) */
+	char                req[512];    /* http: the request sent */
 	int                 port;
+	SSL_CTX            *ssl;         /* TLS to the VM, or NULL (referenced) */
 	struct event_base  *base;
 	struct event       *timer;
 	struct bufferevent *bev;         /* probe in flight, or NULL */
@@ -76,6 +82,36 @@ probe_done(struct check *c, bool ok, const char *err)
 	set_timer(c, spent < c->cc.interval_ms ? c->cc.interval_ms - spent : 0);
 }
 
+/* http: the status line and head of the answer decide. */
+static void
+probe_read_http(struct check *c, struct evbuffer *in)
+{
+	size_t len = evbuffer_get_length(in);
+	struct http_resp *resp;
+	char why[96];
+	int r;
+
+	if (len > HTTP_HEAD_MAX)
+		len = HTTP_HEAD_MAX;
+	if ((resp = malloc(sizeof(*resp))) == NULL) {
+		probe_done(c, false, "out of memory");
+		return;
+	}
+	r = http_parse_response((const char *)evbuffer_pullup(in, (ssize_t)len),
+	    len, HTTP_M_GET, resp);
+	if (r == HTTP_AGAIN)
+		;
+	else if (r < 0)
+		probe_done(c, false, resp->why != NULL ? resp->why : "bad response");
+	else if (resp->status != c->cc.expect) {
+		snprintf(why, sizeof(why), "status %d (expected %d)", resp->status,
+		    c->cc.expect);
+		probe_done(c, false, why);
+	} else
+		probe_done(c, true, NULL);
+	free(resp);
+}
+
 static void
 probe_readcb(struct bufferevent *bev, void *arg)
 {
@@ -85,6 +121,10 @@ probe_readcb(struct bufferevent *bev, void *arg)
 	const char *why;
 	int r;
 
+	if (c->cc.type == CHECK_HTTP) {
+		probe_read_http(c, in);
+		return;
+	}
 	if (len > CHK_SSH_BANNER_MAX)
 		len = CHK_SSH_BANNER_MAX;
 	r = chk_ssh_banner((const char *)evbuffer_pullup(in, (ssize_t)len), len,
@@ -103,11 +143,21 @@ probe_eventcb(struct bufferevent *bev, short what, void *arg)
 			probe_done(c, true, NULL);
 			return;
 		}
+		if (c->cc.type == CHECK_HTTP)
+			bufferevent_write(bev, c->req, strlen(c->req));
 		bufferevent_enable(bev, EV_READ);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
-		probe_done(c, false, "closed before the SSH banner");
+		probe_done(c, false, c->cc.type == CHECK_HTTP ?
+		    "closed before a complete response" :
+		    "closed before the SSH banner");
+		return;
+	}
+	if (c->ssl != NULL && bufferevent_get_openssl_error(bev) != 0) {
+		char e[160];
+		ERR_error_string_n(bufferevent_get_openssl_error(bev), e, sizeof(e));
+		probe_done(c, false, e);
 		return;
 	}
 	probe_done(c, false, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -124,13 +174,23 @@ probe_start(struct check *c)
 	else
 		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)c->port);
 	c->started_ms = pg_now_ms();
-	c->bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (c->ssl != NULL) {
+		SSL *ssl = tls_client_new(c->ssl, c->b->addr.text);
+		if (ssl != NULL && (c->bev = bufferevent_openssl_socket_new(c->base,
+		    -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+		    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+			SSL_free(ssl);
+		if (c->bev != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	} else
+		c->bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		probe_done(c, false, "out of resources");
 		return;
 	}
 	bufferevent_setcb(c->bev, probe_readcb, NULL, probe_eventcb, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, CHK_SSH_BANNER_MAX);
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+	    c->cc.type == CHECK_HTTP ? HTTP_HEAD_MAX : CHK_SSH_BANNER_MAX);
 	set_timer(c, c->cc.timeout_ms);   /* the probe's deadline */
 	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss,
 	    (int)c->b->addr.len) == -1)
@@ -150,7 +210,7 @@ check_timercb(evutil_socket_t fd, short what, void *arg)
 
 int
 chk_start(struct event_base *base, struct backend *b, size_t svc,
-    const struct cfg_service *cs)
+    const struct cfg_service *cs, SSL_CTX *ssl)
 {
 	struct check *c;
 
@@ -168,6 +228,16 @@ chk_start(struct event_base *base, struct backend *b, size_t svc,
 	c->cc.path = NULL;
 	c->port = cs->port;
 	c->base = base;
+	if (cs->check.type == CHECK_HTTP) {
+		/* A health check is not a session: nothing of it is kept alive. */
+		snprintf(c->req, sizeof(c->req), "GET %s HTTP/1.1\r\nHost: %s%s%s:%d"
+		    "\r\nUser-Agent: poolgate-check\r\nConnection: close\r\n\r\n",
+		    cs->check.path, b->addr.ss.ss_family == AF_INET6 ? "[" : "",
+		    b->addr.text, b->addr.ss.ss_family == AF_INET6 ? "]" : "",
+		    cs->port);
+		if (ssl != NULL && SSL_CTX_up_ref(ssl) == 1)
+			c->ssl = ssl;
+	}
 	if ((c->timer = evtimer_new(base, check_timercb, c)) == NULL) {
 		free(c);
 		goto fail;
@@ -191,6 +261,7 @@ chk_stop(struct backend *b, size_t svc)
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	event_free(c->timer);
+	SSL_CTX_free(c->ssl);
 	free(c);
 	b->check[svc] = NULL;
 }

@@ -2,8 +2,9 @@
  * check.h -- active health checks of one VM for one service (libevent).
  *
  * Every `interval` a check connects to the VM's address on the service's port
- * and, for type "ssh", reads the server's identification line; the whole
- * probe must finish within `timeout`. The result goes through chk_record(),
+ * and, for type "ssh", reads the server's identification line, for type
+ * "http", sends GET `path` and expects status `expect`; the whole probe must
+ * finish within `timeout`. The result goes through chk_record(),
  * which the relay also calls for passive failures (a connect that failed).
  *
  * A check context belongs to b->check[svc] and must be stopped (chk_stop)
@@ -17,6 +18,7 @@
 #include <stdint.h>
 
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "backends/backend.h"
 #include "config/config.h"
@@ -24,10 +26,12 @@
 /*
  * Start checking b for service index svc as cs->check says; the first probe
  * runs at once. With type "none" the VM is marked healthy for the service
- * and nothing runs. Returns 0, or -1 on allocation failure (logged).
+ * and nothing runs. An "http" check goes over TLS when ssl (the service's
+ * client context, referenced by the check) is not NULL. Returns 0, or -1 on
+ * allocation failure (logged).
  */
 int  chk_start(struct event_base *base, struct backend *b, size_t svc,
-    const struct cfg_service *cs);
+    const struct cfg_service *cs, SSL_CTX *ssl);
 
 /* Stop and free the check of b for svc (if any); health is left as it is. */
 void chk_stop(struct backend *b, size_t svc);

@@ -428,8 +428,9 @@ sf_errf(char *err, size_t errlen, const char *fmt, ...)
 }
 
 static int
-sf_write_all(int fd, const char *p, size_t len)
+sf_write_all(int fd, const void *buf, size_t len)
 {
+	const char *p = buf;
 	ssize_t n;
 
 	while (len > 0) {
@@ -444,28 +445,21 @@ sf_write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-long
-sf_save(const char *dir, const struct aff_table *t, uint64_t now_mono,
-    uint64_t now_wall, char *err, size_t errlen)
+int
+sf_write_atomic(const char *dir, const char *name, const void *buf,
+    size_t len, char *err, size_t errlen)
 {
-	char *path = NULL, *tmp = NULL, *buf = NULL;
-	size_t len = 0;
-	long n, ret = -1;
-	int fd = -1, dfd = -1;
+	char *path = NULL, *tmp = NULL;
+	int fd = -1, dfd = -1, ret = -1;
 	bool made_tmp = false;
 
-	if (asprintf(&path, "%s/%s", dir, SF_FILE_NAME) == -1) {
+	if (asprintf(&path, "%s/%s", dir, name) == -1) {
 		path = NULL;
-		sf_errf(err, errlen, "%s/%s: out of memory", dir, SF_FILE_NAME);
+		sf_errf(err, errlen, "%s/%s: out of memory", dir, name);
 		goto out;
 	}
-	if (asprintf(&tmp, "%s/%s", dir, SF_TMP_NAME) == -1) {
+	if (asprintf(&tmp, "%s.tmp", path) == -1) {
 		tmp = NULL;
-		sf_errf(err, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	n = sf_serialize(t, now_mono, now_wall, &buf, &len);
-	if (n == -1) {
 		sf_errf(err, errlen, "%s: out of memory", path);
 		goto out;
 	}
@@ -508,7 +502,7 @@ sf_save(const char *dir, const struct aff_table *t, uint64_t now_mono,
 		sf_errf(err, errlen, "%s: %s", dir, strerror(errno));
 		goto out;
 	}
-	ret = n;
+	ret = 0;
 out:
 	if (fd != -1)
 		close(fd);
@@ -516,10 +510,28 @@ out:
 		close(dfd);
 	if (made_tmp)
 		unlink(tmp);
-	free(buf);
 	free(tmp);
 	free(path);
 	return ret;
+}
+
+long
+sf_save(const char *dir, const struct aff_table *t, uint64_t now_mono,
+    uint64_t now_wall, char *err, size_t errlen)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	long n;
+
+	n = sf_serialize(t, now_mono, now_wall, &buf, &len);
+	if (n == -1) {
+		sf_errf(err, errlen, "%s/%s: out of memory", dir, SF_FILE_NAME);
+		return -1;
+	}
+	if (sf_write_atomic(dir, SF_FILE_NAME, buf, len, err, errlen) == -1)
+		n = -1;
+	free(buf);
+	return n;
 }
 
 int

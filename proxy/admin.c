@@ -11,6 +11,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "proxy/admin.h"
+#include "proxy/adminapi.h"
 #include "proxy/log.h"
 
 struct admin {
@@ -94,6 +95,24 @@ handle_healthz(struct admin *a, struct evhttp_request *req, struct evbuffer *out
 	    "text/plain; charset=utf-8", out);
 }
 
+struct users_arg {
+	struct evbuffer *out;
+	const char      *backend;
+	size_t           n;
+};
+
+static void
+users_of_backend(const struct us_session *us, void *arg)
+{
+	struct users_arg *ua = arg;
+
+	if (strcmp(us->backend, ua->backend) != 0)
+		return;
+	if (ua->n++ > 0)
+		evbuffer_add(ua->out, ",", 1);
+	json_str(ua->out, us->user);
+}
+
 static void
 handle_status(struct admin *a, struct evhttp_request *req, struct evbuffer *out)
 {
@@ -102,16 +121,23 @@ handle_status(struct admin *a, struct evhttp_request *req, struct evbuffer *out)
 
 	evbuffer_add_printf(out, "{\"version\":\"%s\",\"uptime_s\":%llu,"
 	    "\"connections\":%llu,\"reloads\":%llu,\"reload_failures\":%llu,"
-	    "\"affinity_entries\":%zu,\"services\":[", POOLGATE_VERSION,
+	    "\"affinity_entries\":%zu,\"jupyter_users\":%zu,"
+	    "\"state\":{\"dir\":", POOLGATE_VERSION,
 	    (unsigned long long)((now - srv->started_ms) / 1000),
 	    (unsigned long long)srv->nconns, (unsigned long long)srv->reloads,
-	    (unsigned long long)srv->reload_failures, aff_count(srv->aff));
+	    (unsigned long long)srv->reload_failures, aff_count(srv->aff),
+	    us_count(srv->us));
+	json_str(out, srv->cfg->state_dir);
+	evbuffer_add_printf(out, ",\"writable\":%s},\"services\":[",
+	    srv->state_failing ? "false" : "true");
 	for (size_t i = 0; i < srv->nsvc; i++) {
 		const struct service *s = srv->svc[i];
 		evbuffer_add_printf(out, "%s{\"name\":", i ? "," : "");
 		json_str(out, s->cfg.name);
-		evbuffer_add_printf(out, ",\"mode\":\"%s\",\"port\":%d,\"listen\":[",
-		    cfg_mode_name(s->cfg.mode), s->cfg.port);
+		evbuffer_add_printf(out, ",\"mode\":\"%s\",\"tls\":%s,"
+		    "\"backend_tls\":\"%s\",\"port\":%d,\"listen\":[",
+		    cfg_mode_name(s->cfg.mode), s->ssl_server ? "true" : "false",
+		    cfg_backend_tls_name(s->cfg.backend_tls), s->cfg.port);
 		for (size_t j = 0; j < s->nlis; j++) {
 			if (j)
 				evbuffer_add(out, ",", 1);
@@ -135,11 +161,15 @@ handle_status(struct admin *a, struct evhttp_request *req, struct evbuffer *out)
 		json_str(out, b->addr.text);
 		evbuffer_add_printf(out, ",\"state\":\"%s\",\"removed\":%s,"
 		    "\"weight\":%d,\"max_sessions\":%d,\"sessions\":%d,"
-		    "\"connections_total\":%llu,\"affinity\":%zu,\"health\":{",
+		    "\"http_connections\":%d,\"connections_total\":%llu,"
+		    "\"affinity\":%zu,\"users\":[",
 		    be_state_name(be_state(b, srv->nsvc)),
 		    b->removed ? "true" : "false", b->weight, b->max_sessions,
-		    b->sessions, (unsigned long long)b->connections,
+		    b->sessions, b->conns, (unsigned long long)b->connections,
 		    aff_count_backend(srv->aff, b->name, now));
+		struct users_arg ua = { out, b->name, 0 };
+		us_foreach(srv->us, now, users_of_backend, &ua);
+		evbuffer_add(out, "],\"health\":{", 12);
 		for (size_t s = 0; s < srv->nsvc; s++) {
 			const struct be_health *h = &b->health[s];
 			if (s)
@@ -210,6 +240,18 @@ handle_metrics(struct admin *a, struct evhttp_request *req, struct evbuffer *out
 			    be_state_name(states[k]), st == states[k]);
 		}
 	}
+	prom_head(out, "poolgate_backend_users", "gauge",
+	    "Jupyter users active on the VM.");
+	for (size_t i = 0; i < srv->pool.n; i++) {
+		evbuffer_add_printf(out, "poolgate_backend_users{backend=\"");
+		prom_str(out, srv->pool.be[i]->name);
+		evbuffer_add_printf(out, "\"} %zu\n",
+		    us_users_on(srv->us, srv->pool.be[i]->name, pg_now_ms()));
+	}
+	prom_head(out, "poolgate_state_writable", "gauge",
+	    "1 while the affinity table can be saved in state_dir.");
+	evbuffer_add_printf(out, "poolgate_state_writable %d\n",
+	    srv->state_failing ? 0 : 1);
 	prom_head(out, "poolgate_backend_connections_total", "counter",
 	    "Connections relayed to the VM.");
 	for (size_t i = 0; i < srv->pool.n; i++) {
@@ -272,6 +314,12 @@ admin_cb(struct evhttp_request *req, void *arg)
 	}
 	if (path == NULL)
 		path = "/";
+	/* The admin API takes POST, PUT and DELETE too; the rest is GET/HEAD. */
+	if (strncmp(path, "/api/v1/", 8) == 0) {
+		adminapi_handle(a->srv, req, path);
+		evbuffer_free(out);
+		return;
+	}
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
 		    "GET, HEAD");

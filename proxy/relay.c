@@ -252,11 +252,12 @@ relay_start(struct bufferevent *client, struct bufferevent *backend,
 	}
 	arm_timer(r, r->last_ms);
 	/*
-	 * Bytes the client sent while the VM was being connected are in its
-	 * input buffer already; relay them now. The watermarks above were
-	 * reset, so the caller's ones must not linger.
+	 * Bytes either side sent before the relay began (the client while the
+	 * VM was being connected; a VM right after its 101 Switching Protocols)
+	 * are in the input buffers already: relay them now.
 	 */
 	relay_readcb(client, r);
+	relay_readcb(backend, r);
 	if (client_eof) {
 		r->eof[0] = true;
 		bufferevent_disable(client, EV_READ);

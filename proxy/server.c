@@ -2,21 +2,40 @@
  * server.c -- the daemon's lifecycle: start, reload, stop; listeners and the
  * accept path with its limits.
  */
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backends/check.h"
+#include "backends/check_agent.h"
+#include "backends/hooks.h"
+#include "backends/statefile.h"
+#include "proxy/cookie.h"
+#include "proxy/hookrun.h"
+#include "proxy/httpconn.h"
+#include "proxy/tls.h"
+
+#include <libconfig.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include "proxy/admin.h"
+#include "proxy/adminapi.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
 
+static void hooks_update(struct pg_server *srv);
+
 #define AFF_MAX_ENTRIES  1000000
+#define US_MAX_USERS     100000
 #define LISTEN_BACKLOG   1024
 #define ACCEPT_PAUSE_MS  100
 
@@ -52,6 +71,27 @@ addr_equal(const struct cfg_addr *a, const struct cfg_addr *b)
 	}
 	return false;
 }
+
+void
+srv_format_peer(const struct sockaddr *sa, char *addr, size_t addrlen, int *port)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+	addr[0] = '\0';
+	*port = 0;
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &s4->sin_addr, addr, addrlen);
+		*port = ntohs(s4->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], addr, addrlen);
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, addr, addrlen);
+		*port = ntohs(s6->sin6_port);
+	}
+}
+
 
 /* ---- accepting ---------------------------------------------------------- */
 
@@ -90,7 +130,10 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 		return;
 	}
 	srv->nconns++;
-	session_accept(srv, svc, fd, sa, (socklen_t)salen);
+	if (svc->cfg.mode == SVC_MODE_HTTP)
+		hconn_accept(srv, svc, fd, sa, (socklen_t)salen);
+	else
+		session_accept(srv, svc, fd, sa, (socklen_t)salen);
 }
 
 static void
@@ -186,14 +229,13 @@ listener_free(struct listener *l)
 
 /* ---- services ------------------------------------------------------------ */
 
+/* The service keeps its own copy: sessions outlive the pg_config. */
 static void
 svc_set_cfg(struct service *s, const struct cfg_service *cs)
 {
-	free(s->cfg.check.path);
-	s->cfg = *cs;
-	s->cfg.check.path = cs->check.path != NULL ? strdup(cs->check.path) : NULL;
-	for (size_t i = 0; i < CFG_MAX_LISTEN; i++)
-		s->cfg.listen[i].text = NULL;   /* the listeners own their text */
+	cfg_service_clear(&s->cfg);
+	if (cfg_service_copy(&s->cfg, cs) == -1)
+		pg_fatalx("out of memory copying service %s", cs->name);
 }
 
 void
@@ -203,7 +245,9 @@ svc_unref(struct service *s)
 		return;
 	for (size_t i = 0; i < s->nlis; i++)
 		listener_free(s->lis[i]);
-	free(s->cfg.check.path);
+	SSL_CTX_free(s->ssl_server);
+	SSL_CTX_free(s->ssl_client);
+	cfg_service_clear(&s->cfg);
 	free(s);
 }
 
@@ -216,6 +260,65 @@ svc_find(struct pg_server *srv, const char *name)
 	return NULL;
 }
 
+/* ---- checks of one VM ---------------------------------------------------- */
+
+static void
+stop_checks(struct backend *b)
+{
+	for (size_t s = 0; s < CFG_MAX_SERVICES; s++)
+		chk_stop(b, s);
+	agent_stop(b);
+}
+
+/* Active checks for every service, and the agent when one is configured. */
+static void
+start_checks(struct pg_server *srv, struct backend *b)
+{
+	const struct pg_config *cfg = srv->cfg;
+
+	for (size_t s = 0; s < srv->nsvc; s++)
+		chk_start(srv->base, b, s, &srv->svc[s]->cfg, srv->svc[s]->ssl_client);
+	if (cfg->agent.enabled)
+		agent_start(srv->base, b, cfg->agent.port, cfg->agent.interval_ms,
+		    cfg->agent.timeout_ms);
+	else {
+		agent_stop(b);
+		be_agent_clear(b);   /* an agent's drain must not outlive its check */
+	}
+}
+
+const char *
+srv_source_name(int src)
+{
+	switch (src) {
+	case BE_SRC_FILE:           return "configuration file";
+	case BE_SRC_API:            return "admin API";
+	case BE_SRC_DISCOVERY_FILE: return "discovery file";
+	case BE_SRC_DNS:            return "DNS discovery";
+	}
+	return "unknown source";
+}
+
+/* A VM at a new address is another machine: its health starts over. */
+static void
+be_set_address(struct backend *b, const struct cfg_addr *a)
+{
+	char *text;
+
+	if (addr_equal(&b->addr, a))
+		return;
+	if ((text = strdup(a->text)) == NULL)
+		pg_fatalx("out of memory");
+	log_info("backend %s moved from %s to %s: health starts over", b->name,
+	    b->addr.text, text);
+	free(b->addr.text);
+	b->addr = *a;
+	b->addr.text = text;
+	for (size_t s = 0; s < CFG_MAX_SERVICES; s++)
+		hc_init(&b->health[s].hc);
+	be_agent_clear(b);
+}
+
 /* ---- housekeeping -------------------------------------------------------- */
 
 void
@@ -224,36 +327,296 @@ srv_reap(struct pg_server *srv)
 	for (size_t i = 0; i < srv->pool.n; ) {
 		struct backend *b = srv->pool.be[i];
 
-		if (!b->removed || b->sessions > 0) {
+		if (!b->removed || b->sessions > 0 || b->conns > 0) {
 			i++;
 			continue;
 		}
 		log_info("backend %s forgotten: removed and its last session ended",
 		    b->name);
-		for (size_t s = 0; s < CFG_MAX_SERVICES; s++)
-			chk_stop(b, s);
+		stop_checks(b);
 		aff_forget_backend(srv->aff, b->name);
 		pool_remove_at(&srv->pool, i);
 	}
 }
 
 void
+srv_capacity_changed(struct pg_server *srv)
+{
+	/* Reentrancy: a dequeued session may fail at once and end. */
+	if (srv->dispatching)
+		return;
+	srv->dispatching = true;
+	for (size_t i = 0; i < srv->nsvc; i++)
+		while (session_dequeue(srv, srv->svc[i]))
+			;
+	srv->dispatching = false;
+}
+
+void
+srv_no_capacity(struct pg_server *srv, struct service *svc)
+{
+	static uint64_t last;
+
+	WARN_RATELIMITED(last, "service %s: no VM can take a new session",
+	    svc->cfg.name);
+	hooks_no_capacity(srv, svc);
+}
+
+void
 srv_session_gone(struct pg_server *srv)
 {
 	srv_reap(srv);
-	if (srv->stopping && srv->sessions == NULL) {
+	srv_capacity_changed(srv);
+	hooks_update(srv);
+	if (srv->stopping && srv->sessions == NULL && srv->hconns == NULL) {
 		log_info("last session ended, exiting");
 		event_base_loopexit(srv->base, NULL);
 	}
+}
+
+/* ---- event hooks --------------------------------------------------------- */
+
+static void
+hook_line(const char *event, const char *backend, const char *line, void *arg)
+{
+	log_info("hook %s %s: %s", event, backend[0] ? backend : "-", line);
+}
+
+static void
+hook_done(const struct hr_result *r, void *arg)
+{
+	pg_log(r->outcome == HR_OK ? PG_LOG_INFO : PG_LOG_WARN,
+	    "hook %s %s: %s (status %d) in %llums", r->event,
+	    r->backend[0] ? r->backend : "-", hr_outcome_name(r->outcome),
+	    r->status, (unsigned long long)r->duration_ms);
+}
+
+/* Run the command for every event the detector has queued. */
+static void
+hooks_fire(struct pg_server *srv)
+{
+	struct hk_emit e;
+	struct hk_env env;
+
+	while (hk_next(srv->hk, &e)) {
+		hk_env(&e, &env);
+		log_info("hook event %s%s%s", hk_event_name(e.event),
+		    e.backend[0] ? " " : "", e.backend);
+		hr_run(srv->hr, hk_event_name(e.event), e.backend, env.v);
+	}
+}
+
+/* Show the detector the pool as it is now. */
+static void
+hooks_update(struct pg_server *srv)
+{
+	struct hk_vm *vms;
+	size_t n = 0;
+
+	if (srv->hk == NULL)
+		return;
+	if ((vms = calloc(srv->pool.n + 1, sizeof(*vms))) == NULL)
+		return;
+	for (size_t i = 0; i < srv->pool.n; i++) {
+		const struct backend *b = srv->pool.be[i];
+		bool up = false;
+
+		if (b->removed)
+			continue;
+		for (size_t s = 0; s < srv->nsvc; s++)
+			up |= be_takes_new(b, s);
+		vms[n].name = b->name;
+		vms[n].address = b->addr.text;
+		vms[n].sessions = b->sessions;
+		vms[n].max_sessions = be_max_sessions(b);
+		vms[n].up = up;
+		n++;
+	}
+	hk_update(srv->hk, vms, n, pg_now_ms());
+	free(vms);
+	hooks_fire(srv);
+}
+
+void
+hooks_no_capacity(struct pg_server *srv, struct service *svc)
+{
+	if (srv->hk != NULL && hk_no_capacity(srv->hk, svc->cfg.name, pg_now_ms()))
+		hooks_fire(srv);
+}
+
+/* Start, change or stop hooks as the configuration says. */
+static void
+hooks_configure(struct pg_server *srv, const struct pg_config *cfg)
+{
+	struct hk_params p = {
+		.idle_grace_ms = cfg->hooks.idle_grace_ms,
+		.headroom = cfg->hooks.headroom,
+		.no_capacity_interval_ms = HK_NO_CAPACITY_INTERVAL_MS,
+	};
+
+	if (!cfg->hooks.enabled) {
+		hk_free(srv->hk);
+		hr_free(srv->hr);
+		srv->hk = NULL;
+		srv->hr = NULL;
+		return;
+	}
+	if (srv->hk == NULL && (srv->hk = hk_new(&p)) == NULL)
+		pg_fatalx("out of memory starting hooks");
+	if (srv->hr == NULL) {
+		if ((srv->hr = hr_new(srv->base)) == NULL)
+			pg_fatalx("out of memory starting hooks");
+		hr_set_line_cb(srv->hr, hook_line, srv);
+		hr_set_done_cb(srv->hr, hook_done, srv);
+	}
+	hk_set_params(srv->hk, &p);
+	hr_configure(srv->hr, cfg->hooks.command, cfg->hooks.timeout_ms);
+}
+
+/* ---- Jupyter sessions and the state file -------------------------------- */
+
+static void
+user_key(char *key, size_t len, const char *user)
+{
+	snprintf(key, len, "user:%s", user);
+}
+
+/* A Jupyter session ended (idle, moved, VM forgotten): uncount it. */
+static void
+user_session_end(struct pg_server *srv, const char *user, const char *vm,
+    uint64_t now, const char *why)
+{
+	struct backend *b = pool_find(&srv->pool, vm);
+	char key[AFF_KEY_MAX + 1];
+
+	if (b != NULL) {
+		if (b->sessions <= 0)
+			pg_fatalx("session count of %s went negative", b->name);
+		b->sessions--;
+	}
+	user_key(key, sizeof(key), user);
+	aff_session_end(srv->aff, key, vm, now);
+	srv->aff_dirty = true;
+	log_info("jupyter session end user=%s vm=%s reason=%s", user, vm, why);
+}
+
+void
+srv_user_request(struct pg_server *srv, const char *user, struct backend *vm,
+    const char *addr, uint64_t now)
+{
+	struct us_ended ended = { 0 };
+	char key[AFF_KEY_MAX + 1];
+	static uint64_t last_full;
+	enum us_result r;
+
+	r = us_request(srv->us, user, vm->name, addr, now, &ended);
+	if (ended.ended)
+		user_session_end(srv, ended.user, ended.backend, now, "moved");
+	if (r == US_STARTED) {
+		vm->sessions++;
+		user_key(key, sizeof(key), user);
+		if (aff_session_start(srv->aff, key, vm->name, now) == -1)
+			log_warn("affinity table full: %s not remembered", key);
+		srv->aff_dirty = true;
+		log_info("jupyter session start user=%s vm=%s client=%s", user,
+		    vm->name, addr);
+	} else if (r == US_FULL || r == US_NOMEM)
+		WARN_RATELIMITED(last_full, "jupyter sessions: table full, "
+		    "user %s not counted", user);
+}
+
+static void
+user_expired(const struct us_session *us, void *arg)
+{
+	struct pg_server *srv = arg;
+
+	user_session_end(srv, us->user, us->backend, pg_now_ms(), "idle");
+}
+
+static bool
+backend_known(const char *name, void *arg)
+{
+	struct pg_server *srv = arg;
+	struct backend *b = pool_find(&srv->pool, name);
+
+	return b != NULL && !b->removed;
+}
+
+static uint64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * Write the affinity table when it changed. A failure (read-only or full
+ * disk) is logged once, retried every second, and the table stays in memory.
+ */
+static void
+state_save(struct pg_server *srv, bool force)
+{
+	char err[256];
+	uint64_t now = pg_now_ms();
+
+	if (!srv->aff_dirty && !force)
+		return;
+	if (sf_save(srv->cfg->state_dir, srv->aff, now, wall_ms(), err,
+	    sizeof(err)) < 0) {
+		if (!srv->state_failing)
+			log_err("state: cannot save the affinity table in %s: %s; "
+			    "keeping it in memory and retrying", srv->cfg->state_dir,
+			    err);
+		srv->state_failing = true;
+		return;
+	}
+	if (srv->state_failing)
+		log_info("state: saving in %s works again", srv->cfg->state_dir);
+	srv->state_failing = false;
+	srv->aff_dirty = false;
+	srv->state_saved_ms = now;
+}
+
+static void
+state_load(struct pg_server *srv)
+{
+	struct sf_report rep;
+	char path[4200], err[256], summary[512];
+
+	snprintf(path, sizeof(path), "%s/%s", srv->cfg->state_dir, SF_FILE_NAME);
+	if (sf_load(path, srv->aff, pg_now_ms(), wall_ms(), backend_known, srv,
+	    &rep, err, sizeof(err)) == -1) {
+		log_err("state: cannot read %s: %s; starting with no affinity",
+		    path, err);
+		return;
+	}
+	sf_report_format(&rep, summary, sizeof(summary));
+	if (rep.missing)
+		log_info("state: no %s yet (first start)", path);
+	else if (rep.truncated || rep.corrupt > 0 || rep.bad_header ||
+	    rep.bad_version)
+		log_warn("state: %s is damaged: %s", path, summary);
+	else
+		log_info("state: %s: %s", path, summary);
 }
 
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pg_server *srv = arg;
+	uint64_t now = pg_now_ms();
 
-	aff_expire(srv->aff, pg_now_ms());
+	us_expire(srv->us, now, user_expired, srv);
+	if (aff_expire(srv->aff, now) > 0)
+		srv->aff_dirty = true;
+	for (size_t i = 0; i < srv->nsvc; i++)
+		session_queue_expire(srv, srv->svc[i], now);
+	srv_capacity_changed(srv);
 	srv_reap(srv);
+	hooks_update(srv);
+	state_save(srv, false);
 }
 
 /* ---- configuration: first load and reload -------------------------------- */
@@ -292,6 +655,8 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 	struct listener *fresh[CFG_MAX_SERVICES][CFG_MAX_LISTEN] = {{ NULL }};
 	struct service *nsvc[CFG_MAX_SERVICES] = { NULL };
 	struct admin *nadmin = NULL;
+	SSL_CTX *nserver[CFG_MAX_SERVICES] = { NULL }, *nclient[CFG_MAX_SERVICES] = { NULL };
+	char err[512], token[sizeof(srv->admin_token)];
 	struct pg_config *ocfg = srv->cfg;
 	int map[CFG_MAX_SERVICES];   /* new service index -> old, or -1 */
 	int added = 0, removed = 0, kept = 0;
@@ -312,6 +677,29 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 				goto out;
 		}
 	}
+	/* The admin token: a file that cannot be read fails the reload. */
+	if (ncfg->admin_token_file != NULL &&
+	    adminapi_load_token(ncfg->admin_token_file, token, sizeof(token),
+	    err, sizeof(err)) != 0) {
+		log_err("admin.token_file: %s", err);
+		goto out;
+	}
+	/* TLS contexts: a certificate that cannot be loaded fails the reload. */
+	for (size_t i = 0; i < ncfg->nservices; i++) {
+		const struct cfg_service *cs = &ncfg->services[i];
+
+		if (cs->tls.enabled && (nserver[i] = tls_server_ctx(cs->tls.cert,
+		    cs->tls.key, cs->tls.min_version, err, sizeof(err))) == NULL) {
+			log_err("service %s: tls: %s", cs->name, err);
+			goto out;
+		}
+		if (cs->backend_tls != BTLS_NONE &&
+		    (nclient[i] = tls_client_ctx(cs->backend_tls == BTLS_VERIFY,
+		    cs->backend_ca, err, sizeof(err))) == NULL) {
+			log_err("service %s: backend_tls: %s", cs->name, err);
+			goto out;
+		}
+	}
 	if (srv->admin == NULL ||
 	    !addr_equal(admin_addr(srv->admin), &ncfg->admin_listen)) {
 		if ((nadmin = admin_new(srv, &ncfg->admin_listen)) == NULL)
@@ -330,7 +718,20 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 			s->refcnt = 1;
 		}
 		svc_set_cfg(s, cs);
+		if (map[i] < 0)
+			wq_init(&s->wq, 0, 0);
+		wq_configure(&s->wq, cs->queue.enabled ? (size_t)cs->queue.max : 0,
+		    cs->queue.timeout_ms);
 		s->idx = (int)i;
+		/* Live connections keep their own reference to an old context. */
+		SSL_CTX_free(s->ssl_server);
+		SSL_CTX_free(s->ssl_client);
+		s->ssl_server = nserver[i];
+		s->ssl_client = nclient[i];
+		nserver[i] = nclient[i] = NULL;   /* transferred */
+		if (cs->backend_tls == BTLS_INSECURE)
+			log_warn("service %s: backend_tls is \"insecure\": the VMs' "
+			    "certificates are not verified", cs->name);
 		nsvc[i] = s;
 	}
 	/*
@@ -385,8 +786,7 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 		struct backend *b = srv->pool.be[i];
 		struct be_health h[CFG_MAX_SERVICES];
 
-		for (size_t s = 0; s < CFG_MAX_SERVICES; s++)
-			chk_stop(b, s);
+		stop_checks(b);
 		memcpy(h, b->health, sizeof(h));
 		memset(b->health, 0, sizeof(b->health));
 		for (size_t s = 0; s < ncfg->nservices; s++) {
@@ -396,8 +796,11 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 				hc_init(&b->health[s].hc);
 		}
 	}
-	for (size_t i = 0; i < srv->pool.n; i++)
-		srv->pool.be[i]->removed = true;   /* until found in the new file */
+	/* The file manages its own VMs; the API's and discovery's stay. */
+	for (size_t i = 0; i < srv->pool.n; i++) {
+		struct backend *b = srv->pool.be[i];
+		b->file_seen = false;
+	}
 	for (size_t i = 0; i < ncfg->nbackends; i++) {
 		const struct cfg_backend *cb = &ncfg->backends[i];
 		struct backend *b = pool_find(&srv->pool, cb->name);
@@ -405,50 +808,52 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 		if (b == NULL) {
 			if ((b = pool_add(&srv->pool, cb)) == NULL)
 				pg_fatalx("out of memory adding backend %s", cb->name);
+			b->source = BE_SRC_FILE;
+			b->file_seen = true;
 			if (ocfg != NULL)
 				log_info("backend %s added (%s), down until its checks pass",
 				    b->name, b->addr.text);
 			added++;
 			continue;
 		}
+		if (b->source != BE_SRC_FILE)
+			log_warn("backend %s: now defined in %s, which takes it over "
+			    "from the %s", b->name, ncfg->path, srv_source_name(b->source));
 		kept++;
+		b->source = BE_SRC_FILE;
+		b->file_seen = true;
 		b->removed = false;
 		b->weight = cb->weight;
 		b->max_sessions = cb->max_sessions;
-		if (!addr_equal(&b->addr, &cb->address)) {
-			char *text = strdup(cb->address.text);
-			if (text == NULL)
-				pg_fatalx("out of memory");
-			log_info("backend %s moved from %s to %s: health starts over",
-			    b->name, b->addr.text, text);
-			free(b->addr.text);
-			b->addr = cb->address;
-			b->addr.text = text;
-			for (size_t s = 0; s < CFG_MAX_SERVICES; s++)
-				hc_init(&b->health[s].hc);
-		}
+		be_set_address(b, &cb->address);
 	}
 	for (size_t i = 0; i < srv->pool.n; i++) {
 		struct backend *b = srv->pool.be[i];
-		if (b->removed) {
-			if (ocfg != NULL)
-				log_info("backend %s removed from the configuration: "
-				    "draining %d session(s)", b->name, b->sessions);
-			removed++;
+		if (b->source != BE_SRC_FILE || b->file_seen || b->removed)
 			continue;
-		}
-		for (size_t s = 0; s < ncfg->nservices; s++)
-			chk_start(srv->base, b, s, &ncfg->services[s]);
+		b->removed = true;
+		log_info("backend %s removed from the configuration: draining %d "
+		    "session(s)", b->name, b->sessions);
+		removed++;
 	}
 
 	/* 4. The rest of the settings. */
+	explicit_bzero(srv->admin_token, sizeof(srv->admin_token));
+	srv->admin_token_set = ncfg->admin_token_file != NULL;
+	if (srv->admin_token_set)
+		memcpy(srv->admin_token, token, sizeof(token));
 	aff_set_ttl(srv->aff, ncfg->affinity_ttl_ms);
+	us_set_idle(srv->us, ncfg->session_idle_ms);
+	hooks_configure(srv, ncfg);
 	if (nadmin != NULL) {
 		admin_free(srv->admin);
 		srv->admin = nadmin;
 		nadmin = NULL;
 	}
 	srv->cfg = ncfg;
+	for (size_t i = 0; i < srv->pool.n; i++)
+		if (!srv->pool.be[i]->removed)
+			start_checks(srv, srv->pool.be[i]);
 	if (ocfg != NULL)
 		log_info("reloaded %s: %zu service(s), backends: %d added, "
 		    "%d removed, %d kept", ncfg->path, ncfg->nservices, added,
@@ -457,10 +862,14 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 	srv_reap(srv);
 	rc = 0;
 out:
-	for (size_t i = 0; i < CFG_MAX_SERVICES; i++)
+	for (size_t i = 0; i < CFG_MAX_SERVICES; i++) {
 		for (size_t j = 0; j < CFG_MAX_LISTEN; j++)
 			listener_free(fresh[i][j]);
+		SSL_CTX_free(nserver[i]);
+		SSL_CTX_free(nclient[i]);
+	}
 	admin_free(nadmin);
+	explicit_bzero(token, sizeof(token));
 	return rc;
 }
 
@@ -492,6 +901,226 @@ out:
 	return rc;
 }
 
+/* ---- membership: admin API and discovery --------------------------------- */
+
+#define MEMBERS_FILE "backends.state"
+
+static const char *const admin_names[] = { "ready", "drain", "maint" };
+
+static bool
+be_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > CFG_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(isalnum((unsigned char)name[i]) || name[i] == '_' ||
+		    name[i] == '-' || name[i] == '.'))
+			return false;
+	return true;
+}
+
+/*
+ * Save what the admin API decided: the VMs it created and every operator
+ * state other than ready. libconfig syntax, so the reader is the same
+ * well-tested parser as the configuration's. Names and addresses are
+ * validated before they get here, so they need no quoting.
+ */
+static void
+members_save(struct pg_server *srv)
+{
+	char *buf = NULL, err[256];
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (f == NULL) {
+		log_err("state: out of memory saving the backends");
+		return;
+	}
+	fprintf(f, "# poolgate: VMs and operator states set through the admin API\n"
+	    "backends = (\n");
+	for (size_t i = 0, n = 0; i < srv->pool.n; i++) {
+		const struct backend *b = srv->pool.be[i];
+		if (b->removed)
+			continue;
+		if (b->source != BE_SRC_API && b->admin == BE_ADMIN_READY)
+			continue;
+		fprintf(f, "%s  { name = \"%s\"; api = %s; address = \"%s\"; "
+		    "weight = %d; max_sessions = %d; admin = \"%s\"; }",
+		    n++ ? ",\n" : "", b->name, b->source == BE_SRC_API ?
+		    "true" : "false", b->addr.text, b->weight, b->max_sessions,
+		    admin_names[b->admin]);
+	}
+	fprintf(f, "\n);\n");
+	if (fclose(f) != 0) {
+		free(buf);
+		log_err("state: out of memory saving the backends");
+		return;
+	}
+	if (sf_write_atomic(srv->cfg->state_dir, MEMBERS_FILE, buf, len, err,
+	    sizeof(err)) == -1)
+		log_err("state: cannot save the admin API's changes: %s", err);
+	free(buf);
+}
+
+/* At start: bring back the API's VMs and the operator states. */
+static void
+members_load(struct pg_server *srv)
+{
+	char path[4200], err[256];
+	config_t c;
+	config_setting_t *list;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", srv->cfg->state_dir, MEMBERS_FILE);
+	if (stat(path, &st) == -1)
+		return;   /* nothing set through the API yet */
+	config_init(&c);
+	if (config_read_file(&c, path) != CONFIG_TRUE) {
+		log_err("state: %s:%d: %s; the admin API's changes are not "
+		    "restored", path, config_error_line(&c), config_error_text(&c));
+		goto out;
+	}
+	if ((list = config_lookup(&c, "backends")) == NULL ||
+	    !config_setting_is_list(list))
+		goto out;
+	for (int i = 0; i < config_setting_length(list); i++) {
+		config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+		const char *name = NULL, *addr = NULL, *admin = NULL;
+		int api = 0, weight = 1, maxs = 0;
+
+		config_setting_lookup_string(e, "name", &name);
+		config_setting_lookup_string(e, "address", &addr);
+		config_setting_lookup_string(e, "admin", &admin);
+		config_setting_lookup_bool(e, "api", &api);
+		config_setting_lookup_int(e, "weight", &weight);
+		config_setting_lookup_int(e, "max_sessions", &maxs);
+		if (name == NULL || addr == NULL || admin == NULL) {
+			log_warn("state: %s: entry %d incomplete, skipped", path, i);
+			continue;
+		}
+		if (api && srv_backend_upsert(srv, BE_SRC_API, name, addr, weight,
+		    maxs, err, sizeof(err)) == -1) {
+			log_warn("state: %s: VM %s not restored: %s", path, name, err);
+			continue;
+		}
+		for (int a = 0; a < 3; a++)
+			if (strcmp(admin, admin_names[a]) == 0 &&
+			    pool_find(&srv->pool, name) != NULL)
+				pool_find(&srv->pool, name)->admin = (enum be_admin)a;
+	}
+	log_info("state: restored the admin API's changes from %s", path);
+out:
+	config_destroy(&c);
+}
+
+int
+srv_backend_upsert(struct pg_server *srv, enum be_source src, const char *name,
+    const char *address, int weight, int max_sessions, char *err,
+    size_t errlen)
+{
+	struct cfg_backend cb;
+	struct backend *b;
+	int rc;
+
+	memset(&cb, 0, sizeof(cb));
+	if (!be_name_valid(name)) {
+		snprintf(err, errlen, "\"%s\" is not a valid VM name (expected 1 "
+		    "to %d of A-Z a-z 0-9 _ - .)", name, CFG_NAME_MAX);
+		return -1;
+	}
+	if (cfg_parse_addr(address, false, &cb.address) == -1) {
+		snprintf(err, errlen, "\"%s\" is not a numeric IPv4 or IPv6 "
+		    "address", address);
+		return -1;
+	}
+	if (weight < 1 || weight > 1000 || max_sessions < 0 ||
+	    max_sessions > 100000) {
+		snprintf(err, errlen, "weight must be 1..1000 and max_sessions "
+		    "0..100000");
+		return -1;
+	}
+	snprintf(cb.name, sizeof(cb.name), "%s", name);
+	cb.address.text = (char *)address;
+	cb.weight = weight;
+	cb.max_sessions = max_sessions;
+	if ((b = pool_find(&srv->pool, name)) != NULL && !b->removed &&
+	    b->source != (int)src) {
+		snprintf(err, errlen, "VM %s is owned by the %s", name,
+		    srv_source_name(b->source));
+		return -1;
+	}
+	if (b == NULL) {
+		if ((b = pool_add(&srv->pool, &cb)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		log_info("backend %s added by the %s (%s), down until its checks "
+		    "pass", name, srv_source_name(src), address);
+		rc = 1;
+	} else {
+		/* Also brings back a VM that was draining towards removal. */
+		if (b->removed)
+			log_info("backend %s is back (%s)", name, srv_source_name(src));
+		b->removed = false;
+		b->weight = weight;
+		b->max_sessions = max_sessions;
+		be_set_address(b, &cb.address);
+		rc = 0;
+	}
+	b->source = (int)src;
+	start_checks(srv, b);
+	if (src == BE_SRC_API)
+		members_save(srv);
+	srv_capacity_changed(srv);
+	return rc;
+}
+
+int
+srv_backend_remove(struct pg_server *srv, enum be_source src, const char *name,
+    char *err, size_t errlen)
+{
+	struct backend *b = pool_find(&srv->pool, name);
+
+	if (b == NULL || b->removed) {
+		snprintf(err, errlen, "no VM called %s", name);
+		return -1;
+	}
+	if (b->source != (int)src) {
+		snprintf(err, errlen, "VM %s is owned by the %s", name,
+		    srv_source_name(b->source));
+		return -1;
+	}
+	b->removed = true;
+	stop_checks(b);
+	log_info("backend %s removed by the %s: draining %d session(s)", name,
+	    srv_source_name(src), b->sessions);
+	if (src == BE_SRC_API)
+		members_save(srv);
+	srv_reap(srv);
+	return 0;
+}
+
+int
+srv_backend_set_admin(struct pg_server *srv, const char *name,
+    enum be_admin admin, char *err, size_t errlen)
+{
+	struct backend *b = pool_find(&srv->pool, name);
+
+	if (b == NULL || b->removed) {
+		snprintf(err, errlen, "no VM called %s", name);
+		return -1;
+	}
+	if (b->admin != admin)
+		log_info("backend %s: operator state %s -> %s", name,
+		    admin_names[b->admin], admin_names[admin]);
+	b->admin = admin;
+	members_save(srv);
+	srv_capacity_changed(srv);
+	return 0;
+}
+
 /* ---- signals and stopping ------------------------------------------------ */
 
 static void
@@ -499,8 +1128,10 @@ grace_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pg_server *srv = arg;
 
-	log_info("shutdown grace over: closing %zu session(s)", session_count(srv));
+	log_info("shutdown grace over: closing %zu session(s) and %zu HTTP "
+	    "connection(s)", session_count(srv), hconn_count(srv));
 	session_stop_all(srv);
+	hconn_stop_all(srv);
 	event_base_loopexit(srv->base, NULL);
 }
 
@@ -521,13 +1152,15 @@ srv_stop(struct pg_server *srv)
 		}
 		s->nlis = 0;
 	}
-	if (srv->sessions == NULL) {
+	state_save(srv, true);
+	if (srv->sessions == NULL && srv->hconns == NULL) {
 		log_info("stopping: no live session");
 		event_base_loopexit(srv->base, NULL);
 		return;
 	}
-	log_info("stopping: waiting up to %llums for %zu session(s)",
-	    (unsigned long long)srv->cfg->shutdown_grace_ms, session_count(srv));
+	log_info("stopping: waiting up to %llums for %zu session(s) and %zu "
+	    "HTTP connection(s)", (unsigned long long)srv->cfg->shutdown_grace_ms,
+	    session_count(srv), hconn_count(srv));
 	tv.tv_sec = (time_t)(srv->cfg->shutdown_grace_ms / 1000);
 	tv.tv_usec = (suseconds_t)(srv->cfg->shutdown_grace_ms % 1000) * 1000;
 	evtimer_add(srv->ev_grace, &tv);
@@ -546,6 +1179,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	if (srv->stopping) {
 		log_info("second stop signal: closing every session now");
 		session_stop_all(srv);
+		hconn_stop_all(srv);
 		event_base_loopexit(srv->base, NULL);
 		return;
 	}
@@ -559,6 +1193,7 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 	struct cfg_errors errs = { 0 };
 	struct pg_config *cfg = NULL;
 	struct timeval sec = { 1, 0 };
+	char err[512];
 	int rc = -1;
 
 	memset(srv, 0, sizeof(*srv));
@@ -567,7 +1202,8 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 	pool_init(&srv->pool);
 	if ((srv->cfg_path = strdup(path)) == NULL ||
 	    (srv->lim = lim_new()) == NULL ||
-	    (srv->aff = aff_new(AFF_MAX_ENTRIES, 0)) == NULL) {
+	    (srv->aff = aff_new(AFF_MAX_ENTRIES, 0)) == NULL ||
+	    (srv->us = us_new(US_MAX_USERS, 600000)) == NULL) {
 		log_err("out of memory");
 		goto out;
 	}
@@ -575,9 +1211,19 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 		log_cfg_errors(&errs);
 		goto out;
 	}
+	if (ck_key_load_or_create(cfg->state_dir, srv->cookie_key, err,
+	    sizeof(err)) == -1) {
+		log_err("state: %s; using a key for this run only (affinity "
+		    "cookies will not survive a restart)", err);
+		if (RAND_bytes(srv->cookie_key, sizeof(srv->cookie_key)) != 1)
+			pg_fatalx("no randomness for the cookie key");
+	}
 	if (srv_apply(srv, cfg) == -1)
 		goto out;
 	cfg = NULL;   /* transferred */
+	/* After the VMs are known: entries for VMs gone from the file drop. */
+	members_load(srv);
+	state_load(srv);
 
 	signal(SIGPIPE, SIG_IGN);
 	srv->ev_sighup = evsignal_new(base, SIGHUP, signal_cb, srv);
@@ -612,7 +1258,10 @@ out:
 void
 srv_free(struct pg_server *srv)
 {
+	if (srv->cfg != NULL)
+		state_save(srv, true);
 	session_stop_all(srv);
+	hconn_stop_all(srv);
 	for (size_t i = 0; i < srv->pool.n; i++)
 		for (size_t s = 0; s < CFG_MAX_SERVICES; s++)
 			chk_stop(srv->pool.be[i], s);
@@ -627,6 +1276,10 @@ srv_free(struct pg_server *srv)
 		if (evs[i] != NULL)
 			event_free(evs[i]);
 	aff_free(srv->aff);
+	us_free(srv->us);
+	hk_free(srv->hk);
+	hr_free(srv->hr);
+	OPENSSL_cleanse(srv->cookie_key, sizeof(srv->cookie_key));
 	lim_free(srv->lim);
 	cfg_free(srv->cfg);
 	free(srv->cfg_path);

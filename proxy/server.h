@@ -22,8 +22,12 @@
 
 #include "backends/affinity.h"
 #include "backends/backend.h"
+#include "backends/usersess.h"
+#include "backends/waitq.h"
 #include "config/config.h"
 #include "proxy/limits.h"
+
+#include <openssl/ssl.h>
 
 /* Reasons a connection failed or was refused, for the error counters. */
 enum conn_err {
@@ -53,9 +57,15 @@ struct service {
 	uint64_t           connections_total;
 	uint64_t           active;
 	uint64_t           errors[ERR__COUNT];
+	struct waitq       wq;            /* connections waiting for a VM */
+	SSL_CTX           *ssl_server;    /* TLS termination, or NULL */
+	SSL_CTX           *ssl_client;    /* TLS to the VMs, or NULL */
 };
 
 struct session;
+struct hconn;
+struct hk_state;
+struct hookrun;
 struct admin;
 
 struct pg_server {
@@ -67,13 +77,29 @@ struct pg_server {
 	struct lim_table  *lim;
 	struct service    *svc[CFG_MAX_SERVICES]; /* parallel to cfg->services */
 	size_t             nsvc;
-	struct session    *sessions;      /* live sessions (session.c) */
+	struct session    *sessions;      /* live SSH/TCP sessions (session.c) */
+	struct hconn      *hconns;        /* live HTTP connections (httpconn.c) */
+	struct us_table   *us;            /* Jupyter users per VM */
+	struct hk_state   *hk;            /* hook event detection, when hooks are on */
+	struct hookrun    *hr;            /* hook runner, when hooks are on */
+	uint8_t            cookie_key[32];/* HMAC key of the affinity cookie */
+	bool               aff_dirty;     /* affinity changed since last saved */
+	uint64_t           state_saved_ms;
+	bool               state_failing; /* the last save failed */
 	uint64_t           nconns;        /* open client connections, all services */
 	uint64_t           started_ms;
 	uint64_t           reloads;
 	uint64_t           reload_failures;
 	bool               stopping;
+	bool               dispatching;   /* srv_capacity_changed() running */
 	struct admin      *admin;
+	/*
+	 * Bearer token of the admin API's mutating calls, read from
+	 * admin.token_file by adminapi_load_token() at start and on reload.
+	 * Without it (admin_token_set false) every mutating call is refused.
+	 */
+	char               admin_token[256];
+	bool               admin_token_set;
 	struct event      *ev_sighup, *ev_sigterm, *ev_sigint;
 	struct event      *ev_tick;       /* once a second: affinity sweep, reaping */
 	struct event      *ev_grace;      /* shutdown deadline */
@@ -107,6 +133,66 @@ void srv_reap(struct pg_server *srv);
 
 /* Called by the relay when a session ended; may finish a graceful stop. */
 void srv_session_gone(struct pg_server *srv);
+
+/*
+ * A request of `user` was sent to `vm` from client address addr: count the
+ * Jupyter session (a user on a VM) and keep the affinity "user:<name>".
+ */
+void srv_user_request(struct pg_server *srv, const char *user,
+    struct backend *vm, const char *addr, uint64_t now);
+
+/*
+ * The address of sa as text (IPv4-mapped IPv6 as IPv4) and its port.
+ * addr gets "" for other families.
+ */
+void srv_format_peer(const struct sockaddr *sa, char *addr, size_t addrlen,
+    int *port);
+
+/* ---- Membership and operator states (admin API, discovery) -------------- */
+
+/* Where a VM's membership comes from; each source manages only its own. */
+enum be_source { BE_SRC_FILE = 0, BE_SRC_API, BE_SRC_DISCOVERY_FILE, BE_SRC_DNS };
+
+/* "configuration file", "admin API", ... for messages and status. */
+const char *srv_source_name(int src);
+
+/*
+ * Create or update the VM `name` as `src` says. A new VM starts down until
+ * its checks pass; an update keeps sessions and health (an address change
+ * restarts health). A VM owned by another source is refused (-1, err says
+ * which source owns it). API changes are saved in state_dir.
+ * Returns 1 when created, 0 when updated, -1 on error (err filled).
+ */
+int  srv_backend_upsert(struct pg_server *srv, enum be_source src,
+    const char *name, const char *address, int weight, int max_sessions,
+    char *err, size_t errlen);
+
+/*
+ * Remove the VM `name` on behalf of `src`: it drains (no new sessions,
+ * live ones run on) and is forgotten once its last session ended.
+ * Returns 0, or -1 when unknown or owned by another source (err filled).
+ */
+int  srv_backend_remove(struct pg_server *srv, enum be_source src,
+    const char *name, char *err, size_t errlen);
+
+/*
+ * Set the operator state of `name` (ready, drain, maint). Saved in
+ * state_dir so it survives a restart. Returns 0 or -1 (unknown VM).
+ */
+int  srv_backend_set_admin(struct pg_server *srv, const char *name,
+    enum be_admin admin, char *err, size_t errlen);
+
+/*
+ * Capacity may have appeared (a VM came up, a session ended, a VM was added
+ * or made ready): hand queued connections to VMs, oldest first.
+ */
+void srv_capacity_changed(struct pg_server *srv);
+
+/* A login arrived that no VM could take: tell the hooks (rate-limited). */
+void srv_no_capacity(struct pg_server *srv, struct service *svc);
+
+/* Tell the hooks that svc had a login no VM could take (rate-limited). */
+void hooks_no_capacity(struct pg_server *srv, struct service *svc);
 
 /* Pause every listener for a moment (out of descriptors). */
 void srv_pause_accepting(struct pg_server *srv);

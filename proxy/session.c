@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 #include <event2/bufferevent.h>
 
 #include "backends/check.h"
-#include "backends/select.h"
+#include "backends/route.h"
 #include "proxy/log.h"
 #include "proxy/relay.h"
 #include "proxy/session.h"
@@ -24,6 +25,7 @@ struct session {
 	struct service     *svc;            /* referenced */
 	struct sockaddr_storage peer;
 	char                peer_text[INET6_ADDRSTRLEN + 8]; /* addr:port */
+	char                addr[INET6_ADDRSTRLEN];          /* client address */
 	char                key[AFF_KEY_MAX + 1];            /* "" = no affinity */
 	struct bufferevent *cli;            /* until the relay owns it */
 	struct bufferevent *be;             /* the connect in progress */
@@ -32,32 +34,16 @@ struct session {
 	struct backend     *tried[SESSION_MAX_TRIES];
 	int                 ntried;
 	bool                cli_eof;        /* client sent EOF before the VM answered */
+	struct wq_node      wq;             /* waiting in svc->wq for a VM; first
+	                                       member access via container_of */
 	uint64_t            start_ms;
 	uint64_t            connect_ms;     /* start of the current connect */
 };
 
 static void session_connect_next(struct session *s);
 
-/* "ip:ADDR" for IPv4 and IPv6 (IPv4-mapped IPv6 spelled as IPv4). */
-static void
-peer_format(const struct sockaddr *sa, char *addr, size_t addrlen, int *port)
-{
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-	const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-
-	addr[0] = '\0';
-	*port = 0;
-	if (sa->sa_family == AF_INET) {
-		inet_ntop(AF_INET, &s4->sin_addr, addr, addrlen);
-		*port = ntohs(s4->sin_port);
-	} else if (sa->sa_family == AF_INET6) {
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], addr, addrlen);
-		else
-			inet_ntop(AF_INET6, &s6->sin6_addr, addr, addrlen);
-		*port = ntohs(s6->sin6_port);
-	}
-}
+#define session_of(node) \
+	((struct session *)((char *)(node) - offsetof(struct session, wq)))
 
 static void
 set_nodelay(struct bufferevent *bev)
@@ -80,8 +66,10 @@ session_uncount(struct session *s)
 	if (b->sessions <= 0)
 		pg_fatalx("session count of %s went negative", b->name);
 	b->sessions--;
-	if (s->key[0] != '\0')
+	if (s->key[0] != '\0') {
 		aff_session_end(s->srv->aff, s->key, b->name, pg_now_ms());
+		s->srv->aff_dirty = true;
+	}
 	s->backend = NULL;
 }
 
@@ -100,6 +88,7 @@ session_free(struct session *s, const char *why)
 		    (unsigned long long)(s->relay ? relay_bytes_down(s->relay) : 0),
 		    why != NULL ? why : "closed");
 	}
+	wq_remove(&s->svc->wq, &s->wq);
 	relay_free(s->relay);
 	if (s->cli != NULL)
 		bufferevent_free(s->cli);
@@ -187,12 +176,13 @@ session_client_eventcb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
 
-	if (what & BEV_EVENT_EOF) {
+	if ((what & BEV_EVENT_EOF) && !s->wq.queued) {
 		/* Keep what it sent; the relay passes the EOF on. */
 		s->cli_eof = true;
 		return;
 	}
-	session_free(s, "client_error");
+	/* Gone while waiting for a VM: nobody to hand one to. */
+	session_free(s, s->wq.queued ? "left_queue" : "client_error");
 }
 
 static void
@@ -202,17 +192,34 @@ session_connect_next(struct session *s)
 	struct service *svc = s->svc;
 	struct sockaddr_storage ss;
 	struct backend *b;
+	struct route_in in = { 0 };
+	enum route_why why;
 	uint64_t now = pg_now_ms();
 	struct timeval tv;
-	bool by_aff = false;
 
+	/* An SSH login follows the one Jupyter user active from its address. */
+	in.sole_user_backend = us_sole_user_backend(srv->us, s->addr, now);
+	in.ip_key = s->key[0] != '\0' ? s->key : NULL;
 	for (;;) {
 		if (svc->idx < 0 || s->ntried >= SESSION_MAX_TRIES ||
-		    (b = sel_pick(&srv->pool, (size_t)svc->idx,
-		    s->key[0] ? srv->aff : NULL, s->key, now, s->tried,
-		    (size_t)s->ntried, &by_aff)) == NULL) {
+		    (b = route_pick(&srv->pool, (size_t)svc->idx, srv->aff, &in,
+		    now, s->tried, (size_t)s->ntried, &why)) == NULL) {
 			enum conn_err e = s->ntried == 0 ? ERR_NO_BACKEND :
 			    ERR_CONNECT_FAILED;
+			if (e == ERR_NO_BACKEND && svc->idx >= 0) {
+				srv_no_capacity(srv, svc);
+				/*
+				 * Hold it (sending nothing, so the SSH client
+				 * just waits) until a VM can take it.
+				 */
+				if (svc->cfg.queue.enabled &&
+				    wq_push(&svc->wq, &s->wq, now) == 0) {
+					log_info("session client=%s service=%s: no VM "
+					    "can take it; waiting (%zu in queue)",
+					    s->peer_text, svc->cfg.name, svc->wq.n);
+					return;
+				}
+			}
 			if (e == ERR_NO_BACKEND)
 				svc->errors[e]++;
 			log_warn("session client=%s service=%s: %s", s->peer_text,
@@ -225,9 +232,14 @@ session_connect_next(struct session *s)
 		s->tried[s->ntried++] = b;
 		s->backend = b;
 		b->sessions++;
-		if (s->key[0] != '\0' &&
-		    aff_session_start(srv->aff, s->key, b->name, now) == -1)
-			log_warn("affinity table full: %s not remembered", s->key);
+		if (s->key[0] != '\0') {
+			if (aff_session_start(srv->aff, s->key, b->name, now) == -1)
+				log_warn("affinity table full: %s not remembered",
+				    s->key);
+			srv->aff_dirty = true;
+		}
+		log_debug("session client=%s -> %s (%s)", s->peer_text, b->name,
+		    route_why_name(why));
 
 		memcpy(&ss, &b->addr.ss, sizeof(ss));
 		if (ss.ss_family == AF_INET)
@@ -265,7 +277,7 @@ session_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
     const struct sockaddr *sa, socklen_t salen)
 {
 	struct session *s;
-	char addr[INET6_ADDRSTRLEN];
+	char *addr = NULL;
 	int port;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -284,10 +296,11 @@ session_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 	svc->connections_total++;
 	memcpy(&s->peer, sa, salen < sizeof(s->peer) ? salen : sizeof(s->peer));
 	s->start_ms = pg_now_ms();
-	peer_format(sa, addr, sizeof(addr), &port);
+	addr = s->addr;
+	srv_format_peer(sa, addr, sizeof(s->addr), &port);
 	snprintf(s->peer_text, sizeof(s->peer_text),
 	    strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr, port);
-	if (srv->cfg->affinity_by_client_ip)
+	if (svc->cfg.by_client_ip)
 		snprintf(s->key, sizeof(s->key), "ip:%s", addr);
 	s->next = srv->sessions;
 	if (s->next != NULL)
@@ -309,6 +322,43 @@ session_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 	bufferevent_setwatermark(s->cli, EV_READ, 0, RELAY_BUF_CAP);
 	bufferevent_enable(s->cli, EV_READ);
 	session_connect_next(s);
+}
+
+bool
+session_dequeue(struct pg_server *srv, struct service *svc)
+{
+	struct session *s;
+	struct route_in in = { 0 };
+	enum route_why why;
+
+	if (svc->wq.head == NULL || svc->idx < 0)
+		return false;
+	s = session_of(svc->wq.head);
+	in.ip_key = s->key[0] != '\0' ? s->key : NULL;
+	/* Only leave the queue when a VM can take it, or it would lose its turn. */
+	if (route_pick(&srv->pool, (size_t)svc->idx, srv->aff, &in, pg_now_ms(),
+	    NULL, 0, &why) == NULL)
+		return false;
+	wq_remove(&svc->wq, &s->wq);
+	log_info("session client=%s service=%s: a VM can take it after %llums "
+	    "in the queue", s->peer_text, svc->cfg.name,
+	    (unsigned long long)(pg_now_ms() - s->start_ms));
+	session_connect_next(s);
+	return true;
+}
+
+void
+session_queue_expire(struct pg_server *srv, struct service *svc, uint64_t now)
+{
+	struct wq_node *n;
+
+	while ((n = wq_pop_expired(&svc->wq, now)) != NULL) {
+		struct session *s = session_of(n);
+		svc->errors[ERR_NO_BACKEND]++;
+		log_warn("session client=%s service=%s: no VM came up within the "
+		    "queue timeout", s->peer_text, svc->cfg.name);
+		session_free(s, "queue_timeout");
+	}
 }
 
 void

@@ -26,6 +26,16 @@
 void session_accept(struct pg_server *srv, struct service *svc,
     evutil_socket_t fd, const struct sockaddr *sa, socklen_t salen);
 
+/*
+ * Give the oldest connection waiting in svc's queue to a VM if one can take
+ * it. Returns true when one left the queue (call again for the next).
+ */
+bool session_dequeue(struct pg_server *srv, struct service *svc);
+
+/* Close queued connections whose wait is over. */
+void session_queue_expire(struct pg_server *srv, struct service *svc,
+    uint64_t now);
+
 /* End every live session now (end of the shutdown grace). */
 void session_stop_all(struct pg_server *srv);
 

@@ -782,7 +782,7 @@ test_file_mode_and_tmp(void **state)
 	struct aff_table *t = sample();
 	struct stat st;
 	char err[256], *dir = mkdir_tmp();
-	char *path = path_in(dir, SF_FILE_NAME), *tmp = path_in(dir, SF_TMP_NAME);
+	char *path = path_in(dir, SF_FILE_NAME), *tmp = path_in(dir, SF_FILE_NAME ".tmp");
 	char *other = path_in(dir, "elsewhere");
 	mode_t old = umask(0);
 	int fd;

@@ -1,0 +1,1058 @@
+/*
+ * httpconn.c -- see httpconn.h.
+ *
+ * One client connection carries one request at a time. For each request:
+ *
+ *   HEAD     read and parse the request head (bounded, header timeout)
+ *   FORM     for POST <login_path>: wait for the form body (<= 8 KiB) to
+ *            learn the user name
+ *   CONNECT  route (user, cookie, address, load) and connect to the VM, or
+ *            reuse the open connection when the VM is the same
+ *   EXCHANGE forward the head (own cookie stripped, X-Forwarded-* added) and
+ *            the body, while the response head is parsed, the affinity cookie
+ *            added, and the response body forwarded by its framing
+ *   TUNNEL   after 101 Switching Protocols to websocket: a plain relay
+ *   CLOSING  flush what is queued to the client, then free
+ *
+ * Bodies are never buffered whole: bytes move from one side's input to the
+ * other side's output, and reading pauses once RELAY_BUF_CAP bytes wait.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+
+#include "backends/check.h"
+#include "backends/route.h"
+#include "backends/usersess.h"
+#include "proxy/cookie.h"
+#include "proxy/http.h"
+#include "proxy/httpconn.h"
+#include "proxy/httpuser.h"
+#include "proxy/log.h"
+#include "proxy/relay.h"
+#include "proxy/tls.h"
+
+#define HC_MAX_TRIES 3
+
+enum hconn_state { HC_HEAD, HC_FORM, HC_CONNECT, HC_EXCHANGE, HC_TUNNEL, HC_CLOSING };
+
+struct hconn {
+	struct hconn       *prev, *next;   /* srv->hconns */
+	struct pg_server   *srv;
+	struct service     *svc;            /* referenced */
+	struct sockaddr_storage peer;
+	char                addr[INET6_ADDRSTRLEN];
+	char                peer_text[INET6_ADDRSTRLEN + 8];
+	bool                tls;            /* TLS terminated here */
+	enum hconn_state       state;
+	struct bufferevent *cli;
+	struct bufferevent *be;             /* connection to `vm`, may outlive a request */
+	struct backend     *vm;             /* counted in vm->conns while be is open */
+	struct relay       *tunnel;
+	struct event       *timer;          /* header and keep-alive deadlines */
+	uint64_t            start_ms;
+	unsigned            nreq;
+	uint64_t            bytes_up, bytes_down;
+	const char         *end_why;        /* for the log line */
+	char                last_user[HU_NAME_MAX + 1];
+	char                last_vm[CFG_NAME_MAX + 1];
+	uint64_t            ws_id;          /* the user's websocket, while tunnelling */
+
+	/* The request in progress. */
+	char               *head;           /* owned copy of the request head */
+	size_t              headlen;
+	enum http_method    method;
+	bool                req_keepalive;
+	bool                req_upgrade;
+	char                user[HU_NAME_MAX + 1];     /* "" = anonymous */
+	char                cookie_vm[CFG_NAME_MAX + 1]; /* "" = no valid cookie */
+	struct backend     *tried[HC_MAX_TRIES];
+	int                 ntried;
+	bool                reused;         /* sent on a kept-alive connection */
+	bool                req_done;       /* request body fully forwarded */
+	enum http_body      req_body;
+	uint64_t            req_left;
+	struct http_chunked req_ck;
+	bool                resp_started;   /* response bytes went to the client */
+	bool                resp_head_done;
+	enum http_body      resp_body;
+	uint64_t            resp_left;
+	struct http_chunked resp_ck;
+	bool                resp_keepalive;
+	bool                cli_paused, be_paused;  /* reading paused for backpressure */
+};
+
+static void hc_route(struct hconn *hc);
+static void hc_read_head(struct hconn *hc);
+static void hc_read_response(struct hconn *hc);
+static void hc_free(struct hconn *hc);
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static void
+hc_arm(struct hconn *hc, uint64_t ms)
+{
+	struct timeval tv = {
+		.tv_sec = (time_t)(ms / 1000),
+		.tv_usec = (suseconds_t)(ms % 1000) * 1000,
+	};
+
+	if (ms == 0)
+		evtimer_del(hc->timer);
+	else
+		evtimer_add(hc->timer, &tv);
+}
+
+static void
+hc_close_be(struct hconn *hc)
+{
+	if (hc->be != NULL) {
+		bufferevent_free(hc->be);
+		hc->be = NULL;
+	}
+	if (hc->vm != NULL) {
+		hc->vm->conns--;
+		hc->vm = NULL;
+	}
+}
+
+static void
+hc_reset_request(struct hconn *hc)
+{
+	free(hc->head);
+	hc->head = NULL;
+	hc->headlen = 0;
+	hc->user[0] = '\0';
+	hc->cookie_vm[0] = '\0';
+	hc->ntried = 0;
+	hc->reused = false;
+	hc->req_done = false;
+	hc->resp_started = false;
+	hc->resp_head_done = false;
+	hc->req_left = hc->resp_left = 0;
+}
+
+/* Close once everything queued to the client has been written. */
+static void
+hc_close_after_flush(struct hconn *hc, const char *why)
+{
+	hc->state = HC_CLOSING;
+	if (hc->end_why == NULL)
+		hc->end_why = why;
+	hc_arm(hc, 0);
+	hc_close_be(hc);
+	if (hc->cli == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(hc->cli)) == 0) {
+		hc_free(hc);
+		return;
+	}
+	bufferevent_disable(hc->cli, EV_READ);
+	bufferevent_setwatermark(hc->cli, EV_WRITE, 0, 0);
+	/* A client that never reads its error must not hold us forever. */
+	hc_arm(hc, 10000);
+}
+
+/* Answer the current request with an error of our own, then close. */
+static void
+hc_error(struct hconn *hc, int status, const char *why)
+{
+	struct evbuffer *out;
+	const char *reason = http_reason(status);
+
+	log_info("http client=%s service=%s: %d %s%s%s", hc->peer_text,
+	    hc->svc->cfg.name, status, reason, why ? ": " : "", why ? why : "");
+	if (hc->cli == NULL || hc->resp_started) {
+		hc_close_after_flush(hc, why);
+		return;
+	}
+	out = bufferevent_get_output(hc->cli);
+	if (status == 503) {
+		static const char page[] =
+		    "<!doctype html><html><head><meta charset=\"utf-8\">"
+		    "<meta http-equiv=\"refresh\" content=\"10\">"
+		    "<title>Starting a machine</title></head><body>"
+		    "<h1>Starting a machine for you</h1>"
+		    "<p>Every machine of the pool is busy or starting. This page "
+		    "tries again by itself in a few seconds.</p></body></html>\n";
+		evbuffer_add_printf(out, "HTTP/1.1 503 Service Unavailable\r\n"
+		    "Content-Type: text/html; charset=utf-8\r\n"
+		    "Retry-After: 10\r\nCache-Control: no-store\r\n"
+		    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		    sizeof(page) - 1, page);
+	} else {
+		evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
+		    "Content-Type: text/plain; charset=utf-8\r\n"
+		    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+		    status, reason, strlen(reason) + 1, reason);
+	}
+	hc->resp_started = true;
+	hc_close_after_flush(hc, why != NULL ? why : reason);
+}
+
+/* Move up to n bytes from in to out; returns how many moved. */
+static size_t
+move_bytes(struct evbuffer *in, struct evbuffer *out, size_t n)
+{
+	int r = evbuffer_remove_buffer(in, out, n);
+
+	return r > 0 ? (size_t)r : 0;
+}
+
+/*
+ * Move the part of `in` that belongs to a chunked body to `out`, walking the
+ * buffer's segments without copying. Returns the tracker's verdict.
+ */
+static int
+move_chunked(struct http_chunked *ck, struct evbuffer *in, struct evbuffer *out,
+    size_t *moved)
+{
+	struct evbuffer_iovec vec[16];
+	size_t total = 0;
+	int n, r = HTTP_CHUNKED_MORE;
+
+	n = evbuffer_peek(in, -1, NULL, vec, 16);
+	for (int i = 0; i < n && i < 16 && r == HTTP_CHUNKED_MORE; i++) {
+		size_t used = 0;
+		r = http_chunked_feed(ck, vec[i].iov_base, vec[i].iov_len, &used);
+		total += used;
+	}
+	*moved = move_bytes(in, out, total);
+	return r;
+}
+
+static bool
+out_full(struct bufferevent *bev)
+{
+	return evbuffer_get_length(bufferevent_get_output(bev)) >= RELAY_BUF_CAP;
+}
+
+/* ---- the end ------------------------------------------------------------- */
+
+static void
+hc_free(struct hconn *hc)
+{
+	struct pg_server *srv = hc->srv;
+	uint64_t now = pg_now_ms();
+
+	log_info("http end service=%s client=%s user=%s vm=%s requests=%u "
+	    "duration_ms=%llu bytes_up=%llu bytes_down=%llu reason=%s",
+	    hc->svc->cfg.name, hc->peer_text,
+	    hc->last_user[0] ? hc->last_user : "-",
+	    hc->last_vm[0] ? hc->last_vm : "-", hc->nreq,
+	    (unsigned long long)(now - hc->start_ms),
+	    (unsigned long long)hc->bytes_up, (unsigned long long)hc->bytes_down,
+	    hc->end_why != NULL ? hc->end_why : "closed");
+	if (hc->tunnel != NULL) {
+		if (hc->ws_id != 0)
+			us_ws_close(srv->us, hc->last_user, hc->ws_id, now);
+		relay_free(hc->tunnel);   /* frees cli and be */
+		hc->cli = hc->be = NULL;
+	}
+	hc_close_be(hc);
+	if (hc->cli != NULL)
+		bufferevent_free(hc->cli);
+	if (hc->timer != NULL)
+		event_free(hc->timer);
+	free(hc->head);
+	lim_release(srv->lim, (struct sockaddr *)&hc->peer);
+	srv->nconns--;
+	hc->svc->active--;
+	if (hc->prev != NULL)
+		hc->prev->next = hc->next;
+	else
+		srv->hconns = hc->next;
+	if (hc->next != NULL)
+		hc->next->prev = hc->prev;
+	svc_unref(hc->svc);
+	free(hc);
+	srv_session_gone(srv);
+}
+
+static void
+hc_timercb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hconn *hc = arg;
+
+	switch (hc->state) {
+	case HC_HEAD:
+		if (hc->nreq > 0 &&
+		    evbuffer_get_length(bufferevent_get_input(hc->cli)) == 0) {
+			hc_close_after_flush(hc, "keepalive_timeout");
+			return;
+		}
+		/* FALLTHROUGH */
+	case HC_FORM:
+		hc_error(hc, 408, "header_timeout");
+		return;
+	case HC_CLOSING:
+		hc_free(hc);
+		return;
+	default:
+		return;
+	}
+}
+
+/* ---- the response --------------------------------------------------------- */
+
+/* The next request on the same connection, or the end of the connection. */
+static void
+hc_response_done(struct hconn *hc)
+{
+	bool reuse = hc->resp_keepalive && hc->req_done &&
+	    hc->resp_body != HTTP_BODY_CLOSE;
+
+	if (!reuse)
+		hc_close_be(hc);
+	if (!hc->req_done || !hc->req_keepalive || !hc->resp_keepalive ||
+	    hc->srv->stopping || hc->svc->cfg.http.keepalive_timeout_ms == 0) {
+		hc_close_after_flush(hc, "closed");
+		return;
+	}
+	hc_reset_request(hc);
+	hc->state = HC_HEAD;
+	if (hc->be != NULL)
+		bufferevent_disable(hc->be, EV_READ);
+	bufferevent_enable(hc->cli, EV_READ);
+	hc_arm(hc, hc->svc->cfg.http.keepalive_timeout_ms);
+	/* A pipelined request may be waiting already. */
+	if (evbuffer_get_length(bufferevent_get_input(hc->cli)) > 0)
+		hc_read_head(hc);
+}
+
+static void
+hc_tunnel_done(struct relay *r, enum relay_end why, void *arg)
+{
+	struct hconn *hc = arg;
+
+	hc->bytes_up += relay_bytes_up(r);
+	hc->bytes_down += relay_bytes_down(r);
+	hc->end_why = relay_end_name(why);
+	hc_free(hc);
+}
+
+/* 101 to websocket: from now on the connection is a byte tunnel. */
+static void
+hc_start_tunnel(struct hconn *hc)
+{
+	struct pg_server *srv = hc->srv;
+
+	hc_arm(hc, 0);
+	hc->tunnel = relay_start(hc->cli, hc->be, false, RELAY_BUF_CAP,
+	    hc->svc->cfg.http.tunnel_idle_timeout_ms, hc_tunnel_done, hc);
+	if (hc->tunnel == NULL) {
+		hc_close_after_flush(hc, "resources");
+		return;
+	}
+	hc->state = HC_TUNNEL;
+	/* The relay owns both bufferevents now; hc->vm stays counted. */
+	hc->cli = hc->be = NULL;
+	if (hc->last_user[0] != '\0')
+		hc->ws_id = us_ws_open(srv->us, hc->last_user, hc->vm->name,
+		    pg_now_ms());
+}
+
+/*
+ * The response head, with poolgate's affinity cookie added when the browser
+ * lacks it or it names another VM.
+ */
+static void
+hc_forward_response_head(struct hconn *hc, const char *head, size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(hc->cli);
+	char value[256], hdr[512];
+	const struct cfg_http *ch = &hc->svc->cfg.http;
+	time_t now = time(NULL);
+
+	if (hc->vm == NULL || strcmp(hc->cookie_vm, hc->vm->name) == 0) {
+		evbuffer_add(out, head, len);
+		hc->bytes_down += len;
+		return;
+	}
+	if (ck_make(hc->srv->cookie_key, hc->vm->name,
+	    (uint64_t)now + ch->cookie_ttl_ms / 1000, value, sizeof(value)) == -1 ||
+	    ck_set_cookie_header(ch->cookie_name, value, ch->cookie_ttl_ms / 1000,
+	    hc->tls, hdr, sizeof(hdr)) == -1) {
+		evbuffer_add(out, head, len);
+		hc->bytes_down += len;
+		return;
+	}
+	/* The head ends in CRLF CRLF: insert our field before the last CRLF. */
+	evbuffer_add(out, head, len - 2);
+	evbuffer_add_printf(out, "Set-Cookie: %s\r\n\r\n", hdr);
+	hc->bytes_down += len + strlen(hdr) + 14;
+}
+
+static void
+hc_read_response(struct hconn *hc)
+{
+	struct evbuffer *in = bufferevent_get_input(hc->be);
+	struct evbuffer *out = bufferevent_get_output(hc->cli);
+	struct http_resp *resp = NULL;
+	size_t moved;
+	int r;
+
+	while (!hc->resp_head_done) {
+		size_t len = evbuffer_get_length(in), n;
+		const char *p;
+
+		if (len == 0)
+			goto out;
+		n = len < HTTP_HEAD_MAX ? len : HTTP_HEAD_MAX;
+		p = (const char *)evbuffer_pullup(in, (ssize_t)n);
+		if (resp == NULL && (resp = malloc(sizeof(*resp))) == NULL) {
+			hc_error(hc, 502, "out of memory");
+			goto out;
+		}
+		r = http_parse_response(p, n, hc->method, resp);
+		if (r == HTTP_AGAIN)
+			goto out;
+		if (r < 0) {
+			log_warn("http client=%s vm=%s: bad response: %s",
+			    hc->peer_text, hc->vm->name, resp->why);
+			hc_error(hc, 502, "bad_response");
+			goto out;
+		}
+		hc->resp_started = true;
+		if (resp->status == 101) {
+			if (!hc->req_upgrade || !resp->upgrade_websocket) {
+				hc_error(hc, 502, "unexpected 101");
+				goto out;
+			}
+			evbuffer_add(out, p, (size_t)r);
+			hc->bytes_down += (size_t)r;
+			evbuffer_drain(in, (size_t)r);
+			hc_start_tunnel(hc);
+			goto out;
+		}
+		if (resp->status < 200) {
+			/* Interim (100 Continue): pass on, the real one follows. */
+			evbuffer_add(out, p, (size_t)r);
+			hc->bytes_down += (size_t)r;
+			evbuffer_drain(in, (size_t)r);
+			continue;
+		}
+		hc_forward_response_head(hc, p, (size_t)r);
+		evbuffer_drain(in, (size_t)r);
+		hc->resp_head_done = true;
+		hc->resp_body = resp->body;
+		hc->resp_left = resp->content_length;
+		hc->resp_keepalive = resp->keep_alive;
+		http_chunked_init(&hc->resp_ck);
+	}
+
+	switch (hc->resp_body) {
+	case HTTP_BODY_NONE:
+		break;
+	case HTTP_BODY_LENGTH:
+		moved = move_bytes(in, out, hc->resp_left);
+		hc->resp_left -= moved;
+		hc->bytes_down += moved;
+		if (hc->resp_left > 0)
+			goto pause;
+		break;
+	case HTTP_BODY_CHUNKED:
+		r = move_chunked(&hc->resp_ck, in, out, &moved);
+		hc->bytes_down += moved;
+		if (r == HTTP_CHUNKED_ERROR) {
+			log_warn("http client=%s vm=%s: bad chunked response: %s",
+			    hc->peer_text, hc->vm->name, hc->resp_ck.why);
+			hc_close_after_flush(hc, "bad_response");
+			goto out;
+		}
+		if (r == HTTP_CHUNKED_MORE)
+			goto pause;
+		break;
+	case HTTP_BODY_CLOSE:
+		/* Ends when the VM closes (be_eventcb). */
+		hc->bytes_down += move_bytes(in, out, evbuffer_get_length(in));
+		goto pause;
+	}
+	hc_response_done(hc);
+	goto out;
+pause:
+	if (out_full(hc->cli)) {
+		bufferevent_disable(hc->be, EV_READ);
+		hc->be_paused = true;
+		bufferevent_setwatermark(hc->cli, EV_WRITE, RELAY_BUF_CAP / 2, 0);
+	}
+out:
+	free(resp);
+}
+
+/* ---- the request ---------------------------------------------------------- */
+
+static void
+hc_pump_request(struct hconn *hc)
+{
+	struct evbuffer *in = bufferevent_get_input(hc->cli);
+	struct evbuffer *out;
+	size_t moved = 0;
+	int r;
+
+	if (hc->req_done || hc->be == NULL)
+		return;
+	out = bufferevent_get_output(hc->be);
+	if (hc->req_body == HTTP_BODY_LENGTH) {
+		moved = move_bytes(in, out, hc->req_left);
+		hc->req_left -= moved;
+		hc->req_done = hc->req_left == 0;
+	} else if (hc->req_body == HTTP_BODY_CHUNKED) {
+		r = move_chunked(&hc->req_ck, in, out, &moved);
+		if (r == HTTP_CHUNKED_ERROR) {
+			hc_error(hc, 400, hc->req_ck.why);
+			return;
+		}
+		hc->req_done = r == HTTP_CHUNKED_DONE;
+	} else
+		hc->req_done = true;
+	hc->bytes_up += moved;
+	if (hc->req_done) {
+		/* Pipelined bytes wait in the input until this exchange ends. */
+		bufferevent_disable(hc->cli, EV_READ);
+		return;
+	}
+	if (out_full(hc->be)) {
+		bufferevent_disable(hc->cli, EV_READ);
+		hc->cli_paused = true;
+		bufferevent_setwatermark(hc->be, EV_WRITE, RELAY_BUF_CAP / 2, 0);
+	}
+}
+
+/*
+ * Forward the request head: our cookie stripped from Cookie fields, and
+ * X-Forwarded-For (appended), -Proto and -Host set by us.
+ */
+static void
+hc_send_request(struct hconn *hc)
+{
+	struct pg_server *srv = hc->srv;
+	struct service *svc = hc->svc;
+	struct evbuffer *out = bufferevent_get_output(hc->be);
+	struct http_req *req;
+	const char *line_end;
+	char xff[1024];
+	size_t xfflen = 0;
+	uint64_t now = pg_now_ms();
+
+	if ((req = malloc(sizeof(*req))) == NULL) {
+		hc_error(hc, 503, "out of memory");
+		return;
+	}
+	if (http_parse_request(hc->head, hc->headlen, req) != (int)hc->headlen)
+		pg_fatalx("request head changed between parses");
+	line_end = memchr(hc->head, '\n', hc->headlen);
+	evbuffer_add(out, hc->head, (size_t)(line_end - hc->head) + 1);
+	for (size_t i = 0; i < req->fields.n; i++) {
+		const struct http_field *f = &req->fields.f[i];
+		const char *name = f->name.p;
+		size_t nl = f->name.len;
+
+#define IS(s) (nl == sizeof(s) - 1 && strncasecmp(name, s, nl) == 0)
+		if (IS("X-Forwarded-For")) {
+			if (xfflen + f->value.len + 2 < sizeof(xff)) {
+				memcpy(xff + xfflen, f->value.p, f->value.len);
+				xfflen += f->value.len;
+				memcpy(xff + xfflen, ", ", 2);
+				xfflen += 2;
+			}
+			continue;
+		}
+		if (IS("X-Forwarded-Proto") || IS("X-Forwarded-Host"))
+			continue;
+		if (IS("Cookie")) {
+			char stripped[HTTP_HEAD_MAX];
+			size_t sl = hu_cookie_strip(f->value.p, f->value.len,
+			    svc->cfg.http.cookie_name, stripped);
+			if (sl > 0) {
+				evbuffer_add(out, "Cookie: ", 8);
+				evbuffer_add(out, stripped, sl);
+				evbuffer_add(out, "\r\n", 2);
+			}
+			continue;
+		}
+#undef IS
+		evbuffer_add(out, name, nl);
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, f->value.p, f->value.len);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	evbuffer_add_printf(out, "X-Forwarded-For: %.*s%s\r\n"
+	    "X-Forwarded-Proto: %s\r\n", (int)xfflen, xff, hc->addr,
+	    hc->tls ? "https" : "http");
+	if (req->host.len > 0)
+		evbuffer_add_printf(out, "X-Forwarded-Host: %.*s\r\n",
+		    (int)req->host.len, req->host.p);
+	evbuffer_add(out, "\r\n", 2);
+	hc->bytes_up += hc->headlen;
+	hc->req_body = req->body;
+	hc->req_left = req->content_length;
+	http_chunked_init(&hc->req_ck);
+	free(req);
+
+	/* Who is where: Jupyter sessions, and the address affinity. */
+	if (hc->user[0] != '\0') {
+		snprintf(hc->last_user, sizeof(hc->last_user), "%s", hc->user);
+		srv_user_request(srv, hc->user, hc->vm, hc->addr, now);
+	}
+	if (svc->cfg.by_client_ip) {
+		char key[AFF_KEY_MAX + 1];
+		snprintf(key, sizeof(key), "ip:%s", hc->addr);
+		/* No session holds it: it lives for the ttl from this request. */
+		if (aff_session_start(srv->aff, key, hc->vm->name, now) == 0)
+			aff_session_end(srv->aff, key, hc->vm->name, now);
+		srv->aff_dirty = true;
+	}
+	hc->vm->connections++;
+	hc->state = HC_EXCHANGE;
+	hc_arm(hc, 0);
+	bufferevent_enable(hc->be, EV_READ | EV_WRITE);
+	bufferevent_enable(hc->cli, EV_READ);
+	hc_pump_request(hc);
+	if (hc->state == HC_EXCHANGE &&
+	    evbuffer_get_length(bufferevent_get_input(hc->be)) > 0)
+		hc_read_response(hc);
+}
+
+/* ---- the VM side ---------------------------------------------------------- */
+
+static void
+hc_be_readcb(struct bufferevent *bev, void *arg)
+{
+	struct hconn *hc = arg;
+
+	if (hc->state == HC_EXCHANGE)
+		hc_read_response(hc);
+	else {
+		/* A kept-alive VM connection must not talk between requests. */
+		hc_close_be(hc);
+	}
+}
+
+static void
+hc_be_writecb(struct bufferevent *bev, void *arg)
+{
+	struct hconn *hc = arg;
+
+	if (hc->cli_paused) {
+		hc->cli_paused = false;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		bufferevent_enable(hc->cli, EV_READ);
+		hc_pump_request(hc);
+	}
+}
+
+static void
+hc_be_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct hconn *hc = arg;
+	struct backend *vm = hc->vm;
+	uint64_t now = pg_now_ms();
+	char err[160];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+		bufferevent_set_timeouts(bev, NULL, NULL);
+		hc_send_request(hc);
+		return;
+	}
+	if (hc->state == HC_CONNECT) {
+		/* Nothing was sent yet: count it against the VM, try another. */
+		bool timeout = (what & BEV_EVENT_TIMEOUT) != 0;
+		unsigned long e = bufferevent_get_openssl_error(bev);
+		if (timeout)
+			snprintf(err, sizeof(err), "connect timeout");
+		else if (e != 0)
+			ERR_error_string_n(e, err, sizeof(err));
+		else
+			snprintf(err, sizeof(err), "%s",
+			    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		log_warn("http client=%s: connect to %s (%s) failed: %s",
+		    hc->peer_text, vm->name, vm->addr.text, err);
+		hc->svc->errors[timeout ? ERR_CONNECT_TIMEOUT : ERR_CONNECT_FAILED]++;
+		if (hc->svc->idx >= 0)
+			chk_record(vm, (size_t)hc->svc->idx, hc->svc->cfg.name,
+			    hc->svc->cfg.check.rise, hc->svc->cfg.check.fall, false,
+			    err, 0, now);
+		hc_close_be(hc);
+		hc_route(hc);
+		return;
+	}
+	if (hc->state != HC_EXCHANGE) {
+		/* An idle kept-alive VM connection went away: fine. */
+		hc_close_be(hc);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && hc->resp_head_done &&
+	    hc->resp_body == HTTP_BODY_CLOSE) {
+		hc_read_response(hc);   /* whatever came with the EOF */
+		hc->resp_keepalive = false;
+		hc_close_be(hc);
+		hc_response_done(hc);
+		return;
+	}
+	if (hc->reused && !hc->resp_started && hc->req_body == HTTP_BODY_NONE) {
+		/*
+		 * The VM closed a kept-alive connection just as we reused it
+		 * (a race every HTTP client knows): send the request again on
+		 * a fresh connection. Only safe without a body.
+		 */
+		log_debug("http client=%s: kept-alive connection to %s closed; "
+		    "retrying", hc->peer_text, vm->name);
+		hc_close_be(hc);
+		hc->ntried = 0;
+		hc->state = HC_CONNECT;
+		hc_route(hc);
+		return;
+	}
+	log_warn("http client=%s vm=%s: connection to the VM %s mid-exchange",
+	    hc->peer_text, vm->name, (what & BEV_EVENT_EOF) ? "closed" : "failed");
+	hc_error(hc, 502, "backend_closed");
+}
+
+/* ---- routing and connecting ----------------------------------------------- */
+
+static void
+hc_route(struct hconn *hc)
+{
+	struct pg_server *srv = hc->srv;
+	struct service *svc = hc->svc;
+	struct route_in in = { 0 };
+	struct sockaddr_storage ss;
+	struct backend *b;
+	enum route_why why;
+	char ipkey[AFF_KEY_MAX + 1];
+	uint64_t now = pg_now_ms();
+	struct timeval tv;
+	SSL *ssl = NULL;
+
+	hc->state = HC_CONNECT;
+	if (svc->idx < 0) {
+		hc_error(hc, 503, "service removed");
+		return;
+	}
+	in.user = hc->user[0] ? hc->user : NULL;
+	in.cookie_backend = hc->cookie_vm[0] ? hc->cookie_vm : NULL;
+	if (svc->cfg.by_client_ip) {
+		snprintf(ipkey, sizeof(ipkey), "ip:%s", hc->addr);
+		in.ip_key = ipkey;
+	}
+	b = hc->ntried >= HC_MAX_TRIES ? NULL : route_pick(&srv->pool,
+	    (size_t)svc->idx, srv->aff, &in, now, hc->tried, (size_t)hc->ntried,
+	    &why);
+	if (b == NULL) {
+		if (hc->ntried == 0) {
+			svc->errors[ERR_NO_BACKEND]++;
+			hc_error(hc, 503, "no VM can take a new session");
+		} else
+			hc_error(hc, 502, "every VM tried failed to connect");
+		return;
+	}
+	hc->tried[hc->ntried++] = b;
+	log_debug("http client=%s user=%s \"%.*s\" -> %s (%s)", hc->peer_text,
+	    hc->user[0] ? hc->user : "-",
+	    (int)strcspn(hc->head, "\r\n"), hc->head, b->name,
+	    route_why_name(why));
+	snprintf(hc->last_vm, sizeof(hc->last_vm), "%s", b->name);
+
+	if (hc->be != NULL && hc->vm == b) {
+		hc->reused = true;
+		hc_send_request(hc);
+		return;
+	}
+	hc_close_be(hc);
+	memcpy(&ss, &b->addr.ss, sizeof(ss));
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)svc->cfg.port);
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)svc->cfg.port);
+	if (svc->ssl_client != NULL) {
+		if ((ssl = tls_client_new(svc->ssl_client, b->addr.text)) == NULL)
+			goto fail;
+		hc->be = bufferevent_openssl_socket_new(srv->base, -1, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		if (hc->be == NULL) {
+			SSL_free(ssl);
+			goto fail;
+		}
+		ssl = NULL;   /* the bufferevent owns it */
+		bufferevent_openssl_set_allow_dirty_shutdown(hc->be, 1);
+	} else if ((hc->be = bufferevent_socket_new(srv->base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		goto fail;
+	hc->vm = b;
+	b->conns++;
+	bufferevent_setcb(hc->be, hc_be_readcb, hc_be_writecb, hc_be_eventcb, hc);
+	tv.tv_sec = (time_t)(svc->cfg.connect_timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)(svc->cfg.connect_timeout_ms % 1000) * 1000;
+	bufferevent_set_timeouts(hc->be, NULL, &tv);
+	if (bufferevent_socket_connect(hc->be, (struct sockaddr *)&ss,
+	    (int)b->addr.len) == 0)
+		return;   /* hc_be_eventcb goes on */
+	hc_close_be(hc);
+	svc->errors[ERR_CONNECT_FAILED]++;
+	hc_route(hc);
+	return;
+fail:
+	svc->errors[ERR_RESOURCES]++;
+	hc_error(hc, 503, "out of resources connecting");
+}
+
+/* ---- the client side ------------------------------------------------------ */
+
+/* Is the request target exactly `path` (a query string may follow)? */
+static bool
+target_is(const char *t, size_t tlen, const char *path)
+{
+	size_t pl = strlen(path);
+
+	return tlen >= pl && memcmp(t, path, pl) == 0 &&
+	    (tlen == pl || t[pl] == '?');
+}
+
+/* The VM named by a valid affinity cookie among the request's Cookie fields. */
+static void
+hc_find_cookie(struct hconn *hc, const struct http_req *req)
+{
+	const struct cfg_http *ch = &hc->svc->cfg.http;
+	const struct http_field *f;
+	size_t pos = 0;
+
+	while ((f = http_field_next(&req->fields, "Cookie", &pos)) != NULL) {
+		const char *v;
+		size_t vlen;
+		if (!hu_cookie_get(f->value.p, f->value.len, ch->cookie_name, &v,
+		    &vlen))
+			continue;
+		if (ck_verify(hc->srv->cookie_key, v, vlen, (uint64_t)time(NULL),
+		    hc->cookie_vm) == CK_VALID)
+			return;
+		hc->cookie_vm[0] = '\0';   /* forged or expired: ignored */
+	}
+}
+
+static void
+hc_read_form(struct hconn *hc)
+{
+	struct evbuffer *in = bufferevent_get_input(hc->cli);
+	size_t need = hc->req_left;
+	const char *p;
+
+	if (evbuffer_get_length(in) < need)
+		return;   /* the read watermark leaves room for HU_FORM_MAX */
+	p = (const char *)evbuffer_pullup(in, (ssize_t)need);
+	if (hu_user_from_form(p, need, hc->user) != HU_FOUND)
+		hc->user[0] = '\0';
+	hc_route(hc);
+}
+
+static void
+hc_read_head(struct hconn *hc)
+{
+	struct evbuffer *in = bufferevent_get_input(hc->cli);
+	const struct cfg_http *ch = &hc->svc->cfg.http;
+	struct http_req *req;
+	size_t len = evbuffer_get_length(in), n;
+	const char *p;
+	int r;
+
+	if (len == 0)
+		return;
+	if (hc->nreq > 0 && !evtimer_pending(hc->timer, NULL))
+		hc_arm(hc, ch->header_timeout_ms);
+	n = len < HTTP_HEAD_MAX ? len : HTTP_HEAD_MAX;
+	p = (const char *)evbuffer_pullup(in, (ssize_t)n);
+	if ((req = malloc(sizeof(*req))) == NULL) {
+		hc_error(hc, 503, "out of memory");
+		return;
+	}
+	r = http_parse_request(p, n, req);
+	if (r == HTTP_AGAIN)
+		goto out;
+	if (r < 0) {
+		hc_error(hc, -r, req->why);
+		goto out;
+	}
+	/* The head is complete: a keep-alive wait becomes a header wait. */
+	hc_arm(hc, ch->header_timeout_ms);
+	if ((hc->head = malloc((size_t)r + 1)) == NULL) {
+		hc_error(hc, 503, "out of memory");
+		goto out;
+	}
+	memcpy(hc->head, p, (size_t)r);
+	hc->head[r] = '\0';
+	hc->headlen = (size_t)r;
+	hc->nreq++;
+	hc->method = req->method;
+	hc->req_keepalive = req->keep_alive;
+	hc->req_upgrade = req->upgrade_websocket;
+	hc->req_left = req->content_length;
+	hc_find_cookie(hc, req);
+	if (hu_user_from_target(req->target.p, req->target.len, ch->user_prefix,
+	    hc->user) != HU_FOUND)
+		hc->user[0] = '\0';
+	evbuffer_drain(in, (size_t)r);
+	if (hc->user[0] == '\0' && req->method == HTTP_M_POST &&
+	    req->body == HTTP_BODY_LENGTH && req->content_length <= HU_FORM_MAX &&
+	    target_is(req->target.p, req->target.len, ch->login_path) &&
+	    req->content_type.len >= 33 && strncasecmp(req->content_type.p,
+	    "application/x-www-form-urlencoded", 33) == 0) {
+		/* The login form names the user: wait for its (small) body. */
+		hc->state = HC_FORM;
+		hc_read_form(hc);
+		goto out;
+	}
+	hc_route(hc);
+out:
+	free(req);
+}
+
+static void
+hc_cli_readcb(struct bufferevent *bev, void *arg)
+{
+	struct hconn *hc = arg;
+
+	switch (hc->state) {
+	case HC_HEAD:
+		hc_read_head(hc);
+		break;
+	case HC_FORM:
+		hc_read_form(hc);
+		break;
+	case HC_EXCHANGE:
+		hc_pump_request(hc);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+hc_cli_writecb(struct bufferevent *bev, void *arg)
+{
+	struct hconn *hc = arg;
+
+	if (hc->state == HC_CLOSING) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			hc_free(hc);
+		return;
+	}
+	if (hc->be_paused && hc->be != NULL) {
+		hc->be_paused = false;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		bufferevent_enable(hc->be, EV_READ);
+		hc_read_response(hc);
+	}
+}
+
+static void
+hc_cli_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct hconn *hc = arg;
+
+	if ((what & BEV_EVENT_EOF) && hc->state == HC_EXCHANGE && hc->req_done &&
+	    !hc->resp_head_done) {
+		/* Half-closed after a whole request: answer, then close. */
+		hc->req_keepalive = false;
+		return;
+	}
+	hc->end_why = (what & BEV_EVENT_EOF) ? "client_closed" : "client_error";
+	hc_free(hc);
+}
+
+void
+hconn_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
+    const struct sockaddr *sa, socklen_t salen)
+{
+	struct hconn *hc;
+	int port = 0;
+
+	if ((hc = calloc(1, sizeof(*hc))) == NULL) {
+		svc->errors[ERR_RESOURCES]++;
+		lim_release(srv->lim, sa);
+		srv->nconns--;
+		close(fd);
+		return;
+	}
+	hc->srv = srv;
+	hc->svc = svc;
+	svc->refcnt++;
+	svc->active++;
+	svc->connections_total++;
+	hc->start_ms = pg_now_ms();
+	memcpy(&hc->peer, sa, salen < sizeof(hc->peer) ? salen : sizeof(hc->peer));
+	srv_format_peer(sa, hc->addr, sizeof(hc->addr), &port);
+	snprintf(hc->peer_text, sizeof(hc->peer_text),
+	    strchr(hc->addr, ':') ? "[%s]:%d" : "%s:%d", hc->addr, port);
+	hc->next = srv->hconns;
+	if (hc->next != NULL)
+		hc->next->prev = hc;
+	srv->hconns = hc;
+
+	if ((hc->timer = evtimer_new(srv->base, hc_timercb, hc)) == NULL)
+		goto fail_fd;
+	if (svc->ssl_server != NULL) {
+		SSL *ssl = SSL_new(svc->ssl_server);
+		if (ssl == NULL)
+			goto fail_fd;
+		hc->tls = true;
+		hc->cli = bufferevent_openssl_socket_new(srv->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (hc->cli == NULL) {
+			SSL_free(ssl);
+			goto fail_fd;
+		}
+		bufferevent_openssl_set_allow_dirty_shutdown(hc->cli, 1);
+	} else if ((hc->cli = bufferevent_socket_new(srv->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		goto fail_fd;
+	bufferevent_setcb(hc->cli, hc_cli_readcb, hc_cli_writecb, hc_cli_eventcb, hc);
+	/* A head and a login form at most wait here before they are parsed. */
+	bufferevent_setwatermark(hc->cli, EV_READ, 0, HTTP_HEAD_MAX + HU_FORM_MAX);
+	bufferevent_enable(hc->cli, EV_READ | EV_WRITE);
+	hc->state = HC_HEAD;
+	/* The first head (and any TLS handshake) must come within the limit. */
+	hc_arm(hc, svc->cfg.http.header_timeout_ms);
+	return;
+fail_fd:
+	if (hc->cli == NULL)
+		close(fd);
+	svc->errors[ERR_RESOURCES]++;
+	hc->end_why = "resources";
+	hc_free(hc);
+}
+
+void
+hconn_stop_all(struct pg_server *srv)
+{
+	struct hconn *hc, *next;
+
+	for (hc = srv->hconns; hc != NULL; hc = next) {
+		next = hc->next;
+		hc->end_why = "stopped";
+		hc_free(hc);
+	}
+}
+
+size_t
+hconn_count(const struct pg_server *srv)
+{
+	size_t n = 0;
+
+	for (const struct hconn *hc = srv->hconns; hc != NULL; hc = hc->next)
+		n++;
+	return n;
+}
