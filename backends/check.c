@@ -2,6 +2,7 @@
  * check.c -- see check.h. One struct check per VM and service; a single timer
  * serves both the next run and the deadline of the probe in flight.
  */
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,8 +194,23 @@ probe_start(struct check *c)
 	    c->cc.type == CHECK_HTTP ? HTTP_HEAD_MAX : CHK_SSH_BANNER_MAX);
 	set_timer(c, c->cc.timeout_ms);   /* the probe's deadline */
 	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss,
-	    (int)c->b->addr.len) == -1)
-		probe_done(c, false, "connect failed");
+	    (int)c->b->addr.len) == -1) {
+		int err = errno;
+		if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+		    err == ENOMEM) {
+			/*
+			 * Our own shortage, not the VM's fault: skip this round
+			 * rather than take a healthy VM down.
+			 */
+			log_warn("backend %s service=%s: check skipped: %s",
+			    c->b->name, c->svcname, strerror(err));
+			bufferevent_free(c->bev);
+			c->bev = NULL;
+			set_timer(c, c->cc.interval_ms);
+			return;
+		}
+		probe_done(c, false, strerror(err));
+	}
 }
 
 static void

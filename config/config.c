@@ -30,6 +30,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <syslog.h>
 
 /* A configuration file larger than this is refused before parsing. */
 #define CFG_FILE_MAX   (16u * 1024 * 1024)
@@ -83,6 +84,42 @@ static const struct cfg_enum_value tls_version_values[] = {
 	{ NULL,  0,     false },
 };
 
+static const struct cfg_enum_value log_target_values[] = {
+	{ "stderr", CFG_LOG_STDERR, true  },
+	{ "syslog", CFG_LOG_SYSLOG, true  },
+	{ NULL,     0,              false },
+};
+
+/* The numbers of enum pg_log_level (proxy/log.h): see enum cfg_log_level. */
+static const struct cfg_enum_value log_level_values[] = {
+	{ "error", CFG_LOG_ERROR, true  },
+	{ "warn",  CFG_LOG_WARN,  true  },
+	{ "info",  CFG_LOG_INFO,  true  },
+	{ "debug", CFG_LOG_DEBUG, true  },
+	{ NULL,    0,             false },
+};
+
+static const struct cfg_enum_value log_format_values[] = {
+	{ "text", CFG_LOG_TEXT, true  },
+	{ "json", CFG_LOG_JSON, true  },
+	{ NULL,   0,            false },
+};
+
+static const struct cfg_enum_value log_facility_values[] = {
+	{ "daemon", LOG_DAEMON, true  },
+	{ "local0", LOG_LOCAL0, true  },
+	{ "local1", LOG_LOCAL1, true  },
+	{ "local2", LOG_LOCAL2, true  },
+	{ "local3", LOG_LOCAL3, true  },
+	{ "local4", LOG_LOCAL4, true  },
+	{ "local5", LOG_LOCAL5, true  },
+	{ "local6", LOG_LOCAL6, true  },
+	{ "local7", LOG_LOCAL7, true  },
+	{ "auth",   LOG_AUTH,   true  },
+	{ "user",   LOG_USER,   true  },
+	{ NULL,     0,          false },
+};
+
 const struct cfg_setting cfg_settings[] = {
 	{ "state_dir", CFG_T_STRING, 0, 1, 4095, "/var/lib/poolgate",
 	  "directory where the affinity table is kept across restarts",
@@ -90,6 +127,30 @@ const struct cfg_setting cfg_settings[] = {
 	{ "shutdown_grace", CFG_T_DURATION, 0, 0, MS_H, "30s",
 	  "how long open connections may run on after a stop request",
 	  .off = PG(shutdown_grace_ms) },
+	/* the daemon, not config, refuses to run on as root without allow_root */
+	{ "user", CFG_T_USER, 0, 1, 32, NULL,
+	  "Unix user to run as (absent: stay the user that started poolgate)",
+	  .off = PG(user) },
+	{ "allow_root", CFG_T_BOOL, 0, 0, 0, "false",
+	  "start even though poolgate would keep running as root",
+	  .off = PG(allow_root) },
+
+	{ "log", CFG_T_GROUP, 0, 0, 0, NULL,
+	  "where and how poolgate logs",
+	  .off = 0 /* a group stores nothing itself */ },
+	{ "log.target", CFG_T_ENUM, 0, 0, 0, "stderr",
+	  "stderr: one line per event on standard error; syslog: to the system log",
+	  .values = log_target_values, .off = PG(log.target) },
+	{ "log.level", CFG_T_ENUM, 0, 0, 0, "info",
+	  "least important messages logged: error, warn, info or debug",
+	  .values = log_level_values, .off = PG(log.level) },
+	{ "log.format", CFG_T_ENUM, 0, 0, 0, "text",
+	  "text: a timestamp, the level and the message; json: one object per line",
+	  .values = log_format_values, .off = PG(log.format) },
+	/* accepted with target stderr too, so that switching target is one edit */
+	{ "log.syslog_facility", CFG_T_ENUM, 0, 0, 0, "daemon",
+	  "syslog facility of the messages; only used with target syslog",
+	  .values = log_facility_values, .off = PG(log.facility) },
 
 	{ "admin", CFG_T_GROUP, 0, 0, 0, NULL,
 	  "the admin endpoint (health, status, metrics, admin API)",
@@ -110,6 +171,16 @@ const struct cfg_setting cfg_settings[] = {
 	{ "limits.per_ip_connections", CFG_T_INT, 0, 0, 1000000, "0",
 	  "client connections open at once from one address (0: no cap)",
 	  .off = PG(per_ip_connections) },
+	{ "limits.per_ip_rate", CFG_T_INT, 0, 0, 1000000, "0",
+	  "new client connections per minute from one address (0: no limit)",
+	  .off = PG(per_ip_rate) },
+	{ "limits.tcp_keepalive", CFG_T_DURATION, 0, 0, 2 * MS_H, "1m",
+	  "idle time before TCP keepalive probes on client and VM sockets (0: off)",
+	  .off = PG(tcp_keepalive_ms) },
+	/* whole seconds: the header carries seconds, a rounded value would lie */
+	{ "limits.retry_after", CFG_T_DURATION, CFG_F_SECONDS, MS_S, MS_H, "10s",
+	  "the Retry-After sent with 429 and 503 answers",
+	  .off = PG(retry_after_ms) },
 
 	{ "affinity", CFG_T_GROUP, 0, 0, 0, NULL,
 	  "how returning clients are sent back to their VM",
@@ -739,7 +810,8 @@ static void expected(const struct cfg_setting *e, char *buf, size_t len)
 	case CFG_T_DURATION:
 		cfg_format_duration((uint64_t)e->min, lo, sizeof(lo));
 		cfg_format_duration((uint64_t)e->max, hi, sizeof(hi));
-		snprintf(buf, len, "a duration from %s to %s such as \"2s\"", lo, hi);
+		snprintf(buf, len, "a duration from %s to %s%s such as \"2s\"", lo, hi,
+		    e->flags & CFG_F_SECONDS ? " in whole seconds" : "");
 		break;
 	case CFG_T_ENUM: {
 		size_t n = 0;
@@ -783,6 +855,11 @@ static void expected(const struct cfg_setting *e, char *buf, size_t len)
 		snprintf(buf, len, "a host name of %" PRId64 " to %" PRId64 " characters:"
 		    " labels of A-Z a-z 0-9 - joined by dots, such as \"pool.example.internal\"",
 		    e->min, e->max);
+		break;
+	case CFG_T_USER:
+		snprintf(buf, len, "a user name of %" PRId64 " to %" PRId64 " characters"
+		    " a-z 0-9 _ - starting with a-z or _ (a final $ is allowed), such as"
+		    " \"poolgate\"", e->min, e->max);
 		break;
 	}
 }
@@ -926,6 +1003,32 @@ static bool valid_dns_name(const char *s, const struct cfg_setting *e)
 	return false;   /* not reached: the loop returns at i == n */
 }
 
+/*
+ * A Unix user name as useradd(8) accepts it by default (its NAME_REGEX,
+ * also the POSIX portable set less upper case): [a-z_][a-z0-9_-]*[$]?. No
+ * upper case, no leading digit (a name of digits reads as a uid) or "-" (an
+ * option to the tools), and "$" only last (Samba machine accounts).
+ */
+static bool valid_user(const char *s, const struct cfg_setting *e)
+{
+	size_t n = strlen(s);
+
+	if ((int64_t)n < e->min || (int64_t)n > e->max)
+		return false;
+	if (!((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+		return false;
+	for (size_t i = 1; i < n; i++) {
+		char c = s[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')
+			continue;
+		if (c == '$' && i == n - 1)
+			continue;
+		return false;
+	}
+	return true;
+}
+
 static bool valid_name(const char *s, const struct cfg_setting *e)
 {
 	size_t n = strlen(s);
@@ -994,7 +1097,9 @@ static void set_string(struct walk *w, const struct loc *l, const struct cfg_set
 		break;
 	case CFG_T_ABS_PATH:
 	case CFG_T_DNS_NAME:
-		if (!(e->type == CFG_T_ABS_PATH ? valid_abs_path(s, e) : valid_dns_name(s, e))) {
+	case CFG_T_USER:
+		if (!(e->type == CFG_T_ABS_PATH ? valid_abs_path(s, e) :
+		    e->type == CFG_T_DNS_NAME ? valid_dns_name(s, e) : valid_user(s, e))) {
 			n = strlen(s);
 			if (e->type == CFG_T_DNS_NAME && n > 1 && s[n - 1] == '.')
 				n--;    /* as valid_dns_name() counts */
@@ -1004,7 +1109,8 @@ static void set_string(struct walk *w, const struct loc *l, const struct cfg_set
 				LERR(w, l, "%s: %zu characters is too long (expected %s)", l->key, n, exp);
 			else
 				LERR(w, l, "%s: %s is not %s (expected %s)", l->key, q,
-				    e->type == CFG_T_ABS_PATH ? "an absolute path" : "a valid host name",
+				    e->type == CFG_T_ABS_PATH ? "an absolute path" :
+				    e->type == CFG_T_DNS_NAME ? "a valid host name" : "a valid user name",
 				    exp);
 			break;
 		}
@@ -1020,6 +1126,12 @@ static void set_string(struct walk *w, const struct loc *l, const struct cfg_set
 			cfg_format_duration((uint64_t)e->min, lo, sizeof(lo));
 			cfg_format_duration((uint64_t)e->max, hi, sizeof(hi));
 			LERR(w, l, "%s: %s is out of range (expected %s to %s)", l->key, q, lo, hi);
+			break;
+		}
+		if ((e->flags & CFG_F_SECONDS) && ms % MS_S != 0) {
+			expected(e, exp, sizeof(exp));
+			LERR(w, l, "%s: %s is not a whole number of seconds (expected %s)", l->key, q,
+			    exp);
 			break;
 		}
 		memcpy(dst, &ms, sizeof(ms));
@@ -1249,6 +1361,7 @@ static void set_value(struct walk *w, const struct cfg_setting *e, const config_
 	case CFG_T_TOKEN:
 	case CFG_T_ABS_PATH:
 	case CFG_T_DNS_NAME:
+	case CFG_T_USER:
 		if (t != CONFIG_TYPE_STRING)
 			break;
 		set_string(w, &l, e, config_setting_get_string(s), base);
@@ -1946,6 +2059,7 @@ static bool owns_string(enum cfg_type t, size_t *at)
 	case CFG_T_URL_PATH:
 	case CFG_T_ABS_PATH:
 	case CFG_T_DNS_NAME:
+	case CFG_T_USER:
 		*at = 0;
 		return true;
 	case CFG_T_ADDR:

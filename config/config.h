@@ -151,14 +151,50 @@ struct cfg_discovery {
 	int       max_sessions;             /* 0 = no cap */
 };
 
+/* log.target, log.format */
+enum cfg_log_target { CFG_LOG_STDERR = 0, CFG_LOG_SYSLOG };
+enum cfg_log_format { CFG_LOG_TEXT = 0, CFG_LOG_JSON };
+/*
+ * log.level. The same numbers as enum pg_log_level in proxy/log.h
+ * (PG_LOG_ERR = 0 .. PG_LOG_DEBUG = 3), so the daemon passes the stored
+ * level on as it is; config does not include proxy/log.h.
+ */
+enum cfg_log_level { CFG_LOG_ERROR = 0, CFG_LOG_WARN, CFG_LOG_INFO, CFG_LOG_DEBUG };
+
+/*
+ * Where and how the daemon logs (the "log" group). Every field holds its
+ * default when the group, or the setting, is absent. The fields are plain
+ * ints so that each can be handed on without an enum conversion: level to
+ * pg_log_set_level(), facility to openlog().
+ */
+struct cfg_log {
+	int       target;                   /* enum cfg_log_target: 0 stderr, 1 syslog */
+	int       level;                    /* enum cfg_log_level: 0 error .. 3 debug */
+	int       format;                   /* enum cfg_log_format: 0 text, 1 json */
+	int       facility;                 /* LOG_DAEMON etc. from <syslog.h>; read
+	                                       only with target syslog, always valid */
+};
+
 struct pg_config {
 	char               *path;           /* file it was loaded from, owned */
 	char               *state_dir;      /* owned, never NULL */
+	/*
+	 * The Unix user to run as: owned, a valid user name (not checked
+	 * against the password database: the daemon looks it up), NULL when
+	 * absent (stay the user that started poolgate). Refusing to run as
+	 * root unless allow_root is the daemon's check: config only stores both.
+	 */
+	char               *user;
+	bool                allow_root;
+	struct cfg_log      log;
 	struct cfg_addr     admin_listen;
 	char               *admin_token_file; /* owned, may be NULL */
 	uint64_t            shutdown_grace_ms;
 	int                 max_connections;
 	int                 per_ip_connections; /* 0 = no cap */
+	int                 per_ip_rate;    /* new connections per address per minute; 0 = no limit */
+	uint64_t            tcp_keepalive_ms; /* idle before keepalive probes; 0 = off */
+	uint64_t            retry_after_ms; /* Retry-After of 429/503, whole seconds */
 	uint64_t            affinity_ttl_ms;
 	bool                affinity_by_client_ip;
 	uint64_t            session_idle_ms;
@@ -249,8 +285,8 @@ const char *cfg_backend_tls_name(enum backend_tls b);
  *       before the entries below it.
  * min, max
  *       CFG_T_INT: the value; CFG_T_DURATION: milliseconds; CFG_T_STRING,
- *       CFG_T_NAME, CFG_T_URL_PATH, CFG_T_TOKEN, CFG_T_ABS_PATH and
- *       CFG_T_DNS_NAME: length in bytes;
+ *       CFG_T_NAME, CFG_T_URL_PATH, CFG_T_TOKEN, CFG_T_ABS_PATH,
+ *       CFG_T_DNS_NAME and CFG_T_USER: length in bytes;
  *       CFG_T_LIST and CFG_T_ADDR_LIST: number of elements. Unused (0) for
  *       the other types.
  * def   the default exactly as it would be written in the file (without the
@@ -291,6 +327,8 @@ enum cfg_type {
 	                       "." and at most one final "."; a single label is
 	                       fine; the last label not all digits (an IPv4
 	                       address is not a name); no "_" */
+	CFG_T_USER,         /* string, min..max bytes: a Unix user name,
+	                       [a-z_][a-z0-9_-]*[$]? */
 };
 
 /*
@@ -302,11 +340,14 @@ enum cfg_type {
 #define CFG_F_PRESENCE 0x2u
 /* CFG_T_URL_PATH: the path must end in "/" (a prefix). */
 #define CFG_F_DIR      0x4u
+/* CFG_T_DURATION: a whole number of seconds (it is sent in seconds). */
+#define CFG_F_SECONDS  0x8u
 
 struct cfg_enum_value {
 	const char *name;       /* as written in the file; NULL ends the array */
-	int         value;      /* the enum svc_mode, check_type, backend_tls value,
-	                           or an int (tls.min_version: 12, 13) */
+	int         value;      /* the enum svc_mode, check_type, backend_tls,
+	                           cfg_log_* value, or an int (tls.min_version:
+	                           12, 13; log.syslog_facility: LOG_DAEMON ...) */
 	bool        supported;  /* false: known, but rejected as "not supported yet" */
 };
 

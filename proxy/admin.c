@@ -91,6 +91,11 @@ handle_healthz(struct admin *a, struct evhttp_request *req, struct evbuffer *out
 	}
 	if (ok)
 		evbuffer_add_printf(out, "ok\n");
+	/* Not a reason to take the node out: it serves from memory meanwhile. */
+	if (srv->state_failing)
+		evbuffer_add_printf(out, "warning: state_dir %s is not writable; "
+		    "affinities are kept in memory and saving is retried\n",
+		    srv->cfg->state_dir);
 	reply(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable",
 	    "text/plain; charset=utf-8", out);
 }

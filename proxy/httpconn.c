@@ -63,6 +63,8 @@ struct hconn {
 	struct relay       *tunnel;
 	struct event       *timer;          /* header and keep-alive deadlines */
 	uint64_t            start_ms;
+	uint64_t            start_wall_ms;
+	int                 port;           /* client port */
 	unsigned            nreq;
 	uint64_t            bytes_up, bytes_down;
 	const char         *end_why;        /* for the log line */
@@ -246,14 +248,23 @@ hc_free(struct hconn *hc)
 	struct pg_server *srv = hc->srv;
 	uint64_t now = pg_now_ms();
 
-	log_info("http end service=%s client=%s user=%s vm=%s requests=%u "
-	    "duration_ms=%llu bytes_up=%llu bytes_down=%llu reason=%s",
-	    hc->svc->cfg.name, hc->peer_text,
-	    hc->last_user[0] ? hc->last_user : "-",
-	    hc->last_vm[0] ? hc->last_vm : "-", hc->nreq,
-	    (unsigned long long)(now - hc->start_ms),
-	    (unsigned long long)hc->bytes_up, (unsigned long long)hc->bytes_down,
-	    hc->end_why != NULL ? hc->end_why : "closed");
+	char start[32];
+	pg_format_time(hc->start_wall_ms, start, sizeof(start));
+	struct pg_kv kv[] = {
+		KV_S("service", hc->svc->cfg.name),
+		KV_S("client", hc->addr),
+		KV_N("client_port", hc->port),
+		KV_S("user", hc->last_user[0] ? hc->last_user : "-"),
+		KV_S("vm", hc->last_vm[0] ? hc->last_vm : "-"),
+		KV_S("start", start),
+		KV_N("duration_ms", now - hc->start_ms),
+		KV_N("requests", hc->nreq),
+		KV_N("bytes_up", hc->bytes_up),
+		KV_N("bytes_down", hc->bytes_down),
+		KV_S("reason", hc->end_why != NULL ? hc->end_why : "closed"),
+	};
+	pg_log_event(PG_LOG_INFO, hc->tunnel != NULL ? "websocket_end" :
+	    "http_end", kv, sizeof(kv) / sizeof(kv[0]));
 	if (hc->tunnel != NULL) {
 		if (hc->ws_id != 0)
 			us_ws_close(srv->us, hc->last_user, hc->ws_id, now);
@@ -569,7 +580,8 @@ hc_send_request(struct hconn *hc)
 			}
 			continue;
 		}
-		if (IS("X-Forwarded-Proto") || IS("X-Forwarded-Host"))
+		if (IS("X-Forwarded-Proto") || IS("X-Forwarded-Host") ||
+		    IS("X-Scheme"))
 			continue;
 		if (IS("Cookie")) {
 			char stripped[HTTP_HEAD_MAX];
@@ -588,9 +600,15 @@ hc_send_request(struct hconn *hc)
 		evbuffer_add(out, f->value.p, f->value.len);
 		evbuffer_add(out, "\r\n", 2);
 	}
+	/*
+	 * JupyterHub's own proxy appends its scheme to X-Forwarded-Proto and
+	 * the hub believes the last value, so with an HTTPS hub behind a plain
+	 * listener it would mark its cookies Secure and the browser would never
+	 * send them back; X-Scheme is what the hub (tornado) reads first.
+	 */
 	evbuffer_add_printf(out, "X-Forwarded-For: %.*s%s\r\n"
-	    "X-Forwarded-Proto: %s\r\n", (int)xfflen, xff, hc->addr,
-	    hc->tls ? "https" : "http");
+	    "X-Forwarded-Proto: %s\r\nX-Scheme: %s\r\n", (int)xfflen, xff,
+	    hc->addr, hc->tls ? "https" : "http", hc->tls ? "https" : "http");
 	if (req->host.len > 0)
 		evbuffer_add_printf(out, "X-Forwarded-Host: %.*s\r\n",
 		    (int)req->host.len, req->host.p);
@@ -666,6 +684,7 @@ hc_be_eventcb(struct bufferevent *bev, short what, void *arg)
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));
 		bufferevent_set_timeouts(bev, NULL, NULL);
+		srv_set_keepalive(hc->srv, bufferevent_getfd(bev));
 		hc_send_request(hc);
 		return;
 	}
@@ -963,6 +982,10 @@ hc_cli_eventcb(struct bufferevent *bev, short what, void *arg)
 {
 	struct hconn *hc = arg;
 
+	/* A TLS client finished its handshake: the request comes next. */
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+
 	if ((what & BEV_EVENT_EOF) && hc->state == HC_EXCHANGE && hc->req_done &&
 	    !hc->resp_head_done) {
 		/* Half-closed after a whole request: answer, then close. */
@@ -993,8 +1016,10 @@ hconn_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 	svc->active++;
 	svc->connections_total++;
 	hc->start_ms = pg_now_ms();
+	hc->start_wall_ms = pg_wall_ms();
 	memcpy(&hc->peer, sa, salen < sizeof(hc->peer) ? salen : sizeof(hc->peer));
 	srv_format_peer(sa, hc->addr, sizeof(hc->addr), &port);
+	hc->port = port;
 	snprintf(hc->peer_text, sizeof(hc->peer_text),
 	    strchr(hc->addr, ':') ? "[%s]:%d" : "%s:%d", hc->addr, port);
 	hc->next = srv->hconns;

@@ -174,3 +174,135 @@ lim_size(const struct lim_table *t)
 {
 	return t->n;
 }
+
+/* ---- rate per address ----------------------------------------------------- */
+
+/*
+ * Tokens are counted in units of 1/60000 of a connection: at `rate` per
+ * minute a bucket gains exactly `rate` units every millisecond, so slow
+ * rates refill without rounding loss. One connection costs RATE_UNIT.
+ */
+#define RATE_UNIT 60000
+
+struct rate_entry {
+	struct rate_entry *next;
+	uint8_t            ip[16];
+	uint64_t           tokens;   /* 1/RATE_UNIT of a connection */
+	uint64_t           last_ms;  /* when tokens was last brought up to date */
+};
+
+struct rate_table {
+	struct rate_entry **bucket;
+	size_t              nbucket;   /* power of two */
+	size_t              n;
+	size_t              max;
+};
+
+struct rate_table *
+rate_new(size_t max_entries)
+{
+	struct rate_table *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->max = max_entries;
+	t->nbucket = 1024;
+	if ((t->bucket = calloc(t->nbucket, sizeof(*t->bucket))) == NULL) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void
+rate_free(struct rate_table *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->nbucket; i++) {
+		struct rate_entry *e = t->bucket[i], *next;
+		for (; e != NULL; e = next) {
+			next = e->next;
+			free(e);
+		}
+	}
+	free(t->bucket);
+	free(t);
+}
+
+/* Bring e's tokens up to `now` at rate per minute, capped at a full bucket. */
+static void
+rate_refill(struct rate_entry *e, int rate, uint64_t now)
+{
+	uint64_t cap = (uint64_t)rate * RATE_UNIT;
+
+	if (now > e->last_ms) {
+		e->tokens += (now - e->last_ms) * (uint64_t)rate;
+		e->last_ms = now;
+	}
+	if (e->tokens > cap)
+		e->tokens = cap;
+}
+
+int
+rate_allow(struct rate_table *t, const struct sockaddr *sa, int rate,
+    uint64_t now)
+{
+	uint8_t ip[16];
+	struct rate_entry **pp, *e;
+
+	if (rate <= 0)
+		return 1;
+	if (lim_key(sa, ip) == -1)
+		return -1;
+	pp = &t->bucket[lim_hash(ip, t->nbucket)];
+	while (*pp != NULL && memcmp((*pp)->ip, ip, 16) != 0)
+		pp = &(*pp)->next;
+	if ((e = *pp) == NULL) {
+		if (t->n >= t->max && rate_sweep(t, rate, now) == 0)
+			return -1;
+		if ((e = calloc(1, sizeof(*e))) == NULL)
+			return -1;
+		memcpy(e->ip, ip, 16);
+		e->tokens = (uint64_t)rate * RATE_UNIT;   /* a new address starts full */
+		e->last_ms = now;
+		/* Re-find the slot: a sweep may have changed the chain. */
+		pp = &t->bucket[lim_hash(ip, t->nbucket)];
+		e->next = *pp;
+		*pp = e;
+		t->n++;
+	}
+	rate_refill(e, rate, now);
+	if (e->tokens < RATE_UNIT)
+		return 0;
+	e->tokens -= RATE_UNIT;
+	return 1;
+}
+
+size_t
+rate_sweep(struct rate_table *t, int rate, uint64_t now)
+{
+	size_t gone = 0;
+
+	for (size_t i = 0; i < t->nbucket; i++) {
+		struct rate_entry **pp = &t->bucket[i], *e;
+		while ((e = *pp) != NULL) {
+			if (rate > 0)
+				rate_refill(e, rate, now);
+			if (rate <= 0 || e->tokens >= (uint64_t)rate * RATE_UNIT) {
+				*pp = e->next;
+				free(e);
+				t->n--;
+				gone++;
+			} else
+				pp = &e->next;
+		}
+	}
+	return gone;
+}
+
+size_t
+rate_size(const struct rate_table *t)
+{
+	return t->n;
+}

@@ -11,6 +11,7 @@
 #define POOLGATE_LIMITS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct lim_table;
@@ -31,5 +32,33 @@ void   lim_release(struct lim_table *t, const struct sockaddr *sa);
 int    lim_count(const struct lim_table *t, const struct sockaddr *sa);
 /* Addresses currently tracked. */
 size_t lim_size(const struct lim_table *t);
+
+/*
+ * New connections per client address per minute (pure, injected clock).
+ *
+ * A token bucket per address: it holds up to `rate` tokens, refills at
+ * rate/60 tokens a second, and each new connection takes one. A person
+ * reconnecting never empties it; an SSH sweep does. Addresses whose bucket
+ * is full again are forgotten by rate_sweep(), so the table only holds
+ * recent, busy addresses, and never more than max_entries of them.
+ */
+struct rate_table;
+
+/* New empty table, or NULL on allocation failure. */
+struct rate_table *rate_new(size_t max_entries);
+void               rate_free(struct rate_table *t);
+
+/*
+ * May sa's address open a new connection at `now` (ms) with `rate` per
+ * minute (0 = no limit)? Returns 1 (allowed, a token taken), 0 (over the
+ * rate), or -1 when the table is full of busy addresses (the caller lets it
+ * through and counts it) or on an address family other than IPv4/IPv6.
+ */
+int    rate_allow(struct rate_table *t, const struct sockaddr *sa, int rate,
+    uint64_t now);
+/* Forget addresses whose bucket is full again; returns how many went. */
+size_t rate_sweep(struct rate_table *t, int rate, uint64_t now);
+/* Addresses tracked. */
+size_t rate_size(const struct rate_table *t);
 
 #endif

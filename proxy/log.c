@@ -4,34 +4,132 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "proxy/log.h"
 
+#define LOG_LINE_MAX 4096
+
 static enum pg_log_level log_level = PG_LOG_INFO;
+static bool log_level_forced;   /* -d on the command line beats the file */
+static bool log_syslog, log_json;
 
 static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+static const char *const level_json[] = { "error", "warn", "info", "debug" };
+static const int level_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 
 void
 pg_log_set_level(enum pg_log_level level)
 {
+	if (!log_level_forced)
+		log_level = level;
+}
+
+void
+pg_log_force_level(enum pg_log_level level)
+{
 	log_level = level;
+	log_level_forced = true;
+}
+
+void
+pg_log_configure(bool to_syslog, int facility, bool json)
+{
+	if (to_syslog && !log_syslog)
+		openlog("poolgate", LOG_PID | LOG_NDELAY, facility);
+	else if (!to_syslog && log_syslog)
+		closelog();
+	log_syslog = to_syslog;
+	log_json = json;
+}
+
+uint64_t
+pg_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void
+pg_format_time(uint64_t wall_ms, char *buf, size_t len)
+{
+	time_t sec = (time_t)(wall_ms / 1000);
+	struct tm tm;
+	char stamp[24];
+
+	gmtime_r(&sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03uZ", stamp, (unsigned)(wall_ms % 1000));
+}
+
+/* Append s to buf as a JSON string (quotes included), bounded. */
+static size_t
+json_put(char *buf, size_t at, size_t cap, const char *s)
+{
+	if (at < cap)
+		buf[at++] = '"';
+	for (; *s != '\0' && at + 8 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			buf[at++] = '\\';
+			buf[at++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f)
+			at += (size_t)snprintf(buf + at, cap - at, "\\u%04x", c);
+		else
+			buf[at++] = (char)c;
+	}
+	if (at < cap)
+		buf[at++] = '"';
+	return at;
+}
+
+/* Write one finished line (without its newline) where the logs go. */
+static void
+emit(enum pg_log_level level, const char *line)
+{
+	if (log_syslog) {
+		syslog(level_prio[level], "%s", line);
+		return;
+	}
+	/* One fprintf per line so concurrent writers never interleave a line. */
+	fprintf(stderr, "%s\n", line);
+}
+
+/* The start of a line: timestamp and level (text), or the JSON opening. */
+static size_t
+line_start(enum pg_log_level level, char *buf, size_t cap)
+{
+	char stamp[32];
+
+	pg_format_time(pg_wall_ms(), stamp, sizeof(stamp));
+	if (log_json)
+		return (size_t)snprintf(buf, cap, "{\"time\":\"%s\",\"level\":\"%s\"",
+		    stamp, level_json[level]);
+	if (log_syslog)   /* syslog stamps lines itself */
+		return (size_t)snprintf(buf, cap, "%s ", level_names[level]);
+	return (size_t)snprintf(buf, cap, "%s %s ", stamp, level_names[level]);
 }
 
 static void __attribute__((format(printf, 2, 0)))
 vlog(enum pg_log_level level, const char *fmt, va_list ap)
 {
-	struct timespec ts;
-	struct tm tm;
-	char stamp[32], msg[2048];
+	char line[LOG_LINE_MAX], msg[LOG_LINE_MAX - 128];
+	size_t at;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	/* One fprintf per line so concurrent writers never interleave a line. */
-	fprintf(stderr, "%s.%03ldZ %s %s\n", stamp, ts.tv_nsec / 1000000L,
-	    level_names[level], msg);
+	at = line_start(level, line, sizeof(line));
+	if (log_json) {
+		at += (size_t)snprintf(line + at, sizeof(line) - at, ",\"msg\":");
+		at = json_put(line, at, sizeof(line) - 2, msg);
+		line[at++] = '}';
+		line[at] = '\0';
+	} else
+		snprintf(line + at, sizeof(line) - at, "%s", msg);
+	emit(level, line);
 }
 
 void
@@ -44,6 +142,53 @@ pg_log(enum pg_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(level, fmt, ap);
 	va_end(ap);
+}
+
+void
+pg_log_event(enum pg_log_level level, const char *event,
+    const struct pg_kv *kv, size_t n)
+{
+	char line[LOG_LINE_MAX];
+	size_t at, cap = sizeof(line) - 2;
+
+	if (level > log_level)
+		return;
+	at = line_start(level, line, sizeof(line));
+	if (log_json) {
+		at += (size_t)snprintf(line + at, cap - at, ",\"event\":");
+		at = json_put(line, at, cap, event);
+		for (size_t i = 0; i < n && at < cap; i++) {
+			at += (size_t)snprintf(line + at, cap - at, ",");
+			at = json_put(line, at, cap, kv[i].key);
+			at += (size_t)snprintf(line + at, cap - at, ":");
+			if (kv[i].str != NULL)
+				at = json_put(line, at, cap, kv[i].str);
+			else
+				at += (size_t)snprintf(line + at, cap - at, "%lld",
+				    kv[i].num);
+		}
+		if (at > cap)
+			at = cap;
+		line[at++] = '}';
+		line[at] = '\0';
+	} else {
+		at += (size_t)snprintf(line + at, cap - at, "%s", event);
+		for (size_t i = 0; i < n && at < cap; i++) {
+			/* Values with spaces are quoted so key=value stays greppable. */
+			if (kv[i].str == NULL)
+				at += (size_t)snprintf(line + at, cap - at, " %s=%lld",
+				    kv[i].key, kv[i].num);
+			else if (kv[i].str[0] == '\0' || strpbrk(kv[i].str, " \"="))
+				at += (size_t)snprintf(line + at, cap - at,
+				    " %s=\"%s\"", kv[i].key, kv[i].str);
+			else
+				at += (size_t)snprintf(line + at, cap - at, " %s=%s",
+				    kv[i].key, kv[i].str);
+		}
+		if (at > cap)
+			line[cap] = '\0';
+	}
+	emit(level, line);
 }
 
 void

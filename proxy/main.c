@@ -12,6 +12,16 @@
 #include "proxy/log.h"
 #include "proxy/server.h"
 
+/* libevent's own messages (evdns nameserver failures...) into our log. */
+static void
+libevent_log(int severity, const char *msg)
+{
+	pg_log(severity >= EVENT_LOG_ERR ? PG_LOG_ERR :
+	    severity == EVENT_LOG_WARN ? PG_LOG_WARN :
+	    severity == EVENT_LOG_MSG ? PG_LOG_INFO : PG_LOG_DEBUG,
+	    "libevent: %s", msg);
+}
+
 static void
 usage(FILE *f)
 {
@@ -60,7 +70,7 @@ main(int argc, char **argv)
 			path = optarg;
 			break;
 		case 'd':
-			pg_log_set_level(PG_LOG_DEBUG);
+			pg_log_force_level(PG_LOG_DEBUG);
 			break;
 		case 't':
 			test = true;
@@ -83,6 +93,7 @@ main(int argc, char **argv)
 	if (test)
 		return check_only(path);
 
+	event_set_log_callback(libevent_log);
 	if ((base = event_base_new()) == NULL) {
 		log_err("cannot create the event loop");
 		return 1;

@@ -6,16 +6,20 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <time.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backends/check.h"
 #include "backends/check_agent.h"
+#include "backends/discovery.h"
 #include "backends/hooks.h"
 #include "backends/statefile.h"
 #include "proxy/cookie.h"
@@ -36,6 +40,7 @@ static void hooks_update(struct pg_server *srv);
 
 #define AFF_MAX_ENTRIES  1000000
 #define US_MAX_USERS     100000
+#define RATE_MAX_ADDRESSES 100000
 #define LISTEN_BACKLOG   1024
 #define ACCEPT_PAUSE_MS  100
 
@@ -45,6 +50,7 @@ conn_err_name(enum conn_err e)
 	static const char *const names[ERR__COUNT] = {
 		[ERR_MAX_CONNECTIONS] = "max_connections",
 		[ERR_PER_IP] = "per_ip_connections",
+		[ERR_PER_IP_RATE] = "per_ip_rate",
 		[ERR_NO_BACKEND] = "no_backend",
 		[ERR_CONNECT_FAILED] = "connect_failed",
 		[ERR_CONNECT_TIMEOUT] = "connect_timeout",
@@ -101,6 +107,34 @@ srv_format_peer(const struct sockaddr *sa, char *addr, size_t addrlen, int *port
 	if (now_ - (last) >= 1000) { (last) = now_; log_warn(__VA_ARGS__); } \
 } while (0)
 
+/*
+ * Refuse a connection over a limit at once. An HTTP client gets a status
+ * it understands, with Retry-After; the socket is new and empty, so a
+ * non-blocking send of a few bytes cannot fall short. (Over TLS there is
+ * no handshake yet to answer inside: just close.)
+ */
+static void
+refuse(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
+    int status)
+{
+	char buf[256];
+	int n;
+
+	if (svc->cfg.mode == SVC_MODE_HTTP && svc->ssl_server == NULL) {
+		n = snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\n"
+		    "Retry-After: %llu\r\nContent-Type: text/plain\r\n"
+		    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+		    status, status == 429 ? "Too Many Requests" :
+		    "Service Unavailable",
+		    (unsigned long long)(srv->cfg->retry_after_ms + 999) / 1000,
+		    strlen(status == 429 ? "too many connections" : "busy") + 1,
+		    status == 429 ? "too many connections" : "busy");
+		if (send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			(void)0;   /* the peer is gone already: nothing to tell */
+	}
+	close(fd);
+}
+
 static void
 accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
@@ -108,7 +142,7 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	struct listener *l = arg;
 	struct pg_server *srv = l->srv;
 	struct service *svc = l->svc;
-	static uint64_t last_max, last_ip;
+	static uint64_t last_max, last_ip, last_rate;
 	int r;
 
 	if (srv->nconns >= (uint64_t)srv->cfg->max_connections) {
@@ -116,24 +150,54 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 		WARN_RATELIMITED(last_max, "service %s: max_connections (%d) "
 		    "reached, refusing connections", svc->cfg.name,
 		    srv->cfg->max_connections);
-		close(fd);
+		refuse(srv, svc, fd, 503);
+		return;
+	}
+	if (rate_allow(srv->rate, sa, srv->cfg->per_ip_rate, pg_now_ms()) == 0) {
+		char addr[INET6_ADDRSTRLEN];
+		int port;
+		svc->errors[ERR_PER_IP_RATE]++;
+		srv_format_peer(sa, addr, sizeof(addr), &port);
+		WARN_RATELIMITED(last_rate, "service %s: %s is over per_ip_rate "
+		    "(%d a minute), refusing", svc->cfg.name, addr,
+		    srv->cfg->per_ip_rate);
+		refuse(srv, svc, fd, 429);
 		return;
 	}
 	r = lim_acquire(srv->lim, sa, srv->cfg->per_ip_connections);
 	if (r != 0) {
+		char addr[INET6_ADDRSTRLEN];
+		int port;
 		svc->errors[r == 1 ? ERR_PER_IP : ERR_RESOURCES]++;
+		srv_format_peer(sa, addr, sizeof(addr), &port);
 		if (r == 1)
-			WARN_RATELIMITED(last_ip, "service %s: a client address "
-			    "is over per_ip_connections (%d), refusing",
-			    svc->cfg.name, srv->cfg->per_ip_connections);
-		close(fd);
+			WARN_RATELIMITED(last_ip, "service %s: %s is over "
+			    "per_ip_connections (%d), refusing", svc->cfg.name,
+			    addr, srv->cfg->per_ip_connections);
+		refuse(srv, svc, fd, 429);
 		return;
 	}
 	srv->nconns++;
+	srv_set_keepalive(srv, fd);
 	if (svc->cfg.mode == SVC_MODE_HTTP)
 		hconn_accept(srv, svc, fd, sa, (socklen_t)salen);
 	else
 		session_accept(srv, svc, fd, sa, (socklen_t)salen);
+}
+
+void
+srv_set_keepalive(const struct pg_server *srv, int fd)
+{
+	int on = 1, idle, intvl = 10, cnt = 3;
+
+	if (srv->cfg->tcp_keepalive_ms == 0 || fd < 0)
+		return;
+	idle = (int)((srv->cfg->tcp_keepalive_ms + 999) / 1000);
+	/* Probes every 10 s, 3 unanswered: a vanished peer goes in idle + 30 s. */
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
 static void
@@ -611,6 +675,8 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	us_expire(srv->us, now, user_expired, srv);
 	if (aff_expire(srv->aff, now) > 0)
 		srv->aff_dirty = true;
+	if (now / 1000 % 10 == 0)   /* every ten seconds is plenty */
+		rate_sweep(srv->rate, srv->cfg->per_ip_rate, now);
 	for (size_t i = 0; i < srv->nsvc; i++)
 		session_queue_expire(srv, srv->svc[i], now);
 	srv_capacity_changed(srv);
@@ -838,6 +904,9 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 	}
 
 	/* 4. The rest of the settings. */
+	pg_log_configure(ncfg->log.target == CFG_LOG_SYSLOG, ncfg->log.facility,
+	    ncfg->log.format == CFG_LOG_JSON);
+	pg_log_set_level((enum pg_log_level)ncfg->log.level);
 	explicit_bzero(srv->admin_token, sizeof(srv->admin_token));
 	srv->admin_token_set = ncfg->admin_token_file != NULL;
 	if (srv->admin_token_set)
@@ -888,6 +957,10 @@ srv_reload(struct pg_server *srv)
 	if (srv_apply(srv, ncfg) == -1)
 		goto out;
 	ncfg = NULL;   /* transferred */
+	if (srv->disc != NULL)
+		(void)disc_reconfigure(srv->disc, &srv->cfg->discovery);
+	else
+		srv->disc = disc_start(srv, &srv->cfg->discovery);
 	rc = 0;
 out:
 	if (rc == -1) {
@@ -1143,6 +1216,9 @@ srv_stop(struct pg_server *srv)
 	if (srv->stopping)
 		return;
 	srv->stopping = true;
+	/* No membership changes while stopping. */
+	disc_free(srv->disc);
+	srv->disc = NULL;
 	/* Close the listening sockets: new clients are refused by the kernel. */
 	for (size_t i = 0; i < srv->nsvc; i++) {
 		struct service *s = srv->svc[i];
@@ -1187,6 +1263,72 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	srv_stop(srv);
 }
 
+/* Make the state directory and its files belong to the user we become. */
+static void
+chown_state(const char *dir, uid_t uid, gid_t gid)
+{
+	static const char *const files[] = { SF_FILE_NAME, "cookie.key",
+	    "backends.state" };
+	char path[4200];
+
+	if (chown(dir, uid, gid) == -1)
+		log_warn("state: chown %s: %s", dir, strerror(errno));
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		if (chown(path, uid, gid) == -1 && errno != ENOENT)
+			log_warn("state: chown %s: %s", path, strerror(errno));
+	}
+}
+
+/*
+ * Listeners are bound (ports below 1024 need root or CAP_NET_BIND_SERVICE):
+ * become `user`, its group only, supplementary groups cleared. Without a
+ * user, refuse to go on as root unless allow_root says so.
+ */
+static int
+drop_privileges(const struct pg_config *cfg)
+{
+	struct passwd *pw;
+
+	if (cfg->user == NULL) {
+		if (geteuid() == 0 && !cfg->allow_root) {
+			log_err("refusing to run as root: set user = \"poolgate\" "
+			    "(or another unprivileged user) in %s, or allow_root = "
+			    "true", cfg->path);
+			return -1;
+		}
+		return 0;
+	}
+	if ((pw = getpwnam(cfg->user)) == NULL) {
+		log_err("user %s: no such user", cfg->user);
+		return -1;
+	}
+	if (pw->pw_uid == 0 && !cfg->allow_root) {
+		log_err("user %s is root: refusing to run as root unless "
+		    "allow_root = true", cfg->user);
+		return -1;
+	}
+	if (geteuid() != 0) {
+		if (geteuid() == pw->pw_uid)
+			return 0;
+		log_err("user %s: cannot switch to it: not started as root",
+		    cfg->user);
+		return -1;
+	}
+	chown_state(cfg->state_dir, pw->pw_uid, pw->pw_gid);
+	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		log_err("user %s: cannot switch to it: %s", cfg->user,
+		    strerror(errno));
+		return -1;
+	}
+	if (pw->pw_uid != 0 && setuid(0) != -1)
+		pg_fatalx("still able to become root after dropping privileges");
+	log_info("running as user %s (uid %d, gid %d)", cfg->user,
+	    (int)pw->pw_uid, (int)pw->pw_gid);
+	return 0;
+}
+
 int
 srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 {
@@ -1202,6 +1344,7 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 	pool_init(&srv->pool);
 	if ((srv->cfg_path = strdup(path)) == NULL ||
 	    (srv->lim = lim_new()) == NULL ||
+	    (srv->rate = rate_new(RATE_MAX_ADDRESSES)) == NULL ||
 	    (srv->aff = aff_new(AFF_MAX_ENTRIES, 0)) == NULL ||
 	    (srv->us = us_new(US_MAX_USERS, 600000)) == NULL) {
 		log_err("out of memory");
@@ -1224,6 +1367,8 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 	/* After the VMs are known: entries for VMs gone from the file drop. */
 	members_load(srv);
 	state_load(srv);
+	if (drop_privileges(srv->cfg) == -1)
+		goto out;
 
 	signal(SIGPIPE, SIG_IGN);
 	srv->ev_sighup = evsignal_new(base, SIGHUP, signal_cb, srv);
@@ -1248,6 +1393,8 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 			    srv->svc[i]->cfg.name, srv->svc[i]->lis[j]->addr.text,
 			    cfg_mode_name(srv->svc[i]->cfg.mode));
 	log_info("admin endpoint on http://%s", srv->cfg->admin_listen.text);
+	/* Reads and applies the file at once: the pool must be up. */
+	srv->disc = disc_start(srv, &srv->cfg->discovery);
 	rc = 0;
 out:
 	cfg_free(cfg);
@@ -1258,6 +1405,8 @@ out:
 void
 srv_free(struct pg_server *srv)
 {
+	disc_free(srv->disc);
+	srv->disc = NULL;
 	if (srv->cfg != NULL)
 		state_save(srv, true);
 	session_stop_all(srv);
@@ -1281,6 +1430,7 @@ srv_free(struct pg_server *srv)
 	hr_free(srv->hr);
 	OPENSSL_cleanse(srv->cookie_key, sizeof(srv->cookie_key));
 	lim_free(srv->lim);
+	rate_free(srv->rate);
 	cfg_free(srv->cfg);
 	free(srv->cfg_path);
 }

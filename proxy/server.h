@@ -33,6 +33,7 @@
 enum conn_err {
 	ERR_MAX_CONNECTIONS = 0,
 	ERR_PER_IP,
+	ERR_PER_IP_RATE,
 	ERR_NO_BACKEND,
 	ERR_CONNECT_FAILED,
 	ERR_CONNECT_TIMEOUT,
@@ -66,7 +67,9 @@ struct session;
 struct hconn;
 struct hk_state;
 struct hookrun;
+struct discovery;
 struct admin;
+struct statuspage;
 
 struct pg_server {
 	struct event_base *base;
@@ -75,6 +78,7 @@ struct pg_server {
 	struct pool        pool;
 	struct aff_table  *aff;
 	struct lim_table  *lim;
+	struct rate_table *rate;          /* new connections per address per minute */
 	struct service    *svc[CFG_MAX_SERVICES]; /* parallel to cfg->services */
 	size_t             nsvc;
 	struct session    *sessions;      /* live SSH/TCP sessions (session.c) */
@@ -82,6 +86,7 @@ struct pg_server {
 	struct us_table   *us;            /* Jupyter users per VM */
 	struct hk_state   *hk;            /* hook event detection, when hooks are on */
 	struct hookrun    *hr;            /* hook runner, when hooks are on */
+	struct discovery  *disc;          /* discovery file and DNS */
 	uint8_t            cookie_key[32];/* HMAC key of the affinity cookie */
 	bool               aff_dirty;     /* affinity changed since last saved */
 	uint64_t           state_saved_ms;
@@ -100,6 +105,11 @@ struct pg_server {
 	 */
 	char               admin_token[256];
 	bool               admin_token_set;
+	/*
+	 * The HTML status page's sign-in sessions and recent events
+	 * (proxy/statuspage.c): made on first use, freed by statuspage_free().
+	 */
+	struct statuspage *statuspage;
 	struct event      *ev_sighup, *ev_sigterm, *ev_sigint;
 	struct event      *ev_tick;       /* once a second: affinity sweep, reaping */
 	struct event      *ev_grace;      /* shutdown deadline */
@@ -193,6 +203,12 @@ void srv_no_capacity(struct pg_server *srv, struct service *svc);
 
 /* Tell the hooks that svc had a login no VM could take (rate-limited). */
 void hooks_no_capacity(struct pg_server *srv, struct service *svc);
+
+/*
+ * TCP keepalive on a client or VM socket, so connections to peers that
+ * vanished without a FIN are reclaimed (limits.tcp_keepalive; 0 = off).
+ */
+void srv_set_keepalive(const struct pg_server *srv, int fd);
 
 /* Pause every listener for a moment (out of descriptors). */
 void srv_pause_accepting(struct pg_server *srv);

@@ -2,6 +2,7 @@
  * session.c -- see session.h.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
@@ -37,6 +38,8 @@ struct session {
 	struct wq_node      wq;             /* waiting in svc->wq for a VM; first
 	                                       member access via container_of */
 	uint64_t            start_ms;
+	uint64_t            start_wall_ms;
+	int                 port;           /* client port */
 	uint64_t            connect_ms;     /* start of the current connect */
 };
 
@@ -80,13 +83,21 @@ session_free(struct session *s, const char *why)
 	uint64_t now = pg_now_ms();
 
 	if (s->relay != NULL || why != NULL) {
-		log_info("session end service=%s client=%s vm=%s duration_ms=%llu "
-		    "bytes_up=%llu bytes_down=%llu reason=%s", s->svc->cfg.name,
-		    s->peer_text, s->backend != NULL ? s->backend->name : "-",
-		    (unsigned long long)(now - s->start_ms),
-		    (unsigned long long)(s->relay ? relay_bytes_up(s->relay) : 0),
-		    (unsigned long long)(s->relay ? relay_bytes_down(s->relay) : 0),
-		    why != NULL ? why : "closed");
+		char start[32];
+		pg_format_time(s->start_wall_ms, start, sizeof(start));
+		struct pg_kv kv[] = {
+			KV_S("service", s->svc->cfg.name),
+			KV_S("client", s->addr),
+			KV_N("client_port", s->port),
+			KV_S("user", "-"),   /* SSH is end-to-end encrypted */
+			KV_S("vm", s->backend != NULL ? s->backend->name : "-"),
+			KV_S("start", start),
+			KV_N("duration_ms", now - s->start_ms),
+			KV_N("bytes_up", s->relay ? relay_bytes_up(s->relay) : 0),
+			KV_N("bytes_down", s->relay ? relay_bytes_down(s->relay) : 0),
+			KV_S("reason", why != NULL ? why : "closed"),
+		};
+		pg_log_event(PG_LOG_INFO, "session_end", kv, sizeof(kv) / sizeof(kv[0]));
 	}
 	wq_remove(&s->svc->wq, &s->wq);
 	relay_free(s->relay);
@@ -123,6 +134,7 @@ session_established(struct session *s)
 	struct bufferevent *cli = s->cli, *be = s->be;
 
 	bufferevent_set_timeouts(be, NULL, NULL);
+	srv_set_keepalive(s->srv, bufferevent_getfd(be));
 	set_nodelay(cli);
 	set_nodelay(be);
 	s->relay = relay_start(cli, be, s->cli_eof, RELAY_BUF_CAP,
@@ -263,12 +275,22 @@ session_connect_next(struct session *s)
 		if (bufferevent_socket_connect(s->be, (struct sockaddr *)&ss,
 		    (int)b->addr.len) == 0)
 			return;   /* session_connect_eventcb takes it from here */
-		log_warn("session client=%s: connect to %s failed at once",
-		    s->peer_text, b->name);
-		svc->errors[ERR_CONNECT_FAILED]++;
+		int err = errno;
 		bufferevent_free(s->be);
 		s->be = NULL;
 		session_uncount(s);
+		if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+		    err == ENOMEM) {
+			/* Our shortage, not the VM's: no other VM would do better. */
+			svc->errors[ERR_RESOURCES]++;
+			log_warn("session client=%s: cannot connect: %s",
+			    s->peer_text, strerror(err));
+			session_free(s, "resources");
+			return;
+		}
+		log_warn("session client=%s: connect to %s failed at once: %s",
+		    s->peer_text, b->name, strerror(err));
+		svc->errors[ERR_CONNECT_FAILED]++;
 	}
 }
 
@@ -296,8 +318,10 @@ session_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 	svc->connections_total++;
 	memcpy(&s->peer, sa, salen < sizeof(s->peer) ? salen : sizeof(s->peer));
 	s->start_ms = pg_now_ms();
+	s->start_wall_ms = pg_wall_ms();
 	addr = s->addr;
 	srv_format_peer(sa, addr, sizeof(s->addr), &port);
+	s->port = port;
 	snprintf(s->peer_text, sizeof(s->peer_text),
 	    strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr, port);
 	if (svc->cfg.by_client_ip)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -68,6 +69,22 @@ static void check_config(const struct pg_config *cfg)
 	CHECK(cfg->admin_listen.text != NULL && cfg->admin_listen.len > 0);
 	CHECK(cfg->max_connections >= 1 && cfg->max_connections <= 1000000);
 	CHECK(cfg->per_ip_connections >= 0 && cfg->per_ip_connections <= 1000000);
+	CHECK(cfg->per_ip_rate >= 0 && cfg->per_ip_rate <= 1000000);
+	CHECK(cfg->tcp_keepalive_ms <= 2 * 3600 * 1000);
+	CHECK(cfg->retry_after_ms >= 1000 && cfg->retry_after_ms <= 3600 * 1000 &&
+	    cfg->retry_after_ms % 1000 == 0);
+	CHECK(cfg->user == NULL || (strlen(cfg->user) >= 1 && strlen(cfg->user) <= 32 &&
+	    strchr("abcdefghijklmnopqrstuvwxyz_", cfg->user[0]) != NULL &&
+	    (cfg->user[strspn(cfg->user, "abcdefghijklmnopqrstuvwxyz0123456789_-")] == '\0' ||
+	    strcmp(cfg->user + strspn(cfg->user, "abcdefghijklmnopqrstuvwxyz0123456789_-"),
+	    "$") == 0)));
+	CHECK(cfg->log.target == CFG_LOG_STDERR || cfg->log.target == CFG_LOG_SYSLOG);
+	CHECK(cfg->log.level >= CFG_LOG_ERROR && cfg->log.level <= CFG_LOG_DEBUG);
+	CHECK(cfg->log.format == CFG_LOG_TEXT || cfg->log.format == CFG_LOG_JSON);
+	CHECK(cfg->log.facility == LOG_DAEMON || cfg->log.facility == LOG_AUTH ||
+	    cfg->log.facility == LOG_USER ||
+	    (cfg->log.facility >= LOG_LOCAL0 && cfg->log.facility <= LOG_LOCAL7 &&
+	    cfg->log.facility % (LOG_LOCAL1 - LOG_LOCAL0) == 0));
 	CHECK(cfg->nservices >= 1 && cfg->nservices <= CFG_MAX_SERVICES);
 	CHECK(cfg->nbackends <= CFG_MAX_BACKENDS);
 	for (size_t i = 0; i < cfg->nservices; i++) {

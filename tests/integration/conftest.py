@@ -15,6 +15,7 @@ Environment:
 Needs root, iproute2 and openssh-server; a missing piece fails, never skips.
 """
 
+import contextlib
 import fcntl
 import hashlib
 import itertools
@@ -47,6 +48,9 @@ FALL = 2
 _INSTANCES = []
 _CURRENT = []
 _POOL = []
+# (title, callable returning text) added to a failing test's report, e.g.
+# the logs of JupyterHub servers a module started.
+REPORT_EXTRAS = []
 
 
 def poolgate_binary():
@@ -178,13 +182,31 @@ def _take_pool_lock():
     return fd
 
 
+# Held once per process however many fixtures ask (flock on a second open
+# file description of the same file would wait for ourselves).
+_LOCK_HELD = {"fd": None, "depth": 0}
+
+
+@contextlib.contextmanager
+def pool_lock():
+    """Holds the machine-wide pool lock (re-entrant within this process): for
+    anything that makes or uses pg-vm* namespaces, e.g. test_hub_direct.py."""
+    if _LOCK_HELD["depth"] == 0:
+        _LOCK_HELD["fd"] = _take_pool_lock()
+    _LOCK_HELD["depth"] += 1
+    try:
+        yield
+    finally:
+        _LOCK_HELD["depth"] -= 1
+        if _LOCK_HELD["depth"] == 0:
+            os.close(_LOCK_HELD["fd"])
+            _LOCK_HELD["fd"] = None
+
+
 @pytest.fixture(scope="session")
 def pool():
-    lock = _take_pool_lock()
-    try:
+    with pool_lock():
         yield from _pool_up()
-    finally:
-        os.close(lock)
 
 
 def _pool_up():
@@ -211,7 +233,8 @@ def make_config(*, listen_port, admin_port, state_dir, backends, interval_ms=INT
     lines = [
         '# written by tests/integration/conftest.py',
         'state_dir = "%s";' % state_dir,
-        'shutdown_grace = "%s";' % grace,
+        # The tests run as root (namespaces); poolgate refuses that unless told.
+        'shutdown_grace = "%s"; allow_root = true;' % grace,
         'admin = { listen = "127.0.0.1:%d"; };' % admin_port,
         'limits = { max_connections = 1000; per_ip_connections = 0; };',
         'affinity = { ttl = "%s"; by_client_ip = true; };' % ttl,
@@ -586,3 +609,142 @@ def pytest_runtest_makereport(item, call):
         rep.sections.append(("poolgate log %s (%s)" % (pg.log_path, state), pg.log_tail()))
     for p in _POOL:
         rep.sections.append(("pool status", p.status_text()))
+    for title, fn in list(REPORT_EXTRAS):
+        try:
+            text = fn()
+        except Exception as e:  # reporting only
+            text = "(could not collect: %s)" % e
+        if text:
+            rep.sections.append((title, text))
+
+
+# ------------------------------------------------------------------- http mode
+
+def make_http_config(*, http_port, http_backend_port=8000, session_idle="10m", tls=None,
+                     backend_tls="none", backend_ca=None, http_interval_ms=1000,
+                     http_timeout_ms=900, http_fall=3, cookie_ttl="12h", **cfg):
+    """make_config (the ssh service) plus a mode "http" service called
+    "jupyter" on 127.0.0.1:http_port in front of port http_backend_port of
+    every backend. tls: None or {"cert": path, "key": path[, "min_version": v]}.
+    The http check is a little more patient than the ssh one: a hub busy
+    spawning a server can take a few hundred ms to answer /hub/health."""
+    lines = make_config(**cfg)
+    end = lines.index(');')  # the end of services = ( ... );
+    assert lines[end - 1] == '  }', lines
+    lines[end - 1] = '  },'
+    svc = [
+        '  { name = "jupyter"; listen = [ "127.0.0.1:%d" ]; port = %d; mode = "http";'
+        % (http_port, http_backend_port),
+    ]
+    if tls:
+        t = '    tls = { cert = "%s"; key = "%s";' % (tls["cert"], tls["key"])
+        if tls.get("min_version"):
+            t += ' min_version = "%s";' % tls["min_version"]
+        svc.append(t + ' };')
+    svc.append('    backend_tls = "%s";' % backend_tls)
+    if backend_ca:
+        svc.append('    backend_ca = "%s";' % backend_ca)
+    svc += [
+        '    by_client_ip = false;',
+        '    check = { type = "http"; path = "/hub/health"; expect = 200; interval = "%dms";'
+        ' timeout = "%dms"; rise = 1; fall = %d; };' % (http_interval_ms, http_timeout_ms,
+                                                      http_fall),
+        '    http = { user_prefix = "/user/"; login_path = "/hub/login";'
+        ' cookie_name = "poolgate_vm"; cookie_ttl = "%s";' % cookie_ttl,
+        '             header_timeout = "10s"; keepalive_timeout = "60s";'
+        ' tunnel_idle_timeout = "0s"; };',
+        '  }',
+    ]
+    lines[end:end] = svc
+    lines.insert(lines.index('services = ('), 'session_idle = "%s";' % session_idle)
+    return lines
+
+
+class HttpPoolgate(Poolgate):
+    """A poolgate with the ssh service (self.port) and a "jupyter" http
+    service (self.http_port; self.base_url is what a browser would open)."""
+
+    def __init__(self, binary, workdir, pool, backends=None, http=None, **cfg):
+        self.http = dict(http or {})
+        self.http_port = free_port()
+        super().__init__(binary, workdir, pool, backends, **cfg)
+        while self.http_port in (self.port, self.admin_port):
+            self.http_port = free_port()
+        self.write_config()
+
+    @property
+    def tls(self):
+        return bool(self.http.get("tls"))
+
+    @property
+    def base_url(self):
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.http_port)
+
+    def config_lines(self, backends=None):
+        return make_http_config(listen_port=self.port, admin_port=self.admin_port,
+                                state_dir=str(self.state_dir),
+                                backends=self.backends if backends is None else backends,
+                                http_port=self.http_port, **self.http, **self.cfg)
+
+    def kill9(self):
+        """SIGKILL, as a crash would: no shutdown, no final state write."""
+        self.assert_alive()
+        self.stopped_on_purpose = True
+        self.proc.kill()
+        self.proc.wait()
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def restart(self):
+        """Starts again with the same configuration and state_dir."""
+        self.stopped_on_purpose = False
+        return self.start()
+
+    def users_by_vm(self, st=None):
+        """{backend name: [Jupyter users]} from /status backends[].users."""
+        st = st if st is not None else self.status()
+        out = {}
+        for b in st.get("backends", []):
+            if "users" not in b:
+                raise AssertionError("/status backend %s has no \"users\" list: %s"
+                                     % (b.get("name"), json.dumps(b)))
+            out[b["name"]] = list(b["users"])
+        return out
+
+    def wait_user_on(self, user, vm, timeout=10.0):
+        """Waits until /status lists user under vm (and under no other VM)."""
+        def ok(st):
+            by = self.users_by_vm(st)
+            return user in by.get(vm, []) and not any(
+                user in us for n, us in by.items() if n != vm)
+        return self.wait_status(ok, "user %s listed only under %s in /status" % (user, vm),
+                                timeout=timeout)
+
+
+@pytest.fixture
+def new_http_poolgate(pool, tmp_path):
+    """Factory like new_poolgate, for HttpPoolgate: new_http_poolgate(
+    backends=None, http={...make_http_config options...}, **cfg)."""
+    made = []
+    binary = poolgate_binary()
+
+    def factory(backends=None, start=True, http=None, **cfg):
+        pg = HttpPoolgate(binary, tmp_path / ("hpg%d" % len(made)), pool, backends,
+                          http=http, **cfg)
+        made.append(pg)
+        _INSTANCES.append(pg)
+        _CURRENT.append(pg)
+        if start:
+            pg.start()
+        return pg
+
+    yield factory
+    died = []
+    for pg in made:
+        if pg.proc is not None and pg.proc.poll() is not None and not pg.stopped_on_purpose:
+            died.append("poolgate (%s) exited on its own with code %s" % (
+                pg.conf, pg.proc.returncode))
+        pg.stop()
+    if died:
+        pytest.fail("; ".join(died), pytrace=False)

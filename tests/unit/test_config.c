@@ -21,9 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "config/config.h"
+/* only for its enum: log.level must be stored in pg_log_level's numbers */
+#include "proxy/log.h"
 
 #ifndef SRCDIR
 #error "SRCDIR must name the source root"
@@ -172,6 +175,15 @@ static void test_full_file(void **state)
 	assert_string_equal(cfg->admin_token_file, "/etc/poolgate/token");
 	assert_int_equal(cfg->max_connections, 5000);           /* written 5000L */
 	assert_int_equal(cfg->per_ip_connections, 25);
+	assert_int_equal(cfg->per_ip_rate, 120);
+	assert_int_equal(cfg->tcp_keepalive_ms, 0);
+	assert_int_equal(cfg->retry_after_ms, 2 * 60 * 1000);
+	assert_string_equal(cfg->user, "pool-gate_1$");
+	assert_true(cfg->allow_root);
+	assert_int_equal(cfg->log.target, CFG_LOG_SYSLOG);
+	assert_int_equal(cfg->log.level, CFG_LOG_DEBUG);
+	assert_int_equal(cfg->log.format, CFG_LOG_JSON);
+	assert_int_equal(cfg->log.facility, LOG_LOCAL5);
 	assert_int_equal(cfg->affinity_ttl_ms, 2ULL * 24 * 3600 * 1000);
 	assert_false(cfg->affinity_by_client_ip);
 	assert_int_equal(cfg->session_idle_ms, 30 * 60 * 1000);
@@ -292,6 +304,15 @@ static void test_defaults(void **state)
 	assert_null(cfg->admin_token_file);
 	assert_int_equal(cfg->max_connections, 20000);
 	assert_int_equal(cfg->per_ip_connections, 0);
+	assert_int_equal(cfg->per_ip_rate, 0);
+	assert_int_equal(cfg->tcp_keepalive_ms, 60 * 1000);
+	assert_int_equal(cfg->retry_after_ms, 10 * 1000);
+	assert_null(cfg->user);
+	assert_false(cfg->allow_root);
+	assert_int_equal(cfg->log.target, CFG_LOG_STDERR);
+	assert_int_equal(cfg->log.level, CFG_LOG_INFO);
+	assert_int_equal(cfg->log.format, CFG_LOG_TEXT);
+	assert_int_equal(cfg->log.facility, LOG_DAEMON);
 	assert_int_equal(cfg->affinity_ttl_ms, 3600 * 1000);
 	assert_true(cfg->affinity_by_client_ip);
 	assert_int_equal(cfg->session_idle_ms, 10 * 60 * 1000);
@@ -524,6 +545,14 @@ static void test_table(void **state)
 
 			assert_int_equal(cfg_parse_duration(e->def, &ms), 0);
 			assert_true(ms >= (uint64_t)e->min && ms <= (uint64_t)e->max);
+			if (e->flags & CFG_F_SECONDS)
+				assert_int_equal(ms % 1000, 0);
+		}
+		/* whole seconds: only for durations, and both bounds are whole too */
+		if (e->flags & CFG_F_SECONDS) {
+			assert_int_equal(e->type, CFG_T_DURATION);
+			assert_int_equal(e->min % 1000, 0);
+			assert_int_equal(e->max % 1000, 0);
 		}
 	}
 }
@@ -591,10 +620,12 @@ static void test_unknown_keys(void **state)
 	    "backends = ( { name = \"a\"; address = \"10.0.0.1\"; },\n"
 	    "  { name = \"b\"; address = \"10.0.0.2\"; Weight = 2; } );\n" /* 11 */
 	    "extra = { deep = { deeper = 1; }; };\n",
-	    "1: stat_dir: unknown setting (expected one of state_dir, shutdown_grace, admin, "
-	        "limits, affinity, session_idle, services, backends, discovery, agent, hooks)",
+	    "1: stat_dir: unknown setting (expected one of state_dir, shutdown_grace, user, "
+	        "allow_root, log, admin, limits, affinity, session_idle, services, backends, "
+	        "discovery, agent, hooks)",
 	    "2: admin.tokenfile: unknown setting (expected one of listen, token_file)",
-	    "3: limits.max_conn: unknown setting (expected one of max_connections, per_ip_connections)",
+	    "3: limits.max_conn: unknown setting (expected one of max_connections, per_ip_connections, "
+	        "per_ip_rate, tcp_keepalive, retry_after)",
 	    "4: affinity.by_ip: unknown setting (expected one of ttl, by_client_ip)",
 	    "7: services[0].chek: unknown setting (expected one of name, listen, port, mode, "
 	        "connect_timeout, idle_timeout, by_client_ip, tls, backend_tls, backend_ca, check, "
@@ -603,8 +634,9 @@ static void test_unknown_keys(void **state)
 	        "timeout, rise, fall, path, expect)",
 	    "11: backends[1].Weight: unknown setting (expected one of name, address, weight, "
 	        "max_sessions)",
-	    "12: extra: unknown setting (expected one of state_dir, shutdown_grace, admin, "
-	        "limits, affinity, session_idle, services, backends, discovery, agent, hooks)");
+	    "12: extra: unknown setting (expected one of state_dir, shutdown_grace, user, "
+	        "allow_root, log, admin, limits, affinity, session_idle, services, backends, "
+	        "discovery, agent, hooks)");
 }
 
 static void test_wrong_types(void **state)
@@ -2195,8 +2227,9 @@ static void test_groups_types_and_unknown_keys(void **state)
 	    "7: discovery.srv: unknown setting (expected one of file, dns, refresh, weight, "
 	        "max_sessions)",
 	    "7: discovery.refresh: 10 is an integer (expected a duration from 1s to 1h such as \"2s\")",
-	    "8: queue: unknown setting (expected one of state_dir, shutdown_grace, admin, limits, "
-	        "affinity, session_idle, services, backends, discovery, agent, hooks)");
+	    "8: queue: unknown setting (expected one of state_dir, shutdown_grace, user, allow_root, "
+	        "log, admin, limits, affinity, session_idle, services, backends, discovery, agent, "
+	        "hooks)");
 
 	/* a group written as something else: reported, and the feature stays off */
 	expect_errors(SVC_LINE "agent = 9101;\nhooks = \"/h\";\ndiscovery = ( );\n",
@@ -2228,6 +2261,336 @@ static void test_groups_summary(void **state)
 	assert_string_equal(buf, "1 service: ssh (tcp *:22 -> port 22, check tcp every 2s);"
 	    " admin 127.0.0.1:9100; discovery file /etc/poolgate/backends every 1m; 0 backends");
 	cfg_free(cfg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Process: user, allow_root, log; more limits                        */
+/* ------------------------------------------------------------------ */
+
+/* The daemon hands log.level to pg_log_set_level() as it is. */
+_Static_assert(CFG_LOG_ERROR == (int)PG_LOG_ERR, "log.level error is not PG_LOG_ERR");
+_Static_assert(CFG_LOG_WARN == (int)PG_LOG_WARN, "log.level warn is not PG_LOG_WARN");
+_Static_assert(CFG_LOG_INFO == (int)PG_LOG_INFO, "log.level info is not PG_LOG_INFO");
+_Static_assert(CFG_LOG_DEBUG == (int)PG_LOG_DEBUG, "log.level debug is not PG_LOG_DEBUG");
+
+static void test_log_defaults(void **state)
+{
+	static const char *const texts[] = {
+		SVC_LINE,                               /* no group */
+		SVC_LINE "log = { };\n",                /* an empty one */
+		SVC_LINE "log = {\n};\n",
+	};
+	struct pg_config *cfg;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		cfg = expect_ok(texts[i]);
+		assert_int_equal(cfg->log.target, CFG_LOG_STDERR);
+		assert_int_equal(cfg->log.level, PG_LOG_INFO);
+		assert_int_equal(cfg->log.format, CFG_LOG_TEXT);
+		assert_int_equal(cfg->log.facility, LOG_DAEMON);
+		assert_null(cfg->user);
+		assert_false(cfg->allow_root);
+		cfg_free(cfg);
+	}
+
+	/* one setting given, the others keep their defaults */
+	cfg = expect_ok(SVC_LINE "log = { level = \"warn\"; };\n");
+	assert_int_equal(cfg->log.target, CFG_LOG_STDERR);
+	assert_int_equal(cfg->log.level, PG_LOG_WARN);
+	assert_int_equal(cfg->log.format, CFG_LOG_TEXT);
+	assert_int_equal(cfg->log.facility, LOG_DAEMON);
+	cfg_free(cfg);
+	cfg = expect_ok(SVC_LINE "log = { target = \"syslog\"; };\n");
+	assert_int_equal(cfg->log.target, CFG_LOG_SYSLOG);
+	assert_int_equal(cfg->log.level, PG_LOG_INFO);
+	assert_int_equal(cfg->log.facility, LOG_DAEMON);
+	cfg_free(cfg);
+}
+
+static void test_log_values(void **state)
+{
+	static const struct {
+		const char *key, *value;
+		size_t      off;
+		int         want;
+	} cases[] = {
+		{ "target", "stderr", offsetof(struct cfg_log, target), CFG_LOG_STDERR },
+		{ "target", "syslog", offsetof(struct cfg_log, target), CFG_LOG_SYSLOG },
+		{ "level", "error", offsetof(struct cfg_log, level), PG_LOG_ERR },
+		{ "level", "warn", offsetof(struct cfg_log, level), PG_LOG_WARN },
+		{ "level", "info", offsetof(struct cfg_log, level), PG_LOG_INFO },
+		{ "level", "debug", offsetof(struct cfg_log, level), PG_LOG_DEBUG },
+		{ "format", "text", offsetof(struct cfg_log, format), CFG_LOG_TEXT },
+		{ "format", "json", offsetof(struct cfg_log, format), CFG_LOG_JSON },
+		{ "syslog_facility", "daemon", offsetof(struct cfg_log, facility), LOG_DAEMON },
+		{ "syslog_facility", "local0", offsetof(struct cfg_log, facility), LOG_LOCAL0 },
+		{ "syslog_facility", "local1", offsetof(struct cfg_log, facility), LOG_LOCAL1 },
+		{ "syslog_facility", "local2", offsetof(struct cfg_log, facility), LOG_LOCAL2 },
+		{ "syslog_facility", "local3", offsetof(struct cfg_log, facility), LOG_LOCAL3 },
+		{ "syslog_facility", "local4", offsetof(struct cfg_log, facility), LOG_LOCAL4 },
+		{ "syslog_facility", "local5", offsetof(struct cfg_log, facility), LOG_LOCAL5 },
+		{ "syslog_facility", "local6", offsetof(struct cfg_log, facility), LOG_LOCAL6 },
+		{ "syslog_facility", "local7", offsetof(struct cfg_log, facility), LOG_LOCAL7 },
+		{ "syslog_facility", "auth", offsetof(struct cfg_log, facility), LOG_AUTH },
+		{ "syslog_facility", "user", offsetof(struct cfg_log, facility), LOG_USER },
+	};
+	struct pg_config *cfg;
+	char text[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int got;
+
+		snprintf(text, sizeof(text), SVC_LINE "log = { %s = \"%s\"; };\n",
+		    cases[i].key, cases[i].value);
+		cfg = expect_ok(text);
+		memcpy(&got, (const char *)&cfg->log + cases[i].off, sizeof(got));
+		if (got != cases[i].want)
+			print_message("log.%s = \"%s\"\n", cases[i].key, cases[i].value);
+		assert_int_equal(got, cases[i].want);
+		cfg_free(cfg);
+	}
+
+	/* the facility is accepted, and stored, with target stderr too */
+	cfg = expect_ok(SVC_LINE "log = { target = \"stderr\"; level = \"error\"; format = \"json\";\n"
+	    "  syslog_facility = \"local7\"; };\n");
+	assert_int_equal(cfg->log.target, CFG_LOG_STDERR);
+	assert_int_equal(cfg->log.level, PG_LOG_ERR);
+	assert_int_equal(cfg->log.format, CFG_LOG_JSON);
+	assert_int_equal(cfg->log.facility, LOG_LOCAL7);
+	cfg_free(cfg);
+}
+
+#define LOG_TARGET_EXP "(expected one of \"stderr\", \"syslog\")"
+#define LOG_LEVEL_EXP "(expected one of \"error\", \"warn\", \"info\", \"debug\")"
+#define LOG_FORMAT_EXP "(expected one of \"text\", \"json\")"
+#define LOG_FACILITY_EXP "(expected one of \"daemon\", \"local0\", \"local1\", \"local2\", " \
+	"\"local3\", \"local4\", \"local5\", \"local6\", \"local7\", \"auth\", \"user\")"
+
+static void test_log_bad_values(void **state)
+{
+	static const struct {
+		const char *key, *value, *exp;
+	} bad[] = {
+		{ "target", "file", LOG_TARGET_EXP },
+		{ "target", "Syslog", LOG_TARGET_EXP },
+		{ "target", "stdout", LOG_TARGET_EXP },
+		{ "target", "", LOG_TARGET_EXP },
+		{ "level", "warning", LOG_LEVEL_EXP },
+		{ "level", "err", LOG_LEVEL_EXP },
+		{ "level", "INFO", LOG_LEVEL_EXP },
+		{ "level", "trace", LOG_LEVEL_EXP },
+		{ "level", "3", LOG_LEVEL_EXP },
+		{ "format", "JSON", LOG_FORMAT_EXP },
+		{ "format", "logfmt", LOG_FORMAT_EXP },
+		{ "format", "plain", LOG_FORMAT_EXP },
+		{ "syslog_facility", "local8", LOG_FACILITY_EXP },
+		{ "syslog_facility", "LOCAL0", LOG_FACILITY_EXP },
+		{ "syslog_facility", "kern", LOG_FACILITY_EXP },
+		{ "syslog_facility", "authpriv", LOG_FACILITY_EXP },
+		{ "syslog_facility", "mail", LOG_FACILITY_EXP },
+		{ "syslog_facility", "LOG_DAEMON", LOG_FACILITY_EXP },
+		{ "syslog_facility", "", LOG_FACILITY_EXP },
+	};
+	char text[256], want[512];
+
+	(void)state;
+	/* each bad value alone, on the line of its key */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), SVC_LINE "log = {\n  %s = \"%s\";\n};\n",
+		    bad[i].key, bad[i].value);
+		snprintf(want, sizeof(want), "3: log.%s: \"%s\" is not a valid %s %s",
+		    bad[i].key, bad[i].value, bad[i].key, bad[i].exp);
+		expect_errors(text, want);
+	}
+
+	/* all at once, an unknown key among them, each on its own line */
+	expect_errors(SVC_LINE
+	    "log = {\n"
+	    "  target = \"file\";\n"                                    /* 3 */
+	    "  level = \"verbose\";\n"
+	    "  format = \"xml\";\n"                                     /* 5 */
+	    "  syslog_facility = \"local8\";\n"
+	    "  colour = true;\n"                                        /* 7 */
+	    "  facility = \"daemon\";\n"
+	    "};\n",
+	    "3: log.target: \"file\" is not a valid target " LOG_TARGET_EXP,
+	    "4: log.level: \"verbose\" is not a valid level " LOG_LEVEL_EXP,
+	    "5: log.format: \"xml\" is not a valid format " LOG_FORMAT_EXP,
+	    "6: log.syslog_facility: \"local8\" is not a valid syslog_facility " LOG_FACILITY_EXP,
+	    "7: log.colour: unknown setting (expected one of target, level, format, syslog_facility)",
+	    "8: log.facility: unknown setting (expected one of target, level, format, "
+	        "syslog_facility)");
+
+	/* wrong types, and a log that is not a group */
+	expect_errors(SVC_LINE
+	    "log = { level = 3; target = true;\n"
+	    "  format = [ \"text\" ]; syslog_facility = 24; };\n",
+	    "2: log.target: true is a boolean " LOG_TARGET_EXP,
+	    "2: log.level: 3 is an integer " LOG_LEVEL_EXP,
+	    "3: log.format: [ ... ] is an array " LOG_FORMAT_EXP,
+	    "3: log.syslog_facility: 24 is an integer " LOG_FACILITY_EXP);
+	expect_errors(SVC_LINE "\nlog = \"syslog\";\n",
+	    "3: log: \"syslog\" is a string (expected a group { ... })");
+	/* the keys of log are not top-level keys */
+	expect_errors(SVC_LINE "level = \"debug\";\n",
+	    "2: level: unknown setting (expected one of state_dir, shutdown_grace, user, "
+	        "allow_root, log, admin, limits, affinity, session_idle, services, backends, "
+	        "discovery, agent, hooks)");
+}
+
+#define USER_EXP "(expected a user name of 1 to 32 characters a-z 0-9 _ - starting with " \
+	"a-z or _ (a final $ is allowed), such as \"poolgate\")"
+
+static void test_user(void **state)
+{
+	static const char *const good[] = {
+		"poolgate", "a", "_", "_poolgate", "www-data", "pool_gate-2", "pg9", "a-",
+		"machine$", "_$",
+		"abcdefghijklmnopqrstuvwxyz012345",             /* 32 */
+		"abcdefghijklmnopqrstuvwxyz01234$",             /* 32 with the $ */
+	};
+	static const char *const bad[] = {
+		"Poolgate", "POOLGATE", "poolGate", "1pool", "9", "0", "-pool", "$", "pool$x",
+		"pool$$", "pool gate", " pool", "pool.gate", "pool@host", "pool/x", "root:x",
+		"",
+	};
+	struct pg_config *cfg;
+	char text[256], want[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), SVC_LINE "user = \"%s\";\n", good[i]);
+		cfg = expect_ok(text);
+		assert_string_equal(cfg->user, good[i]);
+		assert_false(cfg->allow_root);
+		cfg_free(cfg);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), SVC_LINE "user = \"%s\";\n", bad[i]);
+		snprintf(want, sizeof(want), "2: user: \"%s\" is not a valid user name " USER_EXP,
+		    bad[i]);
+		expect_errors(text, want);
+	}
+	/* quoted back escaped: not ASCII */
+	expect_errors(SVC_LINE "user = \"p\xc3\xb6ol\";\n",
+	    "2: user: \"p\\xc3\\xb6ol\" is not a valid user name " USER_EXP);
+
+	/* 33 characters is one too many, $ or not */
+	expect_errors(SVC_LINE "\n\nuser = \"abcdefghijklmnopqrstuvwxyz0123456\";\n",
+	    "4: user: 33 characters is too long " USER_EXP);
+	expect_errors(SVC_LINE "user = \"abcdefghijklmnopqrstuvwxyz012345$\";\n",
+	    "2: user: 33 characters is too long " USER_EXP);
+
+	/* a uid is not a user name; nor is an array of them */
+	expect_errors(SVC_LINE "user = 1000;\n",
+	    "2: user: 1000 is an integer " USER_EXP);
+	expect_errors("user = [ \"poolgate\" ];\n" SVC_LINE,
+	    "1: user: [ ... ] is an array " USER_EXP);
+}
+
+static void test_allow_root(void **state)
+{
+	struct pg_config *cfg;
+
+	(void)state;
+	cfg = expect_ok(SVC_LINE "allow_root = true;\n");
+	assert_true(cfg->allow_root);
+	assert_null(cfg->user);
+	cfg_free(cfg);
+	/* stored as written, whatever user says: judging them is the daemon's */
+	cfg = expect_ok(SVC_LINE "user = \"root\";\nallow_root = false;\n");
+	assert_false(cfg->allow_root);
+	assert_string_equal(cfg->user, "root");
+	cfg_free(cfg);
+
+	expect_errors(SVC_LINE "allow_root = \"yes\";\n",
+	    "2: allow_root: \"yes\" is a string (expected true or false)");
+	expect_errors(SVC_LINE "\nallow_root = 1;\n",
+	    "3: allow_root: 1 is an integer (expected true or false)");
+	expect_errors(SVC_LINE "allow_root = \"true\";\nuser = true;\n",
+	    "2: allow_root: \"true\" is a string (expected true or false)",
+	    "3: user: true is a boolean " USER_EXP);
+}
+
+static void test_limits_rate_keepalive_retry(void **state)
+{
+	struct pg_config *cfg;
+
+	(void)state;
+	/* every bound itself is valid: the smallest ... */
+	cfg = expect_ok(SVC_LINE
+	    "limits = { per_ip_rate = 0; tcp_keepalive = \"0s\"; retry_after = \"1s\"; };\n");
+	assert_int_equal(cfg->per_ip_rate, 0);
+	assert_int_equal(cfg->tcp_keepalive_ms, 0);
+	assert_int_equal(cfg->retry_after_ms, 1000);
+	assert_int_equal(cfg->max_connections, 20000);          /* the others: defaults */
+	assert_int_equal(cfg->per_ip_connections, 0);
+	cfg_free(cfg);
+	/* ... and the largest */
+	cfg = expect_ok(SVC_LINE
+	    "limits = { per_ip_rate = 1000000; tcp_keepalive = \"2h\"; retry_after = \"1h\"; };\n");
+	assert_int_equal(cfg->per_ip_rate, 1000000);
+	assert_int_equal(cfg->tcp_keepalive_ms, 2 * 3600 * 1000);
+	assert_int_equal(cfg->retry_after_ms, 3600 * 1000);
+	cfg_free(cfg);
+	/* whole seconds written in any unit; keepalive needs no whole seconds */
+	cfg = expect_ok(SVC_LINE
+	    "limits = { tcp_keepalive = \"1500ms\"; retry_after = \"90000ms\"; };\n");
+	assert_int_equal(cfg->tcp_keepalive_ms, 1500);
+	assert_int_equal(cfg->retry_after_ms, 90 * 1000);
+	cfg_free(cfg);
+
+	/* just outside, on both sides where there is one */
+	expect_errors(SVC_LINE
+	    "limits = {\n"
+	    "  per_ip_rate = -1;\n"                                     /* 3 */
+	    "  tcp_keepalive = \"7201s\";\n"
+	    "  retry_after = \"999ms\";\n"                              /* 5 */
+	    "};\n",
+	    "3: limits.per_ip_rate: -1 is out of range (expected 0 to 1000000)",
+	    "4: limits.tcp_keepalive: \"7201s\" is out of range (expected 0s to 2h)",
+	    "5: limits.retry_after: \"999ms\" is out of range (expected 1s to 1h)");
+	expect_errors(SVC_LINE
+	    "limits = { per_ip_rate = 1000001; tcp_keepalive = \"121m\";\n"
+	    "  retry_after = \"3601s\"; };\n",
+	    "2: limits.per_ip_rate: 1000001 is out of range (expected 0 to 1000000)",
+	    "2: limits.tcp_keepalive: \"121m\" is out of range (expected 0s to 2h)",
+	    "3: limits.retry_after: \"3601s\" is out of range (expected 1s to 1h)");
+	expect_errors(SVC_LINE "limits = { retry_after = \"0s\"; per_ip_rate = 4294967297; };\n",
+	    "2: limits.per_ip_rate: 4294967297 is out of range (expected 0 to 1000000)",
+	    "2: limits.retry_after: \"0s\" is out of range (expected 1s to 1h)");
+
+	/* Retry-After carries seconds: a fraction would be rounded, so it is refused */
+	expect_errors(SVC_LINE "limits = { retry_after = \"1500ms\"; };\n",
+	    "2: limits.retry_after: \"1500ms\" is not a whole number of seconds (expected a "
+	        "duration from 1s to 1h in whole seconds such as \"2s\")");
+	expect_errors(SVC_LINE "limits = { retry_after = \"3599001ms\"; };\n",
+	    "2: limits.retry_after: \"3599001ms\" is not a whole number of seconds (expected a "
+	        "duration from 1s to 1h in whole seconds such as \"2s\")");
+
+	/* not a duration, wrong types */
+	expect_errors(SVC_LINE
+	    "limits = { tcp_keepalive = \"1 m\"; retry_after = \"10\"; };\n"
+	    "\n"
+	    "limits2 = 1;\n",
+	    "2: limits.tcp_keepalive: \"1 m\" is not a duration (use 500ms, 2s, 1m)",
+	    "2: limits.retry_after: \"10\" is not a duration (use 500ms, 2s, 1m)",
+	    "4: limits2: unknown setting (expected one of state_dir, shutdown_grace, user, "
+	        "allow_root, log, admin, limits, affinity, session_idle, services, backends, "
+	        "discovery, agent, hooks)");
+	expect_errors(SVC_LINE
+	    "limits = { per_ip_rate = \"60\"; tcp_keepalive = 60;\n"
+	    "  retry_after = 10; };\n",
+	    "2: limits.per_ip_rate: \"60\" is a string (expected an integer from 0 to 1000000)",
+	    "2: limits.tcp_keepalive: 60 is an integer (expected a duration from 0s to 2h "
+	        "such as \"2s\")",
+	    "3: limits.retry_after: 10 is an integer (expected a duration from 1s to 1h in whole "
+	        "seconds such as \"2s\")");
+	expect_errors(SVC_LINE "limits = { per_ip_rate = 1.5; };\n",
+	    "2: limits.per_ip_rate: 1.5 is a floating-point number (expected an integer from 0 "
+	        "to 1000000)");
 }
 
 int main(void)
@@ -2278,6 +2641,12 @@ int main(void)
 		cmocka_unit_test(test_discovery_dns),
 		cmocka_unit_test(test_groups_types_and_unknown_keys),
 		cmocka_unit_test(test_groups_summary),
+		cmocka_unit_test(test_log_defaults),
+		cmocka_unit_test(test_log_values),
+		cmocka_unit_test(test_log_bad_values),
+		cmocka_unit_test(test_user),
+		cmocka_unit_test(test_allow_root),
+		cmocka_unit_test(test_limits_rate_keepalive_retry),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -124,6 +124,65 @@ test_unknown_family(void **state)
 	lim_free(t);
 }
 
+/* 60 a minute: a burst of 60 passes, the 61st is refused, one a second refills. */
+static void
+test_rate_bucket(void **state)
+{
+	struct rate_table *t = rate_new(1000);
+	struct sockaddr_storage a = v4("192.0.2.50", 1), b = v4("192.0.2.51", 1);
+	int passed = 0;
+
+	for (int i = 0; i < 100; i++)
+		passed += rate_allow(t, SA(a), 60, 1000) == 1;
+	assert_int_equal(passed, 60);
+	assert_int_equal(rate_allow(t, SA(a), 60, 1000), 0);
+	/* another address is not affected */
+	assert_int_equal(rate_allow(t, SA(b), 60, 1000), 1);
+	/* 999 ms later: not a whole token yet; at 1000 ms: one */
+	assert_int_equal(rate_allow(t, SA(a), 60, 1999), 0);
+	assert_int_equal(rate_allow(t, SA(a), 60, 2000), 1);
+	assert_int_equal(rate_allow(t, SA(a), 60, 2000), 0);
+	/* no limit */
+	assert_int_equal(rate_allow(t, SA(a), 0, 2000), 1);
+	rate_free(t);
+}
+
+/* Slow rates refill smoothly; full buckets are swept away. */
+static void
+test_rate_slow_and_sweep(void **state)
+{
+	struct rate_table *t = rate_new(1000);
+	struct sockaddr_storage a = v4("198.51.100.1", 1);
+
+	assert_int_equal(rate_allow(t, SA(a), 2, 0), 1);
+	assert_int_equal(rate_allow(t, SA(a), 2, 0), 1);
+	assert_int_equal(rate_allow(t, SA(a), 2, 0), 0);
+	assert_int_equal(rate_allow(t, SA(a), 2, 29999), 0);  /* 30 s per token */
+	assert_int_equal(rate_allow(t, SA(a), 2, 30000), 1);
+	assert_int_equal(rate_size(t), 1);
+	assert_int_equal(rate_sweep(t, 2, 30001), 0);        /* still busy */
+	assert_int_equal(rate_sweep(t, 2, 90000), 1);        /* full again */
+	assert_int_equal(rate_size(t), 0);
+	rate_free(t);
+}
+
+/* A table full of busy addresses lets new ones through (-1), never grows. */
+static void
+test_rate_full(void **state)
+{
+	struct rate_table *t = rate_new(2);
+	struct sockaddr_storage a = v4("203.0.113.1", 1), b = v4("203.0.113.2", 1);
+	struct sockaddr_storage c = v4("203.0.113.3", 1);
+
+	assert_int_equal(rate_allow(t, SA(a), 10, 0), 1);
+	assert_int_equal(rate_allow(t, SA(b), 10, 0), 1);
+	assert_int_equal(rate_allow(t, SA(c), 10, 0), -1);
+	assert_int_equal(rate_size(t), 2);
+	/* once a's and b's buckets are full again there is room */
+	assert_int_equal(rate_allow(t, SA(c), 10, 60000), 1);
+	rate_free(t);
+}
+
 int
 main(void)
 {
@@ -133,6 +192,9 @@ main(void)
 		cmocka_unit_test(test_v4_mapped_is_v4),
 		cmocka_unit_test(test_many_addresses),
 		cmocka_unit_test(test_unknown_family),
+		cmocka_unit_test(test_rate_bucket),
+		cmocka_unit_test(test_rate_slow_and_sweep),
+		cmocka_unit_test(test_rate_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
