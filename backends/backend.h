@@ -49,6 +49,8 @@ struct backend {
 	int              sessions;        /* live sessions, all services */
 	int              conns;           /* open HTTP connections to it (not sessions) */
 	uint64_t         connections;     /* total connections relayed */
+	uint64_t         bytes_up;        /* client -> VM, of ended connections */
+	uint64_t         bytes_down;      /* VM -> client, of ended connections */
 	struct be_health health[CFG_MAX_SERVICES];
 	void            *check[CFG_MAX_SERVICES]; /* owned by backends/check.c */
 

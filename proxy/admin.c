@@ -11,6 +11,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "proxy/admin.h"
+#include "proxy/hookrun.h"
 #include "proxy/adminapi.h"
 #include "proxy/log.h"
 
@@ -296,6 +297,91 @@ handle_metrics(struct admin *a, struct evhttp_request *req, struct evbuffer *out
 	    "Entries in the affinity table.");
 	evbuffer_add_printf(out, "poolgate_affinity_entries %zu\n",
 	    aff_count(srv->aff));
+	prom_head(out, "poolgate_backend_bytes_total", "counter",
+	    "Bytes relayed for SSH/TCP sessions to the VM, once they ended.");
+	for (size_t i = 0; i < srv->pool.n; i++) {
+		const struct backend *b = srv->pool.be[i];
+		evbuffer_add_printf(out, "poolgate_backend_bytes_total{backend=\"");
+		prom_str(out, b->name);
+		evbuffer_add_printf(out, "\",direction=\"up\"} %llu\n",
+		    (unsigned long long)b->bytes_up);
+		evbuffer_add_printf(out, "poolgate_backend_bytes_total{backend=\"");
+		prom_str(out, b->name);
+		evbuffer_add_printf(out, "\",direction=\"down\"} %llu\n",
+		    (unsigned long long)b->bytes_down);
+	}
+	prom_head(out, "poolgate_bytes_total", "counter",
+	    "Bytes relayed by the service (up: client to VM), once connections ended.");
+	for (size_t i = 0; i < srv->nsvc; i++) {
+		evbuffer_add_printf(out, "poolgate_bytes_total{service=\"");
+		prom_str(out, srv->svc[i]->cfg.name);
+		evbuffer_add_printf(out, "\",direction=\"up\"} %llu\n",
+		    (unsigned long long)srv->svc[i]->bytes_up);
+		evbuffer_add_printf(out, "poolgate_bytes_total{service=\"");
+		prom_str(out, srv->svc[i]->cfg.name);
+		evbuffer_add_printf(out, "\",direction=\"down\"} %llu\n",
+		    (unsigned long long)srv->svc[i]->bytes_down);
+	}
+	prom_head(out, "poolgate_backend_check_latency_seconds", "gauge",
+	    "Duration of the last health check of the VM for the service.");
+	for (size_t i = 0; i < srv->pool.n; i++)
+		for (size_t s = 0; s < srv->nsvc; s++) {
+			evbuffer_add_printf(out,
+			    "poolgate_backend_check_latency_seconds{backend=\"");
+			prom_str(out, srv->pool.be[i]->name);
+			evbuffer_add_printf(out, "\",service=\"");
+			prom_str(out, srv->svc[s]->cfg.name);
+			evbuffer_add_printf(out, "\"} %.3f\n",
+			    (double)srv->pool.be[i]->health[s].last_latency_ms / 1000.0);
+		}
+	prom_head(out, "poolgate_backend_checks_total", "counter",
+	    "Health check results (active and passive), by result.");
+	for (size_t i = 0; i < srv->pool.n; i++)
+		for (size_t s = 0; s < srv->nsvc; s++) {
+			const struct be_health *h = &srv->pool.be[i]->health[s];
+			for (int ok = 0; ok < 2; ok++) {
+				evbuffer_add_printf(out,
+				    "poolgate_backend_checks_total{backend=\"");
+				prom_str(out, srv->pool.be[i]->name);
+				evbuffer_add_printf(out, "\",service=\"");
+				prom_str(out, srv->svc[s]->cfg.name);
+				evbuffer_add_printf(out, "\",result=\"%s\"} %llu\n",
+				    ok ? "ok" : "failed", (unsigned long long)(ok ?
+				    h->checks - h->failures : h->failures));
+			}
+		}
+	prom_head(out, "poolgate_selection_seconds", "summary",
+	    "Time spent choosing a VM for a connection or request.");
+	evbuffer_add_printf(out, "poolgate_selection_seconds_sum %.9f\n"
+	    "poolgate_selection_seconds_count %llu\n",
+	    (double)srv->sel_ns / 1e9, (unsigned long long)srv->sel_count);
+	prom_head(out, "poolgate_queue_length", "gauge",
+	    "Connections waiting for a VM (wake from zero), by service.");
+	for (size_t i = 0; i < srv->nsvc; i++) {
+		evbuffer_add_printf(out, "poolgate_queue_length{service=\"");
+		prom_str(out, srv->svc[i]->cfg.name);
+		evbuffer_add_printf(out, "\"} %zu\n", srv->svc[i]->wq.n);
+	}
+	prom_head(out, "poolgate_hook_runs_total", "counter",
+	    "Hook command runs, by event and outcome.");
+	if (srv->hr != NULL) {
+		static const enum hr_outcome outcomes[] = { HR_OK, HR_FAILED,
+		    HR_TIMEOUT, HR_SPAWN_ERROR };
+		const char *ev;
+		for (size_t e = 0; (ev = hr_event_at(srv->hr, e)) != NULL; e++)
+			for (size_t o = 0; o < 4; o++)
+				evbuffer_add_printf(out, "poolgate_hook_runs_total{"
+				    "event=\"%s\",outcome=\"%s\"} %llu\n", ev,
+				    hr_outcome_name(outcomes[o]), (unsigned long long)
+				    hr_count(srv->hr, ev, outcomes[o]));
+	}
+	prom_head(out, "poolgate_jupyter_users", "gauge",
+	    "Jupyter users active in the pool.");
+	evbuffer_add_printf(out, "poolgate_jupyter_users %zu\n", us_count(srv->us));
+	prom_head(out, "poolgate_connections_open", "gauge",
+	    "Client connections open, all services.");
+	evbuffer_add_printf(out, "poolgate_connections_open %llu\n",
+	    (unsigned long long)srv->nconns);
 	prom_head(out, "poolgate_reloads_total", "counter",
 	    "Configuration reloads, by result.");
 	evbuffer_add_printf(out, "poolgate_reloads_total{result=\"ok\"} %llu\n"

@@ -265,6 +265,8 @@ hc_free(struct hconn *hc)
 	};
 	pg_log_event(PG_LOG_INFO, hc->tunnel != NULL ? "websocket_end" :
 	    "http_end", kv, sizeof(kv) / sizeof(kv[0]));
+	hc->svc->bytes_up += hc->bytes_up;
+	hc->svc->bytes_down += hc->bytes_down;
 	if (hc->tunnel != NULL) {
 		if (hc->ws_id != 0)
 			us_ws_close(srv->us, hc->last_user, hc->ws_id, now);
@@ -754,7 +756,6 @@ hc_route(struct hconn *hc)
 	struct backend *b;
 	enum route_why why;
 	char ipkey[AFF_KEY_MAX + 1];
-	uint64_t now = pg_now_ms();
 	struct timeval tv;
 	SSL *ssl = NULL;
 
@@ -769,9 +770,8 @@ hc_route(struct hconn *hc)
 		snprintf(ipkey, sizeof(ipkey), "ip:%s", hc->addr);
 		in.ip_key = ipkey;
 	}
-	b = hc->ntried >= HC_MAX_TRIES ? NULL : route_pick(&srv->pool,
-	    (size_t)svc->idx, srv->aff, &in, now, hc->tried, (size_t)hc->ntried,
-	    &why);
+	b = hc->ntried >= HC_MAX_TRIES ? NULL : srv_pick(srv, (size_t)svc->idx,
+	    &in, hc->tried, (size_t)hc->ntried, &why);
 	if (b == NULL) {
 		if (hc->ntried == 0) {
 			svc->errors[ERR_NO_BACKEND]++;

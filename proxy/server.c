@@ -403,6 +403,23 @@ srv_reap(struct pg_server *srv)
 	}
 }
 
+struct backend *
+srv_pick(struct pg_server *srv, size_t svc, const struct route_in *in,
+    struct backend *const *tried, size_t ntried, enum route_why *why)
+{
+	struct timespec a, b;
+	struct backend *be;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	be = route_pick(&srv->pool, svc, srv->aff, in, pg_now_ms(), tried,
+	    ntried, why);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	srv->sel_count++;
+	srv->sel_ns += (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000L +
+	    (b.tv_nsec - a.tv_nsec));
+	return be;
+}
+
 void
 srv_capacity_changed(struct pg_server *srv)
 {

@@ -22,6 +22,7 @@
 
 #include "backends/affinity.h"
 #include "backends/backend.h"
+#include "backends/route.h"
 #include "backends/usersess.h"
 #include "backends/waitq.h"
 #include "config/config.h"
@@ -57,6 +58,8 @@ struct service {
 	size_t             nlis;
 	uint64_t           connections_total;
 	uint64_t           active;
+	uint64_t           bytes_up;      /* client -> VM, connections ended */
+	uint64_t           bytes_down;    /* VM -> client, connections ended */
 	uint64_t           errors[ERR__COUNT];
 	struct waitq       wq;            /* connections waiting for a VM */
 	SSL_CTX           *ssl_server;    /* TLS termination, or NULL */
@@ -93,6 +96,8 @@ struct pg_server {
 	bool               state_failing; /* the last save failed */
 	uint64_t           nconns;        /* open client connections, all services */
 	uint64_t           started_ms;
+	uint64_t           sel_count;     /* VM choices made ... */
+	uint64_t           sel_ns;        /* ... and the time they took */
 	uint64_t           reloads;
 	uint64_t           reload_failures;
 	bool               stopping;
@@ -209,6 +214,14 @@ void hooks_no_capacity(struct pg_server *srv, struct service *svc);
  * vanished without a FIN are reclaimed (limits.tcp_keepalive; 0 = off).
  */
 void srv_set_keepalive(const struct pg_server *srv, int fd);
+
+/*
+ * Choose a VM (route_pick) and account the time it took for the metrics.
+ * Same contract as route_pick().
+ */
+struct backend *srv_pick(struct pg_server *srv, size_t svc,
+    const struct route_in *in, struct backend *const *tried, size_t ntried,
+    enum route_why *why);
 
 /* Pause every listener for a moment (out of descriptors). */
 void srv_pause_accepting(struct pg_server *srv);

@@ -100,6 +100,15 @@ session_free(struct session *s, const char *why)
 		pg_log_event(PG_LOG_INFO, "session_end", kv, sizeof(kv) / sizeof(kv[0]));
 	}
 	wq_remove(&s->svc->wq, &s->wq);
+	if (s->relay != NULL) {
+		uint64_t up = relay_bytes_up(s->relay), down = relay_bytes_down(s->relay);
+		s->svc->bytes_up += up;
+		s->svc->bytes_down += down;
+		if (s->backend != NULL) {
+			s->backend->bytes_up += up;
+			s->backend->bytes_down += down;
+		}
+	}
 	relay_free(s->relay);
 	if (s->cli != NULL)
 		bufferevent_free(s->cli);
@@ -214,8 +223,8 @@ session_connect_next(struct session *s)
 	in.ip_key = s->key[0] != '\0' ? s->key : NULL;
 	for (;;) {
 		if (svc->idx < 0 || s->ntried >= SESSION_MAX_TRIES ||
-		    (b = route_pick(&srv->pool, (size_t)svc->idx, srv->aff, &in,
-		    now, s->tried, (size_t)s->ntried, &why)) == NULL) {
+		    (b = srv_pick(srv, (size_t)svc->idx, &in, s->tried,
+		    (size_t)s->ntried, &why)) == NULL) {
 			enum conn_err e = s->ntried == 0 ? ERR_NO_BACKEND :
 			    ERR_CONNECT_FAILED;
 			if (e == ERR_NO_BACKEND && svc->idx >= 0) {
