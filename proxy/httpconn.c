@@ -190,8 +190,9 @@ hc_error(struct hconn *hc, int status, const char *why)
 		    "tries again by itself in a few seconds.</p></body></html>\n";
 		evbuffer_add_printf(out, "HTTP/1.1 503 Service Unavailable\r\n"
 		    "Content-Type: text/html; charset=utf-8\r\n"
-		    "Retry-After: 10\r\nCache-Control: no-store\r\n"
+		    "Retry-After: %llu\r\nCache-Control: no-store\r\n"
 		    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		    (unsigned long long)(hc->srv->cfg->retry_after_ms + 999) / 1000,
 		    sizeof(page) - 1, page);
 	} else {
 		evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"

@@ -35,12 +35,14 @@
 #include "proxy/log.h"
 #include "proxy/server.h"
 #include "proxy/session.h"
+#include "proxy/splice.h"
 
 static void hooks_update(struct pg_server *srv);
 
 #define AFF_MAX_ENTRIES  1000000
 #define US_MAX_USERS     100000
 #define RATE_MAX_ADDRESSES 100000
+#define PIPES_SPARE      64   /* spare pipes kept for relays with data in flight */
 #define LISTEN_BACKLOG   1024
 #define ACCEPT_PAUSE_MS  100
 
@@ -1030,7 +1032,8 @@ members_save(struct pg_server *srv)
 	}
 	fprintf(f, "# poolgate: VMs and operator states set through the admin API\n"
 	    "backends = (\n");
-	for (size_t i = 0, n = 0; i < srv->pool.n; i++) {
+	size_t n = 0;
+	for (size_t i = 0; i < srv->pool.n; i++) {
 		const struct backend *b = srv->pool.be[i];
 		if (b->removed)
 			continue;
@@ -1042,6 +1045,11 @@ members_save(struct pg_server *srv)
 		    "true" : "false", b->addr.text, b->weight, b->max_sessions,
 		    admin_names[b->admin]);
 	}
+	for (size_t i = 0; i < srv->npending; i++)
+		fprintf(f, "%s  { name = \"%s\"; api = false; address = \"\"; "
+		    "weight = 1; max_sessions = 0; admin = \"%s\"; }",
+		    n++ ? ",\n" : "", srv->pending[i].name,
+		    admin_names[srv->pending[i].admin]);
 	fprintf(f, "\n);\n");
 	if (fclose(f) != 0) {
 		free(buf);
@@ -1095,10 +1103,20 @@ members_load(struct pg_server *srv)
 			log_warn("state: %s: VM %s not restored: %s", path, name, err);
 			continue;
 		}
-		for (int a = 0; a < 3; a++)
-			if (strcmp(admin, admin_names[a]) == 0 &&
-			    pool_find(&srv->pool, name) != NULL)
-				pool_find(&srv->pool, name)->admin = (enum be_admin)a;
+		for (int a = 0; a < 3; a++) {
+			struct backend *b = pool_find(&srv->pool, name);
+			if (strcmp(admin, admin_names[a]) != 0 || a == BE_ADMIN_READY)
+				continue;
+			if (b != NULL)
+				b->admin = (enum be_admin)a;
+			else if (srv->npending < PENDING_ADMIN_MAX &&
+			    strlen(name) <= CFG_NAME_MAX) {
+				/* Not here yet (discovery): apply when it comes. */
+				snprintf(srv->pending[srv->npending].name,
+				    sizeof(srv->pending[0].name), "%s", name);
+				srv->pending[srv->npending++].admin = (enum be_admin)a;
+			}
+		}
 	}
 	log_info("state: restored the admin API's changes from %s", path);
 out:
@@ -1148,6 +1166,15 @@ srv_backend_upsert(struct pg_server *srv, enum be_source src, const char *name,
 		}
 		log_info("backend %s added by the %s (%s), down until its checks "
 		    "pass", name, srv_source_name(src), address);
+		for (size_t i = 0; i < srv->npending; i++) {
+			if (strcmp(srv->pending[i].name, name) != 0)
+				continue;
+			b->admin = srv->pending[i].admin;
+			log_info("backend %s: operator state %s restored", name,
+			    admin_names[b->admin]);
+			srv->pending[i] = srv->pending[--srv->npending];
+			break;
+		}
 		rc = 1;
 	} else {
 		/* Also brings back a VM that was draining towards removal. */
@@ -1362,6 +1389,7 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 	if ((srv->cfg_path = strdup(path)) == NULL ||
 	    (srv->lim = lim_new()) == NULL ||
 	    (srv->rate = rate_new(RATE_MAX_ADDRESSES)) == NULL ||
+	    (srv->pipes = pipe_pool_new(PIPES_SPARE)) == NULL ||
 	    (srv->aff = aff_new(AFF_MAX_ENTRIES, 0)) == NULL ||
 	    (srv->us = us_new(US_MAX_USERS, 600000)) == NULL) {
 		log_err("out of memory");
@@ -1448,6 +1476,7 @@ srv_free(struct pg_server *srv)
 	OPENSSL_cleanse(srv->cookie_key, sizeof(srv->cookie_key));
 	lim_free(srv->lim);
 	rate_free(srv->rate);
+	pipe_pool_free(srv->pipes);
 	cfg_free(srv->cfg);
 	free(srv->cfg_path);
 }

@@ -66,10 +66,13 @@ struct service {
 	SSL_CTX           *ssl_client;    /* TLS to the VMs, or NULL */
 };
 
+#define PENDING_ADMIN_MAX 256
+
 struct session;
 struct hconn;
 struct hk_state;
 struct hookrun;
+struct pipe_pool;
 struct discovery;
 struct admin;
 struct statuspage;
@@ -82,6 +85,7 @@ struct pg_server {
 	struct aff_table  *aff;
 	struct lim_table  *lim;
 	struct rate_table *rate;          /* new connections per address per minute */
+	struct pipe_pool  *pipes;         /* spare pipes for splicing tcp relays */
 	struct service    *svc[CFG_MAX_SERVICES]; /* parallel to cfg->services */
 	size_t             nsvc;
 	struct session    *sessions;      /* live SSH/TCP sessions (session.c) */
@@ -92,6 +96,15 @@ struct pg_server {
 	struct discovery  *disc;          /* discovery file and DNS */
 	uint8_t            cookie_key[32];/* HMAC key of the affinity cookie */
 	bool               aff_dirty;     /* affinity changed since last saved */
+	/*
+	 * Operator states saved for VMs not (yet) in the pool, such as
+	 * discovery's before its first refresh: applied when the VM appears.
+	 */
+	struct pending_admin {
+		char          name[CFG_NAME_MAX + 1];
+		enum be_admin admin;
+	}                  pending[PENDING_ADMIN_MAX];
+	size_t             npending;
 	uint64_t           state_saved_ms;
 	bool               state_failing; /* the last save failed */
 	uint64_t           nconns;        /* open client connections, all services */

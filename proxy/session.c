@@ -11,14 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
 
 #include "backends/check.h"
 #include "backends/route.h"
 #include "proxy/log.h"
-#include "proxy/relay.h"
 #include "proxy/session.h"
+#include "proxy/splice.h"
 
 struct session {
 	struct session     *prev, *next;   /* srv->sessions */
@@ -28,13 +28,15 @@ struct session {
 	char                peer_text[INET6_ADDRSTRLEN + 8]; /* addr:port */
 	char                addr[INET6_ADDRSTRLEN];          /* client address */
 	char                key[AFF_KEY_MAX + 1];            /* "" = no affinity */
-	struct bufferevent *cli;            /* until the relay owns it */
-	struct bufferevent *be;             /* the connect in progress */
-	struct relay       *relay;
+	int                 cfd;            /* client socket, until the splicer owns it */
+	int                 bfd;            /* VM socket being connected, or -1 */
+	struct event        ev;             /* connect to the VM (bfd), then unused */
+	struct event        cev;            /* client gone while we connect or queue */
+	bool                ev_set, cev_set;
+	struct splicer     *sp;
 	struct backend     *backend;        /* picked VM, counted while set */
 	struct backend     *tried[SESSION_MAX_TRIES];
 	int                 ntried;
-	bool                cli_eof;        /* client sent EOF before the VM answered */
 	struct wq_node      wq;             /* waiting in svc->wq for a VM; first
 	                                       member access via container_of */
 	uint64_t            start_ms;
@@ -49,13 +51,32 @@ static void session_connect_next(struct session *s);
 	((struct session *)((char *)(node) - offsetof(struct session, wq)))
 
 static void
-set_nodelay(struct bufferevent *bev)
+set_nodelay(int fd)
 {
 	int one = 1;
 
 	/* SSH is interactive: never hold a keystroke back for Nagle. */
-	setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
-	    sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* Stop the connect event and close the socket of a connect in progress. */
+static void
+session_drop_connect_event(struct session *s)
+{
+	if (s->ev_set) {
+		event_del(&s->ev);
+		s->ev_set = false;
+	}
+}
+
+static void
+session_drop_connect(struct session *s)
+{
+	session_drop_connect_event(s);
+	if (s->bfd >= 0) {
+		close(s->bfd);
+		s->bfd = -1;
+	}
 }
 
 /* Undo the counting done when s->backend was picked. */
@@ -82,7 +103,7 @@ session_free(struct session *s, const char *why)
 	struct pg_server *srv = s->srv;
 	uint64_t now = pg_now_ms();
 
-	if (s->relay != NULL || why != NULL) {
+	if (s->sp != NULL || why != NULL) {
 		char start[32];
 		pg_format_time(s->start_wall_ms, start, sizeof(start));
 		struct pg_kv kv[] = {
@@ -93,15 +114,15 @@ session_free(struct session *s, const char *why)
 			KV_S("vm", s->backend != NULL ? s->backend->name : "-"),
 			KV_S("start", start),
 			KV_N("duration_ms", now - s->start_ms),
-			KV_N("bytes_up", s->relay ? relay_bytes_up(s->relay) : 0),
-			KV_N("bytes_down", s->relay ? relay_bytes_down(s->relay) : 0),
+			KV_N("bytes_up", s->sp ? splice_bytes_up(s->sp) : 0),
+			KV_N("bytes_down", s->sp ? splice_bytes_down(s->sp) : 0),
 			KV_S("reason", why != NULL ? why : "closed"),
 		};
 		pg_log_event(PG_LOG_INFO, "session_end", kv, sizeof(kv) / sizeof(kv[0]));
 	}
 	wq_remove(&s->svc->wq, &s->wq);
-	if (s->relay != NULL) {
-		uint64_t up = relay_bytes_up(s->relay), down = relay_bytes_down(s->relay);
+	if (s->sp != NULL) {
+		uint64_t up = splice_bytes_up(s->sp), down = splice_bytes_down(s->sp);
 		s->svc->bytes_up += up;
 		s->svc->bytes_down += down;
 		if (s->backend != NULL) {
@@ -109,11 +130,12 @@ session_free(struct session *s, const char *why)
 			s->backend->bytes_down += down;
 		}
 	}
-	relay_free(s->relay);
-	if (s->cli != NULL)
-		bufferevent_free(s->cli);
-	if (s->be != NULL)
-		bufferevent_free(s->be);
+	splice_free(s->sp);   /* closes both sockets */
+	session_drop_connect(s);
+	if (s->cev_set)
+		event_del(&s->cev);
+	if (s->cfd >= 0 && s->sp == NULL)
+		close(s->cfd);
 	session_uncount(s);
 	lim_release(srv->lim, (struct sockaddr *)&s->peer);
 	srv->nconns--;
@@ -130,7 +152,7 @@ session_free(struct session *s, const char *why)
 }
 
 static void
-session_relay_done(struct relay *r, enum relay_end why, void *arg)
+session_splice_done(struct splicer *sp, enum relay_end why, void *arg)
 {
 	struct session *s = arg;
 
@@ -140,43 +162,56 @@ session_relay_done(struct relay *r, enum relay_end why, void *arg)
 static void
 session_established(struct session *s)
 {
-	struct bufferevent *cli = s->cli, *be = s->be;
+	int bfd = s->bfd;
 
-	bufferevent_set_timeouts(be, NULL, NULL);
-	srv_set_keepalive(s->srv, bufferevent_getfd(be));
-	set_nodelay(cli);
-	set_nodelay(be);
-	s->relay = relay_start(cli, be, s->cli_eof, RELAY_BUF_CAP,
-	    s->svc->cfg.idle_timeout_ms, session_relay_done, s);
-	if (s->relay == NULL) {
+	session_drop_connect_event(s);
+	if (s->cev_set) {
+		event_del(&s->cev);
+		s->cev_set = false;
+	}
+	srv_set_keepalive(s->srv, bfd);
+	set_nodelay(s->cfd);
+	set_nodelay(bfd);
+	/*
+	 * Nothing was read from the client while we connected: what it sent
+	 * (an SSH client's banner) waits in the kernel and goes out by splice.
+	 */
+	s->sp = splice_start(s->srv->base, s->srv->pipes, s->cfd, bfd,
+	    s->svc->cfg.idle_timeout_ms, session_splice_done, s);
+	if (s->sp == NULL) {
 		log_warn("session client=%s: out of memory starting relay",
 		    s->peer_text);
 		s->svc->errors[ERR_RESOURCES]++;
 		session_free(s, "resources");
 		return;
 	}
-	s->cli = s->be = NULL;   /* transferred to the relay */
+	s->bfd = -1;   /* transferred to the splicer, with cfd */
 	s->backend->connections++;
 	log_debug("session start service=%s client=%s vm=%s tries=%d",
 	    s->svc->cfg.name, s->peer_text, s->backend->name, s->ntried);
 }
 
+/* The connect to the VM finished, failed or timed out. */
 static void
-session_connect_eventcb(struct bufferevent *bev, short what, void *arg)
+session_connect_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 	struct backend *b = s->backend;
 	uint64_t now = pg_now_ms();
+	socklen_t len = sizeof(int);
 	char err[128];
-	bool timeout = (what & BEV_EVENT_TIMEOUT) != 0;
+	int soerr = 0;
+	bool timeout = (what & EV_TIMEOUT) != 0;
 
-	if (what & BEV_EVENT_CONNECTED) {
+	s->ev_set = false;   /* not persistent: it fired */
+	if (!timeout && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 &&
+	    soerr == 0) {
 		session_established(s);
 		return;
 	}
 	/* Nothing was relayed yet: count it against the VM and move on. */
 	snprintf(err, sizeof(err), "%s", timeout ? "connect timeout" :
-	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	    strerror(soerr));
 	log_warn("session client=%s: connect to %s (%s) failed: %s",
 	    s->peer_text, b->name, b->addr.text, err);
 	s->svc->errors[timeout ? ERR_CONNECT_TIMEOUT : ERR_CONNECT_FAILED]++;
@@ -185,25 +220,28 @@ session_connect_eventcb(struct bufferevent *bev, short what, void *arg)
 		chk_record(b, (size_t)s->svc->idx, s->svc->cfg.name, cc->rise,
 		    cc->fall, false, err, now - s->connect_ms, now);
 	}
-	bufferevent_free(s->be);
-	s->be = NULL;
+	session_drop_connect(s);
 	session_uncount(s);
 	session_connect_next(s);
 }
 
-/* Client events before the VM is connected. */
+/*
+ * The client closed while we connect or while it waits in the queue. A
+ * client that half-closed after sending bytes is kept: its bytes and its
+ * EOF go to the VM once connected.
+ */
 static void
-session_client_eventcb(struct bufferevent *bev, short what, void *arg)
+session_client_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
+	char c;
 
-	if ((what & BEV_EVENT_EOF) && !s->wq.queued) {
-		/* Keep what it sent; the relay passes the EOF on. */
-		s->cli_eof = true;
+	if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+		event_del(&s->cev);
+		s->cev_set = false;
 		return;
 	}
-	/* Gone while waiting for a VM: nobody to hand one to. */
-	session_free(s, s->wq.queued ? "left_queue" : "client_error");
+	session_free(s, s->wq.queued ? "left_queue" : "client_closed");
 }
 
 static void
@@ -268,25 +306,22 @@ session_connect_next(struct session *s)
 		else
 			((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)svc->cfg.port);
 
-		s->be = bufferevent_socket_new(srv->base, -1,
-		    BEV_OPT_CLOSE_ON_FREE);
-		if (s->be == NULL) {
-			svc->errors[ERR_RESOURCES]++;
-			session_free(s, "resources");
-			return;
-		}
-		bufferevent_setcb(s->be, NULL, NULL, session_connect_eventcb, s);
-		/* libevent applies the write timeout to a pending connect. */
-		tv.tv_sec = (time_t)(svc->cfg.connect_timeout_ms / 1000);
-		tv.tv_usec = (suseconds_t)(svc->cfg.connect_timeout_ms % 1000) * 1000;
-		bufferevent_set_timeouts(s->be, NULL, &tv);
 		s->connect_ms = now;
-		if (bufferevent_socket_connect(s->be, (struct sockaddr *)&ss,
-		    (int)b->addr.len) == 0)
-			return;   /* session_connect_eventcb takes it from here */
+		if ((s->bfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0)) != -1 &&
+		    (connect(s->bfd, (struct sockaddr *)&ss, b->addr.len) == 0 ||
+		    errno == EINPROGRESS)) {
+			tv.tv_sec = (time_t)(svc->cfg.connect_timeout_ms / 1000);
+			tv.tv_usec = (suseconds_t)
+			    (svc->cfg.connect_timeout_ms % 1000) * 1000;
+			event_assign(&s->ev, srv->base, s->bfd, EV_WRITE,
+			    session_connect_cb, s);
+			event_add(&s->ev, &tv);
+			s->ev_set = true;
+			return;   /* session_connect_cb takes it from here */
+		}
 		int err = errno;
-		bufferevent_free(s->be);
-		s->be = NULL;
+		session_drop_connect(s);
 		session_uncount(s);
 		if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
 		    err == ENOMEM) {
@@ -320,6 +355,7 @@ session_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
+	s->cfd = s->bfd = -1;
 	s->srv = srv;
 	s->svc = svc;
 	svc->refcnt++;
@@ -340,20 +376,16 @@ session_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 		s->next->prev = s;
 	srv->sessions = s;
 
-	s->cli = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->cli == NULL) {
-		close(fd);
-		svc->errors[ERR_RESOURCES]++;
-		session_free(s, "resources");
-		return;
-	}
+	s->cfd = fd;
+	s->bfd = -1;
 	/*
-	 * Read what the client sends while the VM connects (an SSH client
-	 * sends its banner at once), but never more than the relay cap.
+	 * Read nothing until the VM is connected (the kernel keeps what the
+	 * client sent); only notice a client that leaves meanwhile.
 	 */
-	bufferevent_setcb(s->cli, NULL, NULL, session_client_eventcb, s);
-	bufferevent_setwatermark(s->cli, EV_READ, 0, RELAY_BUF_CAP);
-	bufferevent_enable(s->cli, EV_READ);
+	event_assign(&s->cev, srv->base, fd, EV_CLOSED | EV_PERSIST,
+	    session_client_cb, s);
+	if (event_add(&s->cev, NULL) == 0)
+		s->cev_set = true;
 	session_connect_next(s);
 }
 
@@ -401,8 +433,8 @@ session_stop_all(struct pg_server *srv)
 
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->relay != NULL)
-			relay_stop(s->relay);     /* frees s through the done callback */
+		if (s->sp != NULL)
+			splice_stop(s->sp);       /* frees s through the done callback */
 		else
 			session_free(s, "stopped");
 	}
