@@ -776,6 +776,7 @@ hc_route(struct hconn *hc)
 	if (b == NULL) {
 		if (hc->ntried == 0) {
 			svc->errors[ERR_NO_BACKEND]++;
+			srv_no_capacity(srv, svc);
 			hc_error(hc, 503, "no VM can take a new session");
 		} else
 			hc_error(hc, 502, "every VM tried failed to connect");

@@ -502,12 +502,11 @@ hooks_update(struct pg_server *srv)
 		return;
 	for (size_t i = 0; i < srv->pool.n; i++) {
 		const struct backend *b = srv->pool.be[i];
-		bool up = false;
+		/* Healthy and ready, full or not: a full VM is busy, not down. */
+		bool up = be_state(b, srv->nsvc) == BE_UP;
 
 		if (b->removed)
 			continue;
-		for (size_t s = 0; s < srv->nsvc; s++)
-			up |= be_takes_new(b, s);
 		vms[n].name = b->name;
 		vms[n].address = b->addr.text;
 		vms[n].sessions = b->sessions;

@@ -898,7 +898,6 @@ def test_hooks_report_each_event_with_environment(ops_poolgate, pool, tmp_path):
         # x empties while y still holds a session: the pool cannot spare x
         # (free slots without it 0 < headroom 1): no vm_idle for x.
         _finish_ok(s1, [x])
-        t_close1 = time.monotonic()
         mark = len(rec.events())
         time.sleep(2 + 2.5)
         held_back = rec.between("vm_idle", x, mark)
@@ -918,7 +917,6 @@ def test_hooks_report_each_event_with_environment(ops_poolgate, pool, tmp_path):
         took = time.monotonic() - t_close2
         assert took >= 1.5, "vm_idle %s %.1fs after its last session (idle_grace 2s)" % (
             y, took)
-        del t_close1
     finally:
         ss.close()
 
