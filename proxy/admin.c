@@ -12,6 +12,7 @@
 
 #include "proxy/admin.h"
 #include "proxy/hookrun.h"
+#include "proxy/json.h"
 #include "proxy/adminapi.h"
 #include "proxy/log.h"
 
@@ -21,19 +22,31 @@ struct admin {
 	struct cfg_addr              addr;   /* addr.text owned */
 };
 
-/* A JSON string: quotes, backslashes and control bytes escaped. */
+/*
+ * A JSON string: quotes, backslashes and control bytes escaped, and bytes
+ * that are not valid UTF-8 (a VM's error text could hold anything) as '?',
+ * so /status always parses.
+ */
 static void
 json_str(struct evbuffer *out, const char *s)
 {
 	evbuffer_add(out, "\"", 1);
-	for (; *s != '\0'; s++) {
+	while (*s != '\0') {
 		unsigned char c = (unsigned char)*s;
+		size_t n = json_utf8_seq((const unsigned char *)s, strlen(s));
 		if (c == '"' || c == '\\')
 			evbuffer_add_printf(out, "\\%c", c);
 		else if (c < 0x20 || c == 0x7f)
 			evbuffer_add_printf(out, "\\u%04x", c);
-		else
+		else if (c < 0x80)
 			evbuffer_add(out, s, 1);
+		else if (n > 0) {
+			evbuffer_add(out, s, n);
+			s += n;
+			continue;
+		} else
+			evbuffer_add(out, "?", 1);
+		s++;
 	}
 	evbuffer_add(out, "\"", 1);
 }

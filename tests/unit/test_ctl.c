@@ -1,0 +1,1098 @@
+/*
+ * test_ctl.c -- the pure parts of poolgatectl: the JSON tree reader
+ * (ctljson.c: values, nesting, spans, escapes, lenient UTF-8, every error
+ * and cap), and ctl.c: the command line, the endpoint URL, the
+ * configuration and token files, table alignment, and what `status`,
+ * `sessions` and the changing commands print from the daemon's replies.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "proxy/ctl.h"
+#include "proxy/ctljson.h"
+
+static char err[CTL_ERR_MAX];
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static struct cj_doc *
+parse_ok(const char *s)
+{
+	struct cj_doc *d = cj_parse(s, strlen(s), err, sizeof(err));
+
+	if (d == NULL)
+		fail_msg("%s: %s", s, err);
+	assert_string_equal(err, "");
+	return d;
+}
+
+#define JFAILS(s, msg) do { \
+	struct cj_doc *d_ = cj_parse((s), strlen(s), err, sizeof(err)); \
+	assert_null(d_); \
+	assert_string_equal(err, (msg)); \
+} while (0)
+
+static char *
+repeat(const char *head, const char *piece, size_t times, const char *tail)
+{
+	size_t hl = strlen(head), pl = strlen(piece), tl = strlen(tail);
+	char *s = malloc(hl + pl * times + tl + 1), *p;
+
+	assert_non_null(s);
+	memcpy(s, head, hl);
+	p = s + hl;
+	for (size_t i = 0; i < times; i++, p += pl)
+		memcpy(p, piece, pl);
+	memcpy(p, tail, tl + 1);
+	return s;
+}
+
+/* Output captured from a FILE *. */
+struct cap {
+	FILE   *f;
+	char   *buf;
+	size_t  len;
+};
+
+static FILE *
+cap_open(struct cap *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->f = open_memstream(&c->buf, &c->len);
+	assert_non_null(c->f);
+	return c->f;
+}
+
+/* Closes the stream; returns the text, freed by the caller. */
+static char *
+cap_text(struct cap *c)
+{
+	fclose(c->f);
+	return c->buf;
+}
+
+#define ASSERT_OUTPUT(c, want) do { \
+	char *t_ = cap_text(c); \
+	assert_string_equal(t_, (want)); \
+	free(t_); \
+} while (0)
+
+/* ---- JSON --------------------------------------------------------------- */
+
+static void
+test_json_tree(void **state)
+{
+	const char *s = " {\"backends\":[{\"name\":\"vm1\",\"sessions\":3,"
+	    "\"users\":[\"ann\",\"bob\"],\"health\":{\"ssh\":{\"up\":true}}},"
+	    "{\"name\":\"vm2\",\"load\":null,\"f\":-1.5e3,\"ok\":false}],"
+	    "\"n\":0} ";
+	struct cj_doc *d = parse_ok(s);
+	const struct cj_node *root = cj_root(d), *bs, *b1, *b2, *u, *x;
+	int64_t v = -1;
+
+	assert_int_equal(root->type, CJ_OBJECT);
+	assert_int_equal(root->count, 2);
+	assert_null(root->key);
+	assert_int_equal(root->pos, 1);
+	assert_int_equal(root->end, strlen(s) - 1);
+	bs = cj_get(root, "backends");
+	assert_non_null(bs);
+	assert_int_equal(bs->type, CJ_ARRAY);
+	assert_int_equal(bs->count, 2);
+	assert_string_equal(bs->key, "backends");
+	b1 = bs->child;
+	b2 = b1->next;
+	assert_null(b2->next);
+	assert_null(b1->key);   /* an element, not a member */
+	assert_string_equal(cj_get_str(b1, "name"), "vm1");
+	assert_true(cj_get_int(b1, "sessions", &v));
+	assert_int_equal(v, 3);
+	u = cj_get(b1, "users");
+	assert_int_equal(u->count, 2);
+	assert_string_equal(u->child->str, "ann");
+	assert_string_equal(u->child->next->str, "bob");
+	x = cj_get(cj_get(cj_get(b1, "health"), "ssh"), "up");
+	assert_int_equal(x->type, CJ_BOOL);
+	assert_true(x->boolean);
+	/* the span is the value's bytes, for printing it verbatim */
+	assert_int_equal(b2->end - b2->pos, strlen("{\"name\":\"vm2\",\"load\":null,"
+	    "\"f\":-1.5e3,\"ok\":false}"));
+	assert_memory_equal(s + b2->pos, "{\"name\":\"vm2\"", 13);
+	assert_int_equal(cj_get(b2, "load")->type, CJ_NULL);
+	x = cj_get(b2, "f");
+	assert_int_equal(x->type, CJ_NUMBER);
+	assert_false(x->is_int);
+	assert_string_equal(x->str, "-1.5e3");
+	assert_false(cj_get_int(b2, "f", &v));
+	assert_false(cj_get(b2, "ok")->boolean);
+	/* absent, wrong type, not an object */
+	assert_null(cj_get(b2, "nope"));
+	assert_null(cj_get_str(b2, "f"));
+	assert_false(cj_get_int(b1, "name", &v));
+	assert_null(cj_get(bs, "name"));
+	assert_null(cj_get(NULL, "name"));
+	assert_null(cj_get_str(NULL, "name"));
+	assert_true(cj_get_int(root, "n", &v));
+	assert_int_equal(v, 0);
+	cj_free(d);
+	cj_free(NULL);
+
+	/* scalars at the top, empty containers, duplicates keep the first */
+	d = parse_ok("7");
+	assert_int_equal(cj_root(d)->integer, 7);
+	assert_string_equal(cj_root(d)->str, "7");
+	cj_free(d);
+	d = parse_ok("\"x\"");
+	assert_string_equal(cj_root(d)->str, "x");
+	cj_free(d);
+	d = parse_ok("[[],{}]");
+	assert_int_equal(cj_root(d)->count, 2);
+	assert_int_equal(cj_root(d)->child->count, 0);
+	assert_null(cj_root(d)->child->child);
+	cj_free(d);
+	d = parse_ok("{\"a\":1,\"a\":2}");
+	assert_true(cj_get_int(cj_root(d), "a", &v));
+	assert_int_equal(v, 1);
+	cj_free(d);
+}
+
+static void
+test_json_strings(void **state)
+{
+	struct cj_doc *d;
+	const struct cj_node *r;
+
+	d = parse_ok("\"a\\\"b\\\\c\\/d\\be\\ff\\ng\\rh\\ti\"");
+	assert_string_equal(cj_root(d)->str, "a\"b\\c/d\be\ff\ng\rh\ti");
+	cj_free(d);
+	d = parse_ok("\"\\u0041\\u00e9\\u20AC\\ud83d\\ude00\"");
+	assert_string_equal(cj_root(d)->str, "A\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+	cj_free(d);
+	/* a lone surrogate half and \u0000 become '?': no NUL in a C string */
+	d = parse_ok("\"x\\ud800y\\udc00z\\u0000w\\ud800\\u0041\"");
+	r = cj_root(d);
+	assert_string_equal(r->str, "x?y?z?w?A");
+	assert_int_equal(r->len, 9);
+	cj_free(d);
+	/* raw UTF-8 kept; bytes that are not UTF-8 (a VM's banner) become '?' */
+	d = parse_ok("\"caf\xc3\xa9 \xe2\x82\xac \xff\xc0\xaf \xed\xa0\x80 \xe2\x82\"");
+	assert_string_equal(cj_root(d)->str, "caf\xc3\xa9 \xe2\x82\xac ??? ??? ??");
+	cj_free(d);
+	d = parse_ok("\"\xf4\x8f\xbf\xbf\xf4\x90\x80\x80\"");
+	assert_string_equal(cj_root(d)->str, "\xf4\x8f\xbf\xbf????");
+	cj_free(d);
+
+	JFAILS("\"abc", "offset 0: unterminated string");
+	JFAILS("\"abc\\\"", "offset 0: unterminated string");
+	JFAILS("\"a\nb\"", "offset 2: raw control byte 0x0a in a string "
+	    "(escape it)");
+	JFAILS("\"\\x\"", "offset 2: expected an escape (\\\" \\\\ \\/ \\b \\f \\n "
+	    "\\r \\t \\u), found 'x'");
+	JFAILS("\"\\u12g4\"", "offset 5: expected a hex digit in \\u escape, "
+	    "found 'g'");
+	JFAILS("\"\\u12\"", "offset 5: expected a hex digit in \\u escape, "
+	    "found '\"'");
+	JFAILS("\"\\u1", "offset 0: unterminated string");
+}
+
+static void
+test_json_numbers(void **state)
+{
+	struct cj_doc *d;
+	char *s;
+
+	d = parse_ok("[0,-0,9223372036854775807,-9223372036854775808,"
+	    "9223372036854775808,1.5,1e3,2E-2,0.25]");
+	const struct cj_node *x = cj_root(d)->child;
+	assert_true(x->is_int);
+	assert_int_equal(x->integer, 0);
+	x = x->next;
+	assert_true(x->is_int);
+	x = x->next;
+	assert_true(x->is_int);
+	assert_true(x->integer == INT64_MAX);
+	x = x->next;
+	assert_true(x->is_int);
+	assert_true(x->integer == INT64_MIN);
+	x = x->next;
+	assert_false(x->is_int);    /* out of range: kept as text */
+	assert_string_equal(x->str, "9223372036854775808");
+	for (x = x->next; x != NULL; x = x->next)
+		assert_false(x->is_int);
+	cj_free(d);
+
+	JFAILS("01", "offset 1: leading zero in a number");
+	JFAILS("-", "offset 1: expected a digit, found end of input");
+	JFAILS("-a", "offset 1: expected a digit, found 'a'");
+	JFAILS("1.", "offset 2: expected a digit after '.', found end of input");
+	JFAILS("1.e3", "offset 2: expected a digit after '.', found 'e'");
+	JFAILS("1e", "offset 2: expected a digit in the exponent, found end of "
+	    "input");
+	JFAILS("1e+", "offset 3: expected a digit in the exponent, found end of "
+	    "input");
+	JFAILS("+1", "offset 0: expected a value, found '+'");
+	JFAILS(".5", "offset 0: expected a value, found '.'");
+	s = repeat("", "1", CJ_NUMBER_MAX, "");
+	d = parse_ok(s);
+	cj_free(d);
+	free(s);
+	s = repeat("[", "1", CJ_NUMBER_MAX + 1, "]");
+	JFAILS(s, "offset 1: number longer than 64 characters");
+	free(s);
+}
+
+static void
+test_json_syntax(void **state)
+{
+	JFAILS("", "offset 0: expected a value, found end of input");
+	JFAILS("   ", "offset 3: expected a value, found end of input");
+	JFAILS("{\"a\":1,}", "offset 7: expected a member name in double quotes, "
+	    "found '}'");
+	JFAILS("[1,]", "offset 3: expected a value, found ']'");
+	JFAILS("[1 2]", "offset 3: expected ',' or ']' after an element, found "
+	    "'2'");
+	JFAILS("{\"a\" 1}", "offset 5: expected ':' after the member name, "
+	    "found '1'");
+	JFAILS("{\"a\":1 \"b\":2}", "offset 7: expected ',' or '}' after a member, "
+	    "found '\"'");
+	JFAILS("{'a':1}", "offset 1: expected a member name in double quotes, "
+	    "found '''");
+	JFAILS("{1:2}", "offset 1: expected a member name in double quotes, "
+	    "found '1'");
+	JFAILS("[tru]", "offset 1: expected a value, found 't'");
+	JFAILS("nul", "offset 0: expected a value, found 'n'");
+	JFAILS("{} x", "offset 3: expected the end of input, found 'x'");
+	JFAILS("{}{}", "offset 2: expected the end of input, found '{'");
+	JFAILS("[", "offset 1: expected a value, found end of input");
+	JFAILS("{\"a\":", "offset 5: expected a value, found end of input");
+	JFAILS("/* c */ {}", "offset 0: expected a value, found '/'");
+	JFAILS("\xef\xbb\xbf{}", "offset 0: expected a value, found byte 0xef");
+}
+
+static void
+test_json_caps(void **state)
+{
+	struct cj_doc *d;
+	char *s;
+
+	/* depth: CJ_DEPTH_MAX containers open at once, not one more */
+	s = repeat("", "[", CJ_DEPTH_MAX, "");
+	char *t = repeat(s, "]", CJ_DEPTH_MAX, "");
+	d = parse_ok(t);
+	cj_free(d);
+	free(t);
+	free(s);
+	s = repeat("", "[", CJ_DEPTH_MAX + 1, "");
+	t = repeat(s, "]", CJ_DEPTH_MAX + 1, "");
+	JFAILS(t, "offset 64: nested deeper than 64 arrays and objects");
+	free(t);
+	free(s);
+	/* values: CJ_NODES_MAX in all (the array itself is one) */
+	s = repeat("[", "0,", CJ_NODES_MAX - 2, "0]");
+	d = parse_ok(s);
+	assert_int_equal(cj_root(d)->count, CJ_NODES_MAX - 1);
+	cj_free(d);
+	free(s);
+	s = repeat("[", "0,", CJ_NODES_MAX - 1, "0]");
+	d = cj_parse(s, strlen(s), err, sizeof(err));
+	assert_null(d);
+	assert_string_equal(err, "offset 1048575: more than 524288 values");
+	free(s);
+	/* input */
+	s = malloc(CJ_INPUT_MAX + 1);
+	assert_non_null(s);
+	memset(s, ' ', CJ_INPUT_MAX + 1);
+	s[0] = '0';
+	d = cj_parse(s, CJ_INPUT_MAX, err, sizeof(err));
+	assert_non_null(d);
+	cj_free(d);
+	d = cj_parse(s, CJ_INPUT_MAX + 1, err, sizeof(err));
+	assert_null(d);
+	assert_string_equal(err, "4194305 bytes is over the limit of 4194304 "
+	    "bytes");
+	free(s);
+	/* the arena (len + 1) holds the worst cases exactly: checked by ASan */
+	d = parse_ok("1");
+	cj_free(d);
+	d = parse_ok("[1,22,333]");
+	cj_free(d);
+	d = parse_ok("{\"\":\"\",\"\\u0041\":\"\\ud83d\\ude00\"}");
+	assert_string_equal(cj_get_str(cj_root(d), "A"), "\xf0\x9f\x98\x80");
+	cj_free(d);
+	/* not NUL-terminated input: only len bytes are read */
+	d = cj_parse("[1]]]]", 3, err, sizeof(err));
+	assert_non_null(d);
+	cj_free(d);
+	/* no room for a message is fine */
+	assert_null(cj_parse("x", 1, NULL, 0));
+	assert_string_equal(cj_type_name(CJ_OBJECT), "an object");
+	assert_string_equal(cj_type_name(CJ_NULL), "null");
+	assert_string_equal(cj_type_name(CJ_BOOL), "a boolean");
+	assert_string_equal(cj_type_name(CJ_NUMBER), "a number");
+	assert_string_equal(cj_type_name(CJ_STRING), "a string");
+	assert_string_equal(cj_type_name(CJ_ARRAY), "an array");
+}
+
+/* ---- command line ------------------------------------------------------- */
+
+static int
+args(struct ctl_args *a, ...)
+{
+	char *argv[32];
+	int argc = 0;
+	va_list ap;
+	const char *s;
+
+	argv[argc++] = "poolgatectl";
+	va_start(ap, a);
+	while ((s = va_arg(ap, const char *)) != NULL && argc < 31)
+		argv[argc++] = (char *)s;
+	va_end(ap);
+	argv[argc] = NULL;
+	return ctl_parse_args(argc, argv, a, err, sizeof(err));
+}
+
+#define ARGS_OK(a, ...) do { \
+	if (args((a), __VA_ARGS__, (const char *)NULL) != 0) \
+		fail_msg("%s", err); \
+} while (0)
+
+#define ARGS_FAIL(msg, ...) do { \
+	struct ctl_args x_; \
+	assert_int_equal(args(&x_, __VA_ARGS__, (const char *)NULL), -1); \
+	assert_string_equal(err, (msg)); \
+} while (0)
+
+static void
+test_args_commands(void **state)
+{
+	struct ctl_args a;
+
+	ARGS_OK(&a, "status");
+	assert_int_equal(a.cmd, CTL_STATUS);
+	assert_null(a.vm);
+	assert_null(a.endpoint);
+	assert_null(a.token_file);
+	assert_false(a.json);
+	assert_int_equal(a.weight, -1);
+	assert_int_equal(a.max_sessions, -1);
+	assert_false(ctl_cmd_mutates(a.cmd));
+	ARGS_OK(&a, "sessions");
+	assert_int_equal(a.cmd, CTL_SESSIONS);
+	assert_null(a.vm);
+	ARGS_OK(&a, "sessions", "vm1");
+	assert_string_equal(a.vm, "vm1");
+	assert_false(ctl_cmd_mutates(a.cmd));
+	ARGS_OK(&a, "drain", "vm1");
+	assert_int_equal(a.cmd, CTL_DRAIN);
+	assert_true(ctl_cmd_mutates(a.cmd));
+	ARGS_OK(&a, "ready", "vm-2.a_b");
+	assert_int_equal(a.cmd, CTL_READY);
+	assert_string_equal(a.vm, "vm-2.a_b");
+	ARGS_OK(&a, "maint", "vm1");
+	assert_int_equal(a.cmd, CTL_MAINT);
+	ARGS_OK(&a, "remove", "vm1");
+	assert_int_equal(a.cmd, CTL_REMOVE);
+	assert_true(ctl_cmd_mutates(a.cmd));
+	ARGS_OK(&a, "add", "vm4", "10.0.0.9");
+	assert_int_equal(a.cmd, CTL_ADD);
+	assert_string_equal(a.vm, "vm4");
+	assert_string_equal(a.address, "10.0.0.9");
+	assert_int_equal(a.weight, -1);
+	assert_true(ctl_cmd_mutates(a.cmd));
+	/* options anywhere, both spellings, the last one wins */
+	ARGS_OK(&a, "--weight", "3", "add", "vm4", "--max-sessions=20", "fd00::9",
+	    "--endpoint", "http://a:1", "--endpoint=http://b:2", "--json",
+	    "--token-file", "/t");
+	assert_int_equal(a.weight, 3);
+	assert_int_equal(a.max_sessions, 20);
+	assert_string_equal(a.address, "fd00::9");
+	assert_string_equal(a.endpoint, "http://b:2");
+	assert_string_equal(a.token_file, "/t");
+	assert_true(a.json);
+	ARGS_OK(&a, "add", "vm4", "1.2.3.4", "--weight=0", "--max-sessions", "0");
+	assert_int_equal(a.weight, 0);   /* the daemon says what it accepts */
+	assert_int_equal(a.max_sessions, 0);
+	/* after "--" everything is an argument, so a name may start with '-' */
+	ARGS_OK(&a, "drain", "--", "-vm");
+	assert_string_equal(a.vm, "-vm");
+	ARGS_OK(&a, "--json", "--", "sessions");
+	assert_int_equal(a.cmd, CTL_SESSIONS);
+	/* help and version win over anything, errors in the rest included */
+	ARGS_OK(&a, "drain", "-h");
+	assert_int_equal(a.cmd, CTL_HELP);
+	ARGS_OK(&a, "--help", "bogus", "x", "y");
+	assert_int_equal(a.cmd, CTL_HELP);
+	ARGS_OK(&a, "--version");
+	assert_int_equal(a.cmd, CTL_VERSION);
+	assert_false(ctl_cmd_mutates(CTL_HELP));
+}
+
+static void
+test_args_errors(void **state)
+{
+	char *long_name = repeat("", "v", CTL_VM_MAX + 1, "");
+	char *long_addr = repeat("", "1", CTL_HOST_MAX + 1, "");
+	struct ctl_args a;
+
+	ARGS_FAIL("no command given", "--json");
+	ARGS_FAIL("unknown command \"stats\" (expected status, sessions, drain, "
+	    "ready, maint, add or remove)", "stats");
+	ARGS_FAIL("status: expected no argument, got 1 argument", "status", "vm1");
+	ARGS_FAIL("sessions: expected at most one VM name, got 2 arguments",
+	    "sessions", "a", "b");
+	ARGS_FAIL("drain: expected one VM name, got 0 arguments", "drain");
+	ARGS_FAIL("ready: expected one VM name, got 2 arguments", "ready", "a", "b");
+	ARGS_FAIL("maint: expected one VM name, got 0 arguments", "maint");
+	ARGS_FAIL("remove: expected one VM name, got 0 arguments", "remove");
+	ARGS_FAIL("add: expected VM ADDRESS, got 1 argument", "add", "vm4");
+	ARGS_FAIL("add: expected VM ADDRESS, got 6 arguments", "add", "a", "b",
+	    "c", "d", "e", "f");
+	ARGS_FAIL("unknown option \"-x\"", "status", "-x");
+	ARGS_FAIL("unknown option \"--jsonx\"", "--jsonx", "status");
+	ARGS_FAIL("unknown option \"--endpointx=1\"", "--endpointx=1", "status");
+	ARGS_FAIL("--endpoint needs a value", "status", "--endpoint");
+	ARGS_FAIL("--token-file needs a value", "drain", "vm1", "--token-file");
+	ARGS_FAIL("--weight needs a value", "add", "a", "b", "--weight");
+	ARGS_FAIL("--max-sessions needs a value", "add", "a", "b",
+	    "--max-sessions");
+	ARGS_FAIL("invalid VM name \"vm/1\": expected 1 to 63 of A-Z a-z 0-9 _ . -",
+	    "drain", "vm/1");
+	ARGS_FAIL("invalid VM name \"vm1?x\": expected 1 to 63 of A-Z a-z 0-9 _ . -",
+	    "sessions", "vm1?x");
+	ARGS_FAIL("invalid VM name \"\": expected 1 to 63 of A-Z a-z 0-9 _ . -",
+	    "remove", "");
+	assert_int_equal(args(&a, "drain", long_name, (const char *)NULL), -1);
+	long_name[CTL_VM_MAX] = '\0';
+	assert_int_equal(args(&a, "drain", long_name, (const char *)NULL), 0);
+	ARGS_FAIL("add: the address must have 1 to 255 bytes", "add", "vm4", "");
+	assert_int_equal(args(&a, "add", "vm4", long_addr, (const char *)NULL), -1);
+	assert_string_equal(err, "add: the address must have 1 to 255 bytes");
+	ARGS_FAIL("--weight is only for add", "drain", "vm1", "--weight", "2");
+	ARGS_FAIL("--max-sessions is only for add", "status", "--max-sessions=2");
+	ARGS_FAIL("--weight: expected a whole number, got \"x\"", "add", "a", "b",
+	    "--weight", "x");
+	ARGS_FAIL("--weight: expected a whole number, got \"-1\"", "add", "a", "b",
+	    "--weight=-1");
+	ARGS_FAIL("--weight: expected a whole number, got \"\"", "add", "a", "b",
+	    "--weight=");
+	ARGS_FAIL("--weight: expected a whole number, got \"1.5\"", "add", "a", "b",
+	    "--weight=1.5");
+	ARGS_FAIL("--max-sessions: expected a whole number, got \"2147483648\"",
+	    "add", "a", "b", "--max-sessions=2147483648");
+	ARGS_FAIL("--max-sessions: expected a whole number, got \"99999999999\"",
+	    "add", "a", "b", "--max-sessions=99999999999");
+	assert_int_equal(args(&a, "add", "a", "b", "--max-sessions=2147483647",
+	    (const char *)NULL), 0);
+	assert_int_equal(a.max_sessions, 2147483647);
+	free(long_name);
+	free(long_addr);
+}
+
+static void
+test_usage_text(void **state)
+{
+	struct cap c;
+	char *t;
+
+	ctl_usage(cap_open(&c));
+	t = cap_text(&c);
+	assert_non_null(strstr(t, "usage: poolgatectl [--endpoint URL] "
+	    "[--token-file FILE] [--json] COMMAND"));
+	assert_non_null(strstr(t, "add VM ADDRESS [--weight N] [--max-sessions N]"));
+	assert_non_null(strstr(t, "POOLGATECTL_CONF"));
+	free(t);
+	ctl_synopsis(cap_open(&c));
+	t = cap_text(&c);
+	assert_non_null(strstr(t, "sessions [VM]"));
+	free(t);
+}
+
+/* ---- endpoint ----------------------------------------------------------- */
+
+#define EP_OK(u, h_, p_, url_, hdr_) do { \
+	struct ctl_endpoint e_; \
+	if (ctl_parse_endpoint((u), &e_, err, sizeof(err)) != 0) \
+		fail_msg("%s: %s", (u), err); \
+	assert_string_equal(e_.host, (h_)); \
+	assert_int_equal(e_.port, (p_)); \
+	assert_string_equal(e_.url, (url_)); \
+	assert_string_equal(e_.hosthdr, (hdr_)); \
+} while (0)
+
+#define EP_FAIL(u, msg) do { \
+	struct ctl_endpoint e_; \
+	assert_int_equal(ctl_parse_endpoint((u), &e_, err, sizeof(err)), -1); \
+	assert_string_equal(err, (msg)); \
+} while (0)
+
+static void
+test_endpoint(void **state)
+{
+	EP_OK("http://127.0.0.1:9100", "127.0.0.1", 9100, "http://127.0.0.1:9100",
+	    "127.0.0.1:9100");
+	EP_OK("HTTP://admin.example:9100/", "admin.example", 9100,
+	    "http://admin.example:9100", "admin.example:9100");
+	EP_OK("http://localhost", "localhost", 80, "http://localhost:80",
+	    "localhost:80");
+	EP_OK("http://[::1]:9100", "::1", 9100, "http://[::1]:9100", "[::1]:9100");
+	EP_OK("http://[fd00::1]/", "fd00::1", 80, "http://[fd00::1]:80",
+	    "[fd00::1]:80");
+	EP_OK("http://h:65535", "h", 65535, "http://h:65535", "h:65535");
+	EP_OK("http://h:1", "h", 1, "http://h:1", "h:1");
+
+	EP_FAIL("https://127.0.0.1:9100", "https://127.0.0.1:9100: https is not "
+	    "supported: poolgatectl speaks plain http:// to the admin endpoint "
+	    "(keep it on a local address, or reach it through an SSH tunnel)");
+	EP_FAIL("127.0.0.1:9100", "127.0.0.1:9100: expected an http:// URL such "
+	    "as http://127.0.0.1:9100");
+	EP_FAIL("ftp://h", "ftp://h: expected an http:// URL such as "
+	    "http://127.0.0.1:9100");
+	EP_FAIL("http://", "http://: expected a host of 1 to 255 bytes after "
+	    "http://");
+	EP_FAIL("http://:9100", "http://:9100: expected a host of 1 to 255 bytes "
+	    "after http://");
+	EP_FAIL("http://h:", "http://h:: expected a port number after ':'");
+	EP_FAIL("http://h:x", "http://h:x: expected a port number after ':'");
+	EP_FAIL("http://h:0", "http://h:0: the port must be 1 to 65535");
+	EP_FAIL("http://h:65536", "http://h:65536: the port must be 1 to 65535");
+	EP_FAIL("http://h:009100", "http://h:009100: the port must be 1 to 65535");
+	EP_FAIL("http://h:9100/api", "http://h:9100/api: expected nothing after "
+	    "the port (the daemon serves its API at the root), found \"/api\"");
+	EP_FAIL("http://h:9100?x=1", "http://h:9100?x=1: expected nothing after "
+	    "the port (the daemon serves its API at the root), found \"?x=1\"");
+	EP_FAIL("http://h/#f", "http://h/#f: expected nothing after the port (the "
+	    "daemon serves its API at the root), found \"/#f\"");
+	EP_FAIL("http://u:p@h:1", "http://u:p@h:1: expected a port number after "
+	    "':'");
+	EP_FAIL("http://u@h:1", "http://u@h:1: a user name in the URL is not "
+	    "supported");
+	EP_FAIL("http://[::1", "http://[::1: no ']' after the IPv6 address");
+	EP_FAIL("http://[::1]x", "http://[::1]x: expected nothing after the port "
+	    "(the daemon serves its API at the root), found \"x\"");
+	EP_FAIL("http://[g::1]", "http://[g::1]: \"g::1\" is not an IPv6 address");
+	EP_FAIL("http://h st", "http://h st: \"h st\" is not a host name or "
+	    "address");
+	EP_FAIL("http://h%2f", "http://h%2f: \"h%2f\" is not a host name or "
+	    "address");
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+static char tmpdir[64];
+static char path[128];
+
+static int
+setup_tmp(void **state)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/pgtest-ctl-XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/f", tmpdir);
+	return 0;
+}
+
+static int
+teardown_tmp(void **state)
+{
+	unlink(path);
+	return rmdir(tmpdir);
+}
+
+static void
+write_file(const char *text, size_t len)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+#define WRITE(s) write_file((s), strlen(s))
+
+static void
+test_conf(void **state)
+{
+	struct ctl_conf c;
+	char want[512];
+
+	WRITE("# poolgatectl\nendpoint = \"http://127.0.0.1:9100\";\n"
+	    "token_file = \"/etc/poolgate/admin.token\";\n");
+	assert_int_equal(ctl_load_conf(path, false, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.endpoint, "http://127.0.0.1:9100");
+	assert_string_equal(c.token_file, "/etc/poolgate/admin.token");
+	/* both optional */
+	WRITE("");
+	assert_int_equal(ctl_load_conf(path, false, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.endpoint, "");
+	assert_string_equal(c.token_file, "");
+	WRITE("token_file = \"/t\";");
+	assert_int_equal(ctl_load_conf(path, false, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.endpoint, "");
+	assert_string_equal(c.token_file, "/t");
+
+#define CONF_FAIL(text, msgfmt) do { \
+	WRITE(text); \
+	memset(&c, 'x', sizeof(c)); \
+	assert_int_equal(ctl_load_conf(path, true, &c, err, sizeof(err)), -1); \
+	snprintf(want, sizeof(want), msgfmt, path); \
+	assert_string_equal(err, want); \
+	assert_string_equal(c.endpoint, ""); \
+} while (0)
+	CONF_FAIL("endpoint = \"http://h:1\";\n\nfoo = 1;\n",
+	    "%s:3: unknown setting \"foo\" (expected endpoint, token_file)");
+	CONF_FAIL("endpoint = 9100;\n", "%s:1: endpoint: expected a string in "
+	    "double quotes");
+	CONF_FAIL("\ntoken_file = [\"a\"];\n", "%s:2: token_file: expected a "
+	    "string in double quotes");
+	CONF_FAIL("endpoint = \"\";\n", "%s:1: endpoint: expected 1 to 299 bytes");
+	CONF_FAIL("x;\n", "%s:1: syntax error");
+	CONF_FAIL("endpoint = \"http://h:1\"\n  token_file = ;\n",
+	    "%s:2: syntax error");
+	CONF_FAIL("\n\nendpoint = \"https://h:9100\";\n", "%s:3: endpoint: "
+	    "https://h:9100: https is not supported: poolgatectl speaks plain "
+	    "http:// to the admin endpoint (keep it on a local address, or reach "
+	    "it through an SSH tunnel)");
+	CONF_FAIL("admin = { endpoint = \"http://h:1\"; };", "%s:1: unknown "
+	    "setting \"admin\" (expected endpoint, token_file)");
+#undef CONF_FAIL
+
+	/* a missing file: fine only when allowed (the default path) */
+	unlink(path);
+	memset(&c, 'x', sizeof(c));
+	assert_int_equal(ctl_load_conf(path, true, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.endpoint, "");
+	assert_string_equal(c.token_file, "");
+	assert_int_equal(ctl_load_conf(path, false, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: No such file or directory", path);
+	assert_string_equal(err, want);
+	/* a folder is not a file, whatever missing_ok says (and libconfig's
+	 * scanner would exit the process reading one) */
+	assert_int_equal(ctl_load_conf(tmpdir, true, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: not a regular file", tmpdir);
+	assert_string_equal(err, want);
+}
+
+static void
+test_token(void **state)
+{
+	char tok[CTL_TOKEN_MAX + 1], want[512];
+	char *big;
+
+	WRITE("s3cret-token_0123456789\n");
+	assert_int_equal(ctl_read_token(path, tok, sizeof(tok), err,
+	    sizeof(err)), 0);
+	assert_string_equal(tok, "s3cret-token_0123456789");
+	WRITE("abc\r\n");
+	assert_int_equal(ctl_read_token(path, tok, sizeof(tok), err,
+	    sizeof(err)), 0);
+	assert_string_equal(tok, "abc");
+	WRITE("abc");
+	assert_int_equal(ctl_read_token(path, tok, sizeof(tok), err,
+	    sizeof(err)), 0);
+	assert_string_equal(tok, "abc");
+	big = repeat("", "t", CTL_TOKEN_MAX, "\n");
+	WRITE(big);
+	assert_int_equal(ctl_read_token(path, tok, sizeof(tok), err,
+	    sizeof(err)), 0);
+	assert_int_equal(strlen(tok), CTL_TOKEN_MAX);
+	free(big);
+
+#define TOKEN_FAIL(text, msgfmt) do { \
+	WRITE(text); \
+	memset(tok, 'x', sizeof(tok)); \
+	assert_int_equal(ctl_read_token(path, tok, sizeof(tok), err, \
+	    sizeof(err)), -1); \
+	snprintf(want, sizeof(want), msgfmt, path); \
+	assert_string_equal(err, want); \
+	for (size_t i_ = 0; i_ < sizeof(tok); i_++) \
+		assert_int_equal(tok[i_], 0); \
+} while (0)
+	TOKEN_FAIL("", "token file %s: empty");
+	TOKEN_FAIL("\n", "token file %s: empty");
+	TOKEN_FAIL("ab cd\n", "token file %s: byte 2 of the token is a space or "
+	    "not printable ASCII");
+	TOKEN_FAIL("abc\n\n", "token file %s: byte 3 of the token is a space or "
+	    "not printable ASCII");
+	TOKEN_FAIL("ab\xc3\xa9", "token file %s: byte 2 of the token is a space "
+	    "or not printable ASCII");
+	big = repeat("", "t", CTL_TOKEN_MAX + 1, "\n");
+	TOKEN_FAIL(big, "token file %s: the token is longer than 255 bytes");
+	free(big);
+	big = repeat("", "t", 100000, "");
+	TOKEN_FAIL(big, "token file %s: the token is longer than 255 bytes");
+	free(big);
+#undef TOKEN_FAIL
+	/* a buffer too small for the token is refused, not overrun */
+	WRITE("abcdef");
+	assert_int_equal(ctl_read_token(path, tok, 4, err, sizeof(err)), -1);
+	unlink(path);
+	assert_int_equal(ctl_read_token(path, tok, sizeof(tok), err,
+	    sizeof(err)), -1);
+	snprintf(want, sizeof(want), "token file %s: No such file or directory",
+	    path);
+	assert_string_equal(err, want);
+	assert_int_equal(ctl_read_token(tmpdir, tok, sizeof(tok), err,
+	    sizeof(err)), -1);
+	snprintf(want, sizeof(want), "token file %s: not a regular file", tmpdir);
+	assert_string_equal(err, want);
+}
+
+/* ---- tables ------------------------------------------------------------- */
+
+static void
+test_table(void **state)
+{
+	static const char *const head[] = { "VM", "STATE", "HEALTH" };
+	struct ctl_table t;
+	struct cap c;
+
+	assert_int_equal(tbl_init(&t, 3, head), 0);
+	assert_int_equal(tbl_add(&t, (const char *const[]){ "vm1", "up",
+	    "ssh:up" }), 0);
+	assert_int_equal(tbl_add(&t, (const char *const[]){ "vm-long-name",
+	    "", "ssh:down(refused)" }), 0);
+	assert_int_equal(tbl_add(&t, (const char *const[]){ "v\xc3\xa9", "a\tb\x1b",
+	    NULL }), 0);
+	tbl_print(&t, cap_open(&c));
+	/* widths by characters: "vé" is 2 wide; no trailing blanks */
+	ASSERT_OUTPUT(&c,
+	    "VM            STATE  HEALTH\n"
+	    "vm1           up     ssh:up\n"
+	    "vm-long-name  -      ssh:down(refused)\n"
+	    "v\xc3\xa9            a?b?   -\n");
+	tbl_free(&t);
+
+	/* a header only */
+	assert_int_equal(tbl_init(&t, 3, head), 0);
+	tbl_print(&t, cap_open(&c));
+	ASSERT_OUTPUT(&c, "VM  STATE  HEALTH\n");
+	tbl_free(&t);
+
+	/* a cell is cut at CTL_CELL_MAX bytes, never inside a UTF-8 sequence */
+	{
+		char *big = repeat("", "\xc3\xa9", CTL_CELL_MAX, "");
+		char *out;
+		static const char *const one[] = { "X" };
+
+		assert_int_equal(tbl_init(&t, 1, one), 0);
+		assert_int_equal(tbl_add(&t, (const char *const[]){ big }), 0);
+		tbl_print(&t, cap_open(&c));
+		out = cap_text(&c);
+		assert_int_equal(strlen(out), 2 + (CTL_CELL_MAX - 4) + 3 + 1);
+		assert_memory_equal(out + 2 + CTL_CELL_MAX - 4, "...\n", 4);
+		free(out);
+		tbl_free(&t);
+		free(big);
+	}
+	assert_int_equal(ctl_text_width(""), 0);
+	assert_int_equal(ctl_text_width("abc"), 3);
+	assert_int_equal(ctl_text_width("\xe2\x82\xac\xf0\x9f\x98\x80x"), 3);
+}
+
+static void
+test_health_text(void **state)
+{
+	struct cj_doc *d = parse_ok("{\"ssh\":{\"up\":true,\"last_error\":\"\"},"
+	    "\"jupyter\":{\"up\":false,\"last_error\":\"connection refused\"},"
+	    "\"x\":{\"up\":false,\"last_error\":\"\"},\"y\":{},"
+	    "\"z\":{\"up\":true,\"last_error\":\"one failure, still up\"}}");
+	char buf[256], small[12];
+
+	ctl_health_text(cj_root(d), buf, sizeof(buf));
+	assert_string_equal(buf, "ssh:up jupyter:down(connection refused) x:down "
+	    "y:down z:up");
+	ctl_health_text(cj_root(d), small, sizeof(small));
+	assert_string_equal(small, "ssh:up jupy");
+	ctl_health_text(NULL, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	ctl_health_text(cj_get(cj_get(cj_root(d), "ssh"), "up"), buf, sizeof(buf));
+	assert_string_equal(buf, "");   /* not an object */
+	cj_free(d);
+}
+
+/* What /status and /api/v1/backends say (trimmed to what matters). */
+static const char status_json[] =
+	"{\"version\":\"0.1.0\",\"services\":[{\"name\":\"ssh\"},{\"name\":\"jupyter\"}],"
+	"\"backends\":["
+	"{\"name\":\"vm1\",\"address\":\"10.231.0.11\",\"state\":\"up\",\"removed\":false,"
+	"\"weight\":1,\"sessions\":3,\"users\":[\"ann\"],\"health\":{"
+	"\"ssh\":{\"up\":true,\"last_error\":\"\",\"latency_ms\":1},"
+	"\"jupyter\":{\"up\":true,\"last_error\":\"\"}}},"
+	"{\"name\":\"vm2\",\"address\":\"10.231.0.12\",\"state\":\"drain\",\"removed\":true,"
+	"\"weight\":2,\"sessions\":0,\"users\":[],\"health\":{"
+	"\"ssh\":{\"up\":true,\"last_error\":\"\"},"
+	"\"jupyter\":{\"up\":false,\"last_error\":\"connection refused\"}}},"
+	"{\"name\":\"vm10\",\"address\":\"fd00::10\",\"state\":\"maint\",\"removed\":false,"
+	"\"weight\":1,\"sessions\":2,\"users\":[\"bob\",\"\\u00e9mile\"],\"health\":{"
+	"\"ssh\":{\"up\":false,\"last_error\":\"bad banner \\u001b[2J\"},"
+	"\"jupyter\":{\"up\":false,\"last_error\":\"timeout\"}}}"
+	"]}\n";
+static const char api_json[] =
+	"{\"backends\":["
+	"{\"name\":\"vm2\",\"load\":0.000},"
+	"{\"name\":\"vm1\",\"load\":3.000},"
+	"{\"name\":\"vm10\",\"load\":null}]}\n";
+
+static void
+test_print_status(void **state)
+{
+	struct cj_doc *st = parse_ok(status_json), *api = parse_ok(api_json), *d;
+	struct cap c;
+
+	assert_int_equal(ctl_print_status(cap_open(&c), cj_root(st), cj_root(api),
+	    err, sizeof(err)), 0);
+	ASSERT_OUTPUT(&c,
+	    "VM    ADDRESS      STATE           SESSIONS  USERS  LOAD   HEALTH\n"
+	    "vm1   10.231.0.11  up              3         1      3.000  ssh:up jupyter:up\n"
+	    "vm2   10.231.0.12  drain(removed)  0         0      0.000  ssh:up jupyter:down(connection refused)\n"
+	    "vm10  fd00::10     maint           2         2      -      ssh:down(bad banner ?[2J) jupyter:down(timeout)\n");
+	/* without the API's view, and a VM the API does not list: LOAD "-" */
+	assert_int_equal(ctl_print_status(cap_open(&c), cj_root(st), NULL,
+	    err, sizeof(err)), 0);
+	ASSERT_OUTPUT(&c,
+	    "VM    ADDRESS      STATE           SESSIONS  USERS  LOAD  HEALTH\n"
+	    "vm1   10.231.0.11  up              3         1      -     ssh:up jupyter:up\n"
+	    "vm2   10.231.0.12  drain(removed)  0         0      -     ssh:up jupyter:down(connection refused)\n"
+	    "vm10  fd00::10     maint           2         2      -     ssh:down(bad banner ?[2J) jupyter:down(timeout)\n");
+	/* an empty pool: the header */
+	d = parse_ok("{\"backends\":[]}");
+	assert_int_equal(ctl_print_status(cap_open(&c), cj_root(d), cj_root(d),
+	    err, sizeof(err)), 0);
+	ASSERT_OUTPUT(&c, "VM  ADDRESS  STATE  SESSIONS  USERS  LOAD  HEALTH\n");
+	cj_free(d);
+	/* missing pieces show as "?" or "-"; a nameless VM is an error */
+	d = parse_ok("{\"backends\":[{\"name\":\"vm1\"}]}");
+	assert_int_equal(ctl_print_status(cap_open(&c), cj_root(d), NULL,
+	    err, sizeof(err)), 0);
+	ASSERT_OUTPUT(&c,
+	    "VM   ADDRESS  STATE  SESSIONS  USERS  LOAD  HEALTH\n"
+	    "vm1  -        ?      ?         0      -     -\n");
+	cj_free(d);
+
+#define STATUS_FAIL(json, api_or_null, msg) do { \
+	struct cj_doc *x_ = parse_ok(json); \
+	struct cap c_; \
+	char *t_; \
+	assert_int_equal(ctl_print_status(cap_open(&c_), cj_root(x_), \
+	    (api_or_null), err, sizeof(err)), -1); \
+	assert_string_equal(err, (msg)); \
+	t_ = cap_text(&c_); \
+	assert_string_equal(t_, "");  /* nothing half-printed */ \
+	free(t_); \
+	cj_free(x_); \
+} while (0)
+	STATUS_FAIL("{}", NULL, "/status: the reply has no \"backends\" array");
+	STATUS_FAIL("[]", NULL, "/status: the reply has no \"backends\" array");
+	STATUS_FAIL("{\"backends\":{}}", NULL, "/status: the reply has no "
+	    "\"backends\" array");
+	STATUS_FAIL("{\"backends\":[{\"name\":1}]}", NULL, "/status: a VM in "
+	    "\"backends\" has no name");
+	STATUS_FAIL("{\"backends\":[5]}", NULL, "/status: a VM in \"backends\" has "
+	    "no name");
+	d = parse_ok("{\"backends\":[{\"load\":1}]}");
+	STATUS_FAIL("{\"backends\":[]}", cj_root(d), "/api/v1/backends: a VM in "
+	    "\"backends\" has no name");
+	cj_free(d);
+	d = parse_ok("{\"error\":\"x\"}");
+	STATUS_FAIL("{\"backends\":[]}", cj_root(d), "/api/v1/backends: the reply "
+	    "has no \"backends\" array");
+	cj_free(d);
+#undef STATUS_FAIL
+	cj_free(st);
+	cj_free(api);
+}
+
+static void
+test_print_sessions(void **state)
+{
+	struct cj_doc *st = parse_ok(status_json), *d;
+	struct cap c;
+	char *t;
+
+	/* sessions counts SSH and each Jupyter user: SSH = sessions - users */
+	assert_int_equal(ctl_print_sessions(cap_open(&c), cj_root(st), NULL, err,
+	    sizeof(err)), 0);
+	ASSERT_OUTPUT(&c,
+	    "VM    SSH  JUPYTER  USERS\n"
+	    "vm1   2    1        ann\n"
+	    "vm2   0    0        -\n"
+	    "vm10  0    2        bob,\xc3\xa9mile\n");
+	assert_int_equal(ctl_print_sessions(cap_open(&c), cj_root(st), "vm1", err,
+	    sizeof(err)), 0);
+	ASSERT_OUTPUT(&c,
+	    "VM   SSH  JUPYTER  USERS\n"
+	    "vm1  2    1        ann\n");
+	assert_int_equal(ctl_print_sessions(cap_open(&c), cj_root(st), "vm9", err,
+	    sizeof(err)), 1);
+	t = cap_text(&c);
+	assert_string_equal(t, "");
+	free(t);
+	/* the VM's own object, for sessions VM --json */
+	assert_non_null(ctl_status_backend(cj_root(st), "vm10"));
+	assert_string_equal(cj_get_str(ctl_status_backend(cj_root(st), "vm10"),
+	    "address"), "fd00::10");
+	assert_null(ctl_status_backend(cj_root(st), "vm1 "));
+	/* a count below the users (a user listed before being counted) is 0 */
+	d = parse_ok("{\"backends\":[{\"name\":\"a\",\"sessions\":1,"
+	    "\"users\":[\"x\",\"y\",\"\\u0007\"]}]}");
+	assert_int_equal(ctl_print_sessions(cap_open(&c), cj_root(d), NULL, err,
+	    sizeof(err)), 0);
+	ASSERT_OUTPUT(&c,
+	    "VM  SSH  JUPYTER  USERS\n"
+	    "a   0    3        x,y,?\n");
+	cj_free(d);
+	d = parse_ok("{\"backends\":7}");
+	assert_int_equal(ctl_print_sessions(cap_open(&c), cj_root(d), NULL, err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "/status: the reply has no \"backends\" array");
+	t = cap_text(&c);
+	free(t);
+	assert_null(ctl_status_backend(cj_root(d), "a"));
+	cj_free(d);
+	cj_free(st);
+}
+
+static void
+test_print_result(void **state)
+{
+	struct cj_doc *vm = parse_ok("{\"name\":\"vm1\",\"address\":\"10.0.0.9\","
+	    "\"state\":\"drain\",\"removed\":false,\"sessions\":2}");
+	struct cj_doc *one = parse_ok("{\"name\":\"vm1\",\"address\":\"10.0.0.9\","
+	    "\"state\":\"up\",\"removed\":false,\"sessions\":1}");
+	struct cj_doc *gone = parse_ok("{\"name\":\"vm1\",\"removed\":true}");
+	struct cj_doc *rm = parse_ok("{\"name\":\"vm1\",\"address\":\"10.0.0.9\","
+	    "\"state\":\"drain\",\"removed\":true,\"sessions\":3}");
+	struct cj_doc *odd = parse_ok("{\"state\":\"\\u001b[2J\"}");
+	struct ctl_args a;
+	struct cap c;
+
+	ARGS_OK(&a, "drain", "vm1");
+	ctl_print_result(cap_open(&c), &a, 200, cj_root(vm));
+	ASSERT_OUTPUT(&c, "vm1: drain (state drain, 2 sessions)\n");
+	ARGS_OK(&a, "ready", "vm1");
+	ctl_print_result(cap_open(&c), &a, 200, cj_root(one));
+	ASSERT_OUTPUT(&c, "vm1: ready (state up, 1 session)\n");
+	ARGS_OK(&a, "maint", "vm1");
+	ctl_print_result(cap_open(&c), &a, 200, NULL);
+	ASSERT_OUTPUT(&c, "vm1: maint\n");
+	ctl_print_result(cap_open(&c), &a, 200, cj_root(odd));
+	ASSERT_OUTPUT(&c, "vm1: maint\n");   /* no escape reaches the terminal */
+	ARGS_OK(&a, "add", "vm1", "10.0.0.9");
+	ctl_print_result(cap_open(&c), &a, 201, cj_root(one));
+	ASSERT_OUTPUT(&c, "vm1: added 10.0.0.9 (state up, 1 session)\n");
+	ctl_print_result(cap_open(&c), &a, 200, cj_root(vm));
+	ASSERT_OUTPUT(&c, "vm1: updated 10.0.0.9 (state drain, 2 sessions)\n");
+	ctl_print_result(cap_open(&c), &a, 201, NULL);
+	ASSERT_OUTPUT(&c, "vm1: added 10.0.0.9\n");
+	ARGS_OK(&a, "remove", "vm1");
+	ctl_print_result(cap_open(&c), &a, 202, cj_root(gone));
+	ASSERT_OUTPUT(&c, "vm1: removed\n");
+	ctl_print_result(cap_open(&c), &a, 202, cj_root(rm));
+	ASSERT_OUTPUT(&c, "vm1: removed; drains its 3 sessions, then is "
+	    "forgotten\n");
+	cj_free(vm);
+	cj_free(one);
+	cj_free(gone);
+	cj_free(rm);
+	cj_free(odd);
+}
+
+static void
+test_refusal_text(void **state)
+{
+	char buf[256], small[8];
+	const char *b;
+
+	b = "{\"error\":\"invalid token\"}\n";
+	ctl_refusal_text(403, b, strlen(b), buf, sizeof(buf));
+	assert_string_equal(buf, "403 invalid token");
+	b = "{\"error\":\"no VM named vm9\"}";
+	ctl_refusal_text(404, b, strlen(b), buf, sizeof(buf));
+	assert_string_equal(buf, "404 no VM named vm9");
+	b = "{\"error\":\"line\\none \\u001b[31m\"}";
+	ctl_refusal_text(400, b, strlen(b), buf, sizeof(buf));
+	assert_string_equal(buf, "400 line?one ?[31m");
+	/* not the daemon's JSON: the first line of whatever came */
+	b = "\n  <html>Bad Gateway</html>\r\nmore";
+	ctl_refusal_text(502, b, strlen(b), buf, sizeof(buf));
+	assert_string_equal(buf, "502 <html>Bad Gateway</html>");
+	b = "{\"message\":\"x\"}";
+	ctl_refusal_text(500, b, strlen(b), buf, sizeof(buf));
+	assert_string_equal(buf, "500 {\"message\":\"x\"}");
+	ctl_refusal_text(503, "", 0, buf, sizeof(buf));
+	assert_string_equal(buf, "503");
+	{
+		char *big = repeat("", "x", 1000, "");
+		ctl_refusal_text(500, big, strlen(big), buf, sizeof(buf));
+		assert_int_equal(strlen(buf), 4 + 200);
+		free(big);
+	}
+	b = "{\"error\":\"invalid token\"}";
+	ctl_refusal_text(403, b, strlen(b), small, sizeof(small));
+	assert_string_equal(small, "403 inv");
+}
+
+static void
+test_add_body(void **state)
+{
+	struct ctl_args a;
+	char body[2048];
+	struct cj_doc *d;
+	int64_t v;
+
+	ARGS_OK(&a, "add", "vm4", "10.0.0.9");
+	ctl_add_body(&a, body, sizeof(body));
+	assert_string_equal(body, "{\"address\":\"10.0.0.9\"}");
+	ARGS_OK(&a, "add", "vm4", "fd00::9", "--weight", "2", "--max-sessions",
+	    "0");
+	ctl_add_body(&a, body, sizeof(body));
+	assert_string_equal(body, "{\"address\":\"fd00::9\",\"weight\":2,"
+	    "\"max_sessions\":0}");
+	/* whatever the address holds, the body is JSON the daemon can read */
+	ARGS_OK(&a, "add", "vm4", "a\"b\\c\n\x7f", "--max-sessions", "5");
+	ctl_add_body(&a, body, sizeof(body));
+	assert_string_equal(body, "{\"address\":\"a\\\"b\\\\c\\u000a\\u007f\","
+	    "\"max_sessions\":5}");
+	d = parse_ok(body);
+	assert_string_equal(cj_get_str(cj_root(d), "address"), "a\"b\\c\n\x7f");
+	assert_true(cj_get_int(cj_root(d), "max_sessions", &v));
+	assert_int_equal(v, 5);
+	cj_free(d);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_json_tree),
+		cmocka_unit_test(test_json_strings),
+		cmocka_unit_test(test_json_numbers),
+		cmocka_unit_test(test_json_syntax),
+		cmocka_unit_test(test_json_caps),
+		cmocka_unit_test(test_args_commands),
+		cmocka_unit_test(test_args_errors),
+		cmocka_unit_test(test_usage_text),
+		cmocka_unit_test(test_endpoint),
+		cmocka_unit_test_setup_teardown(test_conf, setup_tmp, teardown_tmp),
+		cmocka_unit_test_setup_teardown(test_token, setup_tmp, teardown_tmp),
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_health_text),
+		cmocka_unit_test(test_print_status),
+		cmocka_unit_test(test_print_sessions),
+		cmocka_unit_test(test_print_result),
+		cmocka_unit_test(test_refusal_text),
+		cmocka_unit_test(test_add_body),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
