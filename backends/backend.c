@@ -3,6 +3,7 @@
  */
 #include <limits.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +32,47 @@ pool_clear(struct pool *p)
 	for (i = 0; i < p->n; i++)
 		be_free(p->be[i]);
 	free(p->be);
+	free(p->idx);
 	pool_init(p);
+}
+
+static size_t
+name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return (size_t)(h ^ (h >> 32));
+}
+
+/*
+ * Rebuild the name index for the current members. On allocation failure
+ * the index is dropped and pool_find falls back to a scan.
+ */
+static void
+pool_reindex(struct pool *p)
+{
+	size_t cap = 16;
+
+	while (cap < p->n * 2)
+		cap *= 2;
+	if (cap != p->idxcap) {
+		free(p->idx);
+		p->idx = calloc(cap, sizeof(*p->idx));
+		p->idxcap = p->idx != NULL ? cap : 0;
+	} else if (p->idx != NULL)
+		memset(p->idx, 0, cap * sizeof(*p->idx));
+	if (p->idx == NULL)
+		return;
+	for (size_t i = 0; i < p->n; i++) {
+		size_t h = name_hash(p->be[i]->name) & (cap - 1);
+		while (p->idx[h] != NULL)
+			h = (h + 1) & (cap - 1);
+		p->idx[h] = p->be[i];
+	}
 }
 
 struct backend *
@@ -39,6 +80,13 @@ pool_find(const struct pool *p, const char *name)
 {
 	size_t i;
 
+	if (p->idx != NULL) {
+		for (i = name_hash(name) & (p->idxcap - 1); p->idx[i] != NULL;
+		    i = (i + 1) & (p->idxcap - 1))
+			if (strcmp(p->idx[i]->name, name) == 0)
+				return p->idx[i];
+		return NULL;
+	}
 	for (i = 0; i < p->n; i++)
 		if (strcmp(p->be[i]->name, name) == 0)
 			return p->be[i];
@@ -81,6 +129,7 @@ pool_add(struct pool *p, const struct cfg_backend *cb)
 	be_agent_clear(b);
 	b->agent_check = NULL;
 	p->be[p->n++] = b;
+	pool_reindex(p);
 	ret = b;
 	b = NULL;       /* transferred */
 out:
@@ -98,6 +147,7 @@ pool_remove_at(struct pool *p, size_t i)
 	be_free(p->be[i]);
 	memmove(&p->be[i], &p->be[i + 1], (p->n - i - 1) * sizeof(*p->be));
 	p->n--;
+	pool_reindex(p);
 	/*
 	 * Keep the same backend next in turn: entries after i moved down one.
 	 * If the removed one was next, its successor (now at i) is.

@@ -78,6 +78,13 @@ struct pool {
 	size_t           n;
 	size_t           cap;
 	size_t           rr;              /* turn for ties (select.c) */
+	/*
+	 * Names -> backends, open addressing, at most half full: pool_find is
+	 * O(1) on the hot path (every affinity hit resolves a name). Rebuilt
+	 * on each add and remove, which are rare.
+	 */
+	struct backend **idx;
+	size_t           idxcap;          /* power of two, or 0 */
 };
 
 void            pool_init(struct pool *p);
