@@ -43,6 +43,17 @@ set_timer(struct check *c, uint64_t ms)
 	evtimer_add(c->timer, &tv);
 }
 
+/* The daemon's one observer of health changes (status page events). */
+static chk_observer_fn *observer;
+static void *observer_arg;
+
+void
+chk_set_observer(chk_observer_fn *fn, void *arg)
+{
+	observer = fn;
+	observer_arg = arg;
+}
+
 void
 chk_record(struct backend *b, size_t svc, const char *svcname, int rise,
     int fall, bool ok, const char *err, uint64_t latency_ms, uint64_t now)
@@ -66,6 +77,8 @@ chk_record(struct backend *b, size_t svc, const char *svcname, int rise,
 	else if (ch == HC_WENT_DOWN)
 		log_warn("backend %s service=%s health=down after %d failure(s): %s",
 		    b->name, svcname, fall, h->last_error);
+	if (ch != HC_SAME && observer != NULL)
+		observer(observer_arg, b, svcname, ch == HC_WENT_UP, h->last_error);
 }
 
 static void

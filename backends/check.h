@@ -44,6 +44,14 @@ void chk_record(struct backend *b, size_t svc, const char *svcname, int rise,
     int fall, bool ok, const char *err, uint64_t latency_ms, uint64_t now);
 
 /*
+ * Have fn called on every change of a VM's health for a service (after it
+ * was logged); one observer for the process, NULL to stop.
+ */
+typedef void chk_observer_fn(void *arg, const struct backend *b,
+    const char *svcname, bool up, const char *err);
+void chk_set_observer(chk_observer_fn *fn, void *arg);
+
+/*
  * Judge the bytes an SSH server sent first (pure). Returns 1 when buf holds a
  * complete identification line starting "SSH-2.0-" or "SSH-1.99-", 0 when
  * more bytes are needed, -1 when it cannot be one (*why says why). Lines

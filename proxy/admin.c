@@ -15,6 +15,7 @@
 #include "proxy/json.h"
 #include "proxy/adminapi.h"
 #include "proxy/log.h"
+#include "proxy/statuspage.h"
 
 struct admin {
 	struct pg_server            *srv;
@@ -424,6 +425,13 @@ admin_cb(struct evhttp_request *req, void *arg)
 		evbuffer_free(out);
 		return;
 	}
+	/* The HTML status page and its forms (POST /login, /logout, /action). */
+	if (strcmp(path, "/") == 0 || strcmp(path, "/login") == 0 ||
+	    strcmp(path, "/logout") == 0 || strcmp(path, "/action") == 0) {
+		statuspage_handle(a->srv, req, path);
+		evbuffer_free(out);
+		return;
+	}
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
 		    "GET, HEAD");
@@ -436,7 +444,7 @@ admin_cb(struct evhttp_request *req, void *arg)
 	else if (strcmp(path, "/metrics") == 0)
 		handle_metrics(a, req, out);
 	else {
-		evbuffer_add_printf(out, "not found; try /healthz, /status, /metrics\n");
+		evbuffer_add_printf(out, "not found; try /, /healthz, /status, /metrics\n");
 		reply(req, 404, "Not Found", "text/plain", out);
 	}
 	evbuffer_free(out);

@@ -36,6 +36,7 @@
 #include "proxy/server.h"
 #include "proxy/session.h"
 #include "proxy/splice.h"
+#include "proxy/statuspage.h"
 
 static void hooks_update(struct pg_server *srv);
 
@@ -327,6 +328,20 @@ svc_find(struct pg_server *srv, const char *name)
 }
 
 /* ---- checks of one VM ---------------------------------------------------- */
+
+static void
+health_changed(void *arg, const struct backend *b, const char *svcname,
+    bool up, const char *err)
+{
+	struct pg_server *srv = arg;
+
+	if (up)
+		statuspage_event(srv, "%s: %s up", b->name, svcname);
+	else
+		statuspage_event(srv, "%s: %s down (%s)", b->name, svcname, err);
+	if (up)   /* a VM that came up takes queued logins at once */
+		srv_capacity_changed(srv);
+}
 
 static void
 stop_checks(struct backend *b)
@@ -941,10 +956,13 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 	for (size_t i = 0; i < srv->pool.n; i++)
 		if (!srv->pool.be[i]->removed)
 			start_checks(srv, srv->pool.be[i]);
-	if (ocfg != NULL)
+	if (ocfg != NULL) {
 		log_info("reloaded %s: %zu service(s), backends: %d added, "
 		    "%d removed, %d kept", ncfg->path, ncfg->nservices, added,
 		    removed, kept);
+		statuspage_event(srv, "reloaded: %d VM(s) added, %d removed, %d "
+		    "kept", added, removed, kept);
+	}
 	cfg_free(ocfg);
 	srv_reap(srv);
 	rc = 0;
@@ -1165,6 +1183,8 @@ srv_backend_upsert(struct pg_server *srv, enum be_source src, const char *name,
 		}
 		log_info("backend %s added by the %s (%s), down until its checks "
 		    "pass", name, srv_source_name(src), address);
+		statuspage_event(srv, "%s: added by the %s (%s)", name,
+		    srv_source_name(src), address);
 		for (size_t i = 0; i < srv->npending; i++) {
 			if (strcmp(srv->pending[i].name, name) != 0)
 				continue;
@@ -1212,6 +1232,8 @@ srv_backend_remove(struct pg_server *srv, enum be_source src, const char *name,
 	stop_checks(b);
 	log_info("backend %s removed by the %s: draining %d session(s)", name,
 	    srv_source_name(src), b->sessions);
+	statuspage_event(srv, "%s: removed by the %s, draining %d session(s)",
+	    name, srv_source_name(src), b->sessions);
 	if (src == BE_SRC_API)
 		members_save(srv);
 	srv_reap(srv);
@@ -1228,9 +1250,12 @@ srv_backend_set_admin(struct pg_server *srv, const char *name,
 		snprintf(err, errlen, "no VM called %s", name);
 		return -1;
 	}
-	if (b->admin != admin)
+	if (b->admin != admin) {
 		log_info("backend %s: operator state %s -> %s", name,
 		    admin_names[b->admin], admin_names[admin]);
+		statuspage_event(srv, "%s: operator state %s -> %s", name,
+		    admin_names[b->admin], admin_names[admin]);
+	}
 	b->admin = admin;
 	members_save(srv);
 	srv_capacity_changed(srv);
@@ -1415,6 +1440,7 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 		goto out;
 
 	signal(SIGPIPE, SIG_IGN);
+	chk_set_observer(health_changed, srv);
 	srv->ev_sighup = evsignal_new(base, SIGHUP, signal_cb, srv);
 	srv->ev_sigterm = evsignal_new(base, SIGTERM, signal_cb, srv);
 	srv->ev_sigint = evsignal_new(base, SIGINT, signal_cb, srv);
@@ -1478,4 +1504,5 @@ srv_free(struct pg_server *srv)
 	pipe_pool_free(srv->pipes);
 	cfg_free(srv->cfg);
 	free(srv->cfg_path);
+	statuspage_free(srv);   /* last: anything above may record an event */
 }

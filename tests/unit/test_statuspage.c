@@ -1,0 +1,1030 @@
+/*
+ * test_statuspage.c -- the operator's HTML status page.
+ *
+ * The pure parts (HTML escaping, form and cookie parsing, the Origin check,
+ * the CSRF compare), the rendered page (every outside string escaped,
+ * buttons only when signed in, 200 VMs), and the sign-in and action flows
+ * over real HTTP: an evhttp server on 127.0.0.1 serves a stub pg_server
+ * through statuspage_handle(), a libevent client sends the requests. The
+ * server.c functions the page calls are stubs defined here.
+ */
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "backends/affinity.h"
+#include "backends/usersess.h"
+#include "proxy/hookrun.h"
+#include "proxy/log.h"
+#include "proxy/server.h"
+#include "proxy/statuspage.h"
+
+#define TOKEN "s3cret-token-0123456789"
+
+/* ---- Stubs of server.c ----------------------------------------------------- */
+
+static struct pg_server srv;
+static struct service   svc_ssh, svc_jup;
+
+static struct {
+	int           admins;
+	char          name[CFG_NAME_MAX + 1];
+	enum be_admin admin;
+} calls;
+
+const char *
+srv_source_name(int src)
+{
+	return src == BE_SRC_API ? "admin API" : "configuration file";
+}
+
+int
+srv_backend_set_admin(struct pg_server *s, const char *name,
+    enum be_admin admin, char *err, size_t errlen)
+{
+	struct backend *b = pool_find(&s->pool, name);
+
+	calls.admins++;
+	calls.admin = admin;
+	snprintf(calls.name, sizeof(calls.name), "%s", name);
+	if (b == NULL) {
+		snprintf(err, errlen, "no VM named %s", name);
+		return -1;
+	}
+	b->admin = admin;
+	return 0;
+}
+
+/* ---- Helpers --------------------------------------------------------------- */
+
+/* The page or a fragment as a C string (freed by the caller). */
+static char *
+text_of(struct evbuffer *b)
+{
+	size_t n = evbuffer_get_length(b);
+	char *s = malloc(n + 1);
+
+	assert_non_null(s);
+	evbuffer_copyout(b, s, n);
+	s[n] = '\0';
+	return s;
+}
+
+static char *
+escaped(const char *in)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *s;
+
+	assert_non_null(b);
+	sp_html(b, in);
+	s = text_of(b);
+	evbuffer_free(b);
+	return s;
+}
+
+static size_t
+count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+static struct backend *
+add_vm(const char *name, const char *address, int max_sessions, int sessions,
+    bool up)
+{
+	struct cfg_backend cb;
+	struct backend *b;
+
+	memset(&cb, 0, sizeof(cb));
+	snprintf(cb.name, sizeof(cb.name), "%s", name);
+	assert_int_equal(cfg_parse_addr(address, false, &cb.address), 0);
+	cb.address.text = (char *)address;
+	cb.weight = 1;
+	cb.max_sessions = max_sessions;
+	assert_non_null(b = pool_add(&srv.pool, &cb));
+	b->sessions = sessions;
+	for (size_t s = 0; s < srv.nsvc; s++) {
+		b->health[s].hc.up = up;
+		b->health[s].last_check_ms = pg_now_ms();
+		b->health[s].last_latency_ms = 3;
+		b->health[s].checks = 10;
+	}
+	return b;
+}
+
+static void
+add_user(const char *user, const char *vm)
+{
+	struct us_ended ended;
+
+	assert_int_equal(us_request(srv.us, user, vm, "10.1.1.1", pg_now_ms(),
+	    &ended), US_STARTED);
+}
+
+static void
+srv_setup(void)
+{
+	memset(&srv, 0, sizeof(srv));
+	memset(&calls, 0, sizeof(calls));
+	pg_log_set_level(PG_LOG_ERR);
+	snprintf(svc_ssh.cfg.name, sizeof(svc_ssh.cfg.name), "ssh");
+	svc_ssh.cfg.mode = SVC_MODE_TCP;
+	snprintf(svc_jup.cfg.name, sizeof(svc_jup.cfg.name), "jupyter");
+	svc_jup.cfg.mode = SVC_MODE_HTTP;
+	srv.svc[0] = &svc_ssh;
+	srv.svc[1] = &svc_jup;
+	srv.nsvc = 2;
+	pool_init(&srv.pool);
+	assert_non_null(srv.aff = aff_new(1000, 3600000));
+	assert_non_null(srv.us = us_new(1000, 600000));
+	srv.started_ms = pg_now_ms();
+	snprintf(srv.admin_token, sizeof(srv.admin_token), "%s", TOKEN);
+	srv.admin_token_set = true;
+}
+
+static void
+srv_teardown(void)
+{
+	statuspage_free(&srv);
+	assert_null(srv.statuspage);
+	pool_clear(&srv.pool);
+	aff_free(srv.aff);
+	us_free(srv.us);
+}
+
+static char *
+render(const char *csrf)
+{
+	struct evbuffer *b = evbuffer_new();
+	struct sp_view v = { csrf, NULL, false, "00ff" };
+	char *s;
+
+	assert_non_null(b);
+	assert_int_equal(sp_render(&srv, b, &v, pg_now_ms(), pg_wall_ms()), 0);
+	s = text_of(b);
+	evbuffer_free(b);
+	return s;
+}
+
+/* ---- Pure parts ------------------------------------------------------------ */
+
+static void
+test_html_escape(void **state)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "vm-1.a_b", "vm-1.a_b" },
+		{ "<script>alert('x')</script>",
+		  "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" },
+		{ "a&b \"q\"", "a&amp;b &quot;q&quot;" },
+		{ "\"><img src=x onerror=alert(1)>",
+		  "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" },
+		{ "line1\nline2\tend\r", "line1 line2 end " },
+		{ "bell\a del\x7f", "bell\xef\xbf\xbd del\xef\xbf\xbd" },
+		{ "caf\xc3\xa9 \xe2\x9c\x93", "caf\xc3\xa9 \xe2\x9c\x93" },   /* UTF-8 kept */
+		{ "bad \xff\xfe end", "bad \xef\xbf\xbd\xef\xbf\xbd end" },
+		{ "cut \xc3", "cut \xef\xbf\xbd" },                          /* truncated */
+		{ "over \xc0\xbc", "over \xef\xbf\xbd\xef\xbf\xbd" },        /* overlong '<' */
+		{ "", "" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = escaped(cases[i].in);
+		if (strcmp(got, cases[i].out) != 0)
+			fail_msg("sp_html(%s) = %s, want %s", cases[i].in, got,
+			    cases[i].out);
+		free(got);
+	}
+}
+
+static void
+test_form_value(void **state)
+{
+	char v[16];
+	const char *b;
+
+	(void)state;
+	b = "vm=vm1&op=drain&csrf=abc";
+	assert_int_equal(sp_form_value(b, strlen(b), "vm", v, sizeof(v)), 0);
+	assert_string_equal(v, "vm1");
+	assert_int_equal(sp_form_value(b, strlen(b), "op", v, sizeof(v)), 0);
+	assert_string_equal(v, "drain");
+	assert_int_equal(sp_form_value(b, strlen(b), "csrf", v, sizeof(v)), 0);
+	assert_string_equal(v, "abc");
+	assert_int_equal(sp_form_value(b, strlen(b), "token", v, sizeof(v)),
+	    SP_FORM_MISSING);
+	assert_string_equal(v, "");
+	/* only len bytes are read: "csrf=abc" cut to "csrf=a" */
+	assert_int_equal(sp_form_value(b, strlen(b) - 2, "csrf", v, sizeof(v)), 0);
+	assert_string_equal(v, "a");
+
+	/* decoding: '+', %XX in values and in names */
+	b = "token=a+b%2Bc%25%3d&c%73rf=x";
+	assert_int_equal(sp_form_value(b, strlen(b), "token", v, sizeof(v)), 0);
+	assert_string_equal(v, "a b+c%=");
+	assert_int_equal(sp_form_value(b, strlen(b), "csrf", v, sizeof(v)), 0);
+	assert_string_equal(v, "x");
+
+	/* empty values, a name without '=', empty pairs */
+	b = "&&a=&flag&b=2&";
+	assert_int_equal(sp_form_value(b, strlen(b), "a", v, sizeof(v)), 0);
+	assert_string_equal(v, "");
+	assert_int_equal(sp_form_value(b, strlen(b), "flag", v, sizeof(v)), 0);
+	assert_string_equal(v, "");
+	assert_int_equal(sp_form_value(b, strlen(b), "b", v, sizeof(v)), 0);
+	assert_string_equal(v, "2");
+	assert_int_equal(sp_form_value("", 0, "a", v, sizeof(v)), SP_FORM_MISSING);
+
+	/* malformed: bad or cut escapes, NUL, twice, too long */
+	static const char *const bad[] = {
+		"a=%G1", "a=%4", "a=%", "a=x%00y", "a=1&a=2", "a=1&a=1",
+		"a=0123456789abcdef", "%zz=1&a=1",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = sp_form_value(bad[i], strlen(bad[i]), "a", v, sizeof(v));
+		if (rc != SP_FORM_BAD)
+			fail_msg("sp_form_value(%s) = %d, want SP_FORM_BAD", bad[i], rc);
+		assert_string_equal(v, "");
+	}
+	/* 15 bytes fit in 16 */
+	b = "a=0123456789abcde";
+	assert_int_equal(sp_form_value(b, strlen(b), "a", v, sizeof(v)), 0);
+	assert_string_equal(v, "0123456789abcde");
+	/* a name too long to be ours is skipped, not an error */
+	b = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1&a=2";
+	assert_int_equal(sp_form_value(b, strlen(b), "a", v, sizeof(v)), 0);
+	assert_string_equal(v, "2");
+}
+
+static void
+test_cookie_value(void **state)
+{
+	char v[8];
+
+	(void)state;
+	assert_true(sp_cookie_value("a=b; pg_admin=xyz; c=d", "pg_admin", v,
+	    sizeof(v)));
+	assert_string_equal(v, "xyz");
+	assert_true(sp_cookie_value("pg_admin=1", "pg_admin", v, sizeof(v)));
+	assert_string_equal(v, "1");
+	/* a longer name with our name as prefix is another cookie */
+	assert_true(sp_cookie_value("pg_adminx=1;pg_admin=2", "pg_admin", v,
+	    sizeof(v)));
+	assert_string_equal(v, "2");
+	assert_true(sp_cookie_value("x=1;  pg_admin=\"q\" ", "pg_admin", v,
+	    sizeof(v)));
+	assert_string_equal(v, "q");
+	assert_false(sp_cookie_value("a=b; c=d", "pg_admin", v, sizeof(v)));
+	assert_false(sp_cookie_value("", "pg_admin", v, sizeof(v)));
+	assert_false(sp_cookie_value("pg_admin", "pg_admin", v, sizeof(v)));
+	/* 7 bytes fit in 8, 8 do not */
+	assert_true(sp_cookie_value("pg_admin=1234567", "pg_admin", v, sizeof(v)));
+	assert_false(sp_cookie_value("pg_admin=12345678", "pg_admin", v,
+	    sizeof(v)));
+}
+
+static void
+test_same_origin(void **state)
+{
+	static const struct {
+		const char *host, *origin, *referer;
+		bool ok;
+	} cases[] = {
+		{ "127.0.0.1:9100", "http://127.0.0.1:9100", NULL, true },
+		{ "127.0.0.1:9100", "https://127.0.0.1:9100", NULL, true },
+		{ "Admin.Example:9100", "http://admin.example:9100", NULL, true },
+		{ "127.0.0.1:9100", "http://127.0.0.1:8000", NULL, false },  /* port */
+		{ "127.0.0.1:9100", "http://127.0.0.1", NULL, false },
+		{ "127.0.0.1:9100", "http://evil.example:9100", NULL, false },
+		{ "127.0.0.1:9100", "http://127.0.0.1:9100.evil.example", NULL, false },
+		{ "127.0.0.1:9100", "null", NULL, false },
+		{ "127.0.0.1:9100", "", NULL, false },
+		{ "127.0.0.1:9100", "ftp://127.0.0.1:9100", NULL, false },
+		{ "127.0.0.1:9100", "http://x@127.0.0.1:9100", NULL, false },
+		/* the Origin decides when present, even with a good Referer */
+		{ "127.0.0.1:9100", "http://evil.example",
+		  "http://127.0.0.1:9100/", false },
+		{ "127.0.0.1:9100", NULL, "http://127.0.0.1:9100/?x=1", true },
+		{ "127.0.0.1:9100", NULL, "http://127.0.0.1:9100", true },
+		{ "127.0.0.1:9100", NULL, "http://evil.example/127.0.0.1:9100", false },
+		{ "127.0.0.1:9100", NULL, "http://127.0.0.1:91/", false },
+		/* not a browser, or nothing to compare: the CSRF token decides */
+		{ "127.0.0.1:9100", NULL, NULL, true },
+		{ NULL, "http://evil.example", NULL, true },
+		{ "", "http://evil.example", NULL, true },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (sp_same_origin(cases[i].host, cases[i].origin,
+		    cases[i].referer) != cases[i].ok)
+			fail_msg("case %zu: host %s origin %s referer %s: want %s", i,
+			    cases[i].host ? cases[i].host : "(none)",
+			    cases[i].origin ? cases[i].origin : "(none)",
+			    cases[i].referer ? cases[i].referer : "(none)",
+			    cases[i].ok ? "allowed" : "refused");
+}
+
+static void
+test_hex_matches(void **state)
+{
+	const uint8_t want[4] = { 0xde, 0xad, 0xbe, 0xef };
+
+	(void)state;
+	assert_true(sp_hex_matches(want, 4, "deadbeef"));
+	assert_true(sp_hex_matches(want, 4, "DEADBEEF"));
+	assert_false(sp_hex_matches(want, 4, "deadbeee"));
+	assert_false(sp_hex_matches(want, 4, "eeadbeef"));
+	assert_false(sp_hex_matches(want, 4, "deadbe"));
+	assert_false(sp_hex_matches(want, 4, "deadbeef00"));
+	assert_false(sp_hex_matches(want, 4, "deadbeeg"));
+	assert_false(sp_hex_matches(want, 4, ""));
+	assert_false(sp_hex_matches(want, 4, NULL));
+}
+
+/* ---- The rendered page ----------------------------------------------------- */
+
+static struct event_base *base;
+
+static void
+hook_done(const struct hr_result *r, void *arg)
+{
+	(void)r;
+	(void)arg;
+	event_base_loopbreak(base);
+}
+
+static void
+test_render_escapes_everything(void **state)
+{
+	struct backend *b;
+	struct timeval tv = { 10, 0 };
+	char *page;
+
+	(void)state;
+	srv_setup();
+	b = add_vm("vm1", "10.0.0.4", 10, 3, true);
+	snprintf(b->health[1].last_error, sizeof(b->health[1].last_error),
+	    "<script>alert(1)</script> HTTP 500");
+	snprintf(b->agent_last, sizeof(b->agent_last), "\"><img src=x onerror=1>");
+	b->agent_last_ms = pg_now_ms();
+	b->agent_last_ok = false;
+	b = add_vm("vm2", "10.0.0.5", 0, 1, false);
+	b->admin = BE_ADMIN_DRAIN;
+	add_user("alice", "vm1");
+	add_user("<b>mallory</b>", "vm1");
+	add_user("bob", "vm2");
+	assert_int_equal(aff_session_start(srv.aff, "ip:10.1.1.1", "vm1",
+	    pg_now_ms()), 0);
+	assert_int_equal(aff_session_start(srv.aff, "user:alice", "vm1",
+	    pg_now_ms()), 0);
+	statuspage_event(&srv, "vm2: up -> <i>drain</i> %s", "\x1b[31mred");
+
+	/* a real hook run that fails: false vm_busy vm1 exits 1 */
+	assert_non_null(base = event_base_new());
+	assert_non_null(srv.hr = hr_new(base));
+	hr_set_done_cb(srv.hr, hook_done, NULL);
+	assert_int_equal(hr_configure(srv.hr, "/bin/false", 5000), 0);
+	assert_int_equal(hr_run(srv.hr, "vm_busy", "vm1", NULL), HR_STARTED);
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+
+	page = render(NULL);
+	/* nothing from outside arrives as markup */
+	assert_null(strstr(page, "<script>alert"));
+	assert_null(strstr(page, "<img"));
+	assert_null(strstr(page, "<b>mallory"));
+	assert_null(strstr(page, "<i>drain"));
+	assert_null(strstr(page, "\x1b"));
+	assert_non_null(strstr(page, "&lt;script&gt;alert(1)&lt;/script&gt; HTTP 500"));
+	assert_non_null(strstr(page, "&quot;&gt;&lt;img src=x onerror=1&gt;"));
+	assert_non_null(strstr(page, "&lt;b&gt;mallory&lt;/b&gt;"));
+	assert_non_null(strstr(page, "vm2: up -&gt; &lt;i&gt;drain&lt;/i&gt; ?[31mred"));
+	assert_int_equal(count(page, "<script"), 1);
+	assert_non_null(strstr(page, "<script nonce=\"00ff\">"));
+
+	/* the rows: state, users (sorted), ssh = sessions - users, affinity */
+	assert_non_null(strstr(page, "<tr id=\"vm-vm1\" class=\"s-up\" "
+	    "data-state=\"up\">"));
+	assert_non_null(strstr(page, "<tr id=\"vm-vm2\" class=\"s-drain\" "
+	    "data-state=\"drain\">"));
+	assert_non_null(strstr(page, "operator: drain"));
+	assert_non_null(strstr(page, "data-n=\"2\">&lt;b&gt;mallory&lt;/b&gt;, "
+	    "alice</td>"));
+	assert_non_null(strstr(page, "data-n=\"1\">bob</td>"));
+	assert_non_null(strstr(page, "<td class=\"n ssh\">1</td>"));   /* vm1: 3 - 2 */
+	assert_non_null(strstr(page, "<td class=\"n ssh\">0</td>"));   /* vm2: 1 - 1 */
+	assert_non_null(strstr(page, "<td class=\"n aff\">2</td>"));
+	assert_non_null(strstr(page, "width:30%"));                    /* 3 of 10 */
+	assert_non_null(strstr(page, "3/10"));
+	assert_non_null(strstr(page, "<b id=\"t-users\">3</b>"));
+
+	/* the hook run, with its exit status */
+	assert_non_null(strstr(page, "hook vm_busy vm1: <span class=\"bad\">exit 1</span>"));
+
+	/* signed out: a sign-in form, no operator buttons */
+	assert_non_null(strstr(page, "action=\"/login\""));
+	assert_null(strstr(page, "action=\"/action\""));
+	assert_null(strstr(page, "name=\"csrf\""));
+	free(page);
+
+	/* signed in: one form per VM, each with the CSRF token; sign-out form */
+	page = render("c0ffee");
+	assert_null(strstr(page, "action=\"/login\""));
+	assert_int_equal(count(page, "action=\"/action\""), 2);
+	assert_int_equal(count(page, "name=\"csrf\" value=\"c0ffee\""), 3);
+	assert_non_null(strstr(page, "action=\"/logout\""));
+	/* vm2 is draining: its drain button is off, the others on */
+	assert_non_null(strstr(page, "value=\"vm2\"><input type=\"hidden\" "
+	    "name=\"csrf\" value=\"c0ffee\"><button name=\"op\" value=\"drain\" "
+	    "disabled>"));
+	free(page);
+
+	/* without a token nobody can sign in */
+	srv.admin_token_set = false;
+	page = render(NULL);
+	assert_null(strstr(page, "action=\"/login\""));
+	assert_non_null(strstr(page, "read-only"));
+	free(page);
+
+	hr_free(srv.hr);
+	srv.hr = NULL;
+	event_base_free(base);
+	base = NULL;
+	srv_teardown();
+}
+
+static void
+test_render_events_ring(void **state)
+{
+	char *page;
+
+	(void)state;
+	srv_setup();
+	for (int i = 0; i < SP_EVENTS_MAX + 20; i++)
+		statuspage_event(&srv, "event number %d;", i);
+	/* longer than the text buffer: cut, not overflowing */
+	statuspage_event(&srv, "%0300d", 7);
+	page = render(NULL);
+	assert_int_equal(count(page, "event number "), SP_EVENTS_MAX - 1);
+	assert_null(strstr(page, "event number 20;"));
+	assert_non_null(strstr(page, "event number 21;"));
+	assert_non_null(strstr(page, "event number 119;"));
+	/* newest first */
+	assert_true(strstr(page, "event number 119;") <
+	    strstr(page, "event number 21;"));
+	free(page);
+	srv_teardown();
+}
+
+static void
+test_render_200_vms(void **state)
+{
+	char name[16], user[16], addr[16], *page;
+
+	(void)state;
+	srv_setup();
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "vm%03d", i);
+		snprintf(addr, sizeof(addr), "10.0.%d.%d", i / 200, i % 200 + 1);
+		add_vm(name, addr, 20, 3 + i % 17, i % 10 != 0);
+		for (int k = 0; k < 3; k++) {
+			snprintf(user, sizeof(user), "user%03d%c", i, 'a' + k);
+			add_user(user, name);
+		}
+	}
+	page = render("c0ffee");
+	assert_int_equal(count(page, "<tr id=\"vm-"), 200);
+	assert_int_equal(count(page, "action=\"/action\""), 200);
+	assert_non_null(strstr(page, "<b id=\"t-vms\">200</b>"));
+	assert_non_null(strstr(page, "<b id=\"t-users\">600</b>"));
+	assert_non_null(strstr(page, "data-n=\"3\">user199a, user199b, user199c"));
+	/* compact enough to reload every few seconds */
+	if (strlen(page) > 600 * 1024)
+		fail_msg("page for 200 VMs is %zu bytes", strlen(page));
+	free(page);
+	srv_teardown();
+}
+
+static void
+test_users_shown_are_capped(void **state)
+{
+	char user[16], *page, more[32];
+
+	(void)state;
+	srv_setup();
+	add_vm("vm1", "10.0.0.4", 0, SP_USERS_SHOWN + 5, true);
+	for (int k = 0; k < SP_USERS_SHOWN + 5; k++) {
+		snprintf(user, sizeof(user), "u%02d", k);
+		add_user(user, "vm1");
+	}
+	page = render(NULL);
+	snprintf(more, sizeof(more), "+5 more");
+	assert_non_null(strstr(page, more));
+	assert_non_null(strstr(page, "u00"));
+	assert_null(strstr(page, "u16"));
+	free(page);
+	srv_teardown();
+}
+
+/* ---- HTTP flows ------------------------------------------------------------ */
+
+static struct evhttp *http;
+static int            port;
+
+static void
+gencb(struct evhttp_request *req, void *arg)
+{
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+
+	(void)arg;
+	statuspage_handle(&srv, req, path != NULL ? path : "/");
+}
+
+struct resp {
+	int   code;
+	char *body;
+	char  cookie[256];      /* Set-Cookie */
+	char  location[64];
+	char  ctype[64];
+	char  csp[256];
+	char  xfo[16];
+};
+
+static struct resp last;
+
+static void
+hdr(struct evhttp_request *req, const char *name, char *out, size_t len)
+{
+	const char *v = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    name);
+
+	snprintf(out, len, "%s", v != NULL ? v : "");
+}
+
+static void
+done_cb(struct evhttp_request *req, void *arg)
+{
+	struct resp *r = arg;
+
+	event_base_loopbreak(base);
+	if (req == NULL) {
+		r->code = -1;
+		return;
+	}
+	r->code = evhttp_request_get_response_code(req);
+	r->body = text_of(evhttp_request_get_input_buffer(req));
+	hdr(req, "Set-Cookie", r->cookie, sizeof(r->cookie));
+	hdr(req, "Location", r->location, sizeof(r->location));
+	hdr(req, "Content-Type", r->ctype, sizeof(r->ctype));
+	hdr(req, "Content-Security-Policy", r->csp, sizeof(r->csp));
+	hdr(req, "X-Frame-Options", r->xfo, sizeof(r->xfo));
+}
+
+/*
+ * One request on a fresh connection from local address `from` (NULL:
+ * 127.0.0.1). cookie is the pg_admin value or NULL; origin the Origin
+ * header or NULL; body a form (Content-Type form-urlencoded) or NULL.
+ */
+static struct resp *
+call_from(const char *from, enum evhttp_cmd_type cmd, const char *uri,
+    const char *cookie, const char *origin, const char *body)
+{
+	struct evhttp_connection *c;
+	struct evhttp_request *req;
+	struct evkeyvalq *h;
+	char host[32], line[256];
+
+	free(last.body);
+	memset(&last, 0, sizeof(last));
+	last.code = -2;
+	c = evhttp_connection_base_new(base, NULL, "127.0.0.1", (ev_uint16_t)port);
+	assert_non_null(c);
+	if (from != NULL)
+		evhttp_connection_set_local_address(c, from);
+	req = evhttp_request_new(done_cb, &last);
+	assert_non_null(req);
+	h = evhttp_request_get_output_headers(req);
+	snprintf(host, sizeof(host), "127.0.0.1:%d", port);
+	evhttp_add_header(h, "Host", host);
+	if (cookie != NULL) {
+		snprintf(line, sizeof(line), "theme=dark; pg_admin=%s", cookie);
+		evhttp_add_header(h, "Cookie", line);
+	}
+	if (origin != NULL)
+		evhttp_add_header(h, "Origin", origin);
+	if (body != NULL) {
+		evhttp_add_header(h, "Content-Type",
+		    "application/x-www-form-urlencoded");
+		evbuffer_add(evhttp_request_get_output_buffer(req), body,
+		    strlen(body));
+	}
+	assert_int_equal(evhttp_make_request(c, req, cmd, uri), 0);
+	event_base_dispatch(base);
+	evhttp_connection_free(c);
+	assert_int_not_equal(last.code, -2);
+	assert_non_null(last.body);
+	return &last;
+}
+
+static struct resp *
+call(enum evhttp_cmd_type cmd, const char *uri, const char *cookie,
+    const char *origin, const char *body)
+{
+	return call_from(NULL, cmd, uri, cookie, origin, body);
+}
+
+static struct resp *
+post(const char *uri, const char *cookie, const char *body)
+{
+	char origin[48];
+
+	snprintf(origin, sizeof(origin), "http://127.0.0.1:%d", port);
+	return call(EVHTTP_REQ_POST, uri, cookie, origin, body);
+}
+
+/* Sign in; the cookie value goes to cookie (65 bytes). */
+static void
+sign_in(char *cookie)
+{
+	struct resp *r = post("/login", NULL, "token=" TOKEN);
+	const char *v;
+
+	assert_int_equal(r->code, 303);
+	assert_string_equal(r->location, "/");
+	assert_true(strncmp(r->cookie, "pg_admin=", 9) == 0);
+	v = r->cookie + 9;
+	assert_int_equal(strcspn(v, ";"), 64);
+	memcpy(cookie, v, 64);
+	cookie[64] = '\0';
+}
+
+/* The CSRF token in the page a signed-in cookie gets (65 bytes). */
+static void
+csrf_of(const char *cookie, char *csrf)
+{
+	struct resp *r = call(EVHTTP_REQ_GET, "/", cookie, NULL, NULL);
+	const char *p;
+
+	assert_int_equal(r->code, 200);
+	p = strstr(r->body, "name=\"csrf\" value=\"");
+	assert_non_null(p);
+	p += 19;
+	assert_int_equal(strspn(p, "0123456789abcdef"), 64);
+	memcpy(csrf, p, 64);
+	csrf[64] = '\0';
+}
+
+static int
+http_setup(void **state)
+{
+	struct evhttp_bound_socket *bs;
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+
+	(void)state;
+	srv_setup();
+	add_vm("vm1", "10.0.0.4", 10, 0, true);
+	add_vm("vm2", "10.0.0.5", 10, 0, true);
+	assert_non_null(base = event_base_new());
+	assert_non_null(http = evhttp_new(base));
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+	evhttp_set_gencb(http, gencb, NULL);
+	assert_non_null(bs = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0));
+	assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
+	    (struct sockaddr *)&sin, &sl), 0);
+	port = ntohs(sin.sin_port);
+	return 0;
+}
+
+static int
+http_teardown(void **state)
+{
+	(void)state;
+	free(last.body);
+	memset(&last, 0, sizeof(last));
+	evhttp_free(http);
+	event_base_free(base);
+	base = NULL;
+	srv_teardown();
+	return 0;
+}
+
+static void
+test_page_signed_out(void **state)
+{
+	struct resp *r;
+
+	(void)state;
+	r = call(EVHTTP_REQ_GET, "/", NULL, NULL, NULL);
+	assert_int_equal(r->code, 200);
+	assert_string_equal(r->ctype, "text/html; charset=utf-8");
+	assert_string_equal(r->xfo, "DENY");
+	assert_non_null(strstr(r->csp, "frame-ancestors 'none'"));
+	assert_non_null(strstr(r->csp, "script-src 'nonce-"));
+	assert_non_null(strstr(r->body, "action=\"/login\""));
+	assert_null(strstr(r->body, "action=\"/action\""));
+	/* the nonce of the header is the nonce of the script */
+	{
+		char tag[64];
+		const char *n = strstr(r->csp, "'nonce-") + 7;
+		snprintf(tag, sizeof(tag), "<script nonce=\"%.32s\">", n);
+		assert_non_null(strstr(r->body, tag));
+	}
+
+	/* a wrong cookie is no session */
+	r = call(EVHTTP_REQ_GET, "/", "00112233445566778899aabbccddeeff"
+	    "00112233445566778899aabbccddeeff", NULL, NULL);
+	assert_int_equal(r->code, 200);
+	assert_non_null(strstr(r->body, "action=\"/login\""));
+
+	r = call(EVHTTP_REQ_HEAD, "/", NULL, NULL, NULL);
+	assert_int_equal(r->code, 200);
+}
+
+static void
+test_methods_and_paths(void **state)
+{
+	struct resp *r;
+
+	(void)state;
+	assert_int_equal(call(EVHTTP_REQ_GET, "/login", NULL, NULL, NULL)->code,
+	    405);
+	assert_int_equal(call(EVHTTP_REQ_GET, "/action", NULL, NULL, NULL)->code,
+	    405);
+	assert_int_equal(call(EVHTTP_REQ_POST, "/", NULL, NULL, "a=b")->code, 405);
+	assert_int_equal(call(EVHTTP_REQ_PUT, "/logout", NULL, NULL, "a=b")->code,
+	    405);
+	assert_int_equal(call(EVHTTP_REQ_GET, "/other", NULL, NULL, NULL)->code,
+	    404);
+	/* forms only */
+	r = call(EVHTTP_REQ_POST, "/login", NULL, NULL, NULL);
+	assert_int_equal(r->code, 415);
+}
+
+static void
+test_login(void **state)
+{
+	char cookie[65], big[SP_FORM_MAX + 64];
+	struct resp *r;
+
+	(void)state;
+	r = post("/login", NULL, "token=wrong");
+	assert_int_equal(r->code, 403);
+	assert_non_null(strstr(r->body, "Wrong token."));
+	assert_string_equal(r->cookie, "");
+	/* a prefix of the token, and the token with more after it */
+	assert_int_equal(post("/login", NULL, "token=s3cret")->code, 403);
+	assert_int_equal(post("/login", NULL, "token=" TOKEN "x")->code, 403);
+	assert_int_equal(post("/login", NULL, "nothing=here")->code, 400);
+
+	sign_in(cookie);
+	assert_non_null(strstr(last.cookie, "; Path=/; Max-Age=28800; HttpOnly; "
+	    "SameSite=Strict"));
+	r = call(EVHTTP_REQ_GET, "/", cookie, NULL, NULL);
+	assert_int_equal(r->code, 200);
+	assert_non_null(strstr(r->body, "signed in"));
+	assert_int_equal(count(r->body, "action=\"/action\""), 2);
+
+	/* a cross-origin sign-in is refused before the token is looked at */
+	r = call(EVHTTP_REQ_POST, "/login", NULL, "http://evil.example",
+	    "token=" TOKEN);
+	assert_int_equal(r->code, 403);
+	assert_string_equal(r->cookie, "");
+
+	/* a body over SP_FORM_MAX */
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big, "token=", 6);
+	assert_int_equal(post("/login", NULL, big)->code, 413);
+}
+
+static void
+test_login_rate_limited(void **state)
+{
+	char cookie[65];
+
+	(void)state;
+	for (int i = 0; i < SP_LOGIN_FAILS_MAX; i++)
+		assert_int_equal(post("/login", NULL, "token=wrong")->code, 403);
+	/* past the limit even the right token waits */
+	assert_int_equal(post("/login", NULL, "token=wrong")->code, 429);
+	assert_int_equal(post("/login", NULL, "token=" TOKEN)->code, 429);
+	/* a minute later it works again */
+	sp_advance(&srv, 60000);
+	sign_in(cookie);
+}
+
+static void
+test_login_without_token_file(void **state)
+{
+	struct resp *r;
+
+	(void)state;
+	srv.admin_token_set = false;
+	r = post("/login", NULL, "token=" TOKEN);
+	assert_int_equal(r->code, 403);
+	assert_non_null(strstr(r->body, "admin.token_file is not set"));
+}
+
+static void
+test_action(void **state)
+{
+	char cookie[65], csrf[65], body[256], origin[48];
+	struct resp *r;
+
+	(void)state;
+	sign_in(cookie);
+	csrf_of(cookie, csrf);
+
+	/* without a session */
+	snprintf(body, sizeof(body), "vm=vm1&op=drain&csrf=%s", csrf);
+	assert_int_equal(post("/action", NULL, body)->code, 403);
+	/* with a wrong, missing or altered CSRF token */
+	assert_int_equal(post("/action", cookie, "vm=vm1&op=drain&csrf=00")->code,
+	    403);
+	assert_int_equal(post("/action", cookie, "vm=vm1&op=drain")->code, 403);
+	snprintf(body, sizeof(body), "vm=vm1&op=drain&csrf=%.63s%c", csrf,
+	    csrf[63] == '0' ? '1' : '0');
+	assert_int_equal(post("/action", cookie, body)->code, 403);
+	/* the session id is not the CSRF token */
+	snprintf(body, sizeof(body), "vm=vm1&op=drain&csrf=%s", cookie);
+	assert_int_equal(post("/action", cookie, body)->code, 403);
+	/* from another origin, Origin null, or another port of this host */
+	snprintf(body, sizeof(body), "vm=vm1&op=drain&csrf=%s", csrf);
+	assert_int_equal(call(EVHTTP_REQ_POST, "/action", cookie,
+	    "http://evil.example", body)->code, 403);
+	assert_int_equal(call(EVHTTP_REQ_POST, "/action", cookie, "null",
+	    body)->code, 403);
+	snprintf(origin, sizeof(origin), "http://127.0.0.1:%d", port + 1);
+	assert_int_equal(call(EVHTTP_REQ_POST, "/action", cookie, origin,
+	    body)->code, 403);
+	assert_int_equal(calls.admins, 0);
+	assert_int_equal(srv.pool.be[0]->admin, BE_ADMIN_READY);
+
+	/* bad fields */
+	snprintf(body, sizeof(body), "vm=vm1&op=reboot&csrf=%s", csrf);
+	assert_int_equal(post("/action", cookie, body)->code, 400);
+	snprintf(body, sizeof(body), "vm=vm%%2F1&op=drain&csrf=%s", csrf);
+	assert_int_equal(post("/action", cookie, body)->code, 400);
+	snprintf(body, sizeof(body), "vm=vm9&op=drain&csrf=%s", csrf);
+	r = post("/action", cookie, body);
+	assert_int_equal(r->code, 404);
+	assert_non_null(strstr(r->body, "No VM named vm9."));
+	assert_int_equal(calls.admins, 0);
+
+	/* the real thing; without an Origin (not a browser) too */
+	snprintf(body, sizeof(body), "vm=vm1&op=drain&csrf=%s", csrf);
+	r = post("/action", cookie, body);
+	assert_int_equal(r->code, 303);
+	assert_string_equal(r->location, "/");
+	assert_int_equal(calls.admins, 1);
+	assert_string_equal(calls.name, "vm1");
+	assert_int_equal(calls.admin, BE_ADMIN_DRAIN);
+	snprintf(body, sizeof(body), "csrf=%s&op=maint&vm=vm2", csrf);
+	assert_int_equal(call(EVHTTP_REQ_POST, "/action", cookie, NULL,
+	    body)->code, 303);
+	assert_int_equal(srv.pool.be[1]->admin, BE_ADMIN_MAINT);
+
+	/* the page shows the outcome once, the new states and the events */
+	r = call(EVHTTP_REQ_GET, "/", cookie, NULL, NULL);
+	assert_non_null(strstr(r->body, "id=\"notice\">vm2: maint</p>"));
+	assert_non_null(strstr(r->body, "data-state=\"drain\""));
+	assert_non_null(strstr(r->body, "data-state=\"maint\""));
+	assert_non_null(strstr(r->body, "vm1: operator set drain (status page, "
+	    "127.0.0.1)"));
+	r = call(EVHTTP_REQ_GET, "/", cookie, NULL, NULL);
+	assert_null(strstr(r->body, "id=\"notice\""));
+}
+
+static void
+test_session_bound_to_address(void **state)
+{
+	char cookie[65], csrf[65], body[256];
+	struct resp *r;
+
+	(void)state;
+	sign_in(cookie);
+	csrf_of(cookie, csrf);
+	snprintf(body, sizeof(body), "vm=vm1&op=drain&csrf=%s", csrf);
+	/* the same cookie from another client address is no session */
+	r = call_from("127.0.0.2", EVHTTP_REQ_GET, "/", cookie, NULL, NULL);
+	if (r->code == -1)
+		skip();   /* no 127.0.0.2 on this host */
+	assert_int_equal(r->code, 200);
+	assert_non_null(strstr(r->body, "action=\"/login\""));
+	r = call_from("127.0.0.2", EVHTTP_REQ_POST, "/action", cookie, NULL, body);
+	assert_int_equal(r->code, 403);
+	assert_int_equal(calls.admins, 0);
+}
+
+static void
+test_logout_and_token_change(void **state)
+{
+	char cookie[65], csrf[65], body[256];
+	struct resp *r;
+
+	(void)state;
+	sign_in(cookie);
+	csrf_of(cookie, csrf);
+	/* sign-out needs the CSRF token too */
+	assert_int_equal(post("/logout", cookie, "csrf=00")->code, 403);
+	snprintf(body, sizeof(body), "csrf=%s", csrf);
+	r = post("/logout", cookie, body);
+	assert_int_equal(r->code, 303);
+	assert_non_null(strstr(r->cookie, "pg_admin=; Path=/; Max-Age=0"));
+	snprintf(body, sizeof(body), "vm=vm1&op=drain&csrf=%s", csrf);
+	assert_int_equal(post("/action", cookie, body)->code, 403);
+	/* signing out without a session only clears the cookie */
+	assert_int_equal(post("/logout", NULL, "")->code, 303);
+
+	/* a new token (reload) ends every session */
+	sign_in(cookie);
+	csrf_of(cookie, csrf);
+	snprintf(srv.admin_token, sizeof(srv.admin_token), "another-token-123456");
+	snprintf(body, sizeof(body), "vm=vm1&op=drain&csrf=%s", csrf);
+	assert_int_equal(post("/action", cookie, body)->code, 403);
+	snprintf(srv.admin_token, sizeof(srv.admin_token), "%s", TOKEN);
+	assert_int_equal(post("/action", cookie, body)->code, 403);
+	assert_int_equal(calls.admins, 0);
+}
+
+static void
+test_sessions_bounded_and_expire(void **state)
+{
+	char first[65], cookie[65], csrf[65], body[256];
+
+	(void)state;
+	sign_in(first);
+	for (int i = 0; i < SP_SESSIONS_MAX - 1; i++)
+		sign_in(cookie);
+	/* still SP_SESSIONS_MAX: the first one lives */
+	csrf_of(first, csrf);
+	sign_in(cookie);
+	/* one more pushed the oldest out */
+	assert_non_null(strstr(call(EVHTTP_REQ_GET, "/", first, NULL,
+	    NULL)->body, "action=\"/login\""));
+	csrf_of(cookie, csrf);
+
+	/* one second before Max-Age it still works, at Max-Age it ends */
+	sp_advance(&srv, (uint64_t)SP_SESSION_TTL_S * 1000 - 1000);
+	csrf_of(cookie, csrf);
+	sp_advance(&srv, 1000);
+	snprintf(body, sizeof(body), "vm=vm1&op=drain&csrf=%s", csrf);
+	assert_int_equal(post("/action", cookie, body)->code, 403);
+	assert_int_equal(calls.admins, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_html_escape),
+		cmocka_unit_test(test_form_value),
+		cmocka_unit_test(test_cookie_value),
+		cmocka_unit_test(test_same_origin),
+		cmocka_unit_test(test_hex_matches),
+		cmocka_unit_test(test_render_escapes_everything),
+		cmocka_unit_test(test_render_events_ring),
+		cmocka_unit_test(test_render_200_vms),
+		cmocka_unit_test(test_users_shown_are_capped),
+		cmocka_unit_test_setup_teardown(test_page_signed_out, http_setup,
+		    http_teardown),
+		cmocka_unit_test_setup_teardown(test_methods_and_paths, http_setup,
+		    http_teardown),
+		cmocka_unit_test_setup_teardown(test_login, http_setup,
+		    http_teardown),
+		cmocka_unit_test_setup_teardown(test_login_rate_limited, http_setup,
+		    http_teardown),
+		cmocka_unit_test_setup_teardown(test_login_without_token_file,
+		    http_setup, http_teardown),
+		cmocka_unit_test_setup_teardown(test_action, http_setup,
+		    http_teardown),
+		cmocka_unit_test_setup_teardown(test_session_bound_to_address,
+		    http_setup, http_teardown),
+		cmocka_unit_test_setup_teardown(test_logout_and_token_change,
+		    http_setup, http_teardown),
+		cmocka_unit_test_setup_teardown(test_sessions_bounded_and_expire,
+		    http_setup, http_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
