@@ -40,30 +40,36 @@ struct be_health {
 };
 
 struct backend {
-	char             name[CFG_NAME_MAX + 1];
-	struct cfg_addr  addr;            /* port 0; addr.text owned */
+	/*
+	 * What selection reads for every VM comes first, so a scan over many
+	 * VMs touches one cache line each (with health[0], the first service's
+	 * health, right behind): see bench/bench_select.c.
+	 */
+	int              sessions;        /* live sessions, all services */
 	int              weight;          /* >= 1 */
 	int              max_sessions;    /* 0 = no cap */
 	enum be_admin    admin;
 	bool             removed;         /* gone from the config: drain, then free */
-	int              sessions;        /* live sessions, all services */
+	bool             agent_down;      /* agent said down/fail/stopped */
+	enum be_admin    agent_admin;     /* the agent's own ready/drain/maint */
+	int              agent_weight_pct; /* -1 = none, else 0..AGENT_PCT_MAX of weight */
+	int              agent_maxconn;   /* -1 = none, 0 = no cap from the agent */
+	struct be_health health[CFG_MAX_SERVICES];
+
+	char             name[CFG_NAME_MAX + 1];
+	struct cfg_addr  addr;            /* port 0; addr.text owned */
 	int              conns;           /* open HTTP connections to it (not sessions) */
 	uint64_t         connections;     /* total connections relayed */
 	uint64_t         bytes_up;        /* client -> VM, of ended connections */
 	uint64_t         bytes_down;      /* VM -> client, of ended connections */
-	struct be_health health[CFG_MAX_SERVICES];
 	void            *check[CFG_MAX_SERVICES]; /* owned by backends/check.c */
 
 	/*
 	 * What the VM's agent reported (backends/agent.c, HAProxy agent-check
-	 * grammar). Each figure stays until the agent reports it again or the
-	 * agent check is reset (be_agent_clear); an unreachable agent changes
-	 * none of them.
+	 * grammar), besides the figures above that selection reads. Each stays
+	 * until the agent reports it again or the agent check is reset
+	 * (be_agent_clear); an unreachable agent changes none of them.
 	 */
-	int              agent_weight_pct; /* -1 = none, else 0..AGENT_PCT_MAX of weight */
-	int              agent_maxconn;   /* -1 = none, 0 = no cap from the agent */
-	enum be_admin    agent_admin;     /* the agent's own ready/drain/maint */
-	bool             agent_down;      /* agent said down/fail/stopped */
 	char             agent_reason[128]; /* "#text" of the last reply with a state word */
 	char             agent_last[128]; /* last reply (normalised) or error, for status */
 	bool             agent_last_ok;   /* the last attempt got a valid reply */
