@@ -15,9 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "backends/affinity.h"
+#include "backends/siphash.h"
 
 #define AFF_MIN_BUCKETS 16
 #define AFF_NOT_IDLE    SIZE_MAX   /* heap_at of a node with sessions */
@@ -45,73 +45,6 @@ struct aff_table {
 	size_t            nheap;
 	size_t            heap_cap;
 };
-
-/* SipHash-1-3 (Aumasson, Bernstein), as used for hash tables by Rust and CPython. */
-
-#ifndef AFF_SIP_CROUNDS
-#define AFF_SIP_CROUNDS 1
-#endif
-#ifndef AFF_SIP_DROUNDS
-#define AFF_SIP_DROUNDS 3
-#endif
-
-#define AFF_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define AFF_SIPROUND do {                                               \
-	v0 += v1; v1 = AFF_ROTL(v1, 13); v1 ^= v0; v0 = AFF_ROTL(v0, 32); \
-	v2 += v3; v3 = AFF_ROTL(v3, 16); v3 ^= v2;                        \
-	v0 += v3; v3 = AFF_ROTL(v3, 21); v3 ^= v0;                        \
-	v2 += v1; v1 = AFF_ROTL(v1, 17); v1 ^= v2; v2 = AFF_ROTL(v2, 32); \
-} while (0)
-
-static uint64_t
-aff_siphash(const uint64_t k[2], const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	uint64_t v0 = UINT64_C(0x736f6d6570736575) ^ k[0];
-	uint64_t v1 = UINT64_C(0x646f72616e646f6d) ^ k[1];
-	uint64_t v2 = UINT64_C(0x6c7967656e657261) ^ k[0];
-	uint64_t v3 = UINT64_C(0x7465646279746573) ^ k[1];
-	uint64_t m, b = (uint64_t)len << 56;
-	size_t i;
-	int r;
-
-	for (; len >= 8; len -= 8, p += 8) {
-		m = 0;
-		for (i = 0; i < 8; i++)
-			m |= (uint64_t)p[i] << (8 * i);
-		v3 ^= m;
-		for (r = 0; r < AFF_SIP_CROUNDS; r++)
-			AFF_SIPROUND;
-		v0 ^= m;
-	}
-	for (i = 0; i < len; i++)
-		b |= (uint64_t)p[i] << (8 * i);
-	v3 ^= b;
-	for (r = 0; r < AFF_SIP_CROUNDS; r++)
-		AFF_SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	for (r = 0; r < AFF_SIP_DROUNDS; r++)
-		AFF_SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
-
-static void
-aff_seed(struct aff_table *t)
-{
-	uintptr_t a = (uintptr_t)t, s = (uintptr_t)&a;
-
-	if (getrandom(t->seed, sizeof(t->seed), GRND_NONBLOCK) ==
-	    (ssize_t)sizeof(t->seed))
-		return;
-	/*
-	 * No entropy yet (very early boot). Fall back to address bits: weak
-	 * against a determined attacker, but the table still works and the
-	 * max_entries cap still bounds it.
-	 */
-	t->seed[0] = (uint64_t)a * UINT64_C(0x9e3779b97f4a7c15);
-	t->seed[1] = (uint64_t)s * UINT64_C(0xc2b2ae3d27d4eb4f);
-}
 
 static bool
 aff_expired(const struct aff_node *n, uint64_t now)
@@ -296,7 +229,7 @@ aff_new(size_t max_entries, uint64_t ttl_ms)
 		goto out;
 	t->max_entries = max_entries;
 	t->ttl_ms = ttl_ms;
-	aff_seed(t);
+	sip_seed(t->seed, t);
 	ret = t;
 	t = NULL;       /* transferred */
 out:
@@ -338,7 +271,7 @@ aff_lookup(struct aff_table *t, const char *key, uint64_t now)
 
 	if (aff_key_len(key, &len) == -1)
 		return NULL;
-	n = aff_find(t, key, aff_siphash(t->seed, key, len));
+	n = aff_find(t, key, sip_hash13(t->seed, key, len));
 	if (n == NULL)
 		return NULL;
 	if (aff_expired(n, now)) {
@@ -361,7 +294,7 @@ aff_session_start(struct aff_table *t, const char *key, const char *backend,
 	blen = strnlen(backend, CFG_NAME_MAX + 1);
 	if (blen > CFG_NAME_MAX)
 		return -1;
-	hash = aff_siphash(t->seed, key, klen);
+	hash = sip_hash13(t->seed, key, klen);
 
 	n = aff_find(t, key, hash);
 	if (n != NULL) {
@@ -409,7 +342,7 @@ aff_session_end(struct aff_table *t, const char *key, const char *backend,
 
 	if (aff_key_len(key, &len) == -1 || backend == NULL)
 		return;
-	n = aff_find(t, key, aff_siphash(t->seed, key, len));
+	n = aff_find(t, key, sip_hash13(t->seed, key, len));
 	/* A moved key's old sessions end here too; they no longer count. */
 	if (n == NULL || n->e.active == 0 || strcmp(n->e.backend, backend) != 0)
 		return;
@@ -507,7 +440,7 @@ aff_restore(struct aff_table *t, const char *key, const char *backend,
 	blen = strnlen(backend, CFG_NAME_MAX + 1);
 	if (blen > CFG_NAME_MAX)
 		return -1;
-	hash = aff_siphash(t->seed, key, klen);
+	hash = sip_hash13(t->seed, key, klen);
 
 	n = aff_find(t, key, hash);
 	if (n != NULL && !aff_expired(n, now))

@@ -17,8 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "backends/siphash.h"
 #include "backends/usersess.h"
 
 #define US_MIN_BUCKETS 16
@@ -63,61 +63,6 @@ struct us_table {
 	struct us_node  *idle_head;      /* least recently active */
 	struct us_node  *idle_tail;
 };
-
-/*
- * SipHash-1-3 with the table's random key: the same function as
- * backends/affinity.c (a shared helper would serve both).
- */
-#define US_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define US_SIPROUND do {                                                \
-	v0 += v1; v1 = US_ROTL(v1, 13); v1 ^= v0; v0 = US_ROTL(v0, 32);   \
-	v2 += v3; v3 = US_ROTL(v3, 16); v3 ^= v2;                         \
-	v0 += v3; v3 = US_ROTL(v3, 21); v3 ^= v0;                         \
-	v2 += v1; v1 = US_ROTL(v1, 17); v1 ^= v2; v2 = US_ROTL(v2, 32);   \
-} while (0)
-
-static uint64_t
-us_hash(const uint64_t k[2], const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	uint64_t v0 = UINT64_C(0x736f6d6570736575) ^ k[0];
-	uint64_t v1 = UINT64_C(0x646f72616e646f6d) ^ k[1];
-	uint64_t v2 = UINT64_C(0x6c7967656e657261) ^ k[0];
-	uint64_t v3 = UINT64_C(0x7465646279746573) ^ k[1];
-	uint64_t m, last = (uint64_t)len << 56;
-	size_t i, r = len % 8;
-
-	for (; len >= 8; len -= 8, p += 8) {
-		for (m = 0, i = 0; i < 8; i++)
-			m |= (uint64_t)p[i] << (8 * i);
-		v3 ^= m;
-		US_SIPROUND;
-		v0 ^= m;
-	}
-	for (i = 0; i < r; i++)
-		last |= (uint64_t)p[i] << (8 * i);
-	v3 ^= last;
-	US_SIPROUND;
-	v0 ^= last;
-	v2 ^= 0xff;
-	US_SIPROUND;
-	US_SIPROUND;
-	US_SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
-
-static void
-us_seed(struct us_table *t)
-{
-	uintptr_t a = (uintptr_t)t, s = (uintptr_t)&a;
-
-	if (getrandom(t->seed, sizeof(t->seed), GRND_NONBLOCK) ==
-	    (ssize_t)sizeof(t->seed))
-		return;
-	/* No entropy yet (early boot): weaker, still bounded by max_users. */
-	t->seed[0] = (uint64_t)a * UINT64_C(0x9e3779b97f4a7c15);
-	t->seed[1] = (uint64_t)s * UINT64_C(0xc2b2ae3d27d4eb4f);
-}
 
 /* Length of s, or -1 when it is NULL, empty or longer than max. */
 static int
@@ -263,7 +208,7 @@ us_note_addr(struct us_table *t, struct us_node *n, const char *addr,
 
 	if (addr == NULL || us_len(addr, US_ADDR_MAX, &len) == -1)
 		return;
-	hash = us_hash(t->seed, addr, len);
+	hash = sip_hash13(t->seed, addr, len);
 	for (i = 0; i < n->nlink; i++) {
 		l = &n->link[i];
 		if (l->hash == hash && strcmp(l->addr, addr) == 0) {
@@ -309,7 +254,7 @@ us_lookup(const struct us_table *t, const char *user)
 
 	if (us_len(user, US_USER_MAX, &len) == -1)
 		return NULL;
-	return us_find(t, user, us_hash(t->seed, user, len));
+	return us_find(t, user, sip_hash13(t->seed, user, len));
 }
 
 /*
@@ -406,7 +351,7 @@ us_new(size_t max_users, uint64_t idle_ms)
 		goto out;
 	t->max_users = max_users;
 	t->idle_ms = idle_ms;
-	us_seed(t);
+	sip_seed(t->seed, t);
 	ret = t;
 	t = NULL;       /* transferred */
 out:
@@ -451,7 +396,7 @@ us_request(struct us_table *t, const char *user, const char *backend,
 	if (us_len(user, US_USER_MAX, &ulen) == -1 ||
 	    us_len(backend, CFG_NAME_MAX, &blen) == -1)
 		return US_INVALID;
-	hash = us_hash(t->seed, user, ulen);
+	hash = sip_hash13(t->seed, user, ulen);
 
 	n = us_find(t, user, hash);
 	if (n != NULL) {
@@ -586,7 +531,7 @@ us_sole_user_backend(const struct us_table *t, const char *addr,
 
 	if (us_len(addr, US_ADDR_MAX, &len) == -1)
 		return NULL;
-	hash = us_hash(t->seed, addr, len);
+	hash = sip_hash13(t->seed, addr, len);
 	/* A user holds an address at most once: each link is another user. */
 	for (l = t->abucket[hash & (t->nabucket - 1)]; l != NULL; l = l->next) {
 		if (l->hash != hash || strcmp(l->addr, addr) != 0 ||

@@ -16,6 +16,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "backends/statefile.h"
 #include "proxy/cookie.h"
 
 /*
@@ -296,97 +297,34 @@ out:
 	return ret;
 }
 
+/* Draw a key and write it crash-safely (see cookie.h and sf_write_atomic). */
 static int
-ck_write_all(int fd, const uint8_t *p, size_t len)
+ck_create_key(const char *dir, const char *path, uint8_t key[CK_KEY_LEN],
+    char *err, size_t errlen)
 {
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Draw a key and write it to path crash-safely (see cookie.h). */
-static int
-ck_create_key(const char *dir, const char *path, const char *tmp,
-    uint8_t key[CK_KEY_LEN], char *err, size_t errlen)
-{
-	int fd = -1, dfd = -1, ret = -1;
-	bool made_tmp = false;
-
 	if (RAND_bytes(key, CK_KEY_LEN) != 1) {
 		ck_errf(err, errlen, "%s: no random bytes for a new key", path);
-		goto out;
+		goto fail;
 	}
-	/* A leftover from a crash is removed; O_EXCL never writes through a link. */
-	if (unlink(tmp) == -1 && errno != ENOENT) {
-		ck_errf(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		ck_errf(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	made_tmp = true;
-	if (fchmod(fd, 0600) == -1 || ck_write_all(fd, key, CK_KEY_LEN) == -1 ||
-	    fsync(fd) == -1) {
-		ck_errf(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (close(fd) == -1) {
-		fd = -1;
-		ck_errf(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1) {
-		ck_errf(err, errlen, "%s: rename to %s: %s", tmp, path,
-		    strerror(errno));
-		goto out;
-	}
-	made_tmp = false;
 	/* The new name must survive a crash, or the next start makes another key. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd == -1 || fsync(dfd) == -1) {
-		ck_errf(err, errlen, "%s: %s", dir, strerror(errno));
-		goto out;
-	}
-	ret = 0;
-out:
-	if (fd != -1)
-		close(fd);
-	if (dfd != -1)
-		close(dfd);
-	if (made_tmp)
-		unlink(tmp);
-	if (ret == -1)
-		OPENSSL_cleanse(key, CK_KEY_LEN);
-	return ret;
+	if (sf_write_atomic(dir, CK_KEY_FILE, key, CK_KEY_LEN, err, errlen) == -1)
+		goto fail;
+	return 0;
+fail:
+	OPENSSL_cleanse(key, CK_KEY_LEN);
+	return -1;
 }
 
 int
 ck_key_load_or_create(const char *state_dir, uint8_t key[CK_KEY_LEN],
     char *err, size_t errlen)
 {
-	char *path = NULL, *tmp = NULL;
+	char *path = NULL;
 	struct stat st;
 	int fd = -1, r, ret = -1;
 
 	if (asprintf(&path, "%s/%s", state_dir, CK_KEY_FILE) == -1) {
 		path = NULL;
-		ck_errf(err, errlen, "%s: out of memory", state_dir);
-		goto out;
-	}
-	if (asprintf(&tmp, "%s/%s", state_dir, CK_KEY_TMP) == -1) {
-		tmp = NULL;
 		ck_errf(err, errlen, "%s: out of memory", state_dir);
 		goto out;
 	}
@@ -398,7 +336,7 @@ ck_key_load_or_create(const char *state_dir, uint8_t key[CK_KEY_LEN],
 	/* O_NONBLOCK: a FIFO planted there must not hang the start. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd == -1 && errno == ENOENT) {
-		ret = ck_create_key(state_dir, path, tmp, key, err, errlen);
+		ret = ck_create_key(state_dir, path, key, err, errlen);
 		goto out;
 	}
 	if (fd == -1 || fstat(fd, &st) == -1) {
@@ -438,7 +376,6 @@ out:
 		OPENSSL_cleanse(key, CK_KEY_LEN);
 	if (fd != -1)
 		close(fd);
-	free(tmp);
 	free(path);
 	return ret;
 }

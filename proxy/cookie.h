@@ -27,7 +27,7 @@
 
 #define CK_NAME_DEFAULT "poolgate_vm"
 #define CK_KEY_FILE     "cookie.key"
-#define CK_KEY_TMP      "cookie.key.tmp"
+#define CK_KEY_TMP      CK_KEY_FILE ".tmp" /* see sf_write_atomic() */
 #define CK_KEY_LEN      32
 #define CK_VM_MAX       CFG_NAME_MAX        /* bytes in a VM name */
 #define CK_MAC_CHARS    43                  /* base64url of 32 bytes, unpadded */
