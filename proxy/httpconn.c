@@ -782,6 +782,21 @@ hc_route(struct hconn *hc)
 			hc_error(hc, 502, "every VM tried failed to connect");
 		return;
 	}
+	/*
+	 * When no affinity decided (an anonymous request, chosen by load),
+	 * stay on the VM this connection is already talking to if it takes
+	 * new sessions: a new VM connection per request costs a connect and
+	 * leaves a TIME_WAIT socket behind, for no gain in balance (anonymous
+	 * requests are not sessions).
+	 */
+	if (why == ROUTE_LOAD && hc->be != NULL && hc->vm != NULL &&
+	    hc->vm != b && be_takes_new(hc->vm, (size_t)svc->idx)) {
+		bool tried = false;
+		for (int i = 0; i < hc->ntried; i++)
+			tried |= hc->tried[i] == hc->vm;
+		if (!tried)
+			b = hc->vm;
+	}
 	hc->tried[hc->ntried++] = b;
 	log_debug("http client=%s user=%s \"%.*s\" -> %s (%s)", hc->peer_text,
 	    hc->user[0] ? hc->user : "-",
@@ -916,6 +931,12 @@ hc_read_head(struct hconn *hc)
 	memcpy(hc->head, p, (size_t)r);
 	hc->head[r] = '\0';
 	hc->headlen = (size_t)r;
+	/*
+	 * The slices must point into our copy: the input buffer's memory is
+	 * released by the drain below, and the checks after it read them.
+	 */
+	if (http_parse_request(hc->head, hc->headlen, req) != r)
+		pg_fatalx("request head changed between parses");
 	hc->nreq++;
 	hc->method = req->method;
 	hc->req_keepalive = req->keep_alive;
@@ -1046,6 +1067,11 @@ hconn_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 	} else if ((hc->cli = bufferevent_socket_new(srv->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		goto fail_fd;
+	{
+		/* Heads and bodies go out in separate writes: no Nagle delay. */
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	bufferevent_setcb(hc->cli, hc_cli_readcb, hc_cli_writecb, hc_cli_eventcb, hc);
 	/* A head and a login form at most wait here before they are parsed. */
 	bufferevent_setwatermark(hc->cli, EV_READ, 0, HTTP_HEAD_MAX + HU_FORM_MAX);
