@@ -1,0 +1,1376 @@
+#!/usr/bin/python3
+"""bench.py -- poolgate's benchmark (run it as bench/run).
+
+Three setups are measured in the same run, interleaved (direct, poolgate,
+HAProxy, direct, poolgate, HAProxy, ...) so that drift on a shared machine
+hits them alike:
+
+  direct    the client in the root namespace talks to vm1's address
+  poolgate  the client talks to poolgate's loopback listener; poolgate relays
+            to the pool (build-bench/poolgate, --buildtype=release)
+  haproxy   the same through HAProxy (Debian's 2.6), configured for the same
+            job: mode tcp with balance leastconn, stick on src, splicing;
+            mode http (with TLS termination) for the HTTP scenarios
+
+The pool: tests/pool/pool makes VMS network namespaces (default 2) on the
+bridge pgbr0; every VM runs sshd, iperf3 -s, two echo servers (bench/echod.c),
+nginx (plain on 8000, TLS on 8443) and a websocket echo server
+(bench/wsecho.c). Both proxies have every VM as a backend.
+
+Scenarios (keys for --only):
+  bulk    iperf3, 1 and 8 streams, throughput
+  scp     scp of a file up and down (1 GiB; --quick: 64 MiB), time
+  conn    short connections per second (bench/connrate.c; the server echoes
+          8 bytes and closes)
+  idle    resident memory per idle relayed connection (5,000; --quick: 500)
+          of a fresh proxy process (bench/holdconns.c)
+  http    wrk, keep-alive, small static responses, plain and TLS-terminated:
+          requests per second and p99 latency
+  ws      websocket round trips of 32-byte messages, p50 and p99 (bench/wsrtt.c)
+  select  time per pick with 1,000 VMs and 100,000 affinity entries
+          (bench/bench_select.c, linked with poolgate's selection code)
+
+Takes the machine-wide pool lock (/run/lock/poolgate-pool.lock, like
+tests/integration/conftest.py) for the whole run. Options for profiling:
+--perf records poolgate with perf during its first run of each scenario
+(build-bench/bench/perf-*.txt); --serve sets everything up, prints the
+endpoints as JSON and waits, for measuring by hand.
+"""
+
+import argparse
+import datetime
+import fcntl
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD = REPO / "build-bench"
+TOOLS = BUILD / "bench"
+POOL = REPO / "tests" / "pool" / "pool"
+POOL_DIR = os.environ.get("POOLGATE_BENCH_POOL_DIR", "/tmp/poolgate-bench")
+WORK = Path(os.environ.get("POOLGATE_BENCH_WORK", "/tmp/poolgate-bench-work"))
+LOCK_PATH = os.environ.get("POOLGATE_POOL_LOCK") or (
+    "/run/lock/poolgate-pool.lock" if os.path.isdir("/run/lock") else "/tmp/poolgate-pool.lock")
+LOCK_WAIT_S = 1500
+
+# Ports inside every VM.
+P_SSH, P_IPERF, P_ECHO_CLOSE, P_ECHO_HOLD, P_HTTP, P_HTTPS, P_WS = (
+    22, 5201, 7000, 7001, 8000, 8443, 8001)
+
+SETUPS = ("direct", "poolgate", "haproxy")
+SCENARIOS = ("bulk", "scp", "conn", "idle", "http", "ws", "select")
+
+SIZES = {
+    "full": dict(runs=3, iperf_s=5, iperf_omit=1, scp_mib=1024, conn_s=10, conn_c=32,
+                 idle_n=5000, http_s=10, http_c=50, ws_n=5000, ws_warm=500,
+                 sel_picks=200000),
+    "quick": dict(runs=1, iperf_s=2, iperf_omit=0, scp_mib=64, conn_s=2, conn_c=32,
+                  idle_n=500, http_s=2, http_c=50, ws_n=500, ws_warm=50,
+                  sel_picks=100000),
+}
+
+# Debian packages bench/run needs; apt-get installs those missing only.
+PACKAGES = [
+    "iperf3", "wrk", "haproxy", "nginx", "openssh-server", "openssh-client",
+    "build-essential", "pkg-config", "meson", "ninja-build", "libevent-dev",
+    "libssl-dev", "libconfig-dev", "openssl", "iproute2", "procps",
+]
+
+# Wait before a measurement while more TIME_WAIT sockets towards the pool than
+# this hold local ports (an idle run leaves 5,000 behind, two 10,000).
+TW_SETTLE = 12000
+
+PROCS = []          # [(name, Popen)] we started; stopped at the end by pid
+
+
+def say(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+def run(argv, check=True, timeout=600, capture=True, env=None, cwd=None, ns=None):
+    if ns is not None:
+        argv = ["ip", "netns", "exec", ns] + list(argv)
+    try:
+        p = subprocess.run([str(a) for a in argv], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE if capture else None,
+                           stderr=subprocess.PIPE if capture else None,
+                           text=True, timeout=timeout, env=env, cwd=cwd)
+    except subprocess.TimeoutExpired:
+        raise BenchError("timed out after %ss: %s" % (timeout, " ".join(map(str, argv))))
+    except FileNotFoundError:
+        raise BenchError("not found: %s" % argv[0])
+    if check and p.returncode != 0:
+        raise BenchError("failed (exit %d): %s\n%s%s" % (
+            p.returncode, " ".join(map(str, argv)), (p.stdout or "")[-3000:],
+            (p.stderr or "")[-3000:]))
+    return p
+
+
+def spawn(name, argv, log, ns=None, stdin=subprocess.DEVNULL, stdout=None):
+    if ns is not None:
+        argv = ["ip", "netns", "exec", ns] + list(argv)
+    f = open(log, "ab")
+    p = subprocess.Popen([str(a) for a in argv], stdin=stdin,
+                         stdout=stdout if stdout is not None else f,
+                         stderr=f, start_new_session=True)
+    f.close()
+    PROCS.append((name, p))
+    return p
+
+
+def stop(p, timeout=10, sig=signal.SIGTERM):
+    """Stops one process we started (by its pid), SIGKILL if it lingers."""
+    if p is None or p.poll() is not None:
+        return
+    try:
+        p.send_signal(sig)
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    except ProcessLookupError:
+        pass
+
+
+def free_port(taken=set()):
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in taken:
+            taken.add(port)
+            return port
+
+
+def wait_port(addr, port, timeout=20.0, what=""):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((addr, port), timeout=1.0):
+                return
+        except OSError as e:
+            if time.monotonic() > deadline:
+                raise BenchError("%s%s:%d does not answer after %.0fs: %s" % (
+                    what + " " if what else "", addr, port, timeout, e))
+            time.sleep(0.1)
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise BenchError("no VmRSS for pid %d" % pid)
+
+
+def time_wait_to(prefix):
+    """TIME_WAIT sockets of this namespace whose remote address starts with
+    prefix (e.g. "10.231.0."): the connecting side's, which hold local ports."""
+    n = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split(None, 4)
+            if fields[3] != "06":
+                continue
+            rip = fields[2].split(":")[0]
+            if socket.inet_ntoa(struct.pack("<I", int(rip, 16))).startswith(prefix):
+                n += 1
+    return n
+
+
+def nfds(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return -1
+
+
+# ------------------------------------------------------------ lock
+
+def take_lock():
+    fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+        say("waiting for the pool lock %s (held by %s)" % (LOCK_PATH, holder or "?"))
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise BenchError("%s held for %ds by %s" % (LOCK_PATH, LOCK_WAIT_S, holder))
+                time.sleep(1)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, ("pid %d: bench/run %s\n" % (os.getpid(), " ".join(sys.argv[1:]))).encode(), 0)
+    return fd
+
+
+# ------------------------------------------------------------ install, build
+
+def install(perf=False):
+    missing = []
+    for pkg in PACKAGES + (["linux-perf"] if perf else []):
+        p = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        if "install ok installed" not in p.stdout:
+            missing.append(pkg)
+    if not missing:
+        return
+    say("installing %s" % " ".join(missing))
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    # Debian starts nginx and haproxy on install; the benchmark runs its own.
+    policy = Path("/usr/sbin/policy-rc.d")
+    made_policy = False
+    if not policy.exists():
+        policy.write_text("#!/bin/sh\n# bench/run: no service starts while it installs\nexit 101\n")
+        policy.chmod(0o755)
+        made_policy = True
+    try:
+        run(["apt-get", "update", "-q"], env=env, timeout=900)
+        run(["apt-get", "install", "-y", "-q", "--no-install-recommends"] + missing,
+            env=env, timeout=1800)
+    finally:
+        if made_policy:
+            policy.unlink()
+
+
+def build(sizes):
+    say("building poolgate (release) in %s" % BUILD)
+    if not (BUILD / "build.ninja").exists():
+        run(["meson", "setup", str(BUILD), "--buildtype=release", "-Dtests=false"],
+            cwd=REPO, timeout=600)
+    else:
+        run(["meson", "configure", str(BUILD), "--buildtype=release", "-Dtests=false"],
+            cwd=REPO, timeout=600)
+    run(["meson", "compile", "-C", str(BUILD), "poolgate"], timeout=1200)
+    TOOLS.mkdir(parents=True, exist_ok=True)
+    cc = os.environ.get("CC", "cc")
+    flags = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-D_GNU_SOURCE"]
+    for name, libs in (("echod", []), ("connrate", []), ("holdconns", []), ("wsrtt", []),
+                       ("wsecho", ["-lcrypto", "-lpthread"])):
+        src, out = REPO / "bench" / (name + ".c"), TOOLS / name
+        if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+            run([cc] + flags + ["-o", out, src] + libs)
+    # bench_select: poolgate's selection code with the daemon's own compile
+    # flags (those meson uses for backends/select.c in build-bench).
+    cmds = json.loads((BUILD / "compile_commands.json").read_text())
+    ent = next(c for c in cmds if c["file"].endswith("backends/select.c"))
+    argv = shlex.split(ent["command"]) if "command" in ent else list(ent["arguments"])
+    keep, skip = [], False
+    for a in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if a in ("-o", "-MQ", "-MF", "-c"):
+            skip = True
+            continue
+        if a == "-MD" or a.endswith("backends/select.c") or a.startswith("-fdiagnostics-color"):
+            continue
+        keep.append(a)
+    srcs = [REPO / "bench" / "bench_select.c"] + [
+        REPO / "backends" / f for f in ("select.c", "route.c", "backend.c", "health.c",
+                                        "affinity.c", "siphash.c")]
+    out = TOOLS / "bench_select"
+    run([argv[0]] + keep + ["-o", out] + srcs, cwd=ent["directory"])
+    global SELECT_FLAGS
+    SELECT_FLAGS = " ".join(a for a in keep if not a.startswith("-I"))
+
+
+SELECT_FLAGS = ""
+
+
+# ------------------------------------------------------------ pool and servers
+
+class Pool:
+    def __init__(self, nvms):
+        self.nvms = nvms
+        self.state = None
+
+    def up(self):
+        say("pool up %d in %s" % (self.nvms, POOL_DIR))
+        run([POOL, "up", self.nvms, "--dir", POOL_DIR], timeout=300)
+        self.state = json.loads(Path(POOL_DIR, "pool.json").read_text())
+
+    def down(self):
+        run([POOL, "down", "--dir", POOL_DIR], check=False, timeout=300)
+
+    @property
+    def vms(self):
+        return [(v["name"], v["address"], v["netns"]) for v in self.state["vms"]]
+
+    @property
+    def ssh_config(self):
+        return self.state["ssh_config"]
+
+
+def make_cert():
+    key, cert = WORK / "key.pem", WORK / "cert.pem"
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", key, "-out", cert, "-days", "30", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+    (WORK / "combined.pem").write_text(cert.read_text() + key.read_text())
+    for p in (key, cert, WORK / "combined.pem"):
+        p.chmod(0o644)
+    return cert, key
+
+
+NGINX_CONF = """# bench/bench.py: nginx of {name}
+worker_processes auto;
+pid {d}/nginx.pid;
+error_log {d}/nginx-error.log warn;
+daemon off;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    types {{ text/html html; }}
+    default_type text/html;
+    server {{
+        listen {addr}:{http};
+        listen {addr}:{https} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        root {d}/www;
+        index index.html;
+    }}
+}}
+"""
+
+
+def start_servers(pool, cert, key):
+    for name, addr, ns in pool.vms:
+        d = WORK / name
+        (d / "www").mkdir(parents=True, exist_ok=True)
+        (d / "tmp").mkdir(exist_ok=True)
+        for p in (d, d / "www"):
+            p.chmod(0o755)
+        body = "<!doctype html><title>%s</title><p>hello from %s, a pool VM</p>\n" % (name, name)
+        (d / "www" / "index.html").write_text(body)
+        (d / "www" / "index.html").chmod(0o644)
+        (d / "nginx.conf").write_text(NGINX_CONF.format(
+            name=name, d=d, addr=addr, http=P_HTTP, https=P_HTTPS, cert=cert, key=key))
+        run(["nginx", "-t", "-q", "-c", d / "nginx.conf"], ns=ns)
+        log = d / "servers.log"
+        spawn(name + " nginx", ["nginx", "-c", d / "nginx.conf"], log, ns=ns)
+        spawn(name + " iperf3", ["iperf3", "-s", "-B", addr, "-p", P_IPERF], log, ns=ns)
+        spawn(name + " echod -c", [TOOLS / "echod", "-b", addr, "-p", P_ECHO_CLOSE, "-c"],
+              log, ns=ns)
+        spawn(name + " echod", [TOOLS / "echod", "-b", addr, "-p", P_ECHO_HOLD], log, ns=ns)
+        spawn(name + " wsecho", [TOOLS / "wsecho", "-b", addr, "-p", P_WS], log, ns=ns)
+    for name, addr, ns in pool.vms:
+        for port in (P_SSH, P_IPERF, P_ECHO_CLOSE, P_ECHO_HOLD, P_HTTP, P_HTTPS, P_WS):
+            wait_port(addr, port, what=name)
+    for _, p in PROCS:
+        if p.poll() is not None:
+            raise BenchError("a server exited at start (exit %s); see %s/vm*/servers.log"
+                             % (p.returncode, WORK))
+
+
+# ------------------------------------------------------------ the proxies
+
+class Ports:
+    """Loopback listener ports of one proxy, one per service."""
+
+    def __init__(self):
+        for s in ("ssh", "iperf", "echo_close", "echo_hold", "http", "https", "ws", "admin"):
+            setattr(self, s, free_port())
+
+
+def poolgate_config(ports, vms, state_dir, cert, key, only_hold=False):
+    L = ['# written by bench/bench.py',
+         'state_dir = "%s";' % state_dir,
+         'shutdown_grace = "1s"; allow_root = true;',
+         'admin = { listen = "127.0.0.1:%d"; };' % ports.admin,
+         'limits = { max_connections = 15000; per_ip_connections = 0; per_ip_rate = 0; };',
+         'affinity = { ttl = "1h"; by_client_ip = true; };',
+         'services = (']
+    svcs = []
+
+    def tcp(name, port, backend_port, check):
+        svcs.append('  { name = "%s"; listen = [ "127.0.0.1:%d" ]; port = %d; mode = "tcp";\n'
+                    '    connect_timeout = "3s";\n'
+                    '    check = { %s }; }' % (name, port, backend_port, check))
+
+    def http(name, port, backend_port, tls):
+        s = ('  { name = "%s"; listen = [ "127.0.0.1:%d" ]; port = %d; mode = "http";\n'
+             % (name, port, backend_port))
+        if tls:
+            s += '    tls = { cert = "%s"; key = "%s"; };\n' % (cert, key)
+        s += ('    backend_tls = "none"; by_client_ip = false; connect_timeout = "3s";\n'
+              '    check = { type = "http"; path = "/"; expect = 200; interval = "2s";'
+              ' timeout = "1s"; rise = 2; fall = 2; };\n'
+              '    http = { keepalive_timeout = "60s"; tunnel_idle_timeout = "0s"; }; }')
+        svcs.append(s)
+
+    chk_tcp = 'type = "tcp"; interval = "2s"; timeout = "1s"; rise = 2; fall = 2;'
+    if only_hold:
+        tcp("hold", ports.echo_hold, P_ECHO_HOLD, chk_tcp)
+    else:
+        tcp("ssh", ports.ssh, P_SSH,
+            'type = "ssh"; interval = "2s"; timeout = "1s"; rise = 2; fall = 2;')
+        # iperf3 takes any connection to its port for a test: no active check.
+        tcp("iperf", ports.iperf, P_IPERF, 'type = "none";')
+        tcp("echo_close", ports.echo_close, P_ECHO_CLOSE, chk_tcp)
+        tcp("echo_hold", ports.echo_hold, P_ECHO_HOLD, chk_tcp)
+        http("http", ports.http, P_HTTP, False)
+        http("https", ports.https, P_HTTP, True)
+        http("ws", ports.ws, P_WS, False)
+    L.append(",\n".join(svcs))
+    L.append(');')
+    L.append('backends = (')
+    L.append(",\n".join('  { name = "%s"; address = "%s"; }' % (n, a) for n, a, _ in vms))
+    L.append(');')
+    return "\n".join(L) + "\n"
+
+
+def haproxy_config(ports, vms, combined, only_hold=False):
+    L = ["# written by bench/bench.py: HAProxy configured for poolgate's job",
+         "global",
+         "    maxconn 6000",
+         "    maxpipes 1024",
+         "    log stdout format raw local0 info",
+         "    stats socket %s/haproxy-%d.sock mode 600 level admin" % (WORK, ports.admin),
+         "    ssl-default-bind-options ssl-min-ver TLSv1.2",
+         "",
+         "defaults",
+         "    log global",
+         "    maxconn 6000",
+         "    retries 2",
+         "    option redispatch",
+         "    timeout connect 3s",
+         "    timeout client 1h",
+         "    timeout server 1h",
+         "    timeout tunnel 1h",
+         "    timeout http-request 10s",
+         "    timeout http-keep-alive 60s",
+         "    timeout check 1s",
+         ""]
+
+    def servers(port, check, extra=""):
+        return ["    server %s %s:%d%s%s" % (n, a, port, " " + check if check else "", extra % {"n": n})
+                for n, a, _ in vms]
+
+    def tcp(name, lport, bport, check, tcpcheck=()):
+        L.extend(["frontend fe_%s" % name,
+                  "    mode tcp",
+                  "    bind 127.0.0.1:%d" % lport,
+                  "    option tcplog",
+                  "    option splice-request",
+                  "    option splice-response",
+                  "    default_backend be_%s" % name,
+                  "",
+                  "backend be_%s" % name,
+                  "    mode tcp",
+                  "    balance leastconn",
+                  "    stick-table type ip size 1m expire 1h",
+                  "    stick on src",
+                  "    option splice-request",
+                  "    option splice-response"] + list(tcpcheck) +
+                 servers(bport, check) + [""])
+
+    def http(name, lport, bport, tls):
+        bind = "    bind 127.0.0.1:%d" % lport
+        if tls:
+            bind += " ssl crt %s alpn http/1.1" % combined
+        L.extend(["frontend fe_%s" % name,
+                  "    mode http",
+                  bind,
+                  "    option httplog",
+                  "    option forwardfor",
+                  "    default_backend be_%s" % name,
+                  "",
+                  "backend be_%s" % name,
+                  "    mode http",
+                  "    balance leastconn",
+                  "    cookie PGVM insert indirect nocache httponly",
+                  "    http-reuse safe",
+                  "    option httpchk GET /",
+                  "    http-check expect status 200"] +
+                 servers(bport, "check inter 2s rise 2 fall 2", " cookie %(n)s") + [""])
+
+    chk = "check inter 2s rise 2 fall 2"
+    if only_hold:
+        tcp("hold", ports.echo_hold, P_ECHO_HOLD, chk)
+    else:
+        tcp("ssh", ports.ssh, P_SSH, chk,
+            ["    option tcp-check", "    tcp-check expect rstring ^SSH-2\\.0-"])
+        tcp("iperf", ports.iperf, P_IPERF, "")  # as poolgate: no active check
+        tcp("echo_close", ports.echo_close, P_ECHO_CLOSE, chk)
+        tcp("echo_hold", ports.echo_hold, P_ECHO_HOLD, chk)
+        http("http", ports.http, P_HTTP, False)
+        http("https", ports.https, P_HTTP, True)
+        http("ws", ports.ws, P_WS, False)
+    return "\n".join(L) + "\n"
+
+
+class Proxy:
+    kind = None
+
+    def __init__(self, tag, pool, cert, key, only_hold=False):
+        self.tag = tag
+        self.pool = pool
+        self.ports = Ports()
+        self.cert, self.key = cert, key
+        self.only_hold = only_hold
+        self.dir = WORK / tag
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log = self.dir / (self.kind + ".log")
+        self.proc = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def check_alive(self):
+        if not self.alive():
+            tail = self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+            raise BenchError("%s (%s) exited with %s; log tail:\n%s" % (
+                self.kind, self.tag, self.proc.returncode if self.proc else None, tail))
+
+    def stop(self):
+        stop(self.proc)
+
+
+class Poolgate(Proxy):
+    kind = "poolgate"
+
+    def start(self):
+        (self.dir / "state").mkdir(exist_ok=True)
+        self.conf = self.dir / "poolgate.conf"
+        self.conf.write_text(poolgate_config(self.ports, self.pool.vms, self.dir / "state",
+                                             self.cert, self.key, self.only_hold))
+        binary = BUILD / "poolgate"
+        run([binary, "-t", "-c", self.conf])
+        self.proc = spawn("poolgate " + self.tag, [binary, "-c", self.conf], self.log)
+        self.wait_up()
+        return self
+
+    def status(self):
+        url = "http://127.0.0.1:%d/status" % self.ports.admin
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(url, timeout=2) as r:
+            return json.loads(r.read().decode())
+
+    def wait_up(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                st = self.status()
+                last = {b["name"]: b["state"] for b in st.get("backends", [])}
+                if last and all(s == "up" for s in last.values()):
+                    return
+            except (OSError, ValueError) as e:
+                last = e
+            time.sleep(0.2)
+        raise BenchError("poolgate %s: backends not all up after %ds: %s" % (
+            self.tag, timeout, last))
+
+
+class Haproxy(Proxy):
+    kind = "haproxy"
+
+    def start(self):
+        self.conf = self.dir / "haproxy.cfg"
+        self.conf.write_text(haproxy_config(self.ports, self.pool.vms, WORK / "combined.pem",
+                                            self.only_hold))
+        run(["haproxy", "-c", "-q", "-f", self.conf])
+        # -db: foreground, no daemon; its logs go to stdout (the log file).
+        self.proc = spawn("haproxy " + self.tag, ["haproxy", "-db", "-f", self.conf], self.log)
+        self.wait_up()
+        return self
+
+    def cmd(self, line):
+        path = "%s/haproxy-%d.sock" % (WORK, self.ports.admin)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(2)
+            s.connect(path)
+            s.sendall((line + "\n").encode())
+            out = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                out += b
+        return out.decode(errors="replace")
+
+    def info(self):
+        out = {}
+        for line in self.cmd("show info").splitlines():
+            if ":" in line:
+                k, v = line.split(":", 1)
+                out[k.strip()] = v.strip()
+        return out
+
+    def wait_up(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                rows = [r.split(",") for r in self.cmd("show stat").splitlines()
+                        if r and not r.startswith("#")]
+                servers = [(r[0], r[1], r[17]) for r in rows
+                           if len(r) > 17 and r[1] not in ("FRONTEND", "BACKEND")]
+                last = servers
+                if servers and all(st in ("UP", "no check") for _, _, st in servers):
+                    return
+            except OSError as e:
+                last = e
+            time.sleep(0.2)
+        raise BenchError("haproxy %s: servers not all up after %ds: %s" % (
+            self.tag, timeout, last))
+
+
+# ------------------------------------------------------------ scenarios
+
+class Bench:
+    def __init__(self, args, sizes):
+        self.args = args
+        self.sz = sizes
+        self.res = {}      # key -> setup -> [values]
+        self.extra = {}    # key -> setup -> [notes]
+        self.errors = []
+        self.perf_done = set()
+        self.tw_notes = {}
+
+    def record(self, key, setup, value, note=None):
+        self.res.setdefault(key, {}).setdefault(setup, []).append(value)
+        if note:
+            self.extra.setdefault(key, {}).setdefault(setup, []).append(note)
+
+    def endpoint(self, setup, service):
+        """(address, port) a client of `setup` uses for `service`."""
+        vm1 = self.pool.vms[0][1]
+        direct = {"ssh": P_SSH, "iperf": P_IPERF, "echo_close": P_ECHO_CLOSE,
+                  "echo_hold": P_ECHO_HOLD, "http": P_HTTP, "https": P_HTTPS, "ws": P_WS}
+        if setup == "direct":
+            return vm1, direct[service]
+        proxy = self.pg if setup == "poolgate" else self.hp
+        proxy.check_alive()
+        return "127.0.0.1", getattr(proxy.ports, service)
+
+    # perf record of poolgate during one measurement (--perf)
+    def perf_start(self, setup, key):
+        if (not self.args.perf or setup != "poolgate" or key in self.perf_done or
+                key == "idle"):  # idle runs its own poolgate; nothing to profile there
+            return None
+        self.perf_done.add(key)
+        data = TOOLS / ("perf-%s.data" % key)
+        return (key, data, subprocess.Popen(
+            ["perf", "record", "-F", "999", "-g", "-o", str(data), "-p", str(self.pg.pid)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def perf_stop(self, h):
+        if h is None:
+            return
+        key, data, p = h
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        out = TOOLS / ("perf-%s.txt" % key)
+        text = []
+        for title, extra in (
+                ("by DSO", ["--no-children", "--sort", "dso"]),
+                ("by symbol (self)", ["--no-children", "--sort", "dso,symbol",
+                                      "--percent-limit", "0.5"]),
+                ("by symbol with what it calls (children; kernel call chains)",
+                 ["--children", "--sort", "symbol", "--percent-limit", "2"])):
+            r = run(["perf", "report", "-i", data, "--stdio", "-g", "none"] + extra,
+                    check=False, timeout=300)
+            text.append("==== poolgate, %s: %s\n%s%s" % (key, title, r.stdout, r.stderr))
+        out.write_text("\n".join(text))
+        say("perf profile of poolgate (%s): %s" % (key, out))
+
+    def settle(self, key, setup):
+        """Waits (at most 70 s) until the root namespace holds fewer than
+        TW_SETTLE TIME_WAIT sockets towards the pool: each holds a local port
+        the next measurement may need to connect to a VM. Not in --quick."""
+        if self.args.quick:
+            return
+        prefix = self.pool.state["subnet"] + "."
+        n = time_wait_to(prefix)
+        if n < TW_SETTLE:
+            return
+        t0 = time.monotonic()
+        while n >= TW_SETTLE and time.monotonic() - t0 < 70:
+            time.sleep(1)
+            n = time_wait_to(prefix)
+        say("waited %.0f s for TIME_WAIT sockets towards the pool to expire before %s %s" % (
+            time.monotonic() - t0, key, setup))
+
+    def measure(self, key, fn):
+        """Runs fn(setup) for every setup, interleaved, runs times."""
+        setups = [s for s in SETUPS if s in self.setups_for(key)]
+        prefix = self.pool.state["subnet"] + "."
+        for r in range(self.sz["runs"]):
+            for setup in setups:
+                self.settle(key, setup)
+                tw0 = time_wait_to(prefix)
+                h = self.perf_start(setup, key)
+                try:
+                    fn(setup, r)
+                finally:
+                    self.perf_stop(h)
+                tw = time_wait_to(prefix)
+                if tw - tw0 >= TW_SETTLE:
+                    note = "%s added %s TIME_WAIT sockets towards the VMs (run %d)" % (
+                        setup, "{:,}".format(tw - tw0), r + 1)
+                    self.tw_notes.setdefault(key, []).append(note)
+                    say(note)
+
+    def setups_for(self, key):
+        return ("poolgate", "haproxy") if key == "idle" else SETUPS
+
+    # 1. bulk relay
+    def bulk(self):
+        def one(streams, setup, r):
+            addr, port = self.endpoint(setup, "iperf")
+            argv = ["iperf3", "-c", addr, "-p", port, "-t", self.sz["iperf_s"],
+                    "-P", streams, "-J"]
+            if self.sz["iperf_omit"]:
+                argv += ["-O", self.sz["iperf_omit"]]
+            for attempt in range(3):
+                p = run(argv, check=False, timeout=self.sz["iperf_s"] + 60)
+                try:
+                    j = json.loads(p.stdout)
+                except ValueError:
+                    j = {"error": (p.stdout + p.stderr)[-500:]}
+                if "error" not in j and p.returncode == 0:
+                    break
+                # iperf3 -s takes one test at a time; the last may be ending.
+                time.sleep(1)
+            else:
+                raise BenchError("iperf3 %s %d streams: %s" % (setup, streams, j.get("error")))
+            bps = j["end"]["sum_received"]["bits_per_second"]
+            self.record("bulk%d" % streams, setup, bps / 1e9)
+            say("bulk %d stream(s) %-8s %.2f Gbit/s" % (streams, setup, bps / 1e9))
+            time.sleep(0.5)
+        for streams in (1, 8):
+            self.measure("bulk%d" % streams, lambda setup, r: one(streams, setup, r))
+
+    # 2. scp
+    def scp(self):
+        mib = self.sz["scp_mib"]
+        need = 3 * mib * 1024 * 1024 + (256 << 20)
+        base = None
+        for cand in ("/dev/shm", "/tmp"):
+            st = os.statvfs(cand)
+            if st.f_bavail * st.f_frsize >= need:
+                base = cand
+                break
+        if base is None:
+            raise BenchError("scp: no room for %d MiB three times in /dev/shm or /tmp" % mib)
+        src = Path(base, "pgbench-src-%d" % os.getpid())
+        up = Path(base, "pgbench-up-%d" % os.getpid())
+        down = Path(base, "pgbench-down-%d" % os.getpid())
+        self.scp_where = base
+        say("scp: writing a %d MiB file in %s" % (mib, base))
+        with open(src, "wb") as f:
+            for _ in range(mib):
+                f.write(os.urandom(1 << 20))
+        src.chmod(0o644)
+        size = src.stat().st_size
+        cfg = self.pool.ssh_config
+        try:
+            def one(setup, r):
+                addr, port = self.endpoint(setup, "ssh")
+                for direction in ("up", "down"):
+                    for p in (up, down):
+                        if p.exists():
+                            p.unlink()
+                    if direction == "up":
+                        argv = ["scp", "-q", "-F", cfg, "-P", port, src,
+                                "pgtest@%s:%s" % (addr, up)]
+                        dst = up
+                    else:
+                        argv = ["scp", "-q", "-F", cfg, "-P", port,
+                                "pgtest@%s:%s" % (addr, src), down]
+                        dst = down
+                    t0 = time.monotonic()
+                    run(argv, timeout=1800)
+                    dt = time.monotonic() - t0
+                    if not dst.exists() or dst.stat().st_size != size:
+                        raise BenchError("scp %s %s: the copy has the wrong size" % (
+                            direction, setup))
+                    self.record("scp_" + direction, setup, dt)
+                    say("scp %-4s %-8s %.2f s (%.0f MB/s)" % (direction, setup, dt,
+                                                            size / dt / 1e6))
+            self.measure("scp", one)
+        finally:
+            for p in (src, up, down):
+                try:
+                    p.unlink()
+                except FileNotFoundError:
+                    pass
+
+    # 3. connection rate
+    def conn(self):
+        def one(setup, r):
+            addr, port = self.endpoint(setup, "echo_close")
+            p = run([TOOLS / "connrate", "-a", addr, "-p", port, "-d", self.sz["conn_s"],
+                     "-c", self.sz["conn_c"]], timeout=self.sz["conn_s"] + 60)
+            j = json.loads(p.stdout)
+            self.record("conn", setup, j["rate"], "%d errors" % j["errors"] if j["errors"] else None)
+            if j["errors"]:
+                self.errors.append("conn %s run %d: %d failed connections of %d" % (
+                    setup, r + 1, j["errors"], j["conns"] + j["errors"]))
+            say("conn     %-8s %.0f conn/s (p50 %d us, p99 %d us, %d errors)" % (
+                setup, j["rate"], j["p50_us"], j["p99_us"], j["errors"]))
+            time.sleep(1)
+        self.measure("conn", one)
+
+    # 4. idle sessions
+    def idle(self):
+        n = self.sz["idle_n"]
+
+        def one(setup, r):
+            cls = Poolgate if setup == "poolgate" else Haproxy
+            px = cls("idle-%s-%d" % (setup, r), self.pool, self.cert, self.key,
+                     only_hold=True).start()
+            try:
+                # Warm up: the first connections allocate what every later one shares.
+                run([TOOLS / "holdconns", "-a", "127.0.0.1", "-p", px.ports.echo_hold,
+                            "-n", 20], timeout=60)
+                time.sleep(0.5)
+                before = rss_kib(px.pid)
+                h = subprocess.Popen([str(TOOLS / "holdconns"), "-a", "127.0.0.1", "-p",
+                                      str(px.ports.echo_hold), "-n", str(n)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+                PROCS.append(("holdconns", h))
+                line = h.stdout.readline().strip()
+                if not line.startswith("ready"):
+                    h.kill()
+                    _, err = h.communicate()
+                    raise BenchError("idle %s: holdconns said %r %s" % (setup, line, err))
+                time.sleep(1.0)
+                px.check_alive()
+                after = rss_kib(px.pid)
+                fds = nfds(px.pid)
+                h.stdin.write("done\n")
+                h.stdin.flush()
+                out, err = h.communicate(timeout=60)
+                if h.returncode != 0:
+                    raise BenchError("idle %s: holdconns: %s %s" % (setup, out, err))
+                per = (after - before) / n   # KiB per connection
+                self.record("idle", setup, per,
+                            "RSS %d -> %d KiB, %d fds" % (before, after, fds))
+                say("idle     %-8s %.2f KiB/conn (RSS %d -> %d KiB, %d fds for %d conns)" % (
+                    setup, per, before, after, fds, n))
+            finally:
+                px.stop()
+        self.measure("idle", one)
+
+    # 5. HTTP
+    def http(self):
+        def parse_wrk(out):
+            rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+            m = re.search(r"^\s*99%\s+([0-9.]+)(us|ms|s)\s*$", out, re.M)
+            mult = {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+            p99 = float(m.group(1)) * mult
+            bad = re.search(r"Non-2xx or 3xx responses:\s+([0-9]+)", out)
+            serr = re.search(r"Socket errors:.*", out)
+            return rps, p99, (int(bad.group(1)) if bad else 0), (serr.group(0) if serr else "")
+
+        def one(svc, setup, r):
+            addr, port = self.endpoint(setup, svc)
+            url = "%s://%s:%d/" % (svc, addr, port)
+            p = run(["wrk", "-t", "2", "-c", self.sz["http_c"], "-d", "%ds" % self.sz["http_s"],
+                     "--latency", url], timeout=self.sz["http_s"] + 60)
+            rps, p99, bad, serr = parse_wrk(p.stdout)
+            self.record(svc + "_rps", setup, rps)
+            self.record(svc + "_p99", setup, p99)
+            if bad or serr:
+                self.errors.append("%s %s run %d: %d non-2xx responses %s" % (
+                    svc, setup, r + 1, bad, serr))
+            say("%-8s %-8s %.0f req/s, p99 %.2f ms%s" % (
+                svc, setup, rps, p99, (" (%d non-2xx; %s)" % (bad, serr)) if bad or serr else ""))
+            time.sleep(1)
+        for svc in ("http", "https"):
+            self.measure(svc, lambda setup, r: one(svc, setup, r))
+
+    # 6. websocket
+    def ws(self):
+        def one(setup, r):
+            addr, port = self.endpoint(setup, "ws")
+            p = run([TOOLS / "wsrtt", "-a", addr, "-p", port, "-n", self.sz["ws_n"],
+                     "-w", self.sz["ws_warm"], "-s", "32", "-u", "/ws"], timeout=300)
+            j = json.loads(p.stdout)
+            self.record("ws_p50", setup, j["p50_us"])
+            self.record("ws_p99", setup, j["p99_us"])
+            say("ws       %-8s p50 %.1f us, p99 %.1f us" % (setup, j["p50_us"], j["p99_us"]))
+        self.measure("ws", one)
+
+    # 7. selection
+    def select(self):
+        for r in range(self.sz["runs"]):
+            p = run([TOOLS / "bench_select", "-v", 1000, "-e", 100000, "-n",
+                     self.sz["sel_picks"]], timeout=600)
+            j = json.loads(p.stdout)
+            for k, v in j["ns_per_pick"].items():
+                self.record("sel_" + k, "poolgate", v / 1000.0)
+            say("select   " + ", ".join("%s %.2f us" % (k, v / 1000.0)
+                                        for k, v in j["ns_per_pick"].items()))
+
+
+# ------------------------------------------------------------ report
+
+ROWS = [
+    # key, scenario, metric, unit, higher is better, format
+    ("bulk1", "bulk relay (iperf3), 1 stream", "throughput", "Gbit/s", True, "%.2f"),
+    ("bulk8", "bulk relay (iperf3), 8 streams", "throughput", "Gbit/s", True, "%.2f"),
+    ("scp_up", "SSH: scp {scp} up", "time", "s", False, "%.2f"),
+    ("scp_down", "SSH: scp {scp} down", "time", "s", False, "%.2f"),
+    ("conn", "connection rate (connect, 8 bytes each way, close)", "rate", "conn/s", True, "%.0f"),
+    ("idle", "{idle} idle relayed connections", "RSS per connection", "KiB", False, "%.2f"),
+    ("http_rps", "HTTP keep-alive, small response", "rate", "req/s", True, "%.0f"),
+    ("http_p99", "HTTP keep-alive, small response", "p99 latency", "ms", False, "%.2f"),
+    ("https_rps", "HTTPS (TLS terminated) keep-alive", "rate", "req/s", True, "%.0f"),
+    ("https_p99", "HTTPS (TLS terminated) keep-alive", "p99 latency", "ms", False, "%.2f"),
+    ("ws_p50", "websocket round trip, 32 B", "p50", "µs", False, "%.1f"),
+    ("ws_p99", "websocket round trip, 32 B", "p99", "µs", False, "%.1f"),
+]
+
+SEL_ROWS = [
+    ("sel_ip_hit", "SSH client with an address affinity (rule 4)"),
+    ("sel_user_hit", "HTTP request of a user with an affinity (rule 1)"),
+    ("sel_new_ip", "new SSH client: least loaded of 1,000 VMs (rule 5)"),
+    ("sel_new_user", "HTTP request of an unknown user (rules 1, 5)"),
+    ("sel_ip_conn", "returning SSH client, pick + session start + end"),
+]
+
+# key -> [(description, predicate(med) -> bool or None)]
+def targets(med):
+    def ratio(k, a, b):
+        try:
+            return med[k][a] / med[k][b]
+        except (KeyError, ZeroDivisionError, TypeError):
+            return None
+
+    def t(desc, v, ok):
+        return (desc, None if v is None else ok(v), v)
+
+    out = [
+        t("bulk 1 stream ≥ 1.0 × HAProxy", ratio("bulk1", "poolgate", "haproxy"), lambda v: v >= 1.0),
+        t("bulk 1 stream ≥ 0.85 × direct", ratio("bulk1", "poolgate", "direct"), lambda v: v >= 0.85),
+        t("bulk 8 streams ≥ 1.0 × HAProxy", ratio("bulk8", "poolgate", "haproxy"), lambda v: v >= 1.0),
+        t("scp up time ≤ 1.05 × direct", ratio("scp_up", "poolgate", "direct"), lambda v: v <= 1.05),
+        t("scp down time ≤ 1.05 × direct", ratio("scp_down", "poolgate", "direct"), lambda v: v <= 1.05),
+        t("connection rate ≥ 1.0 × HAProxy", ratio("conn", "poolgate", "haproxy"), lambda v: v >= 1.0),
+        t("idle memory ≤ 3 KiB per connection",
+          med.get("idle", {}).get("poolgate"), lambda v: v <= 3.0),
+        t("idle memory below HAProxy's", ratio("idle", "poolgate", "haproxy"), lambda v: v < 1.0),
+        t("HTTP rps ≥ 1.0 × HAProxy", ratio("http_rps", "poolgate", "haproxy"), lambda v: v >= 1.0),
+        t("HTTPS rps ≥ 0.9 × HAProxy", ratio("https_rps", "poolgate", "haproxy"), lambda v: v >= 0.9),
+    ]
+    sel = [med.get(k, {}).get("poolgate") for k, _ in SEL_ROWS]
+    sel = [v for v in sel if v is not None]
+    out.append(t("selection ≤ 1 µs per pick (slowest case)", max(sel) if sel else None,
+                 lambda v: v <= 1.0))
+    return out
+
+
+def cmd_version(argv, rx=None):
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=30)
+        out = p.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    if rx:
+        m = re.search(rx, out)
+        return m.group(1) if m else out.splitlines()[0] if out else "?"
+    return out.splitlines()[0] if out else "?"
+
+
+def dpkg_version(pkg):
+    return cmd_version(["dpkg-query", "-W", "-f=${Version}", pkg])
+
+
+def machine_info(bench):
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = "?"
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem = "%.1f GiB" % (int(line.split()[1]) / 1024 / 1024)
+    try:
+        debian = Path("/etc/debian_version").read_text().strip()
+    except OSError:
+        debian = "?"
+    commit = cmd_version(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
+                            "backends", "proxy", "config", "meson.build"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+    hp_threads = "?"
+    try:
+        hp_threads = bench.hp.info().get("Nbthread", "?")
+    except Exception:  # reporting only
+        pass
+    return [
+        ("CPU", cpu),
+        ("cores (online)", str(os.cpu_count())),
+        ("memory", mem),
+        ("kernel", platform.release()),
+        ("OS", "Debian %s" % debian),
+        ("poolgate", "%s (commit %s%s), meson --buildtype=release (gcc -O3)" % (
+            cmd_version([str(BUILD / "poolgate"), "-V"]), commit,
+            ", with uncommitted changes" if dirty.strip() else "")),
+        ("HAProxy", "%s (Debian %s), %s thread(s) (its default: one per CPU)" % (
+            cmd_version(["haproxy", "-v"], r"version (\S+)"), dpkg_version("haproxy"), hp_threads)),
+        ("libevent", dpkg_version("libevent-dev")),
+        ("OpenSSL", cmd_version(["openssl", "version"])),
+        ("OpenSSH", cmd_version(["ssh", "-V"])),
+        ("iperf3", cmd_version(["iperf3", "--version"], r"iperf (\S+)")),
+        ("wrk", dpkg_version("wrk")),
+        ("nginx", dpkg_version("nginx")),
+        ("gcc", cmd_version(["gcc", "-dumpfullversion"])),
+    ]
+
+
+def fmt(v, f):
+    return "—" if v is None else f % v
+
+
+def write_report(bench, out, args, started, elapsed):
+    sz = bench.sz
+    med = {k: {s: statistics.median(v) for s, v in d.items()} for k, d in bench.res.items()}
+    scp_label = ("%d GiB" % (sz["scp_mib"] // 1024)) if sz["scp_mib"] >= 1024 else (
+        "%d MiB" % sz["scp_mib"])
+    L = []
+    L.append("# poolgate benchmark results")
+    L.append("")
+    L.append("Generated by `bench/run%s` on %s in %.0f min (%s mode: median of %d run%s per "
+             "setup, setups interleaved direct → poolgate → HAProxy in every run). "
+             "Regenerate with `bench/run`; `bench/run --help` lists the options." % (
+                 (" " + " ".join(args.argv)) if args.argv else "",
+                 started.strftime("%Y-%m-%d %H:%M UTC"), elapsed / 60, args.mode, sz["runs"],
+                 "" if sz["runs"] == 1 else "s"))
+    L.append("")
+    L.append("## Machine")
+    L.append("")
+    L.append("| | |")
+    L.append("| --- | --- |")
+    for k, v in machine_info(bench):
+        L.append("| %s | %s |" % (k, v.replace("|", "\\|")))
+    L.append("")
+    L.append("## Results")
+    L.append("")
+    L.append("*direct*: the client in the root namespace connects to vm1's address over the "
+             "bridge. *poolgate* and *HAProxy*: the client connects to the proxy's loopback "
+             "listener and the proxy relays to the pool (%d VMs, every one a backend). "
+             "Ratios are poolgate ÷ the other setup; ↑ means higher is better, ↓ lower." %
+             len(bench.pool.vms))
+    L.append("")
+    L.append("| scenario | metric | direct | poolgate | HAProxy | poolgate/direct | "
+             "poolgate/HAProxy |")
+    L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for key, scen, metric, unit, higher, f in ROWS:
+        if key not in med:
+            continue
+        m = med[key]
+        d, p, h = m.get("direct"), m.get("poolgate"), m.get("haproxy")
+        rd = p / d if p is not None and d else None
+        rh = p / h if p is not None and h else None
+        L.append("| %s | %s (%s %s) | %s | %s | %s | %s | %s |" % (
+            scen.format(scp=scp_label, idle="{:,}".format(sz["idle_n"])),
+            metric, unit, "↑" if higher else "↓",
+            fmt(d, f), fmt(p, f), fmt(h, f), fmt(rd, "%.2f"), fmt(rh, "%.2f")))
+    if any(k in med for k, _ in SEL_ROWS):
+        L.append("")
+        L.append("### Selection")
+        L.append("")
+        L.append("`bench/bench_select.c`: `route_pick()` (the routing order of every new "
+                 "connection and HTTP request) over a pool of 1,000 VMs, all up, with "
+                 "100,000 affinity entries (half `ip:`, half `user:`), %s picks per case, "
+                 "keys in shuffled order. Built from backends/select.c, route.c, backend.c, "
+                 "health.c and affinity.c with build-bench's flags (`%s`)." % (
+                     "{:,}".format(sz["sel_picks"]), SELECT_FLAGS))
+        L.append("")
+        L.append("| case | time per pick (µs) ↓ |")
+        L.append("| --- | ---: |")
+        for key, desc in SEL_ROWS:
+            if key in med:
+                L.append("| %s | %.3f |" % (desc, med[key]["poolgate"]))
+    L.append("")
+    L.append("## Targets")
+    L.append("")
+    L.append("| target | value | met |")
+    L.append("| --- | ---: | :---: |")
+    for desc, ok, v in targets(med):
+        if ok is None:
+            continue
+        L.append("| %s | %.3g | %s |" % (desc, v, "yes" if ok else "**no**"))
+    if bench.tw_notes:
+        L.append("")
+        L.append("## Local ports held in TIME_WAIT")
+        L.append("")
+        L.append("A proxy that closes its connections to the VMs first leaves a TIME_WAIT "
+                 "socket, holding a local port towards that VM for 60 s; with ~28,000 "
+                 "ephemeral ports per VM address that caps new connections to a VM at "
+                 "~470/s sustained. Before every measurement the benchmark waits (up to "
+                 "70 s) until fewer than %s are left, so one setup's debt is not paid "
+                 "by the next. Seen after:" % "{:,}".format(TW_SETTLE))
+        L.append("")
+        for key, notes in bench.tw_notes.items():
+            L.append("- %s: %s" % (key, "; ".join(notes)))
+    if bench.errors:
+        L.append("")
+        L.append("## Errors seen")
+        L.append("")
+        for e in bench.errors:
+            L.append("- " + e)
+    L.append("")
+    L.append("## Every run")
+    L.append("")
+    L.append("| key | setup | values (in run order) | notes |")
+    L.append("| --- | --- | --- | --- |")
+    fmts = {k: f for k, _, _, _, _, f in ROWS}
+    for key in list(k for k, *_ in ROWS) + [k for k, _ in SEL_ROWS]:
+        for setup in SETUPS:
+            vals = bench.res.get(key, {}).get(setup)
+            if not vals:
+                continue
+            f = fmts.get(key, "%.3f")
+            notes = "; ".join(bench.extra.get(key, {}).get(setup, []))
+            L.append("| %s | %s | %s | %s |" % (key, setup, ", ".join(f % v for v in vals), notes))
+    L.append("")
+    L.append("## Method")
+    L.append("")
+    L.append("- Pool: `tests/pool/pool up %d` (network namespaces on bridge pgbr0). Each VM runs "
+             "sshd, `iperf3 -s`, `bench/echod.c` (echo; one instance closes after the first "
+             "echo), nginx %s (`worker_processes auto`, a %d-byte static page on 8000, the same "
+             "over TLS on 8443 for the direct HTTPS baseline) and `bench/wsecho.c` (websocket "
+             "echo). Clients run in the root namespace." % (
+                 len(bench.pool.vms), dpkg_version("nginx"),
+                 len("<!doctype html><title>vm1</title><p>hello from vm1, a pool VM</p>\n")))
+    L.append("- bulk: `iperf3 -c ADDR -t %d%s -P 1|8` (client → server), received throughput." % (
+        sz["iperf_s"], " -O %d" % sz["iperf_omit"] if sz["iperf_omit"] else ""))
+    L.append("- scp: `scp -F <pool ssh_config>` of a %s random file in %s, up then down; wall "
+             "time including the SSH handshake (OpenSSH defaults: chacha20-poly1305)." % (
+                 scp_label, getattr(bench, "scp_where", "/dev/shm")))
+    L.append("- conn: `bench/connrate.c`, %d connections in flight for %d s; each connects, "
+             "sends 8 bytes, reads them back until the server closes, closes." % (
+                 sz["conn_c"], sz["conn_s"]))
+    L.append("- idle: a fresh proxy process with only the echo service; 20 warm-up connections; "
+             "then `bench/holdconns.c` opens %s connections, each echoes one byte end to end, "
+             "and holds them; (VmRSS after − VmRSS before) ÷ %s. Socket buffers are kernel "
+             "memory, not counted." % ("{:,}".format(sz["idle_n"]), "{:,}".format(sz["idle_n"])))
+    L.append("- http: `wrk -t 2 -c %d -d %ds --latency` on `/`; HTTPS: TLS 1.3 with an "
+             "ECDSA P-256 certificate, terminated by the proxy (plain HTTP to the VM)." % (
+                 sz["http_c"], sz["http_s"]))
+    L.append("- ws: `bench/wsrtt.c`, one websocket (through poolgate's and HAProxy's http "
+             "mode, Upgrade), %s messages of 32 bytes one at a time after %s warm-up." % (
+                 "{:,}".format(sz["ws_n"]), sz["ws_warm"]))
+    L.append("- Logging: poolgate logs to a file (its stderr); HAProxy logs each connection and "
+             "request (`option tcplog` / `httplog`) to a file (`log stdout`).")
+    L.append("")
+    if bench.pg_conf_text:
+        L.append("<details><summary>poolgate configuration</summary>")
+        L.append("")
+        L.append("```")
+        L.append(bench.pg_conf_text.rstrip())
+        L.append("```")
+        L.append("</details>")
+        L.append("")
+    if bench.hp_conf_text:
+        L.append("<details><summary>HAProxy configuration</summary>")
+        L.append("")
+        L.append("```")
+        L.append(bench.hp_conf_text.rstrip())
+        L.append("```")
+        L.append("</details>")
+        L.append("")
+    text = "\n".join(L)
+    text = text.replace(str(WORK), "$WORK")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, out)
+    return med
+
+
+# ------------------------------------------------------------ main
+
+def serve(bench):
+    eps = {}
+    for setup in SETUPS:
+        eps[setup] = {svc: "%s:%d" % bench.endpoint(setup, svc)
+                      for svc in ("ssh", "iperf", "echo_close", "echo_hold", "http", "https", "ws")}
+    eps["pids"] = {"poolgate": bench.pg.pid, "haproxy": bench.hp.pid}
+    eps["tools"] = str(TOOLS)
+    eps["ssh_config"] = bench.pool.ssh_config
+    eps["logs"] = str(WORK)
+    print(json.dumps(eps, indent=1), flush=True)
+    say("serving; Ctrl-C (or SIGTERM) tears it all down")
+    try:
+        while bench.pg.alive() and bench.hp.alive():
+            time.sleep(1)
+        say("a proxy exited")
+    except KeyboardInterrupt:
+        pass
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        prog="bench/run", description="poolgate's benchmark: direct vs poolgate vs HAProxy.",
+        epilog="Scenarios: " + ", ".join(SCENARIOS) + ".")
+    ap.add_argument("--quick", action="store_true",
+                    help="every scenario once with small sizes (64 MiB scp, 2 s runs, 500 idle)")
+    ap.add_argument("--out", help="results file (default bench/results.md; with --quick, "
+                    "build-bench/bench/results-quick.md)")
+    ap.add_argument("--runs", type=int, help="runs per setup (default 3; --quick 1)")
+    ap.add_argument("--only", help="comma-separated scenarios to run (default all)")
+    ap.add_argument("--vms", type=int, default=2, help="VMs in the pool (default 2)")
+    ap.add_argument("--serve", action="store_true",
+                    help="set everything up, print the endpoints, and wait (Ctrl-C ends it): "
+                    "for profiling by hand")
+    ap.add_argument("--perf", action="store_true",
+                    help="perf record poolgate during its first run of each scenario "
+                    "(reports in build-bench/bench/perf-*.txt)")
+    a = ap.parse_args(argv)
+    a.argv = argv
+    a.mode = "quick" if a.quick else "full"
+    if a.only:
+        a.only = [s.strip() for s in a.only.split(",") if s.strip()]
+        bad = [s for s in a.only if s not in SCENARIOS]
+        if bad:
+            ap.error("unknown scenario(s) %s (known: %s)" % (", ".join(bad), ", ".join(SCENARIOS)))
+    else:
+        a.only = list(SCENARIOS)
+    if a.vms < 1 or a.vms > 50:
+        ap.error("--vms must be 1..50")
+    return a
+
+
+def main(argv):
+    args = parse_args(argv)
+    sizes = dict(SIZES[args.mode])
+    if args.runs:
+        sizes["runs"] = args.runs
+    if args.out:
+        out = Path(args.out).resolve()
+    elif args.quick:
+        out = TOOLS / "results-quick.md"
+    else:
+        out = REPO / "bench" / "results.md"
+    if os.geteuid() != 0:
+        print("bench: needs root (network namespaces)", file=sys.stderr)
+        return 1
+
+    def on_term(sig, frame):
+        raise SystemExit("bench: stopped by signal %d" % sig)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+
+    os.environ.pop("MALLOC_PERTURB_", None)   # meson test sets it: it slows malloc
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t_start = time.monotonic()
+    try:
+        install(args.perf)
+        build(sizes)
+        lock = take_lock()
+    except BenchError as e:
+        say("error: %s" % e)
+        return 1
+    pool = Pool(args.vms)
+    bench = Bench(args, sizes)
+    bench.pool = pool
+    bench.pg = bench.hp = None
+    bench.pg_conf_text = bench.hp_conf_text = ""
+    rc = 1
+    try:
+        if WORK.exists():
+            shutil.rmtree(WORK)
+        WORK.mkdir(parents=True)
+        WORK.chmod(0o755)
+        pool.up()
+        cert, key = make_cert()
+        bench.cert, bench.key = cert, key
+        start_servers(pool, cert, key)
+        needs_proxies = any(s in args.only for s in ("bulk", "scp", "conn", "http", "ws"))
+        if needs_proxies or "idle" in args.only:
+            bench.pg = Poolgate("main", pool, cert, key).start()
+            bench.hp = Haproxy("main", pool, cert, key).start()
+            bench.pg_conf_text = bench.pg.conf.read_text()
+            bench.hp_conf_text = bench.hp.conf.read_text()
+        say("pool, servers, poolgate (pid %s) and HAProxy (pid %s) ready; %s mode, %d run(s)" % (
+            bench.pg.pid if bench.pg else "-", bench.hp.pid if bench.hp else "-",
+            args.mode, sizes["runs"]))
+        if args.serve:
+            serve(bench)
+            return 0
+        for s in SCENARIOS:
+            if s in args.only:
+                say("---- %s" % s)
+                getattr(bench, s)()
+        for px in (bench.pg, bench.hp):
+            if px is not None:
+                px.check_alive()
+        med = write_report(bench, out, args, started, time.monotonic() - t_start)
+        say("results written to %s" % out)
+        for desc, ok, v in targets(med):
+            if ok is not None:
+                say("target %-45s %8.3g  %s" % (desc, v, "met" if ok else "NOT met"))
+        rc = 0
+    except BenchError as e:
+        say("error: %s" % e)
+        say("logs: %s" % WORK)
+        rc = 1
+    finally:
+        for name, p in reversed(PROCS):
+            stop(p, timeout=5)
+        pool.down()
+        os.close(lock)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
