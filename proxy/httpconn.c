@@ -306,6 +306,13 @@ hc_timercb(evutil_socket_t fd, short what, void *arg)
 			hc_close_after_flush(hc, "keepalive_timeout");
 			return;
 		}
+		if (hc->tls && hc->nreq == 0 &&
+		    evbuffer_get_length(bufferevent_get_input(hc->cli)) == 0) {
+			/* No request yet, maybe no handshake: nothing to answer in. */
+			hc->end_why = "header_timeout";
+			hc_free(hc);
+			return;
+		}
 		/* FALLTHROUGH */
 	case HC_FORM:
 		hc_error(hc, 408, "header_timeout");

@@ -41,6 +41,7 @@ struct dir {
 	bool             eof;      /* src sent EOF */
 	bool             shut;     /* dst's writing half shut */
 	bool             full;     /* the pipe took no more (its slots are used) */
+	bool             blocked;  /* copying without a pipe: dst took no more */
 };
 
 struct splicer {
@@ -174,6 +175,54 @@ splice_fail(struct splicer *sp, int side)
  * Move what src has into the pipe, up to its room. Returns false on a
  * socket error (the side is marked failed).
  */
+/*
+ * No pipe to be had (out of descriptors): move bytes without one and
+ * without buffering them. Peek at what the source has, send what the
+ * destination takes, then consume exactly that much from the source.
+ * Returns false on a socket error.
+ */
+static bool
+copy_direct(struct splicer *sp, struct dir *d, int side)
+{
+	char buf[4096];
+	ssize_t n, w;
+
+	d->blocked = false;
+	for (;;) {
+		n = recv(d->src, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0) {
+			d->eof = true;
+			if (!d->shut) {
+				shutdown(d->dst, SHUT_WR);
+				d->shut = true;
+			}
+			return true;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return true;
+			splice_fail(sp, side);
+			return false;
+		}
+		w = send(d->dst, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				d->blocked = true;   /* wait until dst is writable */
+				return true;
+			}
+			splice_fail(sp, 1 - side);
+			return false;
+		}
+		if (recv(d->src, buf, (size_t)w, MSG_DONTWAIT) != w)
+			pg_fatalx("splice: peeked bytes vanished");
+		d->bytes += (uint64_t)w;
+	}
+}
+
 static bool
 pump_in(struct splicer *sp, struct dir *d, int side)
 {
@@ -181,8 +230,14 @@ pump_in(struct splicer *sp, struct dir *d, int side)
 
 	while (!d->eof && !d->full && d->inpipe < SPLICE_CAP) {
 		if (d->p.r < 0 && pipe_take(sp->pp, &d->p) == -1) {
-			log_warn("splice: no pipe: %s", strerror(errno));
-			return true;   /* try again on the next event */
+			static uint64_t last;
+			uint64_t now = pg_now_ms();
+			if (now - last >= 1000) {
+				last = now;
+				log_warn("splice: no pipe (%s): copying without one",
+				    strerror(errno));
+			}
+			return copy_direct(sp, d, side);
 		}
 		n = splice(d->src, NULL, d->p.w, NULL, SPLICE_CAP - d->inpipe,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -256,10 +311,10 @@ splice_update(struct splicer *sp)
 		struct dir *in = &sp->d[1 - side];   /* writes to this socket */
 		short want = 0;
 
-		if (!sp->failed && !out->eof && !out->full &&
+		if (!sp->failed && !out->eof && !out->full && !out->blocked &&
 		    out->inpipe < SPLICE_CAP)
 			want |= EV_READ;
-		if (in->inpipe > 0)
+		if (in->inpipe > 0 || in->blocked)
 			want |= EV_WRITE;
 		if (want == sp->want[side])
 			continue;
