@@ -6,7 +6,8 @@
 #
 # Uses man(1) of man-db (`man --warnings=all -l PAGE`, what a user runs),
 # else groff (`groff -mandoc -Tutf8 -ww`); both come with Debian's man-db and
-# groff-base packages. Without either it skips (exit 77). Each page must
+# groff-base packages (deploy/install-deps installs man-db). Without either
+# it fails: a page nobody can render is not checked. Each page must
 # also render its NAME section with its own name in it: a page that fails
 # to render at all is not "without warnings". Before the pages, a broken
 # page must make the check fail, so that a check that cannot fail is noticed.
@@ -20,8 +21,8 @@ if command -v man >/dev/null 2>&1 && man --version 2>/dev/null | grep -q '^man '
 elif command -v groff >/dev/null 2>&1; then
 	tool=groff
 else
-	echo "neither man (man-db) nor groff is installed: skipped" >&2
-	exit 77
+	echo "neither man (man-db) nor groff is installed: install man-db" >&2
+	exit 1
 fi
 
 tmp=$(mktemp -d) || exit 1
