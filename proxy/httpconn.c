@@ -790,14 +790,17 @@ hc_route(struct hconn *hc)
 		return;
 	}
 	/*
-	 * When no affinity decided (an anonymous request, chosen by load),
+	 * When no affinity decided and the request names no user (an
+	 * anonymous request, chosen by load; a new user's first request must
+	 * still go to the least loaded VM),
 	 * stay on the VM this connection is already talking to if it takes
 	 * new sessions: a new VM connection per request costs a connect and
 	 * leaves a TIME_WAIT socket behind, for no gain in balance (anonymous
 	 * requests are not sessions).
 	 */
-	if (why == ROUTE_LOAD && hc->be != NULL && hc->vm != NULL &&
-	    hc->vm != b && be_takes_new(hc->vm, (size_t)svc->idx)) {
+	if (why == ROUTE_LOAD && hc->user[0] == '\0' && hc->be != NULL &&
+	    hc->vm != NULL && hc->vm != b &&
+	    be_takes_new(hc->vm, (size_t)svc->idx)) {
 		bool tried = false;
 		for (int i = 0; i < hc->ntried; i++)
 			tried |= hc->tried[i] == hc->vm;
