@@ -1295,17 +1295,27 @@ def test_client_and_vm_sockets_have_tcp_keepalive(fpg, pool):
         # ss shows one timer per socket: a retransmit or delayed-ACK timer
         # hides the keepalive one while data is in flight, so look until the
         # session's two sockets are quiet.
-        deadline = time.monotonic() + 8
-        while True:
+        # A health-check probe to the same VM port may be open at the instant
+        # ss looks (it lives milliseconds): keep only sockets seen in two
+        # samples 0.2 s apart, which the session's own sockets are.
+        def sample():
             out = run(["ss", "-tnoepH", "state", "established"]).stdout
-            mine = [l for l in out.splitlines() if "pid=%d," % pg.proc.pid in l]
+            return {l.split()[2] + " " + l.split()[3]: l for l in out.splitlines()
+                    if "pid=%d," % pg.proc.pid in l}
+
+        deadline = time.monotonic() + 8
+        before = sample()
+        while True:
+            time.sleep(0.2)
+            now = sample()
+            mine = [l for k, l in now.items() if k in before]
+            before = now
             client_side = [l for l in mine if " 127.0.0.1:%d " % pg.port in l]
             vm_side = [l for l in mine if " %s:22 " % vm_addr in l]
             socks = client_side + vm_side
             busy = [l for l in socks if "timer:(on" in l or "timer:(persist" in l]
             if (client_side and vm_side and not busy) or time.monotonic() > deadline:
                 break
-            time.sleep(0.2)
         assert client_side and vm_side, (
             "poolgate's sockets of the session not found in ss output:\n%s" % "\n".join(mine))
         for l in socks:
