@@ -181,26 +181,55 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 		return;
 	}
 	srv->nconns++;
-	srv_set_keepalive(srv, fd);
+	/* keepalive and TCP_NODELAY come from the listener (listener_tune) */
 	if (svc->cfg.mode == SVC_MODE_HTTP)
 		hconn_accept(srv, svc, fd, sa, (socklen_t)salen);
 	else
 		session_accept(srv, svc, fd, sa, (socklen_t)salen);
 }
 
-void
-srv_set_keepalive(const struct pg_server *srv, int fd)
+/*
+ * TCP keepalive after keepalive_ms of silence (0: off). Probes every 10 s,
+ * 3 unanswered: a vanished peer goes in keepalive_ms + 30 s.
+ */
+static void
+sock_keepalive(int fd, uint64_t keepalive_ms, bool turn_off)
 {
-	int on = 1, idle, intvl = 10, cnt = 3;
+	int on = 1, off = 0, idle, intvl = 10, cnt = 3;
 
-	if (srv->cfg->tcp_keepalive_ms == 0 || fd < 0)
+	if (fd < 0)
 		return;
-	idle = (int)((srv->cfg->tcp_keepalive_ms + 999) / 1000);
-	/* Probes every 10 s, 3 unanswered: a vanished peer goes in idle + 30 s. */
+	if (keepalive_ms == 0) {
+		if (turn_off)
+			setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &off, sizeof(off));
+		return;
+	}
+	idle = (int)((keepalive_ms + 999) / 1000);
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
+void
+srv_set_keepalive(const struct pg_server *srv, int fd)
+{
+	sock_keepalive(fd, srv->cfg->tcp_keepalive_ms, false);
+}
+
+/*
+ * Options every accepted socket inherits from its listener (Linux copies
+ * them at accept): keepalive as configured, and TCP_NODELAY (an SSH
+ * keystroke or an HTTP response is never held back for Nagle). Set once
+ * per listener and reload, instead of once per connection.
+ */
+static void
+listener_tune(struct listener *l, const struct pg_config *cfg)
+{
+	int one = 1, fd = evconnlistener_get_fd(l->lev);
+
+	sock_keepalive(fd, cfg->tcp_keepalive_ms, true);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 static void
@@ -847,6 +876,7 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 			if (ls[i][j] == NULL)
 				pg_fatalx("listener for %s vanished", cs->listen[j].text);
 			ls[i][j]->svc = nsvc[i];
+			listener_tune(ls[i][j], ncfg);
 		}
 	}
 	for (size_t i = 0; i < ncfg->nservices; i++) {

@@ -28,12 +28,21 @@ struct session {
 	char                peer_text[INET6_ADDRSTRLEN + 8]; /* addr:port */
 	char                addr[INET6_ADDRSTRLEN];          /* client address */
 	char                key[AFF_KEY_MAX + 1];            /* "" = no affinity */
-	int                 cfd;            /* client socket, until the splicer owns it */
-	int                 bfd;            /* VM socket being connected, or -1 */
-	struct event        ev;             /* connect to the VM (bfd), then unused */
-	struct event        cev;            /* client gone while we connect or queue */
+	int                 cfd;            /* client socket */
+	int                 bfd;            /* VM socket (connecting or relaying), or -1 */
+	/*
+	 * Both sockets are watched edge-triggered for reading, writing and the
+	 * peer's FIN from the start (SESSION_EV): while connecting, cev only
+	 * notices a client that leaves and ev the connect's end; once
+	 * relaying, both feed the splicer, with no epoll change in between.
+	 */
+	struct event        ev;             /* bfd */
+	struct event        cev;            /* cfd */
+	struct event        tmo;            /* the connect timeout */
 	bool                ev_set, cev_set;
-	struct splicer     *sp;
+	bool                client_fin;     /* the client sent FIN before the relay */
+	struct splicer     *sp;             /* &spl once relaying, else NULL */
+	struct splicer      spl;
 	struct backend     *backend;        /* picked VM, counted while set */
 	struct backend     *tried[SESSION_MAX_TRIES];
 	int                 ntried;
@@ -47,6 +56,8 @@ struct session {
 
 static void session_connect_next(struct session *s);
 
+#define SESSION_EV (EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST)
+
 #define session_of(node) \
 	((struct session *)((char *)(node) - offsetof(struct session, wq)))
 
@@ -59,12 +70,13 @@ set_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-/* Stop the connect event and close the socket of a connect in progress. */
+/* Stop watching the VM socket (and its connect timeout). */
 static void
 session_drop_connect_event(struct session *s)
 {
 	if (s->ev_set) {
 		event_del(&s->ev);
+		evtimer_del(&s->tmo);
 		s->ev_set = false;
 	}
 }
@@ -129,12 +141,12 @@ session_free(struct session *s, const char *why)
 			s->backend->bytes_up += up;
 			s->backend->bytes_down += down;
 		}
+		splice_release(s->sp);
 	}
-	splice_free(s->sp);   /* closes both sockets */
 	session_drop_connect(s);
 	if (s->cev_set)
 		event_del(&s->cev);
-	if (s->cfd >= 0 && s->sp == NULL)
+	if (s->cfd >= 0)
 		close(s->cfd);
 	session_uncount(s);
 	lim_release(srv->lim, (struct sockaddr *)&s->peer);
@@ -159,39 +171,32 @@ session_splice_done(struct splicer *sp, enum relay_end why, void *arg)
 	session_free(s, relay_end_name(why));
 }
 
+/* what: the event on the VM socket that ended the connect. */
 static void
-session_established(struct session *s)
+session_established(struct session *s, short what)
 {
-	int bfd = s->bfd;
-
-	session_drop_connect_event(s);
-	if (s->cev_set) {
-		event_del(&s->cev);
-		s->cev_set = false;
-	}
-	srv_set_keepalive(s->srv, bfd);
-	set_nodelay(s->cfd);
-	set_nodelay(bfd);
+	evtimer_del(&s->tmo);
 	/*
 	 * Nothing was read from the client while we connected: what it sent
-	 * (an SSH client's banner) waits in the kernel and goes out by splice.
+	 * (an SSH client's banner) waits in the kernel and goes out now. The
+	 * client socket has keepalive and TCP_NODELAY from the listener.
 	 */
-	s->sp = splice_start(s->srv->base, s->srv->pipes, s->cfd, bfd,
+	splice_init(&s->spl, s->srv->base, s->srv->pipes, s->cfd, s->bfd,
 	    s->svc->cfg.idle_timeout_ms, session_splice_done, s);
-	if (s->sp == NULL) {
-		log_warn("session client=%s: out of memory starting relay",
-		    s->peer_text);
-		s->svc->errors[ERR_RESOURCES]++;
-		session_free(s, "resources");
-		return;
-	}
-	s->bfd = -1;   /* transferred to the splicer, with cfd */
+	s->sp = &s->spl;
+	/* Edges seen already: the VM may have sent its FIN with its banner. */
+	splice_note(s->sp, 1, what);
+	if (s->client_fin)
+		splice_note(s->sp, 0, EV_CLOSED);
 	s->backend->connections++;
 	log_debug("session start service=%s client=%s vm=%s tries=%d",
 	    s->svc->cfg.name, s->peer_text, s->backend->name, s->ntried);
 }
 
-/* The connect to the VM finished, failed or timed out. */
+/*
+ * An event on the VM socket: relayed, or the connect's end (writable, or
+ * an error), or the connect timeout (fd -1, EV_TIMEOUT).
+ */
 static void
 session_connect_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -203,10 +208,15 @@ session_connect_cb(evutil_socket_t fd, short what, void *arg)
 	int soerr = 0;
 	bool timeout = (what & EV_TIMEOUT) != 0;
 
-	s->ev_set = false;   /* not persistent: it fired */
-	if (!timeout && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 &&
-	    soerr == 0) {
-		session_established(s);
+	if (s->sp != NULL) {
+		splice_io(s->sp, 1, what);
+		return;
+	}
+	if (!timeout && !(what & (EV_WRITE | EV_CLOSED)))
+		return;   /* not done yet */
+	if (!timeout && getsockopt(s->bfd, SOL_SOCKET, SO_ERROR, &soerr,
+	    &len) == 0 && soerr == 0) {
+		session_established(s, what);
 		return;
 	}
 	/* Nothing was relayed yet: count it against the VM and move on. */
@@ -236,9 +246,15 @@ session_client_cb(evutil_socket_t fd, short what, void *arg)
 	struct session *s = arg;
 	char c;
 
+	if (s->sp != NULL) {
+		splice_io(s->sp, 0, what);
+		return;
+	}
+	/* Bytes and writability wait for the relay; only a FIN matters. */
+	if (!(what & EV_CLOSED))
+		return;
 	if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
-		event_del(&s->cev);
-		s->cev_set = false;
+		s->client_fin = true;   /* its bytes and its EOF go to the VM */
 		return;
 	}
 	session_free(s, s->wq.queued ? "left_queue" : "client_closed");
@@ -308,17 +324,24 @@ session_connect_next(struct session *s)
 
 		s->connect_ms = now;
 		if ((s->bfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0)) != -1 &&
+		    SOCK_CLOEXEC, 0)) != -1) {
+			srv_set_keepalive(srv, s->bfd);
+			set_nodelay(s->bfd);
+		}
+		if (s->bfd != -1 &&
 		    (connect(s->bfd, (struct sockaddr *)&ss, b->addr.len) == 0 ||
 		    errno == EINPROGRESS)) {
 			tv.tv_sec = (time_t)(svc->cfg.connect_timeout_ms / 1000);
 			tv.tv_usec = (suseconds_t)
 			    (svc->cfg.connect_timeout_ms % 1000) * 1000;
-			event_assign(&s->ev, srv->base, s->bfd, EV_WRITE,
+			event_assign(&s->ev, srv->base, s->bfd, SESSION_EV,
 			    session_connect_cb, s);
-			event_add(&s->ev, &tv);
-			s->ev_set = true;
-			return;   /* session_connect_cb takes it from here */
+			if (event_add(&s->ev, NULL) == 0) {
+				s->ev_set = true;
+				evtimer_add(&s->tmo, &tv);
+				return;   /* session_connect_cb takes it from here */
+			}
+			errno = ENOMEM;
 		}
 		int err = errno;
 		session_drop_connect(s);
@@ -382,8 +405,8 @@ session_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 	 * Read nothing until the VM is connected (the kernel keeps what the
 	 * client sent); only notice a client that leaves meanwhile.
 	 */
-	event_assign(&s->cev, srv->base, fd, EV_CLOSED | EV_PERSIST,
-	    session_client_cb, s);
+	evtimer_assign(&s->tmo, srv->base, session_connect_cb, s);
+	event_assign(&s->cev, srv->base, fd, SESSION_EV, session_client_cb, s);
 	if (event_add(&s->cev, NULL) == 0)
 		s->cev_set = true;
 	session_connect_next(s);

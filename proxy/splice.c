@@ -1,11 +1,18 @@
 /*
  * splice.c -- see splice.h.
  *
- * Direction 0 carries client -> VM, direction 1 VM -> client. Each socket
- * has one event whose interest follows the state: EV_READ while its
- * outgoing direction has room and no EOF, EV_WRITE while bytes wait in the
- * pipe towards it. Interest is never left on when there is nothing to do,
- * so level-triggered events cannot spin.
+ * Direction 0 carries client -> VM, direction 1 VM -> client. Both sockets
+ * are watched edge-triggered for reading and writing from start to end, so
+ * the relay never changes its epoll interest: it remembers, per socket,
+ * whether it may be readable (rd) or writable (wr) and clears that only
+ * when the socket said EAGAIN (or a read came back short, which on a
+ * stream socket means drained, unless the peer's FIN is pending: hup).
+ *
+ * A read that cannot be passed on at once waits in the direction's pipe;
+ * while the pipe holds SPLICE_CAP bytes nothing more is read from the
+ * source (backpressure). A splice from a socket into a pipe says EAGAIN
+ * both when the socket is empty and when the pipe is full, so rd stays set
+ * while the pipe holds bytes, and the read is retried once they are out.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,50 +21,38 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <event2/event_struct.h>
-
 #include "proxy/log.h"
 #include "proxy/splice.h"
 
 /* Bytes a direction may hold in flight: the default pipe capacity. */
 #define SPLICE_CAP   (64 * 1024)
+/* Reads smaller than this go through the stack by recv() and send(). */
+#define COPY_BUF     (16 * 1024)
+/* A splice burst smaller than this goes back to copying. */
+#define BULK_LOW     4096
+/* Bytes one callback moves before it lets other connections run. */
+#define RUN_BUDGET   (1024 * 1024)
+/* Rounds of one callback, whatever moved: a bug cannot spin the loop. */
+#define RUN_ROUNDS   64
 #define LINGER_MS    30000
 
 struct pipe_pair {
 	int r, w;
 };
 
+/* splice_start(): the splicer with its own events. */
+struct splice_owned {
+	struct splicer sp;          /* first: a splicer pointer is the whole */
+	struct event   ev[2];
+};
+
+/* ---- the pipe pool -------------------------------------------------------- */
+
 struct pipe_pool {
 	struct pipe_pair *spare;
 	size_t            nspare, max;
 	size_t            lent;
 };
-
-struct dir {
-	int              src, dst;
-	struct pipe_pair p;        /* {-1,-1} while nothing is in flight */
-	size_t           inpipe;
-	uint64_t         bytes;
-	bool             eof;      /* src sent EOF */
-	bool             shut;     /* dst's writing half shut */
-	bool             full;     /* the pipe took no more (its slots are used) */
-	bool             blocked;  /* copying without a pipe: dst took no more */
-};
-
-struct splicer {
-	struct pipe_pool *pp;
-	struct dir        d[2];
-	struct event      ev[2];    /* ev[0] on the client socket, ev[1] the VM's */
-	short             want[2];  /* interest currently registered */
-	struct event      timer;
-	uint64_t          idle_ms, last_ms, linger_until;
-	bool              failed, ended;
-	enum relay_end    why;
-	splice_done_fn    done;
-	void             *arg;
-};
-
-/* ---- the pipe pool -------------------------------------------------------- */
 
 struct pipe_pool *
 pipe_pool_new(size_t max_idle)
@@ -101,54 +96,56 @@ pipe_pool_lent(const struct pipe_pool *pp)
 }
 
 static int
-pipe_take(struct pipe_pool *pp, struct pipe_pair *out)
+pipe_take(struct pipe_pool *pp, struct splice_dir *d)
 {
 	int fds[2];
 
 	if (pp->nspare > 0) {
-		*out = pp->spare[--pp->nspare];
+		pp->nspare--;
+		d->pr = pp->spare[pp->nspare].r;
+		d->pw = pp->spare[pp->nspare].w;
 		pp->lent++;
 		return 0;
 	}
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1)
 		return -1;
-	out->r = fds[0];
-	out->w = fds[1];
+	d->pr = fds[0];
+	d->pw = fds[1];
 	pp->lent++;
 	return 0;
 }
 
 /* Only an empty pipe comes back; a spare beyond the pool's size closes. */
 static void
-pipe_give(struct pipe_pool *pp, struct pipe_pair *p)
+pipe_give(struct pipe_pool *pp, struct splice_dir *d)
 {
-	if (p->r < 0)
+	if (d->pr < 0)
 		return;
 	pp->lent--;
-	if (pp->nspare < pp->max)
-		pp->spare[pp->nspare++] = *p;
-	else {
-		close(p->r);
-		close(p->w);
+	if (pp->nspare < pp->max) {
+		pp->spare[pp->nspare].r = d->pr;
+		pp->spare[pp->nspare].w = d->pw;
+		pp->nspare++;
+	} else {
+		close(d->pr);
+		close(d->pw);
 	}
-	p->r = p->w = -1;
+	d->pr = d->pw = -1;
 }
 
 /* A pipe that may still hold bytes (a failed connection) is never reused. */
 static void
-pipe_drop(struct pipe_pool *pp, struct pipe_pair *p)
+pipe_drop(struct pipe_pool *pp, struct splice_dir *d)
 {
-	if (p->r < 0)
+	if (d->pr < 0)
 		return;
 	pp->lent--;
-	close(p->r);
-	close(p->w);
-	p->r = p->w = -1;
+	close(d->pr);
+	close(d->pw);
+	d->pr = d->pw = -1;
 }
 
 /* ---- relaying --------------------------------------------------------------- */
-
-static void splice_update(struct splicer *sp);
 
 static void
 splice_end(struct splicer *sp, enum relay_end why)
@@ -157,175 +154,260 @@ splice_end(struct splicer *sp, enum relay_end why)
 		return;
 	sp->ended = true;
 	sp->why = why;
-	event_del(&sp->ev[0]);
-	event_del(&sp->ev[1]);
 	evtimer_del(&sp->timer);
+	event_del(&sp->kick);
+	if (sp->owned) {
+		struct splice_owned *o = (struct splice_owned *)sp;
+		event_del(&o->ev[0]);
+		event_del(&o->ev[1]);
+	}
 	/* May free sp: nothing after this line touches it. */
 	sp->done(sp, why, sp->arg);
 }
 
+/* The socket of `side` failed: never touch it again, and end. */
 static void
 splice_fail(struct splicer *sp, int side)
 {
+	sp->rd[side] = sp->wr[side] = false;
+	if (sp->failed)
+		return;
 	sp->failed = true;
 	sp->why = side == 0 ? RELAY_END_CLIENT_ERROR : RELAY_END_BACKEND_ERROR;
 }
 
-/*
- * Move what src has into the pipe, up to its room. Returns false on a
- * socket error (the side is marked failed).
- */
+static void
+pass_eof(struct splice_dir *d)
+{
+	if (!d->shut) {
+		shutdown(d->dst, SHUT_WR);
+		d->shut = true;
+	}
+}
+
 /*
  * No pipe to be had (out of descriptors): move bytes without one and
  * without buffering them. Peek at what the source has, send what the
  * destination takes, then consume exactly that much from the source.
- * Returns false on a socket error.
+ * Returns the bytes moved, or -1 on a socket error.
  */
-static bool
-copy_direct(struct splicer *sp, struct dir *d, int side)
+static ssize_t
+copy_direct(struct splicer *sp, struct splice_dir *d, int side)
 {
 	char buf[4096];
-	ssize_t n, w;
+	ssize_t n, w, moved = 0;
 
-	d->blocked = false;
 	for (;;) {
 		n = recv(d->src, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
 		if (n == 0) {
 			d->eof = true;
-			if (!d->shut) {
-				shutdown(d->dst, SHUT_WR);
-				d->shut = true;
-			}
-			return true;
+			sp->rd[side] = false;
+			return moved;
 		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN)
-				return true;
+			if (errno == EAGAIN) {
+				sp->rd[side] = false;
+				return moved;
+			}
 			splice_fail(sp, side);
-			return false;
+			return -1;
 		}
 		w = send(d->dst, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				d->blocked = true;   /* wait until dst is writable */
-				return true;
+				sp->wr[1 - side] = false;   /* wait until dst is writable */
+				return moved;
 			}
 			splice_fail(sp, 1 - side);
-			return false;
+			return -1;
 		}
 		if (recv(d->src, buf, (size_t)w, MSG_DONTWAIT) != w)
 			pg_fatalx("splice: peeked bytes vanished");
 		d->bytes += (uint64_t)w;
+		moved += w;
 	}
 }
 
-static bool
-pump_in(struct splicer *sp, struct dir *d, int side)
+/*
+ * The pipe is empty: read once into the stack and send what the
+ * destination takes; the rest waits in the pipe. Returns the bytes read,
+ * or -1 on a socket error.
+ */
+static ssize_t
+copy_in(struct splicer *sp, struct splice_dir *d, int side)
 {
-	ssize_t n;
+	char buf[COPY_BUF];
+	ssize_t n, w;
+	size_t off = 0;
 
-	while (!d->eof && !d->full && d->inpipe < SPLICE_CAP) {
-		if (d->p.r < 0 && pipe_take(sp->pp, &d->p) == -1) {
-			static uint64_t last;
-			uint64_t now = pg_now_ms();
-			if (now - last >= 1000) {
-				last = now;
-				log_warn("splice: no pipe (%s): copying without one",
-				    strerror(errno));
-			}
-			return copy_direct(sp, d, side);
+	do
+		n = recv(d->src, buf, sizeof(buf), MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN) {
+			sp->rd[side] = false;
+			return 0;
 		}
-		n = splice(d->src, NULL, d->p.w, NULL, SPLICE_CAP - d->inpipe,
+		splice_fail(sp, side);
+		return -1;
+	}
+	if (n == 0) {
+		d->eof = true;
+		sp->rd[side] = false;
+		return 0;
+	}
+	d->bytes += (uint64_t)n;
+	if ((size_t)n == sizeof(buf))
+		d->bulk = true;       /* more is coming: splice it */
+	else if (!sp->hup[side])
+		sp->rd[side] = false; /* a short read drained the socket */
+	while (sp->wr[1 - side] && off < (size_t)n) {
+		w = send(d->dst, buf + off, (size_t)n - off,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w > 0)
+			off += (size_t)w;
+		else if (w < 0 && errno == EINTR)
+			continue;
+		else if (w < 0 && errno == EAGAIN)
+			sp->wr[1 - side] = false;
+		else {
+			splice_fail(sp, 1 - side);
+			return -1;
+		}
+	}
+	if (off < (size_t)n) {
+		/* The pipe is empty and holds more than COPY_BUF: all fits. */
+		w = write(d->pw, buf + off, (size_t)n - off);
+		if (w != (ssize_t)((size_t)n - off))
+			pg_fatalx("splice: an empty pipe took %zd of %zu bytes",
+			    w, (size_t)n - off);
+		d->inpipe = (size_t)w;
+	}
+	return n;
+}
+
+/*
+ * Splice what src has into the pipe, up to SPLICE_CAP in flight. Returns
+ * the bytes moved, or -1 on a socket error.
+ */
+static ssize_t
+splice_in(struct splicer *sp, struct splice_dir *d, int side)
+{
+	ssize_t n, moved = 0;
+
+	while (d->inpipe < SPLICE_CAP) {
+		n = splice(d->src, NULL, d->pw, NULL, SPLICE_CAP - d->inpipe,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			d->inpipe += (size_t)n;
 			d->bytes += (uint64_t)n;
+			moved += n;
 			continue;
 		}
 		if (n == 0) {
 			d->eof = true;
+			sp->rd[side] = false;
 			break;
 		}
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN) {
 			/*
-			 * Either the socket is empty or the pipe is: a pipe
+			 * The socket is empty, or the pipe is full (a pipe
 			 * counts slots, not bytes, so it can fill before
-			 * SPLICE_CAP. An empty pipe cannot be full.
+			 * SPLICE_CAP). An empty pipe cannot be full.
 			 */
-			if (d->inpipe > 0)
-				d->full = true;
+			if (d->inpipe == 0)
+				sp->rd[side] = false;
 			break;
 		}
 		if (errno == EINVAL)
 			log_err("splice: a socket of this connection cannot be "
 			    "spliced");
 		splice_fail(sp, side);
-		return false;
+		return -1;
 	}
-	return true;
+	if (moved < BULK_LOW && !sp->rd[side])
+		d->bulk = false;      /* the burst is over: back to copying */
+	return moved;
 }
 
-/* Move what the pipe holds to dst. Returns false on a socket error. */
-static bool
-pump_out(struct splicer *sp, struct dir *d, int dst_side)
+/* Move what the pipe holds to dst. Returns the bytes moved, -1 on error. */
+static ssize_t
+pump_out(struct splicer *sp, struct splice_dir *d, int dst_side)
 {
-	ssize_t n;
+	ssize_t n, moved = 0;
 
 	while (d->inpipe > 0) {
-		n = splice(d->p.r, NULL, d->dst, NULL, d->inpipe,
+		n = splice(d->pr, NULL, d->dst, NULL, d->inpipe,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			d->inpipe -= (size_t)n;
-			d->full = false;
+			moved += n;
 			continue;
 		}
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 && errno == EAGAIN)
+		if (n == -1 && errno == EAGAIN) {
+			sp->wr[dst_side] = false;
 			break;
+		}
 		splice_fail(sp, dst_side);
-		return false;
+		return -1;
 	}
-	if (d->inpipe == 0)
-		pipe_give(sp->pp, &d->p);
-	/* Everything before the EOF is written: pass the EOF on. */
-	if (d->eof && d->inpipe == 0 && !d->shut) {
-		shutdown(d->dst, SHUT_WR);
-		d->shut = true;
-	}
-	return true;
+	return moved;
 }
 
-/* Register exactly the interest each socket needs now. */
-static void
-splice_update(struct splicer *sp)
+/*
+ * One step of direction i: flush its pipe, pass its EOF on, read more.
+ * Adds the bytes read to *nread. Returns whether anything changed.
+ */
+static bool
+dir_step(struct splicer *sp, int i, size_t *nread)
 {
-	for (int side = 0; side < 2; side++) {
-		struct dir *out = &sp->d[side];      /* reads from this socket */
-		struct dir *in = &sp->d[1 - side];   /* writes to this socket */
-		short want = 0;
+	struct splice_dir *d = &sp->d[i];
+	int dst = 1 - i;
+	bool changed = false, eof = d->eof;
+	ssize_t r;
 
-		if (!sp->failed && !out->eof && !out->full && !out->blocked &&
-		    out->inpipe < SPLICE_CAP)
-			want |= EV_READ;
-		if (in->inpipe > 0 || in->blocked)
-			want |= EV_WRITE;
-		if (want == sp->want[side])
-			continue;
-		event_del(&sp->ev[side]);
-		event_assign(&sp->ev[side], event_get_base(&sp->ev[side]),
-		    event_get_fd(&sp->ev[side]), want | EV_PERSIST,
-		    event_get_callback(&sp->ev[side]), sp);
-		if (want != 0)
-			event_add(&sp->ev[side], NULL);
-		sp->want[side] = want;
+	if (d->inpipe > 0 && sp->wr[dst]) {
+		if ((r = pump_out(sp, d, dst)) != 0)
+			changed = true;
+		if (r < 0)
+			return true;
 	}
+	if (d->inpipe == 0)
+		pipe_give(sp->pp, d);
+	if (d->eof && d->inpipe == 0 && !d->shut) {
+		pass_eof(d);
+		changed = true;
+	}
+	if (sp->failed || d->eof || !sp->rd[i] || d->inpipe >= SPLICE_CAP)
+		return changed;
+	if (d->pr < 0 && pipe_take(sp->pp, d) == -1) {
+		static uint64_t last;
+		uint64_t now = pg_now_ms();
+		if (now - last >= 1000) {
+			last = now;
+			log_warn("splice: no pipe (%s): copying without one",
+			    strerror(errno));
+		}
+		if (!sp->wr[dst])
+			return changed;   /* nowhere to put what we would read */
+		r = copy_direct(sp, d, i);
+	} else if (d->inpipe == 0 && !d->bulk)
+		r = copy_in(sp, d, i);
+	else
+		r = splice_in(sp, d, i);
+	if (r > 0)
+		*nread += (size_t)r;
+	if (d->inpipe == 0)
+		pipe_give(sp->pp, d);
+	return changed || r != 0 || d->eof != eof;
 }
 
 static void
@@ -356,7 +438,7 @@ splice_settle(struct splicer *sp)
 	}
 	if (sp->failed) {
 		/* One side is gone; flush what the other is owed, then end. */
-		struct dir *owed = sp->why == RELAY_END_CLIENT_ERROR ?
+		struct splice_dir *owed = sp->why == RELAY_END_CLIENT_ERROR ?
 		    &sp->d[0] : &sp->d[1];
 		if (owed->inpipe == 0) {
 			splice_end(sp, sp->why);
@@ -367,29 +449,54 @@ splice_settle(struct splicer *sp)
 			arm_timer(sp, pg_now_ms());
 		}
 	}
-	splice_update(sp);
+}
+
+/*
+ * Move everything that can move now. Past RUN_BUDGET bytes, the rest is
+ * left for a kick in the next loop iteration: no edge would come for it.
+ */
+static void
+splice_run(struct splicer *sp)
+{
+	size_t nread = 0;
+	bool progress;
+	int rounds = 0;
+
+	if (sp->ended)
+		return;
+	do {
+		progress = dir_step(sp, 0, &nread);
+		progress = dir_step(sp, 1, &nread) || progress;
+	} while (progress && nread < RUN_BUDGET && ++rounds < RUN_ROUNDS);
+	if (nread > 0)
+		sp->last_ms = pg_now_ms();
+	if (progress)
+		event_active(&sp->kick, EV_TIMEOUT, 0);
+	splice_settle(sp);
+}
+
+void
+splice_note(struct splicer *sp, int side, short what)
+{
+	if (what & (EV_READ | EV_CLOSED))
+		sp->rd[side] = true;
+	if (what & EV_CLOSED)
+		sp->hup[side] = true;
+	if (what & EV_WRITE)
+		sp->wr[side] = true;
+}
+
+void
+splice_io(struct splicer *sp, int side, short what)
+{
+	splice_note(sp, side, what);
+	splice_run(sp);
 }
 
 static void
-splice_eventcb(evutil_socket_t fd, short what, void *arg)
+splice_kickcb(evutil_socket_t fd, short what, void *arg)
 {
-	struct splicer *sp = arg;
-	int side = fd == sp->d[0].src ? 0 : 1;
-	struct dir *out = &sp->d[side], *in = &sp->d[1 - side];
-
-	if (what & EV_READ) {
-		/* Read, then try to write at once: usually the VM can take it. */
-		if (pump_in(sp, out, side) && !sp->failed)
-			pump_out(sp, out, 1 - side);
-		sp->last_ms = pg_now_ms();
-	}
-	if ((what & EV_WRITE) && !sp->ended) {
-		pump_out(sp, in, side);
-		/* Room again in that pipe: its source may read on. */
-		if (!sp->failed && pump_in(sp, in, 1 - side))
-			pump_out(sp, in, side);
-	}
-	splice_settle(sp);
+	splice_run(arg);
 }
 
 static void
@@ -409,27 +516,69 @@ splice_timercb(evutil_socket_t fd, short what, void *arg)
 	arm_timer(sp, now);
 }
 
-struct splicer *
-splice_start(struct event_base *base, struct pipe_pool *pp, int cfd, int bfd,
-    uint64_t idle_ms, splice_done_fn done, void *arg)
+void
+splice_init(struct splicer *sp, struct event_base *base, struct pipe_pool *pp,
+    int cfd, int bfd, uint64_t idle_ms, splice_done_fn done, void *arg)
 {
-	struct splicer *sp;
-
-	if ((sp = calloc(1, sizeof(*sp))) == NULL)
-		return NULL;
+	memset(sp, 0, sizeof(*sp));
 	sp->pp = pp;
 	sp->idle_ms = idle_ms;
 	sp->last_ms = pg_now_ms();
 	sp->done = done;
 	sp->arg = arg;
-	sp->d[0] = (struct dir){ .src = cfd, .dst = bfd, .p = { -1, -1 } };
-	sp->d[1] = (struct dir){ .src = bfd, .dst = cfd, .p = { -1, -1 } };
-	event_assign(&sp->ev[0], base, cfd, EV_PERSIST, splice_eventcb, sp);
-	event_assign(&sp->ev[1], base, bfd, EV_PERSIST, splice_eventcb, sp);
+	sp->d[0] = (struct splice_dir){ .src = cfd, .dst = bfd, .pr = -1, .pw = -1 };
+	sp->d[1] = (struct splice_dir){ .src = bfd, .dst = cfd, .pr = -1, .pw = -1 };
+	/* Edges may have passed already: try everything once. */
+	sp->rd[0] = sp->rd[1] = sp->wr[0] = sp->wr[1] = true;
 	evtimer_assign(&sp->timer, base, splice_timercb, sp);
-	splice_update(sp);
+	event_assign(&sp->kick, base, -1, 0, splice_kickcb, sp);
 	arm_timer(sp, sp->last_ms);
-	return sp;
+	/* Not from here: done() must not run before the caller has sp. */
+	event_active(&sp->kick, EV_TIMEOUT, 0);
+}
+
+void
+splice_release(struct splicer *sp)
+{
+	evtimer_del(&sp->timer);
+	event_del(&sp->kick);
+	for (int i = 0; i < 2; i++) {
+		if (sp->d[i].inpipe == 0)
+			pipe_give(sp->pp, &sp->d[i]);
+		else
+			pipe_drop(sp->pp, &sp->d[i]);
+		sp->d[i].inpipe = 0;
+	}
+}
+
+static void
+splice_ownedcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct splicer *sp = arg;
+
+	splice_io(sp, fd == sp->d[0].src ? 0 : 1, what);
+}
+
+struct splicer *
+splice_start(struct event_base *base, struct pipe_pool *pp, int cfd, int bfd,
+    uint64_t idle_ms, splice_done_fn done, void *arg)
+{
+	struct splice_owned *o;
+	const short ev = EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST;
+
+	if ((o = calloc(1, sizeof(*o))) == NULL)
+		return NULL;
+	splice_init(&o->sp, base, pp, cfd, bfd, idle_ms, done, arg);
+	o->sp.owned = true;
+	event_assign(&o->ev[0], base, cfd, ev, splice_ownedcb, &o->sp);
+	event_assign(&o->ev[1], base, bfd, ev, splice_ownedcb, &o->sp);
+	if (event_add(&o->ev[0], NULL) == -1 || event_add(&o->ev[1], NULL) == -1) {
+		event_del(&o->ev[0]);
+		splice_release(&o->sp);
+		free(o);
+		return NULL;
+	}
+	return &o->sp;
 }
 
 void
@@ -441,20 +590,16 @@ splice_stop(struct splicer *sp)
 void
 splice_free(struct splicer *sp)
 {
+	struct splice_owned *o = (struct splice_owned *)sp;
+
 	if (sp == NULL)
 		return;
-	event_del(&sp->ev[0]);
-	event_del(&sp->ev[1]);
-	evtimer_del(&sp->timer);
-	for (int i = 0; i < 2; i++) {
-		if (sp->d[i].inpipe == 0)
-			pipe_give(sp->pp, &sp->d[i].p);
-		else
-			pipe_drop(sp->pp, &sp->d[i].p);
-	}
+	event_del(&o->ev[0]);
+	event_del(&o->ev[1]);
+	splice_release(sp);
 	close(sp->d[0].src);
 	close(sp->d[1].src);
-	free(sp);
+	free(o);
 }
 
 uint64_t

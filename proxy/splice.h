@@ -1,11 +1,13 @@
 /*
  * splice.h -- zero-copy two-way relay of two TCP sockets (tcp services).
  *
- * Bytes move socket -> pipe -> socket with splice(2): they never enter user
- * space. A pipe is taken from a small pool only while bytes of that
+ * Bulk bytes move socket -> pipe -> socket with splice(2): they never enter
+ * user space. Small reads (an interactive session, a short exchange) are
+ * cheaper as one recv() and one send() through a stack buffer; a direction
+ * switches to splice once a read fills that buffer. A pipe is taken from a small pool only while bytes of that
  * direction are in flight and given back as soon as it is empty, so an idle
- * connection holds no pipe and no buffer, only this struct (one allocation,
- * its events embedded). Each direction is bounded by the pipe's capacity:
+ * connection holds no pipe and no buffer, only this struct (embedded in the
+ * caller's, or one allocation with its events). Each direction is bounded by the pipe's capacity:
  * while its pipe is full, reading from the source stops (backpressure).
  *
  * Half-close and the end are as for relay.h: an EOF is passed on (writing
@@ -21,11 +23,45 @@
 #include <stdint.h>
 
 #include <event2/event.h>
+#include <event2/event_struct.h>
 
 #include "proxy/relay.h"
 
 struct splicer;
 struct pipe_pool;
+
+typedef void (*splice_done_fn)(struct splicer *sp, enum relay_end why,
+    void *arg);
+
+/*
+ * One direction of a relay. Private to splice.c; declared here only so
+ * that struct splicer can be embedded in its owner (one allocation per
+ * connection).
+ */
+struct splice_dir {
+	int       src, dst;
+	int       pr, pw;           /* its pipe, {-1,-1} while nothing in flight */
+	size_t    inpipe;
+	uint64_t  bytes;
+	bool      eof;              /* src sent EOF */
+	bool      shut;             /* dst's writing half shut */
+	bool      bulk;             /* the last read filled a buffer: splice */
+	bool      blocked;          /* copying without a pipe: dst took no more */
+};
+
+struct splicer {
+	struct pipe_pool  *pp;
+	struct splice_dir  d[2];
+	bool               rd[2], wr[2]; /* socket of side i may be readable/writable */
+	bool               hup[2];   /* side i's peer sent FIN: read until EOF */
+	bool               failed, ended, owned, running;
+	enum relay_end     why;
+	struct event       timer;    /* idle limit, linger after a failure */
+	struct event       kick;     /* more to do after a callback's budget */
+	uint64_t           idle_ms, last_ms, linger_until;
+	splice_done_fn     done;
+	void              *arg;
+};
 
 /* A pool of at most `max_idle` spare pipes; NULL on allocation failure. */
 struct pipe_pool *pipe_pool_new(size_t max_idle);
@@ -35,21 +71,45 @@ void              pipe_pool_free(struct pipe_pool *pp);
 size_t            pipe_pool_spare(const struct pipe_pool *pp);
 size_t            pipe_pool_lent(const struct pipe_pool *pp);
 
-typedef void (*splice_done_fn)(struct splicer *sp, enum relay_end why,
-    void *arg);
-
 /*
  * Relay between connected, non-blocking sockets cfd (the client) and bfd
- * (the VM); the splicer owns both from here and closes them in
- * splice_free(). Returns NULL on allocation failure (the caller still owns
- * the sockets).
+ * (the VM); the splicer owns both from here, watches them with its own
+ * edge-triggered events and closes them in splice_free(). Returns NULL on
+ * allocation failure (the caller still owns the sockets).
  */
 struct splicer *splice_start(struct event_base *base, struct pipe_pool *pp,
     int cfd, int bfd, uint64_t idle_ms, splice_done_fn done, void *arg);
 
+/*
+ * The same relay in memory the caller owns (sp), for a caller that already
+ * watches both sockets with persistent edge-triggered events
+ * (EV_READ|EV_WRITE|EV_CLOSED|EV_ET) and so need not register them again:
+ * it passes each event on with splice_io(). Both sockets are taken to be
+ * ready at first (edges may have passed before). The sockets stay the
+ * caller's: splice_release() gives back pipes and timers but closes
+ * nothing. `done` may free sp's memory.
+ */
+void splice_init(struct splicer *sp, struct event_base *base,
+    struct pipe_pool *pp, int cfd, int bfd, uint64_t idle_ms,
+    splice_done_fn done, void *arg);
+/*
+ * An event `what` fired on side 0 (cfd) or 1 (bfd): relay what can move.
+ * May call done (and so free sp) before it returns.
+ */
+void splice_io(struct splicer *sp, int side, short what);
+/*
+ * Record an event seen before splice_init() (e.g. the peer's FIN,
+ * EV_CLOSED) without relaying now; the relay's first run, in the next loop
+ * iteration, acts on it. Never calls done.
+ */
+void splice_note(struct splicer *sp, int side, short what);
+/* Stop the timers and give back (or drop) pipes; the sockets stay open. */
+void splice_release(struct splicer *sp);
+
 /* End now with RELAY_END_STOPPED (done is called). */
 void     splice_stop(struct splicer *sp);
-/* Close both sockets, give back any pipe, free. NULL is ignored. */
+/* For splice_start() only: close both sockets, give back any pipe, free.
+ * NULL is ignored. */
 void     splice_free(struct splicer *sp);
 uint64_t splice_bytes_up(const struct splicer *sp);
 uint64_t splice_bytes_down(const struct splicer *sp);

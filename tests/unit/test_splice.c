@@ -303,6 +303,84 @@ test_idle_reset_by_traffic(void **state)
 	teardown_relay(&f);
 }
 
+/*
+ * The VM resets while client bytes wait for it: the relay ends with
+ * backend_error within a few loop rounds (it used to retry the dead socket
+ * forever once the relay became edge-triggered).
+ */
+static void
+test_backend_reset_mid_transfer(void **state)
+{
+	struct fixture f;
+	static uint8_t chunk[65536];
+	struct linger lg = { 1, 0 };
+	int rounds = 0;
+
+	setup_relay(&f, 0);
+	/* Fill the VM's receive queue and our pipe: bytes are in flight. */
+	for (int i = 0; i < 64; i++) {
+		if (write(f.cli_app, chunk, sizeof(chunk)) < 0)
+			break;
+		spin(&f, 2);
+	}
+	assert_true(splice_pending(f.r, 1) > 0);
+	setsockopt(f.be_app, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(f.be_app);             /* RST */
+	f.be_app = socket(AF_INET, SOCK_STREAM, 0);   /* for teardown */
+	while (f.done == 0 && rounds++ < 100)
+		event_base_loop(f.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(f.done, 1);
+	assert_int_equal(f.why, RELAY_END_BACKEND_ERROR);
+	teardown_relay(&f);
+}
+
+/*
+ * Bytes and the FIN arrive before the relay looks (one edge for both): the
+ * bytes and then the EOF are passed on, in copy mode (small) and in splice
+ * mode (more than one read buffer).
+ */
+static void
+data_then_fin(size_t len)
+{
+	struct fixture f;
+	static char out[200000], in[200000];
+	size_t sent = 0;
+	ssize_t n;
+
+	assert_true(len <= sizeof(out));
+	for (size_t i = 0; i < len; i++)
+		out[i] = (char)(i * 7 + 3);
+	setup_relay(&f, 0);
+	while (sent < len) {
+		n = write(f.be_app, out + sent, len - sent);
+		if (n > 0)
+			sent += (size_t)n;
+		else
+			spin(&f, 1);
+		if (sent < len)
+			assert_int_equal(read_all(&f, f.cli_app, in, 0), 0);
+	}
+	shutdown(f.be_app, SHUT_WR);
+	assert_int_equal(read_all(&f, f.cli_app, in, len), (ssize_t)len);
+	assert_memory_equal(in, out, len);
+	spin(&f, 4);
+	assert_int_equal(read(f.cli_app, in, 1), 0);   /* the EOF */
+	assert_int_equal(splice_bytes_down(f.r), len);
+	teardown_relay(&f);
+}
+
+static void
+test_data_and_fin_small(void **state)
+{
+	data_then_fin(100);
+}
+
+static void
+test_data_and_fin_bulk(void **state)
+{
+	data_then_fin(200000);
+}
+
 int
 main(void)
 {
@@ -313,6 +391,9 @@ main(void)
 		cmocka_unit_test(test_eof_waits_for_flush),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_idle_reset_by_traffic),
+		cmocka_unit_test(test_backend_reset_mid_transfer),
+		cmocka_unit_test(test_data_and_fin_small),
+		cmocka_unit_test(test_data_and_fin_bulk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
