@@ -41,6 +41,7 @@ typedef void (*splice_done_fn)(struct splicer *sp, enum relay_end why,
 struct splice_dir {
 	int       src, dst;
 	int       pr, pw;           /* its pipe, {-1,-1} while nothing in flight */
+	size_t    pcap;             /* that pipe's capacity in bytes */
 	size_t    inpipe;
 	uint64_t  bytes;
 	bool      eof;              /* src sent EOF */
