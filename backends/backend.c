@@ -159,6 +159,14 @@ pool_remove_at(struct pool *p, size_t i)
 }
 
 void
+pool_touch(struct pool *p, struct backend *b)
+{
+	/* Selection still scans the pool: nothing is kept in order yet. */
+	(void)p;
+	(void)b;
+}
+
+void
 be_agent_clear(struct backend *b)
 {
 	b->agent_weight_pct = -1;

@@ -16,6 +16,11 @@
  * The registry (struct pool) owns its backends. A backend removed from the
  * configuration is marked `removed`: it takes no new sessions and is freed by
  * srv_reap() (proxy/server.c) once its last session has ended.
+ *
+ * Whoever changes what be_takes_new() or the load reads -- sessions,
+ * weight, max_sessions, admin, removed, a service's health, any agent_*
+ * figure -- calls pool_touch() on that backend afterwards, so that
+ * selection can keep the VMs in order instead of scanning the pool.
  */
 #ifndef POOLGATE_BACKEND_H
 #define POOLGATE_BACKEND_H
@@ -105,6 +110,12 @@ struct backend *pool_find(const struct pool *p, const char *name);
 struct backend *pool_add(struct pool *p, const struct cfg_backend *cb);
 /* Remove and free backend at index i (order of others is kept). */
 void            pool_remove_at(struct pool *p, size_t i);
+/*
+ * Put b (a member of p) back in its place for selection after any change to
+ * its sessions, weight, max_sessions, admin, removed, health or agent_*
+ * fields. Cheap enough to call when unsure.
+ */
+void            pool_touch(struct pool *p, struct backend *b);
 
 /* The state an operator sees, derived as described above. */
 enum be_state   be_state(const struct backend *b, size_t nservices);

@@ -43,6 +43,15 @@ make_pool(struct pool *p, int n)
 	}
 }
 
+/* One more session on b, as proxy/session.c counts it. */
+static void
+touch_more(struct pool *p, struct backend *b)
+{
+	assert_non_null(b);
+	b->sessions++;
+	pool_touch(p, b);
+}
+
 static const char *
 pick_name(struct pool *p, struct aff_table *aff, const char *key,
     bool *by_aff)
@@ -228,12 +237,16 @@ test_least_loaded(void **state)
 	p.be[0]->sessions = 3;
 	p.be[1]->sessions = 1;
 	p.be[2]->sessions = 2;
+	pool_touch(&p, p.be[0]);
+	pool_touch(&p, p.be[1]);
+	pool_touch(&p, p.be[2]);
 	assert_string_equal(pick_name(&p, NULL, NULL, &by_aff), "vm2");
 	assert_false(by_aff);
 	/* Wherever the turn is, the lightest wins. */
 	p.rr = 2;
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
 	p.be[2]->sessions = 0;
+	pool_touch(&p, p.be[2]);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm3");
 	pool_clear(&p);
 }
@@ -248,10 +261,12 @@ test_weights(void **state)
 	(void)state;
 	make_pool(&p, 2);
 	p.be[0]->weight = 2;
+	pool_touch(&p, p.be[0]);
 	for (i = 0; i < 30; i++) {
 		b = sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL);
 		assert_non_null(b);
 		b->sessions++;
+		pool_touch(&p, b);
 	}
 	assert_int_equal(p.be[0]->sessions, 20);
 	assert_int_equal(p.be[1]->sessions, 10);
@@ -269,10 +284,13 @@ test_max_sessions(void **state)
 	make_pool(&p, 2);
 	p.be[0]->max_sessions = 2;
 	p.be[1]->max_sessions = 3;
+	pool_touch(&p, p.be[0]);
+	pool_touch(&p, p.be[1]);
 	for (i = 0; i < 5; i++) {
 		b = sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL);
 		assert_non_null(b);
 		b->sessions++;
+		pool_touch(&p, b);
 	}
 	assert_int_equal(p.be[0]->sessions, 2);
 	assert_int_equal(p.be[1]->sessions, 3);
@@ -283,6 +301,8 @@ test_max_sessions(void **state)
 	p.be[0]->sessions = 1;
 	p.be[1]->max_sessions = 0;
 	p.be[1]->sessions = 50;
+	pool_touch(&p, p.be[0]);
+	pool_touch(&p, p.be[1]);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
 	pool_clear(&p);
 }
@@ -308,6 +328,7 @@ test_ties_in_turn(void **state)
 
 	/* A tie among the two lightest skips the heavier one in turn. */
 	p.be[2]->sessions = 5;
+	pool_touch(&p, p.be[2]);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
@@ -327,9 +348,15 @@ test_skip_not_ready(void **state)
 	p.be[2]->admin = BE_ADMIN_MAINT;
 	p.be[3]->removed = true;
 	p.be[4]->sessions = 100;                    /* the only one left */
+	pool_touch(&p, p.be[0]);
+	pool_touch(&p, p.be[1]);
+	pool_touch(&p, p.be[2]);
+	pool_touch(&p, p.be[3]);
+	pool_touch(&p, p.be[4]);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm5");
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm5");
 	p.be[4]->health[SVC].hc.up = false;
+	pool_touch(&p, p.be[4]);
 	assert_null(pick_name(&p, NULL, NULL, NULL));
 	pool_clear(&p);
 }
@@ -343,6 +370,7 @@ test_service_health(void **state)
 	make_pool(&p, 2);
 	p.be[0]->health[1].hc.up = true;            /* vm1 up for service 1 */
 	p.be[0]->sessions = 10;
+	pool_touch(&p, p.be[0]);
 	assert_string_equal(sel_pick(&p, 1, NULL, NULL, 0, NULL, 0, NULL)->name,
 	    "vm1");
 	pool_clear(&p);
@@ -360,6 +388,7 @@ test_affinity_drain_honoured(void **state)
 	p.be[0]->admin = BE_ADMIN_DRAIN;
 	p.be[0]->sessions = 9;
 	p.be[0]->max_sessions = 9;                  /* full, too */
+	pool_touch(&p, p.be[0]);
 	p.rr = 1;
 	assert_int_equal(aff_session_start(aff, "ip:192.0.2.7", "vm1", 0), 0);
 	assert_string_equal(pick_name(&p, aff, "ip:192.0.2.7", &by_aff), "vm1");
@@ -368,6 +397,7 @@ test_affinity_drain_honoured(void **state)
 	/* Removed from the configuration drains the same way. */
 	p.be[0]->admin = BE_ADMIN_READY;
 	p.be[0]->removed = true;
+	pool_touch(&p, p.be[0]);
 	assert_string_equal(pick_name(&p, aff, "ip:192.0.2.7", &by_aff), "vm1");
 	assert_true(by_aff);
 	/* Another key goes by load, away from the draining VM. */
@@ -388,20 +418,25 @@ test_affinity_down_or_maint_broken(void **state)
 	make_pool(&p, 3);
 	p.be[1]->sessions = 4;
 	p.be[2]->sessions = 1;
+	pool_touch(&p, p.be[1]);
+	pool_touch(&p, p.be[2]);
 	assert_int_equal(aff_session_start(aff, "k", "vm1", 0), 0);
 
 	p.be[0]->health[SVC].hc.up = false;
+	pool_touch(&p, p.be[0]);
 	assert_string_equal(pick_name(&p, aff, "k", &by_aff), "vm3");
 	assert_false(by_aff);
 
 	p.be[0]->health[SVC].hc.up = true;
 	p.be[0]->sessions = 9;
 	p.be[0]->admin = BE_ADMIN_MAINT;
+	pool_touch(&p, p.be[0]);
 	by_aff = true;
 	assert_string_equal(pick_name(&p, aff, "k", &by_aff), "vm3");
 	assert_false(by_aff);
 
 	p.be[0]->admin = BE_ADMIN_READY;
+	pool_touch(&p, p.be[0]);
 	assert_string_equal(pick_name(&p, aff, "k", &by_aff), "vm1");
 	assert_true(by_aff);
 	aff_free(aff);
@@ -418,6 +453,7 @@ test_affinity_unknown_or_expired(void **state)
 	(void)state;
 	make_pool(&p, 2);
 	p.be[0]->sessions = 5;
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(aff_session_start(aff, "gone", "vm9", 0), 0);
 	assert_string_equal(pick_name(&p, aff, "gone", &by_aff), "vm2");
 	assert_false(by_aff);
@@ -447,6 +483,8 @@ test_tried_excluded(void **state)
 	make_pool(&p, 3);
 	p.be[1]->sessions = 1;
 	p.be[2]->sessions = 2;
+	pool_touch(&p, p.be[1]);
+	pool_touch(&p, p.be[2]);
 	assert_int_equal(aff_session_start(aff, "k", "vm1", 0), 0);
 
 	/* The affine VM failed: by load, but not it either. */
@@ -462,6 +500,7 @@ test_tried_excluded(void **state)
 	b = sel_pick(&p, SVC, NULL, NULL, 0, tried, 2, NULL);
 	assert_ptr_equal(b, p.be[2]);
 	p.be[2]->admin = BE_ADMIN_DRAIN;
+	pool_touch(&p, p.be[2]);
 	assert_null(sel_pick(&p, SVC, aff, "k", 0, tried, 2, &by_aff));
 	assert_false(by_aff);
 	aff_free(aff);
@@ -481,10 +520,12 @@ test_agent_weight_share(void **state)
 	make_pool(&p, 2);
 	/* Equal configured weights; vm2's agent reports 50% (busy). */
 	p.be[1]->agent_weight_pct = 50;
+	pool_touch(&p, p.be[1]);
 	for (i = 0; i < 30; i++) {
 		b = sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL);
 		assert_non_null(b);
 		b->sessions++;
+		pool_touch(&p, b);
 	}
 	assert_int_equal(p.be[0]->sessions, 20);
 	assert_int_equal(p.be[1]->sessions, 10);
@@ -492,20 +533,26 @@ test_agent_weight_share(void **state)
 	p.be[0]->sessions = p.be[1]->sessions = 0;
 	p.be[0]->weight = 1;
 	p.be[1]->weight = 3;
+	pool_touch(&p, p.be[0]);
+	pool_touch(&p, p.be[1]);
 	for (i = 0; i < 25; i++)
-		sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL)->sessions++;
+		touch_more(&p, sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL));
 	assert_int_equal(p.be[0]->sessions, 10);
 	assert_int_equal(p.be[1]->sessions, 15);
 	/* Above 100% is more than configured. */
 	p.be[0]->sessions = p.be[1]->sessions = 0;
 	p.be[1]->weight = 1;
 	p.be[1]->agent_weight_pct = 200;
+	pool_touch(&p, p.be[0]);
+	pool_touch(&p, p.be[1]);
 	for (i = 0; i < 30; i++)
-		sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL)->sessions++;
+		touch_more(&p, sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL));
 	assert_int_equal(p.be[1]->sessions, 20);
 	/* 0% takes nothing new; an affinity still holds (HAProxy's drain). */
 	p.be[1]->agent_weight_pct = 0;
 	p.be[0]->sessions = 100;
+	pool_touch(&p, p.be[0]);
+	pool_touch(&p, p.be[1]);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
 	assert_int_equal(be_state(p.be[1], 1), BE_DRAIN);
 	assert_true(be_takes_affine(p.be[1], SVC));
@@ -524,22 +571,27 @@ test_agent_maxconn_caps(void **state)
 	p.be[0]->agent_maxconn = 2;                 /* no configured cap */
 	p.be[1]->max_sessions = 5;
 	p.be[1]->agent_maxconn = 8;                 /* the lower one holds */
+	pool_touch(&p, p.be[0]);
+	pool_touch(&p, p.be[1]);
 	assert_int_equal(be_max_sessions(p.be[0]), 2);
 	assert_int_equal(be_max_sessions(p.be[1]), 5);
 	for (i = 0; i < 7; i++) {
 		b = sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL);
 		assert_non_null(b);
 		b->sessions++;
+		pool_touch(&p, b);
 	}
 	assert_int_equal(p.be[0]->sessions, 2);
 	assert_int_equal(p.be[1]->sessions, 5);
 	assert_null(sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL));
 	/* maxconn:0 is no cap from the agent, as in HAProxy. */
 	p.be[0]->agent_maxconn = 0;
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(be_max_sessions(p.be[0]), 0);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
 	/* None reported: the configured cap alone. */
 	p.be[1]->agent_maxconn = -1;
+	pool_touch(&p, p.be[1]);
 	assert_int_equal(be_max_sessions(p.be[1]), 5);
 	pool_clear(&p);
 }
@@ -555,9 +607,11 @@ test_agent_drain_beats_operator_ready(void **state)
 	make_pool(&p, 2);
 	p.be[0]->agent_admin = BE_ADMIN_DRAIN;
 	p.be[0]->admin = BE_ADMIN_READY;            /* the operator's ready */
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(be_admin_effective(p.be[0]), BE_ADMIN_DRAIN);
 	assert_int_equal(be_state(p.be[0], 1), BE_DRAIN);
 	p.be[1]->sessions = 50;
+	pool_touch(&p, p.be[1]);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
 	/* Returning users still reach it. */
 	assert_int_equal(aff_session_start(aff, "ip:192.0.2.7", "vm1", 0), 0);
@@ -565,6 +619,7 @@ test_agent_drain_beats_operator_ready(void **state)
 	assert_true(by_aff);
 	/* The agent's maint breaks affinity too. */
 	p.be[0]->agent_admin = BE_ADMIN_MAINT;
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(be_state(p.be[0], 1), BE_MAINT);
 	assert_string_equal(pick_name(&p, aff, "ip:192.0.2.7", &by_aff), "vm2");
 	assert_false(by_aff);
@@ -581,18 +636,22 @@ test_operator_drain_beats_agent_ready(void **state)
 	make_pool(&p, 2);
 	p.be[0]->admin = BE_ADMIN_DRAIN;
 	p.be[0]->agent_admin = BE_ADMIN_READY;      /* the agent's ready */
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(be_admin_effective(p.be[0]), BE_ADMIN_DRAIN);
 	assert_int_equal(be_state(p.be[0], 1), BE_DRAIN);
 	p.be[1]->sessions = 50;
+	pool_touch(&p, p.be[1]);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
 	/* Operator maint over an agent drain: the stronger wins. */
 	p.be[0]->admin = BE_ADMIN_MAINT;
 	p.be[0]->agent_admin = BE_ADMIN_DRAIN;
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(be_admin_effective(p.be[0]), BE_ADMIN_MAINT);
 	assert_false(be_takes_affine(p.be[0], SVC));
 	/* Both ready: back in. */
 	p.be[0]->admin = BE_ADMIN_READY;
 	p.be[0]->agent_admin = BE_ADMIN_READY;
+	pool_touch(&p, p.be[0]);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
 	pool_clear(&p);
 }
@@ -607,8 +666,10 @@ test_agent_down(void **state)
 	(void)state;
 	make_pool(&p, 2);
 	p.be[1]->sessions = 50;
+	pool_touch(&p, p.be[1]);
 	assert_int_equal(aff_session_start(aff, "k", "vm1", 0), 0);
 	p.be[0]->agent_down = true;                 /* health checks still pass */
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(be_state(p.be[0], 1), BE_DOWN);
 	assert_false(be_takes_new(p.be[0], SVC));
 	assert_false(be_takes_affine(p.be[0], SVC));
@@ -616,9 +677,11 @@ test_agent_down(void **state)
 	assert_false(by_aff);
 	/* A drain or maint shows over down, as for failed health checks. */
 	p.be[0]->agent_admin = BE_ADMIN_DRAIN;
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(be_state(p.be[0], 1), BE_DRAIN);
 	p.be[0]->agent_admin = BE_ADMIN_READY;
 	p.be[0]->agent_down = false;
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(be_state(p.be[0], 1), BE_UP);
 	assert_string_equal(pick_name(&p, aff, "k", &by_aff), "vm1");
 	assert_true(by_aff);
