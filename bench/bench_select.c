@@ -18,8 +18,9 @@
  *
  * Keys are taken in a shuffled order so the table is not walked in memory
  * order. -c times one case only (for a profiler). Prints one JSON object: {"vms":..,"entries":..,"picks":..,
- * "ns_per_pick": {"ip_hit": .., ...}}. Links backends/select.c, route.c,
- * backend.c, health.c and affinity.c as they are built for the daemon.
+ * "ns_per_pick": {"ip_hit": .., ...}}. Links backends/select.c, ready.c,
+ * route.c, backend.c, health.c and affinity.c as they are built for the
+ * daemon.
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -126,21 +126,30 @@ test_pool_remove_keeps_order_and_turn(void **state)
 
 	(void)state;
 	make_pool(&p, 4);
-	p.rr = 2;                               /* vm3 is next */
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
+	/* vm3 is next in turn, then vm4, vm1, vm2. */
 	pool_remove_at(&p, 0);
 	assert_int_equal(p.n, 3);
 	assert_string_equal(p.be[0]->name, "vm2");
 	assert_string_equal(p.be[1]->name, "vm3");
 	assert_string_equal(p.be[2]->name, "vm4");
-	assert_string_equal(p.be[p.rr]->name, "vm3");
+	assert_null(pool_find(&p, "vm1"));
 
-	pool_remove_at(&p, 2);                  /* after the turn: no change */
-	assert_string_equal(p.be[p.rr]->name, "vm3");
-
-	pool_remove_at(&p, 1);                  /* the next one itself: wrap */
-	assert_int_equal(p.n, 1);
-	assert_int_equal(p.rr, 0);
+	pool_remove_at(&p, 2);                  /* vm4: the turn stays on vm3 */
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm3");
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
+
+	pool_remove_at(&p, 0);                  /* vm2, the next one itself */
+	assert_int_equal(p.n, 1);
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm3");
+	/* A VM added now has its first turn before the ones chosen already. */
+	add(&p, "vm5", 1, 0)->health[SVC].hc.up = true;
+	pool_touch(&p, p.be[1]);
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm5");
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm3");
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm5");
+	pool_remove_at(&p, 1);
 	pool_remove_at(&p, 0);
 	assert_int_equal(p.n, 0);
 	assert_null(pick_name(&p, NULL, NULL, NULL));
@@ -242,8 +251,7 @@ test_least_loaded(void **state)
 	pool_touch(&p, p.be[2]);
 	assert_string_equal(pick_name(&p, NULL, NULL, &by_aff), "vm2");
 	assert_false(by_aff);
-	/* Wherever the turn is, the lightest wins. */
-	p.rr = 2;
+	/* vm2 just had its turn: the lightest still wins. */
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
 	p.be[2]->sessions = 0;
 	pool_touch(&p, p.be[2]);
@@ -382,6 +390,7 @@ test_affinity_drain_honoured(void **state)
 	struct pool p;
 	struct aff_table *aff = aff_new(10, 1000);
 	bool by_aff = false;
+	uint64_t turn;
 
 	(void)state;
 	make_pool(&p, 2);
@@ -389,11 +398,11 @@ test_affinity_drain_honoured(void **state)
 	p.be[0]->sessions = 9;
 	p.be[0]->max_sessions = 9;                  /* full, too */
 	pool_touch(&p, p.be[0]);
-	p.rr = 1;
+	turn = p.turn;
 	assert_int_equal(aff_session_start(aff, "ip:192.0.2.7", "vm1", 0), 0);
 	assert_string_equal(pick_name(&p, aff, "ip:192.0.2.7", &by_aff), "vm1");
 	assert_true(by_aff);
-	assert_int_equal(p.rr, 1);                  /* not a turn */
+	assert_true(p.turn == turn);                /* not a turn */
 	/* Removed from the configuration drains the same way. */
 	p.be[0]->admin = BE_ADMIN_READY;
 	p.be[0]->removed = true;
@@ -689,6 +698,184 @@ test_agent_down(void **state)
 	pool_clear(&p);
 }
 
+/* --- the load heap against a plain scan --- */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15u;
+
+static unsigned
+rnd(unsigned n)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return (unsigned)((rng_state * 0x2545F4914F6CDD1Du) >> 33) % n;
+}
+
+/* Rule 2 by the book: every VM looked at, the order of select.h. */
+static struct backend *
+brute_pick(const struct pool *p, size_t svc, struct backend *const *tried,
+    size_t ntried)
+{
+	struct backend *b, *best = NULL;
+	size_t i, k;
+
+	for (i = 0; i < p->n; i++) {
+		b = p->be[i];
+		for (k = 0; k < ntried && tried[k] != b; k++)
+			;
+		if (k < ntried || !be_takes_new(b, svc))
+			continue;
+		if (best == NULL) {
+			best = b;
+			continue;
+		}
+		int64_t l = (int64_t)b->sessions * be_weight(best);
+		int64_t r = (int64_t)best->sessions * be_weight(b);
+		if (l < r || (l == r && b->turn < best->turn))
+			best = b;
+	}
+	return best;
+}
+
+/*
+ * One random change to b. With `worse_only`, only changes that make it
+ * heavier or unable to take new sessions (the ones a missed pool_touch
+ * must not turn into a wrong answer).
+ */
+static void
+mutate(struct backend *b, bool worse_only)
+{
+	switch (rnd(worse_only ? 6 : 11)) {
+	case 0:
+		b->sessions += 1 + (int)rnd(3);
+		break;
+	case 1:
+		b->max_sessions = b->sessions > 0 && rnd(2) ? b->sessions : 0;
+		if (worse_only && b->max_sessions == 0)
+			b->max_sessions = b->sessions;
+		break;
+	case 2:
+		b->admin = rnd(2) ? BE_ADMIN_DRAIN : BE_ADMIN_MAINT;
+		break;
+	case 3:
+		b->agent_down = true;
+		break;
+	case 4:
+		b->health[rnd(2)].hc.up = false;
+		break;
+	case 5:
+		b->agent_weight_pct = rnd(3) == 0 ? 0 : b->agent_weight_pct;
+		b->removed = b->agent_weight_pct != 0;
+		break;
+	case 6:
+		b->sessions = b->sessions > 0 ? b->sessions - 1 - (int)rnd(
+		    (unsigned)b->sessions) : 0;
+		break;
+	case 7:
+		b->weight = 1 + (int)rnd(5);
+		break;
+	case 8:
+		b->agent_weight_pct = rnd(4) == 0 ? -1 : (int)rnd(300);
+		b->agent_maxconn = rnd(3) == 0 ? -1 : (int)rnd(8);
+		break;
+	case 9:
+		b->health[rnd(2)].hc.up = true;
+		b->agent_down = false;
+		break;
+	default:
+		b->admin = BE_ADMIN_READY;
+		b->agent_admin = rnd(4) ? BE_ADMIN_READY : BE_ADMIN_DRAIN;
+		b->removed = false;
+		break;
+	}
+}
+
+/*
+ * A pick checked against brute_pick. Half the time the VMs tried are the
+ * ones rule 2 would choose first, so that the walk past them is exercised
+ * (now and then more of them than the walk holds); else any VMs, twice the
+ * same one or one that takes no new sessions included.
+ */
+static void
+pick_and_compare(struct pool *p, size_t svc)
+{
+	struct backend *tried[24], *want, *got;
+	size_t ntried = rnd(50) == 0 ? 16 + rnd(8) : rnd(4), k;
+	bool best_first = rnd(2) == 0;
+
+	for (k = 0; k < ntried; k++)
+		tried[k] = best_first ? brute_pick(p, svc, tried, k) :
+		    p->be[rnd((unsigned)p->n)];
+	want = brute_pick(p, svc, tried, ntried);
+	got = sel_pick(p, svc, NULL, NULL, 0, tried, ntried, NULL);
+	assert_ptr_equal(got, want);
+	if (got != NULL && rnd(2))
+		touch_more(p, got);
+}
+
+static void
+test_heap_matches_scan(void **state)
+{
+	struct pool p;
+	char name[16];
+	int step, added = 0;
+
+	(void)state;
+	pool_init(&p);
+	for (step = 0; step < 40000; step++) {
+		unsigned what = rnd(20);
+		size_t svc = rnd(3) ? 0 : 1;
+
+		if (what == 0 || p.n < 2) {
+			snprintf(name, sizeof(name), "vm%d", ++added);
+			add(&p, name, 1 + (int)rnd(3), 0);
+			if (rnd(4))
+				p.be[p.n - 1]->health[0].hc.up = true;
+			pool_touch(&p, p.be[p.n - 1]);
+		} else if (what == 1 && p.n > 30) {
+			pool_remove_at(&p, rnd((unsigned)p.n));
+		} else if (what < 10) {
+			struct backend *b = p.be[rnd((unsigned)p.n)];
+
+			mutate(b, false);
+			pool_touch(&p, b);
+		} else
+			pick_and_compare(&p, svc);
+	}
+	assert_true(p.n > 0);
+	pool_clear(&p);
+}
+
+/*
+ * A pool_touch forgotten after a change that makes a VM heavier or unable
+ * to take new sessions: the pick checks what it is about to return, so the
+ * answer is still exactly the scan's, and never a VM that takes none.
+ */
+static void
+test_heap_missed_touch(void **state)
+{
+	struct pool p;
+	char name[16];
+	int round, step, i;
+
+	(void)state;
+	for (round = 0; round < 200; round++) {
+		pool_init(&p);
+		for (i = 1; i <= 25; i++) {
+			snprintf(name, sizeof(name), "vm%d", i);
+			add(&p, name, 1 + (int)rnd(3), 0)->health[0].hc.up = true;
+			p.be[i - 1]->sessions = (int)rnd(5);
+		}
+		for (step = 0; step < 60; step++) {
+			if (rnd(2))
+				mutate(p.be[rnd((unsigned)p.n)], true);  /* no touch */
+			else
+				pick_and_compare(&p, 0);
+		}
+		pool_clear(&p);
+	}
+}
+
 int
 main(void)
 {
@@ -713,6 +900,8 @@ main(void)
 		cmocka_unit_test(test_agent_drain_beats_operator_ready),
 		cmocka_unit_test(test_operator_drain_beats_agent_ready),
 		cmocka_unit_test(test_agent_down),
+		cmocka_unit_test(test_heap_matches_scan),
+		cmocka_unit_test(test_heap_missed_touch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
