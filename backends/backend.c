@@ -9,6 +9,16 @@
 
 #include "backends/backend.h"
 
+/* One bit per service in pool->ready_live. */
+_Static_assert(CFG_MAX_SERVICES <= 32, "pool->ready_live has 32 bits");
+
+/* The heap of svc is kept (built at the service's first pick by load). */
+static bool
+pool_kept(const struct pool *p, size_t svc)
+{
+	return (p->ready_live & (UINT32_C(1) << svc)) != 0;
+}
+
 static void
 be_free(struct backend *b)
 {
@@ -22,6 +32,7 @@ void
 pool_init(struct pool *p)
 {
 	memset(p, 0, sizeof(*p));
+	p->turn = POOL_TURN_PICKED;
 }
 
 void
@@ -31,6 +42,8 @@ pool_clear(struct pool *p)
 
 	for (i = 0; i < p->n; i++)
 		be_free(p->be[i]);
+	for (i = 0; i < CFG_MAX_SERVICES; i++)
+		rdy_free(&p->ready[i]);
 	free(p->be);
 	free(p->idx);
 	pool_init(p);
@@ -97,8 +110,13 @@ struct backend *
 pool_add(struct pool *p, const struct cfg_backend *cb)
 {
 	struct backend *b = NULL, *ret = NULL, **nbe;
-	size_t i, len, ncap;
+	size_t i, len, ncap, svc;
 
+	/* Room in every kept heap: pool_touch must never need to allocate. */
+	for (svc = 0; svc < CFG_MAX_SERVICES; svc++)
+		if (pool_kept(p, svc) &&
+		    rdy_reserve(&p->ready[svc], p->n + 1) == -1)
+			goto out;
 	if (p->n == p->cap) {
 		ncap = p->cap ? p->cap * 2 : 8;
 		nbe = reallocarray(p->be, ncap, sizeof(*nbe));
@@ -128,6 +146,11 @@ pool_add(struct pool *p, const struct cfg_backend *cb)
 	}
 	be_agent_clear(b);
 	b->agent_check = NULL;
+	/*
+	 * In turn before every VM chosen already, after those never chosen.
+	 * Down, so in no heap yet.
+	 */
+	b->turn = ++p->added;
 	p->be[p->n++] = b;
 	pool_reindex(p);
 	ret = b;
@@ -140,22 +163,43 @@ out:
 void
 pool_remove_at(struct pool *p, size_t i)
 {
+	size_t svc;
+
 	if (i >= p->n) {
 		fprintf(stderr, "pool_remove_at: index %zu of %zu\n", i, p->n);
 		abort();
 	}
+	/* The turns of the others are their own stamps: nothing to shift. */
+	for (svc = 0; svc < CFG_MAX_SERVICES; svc++)
+		if (pool_kept(p, svc))
+			rdy_remove(&p->ready[svc], svc, p->be[i]);
 	be_free(p->be[i]);
 	memmove(&p->be[i], &p->be[i + 1], (p->n - i - 1) * sizeof(*p->be));
 	p->n--;
 	pool_reindex(p);
-	/*
-	 * Keep the same backend next in turn: entries after i moved down one.
-	 * If the removed one was next, its successor (now at i) is.
-	 */
-	if (i < p->rr)
-		p->rr--;
-	if (p->rr >= p->n)
-		p->rr = 0;
+}
+
+void
+pool_touch(struct pool *p, struct backend *b)
+{
+	size_t svc;
+
+	for (svc = 0; svc < CFG_MAX_SERVICES; svc++)
+		if (pool_kept(p, svc))
+			rdy_update(&p->ready[svc], svc, b);
+}
+
+struct rdy_heap *
+pool_ready(struct pool *p, size_t svc)
+{
+	if (svc >= CFG_MAX_SERVICES)
+		return NULL;
+	if (!pool_kept(p, svc)) {
+		if (rdy_build(&p->ready[svc], svc, p->be, p->n, p->cap) == -1)
+			return NULL;
+		p->ready_live |= UINT32_C(1) << svc;
+	}
+	return &p->ready[svc];
 }
 
 void

@@ -16,6 +16,12 @@
  * The registry (struct pool) owns its backends. A backend removed from the
  * configuration is marked `removed`: it takes no new sessions and is freed by
  * srv_reap() (proxy/server.c) once its last session has ended.
+ *
+ * The pool keeps, per service, the VMs that take new sessions in load order
+ * (backends/ready.h), so that choosing the least loaded one does not scan
+ * the pool. Whoever changes what be_takes_new() or the load reads --
+ * sessions, weight, max_sessions, admin, removed, a service's health, any
+ * agent_* figure -- calls pool_touch() on that backend afterwards.
  */
 #ifndef POOLGATE_BACKEND_H
 #define POOLGATE_BACKEND_H
@@ -25,6 +31,7 @@
 #include <stdint.h>
 
 #include "backends/health.h"
+#include "backends/ready.h"
 #include "config/config.h"
 
 enum be_admin { BE_ADMIN_READY = 0, BE_ADMIN_DRAIN, BE_ADMIN_MAINT };
@@ -77,13 +84,34 @@ struct backend {
 	void            *agent_check;     /* owned by backends/check_agent.c */
 	int              source;          /* enum be_source (proxy/server.h): who manages it */
 	bool             file_seen;       /* reload bookkeeping (proxy/server.c) */
+
+	/*
+	 * Selection's bookkeeping (backend.c, ready.c, select.c). Equal loads
+	 * go lowest turn first: pool->added at its addition, then pool->turn
+	 * at each pick by load, always above any pool->added. So VMs never
+	 * chosen come first, in the order they were added, then the one
+	 * chosen longest ago.
+	 */
+	uint64_t         turn;
+	uint32_t         ready_at[CFG_MAX_SERVICES]; /* slot + 1 in pool->ready[svc], 0 = not in it */
 };
+
+/* Where the turns of picks by load start (backend->turn). */
+#define POOL_TURN_PICKED (UINT64_C(1) << 63)
 
 struct pool {
 	struct backend **be;              /* owned array of owned backends */
 	size_t           n;
 	size_t           cap;
-	size_t           rr;              /* turn for ties (select.c) */
+	/*
+	 * Per service, the members that take new sessions, lightest first.
+	 * A service's heap is built at its first pick by load (select.c) and
+	 * kept from then on: bit svc of `ready_live`.
+	 */
+	struct rdy_heap  ready[CFG_MAX_SERVICES];
+	uint32_t         ready_live;
+	uint64_t         added;           /* last backend->turn given by pool_add */
+	uint64_t         turn;            /* last one given by a pick by load, from 2^63 */
 	/*
 	 * Names -> backends, open addressing, at most half full: pool_find is
 	 * O(1) on the hot path (every affinity hit resolves a name). Rebuilt
@@ -105,6 +133,21 @@ struct backend *pool_find(const struct pool *p, const char *name);
 struct backend *pool_add(struct pool *p, const struct cfg_backend *cb);
 /* Remove and free backend at index i (order of others is kept). */
 void            pool_remove_at(struct pool *p, size_t i);
+/*
+ * Put b (a member of p) back in its place for selection after any change to
+ * its sessions, weight, max_sessions, admin, removed, health or agent_*
+ * fields: O(log n) per service in use. Cheap enough to call when unsure.
+ * Selection checks the VM it is about to choose, so a missed call can never
+ * choose a VM that should take no new session; but a VM that became able to
+ * take them, or lighter, is passed over until it is touched.
+ */
+void            pool_touch(struct pool *p, struct backend *b);
+/*
+ * The heap of the members that take new sessions for svc (borrowed from p),
+ * built now from the members' state if it was not kept yet. NULL when svc is
+ * out of range or memory ran out (the caller then scans p->be).
+ */
+struct rdy_heap *pool_ready(struct pool *p, size_t svc);
 
 /* The state an operator sees, derived as described above. */
 enum be_state   be_state(const struct backend *b, size_t nservices);

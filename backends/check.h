@@ -45,9 +45,10 @@ void chk_record(struct backend *b, size_t svc, const char *svcname, int rise,
 
 /*
  * Have fn called on every change of a VM's health for a service (after it
- * was logged); one observer for the process, NULL to stop.
+ * was logged); one observer for the process, NULL to stop. The observer
+ * owns the pool: it must pool_touch(b), selection reads the health.
  */
-typedef void chk_observer_fn(void *arg, const struct backend *b,
+typedef void chk_observer_fn(void *arg, struct backend *b,
     const char *svcname, bool up, const char *err);
 void chk_set_observer(chk_observer_fn *fn, void *arg);
 

@@ -23,13 +23,15 @@
 #include "backends/backend.h"
 
 /*
- * Start (or restart) the agent check of b on port (1..65535); the first
- * probe runs at once. The figures the agent reported before are kept: call
+ * Start (or restart) the agent check of b, a member of pool, on port
+ * (1..65535); the first probe runs at once. A reply that changes what
+ * selection reads is followed by pool_touch(pool, b); pool must outlive the
+ * check. The figures the agent reported before are kept: call
  * be_agent_clear() as well when they no longer apply. Returns 0, or -1 on
  * allocation failure (logged).
  */
-int  agent_start(struct event_base *base, struct backend *b, int port,
-    uint64_t interval_ms, uint64_t timeout_ms);
+int  agent_start(struct event_base *base, struct pool *pool, struct backend *b,
+    int port, uint64_t interval_ms, uint64_t timeout_ms);
 
 /*
  * Stop and free the agent check of b (if any). What the agent reported stays

@@ -53,7 +53,7 @@ struct route_in {
  * Returns the chosen backend (borrowed from pool) or NULL when none can take
  * it. aff may be NULL (rules 1 and 4 then never apply); a user name too long
  * for an affinity key skips rule 1. *why, when why is not NULL, names the
- * rule that chose (ROUTE_NONE with NULL). Only rule 5 advances pool->rr.
+ * rule that chose (ROUTE_NONE with NULL). Only rule 5 takes a turn (pool->turn).
  * Expired affinity entries met on the way are removed from aff.
  */
 struct backend *route_pick(struct pool *pool, size_t svc,

@@ -1,7 +1,11 @@
 /*
  * select.c -- choosing a VM for a new connection (pure).
  *
- * O(n) over the pool per pick; pools are tens of VMs, not thousands.
+ * Rule 2 reads the per-service heap the pool keeps (backends/ready.h): the
+ * lightest VM is at the top, so a pick is O(log n) -- the winner's new turn
+ * stamp moves it behind its equals -- not a scan of the pool. Pools of a
+ * thousand VMs are expected. Only when the heap cannot be allocated does a
+ * pick scan the pool, with the same order.
  */
 #include "backends/select.h"
 
@@ -18,16 +22,38 @@ sel_was_tried(const struct backend *b, struct backend *const *tried,
 }
 
 /*
- * a->sessions / be_weight(a) < b->sessions / be_weight(b), without division
- * or floats: both sides multiplied by the weights (> 0 for any VM that takes
- * new sessions; they include the agent's percentage), in 64 bits so that
- * int * int cannot overflow.
+ * a before b in the order of rule 2: a->sessions / be_weight(a) <
+ * b->sessions / be_weight(b) without division or floats, both sides
+ * multiplied by the weights (> 0 for any VM that takes new sessions; they
+ * include the agent's percentage), in 64 bits so that int * int cannot
+ * overflow; equal loads by the older turn stamp. The same order as the heap
+ * (ready.c).
  */
 static bool
-sel_lighter(const struct backend *a, const struct backend *b)
+sel_before(const struct backend *a, const struct backend *b)
 {
-	return (int64_t)a->sessions * be_weight(b) <
-	    (int64_t)b->sessions * be_weight(a);
+	int64_t l = (int64_t)a->sessions * be_weight(b);
+	int64_t r = (int64_t)b->sessions * be_weight(a);
+
+	return l != r ? l < r : a->turn < b->turn;
+}
+
+/* Rule 2 without the heap (out of memory): O(n), same answer. */
+static struct backend *
+sel_scan(struct pool *pool, size_t svc, struct backend *const *tried,
+    size_t ntried)
+{
+	struct backend *b, *best = NULL;
+	size_t i;
+
+	for (i = 0; i < pool->n; i++) {
+		b = pool->be[i];
+		if (!be_takes_new(b, svc) || sel_was_tried(b, tried, ntried))
+			continue;
+		if (best == NULL || sel_before(b, best))
+			best = b;
+	}
+	return best;
 }
 
 struct backend *
@@ -36,8 +62,8 @@ sel_pick(struct pool *pool, size_t svc, struct aff_table *aff,
     size_t ntried, bool *by_affinity)
 {
 	const struct aff_entry *e;
-	struct backend *b, *best = NULL;
-	size_t k, i, start, besti = 0;
+	struct rdy_heap *h;
+	struct backend *b;
 
 	if (by_affinity != NULL)
 		*by_affinity = false;
@@ -49,29 +75,23 @@ sel_pick(struct pool *pool, size_t svc, struct aff_table *aff,
 		b = pool_find(pool, e->backend);
 		if (b != NULL && be_takes_affine(b, svc) &&
 		    !sel_was_tried(b, tried, ntried)) {
-			/* Not a turn: rr stays where the load picks left it. */
+			/* Not a turn: no stamp, the load order stays as it is. */
 			if (by_affinity != NULL)
 				*by_affinity = true;
 			return b;
 		}
 	}
 
-	/*
-	 * Scan from the VM whose turn it is, keeping only a strictly lighter
-	 * one: among equals the first in turn wins, and rr then moves past it.
-	 */
-	start = pool->rr < pool->n ? pool->rr : 0;
-	for (k = 0; k < pool->n; k++) {
-		i = (start + k) % pool->n;
-		b = pool->be[i];
-		if (!be_takes_new(b, svc) || sel_was_tried(b, tried, ntried))
-			continue;
-		if (best == NULL || sel_lighter(b, best)) {
-			best = b;
-			besti = i;
-		}
+	if (svc >= CFG_MAX_SERVICES)
+		return NULL;
+	if ((h = pool_ready(pool, svc)) != NULL)
+		b = rdy_best(h, svc, tried, ntried);
+	else
+		b = sel_scan(pool, svc, tried, ntried);
+	if (b != NULL) {
+		/* Its turn is taken: behind its equals, in every service. */
+		b->turn = ++pool->turn;
+		pool_touch(pool, b);
 	}
-	if (best != NULL)
-		pool->rr = (besti + 1) % pool->n;
-	return best;
+	return b;
 }

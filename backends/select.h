@@ -7,9 +7,15 @@
  *      users, whatever its max_sessions);
  *   2. otherwise the VM with the lowest sessions/weight among those that are
  *      ready, healthy for the service and below max_sessions; equal loads
- *      are taken in turn (pool->rr advances past each winner).
+ *      are taken in turn: VMs never chosen by this rule first, in the order
+ *      they were added, then the one chosen longest ago; the winner gets a
+ *      new stamp (backend->turn = ++pool->turn) that puts it behind its
+ *      equals.
  * VMs listed in `tried` (earlier failed attempts of the same connection) are
  * never chosen, neither through affinity nor by load.
+ *
+ * Rule 2 reads the pool's per-service heap, O(log n) per pick: it relies on
+ * pool_touch() after every change to a VM's state or load (backend.h).
  */
 #ifndef POOLGATE_SELECT_H
 #define POOLGATE_SELECT_H

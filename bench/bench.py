@@ -290,8 +290,8 @@ def build(sizes):
             continue
         keep.append(a)
     srcs = [REPO / "bench" / "bench_select.c"] + [
-        REPO / "backends" / f for f in ("select.c", "route.c", "backend.c", "health.c",
-                                        "affinity.c", "siphash.c")]
+        REPO / "backends" / f for f in ("select.c", "ready.c", "route.c", "backend.c",
+                                        "health.c", "affinity.c", "siphash.c")]
     out = TOOLS / "bench_select"
     run([argv[0]] + keep + ["-o", out] + srcs, cwd=ent["directory"])
     global SELECT_FLAGS

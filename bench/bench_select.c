@@ -12,13 +12,15 @@
  *   user_hit  an HTTP request of a user with an affinity (rule 1)
  *   new_ip    an SSH client with no affinity: least loaded VM (rule 5)
  *   new_user  an HTTP request of a user unknown so far (rules 1 then 5)
- *   ip_conn   ip_hit plus aff_session_start/aff_session_end: the whole
- *             selection and affinity work of one returning SSH connection
+ *   ip_conn   ip_hit plus aff_session_start/aff_session_end and the two
+ *             pool_touch calls of the session count: the whole selection
+ *             and affinity work of one returning SSH connection
  *
  * Keys are taken in a shuffled order so the table is not walked in memory
  * order. -c times one case only (for a profiler). Prints one JSON object: {"vms":..,"entries":..,"picks":..,
- * "ns_per_pick": {"ip_hit": .., ...}}. Links backends/select.c, route.c,
- * backend.c, health.c and affinity.c as they are built for the daemon.
+ * "ns_per_pick": {"ip_hit": .., ...}}. Links backends/select.c, ready.c,
+ * route.c, backend.c, health.c and affinity.c as they are built for the
+ * daemon.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -131,6 +133,7 @@ main(int argc, char **argv)
 		}
 		b->health[SVC].hc.up = true;
 		b->sessions = (int)(rnd() % 20);
+		pool_touch(&pool, b);
 	}
 
 	if ((aff = aff_new(nent * 2, 3600 * 1000)) == NULL) {
@@ -241,8 +244,10 @@ main(int argc, char **argv)
 		struct backend *b = route_pick(&pool, SVC, aff, &in, now, NULL, 0, &why);
 		if (b != NULL && aff_session_start(aff, in.ip_key, b->name, now) == 0) {
 			b->sessions++;
+			pool_touch(&pool, b);
 			aff_session_end(aff, in.ip_key, b->name, now);
 			b->sessions--;
+			pool_touch(&pool, b);
 		}
 		sink += (uintptr_t)b;
 	});

@@ -359,11 +359,12 @@ svc_find(struct pg_server *srv, const char *name)
 /* ---- checks of one VM ---------------------------------------------------- */
 
 static void
-health_changed(void *arg, const struct backend *b, const char *svcname,
+health_changed(void *arg, struct backend *b, const char *svcname,
     bool up, const char *err)
 {
 	struct pg_server *srv = arg;
 
+	pool_touch(&srv->pool, b);
 	if (up)
 		statuspage_event(srv, "%s: %s up", b->name, svcname);
 	else
@@ -380,7 +381,11 @@ stop_checks(struct backend *b)
 	agent_stop(b);
 }
 
-/* Active checks for every service, and the agent when one is configured. */
+/*
+ * Active checks for every service, and the agent when one is configured.
+ * A service without checks is up at once and the agent's figures may be
+ * cleared: the caller follows with pool_touch.
+ */
 static void
 start_checks(struct pg_server *srv, struct backend *b)
 {
@@ -389,8 +394,8 @@ start_checks(struct pg_server *srv, struct backend *b)
 	for (size_t s = 0; s < srv->nsvc; s++)
 		chk_start(srv->base, b, s, &srv->svc[s]->cfg, srv->svc[s]->ssl_client);
 	if (cfg->agent.enabled)
-		agent_start(srv->base, b, cfg->agent.port, cfg->agent.interval_ms,
-		    cfg->agent.timeout_ms);
+		agent_start(srv->base, &srv->pool, b, cfg->agent.port,
+		    cfg->agent.interval_ms, cfg->agent.timeout_ms);
 	else {
 		agent_stop(b);
 		be_agent_clear(b);   /* an agent's drain must not outlive its check */
@@ -619,6 +624,7 @@ user_session_end(struct pg_server *srv, const char *user, const char *vm,
 		if (b->sessions <= 0)
 			pg_fatalx("session count of %s went negative", b->name);
 		b->sessions--;
+		pool_touch(&srv->pool, b);
 	}
 	user_key(key, sizeof(key), user);
 	aff_session_end(srv->aff, key, vm, now);
@@ -640,6 +646,7 @@ srv_user_request(struct pg_server *srv, const char *user, struct backend *vm,
 		user_session_end(srv, ended.user, ended.backend, now, "moved");
 	if (r == US_STARTED) {
 		vm->sessions++;
+		pool_touch(&srv->pool, vm);
 		user_key(key, sizeof(key), user);
 		if (aff_session_start(srv->aff, key, vm->name, now) == -1)
 			log_warn("affinity table full: %s not remembered", key);
@@ -986,6 +993,12 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 	for (size_t i = 0; i < srv->pool.n; i++)
 		if (!srv->pool.be[i]->removed)
 			start_checks(srv, srv->pool.be[i]);
+	/*
+	 * Health moved to new service indices, weights, caps and `removed`
+	 * changed: every VM's place for selection is redone.
+	 */
+	for (size_t i = 0; i < srv->pool.n; i++)
+		pool_touch(&srv->pool, srv->pool.be[i]);
 	if (ocfg != NULL) {
 		log_info("reloaded %s: %zu service(s), backends: %d added, "
 		    "%d removed, %d kept", ncfg->path, ncfg->nservices, added,
@@ -1154,9 +1167,10 @@ members_load(struct pg_server *srv)
 			struct backend *b = pool_find(&srv->pool, name);
 			if (strcmp(admin, admin_names[a]) != 0 || a == BE_ADMIN_READY)
 				continue;
-			if (b != NULL)
+			if (b != NULL) {
 				b->admin = (enum be_admin)a;
-			else if (srv->npending < PENDING_ADMIN_MAX &&
+				pool_touch(&srv->pool, b);
+			} else if (srv->npending < PENDING_ADMIN_MAX &&
 			    strlen(name) <= CFG_NAME_MAX) {
 				/* Not here yet (discovery): apply when it comes. */
 				snprintf(srv->pending[srv->npending].name,
@@ -1237,6 +1251,7 @@ srv_backend_upsert(struct pg_server *srv, enum be_source src, const char *name,
 	}
 	b->source = (int)src;
 	start_checks(srv, b);
+	pool_touch(&srv->pool, b);   /* admin, weight, cap, health, agent */
 	if (src == BE_SRC_API)
 		members_save(srv);
 	srv_capacity_changed(srv);
@@ -1259,6 +1274,7 @@ srv_backend_remove(struct pg_server *srv, enum be_source src, const char *name,
 		return -1;
 	}
 	b->removed = true;
+	pool_touch(&srv->pool, b);
 	stop_checks(b);
 	log_info("backend %s removed by the %s: draining %d session(s)", name,
 	    srv_source_name(src), b->sessions);
@@ -1287,6 +1303,7 @@ srv_backend_set_admin(struct pg_server *srv, const char *name,
 		    admin_names[b->admin], admin_names[admin]);
 	}
 	b->admin = admin;
+	pool_touch(&srv->pool, b);
 	members_save(srv);
 	srv_capacity_changed(srv);
 	return 0;

@@ -102,6 +102,7 @@ session_uncount(struct session *s)
 	if (b->sessions <= 0)
 		pg_fatalx("session count of %s went negative", b->name);
 	b->sessions--;
+	pool_touch(&s->srv->pool, b);
 	if (s->key[0] != '\0') {
 		aff_session_end(s->srv->aff, s->key, b->name, pg_now_ms());
 		s->srv->aff_dirty = true;
@@ -307,6 +308,7 @@ session_connect_next(struct session *s)
 		s->tried[s->ntried++] = b;
 		s->backend = b;
 		b->sessions++;
+		pool_touch(&srv->pool, b);
 		if (s->key[0] != '\0') {
 			if (aff_session_start(srv->aff, s->key, b->name, now) == -1)
 				log_warn("affinity table full: %s not remembered",

@@ -86,13 +86,13 @@ test_user_affinity(void **state)
 	struct fix *f = *state;
 	struct route_in in = { .user = "alice" };
 	enum route_why why;
-	size_t rr;
+	uint64_t turn;
 
 	assert_int_equal(aff_session_start(f->aff, "user:alice", "vm3", 0), 0);
-	rr = f->p.rr;
+	turn = f->p.turn;
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm3");
 	assert_int_equal(why, ROUTE_USER);
-	assert_int_equal(f->p.rr, rr);          /* not a turn */
+	assert_true(f->p.turn == turn);         /* not a turn */
 	/* Another user, no affinity: least loaded. */
 	in.user = "bob";
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
@@ -121,6 +121,7 @@ test_user_beats_disagreeing_cookie(void **state)
 	assert_int_equal(why, ROUTE_USER);
 	/* The user's VM is down: the cookie is the next clue. */
 	vm(f, "vm3")->health[SVC].hc.up = false;
+	pool_touch(&f->p, vm(f, "vm3"));
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
 	assert_int_equal(why, ROUTE_COOKIE);
 }
@@ -153,15 +154,18 @@ test_cookie_down_or_maint_ignored(void **state)
 	enum route_why why;
 
 	vm(f, "vm4")->health[SVC].hc.up = false;
+	pool_touch(&f->p, vm(f, "vm4"));
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
 	assert_int_equal(why, ROUTE_LOAD);
 	vm(f, "vm4")->health[SVC].hc.up = true;
 	vm(f, "vm4")->admin = BE_ADMIN_MAINT;
+	pool_touch(&f->p, vm(f, "vm4"));
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
 	assert_int_equal(why, ROUTE_LOAD);
 	/* Down for another service only: still fine for this one. */
 	vm(f, "vm4")->admin = BE_ADMIN_READY;
 	vm(f, "vm4")->health[SVC + 1].hc.up = false;
+	pool_touch(&f->p, vm(f, "vm4"));
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
 	assert_int_equal(why, ROUTE_COOKIE);
 }
@@ -174,13 +178,16 @@ test_cookie_drain_and_full_honoured(void **state)
 	enum route_why why;
 
 	vm(f, "vm4")->admin = BE_ADMIN_DRAIN;
+	pool_touch(&f->p, vm(f, "vm4"));
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
 	assert_int_equal(why, ROUTE_COOKIE);
 	vm(f, "vm4")->admin = BE_ADMIN_READY;
 	vm(f, "vm4")->removed = true;           /* leaving the pool: drains */
+	pool_touch(&f->p, vm(f, "vm4"));
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
 	vm(f, "vm4")->removed = false;
 	vm(f, "vm4")->max_sessions = 3;         /* at its cap (3 sessions) */
+	pool_touch(&f->p, vm(f, "vm4"));
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
 	assert_int_equal(why, ROUTE_COOKIE);
 	/* But a new user without a cookie never lands there. */
@@ -188,6 +195,9 @@ test_cookie_drain_and_full_honoured(void **state)
 	vm(f, "vm1")->admin = BE_ADMIN_MAINT;
 	vm(f, "vm2")->admin = BE_ADMIN_MAINT;
 	vm(f, "vm3")->admin = BE_ADMIN_DRAIN;
+	pool_touch(&f->p, vm(f, "vm1"));
+	pool_touch(&f->p, vm(f, "vm2"));
+	pool_touch(&f->p, vm(f, "vm3"));
 	assert_null(pick(f, &in, NULL, 0, &why));
 }
 
@@ -203,6 +213,7 @@ test_tried_skipped_at_every_rule(void **state)
 	aff_session_start(f->aff, "user:alice", "vm1", 0);
 	aff_session_start(f->aff, "ip:10.0.0.7", "vm2", 0);
 	vm(f, "vm1")->sessions = 5;             /* least loaded is vm2, then vm3 */
+	pool_touch(&f->p, vm(f, "vm1"));
 	assert_string_equal(pick(f, &in, tried, 0, &why), "vm1");
 	assert_int_equal(why, ROUTE_USER);
 
@@ -223,6 +234,9 @@ test_tried_skipped_at_every_rule(void **state)
 	vm(f, "vm1")->sessions = 0;
 	vm(f, "vm4")->sessions = 0;
 	vm(f, "vm3")->sessions = 0;
+	pool_touch(&f->p, vm(f, "vm1"));
+	pool_touch(&f->p, vm(f, "vm4"));
+	pool_touch(&f->p, vm(f, "vm3"));
 	assert_string_equal(pick(f, &in, tried, 3, &why), "vm2");
 	assert_int_equal(why, ROUTE_LOAD);
 
@@ -245,14 +259,17 @@ test_sole_user_rule(void **state)
 	/* Like an affinity: honoured at the cap and in drain. */
 	vm(f, "vm4")->max_sessions = 1;
 	vm(f, "vm4")->admin = BE_ADMIN_DRAIN;
+	pool_touch(&f->p, vm(f, "vm4"));
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
 	assert_int_equal(why, ROUTE_SOLE_USER);
 	/* Not when down or in maint: the address affinity is next. */
 	vm(f, "vm4")->admin = BE_ADMIN_MAINT;
+	pool_touch(&f->p, vm(f, "vm4"));
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm2");
 	assert_int_equal(why, ROUTE_IP);
 	vm(f, "vm4")->admin = BE_ADMIN_READY;
 	vm(f, "vm4")->health[SVC].hc.up = false;
+	pool_touch(&f->p, vm(f, "vm4"));
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm2");
 	assert_int_equal(why, ROUTE_IP);
 }
@@ -292,10 +309,15 @@ test_least_loaded_fallback(void **state)
 	vm(f, "vm2")->sessions = 2;
 	vm(f, "vm3")->sessions = 3;
 	vm(f, "vm4")->sessions = 1;
+	pool_touch(&f->p, vm(f, "vm1"));
+	pool_touch(&f->p, vm(f, "vm2"));
+	pool_touch(&f->p, vm(f, "vm3"));
+	pool_touch(&f->p, vm(f, "vm4"));
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
 	assert_int_equal(why, ROUTE_LOAD);
 	/* A full VM is skipped by load. */
 	vm(f, "vm4")->max_sessions = 1;
+	pool_touch(&f->p, vm(f, "vm4"));
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm2");
 	/* in may be NULL: load only; why may be NULL. */
 	assert_string_equal(route_pick(&f->p, SVC, f->aff, NULL, 0, NULL, 0,
@@ -316,8 +338,10 @@ test_nothing_can_take_it(void **state)
 
 	aff_session_start(f->aff, "user:alice", "vm3", 0);
 	aff_session_start(f->aff, "ip:10.0.0.7", "vm4", 0);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 4; i++) {
 		f->p.be[i]->health[SVC].hc.up = false;
+		pool_touch(&f->p, f->p.be[i]);
+	}
 	assert_null(pick(f, &in, NULL, 0, &why));
 	assert_int_equal(why, ROUTE_NONE);
 

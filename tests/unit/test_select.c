@@ -43,6 +43,15 @@ make_pool(struct pool *p, int n)
 	}
 }
 
+/* One more session on b, as proxy/session.c counts it. */
+static void
+touch_more(struct pool *p, struct backend *b)
+{
+	assert_non_null(b);
+	b->sessions++;
+	pool_touch(p, b);
+}
+
 static const char *
 pick_name(struct pool *p, struct aff_table *aff, const char *key,
     bool *by_aff)
@@ -117,21 +126,30 @@ test_pool_remove_keeps_order_and_turn(void **state)
 
 	(void)state;
 	make_pool(&p, 4);
-	p.rr = 2;                               /* vm3 is next */
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
+	/* vm3 is next in turn, then vm4, vm1, vm2. */
 	pool_remove_at(&p, 0);
 	assert_int_equal(p.n, 3);
 	assert_string_equal(p.be[0]->name, "vm2");
 	assert_string_equal(p.be[1]->name, "vm3");
 	assert_string_equal(p.be[2]->name, "vm4");
-	assert_string_equal(p.be[p.rr]->name, "vm3");
+	assert_null(pool_find(&p, "vm1"));
 
-	pool_remove_at(&p, 2);                  /* after the turn: no change */
-	assert_string_equal(p.be[p.rr]->name, "vm3");
-
-	pool_remove_at(&p, 1);                  /* the next one itself: wrap */
-	assert_int_equal(p.n, 1);
-	assert_int_equal(p.rr, 0);
+	pool_remove_at(&p, 2);                  /* vm4: the turn stays on vm3 */
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm3");
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
+
+	pool_remove_at(&p, 0);                  /* vm2, the next one itself */
+	assert_int_equal(p.n, 1);
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm3");
+	/* A VM added now has its first turn before the ones chosen already. */
+	add(&p, "vm5", 1, 0)->health[SVC].hc.up = true;
+	pool_touch(&p, p.be[1]);
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm5");
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm3");
+	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm5");
+	pool_remove_at(&p, 1);
 	pool_remove_at(&p, 0);
 	assert_int_equal(p.n, 0);
 	assert_null(pick_name(&p, NULL, NULL, NULL));
@@ -228,12 +246,15 @@ test_least_loaded(void **state)
 	p.be[0]->sessions = 3;
 	p.be[1]->sessions = 1;
 	p.be[2]->sessions = 2;
+	pool_touch(&p, p.be[0]);
+	pool_touch(&p, p.be[1]);
+	pool_touch(&p, p.be[2]);
 	assert_string_equal(pick_name(&p, NULL, NULL, &by_aff), "vm2");
 	assert_false(by_aff);
-	/* Wherever the turn is, the lightest wins. */
-	p.rr = 2;
+	/* vm2 just had its turn: the lightest still wins. */
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
 	p.be[2]->sessions = 0;
+	pool_touch(&p, p.be[2]);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm3");
 	pool_clear(&p);
 }
@@ -248,10 +269,12 @@ test_weights(void **state)
 	(void)state;
 	make_pool(&p, 2);
 	p.be[0]->weight = 2;
+	pool_touch(&p, p.be[0]);
 	for (i = 0; i < 30; i++) {
 		b = sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL);
 		assert_non_null(b);
 		b->sessions++;
+		pool_touch(&p, b);
 	}
 	assert_int_equal(p.be[0]->sessions, 20);
 	assert_int_equal(p.be[1]->sessions, 10);
@@ -269,10 +292,13 @@ test_max_sessions(void **state)
 	make_pool(&p, 2);
 	p.be[0]->max_sessions = 2;
 	p.be[1]->max_sessions = 3;
+	pool_touch(&p, p.be[0]);
+	pool_touch(&p, p.be[1]);
 	for (i = 0; i < 5; i++) {
 		b = sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL);
 		assert_non_null(b);
 		b->sessions++;
+		pool_touch(&p, b);
 	}
 	assert_int_equal(p.be[0]->sessions, 2);
 	assert_int_equal(p.be[1]->sessions, 3);
@@ -283,6 +309,8 @@ test_max_sessions(void **state)
 	p.be[0]->sessions = 1;
 	p.be[1]->max_sessions = 0;
 	p.be[1]->sessions = 50;
+	pool_touch(&p, p.be[0]);
+	pool_touch(&p, p.be[1]);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
 	pool_clear(&p);
 }
@@ -308,6 +336,7 @@ test_ties_in_turn(void **state)
 
 	/* A tie among the two lightest skips the heavier one in turn. */
 	p.be[2]->sessions = 5;
+	pool_touch(&p, p.be[2]);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
@@ -327,9 +356,15 @@ test_skip_not_ready(void **state)
 	p.be[2]->admin = BE_ADMIN_MAINT;
 	p.be[3]->removed = true;
 	p.be[4]->sessions = 100;                    /* the only one left */
+	pool_touch(&p, p.be[0]);
+	pool_touch(&p, p.be[1]);
+	pool_touch(&p, p.be[2]);
+	pool_touch(&p, p.be[3]);
+	pool_touch(&p, p.be[4]);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm5");
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm5");
 	p.be[4]->health[SVC].hc.up = false;
+	pool_touch(&p, p.be[4]);
 	assert_null(pick_name(&p, NULL, NULL, NULL));
 	pool_clear(&p);
 }
@@ -343,6 +378,7 @@ test_service_health(void **state)
 	make_pool(&p, 2);
 	p.be[0]->health[1].hc.up = true;            /* vm1 up for service 1 */
 	p.be[0]->sessions = 10;
+	pool_touch(&p, p.be[0]);
 	assert_string_equal(sel_pick(&p, 1, NULL, NULL, 0, NULL, 0, NULL)->name,
 	    "vm1");
 	pool_clear(&p);
@@ -354,20 +390,23 @@ test_affinity_drain_honoured(void **state)
 	struct pool p;
 	struct aff_table *aff = aff_new(10, 1000);
 	bool by_aff = false;
+	uint64_t turn;
 
 	(void)state;
 	make_pool(&p, 2);
 	p.be[0]->admin = BE_ADMIN_DRAIN;
 	p.be[0]->sessions = 9;
 	p.be[0]->max_sessions = 9;                  /* full, too */
-	p.rr = 1;
+	pool_touch(&p, p.be[0]);
+	turn = p.turn;
 	assert_int_equal(aff_session_start(aff, "ip:192.0.2.7", "vm1", 0), 0);
 	assert_string_equal(pick_name(&p, aff, "ip:192.0.2.7", &by_aff), "vm1");
 	assert_true(by_aff);
-	assert_int_equal(p.rr, 1);                  /* not a turn */
+	assert_true(p.turn == turn);                /* not a turn */
 	/* Removed from the configuration drains the same way. */
 	p.be[0]->admin = BE_ADMIN_READY;
 	p.be[0]->removed = true;
+	pool_touch(&p, p.be[0]);
 	assert_string_equal(pick_name(&p, aff, "ip:192.0.2.7", &by_aff), "vm1");
 	assert_true(by_aff);
 	/* Another key goes by load, away from the draining VM. */
@@ -388,20 +427,25 @@ test_affinity_down_or_maint_broken(void **state)
 	make_pool(&p, 3);
 	p.be[1]->sessions = 4;
 	p.be[2]->sessions = 1;
+	pool_touch(&p, p.be[1]);
+	pool_touch(&p, p.be[2]);
 	assert_int_equal(aff_session_start(aff, "k", "vm1", 0), 0);
 
 	p.be[0]->health[SVC].hc.up = false;
+	pool_touch(&p, p.be[0]);
 	assert_string_equal(pick_name(&p, aff, "k", &by_aff), "vm3");
 	assert_false(by_aff);
 
 	p.be[0]->health[SVC].hc.up = true;
 	p.be[0]->sessions = 9;
 	p.be[0]->admin = BE_ADMIN_MAINT;
+	pool_touch(&p, p.be[0]);
 	by_aff = true;
 	assert_string_equal(pick_name(&p, aff, "k", &by_aff), "vm3");
 	assert_false(by_aff);
 
 	p.be[0]->admin = BE_ADMIN_READY;
+	pool_touch(&p, p.be[0]);
 	assert_string_equal(pick_name(&p, aff, "k", &by_aff), "vm1");
 	assert_true(by_aff);
 	aff_free(aff);
@@ -418,6 +462,7 @@ test_affinity_unknown_or_expired(void **state)
 	(void)state;
 	make_pool(&p, 2);
 	p.be[0]->sessions = 5;
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(aff_session_start(aff, "gone", "vm9", 0), 0);
 	assert_string_equal(pick_name(&p, aff, "gone", &by_aff), "vm2");
 	assert_false(by_aff);
@@ -447,6 +492,8 @@ test_tried_excluded(void **state)
 	make_pool(&p, 3);
 	p.be[1]->sessions = 1;
 	p.be[2]->sessions = 2;
+	pool_touch(&p, p.be[1]);
+	pool_touch(&p, p.be[2]);
 	assert_int_equal(aff_session_start(aff, "k", "vm1", 0), 0);
 
 	/* The affine VM failed: by load, but not it either. */
@@ -462,6 +509,7 @@ test_tried_excluded(void **state)
 	b = sel_pick(&p, SVC, NULL, NULL, 0, tried, 2, NULL);
 	assert_ptr_equal(b, p.be[2]);
 	p.be[2]->admin = BE_ADMIN_DRAIN;
+	pool_touch(&p, p.be[2]);
 	assert_null(sel_pick(&p, SVC, aff, "k", 0, tried, 2, &by_aff));
 	assert_false(by_aff);
 	aff_free(aff);
@@ -481,10 +529,12 @@ test_agent_weight_share(void **state)
 	make_pool(&p, 2);
 	/* Equal configured weights; vm2's agent reports 50% (busy). */
 	p.be[1]->agent_weight_pct = 50;
+	pool_touch(&p, p.be[1]);
 	for (i = 0; i < 30; i++) {
 		b = sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL);
 		assert_non_null(b);
 		b->sessions++;
+		pool_touch(&p, b);
 	}
 	assert_int_equal(p.be[0]->sessions, 20);
 	assert_int_equal(p.be[1]->sessions, 10);
@@ -492,20 +542,26 @@ test_agent_weight_share(void **state)
 	p.be[0]->sessions = p.be[1]->sessions = 0;
 	p.be[0]->weight = 1;
 	p.be[1]->weight = 3;
+	pool_touch(&p, p.be[0]);
+	pool_touch(&p, p.be[1]);
 	for (i = 0; i < 25; i++)
-		sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL)->sessions++;
+		touch_more(&p, sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL));
 	assert_int_equal(p.be[0]->sessions, 10);
 	assert_int_equal(p.be[1]->sessions, 15);
 	/* Above 100% is more than configured. */
 	p.be[0]->sessions = p.be[1]->sessions = 0;
 	p.be[1]->weight = 1;
 	p.be[1]->agent_weight_pct = 200;
+	pool_touch(&p, p.be[0]);
+	pool_touch(&p, p.be[1]);
 	for (i = 0; i < 30; i++)
-		sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL)->sessions++;
+		touch_more(&p, sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL));
 	assert_int_equal(p.be[1]->sessions, 20);
 	/* 0% takes nothing new; an affinity still holds (HAProxy's drain). */
 	p.be[1]->agent_weight_pct = 0;
 	p.be[0]->sessions = 100;
+	pool_touch(&p, p.be[0]);
+	pool_touch(&p, p.be[1]);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
 	assert_int_equal(be_state(p.be[1], 1), BE_DRAIN);
 	assert_true(be_takes_affine(p.be[1], SVC));
@@ -524,22 +580,27 @@ test_agent_maxconn_caps(void **state)
 	p.be[0]->agent_maxconn = 2;                 /* no configured cap */
 	p.be[1]->max_sessions = 5;
 	p.be[1]->agent_maxconn = 8;                 /* the lower one holds */
+	pool_touch(&p, p.be[0]);
+	pool_touch(&p, p.be[1]);
 	assert_int_equal(be_max_sessions(p.be[0]), 2);
 	assert_int_equal(be_max_sessions(p.be[1]), 5);
 	for (i = 0; i < 7; i++) {
 		b = sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL);
 		assert_non_null(b);
 		b->sessions++;
+		pool_touch(&p, b);
 	}
 	assert_int_equal(p.be[0]->sessions, 2);
 	assert_int_equal(p.be[1]->sessions, 5);
 	assert_null(sel_pick(&p, SVC, NULL, NULL, 0, NULL, 0, NULL));
 	/* maxconn:0 is no cap from the agent, as in HAProxy. */
 	p.be[0]->agent_maxconn = 0;
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(be_max_sessions(p.be[0]), 0);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
 	/* None reported: the configured cap alone. */
 	p.be[1]->agent_maxconn = -1;
+	pool_touch(&p, p.be[1]);
 	assert_int_equal(be_max_sessions(p.be[1]), 5);
 	pool_clear(&p);
 }
@@ -555,9 +616,11 @@ test_agent_drain_beats_operator_ready(void **state)
 	make_pool(&p, 2);
 	p.be[0]->agent_admin = BE_ADMIN_DRAIN;
 	p.be[0]->admin = BE_ADMIN_READY;            /* the operator's ready */
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(be_admin_effective(p.be[0]), BE_ADMIN_DRAIN);
 	assert_int_equal(be_state(p.be[0], 1), BE_DRAIN);
 	p.be[1]->sessions = 50;
+	pool_touch(&p, p.be[1]);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
 	/* Returning users still reach it. */
 	assert_int_equal(aff_session_start(aff, "ip:192.0.2.7", "vm1", 0), 0);
@@ -565,6 +628,7 @@ test_agent_drain_beats_operator_ready(void **state)
 	assert_true(by_aff);
 	/* The agent's maint breaks affinity too. */
 	p.be[0]->agent_admin = BE_ADMIN_MAINT;
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(be_state(p.be[0], 1), BE_MAINT);
 	assert_string_equal(pick_name(&p, aff, "ip:192.0.2.7", &by_aff), "vm2");
 	assert_false(by_aff);
@@ -581,18 +645,22 @@ test_operator_drain_beats_agent_ready(void **state)
 	make_pool(&p, 2);
 	p.be[0]->admin = BE_ADMIN_DRAIN;
 	p.be[0]->agent_admin = BE_ADMIN_READY;      /* the agent's ready */
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(be_admin_effective(p.be[0]), BE_ADMIN_DRAIN);
 	assert_int_equal(be_state(p.be[0], 1), BE_DRAIN);
 	p.be[1]->sessions = 50;
+	pool_touch(&p, p.be[1]);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm2");
 	/* Operator maint over an agent drain: the stronger wins. */
 	p.be[0]->admin = BE_ADMIN_MAINT;
 	p.be[0]->agent_admin = BE_ADMIN_DRAIN;
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(be_admin_effective(p.be[0]), BE_ADMIN_MAINT);
 	assert_false(be_takes_affine(p.be[0], SVC));
 	/* Both ready: back in. */
 	p.be[0]->admin = BE_ADMIN_READY;
 	p.be[0]->agent_admin = BE_ADMIN_READY;
+	pool_touch(&p, p.be[0]);
 	assert_string_equal(pick_name(&p, NULL, NULL, NULL), "vm1");
 	pool_clear(&p);
 }
@@ -607,8 +675,10 @@ test_agent_down(void **state)
 	(void)state;
 	make_pool(&p, 2);
 	p.be[1]->sessions = 50;
+	pool_touch(&p, p.be[1]);
 	assert_int_equal(aff_session_start(aff, "k", "vm1", 0), 0);
 	p.be[0]->agent_down = true;                 /* health checks still pass */
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(be_state(p.be[0], 1), BE_DOWN);
 	assert_false(be_takes_new(p.be[0], SVC));
 	assert_false(be_takes_affine(p.be[0], SVC));
@@ -616,14 +686,194 @@ test_agent_down(void **state)
 	assert_false(by_aff);
 	/* A drain or maint shows over down, as for failed health checks. */
 	p.be[0]->agent_admin = BE_ADMIN_DRAIN;
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(be_state(p.be[0], 1), BE_DRAIN);
 	p.be[0]->agent_admin = BE_ADMIN_READY;
 	p.be[0]->agent_down = false;
+	pool_touch(&p, p.be[0]);
 	assert_int_equal(be_state(p.be[0], 1), BE_UP);
 	assert_string_equal(pick_name(&p, aff, "k", &by_aff), "vm1");
 	assert_true(by_aff);
 	aff_free(aff);
 	pool_clear(&p);
+}
+
+/* --- the load heap against a plain scan --- */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15u;
+
+static unsigned
+rnd(unsigned n)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return (unsigned)((rng_state * 0x2545F4914F6CDD1Du) >> 33) % n;
+}
+
+/* Rule 2 by the book: every VM looked at, the order of select.h. */
+static struct backend *
+brute_pick(const struct pool *p, size_t svc, struct backend *const *tried,
+    size_t ntried)
+{
+	struct backend *b, *best = NULL;
+	size_t i, k;
+
+	for (i = 0; i < p->n; i++) {
+		b = p->be[i];
+		for (k = 0; k < ntried && tried[k] != b; k++)
+			;
+		if (k < ntried || !be_takes_new(b, svc))
+			continue;
+		if (best == NULL) {
+			best = b;
+			continue;
+		}
+		int64_t l = (int64_t)b->sessions * be_weight(best);
+		int64_t r = (int64_t)best->sessions * be_weight(b);
+		if (l < r || (l == r && b->turn < best->turn))
+			best = b;
+	}
+	return best;
+}
+
+/*
+ * One random change to b. With `worse_only`, only changes that make it
+ * heavier or unable to take new sessions (the ones a missed pool_touch
+ * must not turn into a wrong answer).
+ */
+static void
+mutate(struct backend *b, bool worse_only)
+{
+	switch (rnd(worse_only ? 6 : 11)) {
+	case 0:
+		b->sessions += 1 + (int)rnd(3);
+		break;
+	case 1:
+		b->max_sessions = b->sessions > 0 && rnd(2) ? b->sessions : 0;
+		if (worse_only && b->max_sessions == 0)
+			b->max_sessions = b->sessions;
+		break;
+	case 2:
+		b->admin = rnd(2) ? BE_ADMIN_DRAIN : BE_ADMIN_MAINT;
+		break;
+	case 3:
+		b->agent_down = true;
+		break;
+	case 4:
+		b->health[rnd(2)].hc.up = false;
+		break;
+	case 5:
+		b->agent_weight_pct = rnd(3) == 0 ? 0 : b->agent_weight_pct;
+		b->removed = b->agent_weight_pct != 0;
+		break;
+	case 6:
+		b->sessions = b->sessions > 0 ? b->sessions - 1 - (int)rnd(
+		    (unsigned)b->sessions) : 0;
+		break;
+	case 7:
+		b->weight = 1 + (int)rnd(5);
+		break;
+	case 8:
+		b->agent_weight_pct = rnd(4) == 0 ? -1 : (int)rnd(300);
+		b->agent_maxconn = rnd(3) == 0 ? -1 : (int)rnd(8);
+		break;
+	case 9:
+		b->health[rnd(2)].hc.up = true;
+		b->agent_down = false;
+		break;
+	default:
+		b->admin = BE_ADMIN_READY;
+		b->agent_admin = rnd(4) ? BE_ADMIN_READY : BE_ADMIN_DRAIN;
+		b->removed = false;
+		break;
+	}
+}
+
+/*
+ * A pick checked against brute_pick. Half the time the VMs tried are the
+ * ones rule 2 would choose first, so that the walk past them is exercised
+ * (now and then more of them than the walk holds); else any VMs, twice the
+ * same one or one that takes no new sessions included.
+ */
+static void
+pick_and_compare(struct pool *p, size_t svc)
+{
+	struct backend *tried[24], *want, *got;
+	size_t ntried = rnd(50) == 0 ? 16 + rnd(8) : rnd(4), k;
+	bool best_first = rnd(2) == 0;
+
+	for (k = 0; k < ntried; k++)
+		tried[k] = best_first ? brute_pick(p, svc, tried, k) :
+		    p->be[rnd((unsigned)p->n)];
+	want = brute_pick(p, svc, tried, ntried);
+	got = sel_pick(p, svc, NULL, NULL, 0, tried, ntried, NULL);
+	assert_ptr_equal(got, want);
+	if (got != NULL && rnd(2))
+		touch_more(p, got);
+}
+
+static void
+test_heap_matches_scan(void **state)
+{
+	struct pool p;
+	char name[16];
+	int step, added = 0;
+
+	(void)state;
+	pool_init(&p);
+	for (step = 0; step < 40000; step++) {
+		unsigned what = rnd(20);
+		size_t svc = rnd(3) ? 0 : 1;
+
+		if (what == 0 || p.n < 2) {
+			snprintf(name, sizeof(name), "vm%d", ++added);
+			add(&p, name, 1 + (int)rnd(3), 0);
+			if (rnd(4))
+				p.be[p.n - 1]->health[0].hc.up = true;
+			pool_touch(&p, p.be[p.n - 1]);
+		} else if (what == 1 && p.n > 30) {
+			pool_remove_at(&p, rnd((unsigned)p.n));
+		} else if (what < 10) {
+			struct backend *b = p.be[rnd((unsigned)p.n)];
+
+			mutate(b, false);
+			pool_touch(&p, b);
+		} else
+			pick_and_compare(&p, svc);
+	}
+	assert_true(p.n > 0);
+	pool_clear(&p);
+}
+
+/*
+ * A pool_touch forgotten after a change that makes a VM heavier or unable
+ * to take new sessions: the pick checks what it is about to return, so the
+ * answer is still exactly the scan's, and never a VM that takes none.
+ */
+static void
+test_heap_missed_touch(void **state)
+{
+	struct pool p;
+	char name[16];
+	int round, step, i;
+
+	(void)state;
+	for (round = 0; round < 200; round++) {
+		pool_init(&p);
+		for (i = 1; i <= 25; i++) {
+			snprintf(name, sizeof(name), "vm%d", i);
+			add(&p, name, 1 + (int)rnd(3), 0)->health[0].hc.up = true;
+			p.be[i - 1]->sessions = (int)rnd(5);
+		}
+		for (step = 0; step < 60; step++) {
+			if (rnd(2))
+				mutate(p.be[rnd((unsigned)p.n)], true);  /* no touch */
+			else
+				pick_and_compare(&p, 0);
+		}
+		pool_clear(&p);
+	}
 }
 
 int
@@ -650,6 +900,8 @@ main(void)
 		cmocka_unit_test(test_agent_drain_beats_operator_ready),
 		cmocka_unit_test(test_operator_drain_beats_agent_ready),
 		cmocka_unit_test(test_agent_down),
+		cmocka_unit_test(test_heap_matches_scan),
+		cmocka_unit_test(test_heap_missed_touch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
