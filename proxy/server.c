@@ -1528,9 +1528,11 @@ srv_free(struct pg_server *srv)
 		state_save(srv, true);
 	session_stop_all(srv);
 	hconn_stop_all(srv);
-	for (size_t i = 0; i < srv->pool.n; i++)
+	for (size_t i = 0; i < srv->pool.n; i++) {
 		for (size_t s = 0; s < CFG_MAX_SERVICES; s++)
 			chk_stop(srv->pool.be[i], s);
+		agent_stop(srv->pool.be[i]);   /* its timer points at the VM */
+	}
 	pool_clear(&srv->pool);
 	for (size_t i = 0; i < srv->nsvc; i++)
 		svc_unref(srv->svc[i]);
