@@ -181,6 +181,13 @@ def rss_kib(pid):
     raise BenchError("no VmRSS for pid %d" % pid)
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process (all its threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def time_wait_to(prefix):
     """TIME_WAIT sockets of this namespace whose remote address starts with
     prefix (e.g. "10.231.0."): the connecting side's, which hold local ports."""
@@ -825,9 +832,16 @@ class Bench:
                         argv = ["scp", "-q", "-F", cfg, "-P", port,
                                 "pgtest@%s:%s" % (addr, src), down]
                         dst = down
+                    proxy = None if setup == "direct" else (
+                        self.pg if setup == "poolgate" else self.hp)
+                    cpu0 = cpu_seconds(proxy.pid) if proxy else None
                     t0 = time.monotonic()
                     run(argv, timeout=1800)
                     dt = time.monotonic() - t0
+                    if proxy:
+                        # What the relay costs the two cores ssh and sshd share.
+                        self.record("scp_%s_cpu" % direction, setup,
+                                    (cpu_seconds(proxy.pid) - cpu0) / (size / (1 << 30)))
                     if not dst.exists() or dst.stat().st_size != size:
                         raise BenchError("scp %s %s: the copy has the wrong size" % (
                             direction, setup))
@@ -960,6 +974,8 @@ ROWS = [
     ("bulk8", "bulk relay (iperf3), 8 streams", "throughput", "Gbit/s", True, "%.2f"),
     ("scp_up", "SSH: scp {scp} up", "time", "s", False, "%.2f"),
     ("scp_down", "SSH: scp {scp} down", "time", "s", False, "%.2f"),
+    ("scp_up_cpu", "SSH: scp {scp} up", "proxy CPU per GiB", "s", False, "%.2f"),
+    ("scp_down_cpu", "SSH: scp {scp} down", "proxy CPU per GiB", "s", False, "%.2f"),
     ("conn", "connection rate (connect, 8 bytes each way, close)", "rate", "conn/s", True, "%.0f"),
     ("idle", "{idle} idle relayed connections", "RSS per connection", "KiB", False, "%.2f"),
     ("http_rps", "HTTP keep-alive, small response", "rate", "req/s", True, "%.0f"),

@@ -29,9 +29,15 @@
 
 /* Bytes a direction may hold in flight: the capacity asked of each pipe. */
 #define PIPE_WANT    (256 * 1024)
-/* Reads smaller than this go through the stack by recv() and send(). */
+/* The stack buffer of a copied read. */
 #define COPY_BUF     (16 * 1024)
-/* A splice burst smaller than this goes back to copying. */
+/*
+ * A read of this much or more switches the direction to splice, a splice
+ * burst smaller than this back to copying: keystrokes and short exchanges
+ * are copied (one recv, one send), bulk such as scp's 32 KiB SSH packets
+ * is spliced (copying them cost as much CPU as splicing, with twice the
+ * syscalls; measured with perf stat during scp).
+ */
 #define BULK_LOW     4096
 /* Bytes one callback moves before it lets other connections run. */
 #define RUN_BUDGET   (1024 * 1024)
@@ -272,9 +278,9 @@ copy_in(struct splicer *sp, struct splice_dir *d, int side)
 		return 0;
 	}
 	d->bytes += (uint64_t)n;
-	if ((size_t)n == want)
-		d->bulk = true;       /* more is coming: splice it */
-	else if (!sp->hup[side])
+	if (n >= BULK_LOW)
+		d->bulk = true;       /* bulk: splice what comes next */
+	if ((size_t)n < want && !sp->hup[side])
 		sp->rd[side] = false; /* a short read drained the socket */
 	while (sp->wr[1 - side] && off < (size_t)n) {
 		w = send(d->dst, buf + off, (size_t)n - off,
@@ -342,8 +348,6 @@ splice_in(struct splicer *sp, struct splice_dir *d, int side)
 		splice_fail(sp, side);
 		return -1;
 	}
-	if (moved < BULK_LOW && !sp->rd[side])
-		d->bulk = false;      /* the burst is over: back to copying */
 	return moved;
 }
 
@@ -414,8 +418,10 @@ dir_step(struct splicer *sp, int i, size_t *nread)
 		r = copy_in(sp, d, i);
 	else
 		r = splice_in(sp, d, i);
-	if (r > 0)
+	if (r > 0) {
 		*nread += (size_t)r;
+		d->burst += (size_t)r;
+	}
 	if (d->inpipe == 0)
 		pipe_give(sp->pp, d);
 	return changed || r != 0 || d->eof != eof;
@@ -475,12 +481,17 @@ splice_run(struct splicer *sp)
 
 	if (sp->ended)
 		return;
+	sp->d[0].burst = sp->d[1].burst = 0;
 	do {
 		progress = dir_step(sp, 0, &nread);
 		progress = dir_step(sp, 1, &nread) || progress;
 	} while (progress && nread < RUN_BUDGET && ++rounds < RUN_ROUNDS);
 	if (nread > 0)
 		sp->last_ms = pg_now_ms();
+	/* A small burst that drained its socket: back to copying. */
+	for (int i = 0; i < 2; i++)
+		if (sp->d[i].bulk && !sp->rd[i] && sp->d[i].burst < BULK_LOW)
+			sp->d[i].bulk = false;
 	if (progress)
 		event_active(&sp->kick, EV_TIMEOUT, 0);
 	splice_settle(sp);

@@ -4,11 +4,13 @@
  * Bulk bytes move socket -> pipe -> socket with splice(2): they never enter
  * user space. Small reads (an interactive session, a short exchange) are
  * cheaper as one recv() and one send() through a stack buffer; a direction
- * switches to splice once a read fills that buffer. A pipe is taken from a small pool only while bytes of that
- * direction are in flight and given back as soon as it is empty, so an idle
- * connection holds no pipe and no buffer, only this struct (embedded in the
- * caller's, or one allocation with its events). Each direction is bounded by the pipe's capacity:
- * while its pipe is full, reading from the source stops (backpressure).
+ * switches to splice once a read brings 4 KiB or more, and back after a
+ * smaller burst. A pipe is taken from a small pool only while bytes of that
+ * direction are in flight and given back as soon as it is empty, so an
+ * idle connection holds no pipe and no buffer, only this struct (embedded
+ * in the caller's, or one allocation with its events). Each direction is
+ * bounded by its pipe's capacity: while the pipe is full, reading from the
+ * source stops (backpressure).
  *
  * Half-close and the end are as for relay.h: an EOF is passed on (writing
  * half shut) once the bytes before it were written; `done` is called once,
@@ -46,7 +48,8 @@ struct splice_dir {
 	uint64_t  bytes;
 	bool      eof;              /* src sent EOF */
 	bool      shut;             /* dst's writing half shut */
-	bool      bulk;             /* the last read filled a buffer: splice */
+	bool      bulk;             /* reads are large: splice, not copy */
+	size_t    burst;            /* bytes read in this round of events */
 	bool      blocked;          /* copying without a pipe: dst took no more */
 };
 
