@@ -16,6 +16,14 @@
  *
  * Bodies are never buffered whole: bytes move from one side's input to the
  * other side's output, and reading pauses once RELAY_BUF_CAP bytes wait.
+ *
+ * Interest in reading stays on for both sides from the start to the end of a
+ * connection: turning it off and on per message cost two epoll_ctl calls
+ * each time. Pipelined requests wait in the client's input, bounded by its
+ * read watermark; a VM that talks between requests, or closes an idle
+ * connection, is noticed at once. Plain sockets are written directly
+ * (hc_send) rather than when epoll says they are writable; only what the
+ * kernel does not take is left to libevent.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -117,6 +125,44 @@ hc_arm(struct hconn *hc, uint64_t ms)
 		evtimer_add(hc->timer, &tv);
 }
 
+/*
+ * Send what waits in bev's output. A plain socket is written here and now:
+ * waiting for epoll to report it writable costs two epoll_ctl calls and a
+ * loop turn per message, and a socket with room in its send buffer is the
+ * common case. Only what the kernel does not take is left to libevent, with
+ * EV_WRITE enabled until the output has drained (hc_write_drained turns it
+ * off again); an error is left to libevent too, whose write then fails and
+ * reports it to the event callback. TLS bufferevents write by themselves
+ * (their EV_WRITE stays enabled).
+ */
+static void
+hc_send(struct bufferevent *bev, bool tls)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	if (tls || evbuffer_get_length(out) == 0 ||
+	    (bufferevent_get_enabled(bev) & EV_WRITE))
+		return;
+	/*
+	 * A socket bufferevent keeps the start of its output frozen, so that
+	 * only its own writer drains it; its writer unfreezes it around each
+	 * write in just this way.
+	 */
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write(out, bufferevent_getfd(bev));
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(bev, EV_WRITE);
+}
+
+/* From a write callback: a plain socket's output is empty, writing is off. */
+static void
+hc_write_drained(struct bufferevent *bev, bool tls)
+{
+	if (!tls && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
+}
+
 static void
 hc_close_be(struct hconn *hc)
 {
@@ -155,6 +201,8 @@ hc_close_after_flush(struct hconn *hc, const char *why)
 		hc->end_why = why;
 	hc_arm(hc, 0);
 	hc_close_be(hc);
+	if (hc->cli != NULL)
+		hc_send(hc->cli, hc->tls);
 	if (hc->cli == NULL ||
 	    evbuffer_get_length(bufferevent_get_output(hc->cli)) == 0) {
 		hc_free(hc);
@@ -343,9 +391,6 @@ hc_response_done(struct hconn *hc)
 	}
 	hc_reset_request(hc);
 	hc->state = HC_HEAD;
-	if (hc->be != NULL)
-		bufferevent_disable(hc->be, EV_READ);
-	bufferevent_enable(hc->cli, EV_READ);
 	hc_arm(hc, hc->svc->cfg.http.keepalive_timeout_ms);
 	/* A pipelined request may be waiting already. */
 	if (evbuffer_get_length(bufferevent_get_input(hc->cli)) > 0)
@@ -428,8 +473,10 @@ hc_read_response(struct hconn *hc)
 		size_t len = evbuffer_get_length(in), n;
 		const char *p;
 
-		if (len == 0)
+		if (len == 0) {
+			hc_send(hc->cli, hc->tls);   /* an interim response */
 			goto out;
+		}
 		n = len < HTTP_HEAD_MAX ? len : HTTP_HEAD_MAX;
 		p = (const char *)evbuffer_pullup(in, (ssize_t)n);
 		if (resp == NULL && (resp = malloc(sizeof(*resp))) == NULL) {
@@ -437,8 +484,10 @@ hc_read_response(struct hconn *hc)
 			goto out;
 		}
 		r = http_parse_response(p, n, hc->method, resp);
-		if (r == HTTP_AGAIN)
+		if (r == HTTP_AGAIN) {
+			hc_send(hc->cli, hc->tls);
 			goto out;
+		}
 		if (r < 0) {
 			log_warn("http client=%s vm=%s: bad response: %s",
 			    hc->peer_text, hc->vm->name, resp->why);
@@ -500,9 +549,11 @@ hc_read_response(struct hconn *hc)
 		hc->bytes_down += move_bytes(in, out, evbuffer_get_length(in));
 		goto pause;
 	}
+	hc_send(hc->cli, hc->tls);
 	hc_response_done(hc);
 	goto out;
 pause:
+	hc_send(hc->cli, hc->tls);
 	if (out_full(hc->cli)) {
 		bufferevent_disable(hc->be, EV_READ);
 		hc->be_paused = true;
@@ -539,11 +590,10 @@ hc_pump_request(struct hconn *hc)
 	} else
 		hc->req_done = true;
 	hc->bytes_up += moved;
-	if (hc->req_done) {
-		/* Pipelined bytes wait in the input until this exchange ends. */
-		bufferevent_disable(hc->cli, EV_READ);
+	hc_send(hc->be, hc->svc->ssl_client != NULL);
+	/* Pipelined bytes wait in the input until this exchange ends. */
+	if (hc->req_done)
 		return;
-	}
 	if (out_full(hc->be)) {
 		bufferevent_disable(hc->cli, EV_READ);
 		hc->cli_paused = true;
@@ -645,8 +695,6 @@ hc_send_request(struct hconn *hc)
 	hc->vm->connections++;
 	hc->state = HC_EXCHANGE;
 	hc_arm(hc, 0);
-	bufferevent_enable(hc->be, EV_READ | EV_WRITE);
-	bufferevent_enable(hc->cli, EV_READ);
 	hc_pump_request(hc);
 	if (hc->state == HC_EXCHANGE &&
 	    evbuffer_get_length(bufferevent_get_input(hc->be)) > 0)
@@ -673,6 +721,8 @@ hc_be_writecb(struct bufferevent *bev, void *arg)
 {
 	struct hconn *hc = arg;
 
+	/* Before the pump, which may free hc. */
+	hc_write_drained(bev, hc->svc->ssl_client != NULL);
 	if (hc->cli_paused) {
 		hc->cli_paused = false;
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
@@ -695,6 +745,8 @@ hc_be_eventcb(struct bufferevent *bev, short what, void *arg)
 		    sizeof(one));
 		bufferevent_set_timeouts(bev, NULL, NULL);
 		srv_set_keepalive(hc->srv, bufferevent_getfd(bev));
+		/* Read interest stays on as long as the connection is open. */
+		bufferevent_enable(bev, EV_READ);
 		hc_send_request(hc);
 		return;
 	}
@@ -842,6 +894,8 @@ hc_route(struct hconn *hc)
 	hc->vm = b;
 	b->conns++;
 	bufferevent_setcb(hc->be, hc_be_readcb, hc_be_writecb, hc_be_eventcb, hc);
+	if (svc->ssl_client == NULL)
+		bufferevent_disable(hc->be, EV_WRITE);   /* see hc_send() */
 	tv.tv_sec = (time_t)(svc->cfg.connect_timeout_ms / 1000);
 	tv.tv_usec = (suseconds_t)(svc->cfg.connect_timeout_ms % 1000) * 1000;
 	bufferevent_set_timeouts(hc->be, NULL, &tv);
@@ -1002,6 +1056,8 @@ hc_cli_writecb(struct bufferevent *bev, void *arg)
 			hc_free(hc);
 		return;
 	}
+	/* Before reading the response on, which may free hc. */
+	hc_write_drained(bev, hc->tls);
 	if (hc->be_paused && hc->be != NULL) {
 		hc->be_paused = false;
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
@@ -1019,10 +1075,15 @@ hc_cli_eventcb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED)
 		return;
 
-	if ((what & BEV_EVENT_EOF) && hc->state == HC_EXCHANGE && hc->req_done &&
-	    !hc->resp_head_done) {
+	if ((what & BEV_EVENT_EOF) && hc->state == HC_EXCHANGE && hc->req_done) {
 		/* Half-closed after a whole request: answer, then close. */
 		hc->req_keepalive = false;
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && hc->state == HC_HEAD &&
+	    evbuffer_get_length(bufferevent_get_input(bev)) == 0) {
+		/* Between requests: what the last answer left queued goes out. */
+		hc_close_after_flush(hc, "client_closed");
 		return;
 	}
 	hc->end_why = (what & BEV_EVENT_EOF) ? "client_closed" : "client_error";
@@ -1085,7 +1146,9 @@ hconn_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 	bufferevent_setcb(hc->cli, hc_cli_readcb, hc_cli_writecb, hc_cli_eventcb, hc);
 	/* A head and a login form at most wait here before they are parsed. */
 	bufferevent_setwatermark(hc->cli, EV_READ, 0, HTTP_HEAD_MAX + HU_FORM_MAX);
-	bufferevent_enable(hc->cli, EV_READ | EV_WRITE);
+	bufferevent_enable(hc->cli, hc->tls ? EV_READ | EV_WRITE : EV_READ);
+	if (!hc->tls)
+		bufferevent_disable(hc->cli, EV_WRITE);   /* see hc_send() */
 	hc->state = HC_HEAD;
 	/* The first head (and any TLS handshake) must come within the limit. */
 	hc_arm(hc, svc->cfg.http.header_timeout_ms);
