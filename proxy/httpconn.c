@@ -56,6 +56,22 @@
 
 enum hconn_state { HC_HEAD, HC_FORM, HC_CONNECT, HC_EXCHANGE, HC_TUNNEL, HC_CLOSING };
 
+/*
+ * A signed Set-Cookie field is reused for this long on one connection: a
+ * client that never stores the cookie (a script, a load generator) would
+ * otherwise cost an HMAC and a formatted field on every response. The value
+ * then expires up to this much before the browser drops it (Max-Age counts
+ * from the response), which only means a new cookie is set a little early.
+ */
+#define HC_COOKIE_REUSE_S 60
+
+struct hc_cookie {
+	char     vm[CFG_NAME_MAX + 1];  /* "" = nothing cached */
+	uint64_t made_s;                /* wall clock when signed */
+	size_t   len;
+	char     field[512];            /* "Set-Cookie: ...\r\n\r\n" */
+};
+
 struct hconn {
 	struct hconn       *prev, *next;   /* srv->hconns */
 	struct pg_server   *srv;
@@ -79,6 +95,7 @@ struct hconn {
 	char                last_user[HU_NAME_MAX + 1];
 	char                last_vm[CFG_NAME_MAX + 1];
 	uint64_t            ws_id;          /* the user's websocket, while tunnelling */
+	struct hc_cookie   *ck;             /* the last Set-Cookie made, or NULL */
 
 	/* The request in progress. */
 	char               *head;           /* owned copy of the request head */
@@ -328,6 +345,7 @@ hc_free(struct hconn *hc)
 	if (hc->timer != NULL)
 		event_free(hc->timer);
 	free(hc->head);
+	free(hc->ck);
 	lim_release(srv->lim, (struct sockaddr *)&hc->peer);
 	srv->nconns--;
 	hc->svc->active--;
@@ -430,6 +448,37 @@ hc_start_tunnel(struct hconn *hc)
 }
 
 /*
+ * The Set-Cookie field (with the blank line that ends the head) sending the
+ * browser to vm: the cached one while it is young enough, else a new one.
+ * NULL when it cannot be made (out of memory, a name ck_make refuses).
+ */
+static const struct hc_cookie *
+hc_cookie_for(struct hconn *hc, const char *vm)
+{
+	const struct cfg_http *ch = &hc->svc->cfg.http;
+	uint64_t now = (uint64_t)time(NULL);
+	struct hc_cookie *ck = hc->ck;
+	char value[CK_VALUE_MAX + 1], hdr[sizeof(ck->field) - 16];
+
+	if (ck != NULL && ck->made_s <= now &&
+	    now - ck->made_s < HC_COOKIE_REUSE_S && strcmp(ck->vm, vm) == 0)
+		return ck;
+	if (ck == NULL && (ck = hc->ck = malloc(sizeof(*ck))) == NULL)
+		return NULL;
+	ck->vm[0] = '\0';
+	if (ck_make(hc->srv->cookie_key, vm, now + ch->cookie_ttl_ms / 1000,
+	    value, sizeof(value)) == -1 ||
+	    ck_set_cookie_header(ch->cookie_name, value, ch->cookie_ttl_ms / 1000,
+	    hc->tls, hdr, sizeof(hdr)) == -1)
+		return NULL;
+	ck->len = (size_t)snprintf(ck->field, sizeof(ck->field),
+	    "Set-Cookie: %s\r\n\r\n", hdr);
+	ck->made_s = now;
+	snprintf(ck->vm, sizeof(ck->vm), "%s", vm);
+	return ck;
+}
+
+/*
  * The response head, with poolgate's affinity cookie added when the browser
  * lacks it or it names another VM.
  */
@@ -437,27 +486,18 @@ static void
 hc_forward_response_head(struct hconn *hc, const char *head, size_t len)
 {
 	struct evbuffer *out = bufferevent_get_output(hc->cli);
-	char value[256], hdr[512];
-	const struct cfg_http *ch = &hc->svc->cfg.http;
-	time_t now = time(NULL);
+	const struct hc_cookie *ck;
 
-	if (hc->vm == NULL || strcmp(hc->cookie_vm, hc->vm->name) == 0) {
-		evbuffer_add(out, head, len);
-		hc->bytes_down += len;
-		return;
-	}
-	if (ck_make(hc->srv->cookie_key, hc->vm->name,
-	    (uint64_t)now + ch->cookie_ttl_ms / 1000, value, sizeof(value)) == -1 ||
-	    ck_set_cookie_header(ch->cookie_name, value, ch->cookie_ttl_ms / 1000,
-	    hc->tls, hdr, sizeof(hdr)) == -1) {
+	if (hc->vm == NULL || strcmp(hc->cookie_vm, hc->vm->name) == 0 ||
+	    (ck = hc_cookie_for(hc, hc->vm->name)) == NULL) {
 		evbuffer_add(out, head, len);
 		hc->bytes_down += len;
 		return;
 	}
 	/* The head ends in CRLF CRLF: insert our field before the last CRLF. */
 	evbuffer_add(out, head, len - 2);
-	evbuffer_add_printf(out, "Set-Cookie: %s\r\n\r\n", hdr);
-	hc->bytes_down += len + strlen(hdr) + 14;
+	evbuffer_add(out, ck->field, ck->len);
+	hc->bytes_down += len - 2 + ck->len;
 }
 
 static void
