@@ -100,6 +100,7 @@ struct hconn {
 	/* The request in progress. */
 	char               *head;           /* owned copy of the request head */
 	size_t              headlen;
+	struct http_req    *req;            /* owned; its slices point into head */
 	enum http_method    method;
 	bool                req_keepalive;
 	bool                req_upgrade;
@@ -199,6 +200,8 @@ hc_reset_request(struct hconn *hc)
 	free(hc->head);
 	hc->head = NULL;
 	hc->headlen = 0;
+	free(hc->req);
+	hc->req = NULL;
 	hc->user[0] = '\0';
 	hc->cookie_vm[0] = '\0';
 	hc->ntried = 0;
@@ -345,6 +348,7 @@ hc_free(struct hconn *hc)
 	if (hc->timer != NULL)
 		event_free(hc->timer);
 	free(hc->head);
+	free(hc->req);
 	free(hc->ck);
 	lim_release(srv->lim, (struct sockaddr *)&hc->peer);
 	srv->nconns--;
@@ -651,18 +655,12 @@ hc_send_request(struct hconn *hc)
 	struct pg_server *srv = hc->srv;
 	struct service *svc = hc->svc;
 	struct evbuffer *out = bufferevent_get_output(hc->be);
-	struct http_req *req;
+	const struct http_req *req = hc->req;
 	const char *line_end;
 	char xff[1024];
 	size_t xfflen = 0;
 	uint64_t now = pg_now_ms();
 
-	if ((req = malloc(sizeof(*req))) == NULL) {
-		hc_error(hc, 503, "out of memory");
-		return;
-	}
-	if (http_parse_request(hc->head, hc->headlen, req) != (int)hc->headlen)
-		pg_fatalx("request head changed between parses");
 	line_end = memchr(hc->head, '\n', hc->headlen);
 	evbuffer_add(out, hc->head, (size_t)(line_end - hc->head) + 1);
 	for (size_t i = 0; i < req->fields.n; i++) {
@@ -717,7 +715,6 @@ hc_send_request(struct hconn *hc)
 	hc->req_body = req->body;
 	hc->req_left = req->content_length;
 	http_chunked_init(&hc->req_ck);
-	free(req);
 
 	/* Who is where: Jupyter sessions, and the address affinity. */
 	if (hc->user[0] != '\0') {
@@ -1039,8 +1036,8 @@ hc_read_head(struct hconn *hc)
 	 * The slices must point into our copy: the input buffer's memory is
 	 * released by the drain below, and the checks after it read them.
 	 */
-	if (http_parse_request(hc->head, hc->headlen, req) != r)
-		pg_fatalx("request head changed between parses");
+	http_req_rebase(req, p, hc->head);
+	hc->req = req;   /* owned by hc from here on: hc_send_request uses it */
 	hc->nreq++;
 	hc->method = req->method;
 	hc->req_keepalive = req->keep_alive;
@@ -1059,9 +1056,10 @@ hc_read_head(struct hconn *hc)
 		/* The login form names the user: wait for its (small) body. */
 		hc->state = HC_FORM;
 		hc_read_form(hc);
-		goto out;
+		return;
 	}
 	hc_route(hc);
+	return;
 out:
 	free(req);
 }
