@@ -80,6 +80,7 @@ struct hconn {
 	char                addr[INET6_ADDRSTRLEN];
 	char                peer_text[INET6_ADDRSTRLEN + 8];
 	bool                tls;            /* TLS terminated here */
+	bool                cli_eof;        /* the client sent EOF (half-close) */
 	enum hconn_state       state;
 	struct bufferevent *cli;
 	struct bufferevent *be;             /* connection to `vm`, may outlive a request */
@@ -417,6 +418,8 @@ hc_response_done(struct hconn *hc)
 	/* A pipelined request may be waiting already. */
 	if (evbuffer_get_length(bufferevent_get_input(hc->cli)) > 0)
 		hc_read_head(hc);
+	else if (hc->cli_eof)
+		hc_close_after_flush(hc, "client_closed");
 }
 
 static void
@@ -1017,8 +1020,11 @@ hc_read_head(struct hconn *hc)
 		return;
 	}
 	r = http_parse_request(p, n, req);
-	if (r == HTTP_AGAIN)
+	if (r == HTTP_AGAIN) {
+		if (hc->cli_eof)   /* the rest of this head never comes */
+			hc_close_after_flush(hc, "client_closed");
 		goto out;
+	}
 	if (r < 0) {
 		hc_error(hc, -r, req->why);
 		goto out;
@@ -1113,16 +1119,28 @@ hc_cli_eventcb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED)
 		return;
 
-	if ((what & BEV_EVENT_EOF) && hc->state == HC_EXCHANGE && hc->req_done) {
-		/* Half-closed after a whole request: answer, then close. */
-		hc->req_keepalive = false;
-		return;
-	}
-	if ((what & BEV_EVENT_EOF) && hc->state == HC_HEAD &&
-	    evbuffer_get_length(bufferevent_get_input(bev)) == 0) {
-		/* Between requests: what the last answer left queued goes out. */
-		hc_close_after_flush(hc, "client_closed");
-		return;
+	/*
+	 * A half-closed client still gets an answer to every request it sent
+	 * whole (the ones in progress and the pipelined ones waiting in the
+	 * input, which reading with its watermark may reach only now); the
+	 * connection closes after the last, or now if no whole request waits.
+	 */
+	if (what & BEV_EVENT_EOF) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+		/* hc->req_body is only set once the head is sent. */
+		enum http_body body = hc->req != NULL ? hc->req->body :
+		    HTTP_BODY_NONE;
+		bool whole = hc->req_done || body == HTTP_BODY_NONE ||
+		    (body == HTTP_BODY_LENGTH &&
+		    evbuffer_get_length(in) >= hc->req_left);
+
+		hc->cli_eof = true;
+		if ((hc->state == HC_CONNECT || hc->state == HC_EXCHANGE) && whole)
+			return;
+		if (hc->state == HC_HEAD) {
+			hc_close_after_flush(hc, "client_closed");
+			return;
+		}
 	}
 	hc->end_why = (what & BEV_EVENT_EOF) ? "client_closed" : "client_error";
 	hc_free(hc);
