@@ -40,6 +40,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "backends/check.h"
 #include "backends/route.h"
@@ -53,6 +54,7 @@
 #include "proxy/tls.h"
 
 #define HC_MAX_TRIES 3
+#define HC_TLS_RECORD 16384   /* most plaintext one TLS record carries */
 
 enum hconn_state { HC_HEAD, HC_FORM, HC_CONNECT, HC_EXCHANGE, HC_TUNNEL, HC_CLOSING };
 
@@ -81,6 +83,7 @@ struct hconn {
 	char                peer_text[INET6_ADDRSTRLEN + 8];
 	bool                tls;            /* TLS terminated here */
 	bool                cli_eof;        /* the client sent EOF (half-close) */
+	struct evbuffer    *tx;             /* TLS: what goes to the client next (hc_send_cli) */
 	enum hconn_state       state;
 	struct bufferevent *cli;
 	struct bufferevent *be;             /* connection to `vm`, may outlive a request */
@@ -174,6 +177,59 @@ hc_send(struct bufferevent *bev, bool tls)
 		bufferevent_enable(bev, EV_WRITE);
 }
 
+/*
+ * Send what waits for the client. Plain: as hc_send(). TLS: the bytes were
+ * queued in hc->tx, not in the bufferevent, whose output callback would
+ * turn EV_WRITE on (two epoll_ctl calls and a loop turn per response) and
+ * write each evbuffer chain as its own TLS record. While libevent has
+ * nothing queued and OpenSSL is not in the middle of an operation, they go
+ * to SSL_write() here, up to a full record at a time; the rest (when the
+ * socket is full or the connection failed) moves to the bufferevent, whose
+ * own SSL_write then retries with the same bytes first, as OpenSSL requires
+ * (libevent sets SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER), or reports the error.
+ * Either way hc->tx is empty afterwards.
+ */
+static void
+hc_send_cli(struct hconn *hc)
+{
+	struct evbuffer *out;
+	SSL *ssl;
+
+	if (hc->tx == NULL) {
+		hc_send(hc->cli, false);
+		return;
+	}
+	out = bufferevent_get_output(hc->cli);
+	ssl = bufferevent_openssl_get_ssl(hc->cli);
+	while (evbuffer_get_length(hc->tx) > 0 &&
+	    evbuffer_get_length(out) == 0 && ssl != NULL &&
+	    SSL_is_init_finished(ssl) &&
+	    (SSL_want(ssl) == SSL_NOTHING || SSL_want(ssl) == SSL_READING)) {
+		size_t len = evbuffer_get_length(hc->tx);
+		unsigned char *p;
+		int n;
+
+		if (len > HC_TLS_RECORD)
+			len = HC_TLS_RECORD;
+		/* One record for head and body: they may sit in two chains. */
+		if ((p = evbuffer_pullup(hc->tx, (ssize_t)len)) == NULL)
+			break;
+		ERR_clear_error();
+		if ((n = SSL_write(ssl, p, (int)len)) <= 0)
+			break;
+		evbuffer_drain(hc->tx, (size_t)n);
+	}
+	if (evbuffer_get_length(hc->tx) > 0)
+		evbuffer_add_buffer(out, hc->tx);
+}
+
+/* Where bytes for the client are queued (see hc_send_cli). */
+static struct evbuffer *
+hc_cli_out(struct hconn *hc)
+{
+	return hc->tx != NULL ? hc->tx : bufferevent_get_output(hc->cli);
+}
+
 /* From a write callback: a plain socket's output is empty, writing is off. */
 static void
 hc_write_drained(struct bufferevent *bev, bool tls)
@@ -223,7 +279,7 @@ hc_close_after_flush(struct hconn *hc, const char *why)
 	hc_arm(hc, 0);
 	hc_close_be(hc);
 	if (hc->cli != NULL)
-		hc_send(hc->cli, hc->tls);
+		hc_send_cli(hc);
 	if (hc->cli == NULL ||
 	    evbuffer_get_length(bufferevent_get_output(hc->cli)) == 0) {
 		hc_free(hc);
@@ -248,7 +304,7 @@ hc_error(struct hconn *hc, int status, const char *why)
 		hc_close_after_flush(hc, why);
 		return;
 	}
-	out = bufferevent_get_output(hc->cli);
+	out = hc_cli_out(hc);
 	if (status == 503) {
 		static const char page[] =
 		    "<!doctype html><html><head><meta charset=\"utf-8\">"
@@ -346,6 +402,8 @@ hc_free(struct hconn *hc)
 	hc_close_be(hc);
 	if (hc->cli != NULL)
 		bufferevent_free(hc->cli);
+	if (hc->tx != NULL)
+		evbuffer_free(hc->tx);
 	if (hc->timer != NULL)
 		event_free(hc->timer);
 	free(hc->head);
@@ -440,6 +498,7 @@ hc_start_tunnel(struct hconn *hc)
 	struct pg_server *srv = hc->srv;
 
 	hc_arm(hc, 0);
+	hc_send_cli(hc);   /* the relay only knows the bufferevent */
 	hc->tunnel = relay_start(hc->cli, hc->be, false, RELAY_BUF_CAP,
 	    hc->svc->cfg.http.tunnel_idle_timeout_ms, hc_tunnel_done, hc);
 	if (hc->tunnel == NULL) {
@@ -492,7 +551,7 @@ hc_cookie_for(struct hconn *hc, const char *vm)
 static void
 hc_forward_response_head(struct hconn *hc, const char *head, size_t len)
 {
-	struct evbuffer *out = bufferevent_get_output(hc->cli);
+	struct evbuffer *out = hc_cli_out(hc);
 	const struct hc_cookie *ck;
 
 	if (hc->vm == NULL || strcmp(hc->cookie_vm, hc->vm->name) == 0 ||
@@ -511,7 +570,7 @@ static void
 hc_read_response(struct hconn *hc)
 {
 	struct evbuffer *in = bufferevent_get_input(hc->be);
-	struct evbuffer *out = bufferevent_get_output(hc->cli);
+	struct evbuffer *out = hc_cli_out(hc);
 	struct http_resp *resp = NULL;
 	size_t moved;
 	int r;
@@ -521,7 +580,7 @@ hc_read_response(struct hconn *hc)
 		const char *p;
 
 		if (len == 0) {
-			hc_send(hc->cli, hc->tls);   /* an interim response */
+			hc_send_cli(hc);   /* an interim response */
 			goto out;
 		}
 		n = len < HTTP_HEAD_MAX ? len : HTTP_HEAD_MAX;
@@ -532,7 +591,7 @@ hc_read_response(struct hconn *hc)
 		}
 		r = http_parse_response(p, n, hc->method, resp);
 		if (r == HTTP_AGAIN) {
-			hc_send(hc->cli, hc->tls);
+			hc_send_cli(hc);
 			goto out;
 		}
 		if (r < 0) {
@@ -596,12 +655,12 @@ hc_read_response(struct hconn *hc)
 		hc->bytes_down += move_bytes(in, out, evbuffer_get_length(in));
 		goto pause;
 	}
-	hc_send(hc->cli, hc->tls);
+	hc_send_cli(hc);
 	hc_response_done(hc);
 	goto out;
 pause:
-	hc_send(hc->cli, hc->tls);
-	if (out_full(hc->cli)) {
+	hc_send_cli(hc);
+	if (out_full(hc->cli)) {   /* hc->tx is empty after hc_send_cli */
 		bufferevent_disable(hc->be, EV_READ);
 		hc->be_paused = true;
 		bufferevent_setwatermark(hc->cli, EV_WRITE, RELAY_BUF_CAP / 2, 0);
@@ -1184,6 +1243,10 @@ hconn_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 		if (ssl == NULL)
 			goto fail_fd;
 		hc->tls = true;
+		if ((hc->tx = evbuffer_new()) == NULL) {
+			SSL_free(ssl);
+			goto fail_fd;
+		}
 		hc->cli = bufferevent_openssl_socket_new(srv->base, fd, ssl,
 		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 		if (hc->cli == NULL) {
