@@ -26,6 +26,7 @@
  * kernel does not take is left to libevent.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,6 +76,22 @@ struct hc_cookie {
 	char     field[512];            /* "Set-Cookie: ...\r\n\r\n" */
 };
 
+/*
+ * Our own reading of a plain socket. libevent's socket bufferevent asks the
+ * kernel how much is readable (ioctl FIONREAD) before every read: a third of
+ * the syscalls of a proxied request once the epoll_ctl calls were gone. So
+ * the bufferevent of a plain side never reads; this event does, straight
+ * into the bufferevent's input, and calls the same callbacks libevent
+ * would. A TLS side (ev == NULL) is read by its bufferevent as before.
+ */
+struct hc_rd {
+	struct event *ev;       /* EV_READ|EV_PERSIST on the fd, or NULL */
+	size_t        high;     /* stop reading while the input holds this; 0 = no cap */
+	bool          paused;   /* backpressure or closing */
+	bool          ended;    /* EOF or error seen: never again */
+	bool          added;    /* ev is pending */
+};
+
 struct hconn {
 	struct hconn       *prev, *next;   /* srv->hconns */
 	struct pg_server   *srv;
@@ -87,6 +105,8 @@ struct hconn {
 	enum hconn_state       state;
 	struct bufferevent *cli;
 	struct bufferevent *be;             /* connection to `vm`, may outlive a request */
+	struct hc_rd        cli_rd, be_rd;  /* reading cli / be, when plain */
+	struct evbuffer_cb_entry *cli_in_cb; /* hc_cli_drained on cli's input */
 	struct backend     *vm;             /* counted in vm->conns while be is open */
 	struct relay       *tunnel;
 	struct event       *timer;          /* header and keep-alive deadlines */
@@ -130,6 +150,7 @@ static void hc_route(struct hconn *hc);
 static void hc_read_head(struct hconn *hc);
 static void hc_read_response(struct hconn *hc);
 static void hc_free(struct hconn *hc);
+static void hc_be_rdcb(evutil_socket_t fd, short what, void *arg);
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -238,9 +259,117 @@ hc_write_drained(struct bufferevent *bev, bool tls)
 		bufferevent_disable(bev, EV_WRITE);
 }
 
+/* Add or delete rd->ev to match what reading should be now. */
+static void
+hc_rd_update(struct hc_rd *rd, struct bufferevent *bev)
+{
+	bool want = !rd->paused && !rd->ended && (rd->high == 0 ||
+	    evbuffer_get_length(bufferevent_get_input(bev)) < rd->high);
+
+	if (want == rd->added)
+		return;
+	if (want)
+		event_add(rd->ev, NULL);
+	else
+		event_del(rd->ev);
+	rd->added = want;
+}
+
+/* Stop (paused) or resume reading from bev, whichever way it is read. */
+static void
+hc_reading(struct hconn *hc, struct bufferevent *bev, bool on)
+{
+	struct hc_rd *rd = bev == hc->cli ? &hc->cli_rd : &hc->be_rd;
+
+	if (rd->ev == NULL) {
+		if (on)
+			bufferevent_enable(bev, EV_READ);
+		else
+			bufferevent_disable(bev, EV_READ);
+		return;
+	}
+	rd->paused = !on;
+	hc_rd_update(rd, bev);
+}
+
+/* Start reading a plain side: rd->ev on bev's fd calling cb. -1: no memory. */
+static int
+hc_rd_start(struct hconn *hc, struct hc_rd *rd, struct bufferevent *bev,
+    size_t high, event_callback_fn cb)
+{
+	rd->ev = event_new(hc->srv->base, bufferevent_getfd(bev),
+	    EV_READ | EV_PERSIST, cb, hc);
+	if (rd->ev == NULL)
+		return -1;
+	rd->high = high;
+	rd->paused = rd->ended = rd->added = false;
+	hc_rd_update(rd, bev);
+	return 0;
+}
+
+static void
+hc_rd_stop(struct hc_rd *rd)
+{
+	if (rd->ev != NULL)
+		event_free(rd->ev);   /* deletes it too */
+	memset(rd, 0, sizeof(*rd));
+}
+
+/*
+ * One read from a plain socket into bev's input, as libevent's bufferevent
+ * would do it (at most 16 KiB, and no further than rd->high), minus the
+ * FIONREAD. Returns the bytes read, 0 when there was nothing to read, or
+ * BEV_EVENT_EOF / BEV_EVENT_ERROR negated, after which reading is over.
+ */
+static int
+hc_rd_read(struct hc_rd *rd, struct bufferevent *bev)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_iovec v[2];
+	size_t max = 16384, len = evbuffer_get_length(in);
+	ssize_t r;
+	int n;
+
+	if (rd->high != 0) {
+		if (len >= rd->high) {
+			hc_rd_update(rd, bev);
+			return 0;
+		}
+		if (rd->high - len < max)
+			max = rd->high - len;
+	}
+	/* A socket bufferevent freezes its input's end; see hc_send(). */
+	evbuffer_unfreeze(in, 0);
+	n = evbuffer_reserve_space(in, (ev_ssize_t)max, v, 2);
+	if (n <= 0) {
+		evbuffer_freeze(in, 0);
+		return 0;   /* out of memory: try again on the next event */
+	}
+	r = readv(bufferevent_getfd(bev), (struct iovec *)v, n);
+	if (r > 0) {
+		size_t left = (size_t)r;
+		for (int i = 0; i < n; i++) {
+			if (v[i].iov_len > left)
+				v[i].iov_len = left;
+			left -= v[i].iov_len;
+		}
+		evbuffer_commit_space(in, v, n);
+	}
+	evbuffer_freeze(in, 0);
+	if (r > 0)
+		return (int)r;
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return 0;
+	rd->ended = true;
+	hc_rd_update(rd, bev);
+	return r == 0 ? -BEV_EVENT_EOF : -BEV_EVENT_ERROR;
+}
+
 static void
 hc_close_be(struct hconn *hc)
 {
+	hc_rd_stop(&hc->be_rd);
 	if (hc->be != NULL) {
 		bufferevent_free(hc->be);
 		hc->be = NULL;
@@ -285,7 +414,7 @@ hc_close_after_flush(struct hconn *hc, const char *why)
 		hc_free(hc);
 		return;
 	}
-	bufferevent_disable(hc->cli, EV_READ);
+	hc_reading(hc, hc->cli, false);
 	bufferevent_setwatermark(hc->cli, EV_WRITE, 0, 0);
 	/* A client that never reads its error must not hold us forever. */
 	hc_arm(hc, 10000);
@@ -400,8 +529,9 @@ hc_free(struct hconn *hc)
 		hc->cli = hc->be = NULL;
 	}
 	hc_close_be(hc);
+	hc_rd_stop(&hc->cli_rd);
 	if (hc->cli != NULL)
-		bufferevent_free(hc->cli);
+		bufferevent_free(hc->cli);   /* and its input's callback */
 	if (hc->tx != NULL)
 		evbuffer_free(hc->tx);
 	if (hc->timer != NULL)
@@ -499,6 +629,14 @@ hc_start_tunnel(struct hconn *hc)
 
 	hc_arm(hc, 0);
 	hc_send_cli(hc);   /* the relay only knows the bufferevent */
+	/* The relay reads through the bufferevents, as libevent does. */
+	hc_rd_stop(&hc->cli_rd);
+	hc_rd_stop(&hc->be_rd);
+	if (hc->cli_in_cb != NULL) {
+		evbuffer_remove_cb_entry(bufferevent_get_input(hc->cli),
+		    hc->cli_in_cb);
+		hc->cli_in_cb = NULL;
+	}
 	hc->tunnel = relay_start(hc->cli, hc->be, false, RELAY_BUF_CAP,
 	    hc->svc->cfg.http.tunnel_idle_timeout_ms, hc_tunnel_done, hc);
 	if (hc->tunnel == NULL) {
@@ -661,7 +799,7 @@ hc_read_response(struct hconn *hc)
 pause:
 	hc_send_cli(hc);
 	if (out_full(hc->cli)) {   /* hc->tx is empty after hc_send_cli */
-		bufferevent_disable(hc->be, EV_READ);
+		hc_reading(hc, hc->be, false);
 		hc->be_paused = true;
 		bufferevent_setwatermark(hc->cli, EV_WRITE, RELAY_BUF_CAP / 2, 0);
 	}
@@ -701,7 +839,7 @@ hc_pump_request(struct hconn *hc)
 	if (hc->req_done)
 		return;
 	if (out_full(hc->be)) {
-		bufferevent_disable(hc->cli, EV_READ);
+		hc_reading(hc, hc->cli, false);
 		hc->cli_paused = true;
 		bufferevent_setwatermark(hc->be, EV_WRITE, RELAY_BUF_CAP / 2, 0);
 	}
@@ -825,7 +963,7 @@ hc_be_writecb(struct bufferevent *bev, void *arg)
 	if (hc->cli_paused) {
 		hc->cli_paused = false;
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		bufferevent_enable(hc->cli, EV_READ);
+		hc_reading(hc, hc->cli, true);
 		hc_pump_request(hc);
 	}
 }
@@ -845,7 +983,13 @@ hc_be_eventcb(struct bufferevent *bev, short what, void *arg)
 		bufferevent_set_timeouts(bev, NULL, NULL);
 		srv_set_keepalive(hc->srv, bufferevent_getfd(bev));
 		/* Read interest stays on as long as the connection is open. */
-		bufferevent_enable(bev, EV_READ);
+		if (hc->svc->ssl_client != NULL)
+			bufferevent_enable(bev, EV_READ);
+		else if (hc_rd_start(hc, &hc->be_rd, bev, 0, hc_be_rdcb) == -1) {
+			hc_close_be(hc);
+			hc_error(hc, 503, "out of resources connecting");
+			return;
+		}
 		hc_send_request(hc);
 		return;
 	}
@@ -1164,7 +1308,7 @@ hc_cli_writecb(struct bufferevent *bev, void *arg)
 	if (hc->be_paused && hc->be != NULL) {
 		hc->be_paused = false;
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		bufferevent_enable(hc->be, EV_READ);
+		hc_reading(hc, hc->be, true);
 		hc_read_response(hc);
 	}
 }
@@ -1203,6 +1347,41 @@ hc_cli_eventcb(struct bufferevent *bev, short what, void *arg)
 	}
 	hc->end_why = (what & BEV_EVENT_EOF) ? "client_closed" : "client_error";
 	hc_free(hc);
+}
+
+/* The client's input was drained below its cap: read again. */
+static void
+hc_cli_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct hconn *hc = arg;
+
+	if (info->n_deleted > 0 && hc->cli_rd.ev != NULL)
+		hc_rd_update(&hc->cli_rd, hc->cli);
+}
+
+static void
+hc_cli_rdcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hconn *hc = arg;
+	int r = hc_rd_read(&hc->cli_rd, hc->cli);
+
+	if (r > 0)
+		hc_cli_readcb(hc->cli, hc);
+	else if (r < 0)
+		hc_cli_eventcb(hc->cli, (short)(-r | BEV_EVENT_READING), hc);
+}
+
+static void
+hc_be_rdcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hconn *hc = arg;
+	int r = hc_rd_read(&hc->be_rd, hc->be);
+
+	if (r > 0)
+		hc_be_readcb(hc->be, hc);
+	else if (r < 0)
+		hc_be_eventcb(hc->be, (short)(-r | BEV_EVENT_READING), hc);
 }
 
 void
@@ -1264,10 +1443,18 @@ hconn_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 	}
 	bufferevent_setcb(hc->cli, hc_cli_readcb, hc_cli_writecb, hc_cli_eventcb, hc);
 	/* A head and a login form at most wait here before they are parsed. */
-	bufferevent_setwatermark(hc->cli, EV_READ, 0, HTTP_HEAD_MAX + HU_FORM_MAX);
-	bufferevent_enable(hc->cli, hc->tls ? EV_READ | EV_WRITE : EV_READ);
-	if (!hc->tls)
+	if (hc->tls) {
+		bufferevent_setwatermark(hc->cli, EV_READ, 0,
+		    HTTP_HEAD_MAX + HU_FORM_MAX);
+		bufferevent_enable(hc->cli, EV_READ | EV_WRITE);
+	} else {
 		bufferevent_disable(hc->cli, EV_WRITE);   /* see hc_send() */
+		hc->cli_in_cb = evbuffer_add_cb(bufferevent_get_input(hc->cli),
+		    hc_cli_drained, hc);
+		if (hc->cli_in_cb == NULL || hc_rd_start(hc, &hc->cli_rd, hc->cli,
+		    HTTP_HEAD_MAX + HU_FORM_MAX, hc_cli_rdcb) == -1)
+			goto fail_fd;
+	}
 	hc->state = HC_HEAD;
 	/* The first head (and any TLS handshake) must come within the limit. */
 	hc_arm(hc, svc->cfg.http.header_timeout_ms);
