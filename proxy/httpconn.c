@@ -20,10 +20,11 @@
  * Interest in reading stays on for both sides from the start to the end of a
  * connection: turning it off and on per message cost two epoll_ctl calls
  * each time. Pipelined requests wait in the client's input, bounded by its
- * read watermark; a VM that talks between requests, or closes an idle
- * connection, is noticed at once. Plain sockets are written directly
- * (hc_send) rather than when epoll says they are writable; only what the
- * kernel does not take is left to libevent.
+ * cap; a VM that talks between requests, or closes an idle connection, is
+ * noticed at once. Plain sockets are read by our own events (struct hc_rd)
+ * and written directly (hc_send) rather than when epoll says they are
+ * writable; a TLS client's bytes go to SSL_write directly (hc_send_cli).
+ * Only what the kernel does not take is left to libevent.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -341,9 +342,11 @@ hc_rd_read(struct hc_rd *rd, struct bufferevent *bev)
 	/* A socket bufferevent freezes its input's end; see hc_send(). */
 	evbuffer_unfreeze(in, 0);
 	n = evbuffer_reserve_space(in, (ev_ssize_t)max, v, 2);
-	if (n <= 0) {
+	if (n <= 0) {   /* out of memory: the connection fails, as in libevent */
 		evbuffer_freeze(in, 0);
-		return 0;   /* out of memory: try again on the next event */
+		rd->ended = true;
+		hc_rd_update(rd, bev);
+		return -BEV_EVENT_ERROR;
 	}
 	r = readv(bufferevent_getfd(bev), (struct iovec *)v, n);
 	if (r > 0) {
@@ -530,8 +533,11 @@ hc_free(struct hconn *hc)
 	}
 	hc_close_be(hc);
 	hc_rd_stop(&hc->cli_rd);
+	if (hc->cli_in_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_input(hc->cli),
+		    hc->cli_in_cb);
 	if (hc->cli != NULL)
-		bufferevent_free(hc->cli);   /* and its input's callback */
+		bufferevent_free(hc->cli);
 	if (hc->tx != NULL)
 		evbuffer_free(hc->tx);
 	if (hc->timer != NULL)
