@@ -862,19 +862,36 @@ hc_send_request(struct hconn *hc)
 	struct service *svc = hc->svc;
 	struct evbuffer *out = bufferevent_get_output(hc->be);
 	const struct http_req *req = hc->req;
-	const char *line_end;
+	const char *run, *end = hc->head + hc->headlen - 2;   /* the blank line */
+	const char *scheme = hc->tls ? "https" : "http";
 	char xff[1024];
 	size_t xfflen = 0;
 	uint64_t now = pg_now_ms();
 
-	line_end = memchr(hc->head, '\n', hc->headlen);
-	evbuffer_add(out, hc->head, (size_t)(line_end - hc->head) + 1);
+	/*
+	 * Lines we keep go out as they came (the parser vouched for every
+	 * byte), in runs: one evbuffer_add for the request line and all the
+	 * fields up to the next one we drop or change. Empty lines before the
+	 * request line (RFC 9112 2.2) stay behind.
+	 */
+	run = req->method_name.p;
 	for (size_t i = 0; i < req->fields.n; i++) {
 		const struct http_field *f = &req->fields.f[i];
 		const char *name = f->name.p;
 		size_t nl = f->name.len;
+		const char *next;
 
 #define IS(s) (nl == sizeof(s) - 1 && strncasecmp(name, s, nl) == 0)
+		if (!IS("X-Forwarded-For") && !IS("X-Forwarded-Proto") &&
+		    !IS("X-Forwarded-Host") && !IS("X-Scheme") && !IS("Cookie"))
+			continue;
+		/* This line ends the run; the next one starts after its LF. */
+		evbuffer_add(out, run, (size_t)(name - run));
+		next = memchr(f->value.p + f->value.len, '\n',
+		    (size_t)(end - (f->value.p + f->value.len)));
+		if (next == NULL)
+			pg_fatalx("a parsed field line without its LF");
+		run = next + 1;
 		if (IS("X-Forwarded-For")) {
 			if (xfflen + f->value.len + 2 < sizeof(xff)) {
 				memcpy(xff + xfflen, f->value.p, f->value.len);
@@ -899,23 +916,27 @@ hc_send_request(struct hconn *hc)
 			continue;
 		}
 #undef IS
-		evbuffer_add(out, name, nl);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, f->value.p, f->value.len);
-		evbuffer_add(out, "\r\n", 2);
 	}
+	evbuffer_add(out, run, (size_t)(end - run));
 	/*
 	 * JupyterHub's own proxy appends its scheme to X-Forwarded-Proto and
 	 * the hub believes the last value, so with an HTTPS hub behind a plain
 	 * listener it would mark its cookies Secure and the browser would never
 	 * send them back; X-Scheme is what the hub (tornado) reads first.
 	 */
-	evbuffer_add_printf(out, "X-Forwarded-For: %.*s%s\r\n"
-	    "X-Forwarded-Proto: %s\r\nX-Scheme: %s\r\n", (int)xfflen, xff,
-	    hc->addr, hc->tls ? "https" : "http", hc->tls ? "https" : "http");
-	if (req->host.len > 0)
-		evbuffer_add_printf(out, "X-Forwarded-Host: %.*s\r\n",
-		    (int)req->host.len, req->host.p);
+	evbuffer_add(out, "X-Forwarded-For: ", 17);
+	evbuffer_add(out, xff, xfflen);
+	evbuffer_add(out, hc->addr, strlen(hc->addr));
+	evbuffer_add(out, "\r\nX-Forwarded-Proto: ", 21);
+	evbuffer_add(out, scheme, strlen(scheme));
+	evbuffer_add(out, "\r\nX-Scheme: ", 12);
+	evbuffer_add(out, scheme, strlen(scheme));
+	evbuffer_add(out, "\r\n", 2);
+	if (req->host.len > 0) {
+		evbuffer_add(out, "X-Forwarded-Host: ", 18);
+		evbuffer_add(out, req->host.p, req->host.len);
+		evbuffer_add(out, "\r\n", 2);
+	}
 	evbuffer_add(out, "\r\n", 2);
 	hc->bytes_up += hc->headlen;
 	hc->req_body = req->body;
