@@ -815,7 +815,12 @@ out:
 
 /* ---- the request ---------------------------------------------------------- */
 
-static void
+/*
+ * Move what is here of the request body to the VM. Returns -1 when the body
+ * was malformed: the client was answered 400 and hc may be freed already
+ * (the answer is written at once, so nothing may wait for its flush).
+ */
+static int
 hc_pump_request(struct hconn *hc)
 {
 	struct evbuffer *in = bufferevent_get_input(hc->cli);
@@ -824,7 +829,7 @@ hc_pump_request(struct hconn *hc)
 	int r;
 
 	if (hc->req_done || hc->be == NULL)
-		return;
+		return 0;
 	out = bufferevent_get_output(hc->be);
 	if (hc->req_body == HTTP_BODY_LENGTH) {
 		moved = move_bytes(in, out, hc->req_left);
@@ -834,7 +839,7 @@ hc_pump_request(struct hconn *hc)
 		r = move_chunked(&hc->req_ck, in, out, &moved);
 		if (r == HTTP_CHUNKED_ERROR) {
 			hc_error(hc, 400, hc->req_ck.why);
-			return;
+			return -1;
 		}
 		hc->req_done = r == HTTP_CHUNKED_DONE;
 	} else
@@ -843,12 +848,13 @@ hc_pump_request(struct hconn *hc)
 	hc_send(hc->be, hc->svc->ssl_client != NULL);
 	/* Pipelined bytes wait in the input until this exchange ends. */
 	if (hc->req_done)
-		return;
+		return 0;
 	if (out_full(hc->be)) {
 		hc_reading(hc, hc->cli, false);
 		hc->cli_paused = true;
 		bufferevent_setwatermark(hc->be, EV_WRITE, RELAY_BUF_CAP / 2, 0);
 	}
+	return 0;
 }
 
 /*
@@ -959,7 +965,8 @@ hc_send_request(struct hconn *hc)
 	hc->vm->connections++;
 	hc->state = HC_EXCHANGE;
 	hc_arm(hc, 0);
-	hc_pump_request(hc);
+	if (hc_pump_request(hc) == -1)
+		return;   /* hc may be gone */
 	if (hc->state == HC_EXCHANGE &&
 	    evbuffer_get_length(bufferevent_get_input(hc->be)) > 0)
 		hc_read_response(hc);
