@@ -25,7 +25,9 @@ Scenarios (keys for --only):
   idle    resident memory per idle relayed connection (5,000; --quick: 500)
           of a fresh proxy process (bench/holdconns.c)
   http    wrk, keep-alive, small static responses, plain and TLS-terminated:
-          requests per second and p99 latency
+          requests per second and p99 latency; then a fixed-rate (open-loop)
+          load at half of the direct setup's rate (bench/ratehttp.c): p99
+          latency per setup, and what poolgate adds over direct
   ws      websocket round trips of 32-byte messages, p50 and p99 (bench/wsrtt.c)
   select  time per pick with 1,000 VMs and 100,000 affinity entries
           (bench/bench_select.c, linked with poolgate's selection code)
@@ -276,7 +278,7 @@ def build(sizes):
     cc = os.environ.get("CC", "cc")
     flags = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-D_GNU_SOURCE"]
     for name, libs in (("echod", []), ("connrate", []), ("holdconns", []), ("wsrtt", []),
-                       ("wsecho", ["-lcrypto", "-lpthread"])):
+                       ("wsecho", ["-lcrypto", "-lpthread"]), ("ratehttp", ["-lssl", "-lcrypto"])):
         src, out = REPO / "bench" / (name + ".c"), TOOLS / name
         if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
             run([cc] + flags + ["-o", out, src] + libs)
@@ -675,6 +677,7 @@ class Bench:
         self.errors = []
         self.perf_done = set()
         self.tw_notes = {}
+        self.half_rate = {}  # svc -> the fixed rate of the open-loop run
 
     def record(self, key, setup, value, note=None):
         self.res.setdefault(key, {}).setdefault(setup, []).append(value)
@@ -939,8 +942,37 @@ class Bench:
             say("%-8s %-8s %.0f req/s, p99 %.2f ms%s" % (
                 svc, setup, rps, p99, (" (%d non-2xx; %s)" % (bad, serr)) if bad or serr else ""))
             time.sleep(1)
+
+        def fixed(svc, rate, setup, r):
+            addr, port = self.endpoint(setup, svc)
+            argv = [TOOLS / "ratehttp", "-a", addr, "-p", port, "-r", "%.0f" % rate,
+                    "-d", self.sz["http_s"], "-w", 1, "-c", self.sz["http_c"], "-u", "/"]
+            if svc == "https":
+                argv.append("-t")
+            p = run(argv, timeout=self.sz["http_s"] + 60)
+            j = json.loads(p.stdout)
+            note = "%.0f req/s achieved, %d sent > 1 ms late%s" % (
+                j["achieved"], j["late"], ", %d errors" % j["errors"] if j["errors"] else "")
+            self.record(svc + "_half_p99", setup, j["p99_us"] / 1000.0, note)
+            if j["errors"]:
+                self.errors.append("%s at %.0f req/s, %s run %d: %d failed requests" % (
+                    svc, rate, setup, r + 1, j["errors"]))
+            say("%-8s %-8s at %.0f req/s: p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms (%s)" % (
+                svc, setup, rate, j["p50_us"] / 1000.0, j["p99_us"] / 1000.0,
+                j["p999_us"] / 1000.0, note))
+            time.sleep(1)
+
         for svc in ("http", "https"):
             self.measure(svc, lambda setup, r: one(svc, setup, r))
+        # Open loop at half of what the direct setup reached (the median of
+        # its wrk runs): latency at a load every setup should carry.
+        for svc in ("http", "https"):
+            direct = self.res.get(svc + "_rps", {}).get("direct")
+            if not direct:
+                continue
+            rate = statistics.median(direct) / 2
+            self.half_rate[svc] = rate
+            self.measure(svc + "_half", lambda setup, r: fixed(svc, rate, setup, r))
 
     # 6. websocket
     def ws(self):
@@ -982,6 +1014,10 @@ ROWS = [
     ("http_p99", "HTTP keep-alive, small response", "p99 latency", "ms", False, "%.2f"),
     ("https_rps", "HTTPS (TLS terminated) keep-alive", "rate", "req/s", True, "%.0f"),
     ("https_p99", "HTTPS (TLS terminated) keep-alive", "p99 latency", "ms", False, "%.2f"),
+    ("http_half_p99", "HTTP at half of direct's rate ({http_half} req/s, open loop)",
+     "p99 latency", "ms", False, "%.3f"),
+    ("https_half_p99", "HTTPS at half of direct's rate ({https_half} req/s, open loop)",
+     "p99 latency", "ms", False, "%.3f"),
     ("ws_p50", "websocket round trip, 32 B", "p50", "µs", False, "%.1f"),
     ("ws_p99", "websocket round trip, 32 B", "p99", "µs", False, "%.1f"),
 ]
@@ -1002,6 +1038,12 @@ def targets(med):
         except (KeyError, ZeroDivisionError, TypeError):
             return None
 
+    def added(k):
+        try:
+            return med[k]["poolgate"] - med[k]["direct"]
+        except (KeyError, TypeError):
+            return None
+
     def t(desc, v, ok):
         return (desc, None if v is None else ok(v), v)
 
@@ -1017,6 +1059,10 @@ def targets(med):
         t("idle memory below HAProxy's", ratio("idle", "poolgate", "haproxy"), lambda v: v < 1.0),
         t("HTTP rps ≥ 1.0 × HAProxy", ratio("http_rps", "poolgate", "haproxy"), lambda v: v >= 1.0),
         t("HTTPS rps ≥ 0.9 × HAProxy", ratio("https_rps", "poolgate", "haproxy"), lambda v: v >= 0.9),
+        t("HTTP added p99 at half of direct's rate < 1 ms", added("http_half_p99"),
+          lambda v: v < 1.0),
+        t("HTTPS added p99 at half of direct's rate < 1 ms", added("https_half_p99"),
+          lambda v: v < 1.0),
     ]
     sel = [med.get(k, {}).get("poolgate") for k, _ in SEL_ROWS]
     sel = [v for v in sel if v is not None]
@@ -1133,7 +1179,9 @@ def write_report(bench, out, args, started, elapsed):
         rd = p / d if p is not None and d else None
         rh = p / h if p is not None and h else None
         L.append("| %s | %s (%s %s) | %s | %s | %s | %s | %s |" % (
-            scen.format(scp=scp_label, idle="{:,}".format(sz["idle_n"])),
+            scen.format(scp=scp_label, idle="{:,}".format(sz["idle_n"]),
+                        http_half="{:,.0f}".format(bench.half_rate.get("http", 0)),
+                        https_half="{:,.0f}".format(bench.half_rate.get("https", 0))),
             metric, unit, "↑" if higher else "↓",
             fmt(d, f), fmt(p, f), fmt(h, f), fmt(rd, "%.2f"), fmt(rh, "%.2f")))
     if any(k in med for k, _ in SEL_ROWS):
@@ -1219,6 +1267,14 @@ def write_report(bench, out, args, started, elapsed):
     L.append("- http: `wrk -t 2 -c %d -d %ds --latency` on `/`; HTTPS: TLS 1.3 with an "
              "ECDSA P-256 certificate, terminated by the proxy (plain HTTP to the VM)." % (
                  sz["http_c"], sz["http_s"]))
+    if bench.half_rate:
+        L.append("- open loop: `bench/ratehttp.c -r RATE -d %d -w 1 -c %d` on `/` (with `-t` "
+                 "for HTTPS), RATE half of the direct setup's median wrk rate: request i is due "
+                 "at start + i/RATE whatever became of the others, one request at a time per "
+                 "keep-alive connection, latency counted from when it was due to the last "
+                 "byte of its response (no coordinated omission, as wrk2); the first second "
+                 "is not counted. *Added p99* in the targets is poolgate's p99 minus "
+                 "direct's." % (sz["http_s"], sz["http_c"]))
     L.append("- ws: `bench/wsrtt.c`, one websocket (through poolgate's and HAProxy's http "
              "mode, Upgrade), %s messages of 32 bytes one at a time after %s warm-up." % (
                  "{:,}".format(sz["ws_n"]), sz["ws_warm"]))

@@ -728,6 +728,28 @@ out:
 	return rc;
 }
 
+static void
+rebase(struct http_slice *sl, const char *from, const char *to)
+{
+	if (sl->p != NULL)
+		sl->p = to + (sl->p - from);
+}
+
+void
+http_req_rebase(struct http_req *req, const char *from, const char *to)
+{
+	rebase(&req->method_name, from, to);
+	rebase(&req->target, from, to);
+	for (size_t i = 0; i < req->fields.n; i++) {
+		rebase(&req->fields.f[i].name, from, to);
+		rebase(&req->fields.f[i].value, from, to);
+	}
+	rebase(&req->host, from, to);
+	rebase(&req->cookie, from, to);
+	rebase(&req->content_type, from, to);
+	rebase(&req->ws_key, from, to);
+}
+
 /* HTTP-version SP 3DIGIT [ SP reason-phrase ]; returns 0 or -502. */
 static int
 parse_status_line(const char *l, size_t len, struct http_resp *out)

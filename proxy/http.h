@@ -145,6 +145,14 @@ struct http_resp {
 int http_parse_request(const char *buf, size_t len, struct http_req *out);
 
 /*
+ * Point every slice of req, the result of a successful parse of a buffer
+ * starting at `from`, at the same bytes of `to`, a copy of that buffer (at
+ * least as long as the head): req is then what a parse of `to` would give,
+ * without parsing again.
+ */
+void http_req_rebase(struct http_req *req, const char *from, const char *to);
+
+/*
  * Parse the response head at the start of buf[0..len), the answer to a
  * request made with req_method (HEAD responses have no body). Returns like
  * http_parse_request(), except that every error is -502: the caller answers

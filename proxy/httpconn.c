@@ -16,8 +16,18 @@
  *
  * Bodies are never buffered whole: bytes move from one side's input to the
  * other side's output, and reading pauses once RELAY_BUF_CAP bytes wait.
+ *
+ * Interest in reading stays on for both sides from the start to the end of a
+ * connection: turning it off and on per message cost two epoll_ctl calls
+ * each time. Pipelined requests wait in the client's input, bounded by its
+ * cap; a VM that talks between requests, or closes an idle connection, is
+ * noticed at once. Plain sockets are read by our own events (struct hc_rd)
+ * and written directly (hc_send) rather than when epoll says they are
+ * writable; a TLS client's bytes go to SSL_write directly (hc_send_cli).
+ * Only what the kernel does not take is left to libevent.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -25,6 +35,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +43,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "backends/check.h"
 #include "backends/route.h"
@@ -45,8 +57,41 @@
 #include "proxy/tls.h"
 
 #define HC_MAX_TRIES 3
+#define HC_TLS_RECORD 16384   /* most plaintext one TLS record carries */
 
 enum hconn_state { HC_HEAD, HC_FORM, HC_CONNECT, HC_EXCHANGE, HC_TUNNEL, HC_CLOSING };
+
+/*
+ * A signed Set-Cookie field is reused for this long on one connection: a
+ * client that never stores the cookie (a script, a load generator) would
+ * otherwise cost an HMAC and a formatted field on every response. The value
+ * then expires up to this much before the browser drops it (Max-Age counts
+ * from the response), which only means a new cookie is set a little early.
+ */
+#define HC_COOKIE_REUSE_S 60
+
+struct hc_cookie {
+	char     vm[CFG_NAME_MAX + 1];  /* "" = nothing cached */
+	uint64_t made_s;                /* wall clock when signed */
+	size_t   len;
+	char     field[512];            /* "Set-Cookie: ...\r\n\r\n" */
+};
+
+/*
+ * Our own reading of a plain socket. libevent's socket bufferevent asks the
+ * kernel how much is readable (ioctl FIONREAD) before every read: a third of
+ * the syscalls of a proxied request once the epoll_ctl calls were gone. So
+ * the bufferevent of a plain side never reads; this event does, straight
+ * into the bufferevent's input, and calls the same callbacks libevent
+ * would. A TLS side (ev == NULL) is read by its bufferevent as before.
+ */
+struct hc_rd {
+	struct event *ev;       /* EV_READ|EV_PERSIST on the fd, or NULL */
+	size_t        high;     /* stop reading while the input holds this; 0 = no cap */
+	bool          paused;   /* backpressure or closing */
+	bool          ended;    /* EOF or error seen: never again */
+	bool          added;    /* ev is pending */
+};
 
 struct hconn {
 	struct hconn       *prev, *next;   /* srv->hconns */
@@ -56,9 +101,13 @@ struct hconn {
 	char                addr[INET6_ADDRSTRLEN];
 	char                peer_text[INET6_ADDRSTRLEN + 8];
 	bool                tls;            /* TLS terminated here */
+	bool                cli_eof;        /* the client sent EOF (half-close) */
+	struct evbuffer    *tx;             /* TLS: what goes to the client next (hc_send_cli) */
 	enum hconn_state       state;
 	struct bufferevent *cli;
 	struct bufferevent *be;             /* connection to `vm`, may outlive a request */
+	struct hc_rd        cli_rd, be_rd;  /* reading cli / be, when plain */
+	struct evbuffer_cb_entry *cli_in_cb; /* hc_cli_drained on cli's input */
 	struct backend     *vm;             /* counted in vm->conns while be is open */
 	struct relay       *tunnel;
 	struct event       *timer;          /* header and keep-alive deadlines */
@@ -71,10 +120,12 @@ struct hconn {
 	char                last_user[HU_NAME_MAX + 1];
 	char                last_vm[CFG_NAME_MAX + 1];
 	uint64_t            ws_id;          /* the user's websocket, while tunnelling */
+	struct hc_cookie   *ck;             /* the last Set-Cookie made, or NULL */
 
 	/* The request in progress. */
 	char               *head;           /* owned copy of the request head */
 	size_t              headlen;
+	struct http_req    *req;            /* owned; its slices point into head */
 	enum http_method    method;
 	bool                req_keepalive;
 	bool                req_upgrade;
@@ -100,6 +151,7 @@ static void hc_route(struct hconn *hc);
 static void hc_read_head(struct hconn *hc);
 static void hc_read_response(struct hconn *hc);
 static void hc_free(struct hconn *hc);
+static void hc_be_rdcb(evutil_socket_t fd, short what, void *arg);
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -117,9 +169,210 @@ hc_arm(struct hconn *hc, uint64_t ms)
 		evtimer_add(hc->timer, &tv);
 }
 
+/*
+ * Send what waits in bev's output. A plain socket is written here and now:
+ * waiting for epoll to report it writable costs two epoll_ctl calls and a
+ * loop turn per message, and a socket with room in its send buffer is the
+ * common case. Only what the kernel does not take is left to libevent, with
+ * EV_WRITE enabled until the output has drained (hc_write_drained turns it
+ * off again); an error is left to libevent too, whose write then fails and
+ * reports it to the event callback. TLS bufferevents write by themselves
+ * (their EV_WRITE stays enabled).
+ */
+static void
+hc_send(struct bufferevent *bev, bool tls)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	if (tls || evbuffer_get_length(out) == 0 ||
+	    (bufferevent_get_enabled(bev) & EV_WRITE))
+		return;
+	/*
+	 * A socket bufferevent keeps the start of its output frozen, so that
+	 * only its own writer drains it; its writer unfreezes it around each
+	 * write in just this way.
+	 */
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write(out, bufferevent_getfd(bev));
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(bev, EV_WRITE);
+}
+
+/*
+ * Send what waits for the client. Plain: as hc_send(). TLS: the bytes were
+ * queued in hc->tx, not in the bufferevent, whose output callback would
+ * turn EV_WRITE on (two epoll_ctl calls and a loop turn per response) and
+ * write each evbuffer chain as its own TLS record. While libevent has
+ * nothing queued and OpenSSL is not in the middle of an operation, they go
+ * to SSL_write() here, up to a full record at a time; the rest (when the
+ * socket is full or the connection failed) moves to the bufferevent, whose
+ * own SSL_write then retries with the same bytes first, as OpenSSL requires
+ * (libevent sets SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER), or reports the error.
+ * Either way hc->tx is empty afterwards.
+ */
+static void
+hc_send_cli(struct hconn *hc)
+{
+	struct evbuffer *out;
+	SSL *ssl;
+
+	if (hc->tx == NULL) {
+		hc_send(hc->cli, false);
+		return;
+	}
+	out = bufferevent_get_output(hc->cli);
+	ssl = bufferevent_openssl_get_ssl(hc->cli);
+	while (evbuffer_get_length(hc->tx) > 0 &&
+	    evbuffer_get_length(out) == 0 && ssl != NULL &&
+	    SSL_is_init_finished(ssl) &&
+	    (SSL_want(ssl) == SSL_NOTHING || SSL_want(ssl) == SSL_READING)) {
+		size_t len = evbuffer_get_length(hc->tx);
+		unsigned char *p;
+		int n;
+
+		if (len > HC_TLS_RECORD)
+			len = HC_TLS_RECORD;
+		/* One record for head and body: they may sit in two chains. */
+		if ((p = evbuffer_pullup(hc->tx, (ssize_t)len)) == NULL)
+			break;
+		ERR_clear_error();
+		if ((n = SSL_write(ssl, p, (int)len)) <= 0)
+			break;
+		evbuffer_drain(hc->tx, (size_t)n);
+	}
+	if (evbuffer_get_length(hc->tx) > 0)
+		evbuffer_add_buffer(out, hc->tx);
+}
+
+/* Where bytes for the client are queued (see hc_send_cli). */
+static struct evbuffer *
+hc_cli_out(struct hconn *hc)
+{
+	return hc->tx != NULL ? hc->tx : bufferevent_get_output(hc->cli);
+}
+
+/* From a write callback: a plain socket's output is empty, writing is off. */
+static void
+hc_write_drained(struct bufferevent *bev, bool tls)
+{
+	if (!tls && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
+}
+
+/* Add or delete rd->ev to match what reading should be now. */
+static void
+hc_rd_update(struct hc_rd *rd, struct bufferevent *bev)
+{
+	bool want = !rd->paused && !rd->ended && (rd->high == 0 ||
+	    evbuffer_get_length(bufferevent_get_input(bev)) < rd->high);
+
+	if (want == rd->added)
+		return;
+	if (want)
+		event_add(rd->ev, NULL);
+	else
+		event_del(rd->ev);
+	rd->added = want;
+}
+
+/* Stop (paused) or resume reading from bev, whichever way it is read. */
+static void
+hc_reading(struct hconn *hc, struct bufferevent *bev, bool on)
+{
+	struct hc_rd *rd = bev == hc->cli ? &hc->cli_rd : &hc->be_rd;
+
+	if (rd->ev == NULL) {
+		if (on)
+			bufferevent_enable(bev, EV_READ);
+		else
+			bufferevent_disable(bev, EV_READ);
+		return;
+	}
+	rd->paused = !on;
+	hc_rd_update(rd, bev);
+}
+
+/* Start reading a plain side: rd->ev on bev's fd calling cb. -1: no memory. */
+static int
+hc_rd_start(struct hconn *hc, struct hc_rd *rd, struct bufferevent *bev,
+    size_t high, event_callback_fn cb)
+{
+	rd->ev = event_new(hc->srv->base, bufferevent_getfd(bev),
+	    EV_READ | EV_PERSIST, cb, hc);
+	if (rd->ev == NULL)
+		return -1;
+	rd->high = high;
+	rd->paused = rd->ended = rd->added = false;
+	hc_rd_update(rd, bev);
+	return 0;
+}
+
+static void
+hc_rd_stop(struct hc_rd *rd)
+{
+	if (rd->ev != NULL)
+		event_free(rd->ev);   /* deletes it too */
+	memset(rd, 0, sizeof(*rd));
+}
+
+/*
+ * One read from a plain socket into bev's input, as libevent's bufferevent
+ * would do it (at most 16 KiB, and no further than rd->high), minus the
+ * FIONREAD. Returns the bytes read, 0 when there was nothing to read, or
+ * BEV_EVENT_EOF / BEV_EVENT_ERROR negated, after which reading is over.
+ */
+static int
+hc_rd_read(struct hc_rd *rd, struct bufferevent *bev)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_iovec v[2];
+	size_t max = 16384, len = evbuffer_get_length(in);
+	ssize_t r;
+	int n;
+
+	if (rd->high != 0) {
+		if (len >= rd->high) {
+			hc_rd_update(rd, bev);
+			return 0;
+		}
+		if (rd->high - len < max)
+			max = rd->high - len;
+	}
+	/* A socket bufferevent freezes its input's end; see hc_send(). */
+	evbuffer_unfreeze(in, 0);
+	n = evbuffer_reserve_space(in, (ev_ssize_t)max, v, 2);
+	if (n <= 0) {   /* out of memory: the connection fails, as in libevent */
+		evbuffer_freeze(in, 0);
+		rd->ended = true;
+		hc_rd_update(rd, bev);
+		return -BEV_EVENT_ERROR;
+	}
+	r = readv(bufferevent_getfd(bev), (struct iovec *)v, n);
+	if (r > 0) {
+		size_t left = (size_t)r;
+		for (int i = 0; i < n; i++) {
+			if (v[i].iov_len > left)
+				v[i].iov_len = left;
+			left -= v[i].iov_len;
+		}
+		evbuffer_commit_space(in, v, n);
+	}
+	evbuffer_freeze(in, 0);
+	if (r > 0)
+		return (int)r;
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return 0;
+	rd->ended = true;
+	hc_rd_update(rd, bev);
+	return r == 0 ? -BEV_EVENT_EOF : -BEV_EVENT_ERROR;
+}
+
 static void
 hc_close_be(struct hconn *hc)
 {
+	hc_rd_stop(&hc->be_rd);
 	if (hc->be != NULL) {
 		bufferevent_free(hc->be);
 		hc->be = NULL;
@@ -136,6 +389,8 @@ hc_reset_request(struct hconn *hc)
 	free(hc->head);
 	hc->head = NULL;
 	hc->headlen = 0;
+	free(hc->req);
+	hc->req = NULL;
 	hc->user[0] = '\0';
 	hc->cookie_vm[0] = '\0';
 	hc->ntried = 0;
@@ -155,12 +410,14 @@ hc_close_after_flush(struct hconn *hc, const char *why)
 		hc->end_why = why;
 	hc_arm(hc, 0);
 	hc_close_be(hc);
+	if (hc->cli != NULL)
+		hc_send_cli(hc);
 	if (hc->cli == NULL ||
 	    evbuffer_get_length(bufferevent_get_output(hc->cli)) == 0) {
 		hc_free(hc);
 		return;
 	}
-	bufferevent_disable(hc->cli, EV_READ);
+	hc_reading(hc, hc->cli, false);
 	bufferevent_setwatermark(hc->cli, EV_WRITE, 0, 0);
 	/* A client that never reads its error must not hold us forever. */
 	hc_arm(hc, 10000);
@@ -179,7 +436,7 @@ hc_error(struct hconn *hc, int status, const char *why)
 		hc_close_after_flush(hc, why);
 		return;
 	}
-	out = bufferevent_get_output(hc->cli);
+	out = hc_cli_out(hc);
 	if (status == 503) {
 		static const char page[] =
 		    "<!doctype html><html><head><meta charset=\"utf-8\">"
@@ -275,11 +532,19 @@ hc_free(struct hconn *hc)
 		hc->cli = hc->be = NULL;
 	}
 	hc_close_be(hc);
+	hc_rd_stop(&hc->cli_rd);
+	if (hc->cli_in_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_input(hc->cli),
+		    hc->cli_in_cb);
 	if (hc->cli != NULL)
 		bufferevent_free(hc->cli);
+	if (hc->tx != NULL)
+		evbuffer_free(hc->tx);
 	if (hc->timer != NULL)
 		event_free(hc->timer);
 	free(hc->head);
+	free(hc->req);
+	free(hc->ck);
 	lim_release(srv->lim, (struct sockaddr *)&hc->peer);
 	srv->nconns--;
 	hc->svc->active--;
@@ -343,13 +608,12 @@ hc_response_done(struct hconn *hc)
 	}
 	hc_reset_request(hc);
 	hc->state = HC_HEAD;
-	if (hc->be != NULL)
-		bufferevent_disable(hc->be, EV_READ);
-	bufferevent_enable(hc->cli, EV_READ);
 	hc_arm(hc, hc->svc->cfg.http.keepalive_timeout_ms);
 	/* A pipelined request may be waiting already. */
 	if (evbuffer_get_length(bufferevent_get_input(hc->cli)) > 0)
 		hc_read_head(hc);
+	else if (hc->cli_eof)
+		hc_close_after_flush(hc, "client_closed");
 }
 
 static void
@@ -370,6 +634,15 @@ hc_start_tunnel(struct hconn *hc)
 	struct pg_server *srv = hc->srv;
 
 	hc_arm(hc, 0);
+	hc_send_cli(hc);   /* the relay only knows the bufferevent */
+	/* The relay reads through the bufferevents, as libevent does. */
+	hc_rd_stop(&hc->cli_rd);
+	hc_rd_stop(&hc->be_rd);
+	if (hc->cli_in_cb != NULL) {
+		evbuffer_remove_cb_entry(bufferevent_get_input(hc->cli),
+		    hc->cli_in_cb);
+		hc->cli_in_cb = NULL;
+	}
 	hc->tunnel = relay_start(hc->cli, hc->be, false, RELAY_BUF_CAP,
 	    hc->svc->cfg.http.tunnel_idle_timeout_ms, hc_tunnel_done, hc);
 	if (hc->tunnel == NULL) {
@@ -385,41 +658,63 @@ hc_start_tunnel(struct hconn *hc)
 }
 
 /*
+ * The Set-Cookie field (with the blank line that ends the head) sending the
+ * browser to vm: the cached one while it is young enough, else a new one.
+ * NULL when it cannot be made (out of memory, a name ck_make refuses).
+ */
+static const struct hc_cookie *
+hc_cookie_for(struct hconn *hc, const char *vm)
+{
+	const struct cfg_http *ch = &hc->svc->cfg.http;
+	uint64_t now = (uint64_t)time(NULL);
+	struct hc_cookie *ck = hc->ck;
+	char value[CK_VALUE_MAX + 1], hdr[sizeof(ck->field) - 16];
+
+	if (ck != NULL && ck->made_s <= now &&
+	    now - ck->made_s < HC_COOKIE_REUSE_S && strcmp(ck->vm, vm) == 0)
+		return ck;
+	if (ck == NULL && (ck = hc->ck = malloc(sizeof(*ck))) == NULL)
+		return NULL;
+	ck->vm[0] = '\0';
+	if (ck_make(hc->srv->cookie_key, vm, now + ch->cookie_ttl_ms / 1000,
+	    value, sizeof(value)) == -1 ||
+	    ck_set_cookie_header(ch->cookie_name, value, ch->cookie_ttl_ms / 1000,
+	    hc->tls, hdr, sizeof(hdr)) == -1)
+		return NULL;
+	ck->len = (size_t)snprintf(ck->field, sizeof(ck->field),
+	    "Set-Cookie: %s\r\n\r\n", hdr);
+	ck->made_s = now;
+	snprintf(ck->vm, sizeof(ck->vm), "%s", vm);
+	return ck;
+}
+
+/*
  * The response head, with poolgate's affinity cookie added when the browser
  * lacks it or it names another VM.
  */
 static void
 hc_forward_response_head(struct hconn *hc, const char *head, size_t len)
 {
-	struct evbuffer *out = bufferevent_get_output(hc->cli);
-	char value[256], hdr[512];
-	const struct cfg_http *ch = &hc->svc->cfg.http;
-	time_t now = time(NULL);
+	struct evbuffer *out = hc_cli_out(hc);
+	const struct hc_cookie *ck;
 
-	if (hc->vm == NULL || strcmp(hc->cookie_vm, hc->vm->name) == 0) {
-		evbuffer_add(out, head, len);
-		hc->bytes_down += len;
-		return;
-	}
-	if (ck_make(hc->srv->cookie_key, hc->vm->name,
-	    (uint64_t)now + ch->cookie_ttl_ms / 1000, value, sizeof(value)) == -1 ||
-	    ck_set_cookie_header(ch->cookie_name, value, ch->cookie_ttl_ms / 1000,
-	    hc->tls, hdr, sizeof(hdr)) == -1) {
+	if (hc->vm == NULL || strcmp(hc->cookie_vm, hc->vm->name) == 0 ||
+	    (ck = hc_cookie_for(hc, hc->vm->name)) == NULL) {
 		evbuffer_add(out, head, len);
 		hc->bytes_down += len;
 		return;
 	}
 	/* The head ends in CRLF CRLF: insert our field before the last CRLF. */
 	evbuffer_add(out, head, len - 2);
-	evbuffer_add_printf(out, "Set-Cookie: %s\r\n\r\n", hdr);
-	hc->bytes_down += len + strlen(hdr) + 14;
+	evbuffer_add(out, ck->field, ck->len);
+	hc->bytes_down += len - 2 + ck->len;
 }
 
 static void
 hc_read_response(struct hconn *hc)
 {
 	struct evbuffer *in = bufferevent_get_input(hc->be);
-	struct evbuffer *out = bufferevent_get_output(hc->cli);
+	struct evbuffer *out = hc_cli_out(hc);
 	struct http_resp *resp = NULL;
 	size_t moved;
 	int r;
@@ -428,8 +723,10 @@ hc_read_response(struct hconn *hc)
 		size_t len = evbuffer_get_length(in), n;
 		const char *p;
 
-		if (len == 0)
+		if (len == 0) {
+			hc_send_cli(hc);   /* an interim response */
 			goto out;
+		}
 		n = len < HTTP_HEAD_MAX ? len : HTTP_HEAD_MAX;
 		p = (const char *)evbuffer_pullup(in, (ssize_t)n);
 		if (resp == NULL && (resp = malloc(sizeof(*resp))) == NULL) {
@@ -437,8 +734,10 @@ hc_read_response(struct hconn *hc)
 			goto out;
 		}
 		r = http_parse_response(p, n, hc->method, resp);
-		if (r == HTTP_AGAIN)
+		if (r == HTTP_AGAIN) {
+			hc_send_cli(hc);
 			goto out;
+		}
 		if (r < 0) {
 			log_warn("http client=%s vm=%s: bad response: %s",
 			    hc->peer_text, hc->vm->name, resp->why);
@@ -500,11 +799,13 @@ hc_read_response(struct hconn *hc)
 		hc->bytes_down += move_bytes(in, out, evbuffer_get_length(in));
 		goto pause;
 	}
+	hc_send_cli(hc);
 	hc_response_done(hc);
 	goto out;
 pause:
-	if (out_full(hc->cli)) {
-		bufferevent_disable(hc->be, EV_READ);
+	hc_send_cli(hc);
+	if (out_full(hc->cli)) {   /* hc->tx is empty after hc_send_cli */
+		hc_reading(hc, hc->be, false);
 		hc->be_paused = true;
 		bufferevent_setwatermark(hc->cli, EV_WRITE, RELAY_BUF_CAP / 2, 0);
 	}
@@ -514,7 +815,12 @@ out:
 
 /* ---- the request ---------------------------------------------------------- */
 
-static void
+/*
+ * Move what is here of the request body to the VM. Returns -1 when the body
+ * was malformed: the client was answered 400 and hc may be freed already
+ * (the answer is written at once, so nothing may wait for its flush).
+ */
+static int
 hc_pump_request(struct hconn *hc)
 {
 	struct evbuffer *in = bufferevent_get_input(hc->cli);
@@ -523,7 +829,7 @@ hc_pump_request(struct hconn *hc)
 	int r;
 
 	if (hc->req_done || hc->be == NULL)
-		return;
+		return 0;
 	out = bufferevent_get_output(hc->be);
 	if (hc->req_body == HTTP_BODY_LENGTH) {
 		moved = move_bytes(in, out, hc->req_left);
@@ -533,22 +839,22 @@ hc_pump_request(struct hconn *hc)
 		r = move_chunked(&hc->req_ck, in, out, &moved);
 		if (r == HTTP_CHUNKED_ERROR) {
 			hc_error(hc, 400, hc->req_ck.why);
-			return;
+			return -1;
 		}
 		hc->req_done = r == HTTP_CHUNKED_DONE;
 	} else
 		hc->req_done = true;
 	hc->bytes_up += moved;
-	if (hc->req_done) {
-		/* Pipelined bytes wait in the input until this exchange ends. */
-		bufferevent_disable(hc->cli, EV_READ);
-		return;
-	}
+	hc_send(hc->be, hc->svc->ssl_client != NULL);
+	/* Pipelined bytes wait in the input until this exchange ends. */
+	if (hc->req_done)
+		return 0;
 	if (out_full(hc->be)) {
-		bufferevent_disable(hc->cli, EV_READ);
+		hc_reading(hc, hc->cli, false);
 		hc->cli_paused = true;
 		bufferevent_setwatermark(hc->be, EV_WRITE, RELAY_BUF_CAP / 2, 0);
 	}
+	return 0;
 }
 
 /*
@@ -561,26 +867,37 @@ hc_send_request(struct hconn *hc)
 	struct pg_server *srv = hc->srv;
 	struct service *svc = hc->svc;
 	struct evbuffer *out = bufferevent_get_output(hc->be);
-	struct http_req *req;
-	const char *line_end;
+	const struct http_req *req = hc->req;
+	const char *run, *end = hc->head + hc->headlen - 2;   /* the blank line */
+	const char *scheme = hc->tls ? "https" : "http";
 	char xff[1024];
 	size_t xfflen = 0;
 	uint64_t now = pg_now_ms();
 
-	if ((req = malloc(sizeof(*req))) == NULL) {
-		hc_error(hc, 503, "out of memory");
-		return;
-	}
-	if (http_parse_request(hc->head, hc->headlen, req) != (int)hc->headlen)
-		pg_fatalx("request head changed between parses");
-	line_end = memchr(hc->head, '\n', hc->headlen);
-	evbuffer_add(out, hc->head, (size_t)(line_end - hc->head) + 1);
+	/*
+	 * Lines we keep go out as they came (the parser vouched for every
+	 * byte), in runs: one evbuffer_add for the request line and all the
+	 * fields up to the next one we drop or change. Empty lines before the
+	 * request line (RFC 9112 2.2) stay behind.
+	 */
+	run = req->method_name.p;
 	for (size_t i = 0; i < req->fields.n; i++) {
 		const struct http_field *f = &req->fields.f[i];
 		const char *name = f->name.p;
 		size_t nl = f->name.len;
+		const char *next;
 
 #define IS(s) (nl == sizeof(s) - 1 && strncasecmp(name, s, nl) == 0)
+		if (!IS("X-Forwarded-For") && !IS("X-Forwarded-Proto") &&
+		    !IS("X-Forwarded-Host") && !IS("X-Scheme") && !IS("Cookie"))
+			continue;
+		/* This line ends the run; the next one starts after its LF. */
+		evbuffer_add(out, run, (size_t)(name - run));
+		next = memchr(f->value.p + f->value.len, '\n',
+		    (size_t)(end - (f->value.p + f->value.len)));
+		if (next == NULL)
+			pg_fatalx("a parsed field line without its LF");
+		run = next + 1;
 		if (IS("X-Forwarded-For")) {
 			if (xfflen + f->value.len + 2 < sizeof(xff)) {
 				memcpy(xff + xfflen, f->value.p, f->value.len);
@@ -605,29 +922,32 @@ hc_send_request(struct hconn *hc)
 			continue;
 		}
 #undef IS
-		evbuffer_add(out, name, nl);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, f->value.p, f->value.len);
-		evbuffer_add(out, "\r\n", 2);
 	}
+	evbuffer_add(out, run, (size_t)(end - run));
 	/*
 	 * JupyterHub's own proxy appends its scheme to X-Forwarded-Proto and
 	 * the hub believes the last value, so with an HTTPS hub behind a plain
 	 * listener it would mark its cookies Secure and the browser would never
 	 * send them back; X-Scheme is what the hub (tornado) reads first.
 	 */
-	evbuffer_add_printf(out, "X-Forwarded-For: %.*s%s\r\n"
-	    "X-Forwarded-Proto: %s\r\nX-Scheme: %s\r\n", (int)xfflen, xff,
-	    hc->addr, hc->tls ? "https" : "http", hc->tls ? "https" : "http");
-	if (req->host.len > 0)
-		evbuffer_add_printf(out, "X-Forwarded-Host: %.*s\r\n",
-		    (int)req->host.len, req->host.p);
+	evbuffer_add(out, "X-Forwarded-For: ", 17);
+	evbuffer_add(out, xff, xfflen);
+	evbuffer_add(out, hc->addr, strlen(hc->addr));
+	evbuffer_add(out, "\r\nX-Forwarded-Proto: ", 21);
+	evbuffer_add(out, scheme, strlen(scheme));
+	evbuffer_add(out, "\r\nX-Scheme: ", 12);
+	evbuffer_add(out, scheme, strlen(scheme));
+	evbuffer_add(out, "\r\n", 2);
+	if (req->host.len > 0) {
+		evbuffer_add(out, "X-Forwarded-Host: ", 18);
+		evbuffer_add(out, req->host.p, req->host.len);
+		evbuffer_add(out, "\r\n", 2);
+	}
 	evbuffer_add(out, "\r\n", 2);
 	hc->bytes_up += hc->headlen;
 	hc->req_body = req->body;
 	hc->req_left = req->content_length;
 	http_chunked_init(&hc->req_ck);
-	free(req);
 
 	/* Who is where: Jupyter sessions, and the address affinity. */
 	if (hc->user[0] != '\0') {
@@ -645,9 +965,8 @@ hc_send_request(struct hconn *hc)
 	hc->vm->connections++;
 	hc->state = HC_EXCHANGE;
 	hc_arm(hc, 0);
-	bufferevent_enable(hc->be, EV_READ | EV_WRITE);
-	bufferevent_enable(hc->cli, EV_READ);
-	hc_pump_request(hc);
+	if (hc_pump_request(hc) == -1)
+		return;   /* hc may be gone */
 	if (hc->state == HC_EXCHANGE &&
 	    evbuffer_get_length(bufferevent_get_input(hc->be)) > 0)
 		hc_read_response(hc);
@@ -673,10 +992,12 @@ hc_be_writecb(struct bufferevent *bev, void *arg)
 {
 	struct hconn *hc = arg;
 
+	/* Before the pump, which may free hc. */
+	hc_write_drained(bev, hc->svc->ssl_client != NULL);
 	if (hc->cli_paused) {
 		hc->cli_paused = false;
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		bufferevent_enable(hc->cli, EV_READ);
+		hc_reading(hc, hc->cli, true);
 		hc_pump_request(hc);
 	}
 }
@@ -695,6 +1016,14 @@ hc_be_eventcb(struct bufferevent *bev, short what, void *arg)
 		    sizeof(one));
 		bufferevent_set_timeouts(bev, NULL, NULL);
 		srv_set_keepalive(hc->srv, bufferevent_getfd(bev));
+		/* Read interest stays on as long as the connection is open. */
+		if (hc->svc->ssl_client != NULL)
+			bufferevent_enable(bev, EV_READ);
+		else if (hc_rd_start(hc, &hc->be_rd, bev, 0, hc_be_rdcb) == -1) {
+			hc_close_be(hc);
+			hc_error(hc, 503, "out of resources connecting");
+			return;
+		}
 		hc_send_request(hc);
 		return;
 	}
@@ -842,6 +1171,8 @@ hc_route(struct hconn *hc)
 	hc->vm = b;
 	b->conns++;
 	bufferevent_setcb(hc->be, hc_be_readcb, hc_be_writecb, hc_be_eventcb, hc);
+	if (svc->ssl_client == NULL)
+		bufferevent_disable(hc->be, EV_WRITE);   /* see hc_send() */
 	tv.tv_sec = (time_t)(svc->cfg.connect_timeout_ms / 1000);
 	tv.tv_usec = (suseconds_t)(svc->cfg.connect_timeout_ms % 1000) * 1000;
 	bufferevent_set_timeouts(hc->be, NULL, &tv);
@@ -926,8 +1257,11 @@ hc_read_head(struct hconn *hc)
 		return;
 	}
 	r = http_parse_request(p, n, req);
-	if (r == HTTP_AGAIN)
+	if (r == HTTP_AGAIN) {
+		if (hc->cli_eof)   /* the rest of this head never comes */
+			hc_close_after_flush(hc, "client_closed");
 		goto out;
+	}
 	if (r < 0) {
 		hc_error(hc, -r, req->why);
 		goto out;
@@ -945,8 +1279,8 @@ hc_read_head(struct hconn *hc)
 	 * The slices must point into our copy: the input buffer's memory is
 	 * released by the drain below, and the checks after it read them.
 	 */
-	if (http_parse_request(hc->head, hc->headlen, req) != r)
-		pg_fatalx("request head changed between parses");
+	http_req_rebase(req, p, hc->head);
+	hc->req = req;   /* owned by hc from here on: hc_send_request uses it */
 	hc->nreq++;
 	hc->method = req->method;
 	hc->req_keepalive = req->keep_alive;
@@ -965,9 +1299,10 @@ hc_read_head(struct hconn *hc)
 		/* The login form names the user: wait for its (small) body. */
 		hc->state = HC_FORM;
 		hc_read_form(hc);
-		goto out;
+		return;
 	}
 	hc_route(hc);
+	return;
 out:
 	free(req);
 }
@@ -1002,10 +1337,12 @@ hc_cli_writecb(struct bufferevent *bev, void *arg)
 			hc_free(hc);
 		return;
 	}
+	/* Before reading the response on, which may free hc. */
+	hc_write_drained(bev, hc->tls);
 	if (hc->be_paused && hc->be != NULL) {
 		hc->be_paused = false;
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		bufferevent_enable(hc->be, EV_READ);
+		hc_reading(hc, hc->be, true);
 		hc_read_response(hc);
 	}
 }
@@ -1019,14 +1356,66 @@ hc_cli_eventcb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED)
 		return;
 
-	if ((what & BEV_EVENT_EOF) && hc->state == HC_EXCHANGE && hc->req_done &&
-	    !hc->resp_head_done) {
-		/* Half-closed after a whole request: answer, then close. */
-		hc->req_keepalive = false;
-		return;
+	/*
+	 * A half-closed client still gets an answer to every request it sent
+	 * whole (the ones in progress and the pipelined ones waiting in the
+	 * input, which reading with its watermark may reach only now); the
+	 * connection closes after the last, or now if no whole request waits.
+	 */
+	if (what & BEV_EVENT_EOF) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+		/* hc->req_body is only set once the head is sent. */
+		enum http_body body = hc->req != NULL ? hc->req->body :
+		    HTTP_BODY_NONE;
+		bool whole = hc->req_done || body == HTTP_BODY_NONE ||
+		    (body == HTTP_BODY_LENGTH &&
+		    evbuffer_get_length(in) >= hc->req_left);
+
+		hc->cli_eof = true;
+		if ((hc->state == HC_CONNECT || hc->state == HC_EXCHANGE) && whole)
+			return;
+		if (hc->state == HC_HEAD) {
+			hc_close_after_flush(hc, "client_closed");
+			return;
+		}
 	}
 	hc->end_why = (what & BEV_EVENT_EOF) ? "client_closed" : "client_error";
 	hc_free(hc);
+}
+
+/* The client's input was drained below its cap: read again. */
+static void
+hc_cli_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct hconn *hc = arg;
+
+	if (info->n_deleted > 0 && hc->cli_rd.ev != NULL)
+		hc_rd_update(&hc->cli_rd, hc->cli);
+}
+
+static void
+hc_cli_rdcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hconn *hc = arg;
+	int r = hc_rd_read(&hc->cli_rd, hc->cli);
+
+	if (r > 0)
+		hc_cli_readcb(hc->cli, hc);
+	else if (r < 0)
+		hc_cli_eventcb(hc->cli, (short)(-r | BEV_EVENT_READING), hc);
+}
+
+static void
+hc_be_rdcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hconn *hc = arg;
+	int r = hc_rd_read(&hc->be_rd, hc->be);
+
+	if (r > 0)
+		hc_be_readcb(hc->be, hc);
+	else if (r < 0)
+		hc_be_eventcb(hc->be, (short)(-r | BEV_EVENT_READING), hc);
 }
 
 void
@@ -1067,6 +1456,10 @@ hconn_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 		if (ssl == NULL)
 			goto fail_fd;
 		hc->tls = true;
+		if ((hc->tx = evbuffer_new()) == NULL) {
+			SSL_free(ssl);
+			goto fail_fd;
+		}
 		hc->cli = bufferevent_openssl_socket_new(srv->base, fd, ssl,
 		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 		if (hc->cli == NULL) {
@@ -1084,8 +1477,18 @@ hconn_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 	}
 	bufferevent_setcb(hc->cli, hc_cli_readcb, hc_cli_writecb, hc_cli_eventcb, hc);
 	/* A head and a login form at most wait here before they are parsed. */
-	bufferevent_setwatermark(hc->cli, EV_READ, 0, HTTP_HEAD_MAX + HU_FORM_MAX);
-	bufferevent_enable(hc->cli, EV_READ | EV_WRITE);
+	if (hc->tls) {
+		bufferevent_setwatermark(hc->cli, EV_READ, 0,
+		    HTTP_HEAD_MAX + HU_FORM_MAX);
+		bufferevent_enable(hc->cli, EV_READ | EV_WRITE);
+	} else {
+		bufferevent_disable(hc->cli, EV_WRITE);   /* see hc_send() */
+		hc->cli_in_cb = evbuffer_add_cb(bufferevent_get_input(hc->cli),
+		    hc_cli_drained, hc);
+		if (hc->cli_in_cb == NULL || hc_rd_start(hc, &hc->cli_rd, hc->cli,
+		    HTTP_HEAD_MAX + HU_FORM_MAX, hc_cli_rdcb) == -1)
+			goto fail_fd;
+	}
 	hc->state = HC_HEAD;
 	/* The first head (and any TLS handshake) must come within the limit. */
 	hc_arm(hc, svc->cfg.http.header_timeout_ms);

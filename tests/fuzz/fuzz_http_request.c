@@ -6,7 +6,8 @@
  * is one of the documented values; HTTP_AGAIN only under the caps; slices
  * lie inside the head; a prefix of the input never gets a different verdict
  * (only HTTP_AGAIN); the chunked tracker gives the same answer however the
- * body is split.
+ * body is split; http_req_rebase() onto a copy of the head gives what a parse
+ * of the copy gives.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +15,8 @@
 #include <string.h>
 
 #include "proxy/http.h"
+
+static char copy[2 * HTTP_HEAD_MAX];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -118,6 +121,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check((r.ncookies == 0) == (r.cookie.p == NULL));
 		if (r.body == HTTP_BODY_CHUNKED)
 			check_chunked(buf + rc, size - (size_t)rc, seed);
+
+		/* Rebased onto a copy: byte for byte what parsing the copy gives. */
+		memcpy(copy, buf, (size_t)rc);
+		check(http_parse_request(copy, (size_t)rc, &r2) == rc);
+		http_req_rebase(&r, buf, copy);
+		check(memcmp(&r, &r2, sizeof(r)) == 0);
 	}
 
 	/* A verdict never changes as bytes are appended. */

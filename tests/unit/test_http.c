@@ -1113,6 +1113,39 @@ test_chunked_line_caps(void **state)
 	free(buf);
 }
 
+/* A head parsed in one buffer, then moved: the slices follow the copy. */
+static void
+test_req_rebase(void **state)
+{
+	const char *s = "GET /user/ann/lab?x=1 HTTP/1.1\r\nHost: hub.example\r\n"
+	    "Cookie: a=1; poolgate_vm=vm1\r\nContent-Type: text/plain\r\n"
+	    "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	    "Sec-WebSocket-Version: 13\r\n\r\n";
+	struct http_req *r = xmalloc(sizeof(*r)), *r2 = xmalloc(sizeof(*r2));
+	size_t len = strlen(s);
+	char *orig = xmalloc(len), *copy = xmalloc(len);
+	int rc;
+
+	(void)state;
+	memcpy(orig, s, len);
+	rc = http_parse_request(orig, len, r);
+	assert_int_equal(rc, (int)len);
+	memcpy(copy, orig, len);
+	http_req_rebase(r, orig, copy);
+	memset(orig, 'x', len);   /* nothing may still point here */
+	assert_int_equal(http_parse_request(copy, len, r2), rc);
+	assert_memory_equal(r, r2, sizeof(*r));
+	assert_ptr_equal(r->target.p, copy + 4);
+	assert_true(r->upgrade_websocket);
+	assert_int_equal(r->ws_key.len, 24);
+	assert_memory_equal(r->host.p, "hub.example", 11);
+	free(r);
+	free(r2);
+	free(orig);
+	free(copy);
+}
+
 int
 main(void)
 {
@@ -1151,6 +1184,7 @@ main(void)
 		cmocka_unit_test(test_chunked_size_limits),
 		cmocka_unit_test(test_chunked_invalid),
 		cmocka_unit_test(test_chunked_line_caps),
+		cmocka_unit_test(test_req_rebase),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
