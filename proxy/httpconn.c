@@ -1470,11 +1470,8 @@ hconn_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 	} else if ((hc->cli = bufferevent_socket_new(srv->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		goto fail_fd;
-	{
-		/* Heads and bodies go out in separate writes: no Nagle delay. */
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
+	/* TCP_NODELAY (heads and bodies go out in separate writes) and
+	 * keepalive come from the listener (server.c listener_tune). */
 	bufferevent_setcb(hc->cli, hc_cli_readcb, hc_cli_writecb, hc_cli_eventcb, hc);
 	/* A head and a login form at most wait here before they are parsed. */
 	if (hc->tls) {
