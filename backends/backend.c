@@ -301,3 +301,12 @@ be_takes_affine(const struct backend *b, size_t svc)
 	return be_admin_effective(b) != BE_ADMIN_MAINT && !b->agent_down &&
 	    b->health[svc].hc.up;
 }
+
+bool
+be_in_list(const struct backend *b, struct backend *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list[i] == b)
+			return true;
+	return false;
+}

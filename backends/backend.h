@@ -154,6 +154,9 @@ enum be_state   be_state(const struct backend *b, size_t nservices);
 const char     *be_state_name(enum be_state s);
 /* True when the backend may take a new session for service svc. */
 bool            be_takes_new(const struct backend *b, size_t svc);
+/* True when b is one of list[0..n) (a connection's VMs tried already). */
+bool            be_in_list(const struct backend *b,
+    struct backend *const *list, size_t n);
 /* True when an existing affinity to the backend may still be honoured. */
 bool            be_takes_affine(const struct backend *b, size_t svc);
 

@@ -172,18 +172,6 @@ rdy_update(struct rdy_heap *h, size_t svc, struct backend *b)
 	rdy_sift(h, i - 1, s, svc);
 }
 
-static bool
-rdy_was_tried(const struct backend *b, struct backend *const *tried,
-    size_t ntried)
-{
-	size_t i;
-
-	for (i = 0; i < ntried; i++)
-		if (tried[i] == b)
-			return true;
-	return false;
-}
-
 /*
  * Best-first walk: the frontier holds the slots whose parent was skipped
  * (tried), so the first of the frontier is the first of what is left. Each
@@ -208,7 +196,7 @@ rdy_first_untried(const struct rdy_heap *h, struct backend *const *tried,
 				best = k;
 		i = front[best];
 		front[best] = front[--nfront];
-		if (!rdy_was_tried(h->s[i].b, tried, ntried))
+		if (!be_in_list(h->s[i].b, tried, ntried))
 			return i;
 		for (c = 2 * i + 1; c <= 2 * i + 2 && c < h->n; c++) {
 			if (nfront == RDY_WALK_MAX)
@@ -219,7 +207,7 @@ rdy_first_untried(const struct rdy_heap *h, struct backend *const *tried,
 	return SIZE_MAX;
 scan:
 	for (best = SIZE_MAX, i = 0; i < h->n; i++)
-		if (!rdy_was_tried(h->s[i].b, tried, ntried) &&
+		if (!be_in_list(h->s[i].b, tried, ntried) &&
 		    (best == SIZE_MAX || rdy_before(&h->s[i], &h->s[best])))
 			best = i;
 	return best;

@@ -6,18 +6,6 @@
 #include "backends/route.h"
 #include "backends/select.h"
 
-static bool
-route_was_tried(const struct backend *b, struct backend *const *tried,
-    size_t ntried)
-{
-	size_t i;
-
-	for (i = 0; i < ntried; i++)
-		if (tried[i] == b)
-			return true;
-	return false;
-}
-
 /* The VM called `name` if it may take a returning user now, else NULL. */
 static struct backend *
 route_affine(struct pool *pool, size_t svc, const char *name,
@@ -29,7 +17,7 @@ route_affine(struct pool *pool, size_t svc, const char *name,
 		return NULL;
 	b = pool_find(pool, name);
 	if (b == NULL || !be_takes_affine(b, svc) ||
-	    route_was_tried(b, tried, ntried))
+	    be_in_list(b, tried, ntried))
 		return NULL;
 	return b;
 }

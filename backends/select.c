@@ -9,18 +9,6 @@
  */
 #include "backends/select.h"
 
-static bool
-sel_was_tried(const struct backend *b, struct backend *const *tried,
-    size_t ntried)
-{
-	size_t i;
-
-	for (i = 0; i < ntried; i++)
-		if (tried[i] == b)
-			return true;
-	return false;
-}
-
 /*
  * a before b in the order of rule 2: a->sessions / be_weight(a) <
  * b->sessions / be_weight(b) without division or floats, both sides
@@ -48,7 +36,7 @@ sel_scan(struct pool *pool, size_t svc, struct backend *const *tried,
 
 	for (i = 0; i < pool->n; i++) {
 		b = pool->be[i];
-		if (!be_takes_new(b, svc) || sel_was_tried(b, tried, ntried))
+		if (!be_takes_new(b, svc) || be_in_list(b, tried, ntried))
 			continue;
 		if (best == NULL || sel_before(b, best))
 			best = b;
@@ -74,7 +62,7 @@ sel_pick(struct pool *pool, size_t svc, struct aff_table *aff,
 	    (e = aff_lookup(aff, key, now)) != NULL) {
 		b = pool_find(pool, e->backend);
 		if (b != NULL && be_takes_affine(b, svc) &&
-		    !sel_was_tried(b, tried, ntried)) {
+		    !be_in_list(b, tried, ntried)) {
 			/* Not a turn: no stamp, the load order stays as it is. */
 			if (by_affinity != NULL)
 				*by_affinity = true;

@@ -112,7 +112,8 @@ test_cap_with_stalled_reader(void **state)
 {
 	struct fixture f;
 	static uint8_t chunk[65536];
-	size_t sent = 0, got = 0, total = 8u << 20, max_pending = 0;
+	/* More than loopback's socket buffers can hold (they autotune to MBs). */
+	size_t sent = 0, got = 0, total = 64u << 20, max_pending = 0;
 	uint8_t buf[65536];
 
 	setup_relay(&f, 0);
@@ -120,7 +121,7 @@ test_cap_with_stalled_reader(void **state)
 		chunk[i] = (uint8_t)(i * 7 + 3);
 
 	/* Push as much as the sockets take while nobody reads at the VM. */
-	for (int round = 0; round < 2000 && sent < total; round++) {
+	for (int round = 0; round < 4000 && sent < total; round++) {
 		ssize_t n = write(f.cli_app, chunk + (sent % sizeof(chunk)),
 		    sizeof(chunk) - (sent % sizeof(chunk)));
 		if (n > 0)
@@ -129,9 +130,13 @@ test_cap_with_stalled_reader(void **state)
 		if (splice_pending(f.r, 1) > max_pending)
 			max_pending = splice_pending(f.r, 1);
 	}
-	/* The writer was stopped by backpressure long before 8 MiB. */
+	/* The writer was stopped by backpressure long before 64 MiB. */
 	assert_true(sent < total);
-	assert_true(max_pending >= CAP / 2);      /* the cap was reached */
+	/*
+	 * Bytes waited in the pipe. A pipe counts slots, not bytes: with small
+	 * skbs (a loaded machine) it fills well before CAP bytes.
+	 */
+	assert_true(max_pending >= CAP / 16);
 	assert_true(max_pending <= CAP + MAX_READ);
 
 	/* Now the VM reads everything: every byte arrives, in order. */
