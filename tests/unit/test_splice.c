@@ -322,11 +322,16 @@ test_backend_reset_mid_transfer(void **state)
 	int rounds = 0;
 
 	setup_relay(&f, 0);
-	/* Fill the VM's receive queue and our pipe: bytes are in flight. */
-	for (int i = 0; i < 64; i++) {
-		if (write(f.cli_app, chunk, sizeof(chunk)) < 0)
-			break;
+	/*
+	 * Fill the VM's receive queue and our pipe until bytes wait in the
+	 * pipe and the client cannot write more (loopback buffers autotune to
+	 * megabytes, so how much that takes varies).
+	 */
+	for (int i = 0; i < 4000; i++) {
+		ssize_t n = write(f.cli_app, chunk, sizeof(chunk));
 		spin(&f, 2);
+		if (n < 0 && splice_pending(f.r, 1) > 0)
+			break;
 	}
 	assert_true(splice_pending(f.r, 1) > 0);
 	setsockopt(f.be_app, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
