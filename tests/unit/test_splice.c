@@ -112,8 +112,12 @@ test_cap_with_stalled_reader(void **state)
 {
 	struct fixture f;
 	static uint8_t chunk[65536];
-	/* More than loopback's socket buffers can hold (they autotune to MBs). */
-	size_t sent = 0, got = 0, total = 64u << 20, max_pending = 0;
+	/*
+	 * More than loopback's socket buffers can hold: they autotune up to
+	 * tcp_rmem's maximum (32 MiB on Debian 12) per socket.
+	 */
+	size_t sent = 0, got = 0, total = 256u << 20, max_pending = 0;
+	int blocked = 0;
 	uint8_t buf[65536];
 
 	setup_relay(&f, 0);
@@ -121,16 +125,20 @@ test_cap_with_stalled_reader(void **state)
 		chunk[i] = (uint8_t)(i * 7 + 3);
 
 	/* Push as much as the sockets take while nobody reads at the VM. */
-	for (int round = 0; round < 4000 && sent < total; round++) {
+	for (int round = 0; round < 8000 && sent < total && blocked < 200;
+	    round++) {
 		ssize_t n = write(f.cli_app, chunk + (sent % sizeof(chunk)),
 		    sizeof(chunk) - (sent % sizeof(chunk)));
-		if (n > 0)
+		if (n > 0) {
 			sent += (size_t)n;
+			blocked = 0;
+		} else
+			blocked++;
 		spin(&f, 4);
 		if (splice_pending(f.r, 1) > max_pending)
 			max_pending = splice_pending(f.r, 1);
 	}
-	/* The writer was stopped by backpressure long before 64 MiB. */
+	/* The writer was stopped by backpressure long before 256 MiB. */
 	assert_true(sent < total);
 	/*
 	 * Bytes waited in the pipe. A pipe counts slots, not bytes: with small
