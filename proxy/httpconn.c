@@ -42,6 +42,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event_struct.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -83,10 +84,11 @@ struct hc_cookie {
  * the syscalls of a proxied request once the epoll_ctl calls were gone. So
  * the bufferevent of a plain side never reads; this event does, straight
  * into the bufferevent's input, and calls the same callbacks libevent
- * would. A TLS side (ev == NULL) is read by its bufferevent as before.
+ * would. A TLS side (!on) is read by its bufferevent as before.
  */
 struct hc_rd {
-	struct event *ev;       /* EV_READ|EV_PERSIST on the fd, or NULL */
+	struct event  ev;       /* EV_READ|EV_PERSIST on the fd, when on */
+	bool          on;       /* a plain side, read here */
 	size_t        high;     /* stop reading while the input holds this; 0 = no cap */
 	bool          paused;   /* backpressure or closing */
 	bool          ended;    /* EOF or error seen: never again */
@@ -270,9 +272,9 @@ hc_rd_update(struct hc_rd *rd, struct bufferevent *bev)
 	if (want == rd->added)
 		return;
 	if (want)
-		event_add(rd->ev, NULL);
+		event_add(&rd->ev, NULL);
 	else
-		event_del(rd->ev);
+		event_del(&rd->ev);
 	rd->added = want;
 }
 
@@ -282,7 +284,7 @@ hc_reading(struct hconn *hc, struct bufferevent *bev, bool on)
 {
 	struct hc_rd *rd = bev == hc->cli ? &hc->cli_rd : &hc->be_rd;
 
-	if (rd->ev == NULL) {
+	if (!rd->on) {
 		if (on)
 			bufferevent_enable(bev, EV_READ);
 		else
@@ -293,26 +295,24 @@ hc_reading(struct hconn *hc, struct bufferevent *bev, bool on)
 	hc_rd_update(rd, bev);
 }
 
-/* Start reading a plain side: rd->ev on bev's fd calling cb. -1: no memory. */
-static int
+/* Start reading a plain side: rd->ev on bev's fd calling cb. */
+static void
 hc_rd_start(struct hconn *hc, struct hc_rd *rd, struct bufferevent *bev,
     size_t high, event_callback_fn cb)
 {
-	rd->ev = event_new(hc->srv->base, bufferevent_getfd(bev),
+	event_assign(&rd->ev, hc->srv->base, bufferevent_getfd(bev),
 	    EV_READ | EV_PERSIST, cb, hc);
-	if (rd->ev == NULL)
-		return -1;
+	rd->on = true;
 	rd->high = high;
 	rd->paused = rd->ended = rd->added = false;
 	hc_rd_update(rd, bev);
-	return 0;
 }
 
 static void
 hc_rd_stop(struct hc_rd *rd)
 {
-	if (rd->ev != NULL)
-		event_free(rd->ev);   /* deletes it too */
+	if (rd->on)
+		event_del(&rd->ev);
 	memset(rd, 0, sizeof(*rd));
 }
 
@@ -1019,11 +1019,8 @@ hc_be_eventcb(struct bufferevent *bev, short what, void *arg)
 		/* Read interest stays on as long as the connection is open. */
 		if (hc->svc->ssl_client != NULL)
 			bufferevent_enable(bev, EV_READ);
-		else if (hc_rd_start(hc, &hc->be_rd, bev, 0, hc_be_rdcb) == -1) {
-			hc_close_be(hc);
-			hc_error(hc, 503, "out of resources connecting");
-			return;
-		}
+		else
+			hc_rd_start(hc, &hc->be_rd, bev, 0, hc_be_rdcb);
 		hc_send_request(hc);
 		return;
 	}
@@ -1390,7 +1387,7 @@ hc_cli_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 {
 	struct hconn *hc = arg;
 
-	if (info->n_deleted > 0 && hc->cli_rd.ev != NULL)
+	if (info->n_deleted > 0 && hc->cli_rd.on)
 		hc_rd_update(&hc->cli_rd, hc->cli);
 }
 
@@ -1482,9 +1479,10 @@ hconn_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 		bufferevent_disable(hc->cli, EV_WRITE);   /* see hc_send() */
 		hc->cli_in_cb = evbuffer_add_cb(bufferevent_get_input(hc->cli),
 		    hc_cli_drained, hc);
-		if (hc->cli_in_cb == NULL || hc_rd_start(hc, &hc->cli_rd, hc->cli,
-		    HTTP_HEAD_MAX + HU_FORM_MAX, hc_cli_rdcb) == -1)
+		if (hc->cli_in_cb == NULL)
 			goto fail_fd;
+		hc_rd_start(hc, &hc->cli_rd, hc->cli, HTTP_HEAD_MAX + HU_FORM_MAX,
+		    hc_cli_rdcb);
 	}
 	hc->state = HC_HEAD;
 	/* The first head (and any TLS handshake) must come within the limit. */

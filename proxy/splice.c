@@ -45,11 +45,6 @@
 #define RUN_ROUNDS   64
 #define LINGER_MS    30000
 
-struct pipe_pair {
-	int    r, w;
-	size_t cap;
-};
-
 /* splice_start(): the splicer with its own events. */
 struct splice_owned {
 	struct splicer sp;          /* first: a splicer pointer is the whole */
@@ -59,7 +54,7 @@ struct splice_owned {
 /* ---- the pipe pool -------------------------------------------------------- */
 
 struct pipe_pool {
-	struct pipe_pair *spare;
+	struct splice_pipe *spare;
 	size_t            nspare, max;
 	size_t            lent;
 };
@@ -111,21 +106,18 @@ pipe_take(struct pipe_pool *pp, struct splice_dir *d)
 	int fds[2], cap;
 
 	if (pp->nspare > 0) {
-		pp->nspare--;
-		d->pr = pp->spare[pp->nspare].r;
-		d->pw = pp->spare[pp->nspare].w;
-		d->pcap = pp->spare[pp->nspare].cap;
+		d->p = pp->spare[--pp->nspare];
 		pp->lent++;
 		return 0;
 	}
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1)
 		return -1;
-	d->pr = fds[0];
-	d->pw = fds[1];
+	d->p.r = fds[0];
+	d->p.w = fds[1];
 	if ((cap = fcntl(fds[1], F_SETPIPE_SZ, PIPE_WANT)) <= 0 &&
 	    (cap = fcntl(fds[1], F_GETPIPE_SZ)) <= 0)
 		cap = 4096;   /* the least a pipe holds */
-	d->pcap = (size_t)cap;
+	d->p.cap = (size_t)cap;
 	pp->lent++;
 	return 0;
 }
@@ -134,31 +126,28 @@ pipe_take(struct pipe_pool *pp, struct splice_dir *d)
 static void
 pipe_give(struct pipe_pool *pp, struct splice_dir *d)
 {
-	if (d->pr < 0)
+	if (d->p.r < 0)
 		return;
 	pp->lent--;
-	if (pp->nspare < pp->max) {
-		pp->spare[pp->nspare].r = d->pr;
-		pp->spare[pp->nspare].w = d->pw;
-		pp->spare[pp->nspare].cap = d->pcap;
-		pp->nspare++;
-	} else {
-		close(d->pr);
-		close(d->pw);
+	if (pp->nspare < pp->max)
+		pp->spare[pp->nspare++] = d->p;
+	else {
+		close(d->p.r);
+		close(d->p.w);
 	}
-	d->pr = d->pw = -1;
+	d->p.r = d->p.w = -1;
 }
 
 /* A pipe that may still hold bytes (a failed connection) is never reused. */
 static void
 pipe_drop(struct pipe_pool *pp, struct splice_dir *d)
 {
-	if (d->pr < 0)
+	if (d->p.r < 0)
 		return;
 	pp->lent--;
-	close(d->pr);
-	close(d->pw);
-	d->pr = d->pw = -1;
+	close(d->p.r);
+	close(d->p.w);
+	d->p.r = d->p.w = -1;
 }
 
 /* ---- relaying --------------------------------------------------------------- */
@@ -190,15 +179,6 @@ splice_fail(struct splicer *sp, int side)
 		return;
 	sp->failed = true;
 	sp->why = side == 0 ? RELAY_END_CLIENT_ERROR : RELAY_END_BACKEND_ERROR;
-}
-
-static void
-pass_eof(struct splice_dir *d)
-{
-	if (!d->shut) {
-		shutdown(d->dst, SHUT_WR);
-		d->shut = true;
-	}
 }
 
 /*
@@ -258,7 +238,7 @@ static ssize_t
 copy_in(struct splicer *sp, struct splice_dir *d, int side)
 {
 	char buf[COPY_BUF];
-	size_t want = d->pcap < sizeof(buf) ? d->pcap : sizeof(buf), off = 0;
+	size_t want = d->p.cap < sizeof(buf) ? d->p.cap : sizeof(buf), off = 0;
 	ssize_t n, w;
 
 	do
@@ -298,7 +278,7 @@ copy_in(struct splicer *sp, struct splice_dir *d, int side)
 	}
 	if (off < (size_t)n) {
 		/* The pipe is empty and holds at least `want`: all fits. */
-		w = write(d->pw, buf + off, (size_t)n - off);
+		w = write(d->p.w, buf + off, (size_t)n - off);
 		if (w != (ssize_t)((size_t)n - off))
 			pg_fatalx("splice: an empty pipe took %zd of %zu bytes",
 			    w, (size_t)n - off);
@@ -316,8 +296,8 @@ splice_in(struct splicer *sp, struct splice_dir *d, int side)
 {
 	ssize_t n, moved = 0;
 
-	while (d->inpipe < d->pcap) {
-		n = splice(d->src, NULL, d->pw, NULL, d->pcap - d->inpipe,
+	while (d->inpipe < d->p.cap) {
+		n = splice(d->src, NULL, d->p.w, NULL, d->p.cap - d->inpipe,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			d->inpipe += (size_t)n;
@@ -358,7 +338,7 @@ pump_out(struct splicer *sp, struct splice_dir *d, int dst_side)
 	ssize_t n, moved = 0;
 
 	while (d->inpipe > 0) {
-		n = splice(d->pr, NULL, d->dst, NULL, d->inpipe,
+		n = splice(d->p.r, NULL, d->dst, NULL, d->inpipe,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			d->inpipe -= (size_t)n;
@@ -398,12 +378,14 @@ dir_step(struct splicer *sp, int i, size_t *nread)
 	if (d->inpipe == 0)
 		pipe_give(sp->pp, d);
 	if (d->eof && d->inpipe == 0 && !d->shut) {
-		pass_eof(d);
+		/* Everything before the EOF is written: pass the EOF on. */
+		shutdown(d->dst, SHUT_WR);
+		d->shut = true;
 		changed = true;
 	}
-	if (sp->failed || d->eof || !sp->rd[i] || (d->pr >= 0 && d->inpipe >= d->pcap))
+	if (sp->failed || d->eof || !sp->rd[i] || (d->p.r >= 0 && d->inpipe >= d->p.cap))
 		return changed;
-	if (d->pr < 0 && pipe_take(sp->pp, d) == -1) {
+	if (d->p.r < 0 && pipe_take(sp->pp, d) == -1) {
 		static uint64_t last;
 		uint64_t now = pg_now_ms();
 		if (now - last >= 1000) {
@@ -548,8 +530,8 @@ splice_init(struct splicer *sp, struct event_base *base, struct pipe_pool *pp,
 	sp->last_ms = pg_now_ms();
 	sp->done = done;
 	sp->arg = arg;
-	sp->d[0] = (struct splice_dir){ .src = cfd, .dst = bfd, .pr = -1, .pw = -1 };
-	sp->d[1] = (struct splice_dir){ .src = bfd, .dst = cfd, .pr = -1, .pw = -1 };
+	sp->d[0] = (struct splice_dir){ .src = cfd, .dst = bfd, .p = { -1, -1, 0 } };
+	sp->d[1] = (struct splice_dir){ .src = bfd, .dst = cfd, .p = { -1, -1, 0 } };
 	/* Edges may have passed already: try everything once. */
 	sp->rd[0] = sp->rd[1] = sp->wr[0] = sp->wr[1] = true;
 	evtimer_assign(&sp->timer, base, splice_timercb, sp);

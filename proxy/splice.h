@@ -36,21 +36,24 @@ typedef void (*splice_done_fn)(struct splicer *sp, enum relay_end why,
     void *arg);
 
 /*
- * One direction of a relay. Private to splice.c; declared here only so
- * that struct splicer can be embedded in its owner (one allocation per
- * connection).
+ * A pipe and its capacity in bytes, and one direction of a relay. Private
+ * to splice.c; declared here only so that struct splicer can be embedded
+ * in its owner (one allocation per connection).
  */
+struct splice_pipe {
+	int       r, w;             /* -1 while the direction holds no pipe */
+	size_t    cap;
+};
+
 struct splice_dir {
 	int       src, dst;
-	int       pr, pw;           /* its pipe, {-1,-1} while nothing in flight */
-	size_t    pcap;             /* that pipe's capacity in bytes */
+	struct splice_pipe p;       /* taken while bytes are in flight */
 	size_t    inpipe;
 	uint64_t  bytes;
 	bool      eof;              /* src sent EOF */
 	bool      shut;             /* dst's writing half shut */
 	bool      bulk;             /* reads are large: splice, not copy */
 	size_t    burst;            /* bytes read in this round of events */
-	bool      blocked;          /* copying without a pipe: dst took no more */
 };
 
 struct splicer {
@@ -58,7 +61,7 @@ struct splicer {
 	struct splice_dir  d[2];
 	bool               rd[2], wr[2]; /* socket of side i may be readable/writable */
 	bool               hup[2];   /* side i's peer sent FIN: read until EOF */
-	bool               failed, ended, owned, running;
+	bool               failed, ended, owned;
 	enum relay_end     why;
 	struct event       timer;    /* idle limit, linger after a failure */
 	struct event       kick;     /* more to do after a callback's budget */

@@ -541,15 +541,15 @@ class Session:
 
 # ------------------------------------------------------------------- fixtures
 
-@pytest.fixture
-def new_poolgate(pool, tmp_path):
-    """Factory: new_poolgate(**cfg) starts a fresh poolgate (no affinity) in
-    front of the pool; it and every session it opened stop after the test."""
+def poolgate_factory(cls, pool, tmp_path, prefix):
+    """The body of a factory fixture (`yield from` it): factory(backends=None,
+    start=True, **cfg) makes a `cls` poolgate in tmp_path/PREFIXn and starts
+    it; after the test all stop, and the test fails if one exited on its own."""
     made = []
     binary = poolgate_binary()
 
     def factory(backends=None, start=True, **cfg):
-        pg = Poolgate(binary, tmp_path / ("pg%d" % len(made)), pool, backends, **cfg)
+        pg = cls(binary, tmp_path / ("%s%d" % (prefix, len(made))), pool, backends, **cfg)
         made.append(pg)
         _INSTANCES.append(pg)
         _CURRENT.append(pg)
@@ -561,11 +561,18 @@ def new_poolgate(pool, tmp_path):
     died = []
     for pg in made:
         if pg.proc is not None and pg.proc.poll() is not None and not pg.stopped_on_purpose:
-            died.append("poolgate (%s) exited on its own with code %s" % (
-                pg.conf, pg.proc.returncode))
+            died.append("poolgate (%s) exited on its own with code %s; log:\n%s" % (
+                pg.conf, pg.proc.returncode, pg.log_tail(60)))
         pg.stop()
     if died:
         pytest.fail("; ".join(died), pytrace=False)
+
+
+@pytest.fixture
+def new_poolgate(pool, tmp_path):
+    """Factory: new_poolgate(**cfg) starts a fresh poolgate (no affinity) in
+    front of the pool; it and every session it opened stop after the test."""
+    yield from poolgate_factory(Poolgate, pool, tmp_path, "pg")
 
 
 @pytest.fixture(scope="module")

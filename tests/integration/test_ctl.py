@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, _CURRENT, _INSTANCES, Poolgate, fresh_addr, poolgate_binary
+from conftest import REPO, Poolgate, fresh_addr, poolgate_factory
 
 
 def ctl_binary():
@@ -113,28 +113,8 @@ class CtlPoolgate(Poolgate):
 @pytest.fixture
 def ctl_poolgate(pool, tmp_path):
     """Factory like new_poolgate, for CtlPoolgate."""
-    made = []
-    binary = poolgate_binary()
     ctl_binary()
-
-    def factory(backends=None, start=True, **cfg):
-        pg = CtlPoolgate(binary, tmp_path / ("cpg%d" % len(made)), pool, backends, **cfg)
-        made.append(pg)
-        _INSTANCES.append(pg)
-        _CURRENT.append(pg)
-        if start:
-            pg.start()
-        return pg
-
-    yield factory
-    died = []
-    for pg in made:
-        if pg.proc is not None and pg.proc.poll() is not None and not pg.stopped_on_purpose:
-            died.append("poolgate (%s) exited on its own with code %s" % (
-                pg.conf, pg.proc.returncode))
-        pg.stop()
-    if died:
-        pytest.fail("; ".join(died), pytrace=False)
+    yield from poolgate_factory(CtlPoolgate, pool, tmp_path, "cpg")
 
 
 def parse_table(text, header):

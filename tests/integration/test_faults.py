@@ -42,8 +42,8 @@ sys.path.insert(0, str(REPO / "tests" / "pool"))
 sys.path.insert(0, str(HERE))
 
 from conftest import (FALL, INTERVAL_MS, TIMEOUT_MS, REPORT_EXTRAS,  # noqa: E402
-                      _CURRENT, _INSTANCES, Poolgate, fresh_addr, free_port,
-                      make_config, poolgate_binary)
+                      Poolgate, fresh_addr, free_port, make_config,
+                      poolgate_binary, poolgate_factory)
 
 # The 1,000-connection tests hold that many sockets in this process.
 _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -255,27 +255,7 @@ class FaultPoolgate(Poolgate):
 def fpg(pool, tmp_path):
     """Factory: fpg(**FaultPoolgate options) starts a poolgate; all stop after
     the test, which fails if one exited on its own."""
-    made = []
-    binary = poolgate_binary()
-
-    def factory(backends=None, start=True, **cfg):
-        pg = FaultPoolgate(binary, tmp_path / ("fpg%d" % len(made)), pool, backends, **cfg)
-        made.append(pg)
-        _INSTANCES.append(pg)
-        _CURRENT.append(pg)
-        if start:
-            pg.start()
-        return pg
-
-    yield factory
-    died = []
-    for pg in made:
-        if pg.proc is not None and pg.proc.poll() is not None and not pg.stopped_on_purpose:
-            died.append("poolgate (%s) exited on its own with code %s; log:\n%s" % (
-                pg.conf, pg.proc.returncode, pg.log_tail(60)))
-        pg.stop()
-    if died:
-        pytest.fail("; ".join(died), pytrace=False)
+    yield from poolgate_factory(FaultPoolgate, pool, tmp_path, "fpg")
 
 
 # ------------------------------------------------------------------ VM-side servers

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (INTERVAL_MS, POOL, _CURRENT, _INSTANCES, HttpPoolgate, make_config,
-                      make_http_config, fresh_addr, poolgate_binary)
+from conftest import (INTERVAL_MS, POOL, HttpPoolgate, make_config,
+                      make_http_config, fresh_addr, poolgate_factory)
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -167,27 +167,7 @@ class OpsPoolgate(HttpPoolgate):
 @pytest.fixture
 def ops_poolgate(pool, tmp_path):
     """Factory like new_poolgate for OpsPoolgate."""
-    made = []
-    binary = poolgate_binary()
-
-    def factory(backends=None, start=True, **kw):
-        pg = OpsPoolgate(binary, tmp_path / ("opg%d" % len(made)), pool, backends, **kw)
-        made.append(pg)
-        _INSTANCES.append(pg)
-        _CURRENT.append(pg)
-        if start:
-            pg.start()
-        return pg
-
-    yield factory
-    died = []
-    for pg in made:
-        if pg.proc is not None and pg.proc.poll() is not None and not pg.stopped_on_purpose:
-            died.append("poolgate (%s) exited on its own with code %s" % (
-                pg.conf, pg.proc.returncode))
-        pg.stop()
-    if died:
-        pytest.fail("; ".join(died), pytrace=False)
+    yield from poolgate_factory(OpsPoolgate, pool, tmp_path, "opg")
 
 
 class Sessions:
