@@ -417,9 +417,10 @@ class Ports:
             setattr(self, s, free_port())
 
 
-def poolgate_config(ports, vms, state_dir, cert, key, only_hold=False):
+def poolgate_config(ports, vms, state_dir, cert, key, only_hold=False, workers=0):
     L = ['# written by bench/bench.py',
          'state_dir = "%s";' % state_dir,
+         'workers = %d;' % workers,
          'shutdown_grace = "1s"; allow_root = true;',
          'admin = { listen = "127.0.0.1:%d"; };' % ports.admin,
          'limits = { max_connections = 15000; per_ip_connections = 0; per_ip_rate = 0; };',
@@ -577,12 +578,14 @@ class Proxy:
 
 class Poolgate(Proxy):
     kind = "poolgate"
+    workers = 0   # --workers
 
     def start(self):
         (self.dir / "state").mkdir(exist_ok=True)
         self.conf = self.dir / "poolgate.conf"
         self.conf.write_text(poolgate_config(self.ports, self.pool.vms, self.dir / "state",
-                                             self.cert, self.key, self.only_hold))
+                                             self.cert, self.key, self.only_hold,
+                                             self.workers))
         binary = BUILD / "poolgate"
         run([binary, "-t", "-c", self.conf])
         self.proc = spawn("poolgate " + self.tag, [binary, "-c", self.conf], self.log)
@@ -1341,6 +1344,8 @@ def parse_args(argv):
     ap.add_argument("--runs", type=int, help="runs per setup (default 3; --quick 1)")
     ap.add_argument("--only", help="comma-separated scenarios to run (default all)")
     ap.add_argument("--vms", type=int, default=2, help="VMs in the pool (default 2)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="poolgate's relay threads, its `workers` setting (default 0)")
     ap.add_argument("--serve", action="store_true",
                     help="set everything up, print the endpoints, and wait (Ctrl-C ends it): "
                     "for profiling by hand")
@@ -1395,6 +1400,7 @@ def main(argv):
     except BenchError as e:
         say("error: %s" % e)
         return 1
+    Poolgate.workers = args.workers
     pool = Pool(args.vms)
     bench = Bench(args, sizes)
     bench.pool = pool

@@ -135,6 +135,11 @@ const struct cfg_setting cfg_settings[] = {
 	  "start even though poolgate would keep running as root",
 	  .off = PG(allow_root) },
 
+	{ "workers", CFG_T_INT, 0, 0, 64, "0",
+	  "threads that relay tcp services besides the main thread (0: the main"
+	  " thread relays); read at start only",
+	  .off = PG(workers) },
+
 	{ "log", CFG_T_GROUP, 0, 0, 0, NULL,
 	  "where and how poolgate logs",
 	  .off = 0 /* a group stores nothing itself */ },

@@ -190,6 +190,7 @@ struct pg_config {
 	struct cfg_addr     admin_listen;
 	char               *admin_token_file; /* owned, may be NULL */
 	uint64_t            shutdown_grace_ms;
+	int                 workers;        /* relay threads; 0 = the main thread */
 	int                 max_connections;
 	int                 per_ip_connections; /* 0 = no cap */
 	int                 per_ip_rate;    /* new connections per address per minute; 0 = no limit */

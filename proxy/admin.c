@@ -185,7 +185,8 @@ handle_status(struct admin *a, struct evhttp_request *req, struct evbuffer *out)
 		    "\"affinity\":%zu,\"users\":[",
 		    be_state_name(be_state(b, srv->nsvc)),
 		    b->removed ? "true" : "false", b->weight, b->max_sessions,
-		    b->sessions, b->conns, (unsigned long long)b->connections,
+		    b->sessions, b->conns, (unsigned long long)__atomic_load_n(&b->connections,
+		    __ATOMIC_RELAXED),
 		    aff_count_backend(srv->aff, b->name, now));
 		struct users_arg ua = { out, b->name, 0 };
 		us_foreach(srv->us, now, users_of_backend, &ua);
@@ -278,7 +279,8 @@ handle_metrics(struct admin *a, struct evhttp_request *req, struct evbuffer *out
 		evbuffer_add_printf(out, "poolgate_backend_connections_total{backend=\"");
 		prom_str(out, srv->pool.be[i]->name);
 		evbuffer_add_printf(out, "\"} %llu\n",
-		    (unsigned long long)srv->pool.be[i]->connections);
+		    (unsigned long long)__atomic_load_n(
+		    &srv->pool.be[i]->connections, __ATOMIC_RELAXED));
 	}
 	prom_head(out, "poolgate_connections_total", "counter",
 	    "Client connections accepted by the service.");

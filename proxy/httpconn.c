@@ -962,7 +962,7 @@ hc_send_request(struct hconn *hc)
 			aff_session_end(srv->aff, key, hc->vm->name, now);
 		srv->aff_dirty = true;
 	}
-	hc->vm->connections++;
+	__atomic_fetch_add(&hc->vm->connections, 1, __ATOMIC_RELAXED);
 	hc->state = HC_EXCHANGE;
 	hc_arm(hc, 0);
 	if (hc_pump_request(hc) == -1)

@@ -12,6 +12,7 @@
 
 #define LOG_LINE_MAX 4096
 
+/* Read by relay threads too (log.h): set and read atomically. */
 static enum pg_log_level log_level = PG_LOG_INFO;
 static bool log_level_forced;   /* -d on the command line beats the file */
 static bool log_syslog, log_json;
@@ -24,13 +25,13 @@ void
 pg_log_set_level(enum pg_log_level level)
 {
 	if (!log_level_forced)
-		log_level = level;
+		__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 }
 
 void
 pg_log_force_level(enum pg_log_level level)
 {
-	log_level = level;
+	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 	log_level_forced = true;
 }
 
@@ -137,7 +138,7 @@ pg_log(enum pg_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (level > log_level)
+	if (level > __atomic_load_n(&log_level, __ATOMIC_RELAXED))
 		return;
 	va_start(ap, fmt);
 	vlog(level, fmt, ap);
@@ -151,7 +152,7 @@ pg_log_event(enum pg_log_level level, const char *event,
 	char line[LOG_LINE_MAX];
 	size_t at, cap = sizeof(line) - 2;
 
-	if (level > log_level)
+	if (level > __atomic_load_n(&log_level, __ATOMIC_RELAXED))
 		return;
 	at = line_start(level, line, sizeof(line));
 	if (log_json) {

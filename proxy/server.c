@@ -212,6 +212,12 @@ sock_keepalive(int fd, uint64_t keepalive_ms, bool turn_off)
 }
 
 void
+srv_keepalive_fd(int fd, uint64_t keepalive_ms)
+{
+	sock_keepalive(fd, keepalive_ms, false);
+}
+
+void
 srv_set_keepalive(const struct pg_server *srv, int fd)
 {
 	sock_keepalive(fd, srv->cfg->tcp_keepalive_ms, false);
@@ -1033,6 +1039,11 @@ srv_reload(struct pg_server *srv)
 		log_cfg_errors(&errs);
 		goto out;
 	}
+	if (ncfg->workers != srv->cfg->workers) {
+		log_warn("workers: %d in the file, %d running; a change takes "
+		    "effect at the next start", ncfg->workers, srv->cfg->workers);
+		ncfg->workers = srv->cfg->workers;
+	}
 	if (srv_apply(srv, ncfg) == -1)
 		goto out;
 	ncfg = NULL;   /* transferred */
@@ -1510,6 +1521,14 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 			    srv->svc[i]->cfg.name, srv->svc[i]->lis[j]->addr.text,
 			    cfg_mode_name(srv->svc[i]->cfg.mode));
 	log_info("admin endpoint on http://%s", srv->cfg->admin_listen.text);
+	if (session_workers_start(srv, (size_t)srv->cfg->workers) == -1) {
+		log_err("cannot start %d relay thread(s): %s", srv->cfg->workers,
+		    strerror(errno));
+		goto out;
+	}
+	if (srv->cfg->workers > 0)
+		log_info("relaying tcp services on %d worker thread(s)",
+		    srv->cfg->workers);
 	/* Reads and applies the file at once: the pool must be up. */
 	srv->disc = disc_start(srv, &srv->cfg->discovery);
 	rc = 0;
@@ -1526,7 +1545,7 @@ srv_free(struct pg_server *srv)
 	srv->disc = NULL;
 	if (srv->cfg != NULL)
 		state_save(srv, true);
-	session_stop_all(srv);
+	session_workers_stop(srv);
 	hconn_stop_all(srv);
 	for (size_t i = 0; i < srv->pool.n; i++) {
 		for (size_t s = 0; s < CFG_MAX_SERVICES; s++)

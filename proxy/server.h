@@ -2,7 +2,10 @@
  * server.h -- the running daemon: configuration, pool, services, counters.
  *
  * One struct pg_server lives for the whole process. Everything hangs off it
- * and everything runs on its event base (one thread).
+ * and runs on its event base, on the main thread. The one exception is the
+ * relay of tcp sessions with `workers` > 0: their sockets live on worker
+ * threads, which touch nothing here but what session.c hands them
+ * (proxy/worker.h).
  *
  * Lifetimes across a reload: services are matched by name and updated in
  * place, so a live session's `struct service *` stays valid; a service gone
@@ -27,6 +30,7 @@
 #include "backends/waitq.h"
 #include "config/config.h"
 #include "proxy/limits.h"
+#include "proxy/worker.h"
 
 #include <openssl/ssl.h>
 
@@ -85,7 +89,8 @@ struct pg_server {
 	struct aff_table  *aff;
 	struct lim_table  *lim;
 	struct rate_table *rate;          /* new connections per address per minute */
-	struct pipe_pool  *pipes;         /* spare pipes for splicing tcp relays */
+	struct pipe_pool  *pipes;         /* spare pipes of the main thread's relays */
+	struct wk_pool     wk;            /* relay threads (session.c) */
 	struct service    *svc[CFG_MAX_SERVICES]; /* parallel to cfg->services */
 	size_t             nsvc;
 	struct session    *sessions;      /* live SSH/TCP sessions (session.c) */
@@ -114,6 +119,7 @@ struct pg_server {
 	uint64_t           reloads;
 	uint64_t           reload_failures;
 	bool               stopping;
+	bool               killing;       /* ending every session (grace over) */
 	bool               dispatching;   /* srv_capacity_changed() running */
 	struct admin      *admin;
 	/*
@@ -158,6 +164,12 @@ void svc_unref(struct service *s);
 
 /* Free removed backends that have no session left. */
 void srv_reap(struct pg_server *srv);
+
+/*
+ * TCP keepalive on fd after keepalive_ms of silence (0: leave it off).
+ * Safe on any thread: it reads no shared state.
+ */
+void srv_keepalive_fd(int fd, uint64_t keepalive_ms);
 
 /* Called by the relay when a session ended; may finish a graceful stop. */
 void srv_session_gone(struct pg_server *srv);

@@ -1,5 +1,16 @@
 /*
  * session.c -- see session.h.
+ *
+ * Two threads may take part in a session (proxy/worker.h). The main thread
+ * accepts, picks the VM and does all the counting; the session's worker
+ * connects and relays. Each field below is marked with who may touch it;
+ * the hand-over fields are written by one side before it posts the
+ * session's one message (s->msg) and read by the other when it runs, so
+ * the mailbox orders them. Exactly one message is ever in flight for a
+ * session: START (main -> worker: connect to the VM in s->target),
+ * FAILED (worker -> main: that connect failed; the worker waits for the
+ * answer), CLOSE (main -> worker: give up), END (worker -> main: the
+ * sockets are closed, account and free).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,17 +28,54 @@
 #include "backends/check.h"
 #include "backends/route.h"
 #include "proxy/log.h"
+#include "proxy/mailbox.h"
 #include "proxy/session.h"
 #include "proxy/splice.h"
+#include "proxy/worker.h"
+
+/* Where the session is, as its worker sees it. */
+enum wk_state {
+	W_MAIN = 0,     /* not handed over yet, or waiting in the queue */
+	W_CONNECTING,
+	W_RELAYING,
+	W_AWAITING,     /* FAILED posted: the main thread decides */
+};
 
 struct session {
+	/* ---- main thread ---- */
 	struct session     *prev, *next;   /* srv->sessions */
-	struct pg_server   *srv;
+	struct pg_server   *srv;            /* constant */
 	struct service     *svc;            /* referenced */
 	struct sockaddr_storage peer;
-	char                peer_text[INET6_ADDRSTRLEN + 8]; /* addr:port */
+	char                peer_text[INET6_ADDRSTRLEN + 8]; /* addr:port; constant */
 	char                addr[INET6_ADDRSTRLEN];          /* client address */
 	char                key[AFF_KEY_MAX + 1];            /* "" = no affinity */
+	struct backend     *backend;        /* picked VM, counted while set */
+	struct backend     *tried[SESSION_MAX_TRIES];
+	int                 ntried;
+	struct wq_node      wq;             /* waiting in svc->wq for a VM; first
+	                                       member access via container_of */
+	uint64_t            start_ms;
+	uint64_t            start_wall_ms;
+	int                 port;           /* client port */
+	uint64_t            connect_ms;     /* start of the current connect */
+	struct worker      *worker;         /* set once, at the first START */
+
+	/* ---- hand-over: written before a post, read by its receiver ---- */
+	struct mb_msg       msg;
+	struct sockaddr_storage target;     /* START: the VM's address and port */
+	socklen_t           target_len;
+	uint64_t            connect_timeout_ms, idle_ms, keepalive_ms; /* START */
+	const char         *close_why;      /* CLOSE: the end's reason, or NULL */
+	int                 err;            /* FAILED: errno of the connect */
+	bool                at_once;        /* FAILED: connect() itself failed */
+	bool                established;    /* END: the relay ran */
+	const char         *end_why;        /* END: reason, or NULL (not logged) */
+	uint64_t            up, down;       /* END: bytes relayed */
+
+	/* ---- the thread that owns the sockets: its worker, or main in W_MAIN ---- */
+	struct session     *wprev, *wnext;  /* worker->sessions */
+	enum wk_state       wstate;
 	int                 cfd;            /* client socket */
 	int                 bfd;            /* VM socket (connecting or relaying), or -1 */
 	/*
@@ -41,25 +89,37 @@ struct session {
 	struct event        tmo;            /* the connect timeout */
 	bool                ev_set, cev_set;
 	bool                client_fin;     /* the client sent FIN before the relay */
+	bool                client_gone;    /* it closed while main decided */
 	struct splicer     *sp;             /* &spl once relaying, else NULL */
 	struct splicer      spl;
-	struct backend     *backend;        /* picked VM, counted while set */
-	struct backend     *tried[SESSION_MAX_TRIES];
-	int                 ntried;
-	struct wq_node      wq;             /* waiting in svc->wq for a VM; first
-	                                       member access via container_of */
-	uint64_t            start_ms;
-	uint64_t            start_wall_ms;
-	int                 port;           /* client port */
-	uint64_t            connect_ms;     /* start of the current connect */
 };
 
 static void session_connect_next(struct session *s);
+static void session_free(struct session *s, const char *why);
+static void session_client_cb(evutil_socket_t fd, short what, void *arg);
 
 #define SESSION_EV (EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST)
 
 #define session_of(node) \
 	((struct session *)((char *)(node) - offsetof(struct session, wq)))
+#define session_of_msg(m) \
+	((struct session *)((char *)(m) - offsetof(struct session, msg)))
+
+static void
+post_worker(struct session *s, mb_fn fn)
+{
+	s->msg.fn = fn;
+	wk_post(s->worker, &s->msg);   /* inline: runs now, may free s */
+}
+
+static void
+post_main(struct session *s, mb_fn fn)
+{
+	s->msg.fn = fn;
+	wk_post_main(s->worker, &s->msg);   /* inline: runs now, may free s */
+}
+
+/* ---- the sockets' side: the worker (or main while W_MAIN) ---------------- */
 
 static void
 set_nodelay(int fd)
@@ -70,26 +130,242 @@ set_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-/* Stop watching the VM socket (and its connect timeout). */
+/* Stop watching the VM socket (and its connect timeout) and close it. */
 static void
-session_drop_connect_event(struct session *s)
+session_drop_connect(struct session *s)
 {
 	if (s->ev_set) {
 		event_del(&s->ev);
 		evtimer_del(&s->tmo);
 		s->ev_set = false;
 	}
-}
-
-static void
-session_drop_connect(struct session *s)
-{
-	session_drop_connect_event(s);
 	if (s->bfd >= 0) {
 		close(s->bfd);
 		s->bfd = -1;
 	}
 }
+
+/* Release the relay and close both sockets, keeping the byte counts. */
+static void
+session_close_io(struct session *s)
+{
+	if (s->sp != NULL) {
+		s->up = splice_bytes_up(s->sp);
+		s->down = splice_bytes_down(s->sp);
+		splice_release(s->sp);
+		s->sp = NULL;
+	}
+	session_drop_connect(s);
+	if (s->cev_set) {
+		event_del(&s->cev);
+		s->cev_set = false;
+	}
+	if (s->cfd >= 0) {
+		close(s->cfd);
+		s->cfd = -1;
+	}
+}
+
+static void main_end_cb(struct mb_msg *m);
+static void main_failed_cb(struct mb_msg *m);
+
+/* Worker: the session is over here; hand it back for good. A tail call. */
+static void
+wk_end(struct session *s, const char *why)
+{
+	struct worker *w = s->worker;
+
+	session_close_io(s);
+	if (s->wprev != NULL)
+		s->wprev->wnext = s->wnext;
+	else
+		w->sessions = s->wnext;
+	if (s->wnext != NULL)
+		s->wnext->wprev = s->wprev;
+	s->wprev = s->wnext = NULL;
+	s->end_why = why;
+	post_main(s, main_end_cb);
+}
+
+/* Worker: the connect failed; the main thread chooses what next. A tail call. */
+static void
+wk_failed(struct session *s, int err, bool at_once)
+{
+	session_drop_connect(s);
+	s->err = err;
+	s->at_once = at_once;
+	s->wstate = W_AWAITING;
+	post_main(s, main_failed_cb);
+}
+
+static void
+session_splice_done(struct splicer *sp, enum relay_end why, void *arg)
+{
+	wk_end(arg, relay_end_name(why));
+}
+
+/* what: the event on the VM socket that ended the connect. */
+static void
+session_established(struct session *s, short what)
+{
+	struct worker *w = s->worker;
+
+	evtimer_del(&s->tmo);
+	/*
+	 * Nothing was read from the client while we connected: what it sent
+	 * (an SSH client's banner) waits in the kernel and goes out now. The
+	 * client socket has keepalive and TCP_NODELAY from the listener.
+	 */
+	splice_init(&s->spl, w->base, w->pipes, s->cfd, s->bfd, s->idle_ms,
+	    session_splice_done, s);
+	s->sp = &s->spl;
+	s->wstate = W_RELAYING;
+	s->established = true;
+	/* Edges seen already: the VM may have sent its FIN with its banner. */
+	splice_note(s->sp, 1, what);
+	if (s->client_fin)
+		splice_note(s->sp, 0, EV_CLOSED);
+	/* The VM stays allocated while the session is counted on it. */
+	__atomic_fetch_add(&s->backend->connections, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * An event on the VM socket: relayed, or the connect's end (writable, or
+ * an error), or the connect timeout (fd -1, EV_TIMEOUT).
+ */
+static void
+session_connect_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	socklen_t len = sizeof(int);
+	int soerr = 0;
+	bool timeout = (what & EV_TIMEOUT) != 0;
+
+	if (s->sp != NULL) {
+		splice_io(s->sp, 1, what);
+		return;
+	}
+	if (!timeout && !(what & (EV_WRITE | EV_CLOSED)))
+		return;   /* not done yet */
+	if (!timeout && getsockopt(s->bfd, SOL_SOCKET, SO_ERROR, &soerr,
+	    &len) == 0 && soerr == 0) {
+		session_established(s, what);
+		return;
+	}
+	wk_failed(s, timeout ? ETIMEDOUT : soerr, false);
+}
+
+/* START, on the worker: connect to s->target. */
+static void
+wk_start_cb(struct mb_msg *m)
+{
+	struct session *s = session_of_msg(m);
+	struct worker *w = s->worker;
+	struct timeval tv;
+
+	if (s->wstate == W_MAIN) {
+		/* First time here: the client socket joins this thread's loop. */
+		s->wnext = w->sessions;
+		if (s->wnext != NULL)
+			s->wnext->wprev = s;
+		w->sessions = s;
+		evtimer_assign(&s->tmo, w->base, session_connect_cb, s);
+		event_assign(&s->cev, w->base, s->cfd, SESSION_EV,
+		    session_client_cb, s);
+		if (event_add(&s->cev, NULL) == 0)
+			s->cev_set = true;
+	}
+	if (s->client_gone) {
+		wk_end(s, "client_closed");
+		return;
+	}
+	s->wstate = W_CONNECTING;
+	if ((s->bfd = socket(s->target.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) != -1) {
+		srv_keepalive_fd(s->bfd, s->keepalive_ms);
+		set_nodelay(s->bfd);
+	}
+	if (s->bfd != -1 &&
+	    (connect(s->bfd, (struct sockaddr *)&s->target, s->target_len) == 0 ||
+	    errno == EINPROGRESS)) {
+		tv.tv_sec = (time_t)(s->connect_timeout_ms / 1000);
+		tv.tv_usec = (suseconds_t)(s->connect_timeout_ms % 1000) * 1000;
+		event_assign(&s->ev, w->base, s->bfd, SESSION_EV,
+		    session_connect_cb, s);
+		if (event_add(&s->ev, NULL) == 0) {
+			s->ev_set = true;
+			evtimer_add(&s->tmo, &tv);
+			return;   /* session_connect_cb takes it from here */
+		}
+		errno = ENOMEM;
+	}
+	wk_failed(s, errno, true);
+}
+
+/* CLOSE, on the worker: no VM will do. */
+static void
+wk_close_cb(struct mb_msg *m)
+{
+	struct session *s = session_of_msg(m);
+
+	wk_end(s, s->client_gone ? "client_closed" : s->close_why);
+}
+
+/*
+ * The client closed while we connect, while it waits in the queue, or
+ * while the main thread decides after a failed connect. A client that
+ * half-closed after sending bytes is kept: its bytes and its EOF go to the
+ * VM once connected.
+ */
+static void
+session_client_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	char c;
+
+	if (s->sp != NULL) {
+		splice_io(s->sp, 0, what);
+		return;
+	}
+	/* Bytes and writability wait for the relay; only a FIN matters. */
+	if (!(what & EV_CLOSED))
+		return;
+	if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+		s->client_fin = true;   /* its bytes and its EOF go to the VM */
+		return;
+	}
+	switch (s->wstate) {
+	case W_MAIN:   /* in the queue, on the main thread */
+		session_free(s, s->wq.queued ? "left_queue" : "client_closed");
+		break;
+	case W_CONNECTING:
+		wk_end(s, "client_closed");
+		break;
+	case W_AWAITING:
+		s->client_gone = true;   /* ends when the main thread answers */
+		break;
+	case W_RELAYING:
+		break;   /* not reached: the splicer has the events */
+	}
+}
+
+/* Worker: end every session it holds (shutdown). */
+static void
+wk_end_all(struct worker *w)
+{
+	struct session *s, *next;
+
+	for (s = w->sessions; s != NULL; s = next) {
+		next = s->wnext;
+		if (s->wstate == W_RELAYING)
+			splice_stop(s->sp);       /* ends s through the done callback */
+		else if (s->wstate == W_CONNECTING)
+			wk_end(s, "stopped");
+		/* W_AWAITING: the main thread answers CLOSE */
+	}
+}
+
+/* ---- the main thread ------------------------------------------------------ */
 
 /* Undo the counting done when s->backend was picked. */
 static void
@@ -116,7 +392,7 @@ session_free(struct session *s, const char *why)
 	struct pg_server *srv = s->srv;
 	uint64_t now = pg_now_ms();
 
-	if (s->sp != NULL || why != NULL) {
+	if (s->established || why != NULL) {
 		char start[32];
 		pg_format_time(s->start_wall_ms, start, sizeof(start));
 		struct pg_kv kv[] = {
@@ -127,28 +403,23 @@ session_free(struct session *s, const char *why)
 			KV_S("vm", s->backend != NULL ? s->backend->name : "-"),
 			KV_S("start", start),
 			KV_N("duration_ms", now - s->start_ms),
-			KV_N("bytes_up", s->sp ? splice_bytes_up(s->sp) : 0),
-			KV_N("bytes_down", s->sp ? splice_bytes_down(s->sp) : 0),
+			KV_N("bytes_up", s->up),
+			KV_N("bytes_down", s->down),
 			KV_S("reason", why != NULL ? why : "closed"),
 		};
 		pg_log_event(PG_LOG_INFO, "session_end", kv, sizeof(kv) / sizeof(kv[0]));
 	}
 	wq_remove(&s->svc->wq, &s->wq);
-	if (s->sp != NULL) {
-		uint64_t up = splice_bytes_up(s->sp), down = splice_bytes_down(s->sp);
-		s->svc->bytes_up += up;
-		s->svc->bytes_down += down;
-		if (s->backend != NULL) {
-			s->backend->bytes_up += up;
-			s->backend->bytes_down += down;
-		}
-		splice_release(s->sp);
+	s->svc->bytes_up += s->up;
+	s->svc->bytes_down += s->down;
+	if (s->backend != NULL) {
+		s->backend->bytes_up += s->up;
+		s->backend->bytes_down += s->down;
 	}
-	session_drop_connect(s);
-	if (s->cev_set)
-		event_del(&s->cev);
-	if (s->cfd >= 0)
-		close(s->cfd);
+	if (s->worker != NULL)
+		s->worker->load--;
+	else
+		session_close_io(s);   /* never handed over: ours */
 	session_uncount(s);
 	lim_release(srv->lim, (struct sockaddr *)&s->peer);
 	srv->nconns--;
@@ -164,101 +435,85 @@ session_free(struct session *s, const char *why)
 	srv_session_gone(srv);
 }
 
+/* END: the worker closed the sockets. */
 static void
-session_splice_done(struct splicer *sp, enum relay_end why, void *arg)
+main_end_cb(struct mb_msg *m)
 {
-	struct session *s = arg;
+	struct session *s = session_of_msg(m);
 
-	session_free(s, relay_end_name(why));
+	session_free(s, s->end_why);
 }
 
-/* what: the event on the VM socket that ended the connect. */
+/* Main: tell the worker to give up on a session that holds no VM. */
 static void
-session_established(struct session *s, short what)
+session_give_up(struct session *s, const char *why)
 {
-	evtimer_del(&s->tmo);
-	/*
-	 * Nothing was read from the client while we connected: what it sent
-	 * (an SSH client's banner) waits in the kernel and goes out now. The
-	 * client socket has keepalive and TCP_NODELAY from the listener.
-	 */
-	splice_init(&s->spl, s->srv->base, s->srv->pipes, s->cfd, s->bfd,
-	    s->svc->cfg.idle_timeout_ms, session_splice_done, s);
-	s->sp = &s->spl;
-	/* Edges seen already: the VM may have sent its FIN with its banner. */
-	splice_note(s->sp, 1, what);
-	if (s->client_fin)
-		splice_note(s->sp, 0, EV_CLOSED);
-	s->backend->connections++;
-	log_debug("session start service=%s client=%s vm=%s tries=%d",
-	    s->svc->cfg.name, s->peer_text, s->backend->name, s->ntried);
+	if (s->worker != NULL) {
+		s->close_why = why;
+		post_worker(s, wk_close_cb);
+	} else
+		session_free(s, why);
 }
 
-/*
- * An event on the VM socket: relayed, or the connect's end (writable, or
- * an error), or the connect timeout (fd -1, EV_TIMEOUT).
- */
+/* FAILED: the connect to s->backend failed before any byte was relayed. */
 static void
-session_connect_cb(evutil_socket_t fd, short what, void *arg)
+main_failed_cb(struct mb_msg *m)
 {
-	struct session *s = arg;
+	struct session *s = session_of_msg(m);
 	struct backend *b = s->backend;
+	struct service *svc = s->svc;
 	uint64_t now = pg_now_ms();
-	socklen_t len = sizeof(int);
 	char err[128];
-	int soerr = 0;
-	bool timeout = (what & EV_TIMEOUT) != 0;
+	int e = s->err;
 
-	if (s->sp != NULL) {
-		splice_io(s->sp, 1, what);
-		return;
-	}
-	if (!timeout && !(what & (EV_WRITE | EV_CLOSED)))
-		return;   /* not done yet */
-	if (!timeout && getsockopt(s->bfd, SOL_SOCKET, SO_ERROR, &soerr,
-	    &len) == 0 && soerr == 0) {
-		session_established(s, what);
-		return;
-	}
-	/* Nothing was relayed yet: count it against the VM and move on. */
-	snprintf(err, sizeof(err), "%s", timeout ? "connect timeout" :
-	    strerror(soerr));
-	log_warn("session client=%s: connect to %s (%s) failed: %s",
-	    s->peer_text, b->name, b->addr.text, err);
-	s->svc->errors[timeout ? ERR_CONNECT_TIMEOUT : ERR_CONNECT_FAILED]++;
-	if (s->svc->idx >= 0) {
-		const struct cfg_check *cc = &s->svc->cfg.check;
-		chk_record(b, (size_t)s->svc->idx, s->svc->cfg.name, cc->rise,
-		    cc->fall, false, err, now - s->connect_ms, now);
-	}
-	session_drop_connect(s);
 	session_uncount(s);
+	if (s->at_once && (e == EMFILE || e == ENFILE || e == ENOBUFS ||
+	    e == ENOMEM)) {
+		/* Our shortage, not the VM's: no other VM would do better. */
+		svc->errors[ERR_RESOURCES]++;
+		log_warn("session client=%s: cannot connect: %s", s->peer_text,
+		    strerror(e));
+		session_give_up(s, "resources");
+		return;
+	}
+	if (s->at_once) {
+		log_warn("session client=%s: connect to %s failed at once: %s",
+		    s->peer_text, b->name, strerror(e));
+		svc->errors[ERR_CONNECT_FAILED]++;
+	} else {
+		/* Nothing was relayed yet: count it against the VM, move on. */
+		snprintf(err, sizeof(err), "%s", e == ETIMEDOUT ?
+		    "connect timeout" : strerror(e));
+		log_warn("session client=%s: connect to %s (%s) failed: %s",
+		    s->peer_text, b->name, b->addr.text, err);
+		svc->errors[e == ETIMEDOUT ? ERR_CONNECT_TIMEOUT :
+		    ERR_CONNECT_FAILED]++;
+		if (svc->idx >= 0) {
+			const struct cfg_check *cc = &svc->cfg.check;
+			chk_record(b, (size_t)svc->idx, svc->cfg.name, cc->rise,
+			    cc->fall, false, err, now - s->connect_ms, now);
+		}
+	}
+	if (s->srv->killing) {
+		session_give_up(s, "stopped");
+		return;
+	}
 	session_connect_next(s);
 }
 
-/*
- * The client closed while we connect or while it waits in the queue. A
- * client that half-closed after sending bytes is kept: its bytes and its
- * EOF go to the VM once connected.
- */
+/* Main: watch the client socket of a session that waits in the queue. */
 static void
-session_client_cb(evutil_socket_t fd, short what, void *arg)
+session_watch_here(struct session *s, bool on)
 {
-	struct session *s = arg;
-	char c;
-
-	if (s->sp != NULL) {
-		splice_io(s->sp, 0, what);
-		return;
+	if (on && !s->cev_set) {
+		event_assign(&s->cev, s->srv->base, s->cfd, SESSION_EV,
+		    session_client_cb, s);
+		if (event_add(&s->cev, NULL) == 0)
+			s->cev_set = true;
+	} else if (!on && s->cev_set) {
+		event_del(&s->cev);
+		s->cev_set = false;
 	}
-	/* Bytes and writability wait for the relay; only a FIN matters. */
-	if (!(what & EV_CLOSED))
-		return;
-	if (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
-		s->client_fin = true;   /* its bytes and its EOF go to the VM */
-		return;
-	}
-	session_free(s, s->wq.queued ? "left_queue" : "client_closed");
 }
 
 static void
@@ -266,101 +521,75 @@ session_connect_next(struct session *s)
 {
 	struct pg_server *srv = s->srv;
 	struct service *svc = s->svc;
-	struct sockaddr_storage ss;
 	struct backend *b;
 	struct route_in in = { 0 };
 	enum route_why why;
 	uint64_t now = pg_now_ms();
-	struct timeval tv;
 
 	/* An SSH login follows the one Jupyter user active from its address. */
 	in.sole_user_backend = us_sole_user_backend(srv->us, s->addr, now);
 	in.ip_key = s->key[0] != '\0' ? s->key : NULL;
-	for (;;) {
-		if (svc->idx < 0 || s->ntried >= SESSION_MAX_TRIES ||
-		    (b = srv_pick(srv, (size_t)svc->idx, &in, s->tried,
-		    (size_t)s->ntried, &why)) == NULL) {
-			enum conn_err e = s->ntried == 0 ? ERR_NO_BACKEND :
-			    ERR_CONNECT_FAILED;
-			if (e == ERR_NO_BACKEND && svc->idx >= 0) {
-				srv_no_capacity(srv, svc);
-				/*
-				 * Hold it (sending nothing, so the SSH client
-				 * just waits) until a VM can take it.
-				 */
-				if (svc->cfg.queue.enabled &&
-				    wq_push(&svc->wq, &s->wq, now) == 0) {
-					log_info("session client=%s service=%s: no VM "
-					    "can take it; waiting (%zu in queue)",
-					    s->peer_text, svc->cfg.name, svc->wq.n);
-					return;
-				}
+	if (svc->idx < 0 || s->ntried >= SESSION_MAX_TRIES ||
+	    (b = srv_pick(srv, (size_t)svc->idx, &in, s->tried,
+	    (size_t)s->ntried, &why)) == NULL) {
+		enum conn_err e = s->ntried == 0 ? ERR_NO_BACKEND :
+		    ERR_CONNECT_FAILED;
+		if (e == ERR_NO_BACKEND && svc->idx >= 0) {
+			srv_no_capacity(srv, svc);
+			/*
+			 * Hold it (sending nothing, so the SSH client just
+			 * waits) until a VM can take it. Never handed over
+			 * yet (no VM was picked), so it is ours to watch.
+			 */
+			if (svc->cfg.queue.enabled &&
+			    wq_push(&svc->wq, &s->wq, now) == 0) {
+				session_watch_here(s, true);
+				log_info("session client=%s service=%s: no VM can "
+				    "take it; waiting (%zu in queue)",
+				    s->peer_text, svc->cfg.name, svc->wq.n);
+				return;
 			}
-			if (e == ERR_NO_BACKEND)
-				svc->errors[e]++;
-			log_warn("session client=%s service=%s: %s", s->peer_text,
-			    svc->cfg.name, s->ntried == 0 ?
-			    "no VM can take a new session" :
-			    "every VM tried failed to connect");
-			session_free(s, NULL);
-			return;
 		}
-		s->tried[s->ntried++] = b;
-		s->backend = b;
-		b->sessions++;
-		pool_touch(&srv->pool, b);
-		if (s->key[0] != '\0') {
-			if (aff_session_start(srv->aff, s->key, b->name, now) == -1)
-				log_warn("affinity table full: %s not remembered",
-				    s->key);
-			srv->aff_dirty = true;
-		}
-		log_debug("session client=%s -> %s (%s)", s->peer_text, b->name,
-		    route_why_name(why));
-
-		memcpy(&ss, &b->addr.ss, sizeof(ss));
-		if (ss.ss_family == AF_INET)
-			((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)svc->cfg.port);
-		else
-			((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)svc->cfg.port);
-
-		s->connect_ms = now;
-		if ((s->bfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0)) != -1) {
-			srv_set_keepalive(srv, s->bfd);
-			set_nodelay(s->bfd);
-		}
-		if (s->bfd != -1 &&
-		    (connect(s->bfd, (struct sockaddr *)&ss, b->addr.len) == 0 ||
-		    errno == EINPROGRESS)) {
-			tv.tv_sec = (time_t)(svc->cfg.connect_timeout_ms / 1000);
-			tv.tv_usec = (suseconds_t)
-			    (svc->cfg.connect_timeout_ms % 1000) * 1000;
-			event_assign(&s->ev, srv->base, s->bfd, SESSION_EV,
-			    session_connect_cb, s);
-			if (event_add(&s->ev, NULL) == 0) {
-				s->ev_set = true;
-				evtimer_add(&s->tmo, &tv);
-				return;   /* session_connect_cb takes it from here */
-			}
-			errno = ENOMEM;
-		}
-		int err = errno;
-		session_drop_connect(s);
-		session_uncount(s);
-		if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
-		    err == ENOMEM) {
-			/* Our shortage, not the VM's: no other VM would do better. */
-			svc->errors[ERR_RESOURCES]++;
-			log_warn("session client=%s: cannot connect: %s",
-			    s->peer_text, strerror(err));
-			session_free(s, "resources");
-			return;
-		}
-		log_warn("session client=%s: connect to %s failed at once: %s",
-		    s->peer_text, b->name, strerror(err));
-		svc->errors[ERR_CONNECT_FAILED]++;
+		if (e == ERR_NO_BACKEND)
+			svc->errors[e]++;
+		log_warn("session client=%s service=%s: %s", s->peer_text,
+		    svc->cfg.name, s->ntried == 0 ?
+		    "no VM can take a new session" :
+		    "every VM tried failed to connect");
+		session_give_up(s, NULL);
+		return;
 	}
+	s->tried[s->ntried++] = b;
+	s->backend = b;
+	b->sessions++;
+	pool_touch(&srv->pool, b);
+	if (s->key[0] != '\0') {
+		if (aff_session_start(srv->aff, s->key, b->name, now) == -1)
+			log_warn("affinity table full: %s not remembered", s->key);
+		srv->aff_dirty = true;
+	}
+	log_debug("session client=%s -> %s (%s)", s->peer_text, b->name,
+	    route_why_name(why));
+
+	/* What the worker needs, copied: it reads nothing shared. */
+	memcpy(&s->target, &b->addr.ss, sizeof(s->target));
+	s->target_len = b->addr.len;
+	if (s->target.ss_family == AF_INET)
+		((struct sockaddr_in *)&s->target)->sin_port =
+		    htons((uint16_t)svc->cfg.port);
+	else
+		((struct sockaddr_in6 *)&s->target)->sin6_port =
+		    htons((uint16_t)svc->cfg.port);
+	s->connect_timeout_ms = svc->cfg.connect_timeout_ms;
+	s->idle_ms = svc->cfg.idle_timeout_ms;
+	s->keepalive_ms = srv->cfg->tcp_keepalive_ms;
+	s->connect_ms = now;
+	if (s->worker == NULL) {
+		session_watch_here(s, false);   /* its worker watches it now */
+		s->worker = wk_pool_pick(&srv->wk);
+		s->worker->load++;
+	}
+	post_worker(s, wk_start_cb);   /* a tail call: s may be gone */
 }
 
 void
@@ -380,7 +609,8 @@ session_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
-	s->cfd = s->bfd = -1;
+	s->cfd = fd;
+	s->bfd = -1;
 	s->srv = srv;
 	s->svc = svc;
 	svc->refcnt++;
@@ -400,17 +630,11 @@ session_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 	if (s->next != NULL)
 		s->next->prev = s;
 	srv->sessions = s;
-
-	s->cfd = fd;
-	s->bfd = -1;
 	/*
 	 * Read nothing until the VM is connected (the kernel keeps what the
-	 * client sent); only notice a client that leaves meanwhile.
+	 * client sent); the worker only notices a client that leaves
+	 * meanwhile.
 	 */
-	evtimer_assign(&s->tmo, srv->base, session_connect_cb, s);
-	event_assign(&s->cev, srv->base, fd, SESSION_EV, session_client_cb, s);
-	if (event_add(&s->cev, NULL) == 0)
-		s->cev_set = true;
 	session_connect_next(s);
 }
 
@@ -421,7 +645,7 @@ session_dequeue(struct pg_server *srv, struct service *svc)
 	struct route_in in = { 0 };
 	enum route_why why;
 
-	if (svc->wq.head == NULL || svc->idx < 0)
+	if (svc->wq.head == NULL || svc->idx < 0 || srv->killing)
 		return false;
 	s = session_of(svc->wq.head);
 	in.ip_key = s->key[0] != '\0' ? s->key : NULL;
@@ -451,18 +675,38 @@ session_queue_expire(struct pg_server *srv, struct service *svc, uint64_t now)
 	}
 }
 
+int
+session_workers_start(struct pg_server *srv, size_t nthreads)
+{
+	return wk_pool_start(&srv->wk, nthreads, srv->base, srv->pipes,
+	    wk_end_all);
+}
+
 void
 session_stop_all(struct pg_server *srv)
 {
 	struct session *s, *next;
 
+	srv->killing = true;   /* FAILED is answered CLOSE, nothing dequeues */
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->sp != NULL)
-			splice_stop(s->sp);       /* frees s through the done callback */
-		else
-			session_free(s, "stopped");
+		if (s->worker == NULL)
+			session_free(s, "stopped");   /* queued: ours */
 	}
+	/* Each worker ends its own; their ENDs come back as messages. */
+	wk_pool_end_all(&srv->wk);
+}
+
+void
+session_workers_stop(struct pg_server *srv)
+{
+	session_stop_all(srv);
+	/* Joins the threads and runs the ENDs (and FAILEDs) they posted. */
+	wk_pool_stop(&srv->wk);
+	if (srv->sessions != NULL)
+		pg_fatalx("%zu session(s) outlived their workers",
+		    session_count(srv));
+	wk_pool_free(&srv->wk);
 }
 
 size_t

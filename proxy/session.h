@@ -36,8 +36,23 @@ bool session_dequeue(struct pg_server *srv, struct service *svc);
 void session_queue_expire(struct pg_server *srv, struct service *svc,
     uint64_t now);
 
-/* End every live session now (end of the shutdown grace). */
+/*
+ * Start the relay threads (`workers`; 0: relay on the main thread). Returns
+ * 0, or -1 with errno set.
+ */
+int  session_workers_start(struct pg_server *srv, size_t nthreads);
+
+/*
+ * End every live session (end of the shutdown grace). Sessions on worker
+ * threads end there; their ends reach the main loop as messages.
+ */
 void session_stop_all(struct pg_server *srv);
+
+/*
+ * After the main loop returned: end every session, stop and join the relay
+ * threads, and account every session's end. No session is left after it.
+ */
+void session_workers_stop(struct pg_server *srv);
 
 /* Number of live sessions. */
 size_t session_count(const struct pg_server *srv);

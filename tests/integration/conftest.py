@@ -235,6 +235,8 @@ def make_config(*, listen_port, admin_port, state_dir, backends, interval_ms=INT
         'state_dir = "%s";' % state_dir,
         # The tests run as root (namespaces); poolgate refuses that unless told.
         'shutdown_grace = "%s"; allow_root = true;' % grace,
+        # Suites run once more with relay threads (tests/integration/meson.build).
+        'workers = %d;' % int(os.environ.get("POOLGATE_TEST_WORKERS", "0")),
         'admin = { listen = "127.0.0.1:%d"; };' % admin_port,
         'limits = { max_connections = 1000; per_ip_connections = 0; };',
         'affinity = { ttl = "%s"; by_client_ip = true; };' % ttl,

@@ -621,7 +621,7 @@ static void test_unknown_keys(void **state)
 	    "  { name = \"b\"; address = \"10.0.0.2\"; Weight = 2; } );\n" /* 11 */
 	    "extra = { deep = { deeper = 1; }; };\n",
 	    "1: stat_dir: unknown setting (expected one of state_dir, shutdown_grace, user, "
-	        "allow_root, log, admin, limits, affinity, session_idle, services, backends, "
+	        "allow_root, workers, log, admin, limits, affinity, session_idle, services, backends, "
 	        "discovery, agent, hooks)",
 	    "2: admin.tokenfile: unknown setting (expected one of listen, token_file)",
 	    "3: limits.max_conn: unknown setting (expected one of max_connections, per_ip_connections, "
@@ -635,7 +635,7 @@ static void test_unknown_keys(void **state)
 	    "11: backends[1].Weight: unknown setting (expected one of name, address, weight, "
 	        "max_sessions)",
 	    "12: extra: unknown setting (expected one of state_dir, shutdown_grace, user, "
-	        "allow_root, log, admin, limits, affinity, session_idle, services, backends, "
+	        "allow_root, workers, log, admin, limits, affinity, session_idle, services, backends, "
 	        "discovery, agent, hooks)");
 }
 
@@ -2228,7 +2228,7 @@ static void test_groups_types_and_unknown_keys(void **state)
 	        "max_sessions)",
 	    "7: discovery.refresh: 10 is an integer (expected a duration from 1s to 1h such as \"2s\")",
 	    "8: queue: unknown setting (expected one of state_dir, shutdown_grace, user, allow_root, "
-	        "log, admin, limits, affinity, session_idle, services, backends, discovery, agent, "
+	        "workers, log, admin, limits, affinity, session_idle, services, backends, discovery, agent, "
 	        "hooks)");
 
 	/* a group written as something else: reported, and the feature stays off */
@@ -2436,7 +2436,7 @@ static void test_log_bad_values(void **state)
 	/* the keys of log are not top-level keys */
 	expect_errors(SVC_LINE "level = \"debug\";\n",
 	    "2: level: unknown setting (expected one of state_dir, shutdown_grace, user, "
-	        "allow_root, log, admin, limits, affinity, session_idle, services, backends, "
+	        "allow_root, workers, log, admin, limits, affinity, session_idle, services, backends, "
 	        "discovery, agent, hooks)");
 }
 
@@ -2578,7 +2578,7 @@ static void test_limits_rate_keepalive_retry(void **state)
 	    "2: limits.tcp_keepalive: \"1 m\" is not a duration (use 500ms, 2s, 1m)",
 	    "2: limits.retry_after: \"10\" is not a duration (use 500ms, 2s, 1m)",
 	    "4: limits2: unknown setting (expected one of state_dir, shutdown_grace, user, "
-	        "allow_root, log, admin, limits, affinity, session_idle, services, backends, "
+	        "allow_root, workers, log, admin, limits, affinity, session_idle, services, backends, "
 	        "discovery, agent, hooks)");
 	expect_errors(SVC_LINE
 	    "limits = { per_ip_rate = \"60\"; tcp_keepalive = 60;\n"
