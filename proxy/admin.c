@@ -398,6 +398,18 @@ handle_metrics(struct admin *a, struct evhttp_request *req, struct evbuffer *out
 	    "Client connections open, all services.");
 	evbuffer_add_printf(out, "poolgate_connections_open %llu\n",
 	    (unsigned long long)srv->nconns);
+	prom_head(out, "poolgate_relay_sessions", "gauge",
+	    "TCP sessions each thread holds: main, or relay thread 1..workers.");
+	evbuffer_add_printf(out, "poolgate_relay_sessions{thread=\"main\"} %zu\n",
+	    srv->wk.home.load);
+	for (size_t i = 0; i < srv->wk.n; i++)
+		evbuffer_add_printf(out, "poolgate_relay_sessions{thread=\"%zu\"} "
+		    "%zu\n", i + 1, srv->wk.w[i].load);
+	prom_head(out, "poolgate_relay_moves_total", "counter",
+	    "TCP sessions moved from the main thread to a relay thread when "
+	    "their bytes turned bulk.");
+	evbuffer_add_printf(out, "poolgate_relay_moves_total %llu\n",
+	    (unsigned long long)srv->wk.moves);
 	prom_head(out, "poolgate_reloads_total", "counter",
 	    "Configuration reloads, by result.");
 	evbuffer_add_printf(out, "poolgate_reloads_total{result=\"ok\"} %llu\n"

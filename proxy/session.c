@@ -2,15 +2,16 @@
  * session.c -- see session.h.
  *
  * Two threads may take part in a session (proxy/worker.h). The main thread
- * accepts, picks the VM and does all the counting; the session's worker
- * connects and relays. Each field below is marked with who may touch it;
- * the hand-over fields are written by one side before it posts the
- * session's one message (s->msg) and read by the other when it runs, so
- * the mailbox orders them. Exactly one message is ever in flight for a
- * session: START (main -> worker: connect to the VM in s->target),
- * FAILED (worker -> main: that connect failed; the worker waits for the
- * answer), CLOSE (main -> worker: give up), END (worker -> main: the
- * sockets are closed, account and free).
+ * accepts, picks the VM, does all the counting, connects and relays, as
+ * the pool's home worker; a session whose bytes turn bulk moves once to a
+ * relay thread (`workers` > 0), which relays it to its end. Each field
+ * below is marked with who may touch it. A session talks to its worker
+ * through one message (s->msg), never two in flight: START (connect to
+ * s->target), FAILED (that connect failed; the main thread decides), CLOSE
+ * (give up), MOVE (relay on this thread from now on) and END (the sockets
+ * are closed: account and free). Between the main thread and its home
+ * worker a message is a plain call; MOVE and END cross threads through
+ * mailboxes, which order the hand-over fields written before them.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -59,7 +60,8 @@ struct session {
 	uint64_t            start_wall_ms;
 	int                 port;           /* client port */
 	uint64_t            connect_ms;     /* start of the current connect */
-	struct worker      *worker;         /* set once, at the first START */
+	struct worker      *worker;         /* home at the first START; a relay
+	                                       thread after MOVE */
 
 	/* ---- hand-over: written before a post, read by its receiver ---- */
 	struct mb_msg       msg;
@@ -96,7 +98,9 @@ struct session {
 
 static void session_connect_next(struct session *s);
 static void session_free(struct session *s, const char *why);
+static bool session_move(struct splicer *sp, void *arg);
 static void session_client_cb(evutil_socket_t fd, short what, void *arg);
+static void session_connect_cb(evutil_socket_t fd, short what, void *arg);
 
 #define SESSION_EV (EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST)
 
@@ -169,20 +173,37 @@ session_close_io(struct session *s)
 static void main_end_cb(struct mb_msg *m);
 static void main_failed_cb(struct mb_msg *m);
 
+/* Into, or out of, the list of its worker's sessions (its thread's). */
+static void
+wk_link(struct session *s)
+{
+	struct worker *w = s->worker;
+
+	s->wprev = NULL;
+	s->wnext = w->sessions;
+	if (s->wnext != NULL)
+		s->wnext->wprev = s;
+	w->sessions = s;
+}
+
+static void
+wk_unlink(struct session *s)
+{
+	if (s->wprev != NULL)
+		s->wprev->wnext = s->wnext;
+	else
+		s->worker->sessions = s->wnext;
+	if (s->wnext != NULL)
+		s->wnext->wprev = s->wprev;
+	s->wprev = s->wnext = NULL;
+}
+
 /* Worker: the session is over here; hand it back for good. A tail call. */
 static void
 wk_end(struct session *s, const char *why)
 {
-	struct worker *w = s->worker;
-
 	session_close_io(s);
-	if (s->wprev != NULL)
-		s->wprev->wnext = s->wnext;
-	else
-		w->sessions = s->wnext;
-	if (s->wnext != NULL)
-		s->wnext->wprev = s->wprev;
-	s->wprev = s->wnext = NULL;
+	wk_unlink(s);
 	s->end_why = why;
 	post_main(s, main_end_cb);
 }
@@ -204,6 +225,53 @@ session_splice_done(struct splicer *sp, enum relay_end why, void *arg)
 	wk_end(arg, relay_end_name(why));
 }
 
+/* MOVE, on the relay thread: the session's relay continues here. */
+static void
+wk_move_cb(struct mb_msg *m)
+{
+	struct session *s = session_of_msg(m);
+	struct worker *w = s->worker;
+	bool ok;
+
+	wk_link(s);
+	evtimer_assign(&s->tmo, w->base, session_connect_cb, s);
+	event_assign(&s->ev, w->base, s->bfd, SESSION_EV, session_connect_cb, s);
+	event_assign(&s->cev, w->base, s->cfd, SESSION_EV, session_client_cb, s);
+	ok = event_add(&s->ev, NULL) == 0 && event_add(&s->cev, NULL) == 0;
+	splice_attach(s->sp, w->base, w->pipes);
+	if (!ok) {
+		log_warn("session client=%s: cannot watch its sockets on a relay "
+		    "thread: %s", s->peer_text, strerror(errno));
+		splice_stop(s->sp);   /* ends s through the done callback */
+	}
+}
+
+/*
+ * The relay turned bulk on the home worker (main thread): hand it to the
+ * relay thread with the fewest sessions, if there is one. Its pipes, with
+ * any bytes in them, go along.
+ */
+static bool
+session_move(struct splicer *sp, void *arg)
+{
+	struct session *s = arg;
+	struct pg_server *srv = s->srv;
+	struct worker *to;
+
+	if (srv->killing || (to = wk_pool_pick(&srv->wk)) == NULL)
+		return false;
+	event_del(&s->ev);
+	event_del(&s->cev);
+	splice_detach(sp);
+	wk_unlink(s);
+	s->worker->load--;
+	to->load++;
+	s->worker = to;
+	srv->wk.moves++;
+	post_worker(s, wk_move_cb);   /* queued: runs on the thread */
+	return true;
+}
+
 /* what: the event on the VM socket that ended the connect. */
 static void
 session_established(struct session *s, short what)
@@ -221,6 +289,8 @@ session_established(struct session *s, short what)
 	s->sp = &s->spl;
 	s->wstate = W_RELAYING;
 	s->established = true;
+	if (s->srv->wk.n > 0)
+		splice_set_mover(s->sp, session_move);
 	/* Edges seen already: the VM may have sent its FIN with its banner. */
 	splice_note(s->sp, 1, what);
 	if (s->client_fin)
@@ -265,10 +335,7 @@ wk_start_cb(struct mb_msg *m)
 
 	if (s->wstate == W_MAIN) {
 		/* First time here: the client socket joins this thread's loop. */
-		s->wnext = w->sessions;
-		if (s->wnext != NULL)
-			s->wnext->wprev = s;
-		w->sessions = s;
+		wk_link(s);
 		evtimer_assign(&s->tmo, w->base, session_connect_cb, s);
 		event_assign(&s->cev, w->base, s->cfd, SESSION_EV,
 		    session_client_cb, s);
@@ -586,7 +653,7 @@ session_connect_next(struct session *s)
 	s->connect_ms = now;
 	if (s->worker == NULL) {
 		session_watch_here(s, false);   /* its worker watches it now */
-		s->worker = wk_pool_pick(&srv->wk);
+		s->worker = &srv->wk.home;
 		s->worker->load++;
 	}
 	post_worker(s, wk_start_cb);   /* a tail call: s may be gone */

@@ -474,6 +474,14 @@ splice_run(struct splicer *sp)
 	for (int i = 0; i < 2; i++)
 		if (sp->d[i].bulk && !sp->rd[i] && sp->d[i].burst < BULK_LOW)
 			sp->d[i].bulk = false;
+	/* Bulk is worth a thread of its own: offer the relay once. */
+	if (sp->move != NULL && (sp->d[0].bulk || sp->d[1].bulk) &&
+	    !sp->failed && !(sp->d[0].shut && sp->d[1].shut)) {
+		splice_move_fn move = sp->move;
+		sp->move = NULL;
+		if (move(sp, sp->arg))
+			return;   /* sp is another thread's now */
+	}
 	if (progress)
 		event_active(&sp->kick, EV_TIMEOUT, 0);
 	splice_settle(sp);
@@ -553,6 +561,39 @@ splice_release(struct splicer *sp)
 			pipe_drop(sp->pp, &sp->d[i]);
 		sp->d[i].inpipe = 0;
 	}
+}
+
+void
+splice_set_mover(struct splicer *sp, splice_move_fn move)
+{
+	sp->move = move;
+}
+
+void
+splice_detach(struct splicer *sp)
+{
+	evtimer_del(&sp->timer);
+	event_del(&sp->kick);
+	for (int i = 0; i < 2; i++)
+		if (sp->d[i].p.r >= 0)
+			sp->pp->lent--;
+	sp->pp = NULL;
+}
+
+void
+splice_attach(struct splicer *sp, struct event_base *base,
+    struct pipe_pool *pp)
+{
+	sp->pp = pp;
+	for (int i = 0; i < 2; i++)
+		if (sp->d[i].p.r >= 0)
+			pp->lent++;
+	/* Edges may have passed while detached: try everything once. */
+	sp->rd[0] = sp->rd[1] = sp->wr[0] = sp->wr[1] = true;
+	evtimer_assign(&sp->timer, base, splice_timercb, sp);
+	event_assign(&sp->kick, base, -1, 0, splice_kickcb, sp);
+	arm_timer(sp, pg_now_ms());
+	event_active(&sp->kick, EV_TIMEOUT, 0);
 }
 
 static void

@@ -34,6 +34,13 @@ struct pipe_pool;
 
 typedef void (*splice_done_fn)(struct splicer *sp, enum relay_end why,
     void *arg);
+/*
+ * Called once a direction turned bulk, at the end of a run, while the
+ * relay is healthy. Returning true means the caller took the relay away
+ * (splice_detach() done, its socket events removed): the splicer returns
+ * at once and touches nothing until splice_attach().
+ */
+typedef bool (*splice_move_fn)(struct splicer *sp, void *arg);
 
 /*
  * A pipe and its capacity in bytes, and one direction of a relay. Private
@@ -67,6 +74,7 @@ struct splicer {
 	struct event       kick;     /* more to do after a callback's budget */
 	uint64_t           idle_ms, last_ms, linger_until;
 	splice_done_fn     done;
+	splice_move_fn     move;     /* NULL: stays on this loop */
 	void              *arg;
 };
 
@@ -112,6 +120,26 @@ void splice_io(struct splicer *sp, int side, short what);
 void splice_note(struct splicer *sp, int side, short what);
 /* Stop the timers and give back (or drop) pipes; the sockets stay open. */
 void splice_release(struct splicer *sp);
+
+/*
+ * Ask `move` (see splice_move_fn) the first time a direction turns bulk,
+ * for a caller that would rather relay bulk on another thread. Once.
+ */
+void splice_set_mover(struct splicer *sp, splice_move_fn move);
+/*
+ * Take the relay off its loop: its timers stop and its pipes (and any
+ * bytes in them) stay with it but leave pp's count. The caller removes
+ * the socket events. Then only splice_attach() may touch sp, from any one
+ * thread.
+ */
+void splice_detach(struct splicer *sp);
+/*
+ * Resume a detached relay on base with pool pp (the thread running base
+ * calls this); it runs once in the next loop iteration. The caller
+ * watches both sockets on base as for splice_init().
+ */
+void splice_attach(struct splicer *sp, struct event_base *base,
+    struct pipe_pool *pp);
 
 /* End now with RELAY_END_STOPPED (done is called). */
 void     splice_stop(struct splicer *sp);

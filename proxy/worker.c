@@ -88,6 +88,15 @@ wk_free_one(struct worker *w)
 	w->base = NULL;
 }
 
+static void
+wk_init(struct wk_pool *p, struct worker *w, void (*end_all)(struct worker *w))
+{
+	w->pool = p;
+	w->end_all = end_all;
+	w->quit.fn = wk_quit_cb;
+	w->end.fn = wk_end_cb;
+}
+
 int
 wk_pool_start(struct wk_pool *p, size_t nthreads,
     struct event_base *main_base, struct pipe_pool *main_pipes,
@@ -97,30 +106,26 @@ wk_pool_start(struct wk_pool *p, size_t nthreads,
 	int err = 0;
 
 	memset(p, 0, sizeof(*p));
+	wk_init(p, &p->home, end_all);
+	p->home.base = main_base;
+	p->home.pipes = main_pipes;
+	if (nthreads == 0)
+		return 0;
 	if (nthreads > WK_MAX) {
 		errno = EINVAL;
 		return -1;
 	}
-	p->n = nthreads > 0 ? nthreads : 1;
-	if ((p->w = calloc(p->n, sizeof(*p->w))) == NULL)
+	if ((p->w = calloc(nthreads, sizeof(*p->w))) == NULL)
 		return -1;
-	for (size_t i = 0; i < p->n; i++) {
-		p->w[i].pool = p;
-		p->w[i].end_all = end_all;
-		p->w[i].quit.fn = wk_quit_cb;
-		p->w[i].end.fn = wk_end_cb;
-	}
-	if (nthreads == 0) {
-		p->w[0].base = main_base;
-		p->w[0].pipes = main_pipes;
-		return 0;
-	}
+	p->n = nthreads;
+	for (size_t i = 0; i < p->n; i++)
+		wk_init(p, &p->w[i], end_all);
 	if ((p->main_in = mb_new(main_base)) == NULL ||
 	    (p->flush = event_new(main_base, -1, 0, main_flush_cb, p)) == NULL) {
 		err = errno != 0 ? errno : ENOMEM;
 		goto fail;
 	}
-	/* Signals are the main thread's: the workers block them all. */
+	/* Signals are the main thread's: the threads block them all. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (size_t i = 0; i < p->n && err == 0; i++) {
@@ -149,10 +154,10 @@ fail:
 struct worker *
 wk_pool_pick(struct wk_pool *p)
 {
-	struct worker *best = &p->w[0];
+	struct worker *best = NULL;
 
-	for (size_t i = 1; i < p->n; i++)
-		if (p->w[i].load < best->load)
+	for (size_t i = 0; i < p->n; i++)
+		if (p->w[i].started && (best == NULL || p->w[i].load < best->load))
 			best = &p->w[i];
 	return best;
 }
@@ -175,7 +180,7 @@ wk_post_main(struct worker *from, struct mb_msg *m)
 {
 	struct wk_pool *p = from->pool;
 
-	if (p->main_in == NULL) {
+	if (!from->threaded || p->main_in == NULL) {
 		m->fn(m);   /* inline, or stopped */
 		return;
 	}
@@ -186,6 +191,7 @@ wk_post_main(struct worker *from, struct mb_msg *m)
 void
 wk_pool_end_all(struct wk_pool *p)
 {
+	wk_end_cb(&p->home.end);
 	for (size_t i = 0; i < p->n; i++) {
 		struct worker *w = &p->w[i];
 		if (!w->started)

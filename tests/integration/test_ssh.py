@@ -218,6 +218,7 @@ def test_64mib_roundtrip(shared_poolgate, big_file, tmp_path, tool):
     pg = shared_poolgate
     src = fresh_addr()
     want = sha256_file(big_file)
+    moves0 = _metric_sum(pg, "poolgate_relay_moves_total")
     name = "pg-itest-%s.bin" % secrets.token_hex(6)
     back = tmp_path / "back.bin"
     base = ["-F", pg.pool.ssh_config, "-o", "BindAddress=" + src]
@@ -244,6 +245,12 @@ def test_64mib_roundtrip(shared_poolgate, big_file, tmp_path, tool):
         remote = os.path.join(_remote_home(), name)
         assert sha256_file(remote) == want, "uploaded copy differs (%s)" % tool
         assert sha256_file(back) == want, "copy brought back differs (%s)" % tool
+        # With relay threads, a bulk transfer moves off the main thread.
+        moved = _metric_sum(pg, "poolgate_relay_moves_total") - moves0
+        if int(os.environ.get("POOLGATE_TEST_WORKERS", "0")) > 0:
+            assert moved >= 1, "the transfer never moved to a relay thread"
+        else:
+            assert moved == 0, "moved with no relay thread"
     finally:
         try:
             os.unlink(os.path.join(_remote_home(), name))
