@@ -578,7 +578,7 @@ class Proxy:
 
 class Poolgate(Proxy):
     kind = "poolgate"
-    workers = 0   # --workers
+    workers = 2   # --workers
 
     def start(self):
         (self.dir / "state").mkdir(exist_ok=True)
@@ -1344,8 +1344,9 @@ def parse_args(argv):
     ap.add_argument("--runs", type=int, help="runs per setup (default 3; --quick 1)")
     ap.add_argument("--only", help="comma-separated scenarios to run (default all)")
     ap.add_argument("--vms", type=int, default=2, help="VMs in the pool (default 2)")
-    ap.add_argument("--workers", type=int, default=0,
-                    help="poolgate's relay threads, its `workers` setting (default 0)")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="poolgate's relay threads, its `workers` setting (default 2, "
+                    "as many as HAProxy's threads here: one per core)")
     ap.add_argument("--serve", action="store_true",
                     help="set everything up, print the endpoints, and wait (Ctrl-C ends it): "
                     "for profiling by hand")

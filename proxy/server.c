@@ -754,6 +754,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 		rate_sweep(srv->rate, srv->cfg->per_ip_rate, now);
 	for (size_t i = 0; i < srv->nsvc; i++)
 		session_queue_expire(srv, srv->svc[i], now);
+	session_tick(srv, now);
 	srv_capacity_changed(srv);
 	srv_reap(srv);
 	hooks_update(srv);

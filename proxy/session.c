@@ -92,6 +92,7 @@ struct session {
 	bool                ev_set, cev_set;
 	bool                client_fin;     /* the client sent FIN before the relay */
 	bool                client_gone;    /* it closed while main decided */
+	bool                ka_done;        /* keepalive set on bfd */
 	struct splicer     *sp;             /* &spl once relaying, else NULL */
 	struct splicer      spl;
 };
@@ -238,6 +239,10 @@ wk_move_cb(struct mb_msg *m)
 	event_assign(&s->ev, w->base, s->bfd, SESSION_EV, session_connect_cb, s);
 	event_assign(&s->cev, w->base, s->cfd, SESSION_EV, session_client_cb, s);
 	ok = event_add(&s->ev, NULL) == 0 && event_add(&s->cev, NULL) == 0;
+	if (!s->ka_done) {
+		srv_keepalive_fd(s->bfd, s->keepalive_ms);
+		s->ka_done = true;
+	}
 	splice_attach(s->sp, w->base, w->pipes);
 	if (!ok) {
 		log_warn("session client=%s: cannot watch its sockets on a relay "
@@ -347,11 +352,10 @@ wk_start_cb(struct mb_msg *m)
 		return;
 	}
 	s->wstate = W_CONNECTING;
+	/* Keepalive comes later, to sessions that last (session_tick()). */
 	if ((s->bfd = socket(s->target.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0)) != -1) {
-		srv_keepalive_fd(s->bfd, s->keepalive_ms);
+	    SOCK_CLOEXEC, 0)) != -1)
 		set_nodelay(s->bfd);
-	}
 	if (s->bfd != -1 &&
 	    (connect(s->bfd, (struct sockaddr *)&s->target, s->target_len) == 0 ||
 	    errno == EINPROGRESS)) {
@@ -740,6 +744,24 @@ session_queue_expire(struct pg_server *srv, struct service *svc, uint64_t now)
 		    "queue timeout", s->peer_text, svc->cfg.name);
 		session_free(s, "queue_timeout");
 	}
+}
+
+/*
+ * Keepalive on the VM socket of each session relayed here for a second or
+ * more. Short connections (most of them, by count) end before and never
+ * pay its four setsockopt calls; a VM that vanishes under an idle session
+ * is still found, a second later at most. Sessions that moved to a relay
+ * thread got theirs on the way.
+ */
+void
+session_tick(struct pg_server *srv, uint64_t now)
+{
+	for (struct session *s = srv->wk.home.sessions; s != NULL; s = s->wnext)
+		if (s->wstate == W_RELAYING && !s->ka_done &&
+		    now - s->connect_ms >= SESSION_KEEPALIVE_AFTER_MS) {
+			srv_keepalive_fd(s->bfd, s->keepalive_ms);
+			s->ka_done = true;
+		}
 }
 
 int

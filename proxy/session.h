@@ -16,6 +16,8 @@
 #include "proxy/server.h"
 
 #define SESSION_MAX_TRIES 3
+/* A relayed session gets TCP keepalive on its VM socket after this long. */
+#define SESSION_KEEPALIVE_AFTER_MS 1000
 
 /*
  * Take an accepted client socket (ownership of fd passes here; it is closed
@@ -31,6 +33,9 @@ void session_accept(struct pg_server *srv, struct service *svc,
  * it. Returns true when one left the queue (call again for the next).
  */
 bool session_dequeue(struct pg_server *srv, struct service *svc);
+
+/* Once a second: keepalive for the sessions that lasted (see session.c). */
+void session_tick(struct pg_server *srv, uint64_t now);
 
 /* Close queued connections whose wait is over. */
 void session_queue_expire(struct pg_server *srv, struct service *svc,

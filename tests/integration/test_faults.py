@@ -1293,8 +1293,10 @@ def test_client_and_vm_sockets_have_tcp_keepalive(fpg, pool):
             client_side = [l for l in mine if " 127.0.0.1:%d " % pg.port in l]
             vm_side = [l for l in mine if " %s:22 " % vm_addr in l]
             socks = client_side + vm_side
-            busy = [l for l in socks if "timer:(on" in l or "timer:(persist" in l]
-            if (client_side and vm_side and not busy) or time.monotonic() > deadline:
+            # The VM socket gets its keepalive once the session has lasted a
+            # second (SESSION_KEEPALIVE_AFTER_MS): short ones never pay for it.
+            waiting = [l for l in socks if "timer:(keepalive" not in l]
+            if (client_side and vm_side and not waiting) or time.monotonic() > deadline:
                 break
         assert client_side and vm_side, (
             "poolgate's sockets of the session not found in ss output:\n%s" % "\n".join(mine))

@@ -399,6 +399,145 @@ test_data_and_fin_bulk(void **state)
 	data_then_fin(200000);
 }
 
+/*
+ * A relay that moves to another loop when it turns bulk (as a session
+ * moves to a relay thread): the first bytes are copied on loop A, the
+ * mover is asked once, and the rest flows on loop B with the pipes (and
+ * any bytes in them) carried along. Every byte arrives, in order, and each
+ * pool ends with no pipe lent.
+ */
+struct mover {
+	struct splicer     sp;
+	struct event       ev[2];
+	struct event_base *a, *b;
+	struct pipe_pool  *pa, *pb;
+	int                fds[2];
+	int                moved, asked, done;
+};
+
+static void
+mover_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct mover *m = arg;
+
+	splice_io(&m->sp, fd == m->fds[0] ? 0 : 1, what);
+}
+
+static void
+mover_done(struct splicer *sp, enum relay_end why, void *arg)
+{
+	struct mover *m = arg;
+
+	m->done++;
+	event_del(&m->ev[0]);
+	event_del(&m->ev[1]);
+}
+
+static void
+mover_watch(struct mover *m, struct event_base *base)
+{
+	const short ev = EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST;
+
+	for (int i = 0; i < 2; i++) {
+		event_assign(&m->ev[i], base, m->fds[i], ev, mover_io, m);
+		assert_int_equal(event_add(&m->ev[i], NULL), 0);
+	}
+}
+
+static bool
+mover_move(struct splicer *sp, void *arg)
+{
+	struct mover *m = arg;
+
+	m->asked++;
+	event_del(&m->ev[0]);
+	event_del(&m->ev[1]);
+	splice_detach(sp);
+	/* Loop B takes it; here that is the next spin of b. */
+	mover_watch(m, m->b);
+	splice_attach(sp, m->b, m->pb);
+	m->moved++;
+	return true;
+}
+
+static void
+test_move_to_another_loop_when_bulk(void **state)
+{
+	struct mover m = { 0 };
+	int c[2], b[2];
+	static uint8_t chunk[65536];
+	uint8_t buf[65536];
+	size_t total = 64u << 20, sent = 0, got = 0;
+	uint64_t bad = 0;
+
+	tcp_pair(c);
+	tcp_pair(b);
+	nonblock(c[0]); nonblock(c[1]); nonblock(b[0]); nonblock(b[1]);
+	m.a = event_base_new();
+	m.b = event_base_new();
+	m.pa = pipe_pool_new(4);
+	m.pb = pipe_pool_new(4);
+	m.fds[0] = c[1];
+	m.fds[1] = b[1];
+	splice_init(&m.sp, m.a, m.pa, c[1], b[1], 0, mover_done, &m);
+	splice_set_mover(&m.sp, mover_move);
+	mover_watch(&m, m.a);
+
+	/* A keystroke: copied on loop A, no move. */
+	assert_int_equal(write(c[0], "ls\n", 3), 3);
+	for (int i = 0; i < 50 && got < 3; i++) {
+		event_base_loop(m.a, EVLOOP_NONBLOCK);
+		ssize_t n = read(b[0], buf, sizeof(buf));
+		if (n > 0)
+			got += (size_t)n;
+	}
+	assert_int_equal(got, 3);
+	assert_int_equal(m.asked, 0);
+
+	for (size_t i = 0; i < sizeof(chunk); i++)
+		chunk[i] = (uint8_t)(i * 13 + 1);
+	got = 0;
+	while (got < total) {
+		if (sent < total) {
+			size_t off = sent % sizeof(chunk), want = sizeof(chunk) - off;
+			if (want > total - sent)
+				want = total - sent;
+			ssize_t n = write(c[0], chunk + off, want);
+			if (n > 0)
+				sent += (size_t)n;
+		}
+		event_base_loop(m.moved ? m.b : m.a, EVLOOP_NONBLOCK);
+		ssize_t n;
+		while ((n = read(b[0], buf, sizeof(buf))) > 0) {
+			for (ssize_t i = 0; i < n; i++)
+				if (buf[i] != chunk[(got + (size_t)i) % sizeof(chunk)])
+					bad++;
+			got += (size_t)n;
+		}
+	}
+	assert_int_equal(bad, 0);
+	assert_int_equal(m.asked, 1);
+	assert_int_equal(m.moved, 1);
+	assert_int_equal(splice_bytes_up(&m.sp), total + 3);
+	/* Both ends close: the relay ends on loop B. */
+	shutdown(c[0], SHUT_WR);
+	shutdown(b[0], SHUT_WR);
+	for (int i = 0; i < 200 && !m.done; i++)
+		event_base_loop(m.b, EVLOOP_NONBLOCK);
+	assert_int_equal(m.done, 1);
+	splice_release(&m.sp);
+	assert_int_equal(pipe_pool_lent(m.pa), 0);
+	assert_int_equal(pipe_pool_lent(m.pb), 0);
+	pipe_pool_free(m.pa);
+	pipe_pool_free(m.pb);
+	for (int i = 0; i < 2; i++) {
+		close(c[i]);
+		close(b[i]);
+	}
+	event_base_free(m.a);
+	event_base_free(m.b);
+}
+
 int
 main(void)
 {
@@ -412,6 +551,7 @@ main(void)
 		cmocka_unit_test(test_backend_reset_mid_transfer),
 		cmocka_unit_test(test_data_and_fin_small),
 		cmocka_unit_test(test_data_and_fin_bulk),
+		cmocka_unit_test(test_move_to_another_loop_when_bulk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
