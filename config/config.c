@@ -136,8 +136,8 @@ const struct cfg_setting cfg_settings[] = {
 	  .off = PG(allow_root) },
 
 	{ "workers", CFG_T_INT, 0, 0, 64, "0",
-	  "threads that relay tcp services besides the main thread (0: the main"
-	  " thread relays); read at start only",
+	  "threads that relay bulk transfers of tcp services besides the main"
+	  " thread (0: the main thread relays all); read at start only",
 	  .off = PG(workers) },
 
 	{ "log", CFG_T_GROUP, 0, 0, 0, NULL,
