@@ -2141,7 +2141,7 @@ static void test_discovery_dns(void **state)
 		"pool example", "pool_1.example", "_vms._tcp.example", "-pool.example",
 		"pool-.example", "pool..example", ".pool.example", "pool.example..", ".",
 		"10.0.0.4", "pool.123", "fd00::4", "[fd00::4]", "pool.example:53",
-		"b\xc3\xbc" "cher.example", "pool/vms", "*.example", "pool.exa mple",
+		"b\xc3\xbc\x63her.example", "pool/vms", "*.example", "pool.exa mple",
 	};
 	struct pg_config *cfg;
 	char *text = NULL, label63[64], label64[65], name[300];
