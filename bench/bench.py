@@ -1125,9 +1125,10 @@ def machine_info(bench):
         ("memory", mem),
         ("kernel", platform.release()),
         ("OS", "Debian %s" % debian),
-        ("poolgate", "%s (commit %s%s), meson --buildtype=release (gcc -O3)" % (
+        ("poolgate", "%s (commit %s%s), meson --buildtype=release (gcc -O3), "
+         "workers = %d (relay threads for bulk sessions)" % (
             cmd_version([str(BUILD / "poolgate"), "-V"]), commit,
-            ", with uncommitted changes" if dirty.strip() else "")),
+            ", with uncommitted changes" if dirty.strip() else "", Poolgate.workers)),
         ("HAProxy", "%s (Debian %s), %s thread(s) (its default: one per CPU)" % (
             cmd_version(["haproxy", "-v"], r"version (\S+)"), dpkg_version("haproxy"), hp_threads)),
         ("libevent", dpkg_version("libevent-dev")),
