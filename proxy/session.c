@@ -2,16 +2,14 @@
  * session.c -- see session.h.
  *
  * Two threads may take part in a session (proxy/worker.h). The main thread
- * accepts, picks the VM, does all the counting, connects and relays, as
- * the pool's home worker; a session whose bytes turn bulk moves once to a
- * relay thread (`workers` > 0), which relays it to its end. Each field
- * below is marked with who may touch it. A session talks to its worker
- * through one message (s->msg), never two in flight: START (connect to
- * s->target), FAILED (that connect failed; the main thread decides), CLOSE
- * (give up), MOVE (relay on this thread from now on) and END (the sockets
- * are closed: account and free). Between the main thread and its home
- * worker a message is a plain call; MOVE and END cross threads through
- * mailboxes, which order the hand-over fields written before them.
+ * accepts, picks the VM, does all the counting, connects and relays; a
+ * session whose bytes turn bulk moves once to a relay thread (`workers` >
+ * 0), which relays it to its end. Each field below is marked with who may
+ * touch it. Two messages cross threads, through the session's one message
+ * slot (s->msg) and the mailboxes, which order the fields written before
+ * them: MOVE (main -> relay thread: relay here from now on) and END (relay
+ * thread -> main: the sockets are closed, account and free). On the main
+ * thread an END is a plain call.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,7 +37,6 @@ enum wk_state {
 	W_MAIN = 0,     /* not handed over yet, or waiting in the queue */
 	W_CONNECTING,
 	W_RELAYING,
-	W_AWAITING,     /* FAILED posted: the main thread decides */
 };
 
 struct session {
@@ -60,17 +57,12 @@ struct session {
 	uint64_t            start_wall_ms;
 	int                 port;           /* client port */
 	uint64_t            connect_ms;     /* start of the current connect */
-	struct worker      *worker;         /* home at the first START; a relay
-	                                       thread after MOVE */
+	struct worker      *worker;         /* home at the first connect; a
+	                                       relay thread after MOVE */
 
 	/* ---- hand-over: written before a post, read by its receiver ---- */
 	struct mb_msg       msg;
-	struct sockaddr_storage target;     /* START: the VM's address and port */
-	socklen_t           target_len;
-	uint64_t            connect_timeout_ms, idle_ms, keepalive_ms; /* START */
-	const char         *close_why;      /* CLOSE: the end's reason, or NULL */
-	int                 err;            /* FAILED: errno of the connect */
-	bool                at_once;        /* FAILED: connect() itself failed */
+	uint64_t            idle_ms, keepalive_ms; /* copied: threads read no svc */
 	bool                established;    /* END: the relay ran */
 	const char         *end_why;        /* END: reason, or NULL (not logged) */
 	uint64_t            up, down;       /* END: bytes relayed */
@@ -91,7 +83,6 @@ struct session {
 	struct event        tmo;            /* the connect timeout */
 	bool                ev_set, cev_set;
 	bool                client_fin;     /* the client sent FIN before the relay */
-	bool                client_gone;    /* it closed while main decided */
 	bool                ka_done;        /* keepalive set on bfd */
 	struct splicer     *sp;             /* &spl once relaying, else NULL */
 	struct splicer      spl;
@@ -110,19 +101,6 @@ static void session_connect_cb(evutil_socket_t fd, short what, void *arg);
 #define session_of_msg(m) \
 	((struct session *)((char *)(m) - offsetof(struct session, msg)))
 
-static void
-post_worker(struct session *s, mb_fn fn)
-{
-	s->msg.fn = fn;
-	wk_post(s->worker, &s->msg);   /* inline: runs now, may free s */
-}
-
-static void
-post_main(struct session *s, mb_fn fn)
-{
-	s->msg.fn = fn;
-	wk_post_main(s->worker, &s->msg);   /* inline: runs now, may free s */
-}
 
 /* ---- the sockets' side: the worker (or main while W_MAIN) ---------------- */
 
@@ -172,7 +150,7 @@ session_close_io(struct session *s)
 }
 
 static void main_end_cb(struct mb_msg *m);
-static void main_failed_cb(struct mb_msg *m);
+static void session_connect_failed(struct session *s, int err, bool at_once);
 
 /* Into, or out of, the list of its worker's sessions (its thread's). */
 static void
@@ -199,25 +177,18 @@ wk_unlink(struct session *s)
 	s->wprev = s->wnext = NULL;
 }
 
-/* Worker: the session is over here; hand it back for good. A tail call. */
+/*
+ * The worker holding the sockets: the session is over here; hand it back
+ * for good (on the main thread, freed now). A tail call.
+ */
 static void
 wk_end(struct session *s, const char *why)
 {
 	session_close_io(s);
 	wk_unlink(s);
 	s->end_why = why;
-	post_main(s, main_end_cb);
-}
-
-/* Worker: the connect failed; the main thread chooses what next. A tail call. */
-static void
-wk_failed(struct session *s, int err, bool at_once)
-{
-	session_drop_connect(s);
-	s->err = err;
-	s->at_once = at_once;
-	s->wstate = W_AWAITING;
-	post_main(s, main_failed_cb);
+	s->msg.fn = main_end_cb;
+	wk_post_main(s->worker, &s->msg);
 }
 
 static void
@@ -273,7 +244,8 @@ session_move(struct splicer *sp, void *arg)
 	to->load++;
 	s->worker = to;
 	srv->wk.moves++;
-	post_worker(s, wk_move_cb);   /* queued: runs on the thread */
+	s->msg.fn = wk_move_cb;
+	wk_post(to, &s->msg);   /* queued: runs on the thread */
 	return true;
 }
 
@@ -327,19 +299,19 @@ session_connect_cb(evutil_socket_t fd, short what, void *arg)
 		session_established(s, what);
 		return;
 	}
-	wk_failed(s, timeout ? ETIMEDOUT : soerr, false);
+	session_connect_failed(s, timeout ? ETIMEDOUT : soerr, false);
 }
 
-/* START, on the worker: connect to s->target. */
+/* Main: connect to target, in the VM the session is counted on. */
 static void
-wk_start_cb(struct mb_msg *m)
+session_connect(struct session *s, const struct sockaddr *target,
+    socklen_t target_len, uint64_t timeout_ms)
 {
-	struct session *s = session_of_msg(m);
 	struct worker *w = s->worker;
 	struct timeval tv;
 
 	if (s->wstate == W_MAIN) {
-		/* First time here: the client socket joins this thread's loop. */
+		/* First try: the client socket joins the home worker's list. */
 		wk_link(s);
 		evtimer_assign(&s->tmo, w->base, session_connect_cb, s);
 		event_assign(&s->cev, w->base, s->cfd, SESSION_EV,
@@ -347,20 +319,15 @@ wk_start_cb(struct mb_msg *m)
 		if (event_add(&s->cev, NULL) == 0)
 			s->cev_set = true;
 	}
-	if (s->client_gone) {
-		wk_end(s, "client_closed");
-		return;
-	}
 	s->wstate = W_CONNECTING;
 	/* Keepalive comes later, to sessions that last (session_tick()). */
-	if ((s->bfd = socket(s->target.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	if ((s->bfd = socket(target->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) != -1)
 		set_nodelay(s->bfd);
 	if (s->bfd != -1 &&
-	    (connect(s->bfd, (struct sockaddr *)&s->target, s->target_len) == 0 ||
-	    errno == EINPROGRESS)) {
-		tv.tv_sec = (time_t)(s->connect_timeout_ms / 1000);
-		tv.tv_usec = (suseconds_t)(s->connect_timeout_ms % 1000) * 1000;
+	    (connect(s->bfd, target, target_len) == 0 || errno == EINPROGRESS)) {
+		tv.tv_sec = (time_t)(timeout_ms / 1000);
+		tv.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000;
 		event_assign(&s->ev, w->base, s->bfd, SESSION_EV,
 		    session_connect_cb, s);
 		if (event_add(&s->ev, NULL) == 0) {
@@ -370,21 +337,12 @@ wk_start_cb(struct mb_msg *m)
 		}
 		errno = ENOMEM;
 	}
-	wk_failed(s, errno, true);
-}
-
-/* CLOSE, on the worker: no VM will do. */
-static void
-wk_close_cb(struct mb_msg *m)
-{
-	struct session *s = session_of_msg(m);
-
-	wk_end(s, s->client_gone ? "client_closed" : s->close_why);
+	session_connect_failed(s, errno, true);
 }
 
 /*
- * The client closed while we connect, while it waits in the queue, or
- * while the main thread decides after a failed connect. A client that
+ * The client closed while we connect or while it waits in the queue. A
+ * client that
  * half-closed after sending bytes is kept: its bytes and its EOF go to the
  * VM once connected.
  */
@@ -412,9 +370,6 @@ session_client_cb(evutil_socket_t fd, short what, void *arg)
 	case W_CONNECTING:
 		wk_end(s, "client_closed");
 		break;
-	case W_AWAITING:
-		s->client_gone = true;   /* ends when the main thread answers */
-		break;
 	case W_RELAYING:
 		break;   /* not reached: the splicer has the events */
 	}
@@ -432,7 +387,6 @@ wk_end_all(struct worker *w)
 			splice_stop(s->sp);       /* ends s through the done callback */
 		else if (s->wstate == W_CONNECTING)
 			wk_end(s, "stopped");
-		/* W_AWAITING: the main thread answers CLOSE */
 	}
 }
 
@@ -515,30 +469,31 @@ main_end_cb(struct mb_msg *m)
 	session_free(s, s->end_why);
 }
 
-/* Main: tell the worker to give up on a session that holds no VM. */
+/* Main: end a session that holds no VM. */
 static void
 session_give_up(struct session *s, const char *why)
 {
-	if (s->worker != NULL) {
-		s->close_why = why;
-		post_worker(s, wk_close_cb);
-	} else
+	if (s->worker != NULL)
+		wk_end(s, why);   /* in the home worker's list */
+	else
 		session_free(s, why);
 }
 
-/* FAILED: the connect to s->backend failed before any byte was relayed. */
+/*
+ * The connect to s->backend failed before any byte was relayed (at_once:
+ * connect() itself): count it and try the next VM.
+ */
 static void
-main_failed_cb(struct mb_msg *m)
+session_connect_failed(struct session *s, int e, bool at_once)
 {
-	struct session *s = session_of_msg(m);
 	struct backend *b = s->backend;
 	struct service *svc = s->svc;
 	uint64_t now = pg_now_ms();
 	char err[128];
-	int e = s->err;
 
+	session_drop_connect(s);
 	session_uncount(s);
-	if (s->at_once && (e == EMFILE || e == ENFILE || e == ENOBUFS ||
+	if (at_once && (e == EMFILE || e == ENFILE || e == ENOBUFS ||
 	    e == ENOMEM)) {
 		/* Our shortage, not the VM's: no other VM would do better. */
 		svc->errors[ERR_RESOURCES]++;
@@ -547,7 +502,7 @@ main_failed_cb(struct mb_msg *m)
 		session_give_up(s, "resources");
 		return;
 	}
-	if (s->at_once) {
+	if (at_once) {
 		log_warn("session client=%s: connect to %s failed at once: %s",
 		    s->peer_text, b->name, strerror(e));
 		svc->errors[ERR_CONNECT_FAILED]++;
@@ -564,10 +519,6 @@ main_failed_cb(struct mb_msg *m)
 			chk_record(b, (size_t)svc->idx, svc->cfg.name, cc->rise,
 			    cc->fall, false, err, now - s->connect_ms, now);
 		}
-	}
-	if (s->srv->killing) {
-		session_give_up(s, "stopped");
-		return;
 	}
 	session_connect_next(s);
 }
@@ -595,6 +546,7 @@ session_connect_next(struct session *s)
 	struct backend *b;
 	struct route_in in = { 0 };
 	enum route_why why;
+	struct sockaddr_storage target;
 	uint64_t now = pg_now_ms();
 
 	/* An SSH login follows the one Jupyter user active from its address. */
@@ -642,25 +594,25 @@ session_connect_next(struct session *s)
 	log_debug("session client=%s -> %s (%s)", s->peer_text, b->name,
 	    route_why_name(why));
 
-	/* What the worker needs, copied: it reads nothing shared. */
-	memcpy(&s->target, &b->addr.ss, sizeof(s->target));
-	s->target_len = b->addr.len;
-	if (s->target.ss_family == AF_INET)
-		((struct sockaddr_in *)&s->target)->sin_port =
+	memcpy(&target, &b->addr.ss, sizeof(target));
+	if (target.ss_family == AF_INET)
+		((struct sockaddr_in *)&target)->sin_port =
 		    htons((uint16_t)svc->cfg.port);
 	else
-		((struct sockaddr_in6 *)&s->target)->sin6_port =
+		((struct sockaddr_in6 *)&target)->sin6_port =
 		    htons((uint16_t)svc->cfg.port);
-	s->connect_timeout_ms = svc->cfg.connect_timeout_ms;
+	/* Copied: a relay thread this session may move to reads no svc. */
 	s->idle_ms = svc->cfg.idle_timeout_ms;
 	s->keepalive_ms = srv->cfg->tcp_keepalive_ms;
 	s->connect_ms = now;
 	if (s->worker == NULL) {
-		session_watch_here(s, false);   /* its worker watches it now */
+		session_watch_here(s, false);   /* the home worker's from now */
 		s->worker = &srv->wk.home;
 		s->worker->load++;
 	}
-	post_worker(s, wk_start_cb);   /* a tail call: s may be gone */
+	/* A tail call: a failure tries the next VM, and s may be gone. */
+	session_connect(s, (struct sockaddr *)&target, b->addr.len,
+	    svc->cfg.connect_timeout_ms);
 }
 
 void
@@ -776,7 +728,7 @@ session_stop_all(struct pg_server *srv)
 {
 	struct session *s, *next;
 
-	srv->killing = true;   /* FAILED is answered CLOSE, nothing dequeues */
+	srv->killing = true;   /* nothing dequeues or moves from now */
 	for (s = srv->sessions; s != NULL; s = next) {
 		next = s->next;
 		if (s->worker == NULL)

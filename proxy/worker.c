@@ -27,17 +27,6 @@ wk_main(void *arg)
 }
 
 static void
-wk_quit_cb(struct mb_msg *m)
-{
-	struct worker *w = (struct worker *)((char *)m -
-	    offsetof(struct worker, quit));
-
-	if (w->end_all != NULL)
-		w->end_all(w);
-	event_base_loopbreak(w->base);
-}
-
-static void
 wk_end_cb(struct mb_msg *m)
 {
 	struct worker *w = (struct worker *)((char *)m -
@@ -45,6 +34,16 @@ wk_end_cb(struct mb_msg *m)
 
 	if (w->end_all != NULL)
 		w->end_all(w);
+}
+
+static void
+wk_quit_cb(struct mb_msg *m)
+{
+	struct worker *w = (struct worker *)((char *)m -
+	    offsetof(struct worker, quit));
+
+	wk_end_cb(&w->end);
+	event_base_loopbreak(w->base);
 }
 
 /* Worker thread, after its iteration's callbacks: wake the main thread. */
