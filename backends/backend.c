@@ -146,6 +146,7 @@ pool_add(struct pool *p, const struct cfg_backend *cb)
 	}
 	be_agent_clear(b);
 	b->agent_check = NULL;
+	b->nservices = p->nservices;
 	/*
 	 * In turn before every VM chosen already, after those never chosen.
 	 * Down, so in no heap yet.
@@ -158,6 +159,18 @@ pool_add(struct pool *p, const struct cfg_backend *cb)
 out:
 	be_free(b);
 	return ret;
+}
+
+void
+pool_set_services(struct pool *p, size_t n)
+{
+	if (n > CFG_MAX_SERVICES)
+		n = CFG_MAX_SERVICES;
+	p->nservices = n;
+	for (size_t i = 0; i < p->n; i++) {
+		p->be[i]->nservices = n;
+		pool_touch(p, p->be[i]);
+	}
 }
 
 void
@@ -287,9 +300,20 @@ be_takes_new(const struct backend *b, size_t svc)
 	if (svc >= CFG_MAX_SERVICES)
 		return false;
 	max = be_max_sessions(b);
-	return be_admin_effective(b) == BE_ADMIN_READY && !b->removed &&
-	    !b->agent_down && be_weight(b) > 0 && b->health[svc].hc.up &&
-	    (max == 0 || b->sessions < max);
+	if (be_admin_effective(b) != BE_ADMIN_READY || b->removed ||
+	    b->agent_down || be_weight(b) <= 0 || !b->health[svc].hc.up ||
+	    (max != 0 && b->sessions >= max))
+		return false;
+	/*
+	 * A user placed now will use every service of the VM (SSH beside
+	 * Jupyter): one that fails for any of them is no place for new work.
+	 * Existing sessions and affinities go on per service
+	 * (be_takes_affine).
+	 */
+	for (size_t i = 0; i < b->nservices && i < CFG_MAX_SERVICES; i++)
+		if (!b->health[i].hc.up)
+			return false;
+	return true;
 }
 
 bool

@@ -61,6 +61,12 @@ struct backend {
 	enum be_admin    agent_admin;     /* the agent's own ready/drain/maint */
 	int              agent_weight_pct; /* -1 = none, else 0..AGENT_PCT_MAX of weight */
 	int              agent_maxconn;   /* -1 = none, 0 = no cap from the agent */
+	/*
+	 * The services the VM serves: [0, nservices) of health[]. A new
+	 * session of any service goes only to a VM healthy for all of them
+	 * (be_takes_new); set by pool_add and pool_set_services.
+	 */
+	size_t           nservices;
 	struct be_health health[CFG_MAX_SERVICES];
 
 	char             name[CFG_NAME_MAX + 1];
@@ -119,6 +125,7 @@ struct pool {
 	 */
 	struct backend **idx;
 	size_t           idxcap;          /* power of two, or 0 */
+	size_t           nservices;       /* given to each member (backend->nservices) */
 };
 
 void            pool_init(struct pool *p);
@@ -131,6 +138,12 @@ struct backend *pool_find(const struct pool *p, const char *name);
  * fresh health. Returns the borrowed backend, or NULL on allocation failure.
  */
 struct backend *pool_add(struct pool *p, const struct cfg_backend *cb);
+/*
+ * The pool serves services [0, n): every member (and every one added later)
+ * must be healthy for each of them to take a new session. Touches every
+ * member. n is capped at CFG_MAX_SERVICES.
+ */
+void            pool_set_services(struct pool *p, size_t n);
 /* Remove and free backend at index i (order of others is kept). */
 void            pool_remove_at(struct pool *p, size_t i);
 /*
@@ -152,7 +165,13 @@ struct rdy_heap *pool_ready(struct pool *p, size_t svc);
 /* The state an operator sees, derived as described above. */
 enum be_state   be_state(const struct backend *b, size_t nservices);
 const char     *be_state_name(enum be_state s);
-/* True when the backend may take a new session for service svc. */
+/*
+ * True when the backend may take a new session for service svc: ready (no
+ * drain, maint or removal, a weight above 0), healthy for svc and for every
+ * other service it serves (backend->nservices), and below its session cap.
+ * This is the one meaning of "takes new sessions": be_state() == BE_UP
+ * plus room, used by selection, /status, the status page and the hooks.
+ */
 bool            be_takes_new(const struct backend *b, size_t svc);
 /* True when b is one of list[0..n) (a connection's VMs tried already). */
 bool            be_in_list(const struct backend *b,

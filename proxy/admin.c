@@ -179,11 +179,13 @@ handle_status(struct admin *a, struct evhttp_request *req, struct evbuffer *out)
 		json_str(out, b->name);
 		evbuffer_add(out, ",\"address\":", 11);
 		json_str(out, b->addr.text);
-		evbuffer_add_printf(out, ",\"state\":\"%s\",\"removed\":%s,"
+		evbuffer_add_printf(out, ",\"state\":\"%s\",\"takes_new\":%s,"
+		    "\"removed\":%s,"
 		    "\"weight\":%d,\"max_sessions\":%d,\"sessions\":%d,"
 		    "\"http_connections\":%d,\"connections_total\":%llu,"
 		    "\"affinity\":%zu,\"users\":[",
 		    be_state_name(be_state(b, srv->nsvc)),
+		    srv->nsvc > 0 && be_takes_new(b, 0) ? "true" : "false",
 		    b->removed ? "true" : "false", b->weight, b->max_sessions,
 		    b->sessions, b->conns, (unsigned long long)__atomic_load_n(&b->connections,
 		    __ATOMIC_RELAXED),

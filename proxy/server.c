@@ -1002,10 +1002,10 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 			start_checks(srv, srv->pool.be[i]);
 	/*
 	 * Health moved to new service indices, weights, caps and `removed`
-	 * changed: every VM's place for selection is redone.
+	 * changed, the services every VM must be healthy for may be others:
+	 * every VM's place for selection is redone.
 	 */
-	for (size_t i = 0; i < srv->pool.n; i++)
-		pool_touch(&srv->pool, srv->pool.be[i]);
+	pool_set_services(&srv->pool, ncfg->nservices);
 	if (ocfg != NULL) {
 		log_info("reloaded %s: %zu service(s), backends: %d added, "
 		    "%d removed, %d kept", ncfg->path, ncfg->nservices, added,

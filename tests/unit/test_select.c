@@ -202,6 +202,23 @@ test_takes_new_and_affine(void **state)
 	b->health[SVC].hc.up = true;
 	assert_true(be_takes_new(b, SVC));
 	assert_false(be_takes_new(b, SVC + 1));     /* other service down */
+	/*
+	 * One meaning of "takes new sessions": a VM serving two services takes
+	 * new sessions of neither while one of them is down, but existing
+	 * affinities go on per service.
+	 */
+	pool_set_services(&p, 2);
+	assert_int_equal(b->nservices, 2);
+	assert_false(be_takes_new(b, SVC));         /* service 1 down */
+	assert_true(be_takes_affine(b, SVC));
+	assert_int_equal(be_state(b, 2), BE_DOWN);
+	b->health[SVC + 1].hc.up = true;
+	assert_true(be_takes_new(b, SVC));
+	assert_true(be_takes_new(b, SVC + 1));
+	assert_int_equal(be_state(b, 2), BE_UP);
+	b->health[SVC + 1].hc.up = false;
+	pool_set_services(&p, 1);
+	assert_true(be_takes_new(b, SVC));          /* service 1 no longer served */
 	b->sessions = 2;
 	assert_false(be_takes_new(b, SVC));         /* full */
 	assert_true(be_takes_affine(b, SVC));       /* cap ignored */
