@@ -13,6 +13,7 @@
 #include <string.h>
 #include <grp.h>
 #include <pwd.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1390,21 +1391,76 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	srv_stop(srv);
 }
 
-/* Make the state directory and its files belong to the user we become. */
-static void
-chown_state(const char *dir, uid_t uid, gid_t gid)
+/*
+ * Make the state directory ready for the user we become, as root, before
+ * becoming it. The user owns the directory afterwards, so it could plant
+ * links in it: nothing here follows one. The directory must be owned by
+ * root or the user and writable by no one else (else we refuse to start);
+ * it is made (0700) when missing. Files of earlier versions that root made
+ * are handed over only when they are plain files with one link, opened
+ * without following a symbolic link (a hard link to a root file has two).
+ * Files made from now on are made by the user itself (srv_init reads and
+ * writes the state only after dropping privileges). Returns 0, or -1 after
+ * logging why.
+ */
+static int
+state_dir_prepare(const char *dir, uid_t uid, gid_t gid)
 {
 	static const char *const files[] = { SF_FILE_NAME, "cookie.key",
 	    "backends.state" };
-	char path[4200];
+	struct stat st;
+	int dfd = -1, fd, rc = -1;
 
-	if (chown(dir, uid, gid) == -1)
-		log_warn("state: chown %s: %s", dir, strerror(errno));
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		if (chown(path, uid, gid) == -1 && errno != ENOENT)
-			log_warn("state: chown %s: %s", path, strerror(errno));
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		log_err("state_dir %s: cannot make it: %s", dir, strerror(errno));
+		goto out;
 	}
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fstat(dfd, &st) == -1) {
+		log_err("state_dir %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if (st.st_uid != 0 && st.st_uid != uid) {
+		log_err("state_dir %s: owned by uid %d, not by root or the user "
+		    "poolgate runs as (uid %d): refusing to start", dir,
+		    (int)st.st_uid, (int)uid);
+		goto out;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		log_err("state_dir %s: writable by its group or by anyone "
+		    "(mode %04o): refusing to start; chmod go-w %s", dir,
+		    (unsigned)(st.st_mode & 07777), dir);
+		goto out;
+	}
+	if (st.st_uid != uid && fchown(dfd, uid, gid) == -1) {
+		log_err("state_dir %s: chown: %s", dir, strerror(errno));
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		fd = openat(dfd, files[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_NOCTTY | O_CLOEXEC);
+		if (fd == -1) {
+			if (errno != ENOENT)
+				log_warn("state: %s/%s: %s; not handed to the "
+				    "user", dir, files[i], errno == ELOOP ?
+				    "a symbolic link" : strerror(errno));
+			continue;
+		}
+		if (fstat(fd, &st) == 0 && st.st_uid != uid) {
+			if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+				log_warn("state: %s/%s: not a plain file with one "
+				    "link; not handed to the user", dir, files[i]);
+			else if (fchown(fd, uid, gid) == -1)
+				log_warn("state: chown %s/%s: %s", dir, files[i],
+				    strerror(errno));
+		}
+		close(fd);
+	}
+	rc = 0;
+out:
+	if (dfd != -1)
+		close(dfd);
+	return rc;
 }
 
 /*
@@ -1442,7 +1498,8 @@ drop_privileges(const struct pg_config *cfg)
 		    cfg->user);
 		return -1;
 	}
-	chown_state(cfg->state_dir, pw->pw_uid, pw->pw_gid);
+	if (state_dir_prepare(cfg->state_dir, pw->pw_uid, pw->pw_gid) == -1)
+		return -1;
 	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
 	    setuid(pw->pw_uid) == -1) {
 		log_err("user %s: cannot switch to it: %s", cfg->user,
@@ -1482,21 +1539,26 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 		log_cfg_errors(&errs);
 		goto out;
 	}
-	if (ck_key_load_or_create(cfg->state_dir, srv->cookie_key, err,
+	if (srv_apply(srv, cfg) == -1)
+		goto out;
+	cfg = NULL;   /* transferred */
+	/*
+	 * Listeners are bound: become the user before the state directory is
+	 * read or written, so that every file there is made by the user and a
+	 * link planted there leads nowhere the user could not go anyway.
+	 */
+	if (drop_privileges(srv->cfg) == -1)
+		goto out;
+	if (ck_key_load_or_create(srv->cfg->state_dir, srv->cookie_key, err,
 	    sizeof(err)) == -1) {
 		log_err("state: %s; using a key for this run only (affinity "
 		    "cookies will not survive a restart)", err);
 		if (RAND_bytes(srv->cookie_key, sizeof(srv->cookie_key)) != 1)
 			pg_fatalx("no randomness for the cookie key");
 	}
-	if (srv_apply(srv, cfg) == -1)
-		goto out;
-	cfg = NULL;   /* transferred */
 	/* After the VMs are known: entries for VMs gone from the file drop. */
 	members_load(srv);
 	state_load(srv);
-	if (drop_privileges(srv->cfg) == -1)
-		goto out;
 
 	signal(SIGPIPE, SIG_IGN);
 	chk_set_observer(health_changed, srv);
