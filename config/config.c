@@ -226,10 +226,11 @@ const struct cfg_setting cfg_settings[] = {
 	{ "services[].idle_timeout", CFG_T_DURATION, 0, 0, 30 * MS_D, "0s",
 	  "close a relay silent this long in both directions (0: never)",
 	  .off = SVC(idle_timeout_ms) },
-	/* def NULL: resolve_service() copies affinity.by_client_ip when absent */
+	/* def NULL: resolve_service() sets it when absent */
 	{ "services[].by_client_ip", CFG_T_BOOL, 0, 0, 0, NULL,
-	  "send a client address back to the VM it used last"
-	  " (default: affinity.by_client_ip)",
+	  "send a client address back to the VM it used last (default:"
+	  " affinity.by_client_ip for tcp, false for http; on http only"
+	  " requests naming no user follow it)",
 	  .off = SVC(by_client_ip) },
 
 	{ "services[].tls", CFG_T_GROUP, CFG_F_PRESENCE, 0, 0, NULL,
@@ -298,6 +299,10 @@ const struct cfg_setting cfg_settings[] = {
 	  "how long an idle client connection waits for its next request"
 	  " (0: close after each response)",
 	  .off = SVC(http.keepalive_timeout_ms) },
+	{ "services[].http.response_timeout", CFG_T_DURATION, 0, MS_S, MS_D, "5m",
+	  "how long a VM may stay silent during an exchange (waiting for its"
+	  " response, or between two reads of it) before the client gets 504",
+	  .off = SVC(http.response_timeout_ms) },
 	{ "services[].http.tunnel_idle_timeout", CFG_T_DURATION, 0, 0, 30 * MS_D, "0s",
 	  "close a websocket silent this long in both directions (0: never)",
 	  .off = SVC(http.tunnel_idle_timeout_ms) },
@@ -1552,8 +1557,13 @@ static void resolve_service(struct walk *w, const config_t *lc, struct pg_config
 	const config_setting_t *btls = svc_find(lc, i, "backend_tls");
 	bool http = svc->mode == SVC_MODE_HTTP;
 
+	/*
+	 * An http service knows its users at login: a whole team behind one
+	 * office address must not follow one another to one VM, so there the
+	 * address decides nothing unless the service asks for it.
+	 */
 	if (svc_find(lc, i, "by_client_ip") == NULL)
-		svc->by_client_ip = cfg->affinity_by_client_ip;
+		svc->by_client_ip = http ? false : cfg->affinity_by_client_ip;
 	if (http && type == NULL)
 		svc->check.type = CHECK_HTTP;
 

@@ -62,6 +62,7 @@ struct cfg_http {
 	char     *login_path;               /* owned, "/...", never NULL */
 	uint64_t  header_timeout_ms;
 	uint64_t  keepalive_timeout_ms;     /* 0 = close after each response */
+	uint64_t  response_timeout_ms;      /* VM silent this long mid-exchange: 504 */
 	uint64_t  tunnel_idle_timeout_ms;   /* 0 = none */
 	char      cookie_name[CFG_COOKIE_NAME_MAX + 1];
 	uint64_t  cookie_ttl_ms;

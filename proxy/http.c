@@ -193,6 +193,17 @@ http_field_next(const struct http_fields *fs, const char *name, size_t *pos)
 	return NULL;
 }
 
+bool
+http_method_idempotent(enum http_method m)
+{
+	/*
+	 * RFC 9110 9.2.2 counts PUT and DELETE as idempotent too, but a VM
+	 * may have acted on them before it closed; only methods that change
+	 * nothing are sent twice.
+	 */
+	return m == HTTP_M_GET || m == HTTP_M_HEAD || m == HTTP_M_OPTIONS;
+}
+
 const char *
 http_reason(int status)
 {

@@ -179,6 +179,13 @@ const struct http_field *http_field_next(const struct http_fields *fs,
  */
 bool http_list_has(const char *value, size_t len, const char *token);
 
+/*
+ * May a request with method m be sent again on a fresh connection when the
+ * VM closed the old one before answering? True for GET, HEAD and OPTIONS
+ * only: a retried POST, PUT, DELETE or PATCH could act twice.
+ */
+bool http_method_idempotent(enum http_method m);
+
 /* The reason phrase for status ("Bad Request"), "Unknown" for others. */
 const char *http_reason(int status);
 

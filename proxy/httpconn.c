@@ -112,7 +112,8 @@ struct hconn {
 	struct evbuffer_cb_entry *cli_in_cb; /* hc_cli_drained on cli's input */
 	struct backend     *vm;             /* counted in vm->conns while be is open */
 	struct relay       *tunnel;
-	struct event       *timer;          /* header and keep-alive deadlines */
+	struct event       *timer;          /* header, keep-alive and response deadlines */
+	uint64_t            io_ms;          /* exchange: last progress (response_timeout) */
 	uint64_t            start_ms;
 	uint64_t            start_wall_ms;
 	int                 port;           /* client port */
@@ -132,6 +133,8 @@ struct hconn {
 	bool                req_keepalive;
 	bool                req_upgrade;
 	char                user[HU_NAME_MAX + 1];     /* "" = anonymous */
+	bool                login;          /* the login form's POST, naming user */
+	bool                hub_cookie;     /* carries jupyterhub-user-<user> */
 	char                cookie_vm[CFG_NAME_MAX + 1]; /* "" = no valid cookie */
 	struct backend     *tried[HC_MAX_TRIES];
 	int                 ntried;
@@ -392,6 +395,7 @@ hc_reset_request(struct hconn *hc)
 	free(hc->req);
 	hc->req = NULL;
 	hc->user[0] = '\0';
+	hc->login = hc->hub_cookie = false;
 	hc->cookie_vm[0] = '\0';
 	hc->ntried = 0;
 	hc->reused = false;
@@ -582,6 +586,24 @@ hc_timercb(evutil_socket_t fd, short what, void *arg)
 	case HC_FORM:
 		hc_error(hc, 408, "header_timeout");
 		return;
+	case HC_CONNECT:
+	case HC_EXCHANGE: {
+		/*
+		 * response_timeout counts from the last progress of the exchange;
+		 * progress only stamps io_ms (a timer re-armed per read would cost
+		 * a heap operation each time), so re-arm for what is left of it.
+		 */
+		uint64_t now = pg_now_ms(), t = hc->svc->cfg.http.response_timeout_ms;
+		if (hc->io_ms + t > now) {
+			hc_arm(hc, hc->io_ms + t - now);
+			return;
+		}
+		log_warn("http client=%s vm=%s: no answer from the VM for %llums",
+		    hc->peer_text, hc->vm != NULL ? hc->vm->name : "-",
+		    (unsigned long long)t);
+		hc_error(hc, 504, "response_timeout");
+		return;
+	}
 	case HC_CLOSING:
 		hc_free(hc);
 		return;
@@ -658,6 +680,48 @@ hc_start_tunnel(struct hconn *hc)
 }
 
 /*
+ * Did the VM authenticate the user of this request? Only then is the user a
+ * Jupyter session there (load, capacity, hooks): a request anyone can send
+ * -- `/user/<name>/` with no login -- must change none of them. Two answers
+ * say so:
+ *
+ *   - the login form's POST answered by a redirect that sets a cookie
+ *     (JupyterHub answers a failed login with the form again, 200);
+ *   - a 2xx (or the 101 of a websocket) to a request under the user's prefix
+ *     that carried the cookie the hub's OAuth flow gives that user's server
+ *     (`jupyterhub-user-<name>`): a made-up name has no server to answer
+ *     2xx, and without the cookie the server redirects to the hub.
+ */
+static bool
+hc_authenticated(const struct hconn *hc, int status)
+{
+	if (hc->user[0] == '\0')
+		return false;
+	if (hc->login)
+		return status >= 300 && status < 400 && hc->hub_cookie;
+	return hc->hub_cookie && (status == 101 ||
+	    (status >= 200 && status < 300));
+}
+
+/*
+ * A response head arrived: count the user's Jupyter session (start or keep
+ * it alive) when the VM vouched for the user. For the login form,
+ * hub_cookie says the answer set a cookie (hc_note_set_cookie).
+ */
+static void
+hc_count_user(struct hconn *hc, const struct http_resp *resp)
+{
+	if (hc->login) {
+		size_t pos = 0;
+		hc->hub_cookie = http_field_next(&resp->fields, "Set-Cookie",
+		    &pos) != NULL;
+	}
+	if (hc_authenticated(hc, resp->status))
+		srv_user_request(hc->srv, hc->user, hc->vm, hc->addr,
+		    pg_now_ms());
+}
+
+/*
  * The Set-Cookie field (with the blank line that ends the head) sending the
  * browser to vm: the cached one while it is young enough, else a new one.
  * NULL when it cannot be made (out of memory, a name ck_make refuses).
@@ -719,6 +783,7 @@ hc_read_response(struct hconn *hc)
 	size_t moved;
 	int r;
 
+	hc->io_ms = pg_now_ms();
 	while (!hc->resp_head_done) {
 		size_t len = evbuffer_get_length(in), n;
 		const char *p;
@@ -750,6 +815,7 @@ hc_read_response(struct hconn *hc)
 				hc_error(hc, 502, "unexpected 101");
 				goto out;
 			}
+			hc_count_user(hc, resp);
 			evbuffer_add(out, p, (size_t)r);
 			hc->bytes_down += (size_t)r;
 			evbuffer_drain(in, (size_t)r);
@@ -763,6 +829,7 @@ hc_read_response(struct hconn *hc)
 			evbuffer_drain(in, (size_t)r);
 			continue;
 		}
+		hc_count_user(hc, resp);
 		hc_forward_response_head(hc, p, (size_t)r);
 		evbuffer_drain(in, (size_t)r);
 		hc->resp_head_done = true;
@@ -835,6 +902,8 @@ hc_pump_request(struct hconn *hc)
 		moved = move_bytes(in, out, hc->req_left);
 		hc->req_left -= moved;
 		hc->req_done = hc->req_left == 0;
+		if (moved > 0)
+			hc->io_ms = pg_now_ms();
 	} else if (hc->req_body == HTTP_BODY_CHUNKED) {
 		r = move_chunked(&hc->req_ck, in, out, &moved);
 		if (r == HTTP_CHUNKED_ERROR) {
@@ -842,6 +911,8 @@ hc_pump_request(struct hconn *hc)
 			return -1;
 		}
 		hc->req_done = r == HTTP_CHUNKED_DONE;
+		if (moved > 0)
+			hc->io_ms = pg_now_ms();
 	} else
 		hc->req_done = true;
 	hc->bytes_up += moved;
@@ -949,11 +1020,12 @@ hc_send_request(struct hconn *hc)
 	hc->req_left = req->content_length;
 	http_chunked_init(&hc->req_ck);
 
-	/* Who is where: Jupyter sessions, and the address affinity. */
-	if (hc->user[0] != '\0') {
+	/*
+	 * The address affinity. The user's Jupyter session counts only once
+	 * the VM has authenticated the user (hc_count_user, on the response).
+	 */
+	if (hc->user[0] != '\0')
 		snprintf(hc->last_user, sizeof(hc->last_user), "%s", hc->user);
-		srv_user_request(srv, hc->user, hc->vm, hc->addr, now);
-	}
 	if (svc->cfg.by_client_ip) {
 		char key[AFF_KEY_MAX + 1];
 		snprintf(key, sizeof(key), "ip:%s", hc->addr);
@@ -964,7 +1036,15 @@ hc_send_request(struct hconn *hc)
 	}
 	__atomic_fetch_add(&hc->vm->connections, 1, __ATOMIC_RELAXED);
 	hc->state = HC_EXCHANGE;
-	hc_arm(hc, 0);
+	/* From here on response_timeout covers the exchange (hc_timercb). */
+	hc->io_ms = now;
+	hc_arm(hc, svc->cfg.http.response_timeout_ms);
+	/*
+	 * A retry sends the head again on a fresh connection: the body state
+	 * starts over, or the pump would take the request for sent already
+	 * and never flush the head.
+	 */
+	hc->req_done = false;
 	if (hc_pump_request(hc) == -1)
 		return;   /* hc may be gone */
 	if (hc->state == HC_EXCHANGE &&
@@ -1059,11 +1139,14 @@ hc_be_eventcb(struct bufferevent *bev, short what, void *arg)
 		hc_response_done(hc);
 		return;
 	}
-	if (hc->reused && !hc->resp_started && hc->req_body == HTTP_BODY_NONE) {
+	if (hc->reused && !hc->resp_started && hc->req_body == HTTP_BODY_NONE &&
+	    http_method_idempotent(hc->method)) {
 		/*
 		 * The VM closed a kept-alive connection just as we reused it
 		 * (a race every HTTP client knows): send the request again on
-		 * a fresh connection. Only safe without a body.
+		 * a fresh connection. Only safe without a body, and only for a
+		 * method whose repetition cannot do harm: the VM may have acted
+		 * on a POST, DELETE or PATCH before it closed (RFC 9110 9.2.2).
 		 */
 		log_debug("http client=%s: kept-alive connection to %s closed; "
 		    "retrying", hc->peer_text, vm->name);
@@ -1100,7 +1183,12 @@ hc_route(struct hconn *hc)
 	}
 	in.user = hc->user[0] ? hc->user : NULL;
 	in.cookie_backend = hc->cookie_vm[0] ? hc->cookie_vm : NULL;
-	if (svc->cfg.by_client_ip) {
+	/*
+	 * The address serves only requests that name no user: a user logging
+	 * in, or new, is placed by name and load, never because a colleague
+	 * behind the same office address went somewhere first.
+	 */
+	if (svc->cfg.by_client_ip && hc->user[0] == '\0') {
 		snprintf(ipkey, sizeof(ipkey), "ip:%s", hc->addr);
 		in.ip_key = ipkey;
 	}
@@ -1218,6 +1306,26 @@ hc_find_cookie(struct hconn *hc, const struct http_req *req)
 	}
 }
 
+/*
+ * Does the request carry `jupyterhub-user-<user>`, the cookie JupyterHub's
+ * OAuth flow sets for the user's own server (see hc_authenticated)?
+ */
+static bool
+hc_has_hub_cookie(const struct http_req *req, const char *user)
+{
+	char name[HU_NAME_MAX + 32];
+	const struct http_field *f;
+	const char *v;
+	size_t pos = 0, vlen;
+
+	snprintf(name, sizeof(name), "jupyterhub-user-%s", user);
+	while ((f = http_field_next(&req->fields, "Cookie", &pos)) != NULL)
+		if (hu_cookie_get(f->value.p, f->value.len, name, &v, &vlen) &&
+		    vlen > 0)
+			return true;
+	return false;
+}
+
 static void
 hc_read_form(struct hconn *hc)
 {
@@ -1287,6 +1395,8 @@ hc_read_head(struct hconn *hc)
 	if (hu_user_from_target(req->target.p, req->target.len, ch->user_prefix,
 	    hc->user) != HU_FOUND)
 		hc->user[0] = '\0';
+	else
+		hc->hub_cookie = hc_has_hub_cookie(req, hc->user);
 	evbuffer_drain(in, (size_t)r);
 	if (hc->user[0] == '\0' && req->method == HTTP_M_POST &&
 	    req->body == HTTP_BODY_LENGTH && req->content_length <= HU_FORM_MAX &&
@@ -1295,6 +1405,7 @@ hc_read_head(struct hconn *hc)
 	    "application/x-www-form-urlencoded", 33) == 0) {
 		/* The login form names the user: wait for its (small) body. */
 		hc->state = HC_FORM;
+		hc->login = true;
 		hc_read_form(hc);
 		return;
 	}

@@ -1216,7 +1216,9 @@ static void test_http_defaults(void **state)
 	assert_int_equal(s->tls.min_version, 12);
 	assert_int_equal(s->backend_tls, BTLS_NONE);
 	assert_null(s->backend_ca);
-	assert_true(s->by_client_ip);
+	/* users are known at login: the address decides nothing by default */
+	assert_false(s->by_client_ip);
+	assert_int_equal(s->http.response_timeout_ms, 5 * 60 * 1000);
 	assert_int_equal(s->check.type, CHECK_HTTP);            /* the default of mode http */
 	assert_string_equal(s->check.path, "/hub/health");
 	assert_int_equal(s->check.expect, 200);
@@ -1507,7 +1509,7 @@ static void test_http_bad_values(void **state)
 	        "such as \"2s\")",
 	    "6: services[1].tls.version: unknown setting (expected one of cert, key, min_version)",
 	    "7: services[1].http.prefix: unknown setting (expected one of user_prefix, login_path, "
-	        "header_timeout, keepalive_timeout, tunnel_idle_timeout, cookie_name, cookie_ttl)",
+	        "header_timeout, keepalive_timeout, response_timeout, tunnel_idle_timeout, cookie_name, cookie_ttl)",
 	    "9: session_idle: 600 is an integer (expected a duration from 1s to 1d such as \"2s\")");
 }
 
