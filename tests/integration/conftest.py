@@ -631,10 +631,12 @@ def pytest_runtest_makereport(item, call):
 
 def make_http_config(*, http_port, http_backend_port=8000, session_idle="10m", tls=None,
                      backend_tls="none", backend_ca=None, http_interval_ms=1000,
-                     http_timeout_ms=900, http_fall=3, cookie_ttl="12h", **cfg):
+                     http_timeout_ms=900, http_fall=3, cookie_ttl="12h",
+                     by_client_ip=None, **cfg):
     """make_config (the ssh service) plus a mode "http" service called
     "jupyter" on 127.0.0.1:http_port in front of port http_backend_port of
     every backend. tls: None or {"cert": path, "key": path[, "min_version": v]}.
+    by_client_ip: None leaves the service's default (off for http).
     The http check is a little more patient than the ssh one: a hub busy
     spawning a server can take a few hundred ms to answer /hub/health."""
     lines = make_config(**cfg)
@@ -653,8 +655,9 @@ def make_http_config(*, http_port, http_backend_port=8000, session_idle="10m", t
     svc.append('    backend_tls = "%s";' % backend_tls)
     if backend_ca:
         svc.append('    backend_ca = "%s";' % backend_ca)
+    if by_client_ip is not None:
+        svc.append('    by_client_ip = %s;' % ("true" if by_client_ip else "false"))
     svc += [
-        '    by_client_ip = false;',
         '    check = { type = "http"; path = "/hub/health"; expect = 200; interval = "%dms";'
         ' timeout = "%dms"; rise = 1; fall = %d; };' % (http_interval_ms, http_timeout_ms,
                                                       http_fall),

@@ -32,6 +32,7 @@ Environment, besides conftest's: POOLGATE_ITEST_HUB_DIR (default
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -441,6 +442,12 @@ def echo_servers(pool, tmp_path):
             p.wait()
 
 
+def hub_cookie(user):
+    """The cookie JupyterHub's OAuth flow sets for a user's own server, as
+    that user's browser sends it back (the value is opaque to poolgate)."""
+    return "jupyterhub-user-%s=2|1:0|10:1700000000|20:%s|" % (user, "x" * 8)
+
+
 def raw_get(pg, path, src, cookie=None):
     """GET through poolgate's http service with exactly the Cookie header
     given; returns (status, {json of the echo server}, [Set-Cookie headers])."""
@@ -492,9 +499,11 @@ def test_own_cookie_stripped_and_forged_cookie_ignored(new_http_poolgate, pool, 
                            http={"http_backend_port": ECHO_PORT})
     pg.wait_all_up(timeout=30)
 
-    # carol (by URL) is placed somewhere: L. Her response carries a genuine
-    # cookie for L. E, the other VM, is now the least loaded.
-    status, d, sc = raw_get(pg, "/user/carol/x", fresh_addr())
+    # carol (by URL, with the cookie the hub gives her own server, as her
+    # browser sends it) is placed somewhere: L. Her response carries a
+    # genuine cookie for L. E, the other VM, is now the least loaded.
+    status, d, sc = raw_get(pg, "/user/carol/x", fresh_addr(),
+                            cookie=hub_cookie("carol"))
     assert status == 200
     L = d["vm"]
     E = {"vm1": "vm2", "vm2": "vm1"}[L]
@@ -579,7 +588,10 @@ def test_each_request_on_one_connection_routed_on_its_own(new_http_poolgate, poo
     try:
         seen, sock = [], None
         for i, path in enumerate(("/user/u1/a", "/user/u2/b", "/user/u1/c")):
-            c.request("GET", path)
+            # Each user's browser carries the cookie of the user's server
+            # (an echo server answering 200 stands in for it): only then
+            # does poolgate count the user on the VM.
+            c.request("GET", path, headers={"Cookie": hub_cookie(path.split("/")[2])})
             r = c.getresponse()
             body = r.read()
             assert r.status == 200, "GET %s: %d %r" % (path, r.status, body[:200])
@@ -597,6 +609,87 @@ def test_each_request_on_one_connection_routed_on_its_own(new_http_poolgate, poo
     finally:
         c.close()
 
+
+# ------------------------------------------------------------------ 6b
+
+def vm_of(st, name):
+    for b in st["backends"]:
+        if b["name"] == name:
+            return b
+    raise AssertionError("%s not in /status: %s" % (name, json.dumps(st["backends"])))
+
+
+def login_vm(pg, user, addr):
+    """user logs in from addr (a browser's login: form, 302); returns the VM
+    that answered and waits until /status counts the user there."""
+    c = JupyterClient(pg.base_url, source_address=addr, timeout=60)
+    r = c.login(user, pw(user))
+    vm = r.headers.get("X-DSVM")
+    assert vm in HUB_VMS, "%s's login answered without a VM name: %s" % (user, brief(r))
+    pg.wait_user_on(user, vm, timeout=15)
+    return c, vm
+
+
+def test_team_behind_one_address_spread_by_load_with_defaults(hubs, new_http_poolgate, pool):
+    """The default configuration (affinity.by_client_ip on, nothing said on
+    the http service): four users logging in from one office address are
+    placed by load, not on the VM of the address. SSH from the address goes
+    to the only Jupyter user of it while there is one (the documented rule)."""
+    pg = new_http_poolgate(backends=pool.backends(HUB_VMS))
+    assert not any("by_client_ip" in l for l in pg.conf.read_text().splitlines()
+                   if "affinity" not in l), "the test must use the http service's default"
+    pg.wait_all_up(timeout=30)
+    office = fresh_addr()
+    placed = {}
+    _, placed["alice"] = login_vm(pg, "alice", office)
+    got = pg.login(office)
+    assert got == placed["alice"], (
+        "ssh from the office address while alice is its only Jupyter user went to %s, "
+        "not alice's %s" % (got, placed["alice"]))
+    for user in ("bob", "carol", "dave"):
+        _, placed[user] = login_vm(pg, user, office)
+    per_vm = {vm: sorted(u for u, v in placed.items() if v == vm) for vm in HUB_VMS}
+    assert all(per_vm.values()) and max(len(v) for v in per_vm.values()) == 2, (
+        "four users from one address should spread 2/1/1 over three VMs: %s" % per_vm)
+
+
+def test_vm_with_sshd_down_takes_no_new_jupyter_user(hubs, new_http_poolgate, pool):
+    """vm1 (weight 4: the lightest VM for a long while) holds alice; its sshd
+    stops. New Jupyter users go elsewhere, /status and the status page agree
+    that vm1 takes no new sessions, and alice keeps working on vm1."""
+    pg = new_http_poolgate(backends=pool.backends(HUB_VMS), start=False)
+    lines = [l.replace('{ name = "vm1"; address = "%s"; }' % pool.address("vm1"),
+                       '{ name = "vm1"; address = "%s"; weight = 4; }' % pool.address("vm1"))
+             for l in pg.config_lines()]
+    assert any("weight = 4" in l for l in lines), lines
+    pg.write_config(lines)
+    pg.start()
+    pg.wait_all_up(timeout=30)
+    alice, vm = login_vm(pg, "alice", fresh_addr())
+    assert vm == "vm1", "precondition: alice placed on vm1 (weight 4), got %s" % vm
+    pool.run("stop-sshd", "vm1")
+    try:
+        st = pg.wait_status(lambda st: not vm_of(st, "vm1")["health"]["ssh"]["up"],
+                            "vm1's ssh down", timeout=20)
+        b = vm_of(st, "vm1")
+        assert b["health"]["jupyter"]["up"] and b["state"] == "down" and \
+            b["takes_new"] is False, json.dumps(b)
+        jup = next(s for s in st["services"] if s["name"] == "jupyter")
+        assert jup["backends_up"] == 2, "jupyter backends_up with vm1's ssh down: %s" % jup
+        code, page = pg.get("/")
+        assert code == 200
+        m = re.search(r"service jupyter \(http\)</span><b>\d+ open</b>(\d+) VMs take new",
+                      page)
+        assert m and m.group(1) == "2", "status page: %s" % (m and m.group(0))
+        for user in ("bob", "carol", "dave"):
+            _, got = login_vm(pg, user, fresh_addr())
+            assert got != "vm1", "%s was placed on vm1 although its sshd is down" % user
+        r = alice.get("/hub/home")
+        assert r.status_code == 200 and r.headers.get("X-DSVM") == "vm1", (
+            "alice's hub page with vm1's sshd down: %s" % brief(r))
+        pg.wait_user_on("alice", "vm1")
+    finally:
+        pool.run("start-sshd", "vm1")
 
 # ------------------------------------------------------------------ 7
 

@@ -1,0 +1,378 @@
+"""Hostile input, second round: each test fails on the code before its fix.
+
+Real poolgate processes in front of the test pool (network namespaces pg-vmK,
+tests/pool/pool), as in test_faults.py, whose poolgate factory and VM-side
+server helper this module reuses. An HTTP/1.1 backend inside vm1 behaves by
+path so that a test can make the VM do what a misbehaving or busy VM does:
+
+  /close-on-reuse...  answered on a fresh connection; as the second (or
+                      later) request of a connection, the VM closes the
+                      connection without answering (a kept-alive connection
+                      the VM dropped just as poolgate reused it)
+  /never...           read, never answered (a VM that hangs)
+  anything else       200 "ok", kept alive
+
+It logs "REQ <connection> <n-th on it> <method> <path>" for every request.
+
+Needs root, the pool's tools, iproute2 and openssh (deploy/install-deps).
+"""
+
+import json
+import os
+import pwd
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from conftest import REPORT_EXTRAS, fresh_addr, poolgate_binary  # noqa: E402
+from test_faults import FaultPoolgate, NsServer, connect, fpg  # noqa: E402,F401
+
+PORT = 18070   # the behaving-by-path backend, in vm1
+
+BACKEND = r'''
+import socket, sys, threading, itertools
+addr, port, logpath = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+log = open(logpath, "a", buffering=1)
+lock = threading.Lock()
+ids = itertools.count(1)
+
+def say(s):
+    with lock:
+        log.write(s + "\n")
+
+def handle(c, cid):
+    f = c.makefile("rb")
+    n = 0
+    try:
+        while True:
+            line = f.readline(1 << 16)
+            if not line:
+                return
+            if line in (b"\r\n", b"\n"):
+                continue
+            n += 1
+            method, path = line.decode("latin-1").split()[:2]
+            cl = 0
+            while True:
+                h = f.readline(1 << 16)
+                if not h:
+                    return
+                if h in (b"\r\n", b"\n"):
+                    break
+                k, _, v = h.decode("latin-1").partition(":")
+                if k.strip().lower() == "content-length":
+                    cl = int(v.strip() or 0)
+            if cl:
+                f.read(cl)
+            say("REQ %d %d %s %s" % (cid, n, method, path))
+            if path.startswith("/close-on-reuse") and n > 1:
+                say("CLOSE %d" % cid)
+                return
+            if path.startswith("/never"):
+                while c.recv(65536):
+                    pass
+                return
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                      b"Content-Length: 3\r\n\r\nok\n")
+    except Exception as e:
+        say("ERR %r" % (e,))
+    finally:
+        try:
+            c.close()
+        except OSError:
+            pass
+
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((addr, port))
+s.listen(256)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=handle, args=(c, next(ids)), daemon=True).start()
+'''
+
+
+@pytest.fixture
+def vm_backend(pool, tmp_path):
+    """The behaving-by-path backend in vm1 on PORT: returns its request log."""
+    logpath = tmp_path / "vm-backend.log"
+    logpath.write_text("")
+    srv = NsServer("vm1", BACKEND, [pool.address("vm1"), PORT, logpath], tmp_path,
+                   "vm_backend")
+    extra = ("vm1 backend request log (%s)" % logpath,
+             lambda: logpath.read_text(errors="replace")[-6000:])
+    REPORT_EXTRAS.append(extra)
+    try:
+        srv.wait_port(pool.address("vm1"), PORT)
+        yield logpath
+    finally:
+        REPORT_EXTRAS.remove(extra)
+        srv.stop()
+
+
+def web_service(lines=()):
+    return {"name": "web", "mode": "http", "port": PORT, "lines": list(lines),
+            "check": 'type = "tcp"; interval = "500ms"; timeout = "400ms"; '
+                     'rise = 1; fall = 2;'}
+
+
+def read_response(s, timeout):
+    """One HTTP/1.1 response with a Content-Length body from socket s.
+    Returns (status, head bytes, body) or (None, what came, b"") when the
+    connection closed or nothing complete came within timeout."""
+    s.settimeout(timeout)
+    buf = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while b"\r\n\r\n" not in buf:
+            if time.monotonic() > deadline:
+                return None, buf, b""
+            d = s.recv(65536)
+            if not d:
+                return None, buf, b""
+            buf += d
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+        n = int(m.group(1)) if m else 0
+        while len(rest) < n:
+            d = s.recv(65536)
+            if not d:
+                break
+            rest += d
+        return int(head.split()[1]), head, rest[:n]
+    except (socket.timeout, ConnectionError):
+        return None, buf, b""
+
+
+def requests_seen(logpath, path):
+    return [l for l in logpath.read_text().splitlines()
+            if l.startswith("REQ ") and l.split()[4] == path]
+
+
+def web_active(pg):
+    return FaultPoolgate.service(pg, pg.status(), "web")["active"]
+
+
+def wait_web_idle(pg, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while web_active(pg) != 0:
+        if time.monotonic() > deadline:
+            raise AssertionError("poolgate still holds %d web connection(s) after the "
+                                 "client closed" % web_active(pg))
+        time.sleep(0.1)
+
+
+# ------------------------------------------------------------------ 1
+
+def test_request_on_dropped_keepalive_connection_retried_or_answered(fpg, pool, vm_backend):
+    """A VM closes a kept-alive connection as poolgate reuses it: a GET is
+    sent again on a fresh connection and answered; a POST (not idempotent,
+    even without a body) is never sent twice and gets 502. Nothing hangs,
+    nothing stays open after the client leaves."""
+    pg = fpg(backends=pool.backends(["vm1"]), services=[web_service()])
+    pg.wait_status(lambda st: all(b["health"]["web"]["up"] for b in st["backends"]),
+                   "vm1 up for web")
+    s = connect(pg.ports["web"], fresh_addr())
+    try:
+        s.sendall(b"GET /first HTTP/1.1\r\nHost: pool\r\n\r\n")
+        st, head, body = read_response(s, 10)
+        assert st == 200, "GET /first: %r" % head
+
+        s.sendall(b"GET /close-on-reuse-get HTTP/1.1\r\nHost: pool\r\n\r\n")
+        st, head, body = read_response(s, 10)
+        assert st == 200, (
+            "GET on a kept-alive VM connection the VM closed: expected the retry's 200 "
+            "within 10 s, got %r (the client hung: the retried head was never sent)" % head)
+        seen = requests_seen(vm_backend, "/close-on-reuse-get")
+        assert len(seen) == 2, "the VM should see the GET twice (dropped, retried): %s" % seen
+
+        # The retry's connection is kept alive: reusing it for a POST that
+        # the VM drops must answer 502, and the VM must see the POST once.
+        s.sendall(b"POST /close-on-reuse-post HTTP/1.1\r\nHost: pool\r\n"
+                  b"Content-Length: 0\r\n\r\n")
+        st, head, body = read_response(s, 10)
+        assert st == 502, "POST whose kept-alive VM connection closed: %r" % head
+        seen = requests_seen(vm_backend, "/close-on-reuse-post")
+        assert len(seen) == 1, "a POST must never be sent twice: %s" % seen
+    finally:
+        s.close()
+    wait_web_idle(pg)
+    pg.assert_alive()
+
+
+def test_silent_vm_answered_504_at_response_timeout(fpg, pool, vm_backend):
+    """A VM that never answers: the client gets 504 at response_timeout,
+    the connection is released, and other requests are served meanwhile."""
+    pg = fpg(backends=pool.backends(["vm1"]),
+             services=[web_service(['http = { response_timeout = "2s"; };'])])
+    pg.wait_status(lambda st: all(b["health"]["web"]["up"] for b in st["backends"]),
+                   "vm1 up for web")
+    s = connect(pg.ports["web"], fresh_addr())
+    try:
+        t0 = time.monotonic()
+        s.sendall(b"GET /never HTTP/1.1\r\nHost: pool\r\n\r\n")
+        # Meanwhile another client is served.
+        o = connect(pg.ports["web"], fresh_addr())
+        o.sendall(b"GET /other HTTP/1.1\r\nHost: pool\r\n\r\n")
+        st, head, _ = read_response(o, 10)
+        o.close()
+        assert st == 200, "another client while a VM hangs: %r" % head
+        st, head, _ = read_response(s, 15)
+        took = time.monotonic() - t0
+        assert st == 504, "a VM silent past response_timeout: expected 504, got %r" % head
+        assert 1.5 <= took <= 10, "504 after %.1fs with response_timeout 2s" % took
+    finally:
+        s.close()
+    wait_web_idle(pg)
+    assert "response_timeout" in pg.log_text()
+
+
+# ------------------------------------------------------------------ 2
+
+class CappedPoolgate(FaultPoolgate):
+    """FaultPoolgate whose VMs have max_sessions = self.max_sessions."""
+
+    max_sessions = 2
+
+    def config_lines(self, backends=None):
+        lines = super().config_lines(backends)
+        return [re.sub(r'(\{ name = "vm\d+"; address = "[^"]+";) \}',
+                       r'\1 max_sessions = %d; }' % self.max_sessions, l) for l in lines]
+
+
+def test_anonymous_user_requests_fill_no_session_slot(pool, tmp_path, vm_backend):
+    """Anyone may send /user/<name>/ requests; the VM answering them (here a
+    backend that answers 200 to anything) must not make them sessions:
+    load, capacity, /healthz and SSH logins stay as they were. A request
+    that carries the hub's cookie for the user and is answered 2xx is the
+    user's session."""
+    pg = CappedPoolgate(poolgate_binary(), tmp_path / "pg", pool, pool.backends(["vm1"]),
+                        services=[web_service()])
+    try:
+        pg.start()
+        pg.wait_status(lambda st: all(b["health"]["web"]["up"] and b["health"]["ssh"]["up"]
+                                      for b in st["backends"]), "vm1 up")
+        for i in range(10):
+            s = connect(pg.ports["web"], fresh_addr())
+            s.sendall(b"GET /user/intruder%d/ HTTP/1.1\r\nHost: pool\r\n\r\n" % i)
+            st, head, _ = read_response(s, 10)
+            s.close()
+            assert st == 200, "anonymous GET /user/intruder%d/: %r" % (i, head)
+        st = pg.status()
+        vm1 = st["backends"][0]
+        assert vm1["sessions"] == 0 and vm1["users"] == [], (
+            "anonymous requests counted as sessions: %s" % json.dumps(vm1))
+        assert vm1["takes_new"] is True, json.dumps(vm1)
+        code, body = pg.get("/healthz")
+        assert code == 200, "/healthz after anonymous requests: %d %s" % (code, body)
+        assert "jupyter session start" not in pg.log_text()
+        assert pg.login(fresh_addr()) == "vm1", "an SSH login after the anonymous requests"
+
+        # The hub's cookie for the user, answered 2xx: a session.
+        s = connect(pg.ports["web"], fresh_addr())
+        s.sendall(b"GET /user/u1/tree HTTP/1.1\r\nHost: pool\r\n"
+                  b"Cookie: jupyterhub-user-u1=2|1:0|10:1700000000|20:x\r\n\r\n")
+        st, head, _ = read_response(s, 10)
+        s.close()
+        assert st == 200
+        pg.wait_status(lambda st: st["backends"][0]["users"] == ["u1"],
+                       "u1 counted on vm1 once the VM answered her cookie-carrying request")
+    finally:
+        pg.stop()
+
+
+# ------------------------------------------------------------------ 3
+
+def _daemon_user():
+    for name in ("nobody", "daemon"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            pass
+    pytest.fail("no unprivileged user (nobody) on this machine", pytrace=False)
+
+
+class UserPoolgate(FaultPoolgate):
+    """A poolgate that starts as root and becomes self.run_as; its state_dir
+    is given (where that user can reach it)."""
+
+    def __init__(self, *a, state_dir, run_as, **kw):
+        self._state = state_dir
+        self.run_as = run_as
+        super().__init__(*a, **kw)
+
+    def config_lines(self, backends=None):
+        lines = super().config_lines(backends)
+        out = []
+        for l in lines:
+            if l.startswith("state_dir = "):
+                l = 'state_dir = "%s";' % self._state
+            l = l.replace("allow_root = true;", "")
+            out.append(l)
+        out.insert(1, 'user = "%s";' % self.run_as)
+        return out
+
+
+def test_state_dir_links_never_hand_root_files_to_the_daemon_user(pool, tmp_path):
+    """The daemon user owns state_dir, so it can plant links there. Starting
+    as root, poolgate must not give it the files they point to, must run as
+    the user, and must refuse a state_dir others may write to."""
+    pw = _daemon_user()
+    top = Path(tempfile.mkdtemp(prefix="pg-priv-"))
+    victims = Path(tempfile.mkdtemp(prefix="pg-victim-"))
+    try:
+        os.chmod(top, 0o755)
+        os.chmod(victims, 0o700)
+        state = top / "state"
+        state.mkdir(mode=0o700)
+        os.chown(state, pw.pw_uid, pw.pw_gid)
+        planted = {}
+        for name in ("affinity.state", "cookie.key", "backends.state"):
+            v = victims / (name + ".victim")
+            v.write_text("root's secret\n")
+            os.chmod(v, 0o600)
+            os.symlink(v, state / name)
+            planted[name] = v
+
+        pg = UserPoolgate(poolgate_binary(), tmp_path / "pg", pool, pool.backends(["vm1"]),
+                          state_dir=str(state), run_as=pw.pw_name)
+        try:
+            pg.start()
+            for name, v in planted.items():
+                st = os.stat(v)
+                assert st.st_uid == 0 and st.st_gid == 0, (
+                    "%s -> %s: poolgate handed root's file to %s (uid %d)"
+                    % (name, v, pw.pw_name, st.st_uid))
+                assert v.read_text() == "root's secret\n", "%s was written through" % v
+            uid = int(subprocess.run(["ps", "-o", "uid=", "-p", str(pg.proc.pid)],
+                                     stdout=subprocess.PIPE, text=True).stdout.strip())
+            assert uid == pw.pw_uid, "poolgate runs as uid %d, not %s" % (uid, pw.pw_name)
+            assert "a symbolic link" in pg.log_text(), pg.log_tail()
+            code, _ = pg.get("/healthz")
+            assert code in (200, 503)
+        finally:
+            pg.stop()
+
+        # A state_dir its group may write to: refused, with the reason.
+        os.chmod(state, 0o770)
+        bad = UserPoolgate(poolgate_binary(), tmp_path / "pg-bad", pool,
+                           pool.backends(["vm1"]), state_dir=str(state), run_as=pw.pw_name)
+        bad.start(wait=False)
+        try:
+            code = bad.proc.wait(timeout=15)
+        finally:
+            bad.stop()
+        assert code != 0, "poolgate started with a group-writable state_dir"
+        assert re.search(r"state_dir .*writable by its group or by anyone", bad.log_text()), (
+            bad.log_text())
+    finally:
+        subprocess.run(["rm", "-rf", str(top), str(victims)])
