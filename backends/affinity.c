@@ -1,45 +1,41 @@
 /*
  * affinity.c -- the affinity table: key -> VM, with expiry (pure).
  *
- * Layout: chained hash buckets (a power of two, grown to keep the load
- * factor at or below 1) hold one heap-allocated node per key, so an entry
- * never moves while it lives. Every idle node (active == 0) is also in a
- * binary min-heap ordered by expires_ms. The heap makes both "reclaim an
+ * Layout: a lib/hashtab.h table by key holds one heap-allocated node per
+ * key, so an entry never moves while it lives. Every idle node (active == 0)
+ * is also in a binary min-heap ordered by expires_ms. The heap makes both "reclaim an
  * expired entry when full" and the aff_expire() sweep cost O(log n) per
  * entry instead of a scan of the whole table: a table full of live entries
  * must not turn every refused connection into an O(max_entries) walk.
  *
- * Keys come from clients (addresses, user names), so the hash is SipHash-1-3
- * with a per-table random seed: nobody outside can aim keys at one bucket.
+ * Keys come from clients (addresses, user names); the table hashes them
+ * with SipHash under a per-table random key, so nobody outside can aim keys
+ * at one bucket.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backends/affinity.h"
-#include "backends/siphash.h"
+#include "lib/hashtab.h"
 
-#define AFF_MIN_BUCKETS 16
+#define AFF_MIN_HEAP    16
 #define AFF_NOT_IDLE    SIZE_MAX   /* heap_at of a node with sessions */
 
 struct aff_node {
 	struct aff_entry  e;
-	struct aff_node  *next;     /* bucket chain */
-	uint64_t          hash;
+	struct ht_node    hn;       /* in t->ht by e.key */
 	size_t            heap_at;  /* index in t->heap, or AFF_NOT_IDLE */
 };
 
 struct aff_table {
-	struct aff_node **bucket;
-	size_t            nbucket;      /* power of two */
-	size_t            count;
+	struct hashtab   *ht;
 	size_t            max_entries;
 	uint64_t          ttl_ms;
-	uint64_t          seed[2];
 	/*
 	 * Idle nodes, min-heap on e.expires_ms. heap_cap is reserved up to
-	 * count before a node is created, so pushing never allocates and
-	 * aff_session_end() cannot fail.
+	 * the node count before a node is created, so pushing never
+	 * allocates and aff_session_end() cannot fail.
 	 */
 	struct aff_node **heap;
 	size_t            nheap;
@@ -136,7 +132,7 @@ aff_reserve_heap(struct aff_table *t, size_t want)
 
 	if (want <= t->heap_cap)
 		return 0;
-	cap = t->heap_cap ? t->heap_cap : AFF_MIN_BUCKETS;
+	cap = t->heap_cap ? t->heap_cap : AFF_MIN_HEAP;
 	while (cap < want && cap <= SIZE_MAX / 2)
 		cap *= 2;
 	if (cap < want)
@@ -151,56 +147,57 @@ aff_reserve_heap(struct aff_table *t, size_t want)
 	return 0;
 }
 
-/* --- buckets --- */
+/* --- the table by key --- */
 
-static struct aff_node *
-aff_find(const struct aff_table *t, const char *key, uint64_t hash)
+static const void *
+aff_node_key(const struct ht_node *hn, size_t *len)
 {
-	struct aff_node *n;
+	const struct aff_node *n = HT_ENTRY(hn, struct aff_node, hn);
 
-	for (n = t->bucket[hash & (t->nbucket - 1)]; n != NULL; n = n->next)
-		if (n->hash == hash && strcmp(n->e.key, key) == 0)
-			return n;
-	return NULL;
+	*len = strlen(n->e.key);
+	return n->e.key;
 }
 
-/* Unlink n from its chain and the heap, and free it. */
+static void
+aff_node_free(struct ht_node *hn)
+{
+	free(HT_ENTRY(hn, struct aff_node, hn));
+}
+
+static struct aff_node *
+aff_find(const struct aff_table *t, const char *key, size_t len,
+    uint64_t hash)
+{
+	struct ht_node *hn = ht_find(t->ht, hash, key, len);
+
+	return hn != NULL ? HT_ENTRY(hn, struct aff_node, hn) : NULL;
+}
+
+/* Unlink n from the table and the heap, and free it. */
 static void
 aff_remove(struct aff_table *t, struct aff_node *n)
 {
-	struct aff_node **link = &t->bucket[n->hash & (t->nbucket - 1)];
-
-	while (*link != n)
-		link = &(*link)->next;
-	*link = n->next;
+	ht_remove(t->ht, &n->hn);
 	aff_heap_remove(t, n);
 	free(n);
-	t->count--;
 }
 
-/* Double the buckets. On allocation failure keep the old ones: slower, still right. */
-static void
-aff_grow(struct aff_table *t)
+/*
+ * Link the new node n (its key, backend and expiry set) under hash; an idle
+ * one (active 0) also goes into the heap. Returns 0, or -1 when the table
+ * refuses it (full), n then freed.
+ */
+static int
+aff_add(struct aff_table *t, struct aff_node *n, uint64_t hash)
 {
-	struct aff_node **nb, *n, *next;
-	size_t nn, i;
-
-	if (t->nbucket > SIZE_MAX / 2 / sizeof(*nb))
-		return;
-	nn = t->nbucket * 2;
-	nb = calloc(nn, sizeof(*nb));
-	if (nb == NULL)
-		return;
-	for (i = 0; i < t->nbucket; i++) {
-		for (n = t->bucket[i]; n != NULL; n = next) {
-			next = n->next;
-			n->next = nb[n->hash & (nn - 1)];
-			nb[n->hash & (nn - 1)] = n;
-		}
+	n->heap_at = AFF_NOT_IDLE;
+	if (ht_insert(t->ht, &n->hn, hash) == -1) {
+		free(n);
+		return -1;
 	}
-	free(t->bucket);
-	t->bucket = nb;
-	t->nbucket = nn;
+	if (n->e.active == 0)
+		aff_heap_push(t, n);
+	return 0;
 }
 
 /* Length of key, or -1 when it is NULL or longer than AFF_KEY_MAX. */
@@ -223,13 +220,11 @@ aff_new(size_t max_entries, uint64_t ttl_ms)
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		goto out;
-	t->nbucket = AFF_MIN_BUCKETS;
-	t->bucket = calloc(t->nbucket, sizeof(*t->bucket));
-	if (t->bucket == NULL)
+	t->ht = ht_new(aff_node_key, max_entries, 0);
+	if (t->ht == NULL)
 		goto out;
 	t->max_entries = max_entries;
 	t->ttl_ms = ttl_ms;
-	sip_seed(t->seed, t);
 	ret = t;
 	t = NULL;       /* transferred */
 out:
@@ -240,18 +235,9 @@ out:
 void
 aff_free(struct aff_table *t)
 {
-	struct aff_node *n, *next;
-	size_t i;
-
 	if (t == NULL)
 		return;
-	for (i = 0; t->bucket != NULL && i < t->nbucket; i++) {
-		for (n = t->bucket[i]; n != NULL; n = next) {
-			next = n->next;
-			free(n);
-		}
-	}
-	free(t->bucket);
+	ht_free(t->ht, aff_node_free);
 	free(t->heap);
 	free(t);
 }
@@ -271,7 +257,7 @@ aff_lookup(struct aff_table *t, const char *key, uint64_t now)
 
 	if (aff_key_len(key, &len) == -1)
 		return NULL;
-	n = aff_find(t, key, sip_hash13(t->seed, key, len));
+	n = aff_find(t, key, len, ht_hash(t->ht, key, len));
 	if (n == NULL)
 		return NULL;
 	if (aff_expired(n, now)) {
@@ -294,9 +280,9 @@ aff_session_start(struct aff_table *t, const char *key, const char *backend,
 	blen = strnlen(backend, CFG_NAME_MAX + 1);
 	if (blen > CFG_NAME_MAX)
 		return -1;
-	hash = sip_hash13(t->seed, key, klen);
+	hash = ht_hash(t->ht, key, klen);
 
-	n = aff_find(t, key, hash);
+	n = aff_find(t, key, klen, hash);
 	if (n != NULL) {
 		aff_heap_remove(t, n);
 		if (aff_expired(n, now) || strcmp(n->e.backend, backend) != 0) {
@@ -310,12 +296,12 @@ aff_session_start(struct aff_table *t, const char *key, const char *backend,
 		return 0;
 	}
 
-	if (t->count >= t->max_entries) {
+	if (ht_count(t->ht) >= t->max_entries) {
 		if (t->nheap == 0 || !aff_expired(t->heap[0], now))
 			return -1;
 		aff_remove(t, t->heap[0]);
 	}
-	if (aff_reserve_heap(t, t->count + 1) == -1)
+	if (aff_reserve_heap(t, ht_count(t->ht) + 1) == -1)
 		return -1;
 	n = calloc(1, sizeof(*n));
 	if (n == NULL)
@@ -323,14 +309,7 @@ aff_session_start(struct aff_table *t, const char *key, const char *backend,
 	memcpy(n->e.key, key, klen + 1);
 	memcpy(n->e.backend, backend, blen + 1);
 	n->e.active = 1;
-	n->hash = hash;
-	n->heap_at = AFF_NOT_IDLE;
-	n->next = t->bucket[hash & (t->nbucket - 1)];
-	t->bucket[hash & (t->nbucket - 1)] = n;
-	t->count++;
-	if (t->count > t->nbucket)
-		aff_grow(t);
-	return 0;
+	return aff_add(t, n, hash);
 }
 
 void
@@ -342,7 +321,7 @@ aff_session_end(struct aff_table *t, const char *key, const char *backend,
 
 	if (aff_key_len(key, &len) == -1 || backend == NULL)
 		return;
-	n = aff_find(t, key, sip_hash13(t->seed, key, len));
+	n = aff_find(t, key, len, ht_hash(t->ht, key, len));
 	/* A moved key's old sessions end here too; they no longer count. */
 	if (n == NULL || n->e.active == 0 || strcmp(n->e.backend, backend) != 0)
 		return;
@@ -368,42 +347,37 @@ aff_expire(struct aff_table *t, uint64_t now)
 void
 aff_forget_backend(struct aff_table *t, const char *backend)
 {
-	struct aff_node **link, *n;
-	size_t i;
+	struct ht_iter it;
+	struct ht_node *hn;
+	struct aff_node *n;
 
-	for (i = 0; i < t->nbucket; i++) {
-		link = &t->bucket[i];
-		while ((n = *link) != NULL) {
-			if (strcmp(n->e.backend, backend) != 0) {
-				link = &n->next;
-				continue;
-			}
-			*link = n->next;
-			aff_heap_remove(t, n);
-			free(n);
-			t->count--;
-		}
+	for (hn = ht_first(t->ht, &it); hn != NULL; hn = ht_next(&it)) {
+		n = HT_ENTRY(hn, struct aff_node, hn);
+		if (strcmp(n->e.backend, backend) == 0)
+			aff_remove(t, n);   /* the iterator is already past it */
 	}
 }
 
 size_t
 aff_count(const struct aff_table *t)
 {
-	return t->count;
+	return ht_count(t->ht);
 }
 
 size_t
 aff_count_backend(const struct aff_table *t, const char *backend,
     uint64_t now)
 {
+	struct ht_iter it;
+	const struct ht_node *hn;
 	const struct aff_node *n;
-	size_t i, c = 0;
+	size_t c = 0;
 
-	for (i = 0; i < t->nbucket; i++)
-		for (n = t->bucket[i]; n != NULL; n = n->next)
-			if (!aff_expired(n, now) &&
-			    strcmp(n->e.backend, backend) == 0)
-				c++;
+	for (hn = ht_first(t->ht, &it); hn != NULL; hn = ht_next(&it)) {
+		n = HT_ENTRY(hn, const struct aff_node, hn);
+		if (!aff_expired(n, now) && strcmp(n->e.backend, backend) == 0)
+			c++;
+	}
 	return c;
 }
 
@@ -411,13 +385,15 @@ void
 aff_foreach(const struct aff_table *t, uint64_t now,
     void (*fn)(const struct aff_entry *e, void *arg), void *arg)
 {
+	struct ht_iter it;
+	const struct ht_node *hn;
 	const struct aff_node *n;
-	size_t i;
 
-	for (i = 0; i < t->nbucket; i++)
-		for (n = t->bucket[i]; n != NULL; n = n->next)
-			if (!aff_expired(n, now))
-				fn(&n->e, arg);
+	for (hn = ht_first(t->ht, &it); hn != NULL; hn = ht_next(&it)) {
+		n = HT_ENTRY(hn, const struct aff_node, hn);
+		if (!aff_expired(n, now))
+			fn(&n->e, arg);
+	}
 }
 
 uint64_t
@@ -440,9 +416,9 @@ aff_restore(struct aff_table *t, const char *key, const char *backend,
 	blen = strnlen(backend, CFG_NAME_MAX + 1);
 	if (blen > CFG_NAME_MAX)
 		return -1;
-	hash = sip_hash13(t->seed, key, klen);
+	hash = ht_hash(t->ht, key, klen);
 
-	n = aff_find(t, key, hash);
+	n = aff_find(t, key, klen, hash);
 	if (n != NULL && !aff_expired(n, now))
 		return 1;
 	if (n != NULL) {
@@ -454,12 +430,12 @@ aff_restore(struct aff_table *t, const char *key, const char *backend,
 		return 0;
 	}
 
-	if (t->count >= t->max_entries) {
+	if (ht_count(t->ht) >= t->max_entries) {
 		if (t->nheap == 0 || !aff_expired(t->heap[0], now))
 			return -1;
 		aff_remove(t, t->heap[0]);
 	}
-	if (aff_reserve_heap(t, t->count + 1) == -1)
+	if (aff_reserve_heap(t, ht_count(t->ht) + 1) == -1)
 		return -1;
 	n = calloc(1, sizeof(*n));
 	if (n == NULL)
@@ -467,13 +443,5 @@ aff_restore(struct aff_table *t, const char *key, const char *backend,
 	memcpy(n->e.key, key, klen + 1);
 	memcpy(n->e.backend, backend, blen + 1);
 	n->e.expires_ms = expires_ms;
-	n->hash = hash;
-	n->heap_at = AFF_NOT_IDLE;
-	n->next = t->bucket[hash & (t->nbucket - 1)];
-	t->bucket[hash & (t->nbucket - 1)] = n;
-	t->count++;
-	aff_heap_push(t, n);
-	if (t->count > t->nbucket)
-		aff_grow(t);
-	return 0;
+	return aff_add(t, n, hash);
 }

@@ -292,6 +292,44 @@ be_state_name(enum be_state s)
 	return "unknown";
 }
 
+static const char *const admin_names[] = {
+	[BE_ADMIN_READY] = "ready",
+	[BE_ADMIN_DRAIN] = "drain",
+	[BE_ADMIN_MAINT] = "maint",
+};
+
+const char *
+be_admin_name(enum be_admin a)
+{
+	if ((size_t)a < sizeof(admin_names) / sizeof(admin_names[0]))
+		return admin_names[a];
+	return "unknown";
+}
+
+bool
+be_admin_parse(const char *name, enum be_admin *out)
+{
+	for (size_t i = 0; name != NULL &&
+	    i < sizeof(admin_names) / sizeof(admin_names[0]); i++)
+		if (strcmp(name, admin_names[i]) == 0) {
+			*out = (enum be_admin)i;
+			return true;
+		}
+	return false;
+}
+
+const char *
+be_source_name(enum be_source s)
+{
+	switch (s) {
+	case BE_SRC_FILE:           return "configuration file";
+	case BE_SRC_API:            return "admin API";
+	case BE_SRC_DISCOVERY_FILE: return "discovery file";
+	case BE_SRC_DNS:            return "DNS discovery";
+	}
+	return "unknown source";
+}
+
 bool
 be_takes_new(const struct backend *b, size_t svc)
 {

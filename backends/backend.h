@@ -15,7 +15,7 @@
  *
  * The registry (struct pool) owns its backends. A backend removed from the
  * configuration is marked `removed`: it takes no new sessions and is freed by
- * srv_reap() (proxy/server.c) once its last session has ended.
+ * srv_reap() (daemon/server.c) once its last session has ended.
  *
  * The pool keeps, per service, the VMs that take new sessions in load order
  * (backends/ready.h), so that choosing the least loaded one does not scan
@@ -35,6 +35,9 @@
 #include "config/config.h"
 
 enum be_admin { BE_ADMIN_READY = 0, BE_ADMIN_DRAIN, BE_ADMIN_MAINT };
+
+/* Where a VM's membership comes from; each source manages only its own. */
+enum be_source { BE_SRC_FILE = 0, BE_SRC_API, BE_SRC_DISCOVERY_FILE, BE_SRC_DNS };
 enum be_state { BE_UP = 0, BE_DOWN, BE_DRAIN, BE_MAINT };
 
 struct be_health {
@@ -88,8 +91,7 @@ struct backend {
 	bool             agent_last_ok;   /* the last attempt got a valid reply */
 	uint64_t         agent_last_ms;   /* clock of the last attempt, 0 = never */
 	void            *agent_check;     /* owned by backends/check_agent.c */
-	int              source;          /* enum be_source (proxy/server.h): who manages it */
-	bool             file_seen;       /* reload bookkeeping (proxy/server.c) */
+	enum be_source   source;          /* who manages it */
 
 	/*
 	 * Selection's bookkeeping (backend.c, ready.c, select.c). Equal loads
@@ -178,6 +180,13 @@ bool            be_in_list(const struct backend *b,
     struct backend *const *list, size_t n);
 /* True when an existing affinity to the backend may still be honoured. */
 bool            be_takes_affine(const struct backend *b, size_t svc);
+
+/* "configuration file", "admin API", ... for messages and status. */
+const char     *be_source_name(enum be_source s);
+/* The one table of admin-state names: "ready", "drain", "maint". */
+const char     *be_admin_name(enum be_admin a);
+/* The admin state called `name` into *out; false when there is none. */
+bool            be_admin_parse(const char *name, enum be_admin *out);
 
 /* The stronger of the operator's and the agent's admin state. */
 enum be_admin   be_admin_effective(const struct backend *b);

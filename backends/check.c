@@ -14,11 +14,12 @@
 #include <openssl/err.h>
 
 #include "backends/check.h"
-#include "proxy/http.h"
-#include "proxy/log.h"
-#include "proxy/tls.h"
+#include "http/http.h"
+#include "lib/log.h"
+#include "lib/tls.h"
 
 struct check {
+	struct members     *m;            /* b's pool module: results go there */
 	struct backend     *b;
 	size_t              svc;
 	char                svcname[CFG_NAME_MAX + 1];
@@ -43,44 +44,6 @@ set_timer(struct check *c, uint64_t ms)
 	evtimer_add(c->timer, &tv);
 }
 
-/* The daemon's one observer of health changes (status page events). */
-static chk_observer_fn *observer;
-static void *observer_arg;
-
-void
-chk_set_observer(chk_observer_fn *fn, void *arg)
-{
-	observer = fn;
-	observer_arg = arg;
-}
-
-void
-chk_record(struct backend *b, size_t svc, const char *svcname, int rise,
-    int fall, bool ok, const char *err, uint64_t latency_ms, uint64_t now)
-{
-	struct be_health *h = &b->health[svc];
-	enum hc_change ch;
-
-	h->checks++;
-	h->last_check_ms = now;
-	h->last_latency_ms = latency_ms;
-	if (!ok) {
-		h->failures++;
-		snprintf(h->last_error, sizeof(h->last_error), "%s",
-		    err != NULL && *err ? err : "failed");
-	} else
-		h->last_error[0] = '\0';
-	ch = hc_record(&h->hc, ok, rise, fall);
-	if (ch == HC_WENT_UP)
-		log_info("backend %s service=%s health=up after %d passed check(s)",
-		    b->name, svcname, rise);
-	else if (ch == HC_WENT_DOWN)
-		log_warn("backend %s service=%s health=down after %d failure(s): %s",
-		    b->name, svcname, fall, h->last_error);
-	if (ch != HC_SAME && observer != NULL)
-		observer(observer_arg, b, svcname, ch == HC_WENT_UP, h->last_error);
-}
-
 static void
 probe_done(struct check *c, bool ok, const char *err)
 {
@@ -90,8 +53,8 @@ probe_done(struct check *c, bool ok, const char *err)
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
-	chk_record(c->b, c->svc, c->svcname, c->cc.rise, c->cc.fall, ok, err,
-	    spent, now);
+	mbr_check_result(c->m, c->b, c->svc, c->svcname, c->cc.rise, c->cc.fall,
+	    ok, err, spent, now);
 	/* Next run one interval after this one started. */
 	set_timer(c, spent < c->cc.interval_ms ? c->cc.interval_ms - spent : 0);
 }
@@ -238,8 +201,8 @@ check_timercb(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-chk_start(struct event_base *base, struct backend *b, size_t svc,
-    const struct cfg_service *cs, SSL_CTX *ssl)
+chk_start(struct event_base *base, struct members *m, struct backend *b,
+    size_t svc, const struct cfg_service *cs, SSL_CTX *ssl)
 {
 	struct check *c;
 
@@ -250,6 +213,7 @@ chk_start(struct event_base *base, struct backend *b, size_t svc,
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto fail;
+	c->m = m;
 	c->b = b;
 	c->svc = svc;
 	snprintf(c->svcname, sizeof(c->svcname), "%s", cs->name);

@@ -4,8 +4,10 @@
  * Every `interval` a check connects to the VM's address on the service's port
  * and, for type "ssh", reads the server's identification line, for type
  * "http", sends GET `path` and expects status `expect`; the whole probe must
- * finish within `timeout`. The result goes through chk_record(),
- * which the relay also calls for passive failures (a connect that failed).
+ * finish within `timeout`. Every check ends in one call to the pool module,
+ * mbr_check_result() (as relayd's check_*.c end in hce_notify_done), which
+ * the data path also calls for passive failures (a connect that failed);
+ * a check never touches forwarding state.
  *
  * A check context belongs to b->check[svc] and must be stopped (chk_stop)
  * before the backend is freed or the service index changes meaning.
@@ -21,36 +23,23 @@
 #include <openssl/ssl.h>
 
 #include "backends/backend.h"
+#include "backends/members.h"
 #include "config/config.h"
 
 /*
- * Start checking b for service index svc as cs->check says; the first probe
+ * Start checking b (a member of m, which must outlive the check) for
+ * service index svc as cs->check says; the first probe
  * runs at once. With type "none" the VM is marked healthy for the service
  * and nothing runs. An "http" check goes over TLS when ssl (the service's
  * client context, referenced by the check) is not NULL. Returns 0, or -1 on
  * allocation failure (logged).
  */
-int  chk_start(struct event_base *base, struct backend *b, size_t svc,
-    const struct cfg_service *cs, SSL_CTX *ssl);
+int  chk_start(struct event_base *base, struct members *m, struct backend *b,
+    size_t svc, const struct cfg_service *cs, SSL_CTX *ssl);
 
 /* Stop and free the check of b for svc (if any); health is left as it is. */
 void chk_stop(struct backend *b, size_t svc);
 
-/*
- * Record one result in b->health[svc] and log a change of health. err is
- * the reason of a failure ("" or NULL on success).
- */
-void chk_record(struct backend *b, size_t svc, const char *svcname, int rise,
-    int fall, bool ok, const char *err, uint64_t latency_ms, uint64_t now);
-
-/*
- * Have fn called on every change of a VM's health for a service (after it
- * was logged); one observer for the process, NULL to stop. The observer
- * owns the pool: it must pool_touch(b), selection reads the health.
- */
-typedef void chk_observer_fn(void *arg, struct backend *b,
-    const char *svcname, bool up, const char *err);
-void chk_set_observer(chk_observer_fn *fn, void *arg);
 
 /*
  * Judge the bytes an SSH server sent first (pure). Returns 1 when buf holds a

@@ -13,10 +13,10 @@
 
 #include "backends/agent.h"
 #include "backends/check_agent.h"
-#include "proxy/log.h"
+#include "lib/log.h"
 
 struct agent_check {
-	struct pool        *pool;         /* b's, for pool_touch */
+	struct members     *m;            /* b's pool module */
 	struct backend     *b;
 	int                 port;
 	uint64_t            interval_ms;
@@ -109,7 +109,7 @@ probe_reply(struct agent_check *c, const char *buf, size_t len)
 	now = pg_now_ms();
 	ch = agent_apply(b, &r);
 	if (ch != 0)   /* weight, maxconn, admin or down: selection reads them */
-		pool_touch(c->pool, b);
+		mbr_agent_changed(c->m, b);
 	agent_describe(&r, b->agent_last, sizeof(b->agent_last));
 	b->agent_last_ok = true;
 	b->agent_last_ms = now;
@@ -209,7 +209,7 @@ agent_timercb(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-agent_start(struct event_base *base, struct pool *pool, struct backend *b,
+agent_start(struct event_base *base, struct members *m, struct backend *b,
     int port, uint64_t interval_ms, uint64_t timeout_ms)
 {
 	struct agent_check *c;
@@ -217,7 +217,7 @@ agent_start(struct event_base *base, struct pool *pool, struct backend *b,
 	agent_stop(b);
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto fail;
-	c->pool = pool;
+	c->m = m;
 	c->b = b;
 	c->port = port;
 	c->interval_ms = interval_ms;

@@ -21,16 +21,17 @@
 #include <event2/event.h>
 
 #include "backends/backend.h"
+#include "backends/members.h"
 
 /*
- * Start (or restart) the agent check of b, a member of pool, on port
+ * Start (or restart) the agent check of b, a member of m, on port
  * (1..65535); the first probe runs at once. A reply that changes what
- * selection reads is followed by pool_touch(pool, b); pool must outlive the
- * check. The figures the agent reported before are kept: call
+ * selection reads is told to the pool module (mbr_agent_changed); m must
+ * outlive the check. The figures the agent reported before are kept: call
  * be_agent_clear() as well when they no longer apply. Returns 0, or -1 on
  * allocation failure (logged).
  */
-int  agent_start(struct event_base *base, struct pool *pool, struct backend *b,
+int  agent_start(struct event_base *base, struct members *m, struct backend *b,
     int port, uint64_t interval_ms, uint64_t timeout_ms);
 
 /*

@@ -26,8 +26,8 @@
 
 #include "backends/discofile.h"
 #include "backends/discovery.h"
-#include "proxy/log.h"
-#include "proxy/server.h"
+#include "lib/log.h"
+#include "backends/members.h"
 
 #define DISC_ERR_MAX     200      /* one message from the server or a query */
 #define DISC_WARN_MAX    768      /* what went wrong in one DNS round */
@@ -78,7 +78,8 @@ struct disc_answer {
 };
 
 struct discovery {
-	struct pg_server  *srv;
+	struct event_base *base;
+	struct members    *mbr;         /* the pool module: every change goes there */
 	struct event      *ev_tick;
 	uint64_t           refresh_ms;  /* 0: timer not running */
 	int                weight;
@@ -189,7 +190,7 @@ want_replace(struct disc_src *s, struct disc_set *w)
 static int
 pool_set(const struct discovery *d, enum be_source src, struct disc_set *out)
 {
-	const struct pool *p = &d->srv->pool;
+	const struct pool *p = &d->mbr->pool;
 
 	out->n = 0;
 	out->m = calloc(p->n > 0 ? p->n : 1, sizeof(*out->m));
@@ -199,7 +200,7 @@ pool_set(const struct discovery *d, enum be_source src, struct disc_set *out)
 		const struct backend *b = p->be[i];
 		struct disc_member *m = &out->m[out->n];
 
-		if (b->removed || b->source != (int)src)
+		if (b->removed || b->source != src)
 			continue;
 		snprintf(m->name, sizeof(m->name), "%s", b->name);
 		m->family = b->addr.ss.ss_family;
@@ -230,7 +231,7 @@ disc_remove(struct discovery *d, struct disc_src *s, const struct disc_member *m
 {
 	char err[DISC_ERR_MAX];
 
-	if (srv_backend_remove(d->srv, s->src, m->name, err, sizeof(err)) != 0) {
+	if (mbr_remove(d->mbr, s->src, m->name, err, sizeof(err)) != 0) {
 		log_warn("discovery: %s (%s) not removed: %s", m->name, m->addr, err);
 		return;
 	}
@@ -245,7 +246,7 @@ disc_remove(struct discovery *d, struct disc_src *s, const struct disc_member *m
 static const struct backend *
 addr_taken(const struct discovery *d, const struct disc_member *m)
 {
-	const struct pool *p = &d->srv->pool;
+	const struct pool *p = &d->mbr->pool;
 
 	for (size_t i = 0; i < p->n; i++) {
 		const struct backend *b = p->be[i];
@@ -272,10 +273,10 @@ disc_upsert(struct discovery *d, struct disc_src *s, struct disc_member *w,
 
 	if ((other = addr_taken(d, w)) != NULL) {
 		snprintf(err, sizeof(err), "%s is already the address of %s (%s)",
-		    w->addr, other->name, srv_source_name(other->source));
+		    w->addr, other->name, be_source_name(other->source));
 		rc = -1;
 	} else {
-		rc = srv_backend_upsert(d->srv, s->src, w->name, w->addr,
+		rc = mbr_upsert(d->mbr, s->src, w->name, w->addr,
 		    w->weight, w->max_sessions, err, sizeof(err));
 	}
 	if (rc == -1) {
@@ -790,7 +791,7 @@ static int
 dns_init(struct discovery *d)
 {
 	const char *ns = getenv(DISC_DNS_SERVER_ENV);
-	struct event_base *base = d->srv->base;
+	struct event_base *base = d->base;
 
 	if (d->evdns != NULL)
 		return 0;
@@ -1038,18 +1039,20 @@ disc_reconfigure(struct discovery *d, const struct cfg_discovery *cfg)
 }
 
 struct discovery *
-disc_start(struct pg_server *srv, const struct cfg_discovery *cfg)
+disc_start(struct event_base *base, struct members *mbr,
+    const struct cfg_discovery *cfg)
 {
 	struct discovery *d = calloc(1, sizeof(*d));
 
 	if (d == NULL)
 		goto fail;
-	d->srv = srv;
+	d->base = base;
+	d->mbr = mbr;
 	d->fsrc.src = BE_SRC_DISCOVERY_FILE;
 	d->dsrc.src = BE_SRC_DNS;
 	d->weight = cfg->weight;
 	d->max_sessions = cfg->max_sessions;
-	d->ev_tick = event_new(srv->base, -1, EV_PERSIST, disc_tick, d);
+	d->ev_tick = event_new(base, -1, EV_PERSIST, disc_tick, d);
 	if (d->ev_tick == NULL || disc_reconfigure(d, cfg) == -1)
 		goto fail;
 	return d;

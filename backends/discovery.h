@@ -44,21 +44,21 @@
  *    that nameserver is the only one used instead: for tests, against a
  *    local server on loopback.
  *
- * The wanted set is applied with srv_backend_upsert() for a VM that is new
- * or changed (it starts down until its checks pass) and srv_backend_remove()
+ * The wanted set is applied with mbr_upsert() for a VM that is new
+ * or changed (it starts down until its checks pass) and mbr_remove()
  * for one no longer wanted (it drains, then is forgotten), removals first so
  * that an address can move from one name to another. What the source
  * currently has is read from the pool itself (every VM of that source not
  * being removed), so discovery never loses track of its VMs. Each source
  * touches only its own VMs: a name owned by another source (say, defined in
- * backends[]) is refused by srv_backend_upsert(), and so is an address that
+ * backends[]) is refused by mbr_upsert(), and so is an address that
  * another VM not being removed already has (two names for one machine
  * would count its sessions twice); either is logged once and tried again
  * every refresh. Every change is logged:
  *
  *	discovery: vm5 (10.0.0.9) added from /etc/poolgate/backends
  *
- * All of it runs on srv->base, in the loop's thread.
+ * All of it runs on base, in the loop's thread.
  */
 #ifndef POOLGATE_DISCOVERY_H
 #define POOLGATE_DISCOVERY_H
@@ -68,7 +68,8 @@
 /* The environment variable that points DNS discovery at one nameserver. */
 #define DISC_DNS_SERVER_ENV "POOLGATE_DNS_SERVER"
 
-struct pg_server;
+struct event_base;
+struct members;
 struct discovery;
 
 /*
@@ -81,7 +82,7 @@ struct discovery;
  * resolver that cannot be set up is not a failure: it is logged and tried
  * again every refresh.
  */
-struct discovery *disc_start(struct pg_server *srv,
+struct discovery *disc_start(struct event_base *base, struct members *mbr,
     const struct cfg_discovery *cfg);
 
 /*

@@ -4,7 +4,7 @@
  * The daemon hands the detector a snapshot of the pool once per tick (every
  * second) and after each session start and end; the detector compares it
  * with what it saw before and queues the events below, which the caller
- * drains with hk_next() and hands to the runner (proxy/hookrun.h). No clock,
+ * drains with hk_next() and hands to the runner (backends/hookrun.h). No clock,
  * no I/O: `now` is passed in (pg_now_ms()).
  *
  * Events, per VM ("backend" is its name):

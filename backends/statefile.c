@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "backends/statefile.h"
+#include "lib/atomicfile.h"
 
 #define SF_CRC_DIGITS 8
 #define SF_U64_DIGITS 20
@@ -68,7 +69,7 @@ sf_backend_valid(const char *s, size_t len)
 /*
  * A Unix-style login name: a letter or '_', then letters, digits, '_', '.'
  * or '-', and optionally a final '$'. Wider than what the HTTP side accepts
- * today (proxy/httpuser.c: lowercase only), so a file never loses a user
+ * today (http/httpuser.c: lowercase only), so a file never loses a user
  * that an older or newer rule let in; what matters here is that the key
  * holds no space, control byte or other surprise.
  */
@@ -427,93 +428,6 @@ sf_errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int
-sf_write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-int
-sf_write_atomic(const char *dir, const char *name, const void *buf,
-    size_t len, char *err, size_t errlen)
-{
-	char *path = NULL, *tmp = NULL;
-	int fd = -1, dfd = -1, ret = -1;
-	bool made_tmp = false;
-
-	if (asprintf(&path, "%s/%s", dir, name) == -1) {
-		path = NULL;
-		sf_errf(err, errlen, "%s/%s: out of memory", dir, name);
-		goto out;
-	}
-	if (asprintf(&tmp, "%s.tmp", path) == -1) {
-		tmp = NULL;
-		sf_errf(err, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	/*
-	 * A temporary file left by a crash is removed, then created anew with
-	 * O_EXCL: whatever was there (a symlink, a file of another mode) is
-	 * never written through.
-	 */
-	if (unlink(tmp) == -1 && errno != ENOENT) {
-		sf_errf(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		sf_errf(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	made_tmp = true;
-	if (fchmod(fd, 0600) == -1 || sf_write_all(fd, buf, len) == -1 ||
-	    fsync(fd) == -1) {
-		sf_errf(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (close(fd) == -1) {
-		fd = -1;
-		sf_errf(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	/* The data is on disk before the name points at it. */
-	if (rename(tmp, path) == -1) {
-		sf_errf(err, errlen, "%s: rename to %s: %s", tmp, path,
-		    strerror(errno));
-		goto out;
-	}
-	made_tmp = false;
-	/* And the rename itself survives a crash. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd == -1 || fsync(dfd) == -1) {
-		sf_errf(err, errlen, "%s: %s", dir, strerror(errno));
-		goto out;
-	}
-	ret = 0;
-out:
-	if (fd != -1)
-		close(fd);
-	if (dfd != -1)
-		close(dfd);
-	if (made_tmp)
-		unlink(tmp);
-	free(tmp);
-	free(path);
-	return ret;
-}
 
 long
 sf_save(const char *dir, const struct aff_table *t, uint64_t now_mono,
@@ -528,7 +442,7 @@ sf_save(const char *dir, const struct aff_table *t, uint64_t now_mono,
 		sf_errf(err, errlen, "%s/%s: out of memory", dir, SF_FILE_NAME);
 		return -1;
 	}
-	if (sf_write_atomic(dir, SF_FILE_NAME, buf, len, err, errlen) == -1)
+	if (af_write_atomic(dir, SF_FILE_NAME, buf, len, err, errlen) == -1)
 		n = -1;
 	free(buf);
 	return n;

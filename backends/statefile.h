@@ -118,13 +118,4 @@ int  sf_load(const char *path, struct aff_table *t, uint64_t now_mono,
  */
 void sf_report_format(const struct sf_report *rep, char *out, size_t outlen);
 
-/*
- * Replace dir/name with buf crash-safely: write dir/name.tmp (mode 0600,
- * created fresh, never through a symlink), fsync it, rename it over
- * dir/name and fsync dir. Returns 0, or -1 with the reason in err (the
- * temporary file is then removed and dir/name is untouched).
- */
-int  sf_write_atomic(const char *dir, const char *name, const void *buf,
-    size_t len, char *err, size_t errlen);
-
 #endif

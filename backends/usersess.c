@@ -1,11 +1,12 @@
 /*
  * usersess.c -- Jupyter sessions: one user on one VM (pure).
  *
- * Layout: one heap-allocated node per user, in chained hash buckets by user
- * name (a power of two, grown to keep the load factor at or below 1). Each
- * node embeds its US_ADDRS address links, and every used link is also in a
- * second bucket array by address, so "who is live from this address" walks
- * only the links of that address.
+ * Layout: one heap-allocated node per user, in a lib/hashtab.h table by
+ * user name. Each node embeds its US_ADDRS address links, and every used
+ * link is also in a second table by address, which holds one link per user
+ * seen from that address (equal keys), so "who is live from this address"
+ * walks only the links of that address. Both tables hash with SipHash under
+ * their own random key, since names and addresses come from clients.
  *
  * A node with no open websocket is in the idle list, ordered by
  * last_seen_ms (oldest first). Stamps never decrease (see us_stamp), so a
@@ -18,27 +19,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/siphash.h"
+#include "lib/hashtab.h"
 #include "backends/usersess.h"
-
-#define US_MIN_BUCKETS 16
 
 struct us_node;
 
 struct us_link {                     /* one recent address of one user */
-	struct us_link  *next;           /* address bucket chain */
-	struct us_link **pprev;          /* what points at us in that chain */
+	struct ht_node   hn;             /* in t->addrs by addr */
 	struct us_node  *owner;
-	uint64_t         hash;
 	uint64_t         seen_ms;
 	char             addr[US_ADDR_MAX + 1];
 };
 
 struct us_node {
-	struct us_node  *next;           /* user bucket chain */
+	struct ht_node   hn;             /* in t->users by user */
 	struct us_node  *idle_prev;      /* idle list, only while ws == 0 */
 	struct us_node  *idle_next;
-	uint64_t         hash;
 	uint64_t         id;
 	uint64_t         last_seen_ms;
 	uint32_t         ws;
@@ -49,17 +45,12 @@ struct us_node {
 };
 
 struct us_table {
-	struct us_node **bucket;         /* by user name */
-	size_t           nbucket;        /* power of two */
-	struct us_link **abucket;        /* by address */
-	size_t           nabucket;       /* power of two */
-	size_t           count;
-	size_t           nlinks;
+	struct hashtab  *users;          /* us_node by user name */
+	struct hashtab  *addrs;          /* us_link by address, one per user */
 	size_t           max_users;
 	uint64_t         idle_ms;
 	uint64_t         latest_ms;      /* largest now stamped so far */
 	uint64_t         next_id;
-	uint64_t         seed[2];
 	struct us_node  *idle_head;      /* least recently active */
 	struct us_node  *idle_tail;
 };
@@ -141,60 +132,45 @@ us_idle_append(struct us_table *t, struct us_node *n)
 	t->idle_tail = n;
 }
 
-/* --- addresses --- */
+/* --- the two tables --- */
 
-static void
-us_link_remove(struct us_table *t, struct us_link *l)
+static const void *
+us_node_key(const struct ht_node *hn, size_t *len)
 {
-	*l->pprev = l->next;
-	if (l->next != NULL)
-		l->next->pprev = l->pprev;
-	l->next = NULL;
-	l->pprev = NULL;
-	t->nlinks--;
+	const struct us_node *n = HT_ENTRY(hn, struct us_node, hn);
+
+	*len = strlen(n->user);
+	return n->user;
+}
+
+static const void *
+us_link_key(const struct ht_node *hn, size_t *len)
+{
+	const struct us_link *l = HT_ENTRY(hn, struct us_link, hn);
+
+	*len = strlen(l->addr);
+	return l->addr;
 }
 
 static void
-us_link_insert(struct us_table *t, struct us_link *l)
+us_node_free(struct ht_node *hn)
 {
-	struct us_link **head = &t->abucket[l->hash & (t->nabucket - 1)];
-
-	l->next = *head;
-	if (*head != NULL)
-		(*head)->pprev = &l->next;
-	*head = l;
-	l->pprev = head;
-	t->nlinks++;
+	free(HT_ENTRY(hn, struct us_node, hn));
 }
 
-/* Double the address buckets; on allocation failure keep the old ones. */
+/*
+ * Link hn into ht. Both tables are capped above what max_users allows (a
+ * user is counted before a node is linked; a user holds at most US_ADDRS
+ * links), so a refusal is a bug, not a state to carry on from.
+ */
 static void
-us_agrow(struct us_table *t)
+us_link_node(struct hashtab *ht, struct ht_node *hn, uint64_t hash)
 {
-	struct us_link **nb, *l, *next;
-	size_t nn, i;
-
-	if (t->nabucket > SIZE_MAX / 2 / sizeof(*nb))
-		return;
-	nn = t->nabucket * 2;
-	nb = calloc(nn, sizeof(*nb));
-	if (nb == NULL)
-		return;
-	for (i = 0; i < t->nabucket; i++) {
-		for (l = t->abucket[i]; l != NULL; l = next) {
-			struct us_link **head = &nb[l->hash & (nn - 1)];
-
-			next = l->next;
-			l->next = *head;
-			if (*head != NULL)
-				(*head)->pprev = &l->next;
-			*head = l;
-			l->pprev = head;
-		}
+	if (ht_insert(ht, hn, hash) == -1) {
+		fprintf(stderr, "usersess: table refused an entry below its "
+		    "cap (%zu entries)\n", ht_count(ht));
+		abort();
 	}
-	free(t->abucket);
-	t->abucket = nb;
-	t->nabucket = nn;
 }
 
 /* Remember that n was seen from addr at stamp; evict its oldest if full. */
@@ -203,15 +179,13 @@ us_note_addr(struct us_table *t, struct us_node *n, const char *addr,
     uint64_t stamp)
 {
 	struct us_link *l;
-	uint64_t hash;
 	size_t len, i, oldest = 0;
 
 	if (addr == NULL || us_len(addr, US_ADDR_MAX, &len) == -1)
 		return;
-	hash = sip_hash13(t->seed, addr, len);
 	for (i = 0; i < n->nlink; i++) {
 		l = &n->link[i];
-		if (l->hash == hash && strcmp(l->addr, addr) == 0) {
+		if (strcmp(l->addr, addr) == 0) {
 			l->seen_ms = stamp;
 			return;
 		}
@@ -222,28 +196,23 @@ us_note_addr(struct us_table *t, struct us_node *n, const char *addr,
 		l = &n->link[n->nlink++];
 	} else {
 		l = &n->link[oldest];
-		us_link_remove(t, l);
+		ht_remove(t->addrs, &l->hn);
 	}
 	memcpy(l->addr, addr, len + 1);
-	l->hash = hash;
 	l->seen_ms = stamp;
 	l->owner = n;
-	us_link_insert(t, l);
-	if (t->nlinks > t->nabucket)
-		us_agrow(t);
+	us_link_node(t->addrs, &l->hn, ht_hash(t->addrs, addr, len));
 }
 
 /* --- users --- */
 
 static struct us_node *
-us_find(const struct us_table *t, const char *user, uint64_t hash)
+us_find(const struct us_table *t, const char *user, size_t len,
+    uint64_t hash)
 {
-	struct us_node *n;
+	struct ht_node *hn = ht_find(t->users, hash, user, len);
 
-	for (n = t->bucket[hash & (t->nbucket - 1)]; n != NULL; n = n->next)
-		if (n->hash == hash && strcmp(n->user, user) == 0)
-			return n;
-	return NULL;
+	return hn != NULL ? HT_ENTRY(hn, struct us_node, hn) : NULL;
 }
 
 /* Look up a user name given by the caller; NULL when invalid or absent. */
@@ -254,7 +223,7 @@ us_lookup(const struct us_table *t, const char *user)
 
 	if (us_len(user, US_USER_MAX, &len) == -1)
 		return NULL;
-	return us_find(t, user, sip_hash13(t->seed, user, len));
+	return us_find(t, user, len, ht_hash(t->users, user, len));
 }
 
 /*
@@ -264,53 +233,13 @@ us_lookup(const struct us_table *t, const char *user)
 static void
 us_unlink(struct us_table *t, struct us_node *n)
 {
-	struct us_node **link = &t->bucket[n->hash & (t->nbucket - 1)];
 	size_t i;
 
-	while (*link != n)
-		link = &(*link)->next;
-	*link = n->next;
-	n->next = NULL;
+	ht_remove(t->users, &n->hn);
 	us_idle_remove(t, n);
 	for (i = 0; i < n->nlink; i++)
-		us_link_remove(t, &n->link[i]);
+		ht_remove(t->addrs, &n->link[i].hn);
 	n->nlink = 0;
-	t->count--;
-}
-
-static void
-us_insert(struct us_table *t, struct us_node *n)
-{
-	struct us_node **head = &t->bucket[n->hash & (t->nbucket - 1)];
-
-	n->next = *head;
-	*head = n;
-	t->count++;
-}
-
-/* Double the user buckets; on allocation failure keep the old ones. */
-static void
-us_grow(struct us_table *t)
-{
-	struct us_node **nb, *n, *next;
-	size_t nn, i;
-
-	if (t->nbucket > SIZE_MAX / 2 / sizeof(*nb))
-		return;
-	nn = t->nbucket * 2;
-	nb = calloc(nn, sizeof(*nb));
-	if (nb == NULL)
-		return;
-	for (i = 0; i < t->nbucket; i++) {
-		for (n = t->bucket[i]; n != NULL; n = next) {
-			next = n->next;
-			n->next = nb[n->hash & (nn - 1)];
-			nb[n->hash & (nn - 1)] = n;
-		}
-	}
-	free(t->bucket);
-	t->bucket = nb;
-	t->nbucket = nn;
 }
 
 static void
@@ -343,15 +272,13 @@ us_new(size_t max_users, uint64_t idle_ms)
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		goto out;
-	t->nbucket = US_MIN_BUCKETS;
-	t->nabucket = US_MIN_BUCKETS;
-	t->bucket = calloc(t->nbucket, sizeof(*t->bucket));
-	t->abucket = calloc(t->nabucket, sizeof(*t->abucket));
-	if (t->bucket == NULL || t->abucket == NULL)
+	t->users = ht_new(us_node_key, max_users, 0);
+	t->addrs = ht_new(us_link_key,
+	    max_users > SIZE_MAX / US_ADDRS ? SIZE_MAX : max_users * US_ADDRS, 0);
+	if (t->users == NULL || t->addrs == NULL)
 		goto out;
 	t->max_users = max_users;
 	t->idle_ms = idle_ms;
-	sip_seed(t->seed, t);
 	ret = t;
 	t = NULL;       /* transferred */
 out:
@@ -362,19 +289,11 @@ out:
 void
 us_free(struct us_table *t)
 {
-	struct us_node *n, *next;
-	size_t i;
-
 	if (t == NULL)
 		return;
-	for (i = 0; t->bucket != NULL && i < t->nbucket; i++) {
-		for (n = t->bucket[i]; n != NULL; n = next) {
-			next = n->next;
-			free(n);
-		}
-	}
-	free(t->bucket);
-	free(t->abucket);
+	/* The links live inside the user nodes: forget them, then free those. */
+	ht_free(t->addrs, NULL);
+	ht_free(t->users, us_node_free);
 	free(t);
 }
 
@@ -396,9 +315,9 @@ us_request(struct us_table *t, const char *user, const char *backend,
 	if (us_len(user, US_USER_MAX, &ulen) == -1 ||
 	    us_len(backend, CFG_NAME_MAX, &blen) == -1)
 		return US_INVALID;
-	hash = sip_hash13(t->seed, user, ulen);
+	hash = ht_hash(t->users, user, ulen);
 
-	n = us_find(t, user, hash);
+	n = us_find(t, user, ulen, hash);
 	if (n != NULL) {
 		bool live = us_live(t, n, now);
 
@@ -420,7 +339,7 @@ us_request(struct us_table *t, const char *user, const char *backend,
 		return US_STARTED;
 	}
 
-	if (t->count >= t->max_users) {
+	if (ht_count(t->users) >= t->max_users) {
 		/* Reclaim the least recently active user if it has idled out. */
 		n = t->idle_head;
 		if (n == NULL || us_live(t, n, now))
@@ -434,13 +353,10 @@ us_request(struct us_table *t, const char *user, const char *backend,
 			return US_NOMEM;
 	}
 	memcpy(n->user, user, ulen + 1);
-	n->hash = hash;
-	us_insert(t, n);
+	us_link_node(t->users, &n->hn, hash);
 	stamp = us_stamp(t, now);
 	us_start(t, n, backend, blen, stamp);
 	us_note_addr(t, n, addr, stamp);
-	if (t->count > t->nbucket)
-		us_grow(t);
 	return US_STARTED;
 }
 
@@ -503,19 +419,19 @@ size_t
 us_forget_backend(struct us_table *t, const char *backend, us_fn *fn,
     void *arg)
 {
-	struct us_node *n, *next;
-	size_t i, ended = 0;
+	struct ht_iter it;
+	struct ht_node *hn;
+	struct us_node *n;
+	size_t ended = 0;
 
 	if (backend == NULL)
 		return 0;
-	for (i = 0; i < t->nbucket; i++) {
-		for (n = t->bucket[i]; n != NULL; n = next) {
-			next = n->next;
-			if (strcmp(n->backend, backend) != 0)
-				continue;
-			us_end(t, n, fn, arg);
-			ended++;
-		}
+	for (hn = ht_first(t->users, &it); hn != NULL; hn = ht_next(&it)) {
+		n = HT_ENTRY(hn, struct us_node, hn);
+		if (strcmp(n->backend, backend) != 0)
+			continue;
+		us_end(t, n, fn, arg);   /* the iterator is already past it */
+		ended++;
 	}
 	return ended;
 }
@@ -524,18 +440,18 @@ const char *
 us_sole_user_backend(const struct us_table *t, const char *addr,
     uint64_t now)
 {
+	const struct ht_node *hn;
 	const struct us_link *l;
 	const struct us_node *found = NULL;
-	uint64_t hash;
 	size_t len;
 
 	if (us_len(addr, US_ADDR_MAX, &len) == -1)
 		return NULL;
-	hash = sip_hash13(t->seed, addr, len);
 	/* A user holds an address at most once: each link is another user. */
-	for (l = t->abucket[hash & (t->nabucket - 1)]; l != NULL; l = l->next) {
-		if (l->hash != hash || strcmp(l->addr, addr) != 0 ||
-		    !us_live(t, l->owner, now))
+	for (hn = ht_find(t->addrs, ht_hash(t->addrs, addr, len), addr, len);
+	    hn != NULL; hn = ht_find_next(t->addrs, hn, addr, len)) {
+		l = HT_ENTRY(hn, const struct us_link, hn);
+		if (!us_live(t, l->owner, now))
 			continue;
 		if (found != NULL)
 			return NULL;
@@ -547,37 +463,40 @@ us_sole_user_backend(const struct us_table *t, const char *addr,
 void
 us_foreach(const struct us_table *t, uint64_t now, us_fn *fn, void *arg)
 {
+	struct ht_iter it;
+	const struct ht_node *hn;
 	const struct us_node *n;
 	struct us_session s;
-	size_t i;
 
-	for (i = 0; i < t->nbucket; i++) {
-		for (n = t->bucket[i]; n != NULL; n = n->next) {
-			if (!us_live(t, n, now))
-				continue;
-			us_session_view(n, &s);
-			fn(&s, arg);
-		}
+	for (hn = ht_first(t->users, &it); hn != NULL; hn = ht_next(&it)) {
+		n = HT_ENTRY(hn, const struct us_node, hn);
+		if (!us_live(t, n, now))
+			continue;
+		us_session_view(n, &s);
+		fn(&s, arg);
 	}
 }
 
 size_t
 us_users_on(const struct us_table *t, const char *backend, uint64_t now)
 {
+	struct ht_iter it;
+	const struct ht_node *hn;
 	const struct us_node *n;
-	size_t i, c = 0;
+	size_t c = 0;
 
 	if (backend == NULL)
 		return 0;
-	for (i = 0; i < t->nbucket; i++)
-		for (n = t->bucket[i]; n != NULL; n = n->next)
-			if (us_live(t, n, now) && strcmp(n->backend, backend) == 0)
-				c++;
+	for (hn = ht_first(t->users, &it); hn != NULL; hn = ht_next(&it)) {
+		n = HT_ENTRY(hn, const struct us_node, hn);
+		if (us_live(t, n, now) && strcmp(n->backend, backend) == 0)
+			c++;
+	}
 	return c;
 }
 
 size_t
 us_count(const struct us_table *t)
 {
-	return t->count;
+	return ht_count(t->users);
 }

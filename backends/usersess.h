@@ -36,7 +36,7 @@
 
 #include "config/config.h"
 
-#define US_USER_MAX 32   /* bytes in a user name; HU_NAME_MAX in proxy/httpuser.h */
+#define US_USER_MAX 32   /* bytes in a user name; HU_NAME_MAX in http/httpuser.h */
 #define US_ADDR_MAX 63   /* bytes in a client address text (inet_ntop, scope) */
 #define US_ADDRS    4    /* recent client addresses kept per user */
 

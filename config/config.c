@@ -15,6 +15,9 @@
  * Every problem is collected, sorted by line and returned at once, so an
  * operator fixes a file in one round trip. Only a syntax error stops early:
  * libconfig cannot build a tree past it.
+ *
+ * A reload is planned over the same table (cfg_reload_plan(), at the end):
+ * each row says by CFG_F_START_ONLY whether a running daemon can apply it.
  */
 #include "config/config.h"
 
@@ -90,7 +93,7 @@ static const struct cfg_enum_value log_target_values[] = {
 	{ NULL,     0,              false },
 };
 
-/* The numbers of enum pg_log_level (proxy/log.h): see enum cfg_log_level. */
+/* The numbers of enum pg_log_level (lib/log.h): see enum cfg_log_level. */
 static const struct cfg_enum_value log_level_values[] = {
 	{ "error", CFG_LOG_ERROR, true  },
 	{ "warn",  CFG_LOG_WARN,  true  },
@@ -121,23 +124,33 @@ static const struct cfg_enum_value log_facility_values[] = {
 };
 
 const struct cfg_setting cfg_settings[] = {
-	{ "state_dir", CFG_T_STRING, 0, 1, 4095, "/var/lib/poolgate",
+	/*
+	 * Start only: prepared (made, handed to `user`) as root before the
+	 * switch, then read once (cookie key, VMs, affinities). The running
+	 * daemon keeps saving where it read, so state is never split over two
+	 * directories; the new one is used from the next start.
+	 */
+	{ "state_dir", CFG_T_STRING, CFG_F_START_ONLY, 1, 4095, "/var/lib/poolgate",
 	  "directory where the affinity table is kept across restarts",
 	  .off = PG(state_dir) },
 	{ "shutdown_grace", CFG_T_DURATION, 0, 0, MS_H, "30s",
 	  "how long open connections may run on after a stop request",
 	  .off = PG(shutdown_grace_ms) },
-	/* the daemon, not config, refuses to run on as root without allow_root */
-	{ "user", CFG_T_USER, 0, 1, 32, NULL,
+	/*
+	 * the daemon, not config, refuses to run on as root without allow_root;
+	 * both start only: privileges are dropped once, at start
+	 */
+	{ "user", CFG_T_USER, CFG_F_START_ONLY, 1, 32, NULL,
 	  "Unix user to run as (absent: stay the user that started poolgate)",
 	  .off = PG(user) },
-	{ "allow_root", CFG_T_BOOL, 0, 0, 0, "false",
+	{ "allow_root", CFG_T_BOOL, CFG_F_START_ONLY, 0, 0, "false",
 	  "start even though poolgate would keep running as root",
 	  .off = PG(allow_root) },
 
-	{ "workers", CFG_T_INT, 0, 0, 64, "0",
+	/* start only: the relay threads are started once */
+	{ "workers", CFG_T_INT, CFG_F_START_ONLY, 0, 64, "0",
 	  "threads that relay bulk transfers of tcp services besides the main"
-	  " thread (0: the main thread relays all); read at start only",
+	  " thread (0: the main thread relays all)",
 	  .off = PG(workers) },
 
 	{ "log", CFG_T_GROUP, 0, 0, 0, NULL,
@@ -1993,6 +2006,65 @@ static void fix_element_lines(const char *text, config_setting_t *root)
 	free(lines);
 }
 
+/*
+ * An unquoted duration (interval = 2s;) is a bare "syntax error" to
+ * libconfig: it reads the number 2, then a name it did not expect. When
+ * line `line` of text holds NAME = DIGITS UNIT outside strings and
+ * comments, write the fix into buf ("interval = \"2s\";") and return true.
+ */
+static bool duration_hint(const char *text, unsigned line, char *buf, size_t len)
+{
+	const char *p = text, *end;
+
+	for (unsigned l = 1; l < line && p != NULL; l++)
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	if (line == 0 || p == NULL)
+		return false;
+	end = p + strcspn(p, "\n");
+	for (const char *s = p; s < end; s++) {
+		const char *name = s, *eq, *num, *unit;
+		size_t nlen, ulen = 0;
+
+		if (*s == '"') {                /* skip a string: its text is no setting */
+			for (s++; s < end && *s != '"'; s++)
+				s += *s == '\\' && s + 1 < end;
+			continue;
+		}
+		if (*s == '#' || (*s == '/' && (s[1] == '/' || s[1] == '*')))
+			return false;
+		if (!(isalpha((unsigned char)*s) || *s == '*') || (s > p && name_char(s[-1])))
+			continue;
+		while (s < end && name_char(*s))
+			s++;
+		nlen = (size_t)(s - name);
+		for (eq = s; eq < end && (*eq == ' ' || *eq == '\t'); eq++)
+			;
+		s--;                            /* the loop steps past the name */
+		if (eq == end || (*eq != '=' && *eq != ':'))
+			continue;
+		for (num = eq + 1; num < end && (*num == ' ' || *num == '\t'); num++)
+			;
+		for (unit = num; unit < end && isdigit((unsigned char)*unit); unit++)
+			;
+		if (unit == num)
+			continue;
+		for (size_t i = 0; i < sizeof(duration_units) / sizeof(duration_units[0]); i++) {
+			size_t n = strlen(duration_units[i].name);
+
+			if (n > ulen && (size_t)(end - unit) >= n &&
+			    strncmp(unit, duration_units[i].name, n) == 0)
+				ulen = n;
+		}
+		if (ulen == 0 || (unit + ulen < end && (name_char(unit[ulen]) || unit[ulen] == '.')))
+			continue;
+		/* a name or number too long for buf is no setting of ours */
+		return (size_t)snprintf(buf, len, "%.*s = \"%.*s\";", (int)nlen, name,
+		    (int)(unit + ulen - num), num) < len;
+	}
+	return false;
+}
+
 /* ------------------------------------------------------------------ */
 /* Load and free                                                      */
 /* ------------------------------------------------------------------ */
@@ -2019,12 +2091,22 @@ int cfg_load(const char *path, struct pg_config **out, struct cfg_errors *errs)
 	wide = widen_ints(text);
 	if (!config_read_string(&lc, wide)) {
 		const char *t = config_error_text(&lc) ? config_error_text(&lc) : "syntax error";
+		unsigned line = (unsigned)config_error_line(&lc);
+		char fix[CFG_PATH_MAX + 32];
 
-		if (strcmp(t, "syntax error") == 0)
-			werr(&w, config_error_file(&lc), (unsigned)config_error_line(&lc), "syntax error");
+		/*
+		 * Only in this file's text (no file name: an @include names its
+		 * own), on the line libconfig names or, when the unit ends the
+		 * line, the one before it (libconfig has read on to the next token).
+		 */
+		if (strcmp(t, "syntax error") == 0 && config_error_file(&lc) == NULL &&
+		    (duration_hint(text, line, fix, sizeof(fix)) ||
+		    duration_hint(text, line - 1, fix, sizeof(fix))))
+			werr(&w, NULL, line, "syntax error (durations are strings: write %s)", fix);
+		else if (strcmp(t, "syntax error") == 0)
+			werr(&w, config_error_file(&lc), line, "syntax error");
 		else
-			werr(&w, config_error_file(&lc), (unsigned)config_error_line(&lc),
-			    "syntax error: %s", t);
+			werr(&w, config_error_file(&lc), line, "syntax error: %s", t);
 		goto out;
 	}
 
@@ -2283,4 +2365,305 @@ void cfg_summary(const struct pg_config *cfg, char *buf, size_t len)
 	for (size_t i = 0; i < cfg->nbackends; i++)
 		sb_add(&sb, "%s %s %s", i ? "," : "", cfg->backends[i].name,
 		    cfg->backends[i].address.text);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reload plan                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Names are paths as keyf() builds them; values are quote()d or shorter. */
+_Static_assert(CFG_PLAN_NAME_MAX == CFG_PATH_MAX, "a plan name is a setting path");
+_Static_assert(CFG_PLAN_VALUE_MAX >= QUOTE_BUF, "a plan value holds a quoted value");
+
+static const void *cfield(const void *base, const struct cfg_setting *e)
+{
+	return (const char *)base + e->off;
+}
+
+static void *field(void *base, const struct cfg_setting *e)
+{
+	return (char *)base + e->off;
+}
+
+/* Bytes of a value stored inline and compared as such; 0 for the others. */
+static size_t inline_size(enum cfg_type t)
+{
+	switch (t) {
+	case CFG_T_GROUP:       /* the presence bool of a switch group */
+	case CFG_T_BOOL:
+		return sizeof(bool);
+	case CFG_T_INT:
+	case CFG_T_ENUM:
+		return sizeof(int);
+	case CFG_T_DURATION:
+		return sizeof(uint64_t);
+	default:
+		return 0;
+	}
+}
+
+static bool str_equal(const char *a, const char *b)
+{
+	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+static bool caddr_equal(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+	return a->text == NULL || b->text == NULL ? a->text == b->text : addr_equal(a, b);
+}
+
+/*
+ * Does row e hold the same value in a and b (each the struct e's offsets
+ * are relative to)? Addresses compare as the daemon binds them: "*:22" and
+ * "0.0.0.0:22" are one.
+ */
+static bool row_equal(const struct cfg_setting *e, const void *a, const void *b)
+{
+	size_t n = inline_size(e->type), at;
+
+	if (n > 0)
+		return memcmp(cfield(a, e), cfield(b, e), n) == 0;
+	switch (e->type) {
+	case CFG_T_NAME:
+	case CFG_T_TOKEN:
+		return strcmp(cfield(a, e), cfield(b, e)) == 0;
+	case CFG_T_ADDR:
+	case CFG_T_HOST:
+		return caddr_equal(cfield(a, e), cfield(b, e));
+	case CFG_T_ADDR_LIST: {
+		const struct cfg_addr *x = cfield(a, e), *y = cfield(b, e);
+		size_t nx, ny;
+
+		memcpy(&nx, (const char *)a + e->off_n, sizeof(nx));
+		memcpy(&ny, (const char *)b + e->off_n, sizeof(ny));
+		for (size_t i = 0; nx == ny && i < nx; i++)
+			if (!caddr_equal(&x[i], &y[i]))
+				return false;
+		return nx == ny;
+	}
+	default:
+		if (!owns_string(e->type, &at)) {
+			fprintf(stderr, "poolgate: config: %s: cannot compare\n", e->path);
+			abort();
+		}
+		return str_equal(*(char *const *)cfield(a, e), *(char *const *)cfield(b, e));
+	}
+}
+
+/*
+ * Start-only rows are top-level integers, booleans and strings (test_config
+ * checks the table): what row_text() and row_copy() know. A row of another
+ * type given CFG_F_START_ONLY is a bug, caught here before it misleads.
+ */
+static bool start_only_type(const struct cfg_setting *e)
+{
+	size_t at;
+
+	return e->type == CFG_T_INT || e->type == CFG_T_BOOL ||
+	    (owns_string(e->type, &at) && at == 0);
+}
+
+/* A start-only value as written in the file, for the log: 4, true,
+ * "/var/lib/poolgate"; (none) for an absent optional string. */
+static void row_text(const struct cfg_setting *e, const void *base, char *buf, size_t len)
+{
+	const char *s;
+	int v;
+
+	if (e->type == CFG_T_BOOL) {
+		snprintf(buf, len, "%s", *(const bool *)cfield(base, e) ? "true" : "false");
+	} else if (e->type == CFG_T_INT) {
+		memcpy(&v, cfield(base, e), sizeof(v));
+		snprintf(buf, len, "%d", v);
+	} else if ((s = *(char *const *)cfield(base, e)) == NULL) {
+		snprintf(buf, len, "(none)");
+	} else {
+		quote(s, buf, len);
+	}
+}
+
+/*
+ * Put the value of row e in src into dst: a start-only value back into the
+ * configuration to apply. dst owns its copy (and frees what it held).
+ */
+static void row_copy(const struct cfg_setting *e, void *dst, const void *src)
+{
+	const char *s;
+
+	if (e->type == CFG_T_BOOL || e->type == CFG_T_INT) {
+		memcpy(field(dst, e), cfield(src, e), inline_size(e->type));
+		return;
+	}
+	s = *(char *const *)cfield(src, e);
+	free(*(char **)field(dst, e));
+	*(char **)field(dst, e) = s ? xstrdup(s) : NULL;
+}
+
+static void plan_live(struct cfg_plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void plan_live(struct cfg_plan *p, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->nlive == CFG_PLAN_LIVE_MAX) {
+		p->live_more++;
+		return;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(p->live[p->nlive], sizeof(p->live[0]), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(p->live[0])) {
+		fprintf(stderr, "poolgate: config: setting path too long: %s\n", p->live[p->nlive]);
+		abort();
+	}
+	p->nlive++;
+}
+
+static void plan_keep(struct cfg_plan *p, const struct cfg_setting *e, const char *key,
+    const void *running, void *next)
+{
+	struct cfg_plan_kept *k;
+
+	if (p->nkept == CFG_PLAN_KEPT_MAX) {
+		/* test_config: the table has at most CFG_PLAN_KEPT_MAX such rows */
+		fprintf(stderr, "poolgate: config: more start-only settings than"
+		    " CFG_PLAN_KEPT_MAX\n");
+		abort();
+	}
+	if (strchr(e->path, '.') != NULL || strchr(e->path, '[') != NULL || !start_only_type(e)) {
+		fprintf(stderr, "poolgate: config: %s cannot be read at start only"
+		    " (see CFG_F_START_ONLY)\n", e->path);
+		abort();
+	}
+	k = &p->kept[p->nkept++];
+	snprintf(k->name, sizeof(k->name), "%s", key);
+	row_text(e, running, k->running, sizeof(k->running));
+	row_text(e, next, k->file, sizeof(k->file));
+	row_copy(e, next, running);
+}
+
+static void plan_rows(struct cfg_plan *p, const char *tprefix, const char *kprefix,
+    const void *running, void *next);
+
+/* The row "<list>[].name" of a list: elements are matched by name. */
+static const struct cfg_setting *list_name_row(const struct cfg_setting *list)
+{
+	size_t n = strlen(list->path);
+
+	for (size_t k = 0; k < cfg_nsettings; k++)
+		if (strncmp(cfg_settings[k].path, list->path, n) == 0 &&
+		    strcmp(cfg_settings[k].path + n, "[].name") == 0 &&
+		    cfg_settings[k].type == CFG_T_NAME)
+			return &cfg_settings[k];
+	fprintf(stderr, "poolgate: config: %s has no name row\n", list->path);
+	abort();
+}
+
+/*
+ * Index of the element of arr (n of them) named like `name`, or n. Tries
+ * `hint` first: in a file changed here and there the order stays, and a
+ * reload of 4096 backends should not compare every pair.
+ */
+static size_t list_find(const char *arr, size_t n, const struct cfg_setting *e,
+    const struct cfg_setting *name_row, const char *name, size_t hint)
+{
+	if (hint < n && strcmp(arr + hint * e->elem_size + name_row->off, name) == 0)
+		return hint;
+	for (size_t j = 0; j < n; j++)
+		if (strcmp(arr + j * e->elem_size + name_row->off, name) == 0)
+			return j;
+	return n;
+}
+
+static void plan_list(struct cfg_plan *p, const struct cfg_setting *e, const void *running,
+    void *next)
+{
+	const struct cfg_setting *name_row = list_name_row(e);
+	const char *ra, *na;
+	char tprefix[CFG_PATH_MAX], kprefix[CFG_PATH_MAX];
+	size_t rn, nn;
+	bool gone = false;
+
+	memcpy(&ra, cfield(running, e), sizeof(ra));
+	memcpy(&na, cfield(next, e), sizeof(na));
+	memcpy(&rn, (const char *)running + e->off_n, sizeof(rn));
+	memcpy(&nn, (const char *)next + e->off_n, sizeof(nn));
+	keyf(tprefix, sizeof(tprefix), "%s[]", e->path);
+	for (size_t i = 0; i < nn; i++) {
+		char *nel = (char *)na + i * e->elem_size;
+		size_t j = list_find(ra, rn, e, name_row, nel + name_row->off, i);
+
+		if (j == rn) {
+			plan_live(p, "%s[%zu]", e->path, i);    /* new in the file */
+			continue;
+		}
+		keyf(kprefix, sizeof(kprefix), "%s[%zu]", e->path, i);
+		plan_rows(p, tprefix, kprefix, ra + j * e->elem_size, nel);
+	}
+	for (size_t j = 0; j < rn && !gone; j++)
+		gone = list_find(na, nn, e, name_row, ra + j * e->elem_size + name_row->off, j) == nn;
+	if (gone)
+		plan_live(p, "%s", e->path);
+}
+
+/*
+ * Compare the rows below tprefix ("": the rows outside lists;
+ * "services[]": those of one service, named under kprefix "services[1]").
+ */
+static void plan_rows(struct cfg_plan *p, const char *tprefix, const char *kprefix,
+    const void *running, void *next)
+{
+	size_t plen = strlen(tprefix), skiplen = 0;
+	const char *skip = NULL;        /* a switch group turned on or off */
+	char key[CFG_PATH_MAX];
+
+	for (size_t k = 0; k < cfg_nsettings; k++) {
+		const struct cfg_setting *e = &cfg_settings[k];
+		const char *rest;                       /* ".check.interval" in an element */
+
+		if (plen == 0 ? strchr(e->path, '[') != NULL :
+		    strncmp(e->path, tprefix, plen) != 0 || e->path[plen] != '.')
+			continue;
+		rest = e->path + plen;
+		if (skip != NULL && strncmp(e->path, skip, skiplen) == 0 && e->path[skiplen] == '.')
+			continue;       /* its members: the group is named alone */
+		if (e->type == CFG_T_LIST) {
+			plan_list(p, e, running, next);
+			continue;
+		}
+		if ((e->type == CFG_T_GROUP && !(e->flags & CFG_F_PRESENCE)) ||
+		    row_equal(e, running, next))
+			continue;       /* a plain group stores nothing; its members follow */
+		keyf(key, sizeof(key), "%s%s", kprefix, rest);
+		if (e->type == CFG_T_GROUP) {
+			skip = e->path;
+			skiplen = strlen(skip);
+		}
+		if (e->flags & CFG_F_START_ONLY)
+			plan_keep(p, e, key, running, next);
+		else
+			plan_live(p, "%s", key);
+	}
+}
+
+int cfg_reload_plan(const struct pg_config *running, struct pg_config *next,
+    struct cfg_plan *plan)
+{
+	memset(plan, 0, sizeof(*plan));
+	plan_rows(plan, "", "", running, next);
+	return (int)(plan->nkept + plan->nlive + plan->live_more);
+}
+
+void cfg_plan_live_text(const struct cfg_plan *plan, char *buf, size_t len)
+{
+	struct sbuf sb = { buf, len, 0, false };
+
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	for (size_t i = 0; i < plan->nlive; i++)
+		sb_add(&sb, "%s%s", i ? ", " : "", plan->live[i]);
+	if (plan->live_more > 0)
+		sb_add(&sb, " and %zu more", plan->live_more);
 }

@@ -5,7 +5,9 @@
  * freshly allocated struct pg_config, or reports every error it finds. The
  * running daemon keeps one pg_config; reload builds a second one beside it and
  * swaps only when cfg_load() succeeded, so a bad file never touches the
- * running one.
+ * running one. Before the swap, cfg_reload_plan() compares the two: it puts
+ * back the settings read at start only (CFG_F_START_ONLY) and names the
+ * ones the reload changes.
  *
  * Every setting, its type, bounds and default lives in one table in config.c
  * (cfg_settings[]); nothing else in the tree hard-codes a default.
@@ -156,9 +158,9 @@ struct cfg_discovery {
 enum cfg_log_target { CFG_LOG_STDERR = 0, CFG_LOG_SYSLOG };
 enum cfg_log_format { CFG_LOG_TEXT = 0, CFG_LOG_JSON };
 /*
- * log.level. The same numbers as enum pg_log_level in proxy/log.h
+ * log.level. The same numbers as enum pg_log_level in lib/log.h
  * (PG_LOG_ERR = 0 .. PG_LOG_DEBUG = 3), so the daemon passes the stored
- * level on as it is; config does not include proxy/log.h.
+ * level on as it is; config does not include lib/log.h.
  */
 enum cfg_log_level { CFG_LOG_ERROR = 0, CFG_LOG_WARN, CFG_LOG_INFO, CFG_LOG_DEBUG };
 
@@ -344,6 +346,16 @@ enum cfg_type {
 #define CFG_F_DIR      0x4u
 /* CFG_T_DURATION: a whole number of seconds (it is sent in seconds). */
 #define CFG_F_SECONDS  0x8u
+/*
+ * Read at start only, like Redis' IMMUTABLE_CONFIG: the daemon uses the
+ * value once while starting (threads started, privileges dropped, the state
+ * directory prepared and read), so a reload cannot apply another one;
+ * cfg_reload_plan() keeps the running value and reports both. Every row
+ * without it applies at a reload. Only for top-level integer, boolean and
+ * string rows: the settings of a group, service or backend always apply
+ * (test_config checks the table; cfg_reload_plan() aborts on such a bug).
+ */
+#define CFG_F_START_ONLY 0x10u
 
 struct cfg_enum_value {
 	const char *name;       /* as written in the file; NULL ends the array */
@@ -376,5 +388,67 @@ extern const size_t             cfg_nsettings;
  * len > 0 (truncating if buf is too small).
  */
 void cfg_format_duration(uint64_t ms, char *buf, size_t len);
+
+/*
+ * What a reload does with each setting, planned from the table.
+ *
+ * Caps: every CFG_F_START_ONLY row fits in kept[] (test_config checks the
+ * table against CFG_PLAN_KEPT_MAX); live changes beyond CFG_PLAN_LIVE_MAX
+ * are only counted, in live_more. Names are setting paths with the index in
+ * the file ("services[1].check.interval"); values are written as in the
+ * file ("4", "2s", "\"poolgate\"", "(none)" for an absent optional string),
+ * quoted and cut like the values of error messages.
+ */
+#define CFG_PLAN_KEPT_MAX  8
+#define CFG_PLAN_LIVE_MAX  16
+#define CFG_PLAN_NAME_MAX  128
+#define CFG_PLAN_VALUE_MAX 280
+
+/* A start-only setting the file changes: the running value stays. */
+struct cfg_plan_kept {
+	char name[CFG_PLAN_NAME_MAX];           /* "workers" */
+	char running[CFG_PLAN_VALUE_MAX];       /* "2": in force, and kept */
+	char file[CFG_PLAN_VALUE_MAX];          /* "4": waits for the next start */
+};
+
+struct cfg_plan {
+	struct cfg_plan_kept kept[CFG_PLAN_KEPT_MAX];
+	size_t               nkept;
+	/*
+	 * Settings the reload applies that differ from the running ones, in
+	 * table order. A list element is matched by its name, not its place:
+	 * a new element is named whole ("backends[3]"), one gone from the
+	 * file names its list ("backends"), a switch group turned on or off
+	 * names the group alone ("agent", "services[0].tls"). A reordered
+	 * list is no change.
+	 */
+	char                 live[CFG_PLAN_LIVE_MAX][CFG_PLAN_NAME_MAX];
+	size_t               nlive;
+	size_t               live_more;         /* changed, not named: over the cap */
+};
+
+/*
+ * Plan the reload from `running` (in force) to `next` (just loaded by
+ * cfg_load()): compare them row by row over cfg_settings[]. For each
+ * CFG_F_START_ONLY setting whose value differs, record it in plan->kept and
+ * put the running value back into `next` (a copy: next keeps owning its
+ * strings and running is not touched), so that `next` can be applied as it
+ * is. Record every other setting that differs in plan->live.
+ *
+ * Pure: no I/O, no clock. None of the pointers may be NULL, and next !=
+ * running. *plan is overwritten (nothing to free: it owns no memory); out
+ * of memory for a copied string aborts, as in cfg_load(). Returns the
+ * number of settings that differ, nkept + nlive + live_more: 0 when the
+ * file changes nothing.
+ */
+int  cfg_reload_plan(const struct pg_config *running, struct pg_config *next,
+                     struct cfg_plan *plan);
+
+/*
+ * Write plan->live as one line for the log or an event: "admin.listen,
+ * services[1].check.interval and 3 more", or "" when there is none. Always
+ * NUL-terminates when len > 0; a line too long for buf ends in "...".
+ */
+void cfg_plan_live_text(const struct cfg_plan *plan, char *buf, size_t len);
 
 #endif

@@ -28,6 +28,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -46,16 +47,16 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "backends/check.h"
+#include "backends/members.h"
 #include "backends/route.h"
 #include "backends/usersess.h"
-#include "proxy/cookie.h"
-#include "proxy/http.h"
+#include "http/cookie.h"
+#include "http/http.h"
 #include "proxy/httpconn.h"
-#include "proxy/httpuser.h"
-#include "proxy/log.h"
+#include "http/httpuser.h"
+#include "lib/log.h"
 #include "proxy/relay.h"
-#include "proxy/tls.h"
+#include "lib/tls.h"
 
 #define HC_MAX_TRIES 3
 #define HC_TLS_RECORD 16384   /* most plaintext one TLS record carries */
@@ -96,8 +97,8 @@ struct hc_rd {
 };
 
 struct hconn {
-	struct hconn       *prev, *next;   /* srv->hconns */
-	struct pg_server   *srv;
+	struct hconn       *prev, *next;   /* px->hconns */
+	struct px_ctx      *px;
 	struct service     *svc;            /* referenced */
 	struct sockaddr_storage peer;
 	char                addr[INET6_ADDRSTRLEN];
@@ -303,7 +304,7 @@ static void
 hc_rd_start(struct hconn *hc, struct hc_rd *rd, struct bufferevent *bev,
     size_t high, event_callback_fn cb)
 {
-	event_assign(&rd->ev, hc->srv->base, bufferevent_getfd(bev),
+	event_assign(&rd->ev, hc->px->base, bufferevent_getfd(bev),
 	    EV_READ | EV_PERSIST, cb, hc);
 	rd->on = true;
 	rd->high = high;
@@ -381,7 +382,7 @@ hc_close_be(struct hconn *hc)
 		hc->be = NULL;
 	}
 	if (hc->vm != NULL) {
-		hc->vm->conns--;
+		mbr_conns(hc->px->mbr, hc->vm, -1);
 		hc->vm = NULL;
 	}
 }
@@ -453,7 +454,7 @@ hc_error(struct hconn *hc, int status, const char *why)
 		    "Content-Type: text/html; charset=utf-8\r\n"
 		    "Retry-After: %llu\r\nCache-Control: no-store\r\n"
 		    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-		    (unsigned long long)(hc->srv->cfg->retry_after_ms + 999) / 1000,
+		    (unsigned long long)(hc->px->cfg->retry_after_ms + 999) / 1000,
 		    sizeof(page) - 1, page);
 	} else {
 		evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
@@ -507,7 +508,7 @@ out_full(struct bufferevent *bev)
 static void
 hc_free(struct hconn *hc)
 {
-	struct pg_server *srv = hc->srv;
+	struct px_ctx *px = hc->px;
 	uint64_t now = pg_now_ms();
 
 	char start[32];
@@ -531,7 +532,7 @@ hc_free(struct hconn *hc)
 	hc->svc->bytes_down += hc->bytes_down;
 	if (hc->tunnel != NULL) {
 		if (hc->ws_id != 0)
-			us_ws_close(srv->us, hc->last_user, hc->ws_id, now);
+			mbr_ws_close(px->mbr, hc->last_user, hc->ws_id, now);
 		relay_free(hc->tunnel);   /* frees cli and be */
 		hc->cli = hc->be = NULL;
 	}
@@ -549,18 +550,18 @@ hc_free(struct hconn *hc)
 	free(hc->head);
 	free(hc->req);
 	free(hc->ck);
-	lim_release(srv->lim, (struct sockaddr *)&hc->peer);
-	srv->nconns--;
+	lim_release(px->lim, (struct sockaddr *)&hc->peer);
+	px->nconns--;
 	hc->svc->active--;
 	if (hc->prev != NULL)
 		hc->prev->next = hc->next;
 	else
-		srv->hconns = hc->next;
+		px->hconns = hc->next;
 	if (hc->next != NULL)
 		hc->next->prev = hc->prev;
 	svc_unref(hc->svc);
 	free(hc);
-	srv_session_gone(srv);
+	px_gone(px);
 }
 
 static void
@@ -624,7 +625,7 @@ hc_response_done(struct hconn *hc)
 	if (!reuse)
 		hc_close_be(hc);
 	if (!hc->req_done || !hc->req_keepalive || !hc->resp_keepalive ||
-	    hc->srv->stopping || hc->svc->cfg.http.keepalive_timeout_ms == 0) {
+	    hc->px->stopping || hc->svc->cfg.http.keepalive_timeout_ms == 0) {
 		hc_close_after_flush(hc, "closed");
 		return;
 	}
@@ -653,7 +654,7 @@ hc_tunnel_done(struct relay *r, enum relay_end why, void *arg)
 static void
 hc_start_tunnel(struct hconn *hc)
 {
-	struct pg_server *srv = hc->srv;
+	struct px_ctx *px = hc->px;
 
 	hc_arm(hc, 0);
 	hc_send_cli(hc);   /* the relay only knows the bufferevent */
@@ -675,7 +676,7 @@ hc_start_tunnel(struct hconn *hc)
 	/* The relay owns both bufferevents now; hc->vm stays counted. */
 	hc->cli = hc->be = NULL;
 	if (hc->last_user[0] != '\0')
-		hc->ws_id = us_ws_open(srv->us, hc->last_user, hc->vm->name,
+		hc->ws_id = mbr_ws_open(px->mbr, hc->last_user, hc->vm,
 		    pg_now_ms());
 }
 
@@ -717,7 +718,7 @@ hc_count_user(struct hconn *hc, const struct http_resp *resp)
 		    &pos) != NULL;
 	}
 	if (hc_authenticated(hc, resp->status))
-		srv_user_request(hc->srv, hc->user, hc->vm, hc->addr,
+		mbr_user_seen(hc->px->mbr, hc->user, hc->vm, hc->addr,
 		    pg_now_ms());
 }
 
@@ -740,7 +741,7 @@ hc_cookie_for(struct hconn *hc, const char *vm)
 	if (ck == NULL && (ck = hc->ck = malloc(sizeof(*ck))) == NULL)
 		return NULL;
 	ck->vm[0] = '\0';
-	if (ck_make(hc->srv->cookie_key, vm, now + ch->cookie_ttl_ms / 1000,
+	if (ck_make(hc->px->cookie_key, vm, now + ch->cookie_ttl_ms / 1000,
 	    value, sizeof(value)) == -1 ||
 	    ck_set_cookie_header(ch->cookie_name, value, ch->cookie_ttl_ms / 1000,
 	    hc->tls, hdr, sizeof(hdr)) == -1)
@@ -935,7 +936,7 @@ hc_pump_request(struct hconn *hc)
 static void
 hc_send_request(struct hconn *hc)
 {
-	struct pg_server *srv = hc->srv;
+	struct px_ctx *px = hc->px;
 	struct service *svc = hc->svc;
 	struct evbuffer *out = bufferevent_get_output(hc->be);
 	const struct http_req *req = hc->req;
@@ -1030,9 +1031,7 @@ hc_send_request(struct hconn *hc)
 		char key[AFF_KEY_MAX + 1];
 		snprintf(key, sizeof(key), "ip:%s", hc->addr);
 		/* No session holds it: it lives for the ttl from this request. */
-		if (aff_session_start(srv->aff, key, hc->vm->name, now) == 0)
-			aff_session_end(srv->aff, key, hc->vm->name, now);
-		srv->aff_dirty = true;
+		mbr_addr_seen(px->mbr, key, hc->vm, now);
 	}
 	__atomic_fetch_add(&hc->vm->connections, 1, __ATOMIC_RELAXED);
 	hc->state = HC_EXCHANGE;
@@ -1095,7 +1094,7 @@ hc_be_eventcb(struct bufferevent *bev, short what, void *arg)
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));
 		bufferevent_set_timeouts(bev, NULL, NULL);
-		srv_set_keepalive(hc->srv, bufferevent_getfd(bev));
+		px_set_keepalive(hc->px, bufferevent_getfd(bev));
 		/* Read interest stays on as long as the connection is open. */
 		if (hc->svc->ssl_client != NULL)
 			bufferevent_enable(bev, EV_READ);
@@ -1119,7 +1118,8 @@ hc_be_eventcb(struct bufferevent *bev, short what, void *arg)
 		    hc->peer_text, vm->name, vm->addr.text, err);
 		hc->svc->errors[timeout ? ERR_CONNECT_TIMEOUT : ERR_CONNECT_FAILED]++;
 		if (hc->svc->idx >= 0)
-			chk_record(vm, (size_t)hc->svc->idx, hc->svc->cfg.name,
+			mbr_check_result(hc->px->mbr, vm, (size_t)hc->svc->idx,
+			    hc->svc->cfg.name,
 			    hc->svc->cfg.check.rise, hc->svc->cfg.check.fall, false,
 			    err, 0, now);
 		hc_close_be(hc);
@@ -1166,7 +1166,7 @@ hc_be_eventcb(struct bufferevent *bev, short what, void *arg)
 static void
 hc_route(struct hconn *hc)
 {
-	struct pg_server *srv = hc->srv;
+	struct px_ctx *px = hc->px;
 	struct service *svc = hc->svc;
 	struct route_in in = { 0 };
 	struct sockaddr_storage ss;
@@ -1192,12 +1192,13 @@ hc_route(struct hconn *hc)
 		snprintf(ipkey, sizeof(ipkey), "ip:%s", hc->addr);
 		in.ip_key = ipkey;
 	}
-	b = hc->ntried >= HC_MAX_TRIES ? NULL : srv_pick(srv, (size_t)svc->idx,
-	    &in, hc->tried, (size_t)hc->ntried, &why);
+	b = hc->ntried >= HC_MAX_TRIES ? NULL : mbr_pick(px->mbr,
+	    (size_t)svc->idx, &in, hc->tried, (size_t)hc->ntried, &why,
+	    pg_now_ms());
 	if (b == NULL) {
 		if (hc->ntried == 0) {
 			svc->errors[ERR_NO_BACKEND]++;
-			srv_no_capacity(srv, svc);
+			px_no_capacity(px, svc);
 			hc_error(hc, 503, "no VM can take a new session");
 		} else
 			hc_error(hc, 502, "every VM tried failed to connect");
@@ -1242,7 +1243,7 @@ hc_route(struct hconn *hc)
 	if (svc->ssl_client != NULL) {
 		if ((ssl = tls_client_new(svc->ssl_client, b->addr.text)) == NULL)
 			goto fail;
-		hc->be = bufferevent_openssl_socket_new(srv->base, -1, ssl,
+		hc->be = bufferevent_openssl_socket_new(px->base, -1, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 		if (hc->be == NULL) {
 			SSL_free(ssl);
@@ -1250,11 +1251,11 @@ hc_route(struct hconn *hc)
 		}
 		ssl = NULL;   /* the bufferevent owns it */
 		bufferevent_openssl_set_allow_dirty_shutdown(hc->be, 1);
-	} else if ((hc->be = bufferevent_socket_new(srv->base, -1,
+	} else if ((hc->be = bufferevent_socket_new(px->base, -1,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		goto fail;
 	hc->vm = b;
-	b->conns++;
+	mbr_conns(px->mbr, b, 1);
 	bufferevent_setcb(hc->be, hc_be_readcb, hc_be_writecb, hc_be_eventcb, hc);
 	if (svc->ssl_client == NULL)
 		bufferevent_disable(hc->be, EV_WRITE);   /* see hc_send() */
@@ -1299,7 +1300,7 @@ hc_find_cookie(struct hconn *hc, const struct http_req *req)
 		if (!hu_cookie_get(f->value.p, f->value.len, ch->cookie_name, &v,
 		    &vlen))
 			continue;
-		if (ck_verify(hc->srv->cookie_key, v, vlen, (uint64_t)time(NULL),
+		if (ck_verify(hc->px->cookie_key, v, vlen, (uint64_t)time(NULL),
 		    hc->cookie_vm) == CK_VALID)
 			return;
 		hc->cookie_vm[0] = '\0';   /* forged or expired: ignored */
@@ -1527,7 +1528,7 @@ hc_be_rdcb(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-hconn_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
+hconn_accept(struct px_ctx *px, struct service *svc, evutil_socket_t fd,
     const struct sockaddr *sa, socklen_t salen)
 {
 	struct hconn *hc;
@@ -1535,12 +1536,12 @@ hconn_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 
 	if ((hc = calloc(1, sizeof(*hc))) == NULL) {
 		svc->errors[ERR_RESOURCES]++;
-		lim_release(srv->lim, sa);
-		srv->nconns--;
+		lim_release(px->lim, sa);
+		px->nconns--;
 		close(fd);
 		return;
 	}
-	hc->srv = srv;
+	hc->px = px;
 	hc->svc = svc;
 	svc->refcnt++;
 	svc->active++;
@@ -1548,16 +1549,16 @@ hconn_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 	hc->start_ms = pg_now_ms();
 	hc->start_wall_ms = pg_wall_ms();
 	memcpy(&hc->peer, sa, salen < sizeof(hc->peer) ? salen : sizeof(hc->peer));
-	srv_format_peer(sa, hc->addr, sizeof(hc->addr), &port);
+	px_format_peer(sa, hc->addr, sizeof(hc->addr), &port);
 	hc->port = port;
 	snprintf(hc->peer_text, sizeof(hc->peer_text),
 	    strchr(hc->addr, ':') ? "[%s]:%d" : "%s:%d", hc->addr, port);
-	hc->next = srv->hconns;
+	hc->next = px->hconns;
 	if (hc->next != NULL)
 		hc->next->prev = hc;
-	srv->hconns = hc;
+	px->hconns = hc;
 
-	if ((hc->timer = evtimer_new(srv->base, hc_timercb, hc)) == NULL)
+	if ((hc->timer = evtimer_new(px->base, hc_timercb, hc)) == NULL)
 		goto fail_fd;
 	if (svc->ssl_server != NULL) {
 		SSL *ssl = SSL_new(svc->ssl_server);
@@ -1568,14 +1569,14 @@ hconn_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 			SSL_free(ssl);
 			goto fail_fd;
 		}
-		hc->cli = bufferevent_openssl_socket_new(srv->base, fd, ssl,
+		hc->cli = bufferevent_openssl_socket_new(px->base, fd, ssl,
 		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 		if (hc->cli == NULL) {
 			SSL_free(ssl);
 			goto fail_fd;
 		}
 		bufferevent_openssl_set_allow_dirty_shutdown(hc->cli, 1);
-	} else if ((hc->cli = bufferevent_socket_new(srv->base, fd,
+	} else if ((hc->cli = bufferevent_socket_new(px->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		goto fail_fd;
 	/* TCP_NODELAY (heads and bodies go out in separate writes) and
@@ -1608,11 +1609,11 @@ fail_fd:
 }
 
 void
-hconn_stop_all(struct pg_server *srv)
+hconn_stop_all(struct px_ctx *px)
 {
 	struct hconn *hc, *next;
 
-	for (hc = srv->hconns; hc != NULL; hc = next) {
+	for (hc = px->hconns; hc != NULL; hc = next) {
 		next = hc->next;
 		hc->end_why = "stopped";
 		hc_free(hc);
@@ -1620,11 +1621,11 @@ hconn_stop_all(struct pg_server *srv)
 }
 
 size_t
-hconn_count(const struct pg_server *srv)
+hconn_count(const struct px_ctx *px)
 {
 	size_t n = 0;
 
-	for (const struct hconn *hc = srv->hconns; hc != NULL; hc = hc->next)
+	for (const struct hconn *hc = px->hconns; hc != NULL; hc = hc->next)
 		n++;
 	return n;
 }

@@ -6,7 +6,7 @@
  * cookie, then by client address, then by load. Responses carry the cookie
  * naming the VM. An Upgrade to websocket turns the connection into a plain
  * relay. Jupyter sessions (a user active on a VM) are counted through
- * srv_user_request(), not per connection.
+ * mbr_user_seen(), not per connection.
  */
 #ifndef POOLGATE_HTTPCONN_H
 #define POOLGATE_HTTPCONN_H
@@ -15,20 +15,20 @@
 
 #include <event2/util.h>
 
-#include "proxy/server.h"
+#include "proxy/proxy.h"
 
 /*
  * Take an accepted client socket of an http service (ownership of fd passes
  * here). As for session_accept(), the caller already counted it in
- * srv->nconns and srv->lim; the connection releases both when it ends.
+ * px->nconns and px->lim; the connection releases both when it ends.
  */
-void   hconn_accept(struct pg_server *srv, struct service *svc,
+void   hconn_accept(struct px_ctx *px, struct service *svc,
     evutil_socket_t fd, const struct sockaddr *sa, socklen_t salen);
 
 /* Close every HTTP connection now (end of the shutdown grace). */
-void   hconn_stop_all(struct pg_server *srv);
+void   hconn_stop_all(struct px_ctx *px);
 
 /* Open HTTP connections. */
-size_t hconn_count(const struct pg_server *srv);
+size_t hconn_count(const struct px_ctx *px);
 
 #endif

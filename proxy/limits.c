@@ -1,23 +1,27 @@
 /*
- * limits.c -- see limits.h. Chained hash table of 16-byte addresses.
+ * limits.c -- see limits.h.
  */
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/hashtab.h"
 #include "proxy/limits.h"
 
+/*
+ * The entries of both tables live in lib/hashtab.h tables keyed by the
+ * 16-byte address: clients choose their addresses (a whole IPv6 /64 is
+ * theirs), so the key must be hashed with a secret per-table seed.
+ */
 struct lim_entry {
-	struct lim_entry *next;
+	struct ht_node    hn;
 	uint8_t           ip[16];
 	int               count;
 };
 
 struct lim_table {
-	struct lim_entry **bucket;
-	size_t             nbucket;   /* power of two */
-	size_t             n;
+	struct hashtab   *ht;
 };
 
 /* Normalise to 16 bytes: IPv4 becomes IPv4-mapped, so both spellings meet. */
@@ -38,31 +42,42 @@ lim_key(const struct sockaddr *sa, uint8_t ip[16])
 	return -1;
 }
 
-static size_t
-lim_hash(const uint8_t ip[16], size_t nbucket)
+static const void *
+lim_entry_key(const struct ht_node *n, size_t *len)
 {
-	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+	*len = 16;
+	return HT_ENTRY(n, struct lim_entry, hn)->ip;
+}
 
-	for (int i = 0; i < 16; i++) {
-		h ^= ip[i];
-		h *= 1099511628211ULL;
-	}
-	return (size_t)(h ^ (h >> 29)) & (nbucket - 1);
+static void
+lim_entry_free(struct ht_node *n)
+{
+	free(HT_ENTRY(n, struct lim_entry, hn));
+}
+
+static struct lim_entry *
+lim_find(const struct lim_table *t, const uint8_t ip[16], uint64_t hash)
+{
+	struct ht_node *n = ht_find(t->ht, hash, ip, 16);
+
+	return n != NULL ? HT_ENTRY(n, struct lim_entry, hn) : NULL;
 }
 
 struct lim_table *
 lim_new(void)
 {
-	struct lim_table *t;
+	struct lim_table *t = NULL, *ret = NULL;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
-		return NULL;
-	t->nbucket = 256;
-	if ((t->bucket = calloc(t->nbucket, sizeof(*t->bucket))) == NULL) {
-		free(t);
-		return NULL;
-	}
-	return t;
+		goto out;
+	/* No entry cap of its own: one entry per open connection at most. */
+	if ((t->ht = ht_new(lim_entry_key, SIZE_MAX, 0)) == NULL)
+		goto out;
+	ret = t;
+	t = NULL;       /* transferred */
+out:
+	lim_free(t);
+	return ret;
 }
 
 void
@@ -70,60 +85,21 @@ lim_free(struct lim_table *t)
 {
 	if (t == NULL)
 		return;
-	for (size_t i = 0; i < t->nbucket; i++) {
-		struct lim_entry *e = t->bucket[i], *next;
-		for (; e != NULL; e = next) {
-			next = e->next;
-			free(e);
-		}
-	}
-	free(t->bucket);
+	ht_free(t->ht, lim_entry_free);
 	free(t);
-}
-
-static struct lim_entry **
-lim_slot(const struct lim_table *t, const uint8_t ip[16])
-{
-	struct lim_entry **pp = &t->bucket[lim_hash(ip, t->nbucket)];
-
-	while (*pp != NULL && memcmp((*pp)->ip, ip, 16) != 0)
-		pp = &(*pp)->next;
-	return pp;
-}
-
-/* Double the buckets when the chains grow long; failure just keeps them. */
-static void
-lim_grow(struct lim_table *t)
-{
-	size_t nb = t->nbucket * 2;
-	struct lim_entry **nbucket = calloc(nb, sizeof(*nbucket));
-
-	if (nbucket == NULL)
-		return;
-	for (size_t i = 0; i < t->nbucket; i++) {
-		struct lim_entry *e = t->bucket[i], *next;
-		for (; e != NULL; e = next) {
-			size_t h = lim_hash(e->ip, nb);
-			next = e->next;
-			e->next = nbucket[h];
-			nbucket[h] = e;
-		}
-	}
-	free(t->bucket);
-	t->bucket = nbucket;
-	t->nbucket = nb;
 }
 
 int
 lim_acquire(struct lim_table *t, const struct sockaddr *sa, int cap)
 {
 	uint8_t ip[16];
-	struct lim_entry **pp, *e;
+	uint64_t hash;
+	struct lim_entry *e;
 
 	if (lim_key(sa, ip) == -1)
 		return -1;
-	pp = lim_slot(t, ip);
-	if ((e = *pp) != NULL) {
+	hash = ht_hash(t->ht, ip, 16);
+	if ((e = lim_find(t, ip, hash)) != NULL) {
 		if (cap > 0 && e->count >= cap)
 			return 1;
 		e->count++;
@@ -133,9 +109,10 @@ lim_acquire(struct lim_table *t, const struct sockaddr *sa, int cap)
 		return -1;
 	memcpy(e->ip, ip, 16);
 	e->count = 1;
-	*pp = e;
-	if (++t->n > t->nbucket * 2)
-		lim_grow(t);
+	if (ht_insert(t->ht, &e->hn, hash) == -1) {
+		free(e);
+		return -1;
+	}
 	return 0;
 }
 
@@ -143,17 +120,15 @@ void
 lim_release(struct lim_table *t, const struct sockaddr *sa)
 {
 	uint8_t ip[16];
-	struct lim_entry **pp, *e;
+	struct lim_entry *e;
 
 	if (lim_key(sa, ip) == -1)
 		return;
-	pp = lim_slot(t, ip);
-	if ((e = *pp) == NULL)
+	if ((e = lim_find(t, ip, ht_hash(t->ht, ip, 16))) == NULL)
 		return;
 	if (--e->count <= 0) {
-		*pp = e->next;
+		ht_remove(t->ht, &e->hn);
 		free(e);
-		t->n--;
 	}
 }
 
@@ -165,14 +140,20 @@ lim_count(const struct lim_table *t, const struct sockaddr *sa)
 
 	if (lim_key(sa, ip) == -1)
 		return 0;
-	e = *lim_slot(t, ip);
+	e = lim_find(t, ip, ht_hash(t->ht, ip, 16));
 	return e != NULL ? e->count : 0;
 }
 
 size_t
 lim_size(const struct lim_table *t)
 {
-	return t->n;
+	return ht_count(t->ht);
+}
+
+void
+lim_stats(const struct lim_table *t, struct ht_stats *st)
+{
+	ht_stats(t->ht, st);
 }
 
 /* ---- rate per address ----------------------------------------------------- */
@@ -185,33 +166,45 @@ lim_size(const struct lim_table *t)
 #define RATE_UNIT 60000
 
 struct rate_entry {
-	struct rate_entry *next;
+	struct ht_node     hn;
 	uint8_t            ip[16];
 	uint64_t           tokens;   /* 1/RATE_UNIT of a connection */
 	uint64_t           last_ms;  /* when tokens was last brought up to date */
 };
 
 struct rate_table {
-	struct rate_entry **bucket;
-	size_t              nbucket;   /* power of two */
-	size_t              n;
-	size_t              max;
+	struct hashtab    *ht;
+	size_t             max;
 };
+
+static const void *
+rate_entry_key(const struct ht_node *n, size_t *len)
+{
+	*len = 16;
+	return HT_ENTRY(n, struct rate_entry, hn)->ip;
+}
+
+static void
+rate_entry_free(struct ht_node *n)
+{
+	free(HT_ENTRY(n, struct rate_entry, hn));
+}
 
 struct rate_table *
 rate_new(size_t max_entries)
 {
-	struct rate_table *t;
+	struct rate_table *t = NULL, *ret = NULL;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
-		return NULL;
+		goto out;
 	t->max = max_entries;
-	t->nbucket = 1024;
-	if ((t->bucket = calloc(t->nbucket, sizeof(*t->bucket))) == NULL) {
-		free(t);
-		return NULL;
-	}
-	return t;
+	if ((t->ht = ht_new(rate_entry_key, max_entries, 0)) == NULL)
+		goto out;
+	ret = t;
+	t = NULL;       /* transferred */
+out:
+	rate_free(t);
+	return ret;
 }
 
 void
@@ -219,14 +212,7 @@ rate_free(struct rate_table *t)
 {
 	if (t == NULL)
 		return;
-	for (size_t i = 0; i < t->nbucket; i++) {
-		struct rate_entry *e = t->bucket[i], *next;
-		for (; e != NULL; e = next) {
-			next = e->next;
-			free(e);
-		}
-	}
-	free(t->bucket);
+	ht_free(t->ht, rate_entry_free);
 	free(t);
 }
 
@@ -249,28 +235,29 @@ rate_allow(struct rate_table *t, const struct sockaddr *sa, int rate,
     uint64_t now)
 {
 	uint8_t ip[16];
-	struct rate_entry **pp, *e;
+	uint64_t hash;
+	struct ht_node *n;
+	struct rate_entry *e;
 
 	if (rate <= 0)
 		return 1;
 	if (lim_key(sa, ip) == -1)
 		return -1;
-	pp = &t->bucket[lim_hash(ip, t->nbucket)];
-	while (*pp != NULL && memcmp((*pp)->ip, ip, 16) != 0)
-		pp = &(*pp)->next;
-	if ((e = *pp) == NULL) {
-		if (t->n >= t->max && rate_sweep(t, rate, now) == 0)
+	hash = ht_hash(t->ht, ip, 16);
+	if ((n = ht_find(t->ht, hash, ip, 16)) != NULL) {
+		e = HT_ENTRY(n, struct rate_entry, hn);
+	} else {
+		if (ht_count(t->ht) >= t->max && rate_sweep(t, rate, now) == 0)
 			return -1;
 		if ((e = calloc(1, sizeof(*e))) == NULL)
 			return -1;
 		memcpy(e->ip, ip, 16);
 		e->tokens = (uint64_t)rate * RATE_UNIT;   /* a new address starts full */
 		e->last_ms = now;
-		/* Re-find the slot: a sweep may have changed the chain. */
-		pp = &t->bucket[lim_hash(ip, t->nbucket)];
-		e->next = *pp;
-		*pp = e;
-		t->n++;
+		if (ht_insert(t->ht, &e->hn, hash) == -1) {
+			free(e);
+			return -1;
+		}
 	}
 	rate_refill(e, rate, now);
 	if (e->tokens < RATE_UNIT)
@@ -282,20 +269,19 @@ rate_allow(struct rate_table *t, const struct sockaddr *sa, int rate,
 size_t
 rate_sweep(struct rate_table *t, int rate, uint64_t now)
 {
+	struct ht_iter it;
+	struct ht_node *n;
+	struct rate_entry *e;
 	size_t gone = 0;
 
-	for (size_t i = 0; i < t->nbucket; i++) {
-		struct rate_entry **pp = &t->bucket[i], *e;
-		while ((e = *pp) != NULL) {
-			if (rate > 0)
-				rate_refill(e, rate, now);
-			if (rate <= 0 || e->tokens >= (uint64_t)rate * RATE_UNIT) {
-				*pp = e->next;
-				free(e);
-				t->n--;
-				gone++;
-			} else
-				pp = &e->next;
+	for (n = ht_first(t->ht, &it); n != NULL; n = ht_next(&it)) {
+		e = HT_ENTRY(n, struct rate_entry, hn);
+		if (rate > 0)
+			rate_refill(e, rate, now);
+		if (rate <= 0 || e->tokens >= (uint64_t)rate * RATE_UNIT) {
+			ht_remove(t->ht, n);   /* the iterator is already past it */
+			free(e);
+			gone++;
 		}
 	}
 	return gone;
@@ -304,5 +290,11 @@ rate_sweep(struct rate_table *t, int rate, uint64_t now)
 size_t
 rate_size(const struct rate_table *t)
 {
-	return t->n;
+	return ht_count(t->ht);
+}
+
+void
+rate_stats(const struct rate_table *t, struct ht_stats *st)
+{
+	ht_stats(t->ht, st);
 }

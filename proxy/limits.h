@@ -6,6 +6,10 @@
  * ignored); IPv4-mapped IPv6 addresses count as their IPv4 address. The table
  * holds one entry per address with at least one open connection, so it is
  * bounded by max_connections.
+ *
+ * Both tables here are lib/hashtab.h tables with a random per-table key:
+ * clients choose their addresses (all of an IPv6 /64, say), yet cannot make
+ * them share a chain. Lookups are O(1) on average and never allocate.
  */
 #ifndef POOLGATE_LIMITS_H
 #define POOLGATE_LIMITS_H
@@ -15,6 +19,7 @@
 #include <sys/socket.h>
 
 struct lim_table;
+struct ht_stats;   /* lib/hashtab.h */
 
 /* New empty table, or NULL on allocation failure. */
 struct lim_table *lim_new(void);
@@ -32,6 +37,8 @@ void   lim_release(struct lim_table *t, const struct sockaddr *sa);
 int    lim_count(const struct lim_table *t, const struct sockaddr *sa);
 /* Addresses currently tracked. */
 size_t lim_size(const struct lim_table *t);
+/* Buckets, addresses and longest chain of the table (tests, metrics). */
+void   lim_stats(const struct lim_table *t, struct ht_stats *st);
 
 /*
  * New connections per client address per minute (pure, injected clock).
@@ -60,5 +67,7 @@ int    rate_allow(struct rate_table *t, const struct sockaddr *sa, int rate,
 size_t rate_sweep(struct rate_table *t, int rate, uint64_t now);
 /* Addresses tracked. */
 size_t rate_size(const struct rate_table *t);
+/* Buckets, addresses and longest chain of the table (tests, metrics). */
+void   rate_stats(const struct rate_table *t, struct ht_stats *st);
 
 #endif

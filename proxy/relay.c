@@ -7,7 +7,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "proxy/log.h"
+#include "lib/log.h"
 #include "proxy/relay.h"
 
 /* How long a relay that lost one side waits for the other to drain. */

@@ -24,9 +24,9 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
-#include "backends/check.h"
+#include "backends/members.h"
 #include "backends/route.h"
-#include "proxy/log.h"
+#include "lib/log.h"
 #include "proxy/mailbox.h"
 #include "proxy/session.h"
 #include "proxy/splice.h"
@@ -41,8 +41,8 @@ enum wk_state {
 
 struct session {
 	/* ---- main thread ---- */
-	struct session     *prev, *next;   /* srv->sessions */
-	struct pg_server   *srv;            /* constant */
+	struct session     *prev, *next;   /* px->sessions */
+	struct px_ctx      *px;             /* constant */
 	struct service     *svc;            /* referenced */
 	struct sockaddr_storage peer;
 	char                peer_text[INET6_ADDRSTRLEN + 8]; /* addr:port; constant */
@@ -211,7 +211,7 @@ wk_move_cb(struct mb_msg *m)
 	event_assign(&s->cev, w->base, s->cfd, SESSION_EV, session_client_cb, s);
 	ok = event_add(&s->ev, NULL) == 0 && event_add(&s->cev, NULL) == 0;
 	if (!s->ka_done) {
-		srv_keepalive_fd(s->bfd, s->keepalive_ms);
+		px_keepalive_fd(s->bfd, s->keepalive_ms, false);
 		s->ka_done = true;
 	}
 	splice_attach(s->sp, w->base, w->pipes);
@@ -231,10 +231,10 @@ static bool
 session_move(struct splicer *sp, void *arg)
 {
 	struct session *s = arg;
-	struct pg_server *srv = s->srv;
+	struct px_ctx *px = s->px;
 	struct worker *to;
 
-	if (srv->killing || (to = wk_pool_pick(&srv->wk)) == NULL)
+	if (px->killing || (to = wk_pool_pick(&px->wk)) == NULL)
 		return false;
 	event_del(&s->ev);
 	event_del(&s->cev);
@@ -243,7 +243,7 @@ session_move(struct splicer *sp, void *arg)
 	s->worker->load--;
 	to->load++;
 	s->worker = to;
-	srv->wk.moves++;
+	px->wk.moves++;
 	s->msg.fn = wk_move_cb;
 	wk_post(to, &s->msg);   /* queued: runs on the thread */
 	return true;
@@ -266,7 +266,7 @@ session_established(struct session *s, short what)
 	s->sp = &s->spl;
 	s->wstate = W_RELAYING;
 	s->established = true;
-	if (s->srv->wk.n > 0)
+	if (s->px->wk.n > 0)
 		splice_set_mover(s->sp, session_move);
 	/* Edges seen already: the VM may have sent its FIN with its banner. */
 	splice_note(s->sp, 1, what);
@@ -400,21 +400,15 @@ session_uncount(struct session *s)
 
 	if (b == NULL)
 		return;
-	if (b->sessions <= 0)
-		pg_fatalx("session count of %s went negative", b->name);
-	b->sessions--;
-	pool_touch(&s->srv->pool, b);
-	if (s->key[0] != '\0') {
-		aff_session_end(s->srv->aff, s->key, b->name, pg_now_ms());
-		s->srv->aff_dirty = true;
-	}
+	mbr_session_end(s->px->mbr, b, s->key[0] != '\0' ? s->key : NULL,
+	    pg_now_ms());
 	s->backend = NULL;
 }
 
 static void
 session_free(struct session *s, const char *why)
 {
-	struct pg_server *srv = s->srv;
+	struct px_ctx *px = s->px;
 	uint64_t now = pg_now_ms();
 
 	if (s->established || why != NULL) {
@@ -446,18 +440,18 @@ session_free(struct session *s, const char *why)
 	else
 		session_close_io(s);   /* never handed over: ours */
 	session_uncount(s);
-	lim_release(srv->lim, (struct sockaddr *)&s->peer);
-	srv->nconns--;
+	lim_release(px->lim, (struct sockaddr *)&s->peer);
+	px->nconns--;
 	s->svc->active--;
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
-		srv->sessions = s->next;
+		px->sessions = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	svc_unref(s->svc);
 	free(s);
-	srv_session_gone(srv);
+	px_gone(px);
 }
 
 /* END: the worker closed the sockets. */
@@ -516,8 +510,9 @@ session_connect_failed(struct session *s, int e, bool at_once)
 		    ERR_CONNECT_FAILED]++;
 		if (svc->idx >= 0) {
 			const struct cfg_check *cc = &svc->cfg.check;
-			chk_record(b, (size_t)svc->idx, svc->cfg.name, cc->rise,
-			    cc->fall, false, err, now - s->connect_ms, now);
+			mbr_check_result(s->px->mbr, b, (size_t)svc->idx,
+			    svc->cfg.name, cc->rise, cc->fall, false, err,
+			    now - s->connect_ms, now);
 		}
 	}
 	session_connect_next(s);
@@ -528,7 +523,7 @@ static void
 session_watch_here(struct session *s, bool on)
 {
 	if (on && !s->cev_set) {
-		event_assign(&s->cev, s->srv->base, s->cfd, SESSION_EV,
+		event_assign(&s->cev, s->px->base, s->cfd, SESSION_EV,
 		    session_client_cb, s);
 		if (event_add(&s->cev, NULL) == 0)
 			s->cev_set = true;
@@ -541,7 +536,7 @@ session_watch_here(struct session *s, bool on)
 static void
 session_connect_next(struct session *s)
 {
-	struct pg_server *srv = s->srv;
+	struct px_ctx *px = s->px;
 	struct service *svc = s->svc;
 	struct backend *b;
 	struct route_in in = { 0 };
@@ -550,15 +545,15 @@ session_connect_next(struct session *s)
 	uint64_t now = pg_now_ms();
 
 	/* An SSH login follows the one Jupyter user active from its address. */
-	in.sole_user_backend = us_sole_user_backend(srv->us, s->addr, now);
+	in.sole_user_backend = us_sole_user_backend(px->mbr->us, s->addr, now);
 	in.ip_key = s->key[0] != '\0' ? s->key : NULL;
 	if (svc->idx < 0 || s->ntried >= SESSION_MAX_TRIES ||
-	    (b = srv_pick(srv, (size_t)svc->idx, &in, s->tried,
-	    (size_t)s->ntried, &why)) == NULL) {
+	    (b = mbr_pick(px->mbr, (size_t)svc->idx, &in, s->tried,
+	    (size_t)s->ntried, &why, now)) == NULL) {
 		enum conn_err e = s->ntried == 0 ? ERR_NO_BACKEND :
 		    ERR_CONNECT_FAILED;
 		if (e == ERR_NO_BACKEND && svc->idx >= 0) {
-			srv_no_capacity(srv, svc);
+			px_no_capacity(px, svc);
 			/*
 			 * Hold it (sending nothing, so the SSH client just
 			 * waits) until a VM can take it. Never handed over
@@ -584,13 +579,9 @@ session_connect_next(struct session *s)
 	}
 	s->tried[s->ntried++] = b;
 	s->backend = b;
-	b->sessions++;
-	pool_touch(&srv->pool, b);
-	if (s->key[0] != '\0') {
-		if (aff_session_start(srv->aff, s->key, b->name, now) == -1)
-			log_warn("affinity table full: %s not remembered", s->key);
-		srv->aff_dirty = true;
-	}
+	if (mbr_session_start(px->mbr, b, s->key[0] != '\0' ? s->key : NULL,
+	    now) == -1)
+		log_warn("affinity table full: %s not remembered", s->key);
 	log_debug("session client=%s -> %s (%s)", s->peer_text, b->name,
 	    route_why_name(why));
 
@@ -603,11 +594,11 @@ session_connect_next(struct session *s)
 		    htons((uint16_t)svc->cfg.port);
 	/* Copied: a relay thread this session may move to reads no svc. */
 	s->idle_ms = svc->cfg.idle_timeout_ms;
-	s->keepalive_ms = srv->cfg->tcp_keepalive_ms;
+	s->keepalive_ms = px->cfg->tcp_keepalive_ms;
 	s->connect_ms = now;
 	if (s->worker == NULL) {
 		session_watch_here(s, false);   /* the home worker's from now */
-		s->worker = &srv->wk.home;
+		s->worker = &px->wk.home;
 		s->worker->load++;
 	}
 	/* A tail call: a failure tries the next VM, and s may be gone. */
@@ -616,7 +607,7 @@ session_connect_next(struct session *s)
 }
 
 void
-session_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
+session_accept(struct px_ctx *px, struct service *svc, evutil_socket_t fd,
     const struct sockaddr *sa, socklen_t salen)
 {
 	struct session *s;
@@ -627,14 +618,14 @@ session_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 		log_warn("service %s: out of memory accepting a connection",
 		    svc->cfg.name);
 		svc->errors[ERR_RESOURCES]++;
-		lim_release(srv->lim, sa);
-		srv->nconns--;
+		lim_release(px->lim, sa);
+		px->nconns--;
 		close(fd);
 		return;
 	}
 	s->cfd = fd;
 	s->bfd = -1;
-	s->srv = srv;
+	s->px = px;
 	s->svc = svc;
 	svc->refcnt++;
 	svc->active++;
@@ -643,16 +634,16 @@ session_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 	s->start_ms = pg_now_ms();
 	s->start_wall_ms = pg_wall_ms();
 	addr = s->addr;
-	srv_format_peer(sa, addr, sizeof(s->addr), &port);
+	px_format_peer(sa, addr, sizeof(s->addr), &port);
 	s->port = port;
 	snprintf(s->peer_text, sizeof(s->peer_text),
 	    strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr, port);
 	if (svc->cfg.by_client_ip)
 		snprintf(s->key, sizeof(s->key), "ip:%s", addr);
-	s->next = srv->sessions;
+	s->next = px->sessions;
 	if (s->next != NULL)
 		s->next->prev = s;
-	srv->sessions = s;
+	px->sessions = s;
 	/*
 	 * Read nothing until the VM is connected (the kernel keeps what the
 	 * client sent); the worker only notices a client that leaves
@@ -662,18 +653,18 @@ session_accept(struct pg_server *srv, struct service *svc, evutil_socket_t fd,
 }
 
 bool
-session_dequeue(struct pg_server *srv, struct service *svc)
+session_dequeue(struct px_ctx *px, struct service *svc)
 {
 	struct session *s;
 	struct route_in in = { 0 };
 	enum route_why why;
 
-	if (svc->wq.head == NULL || svc->idx < 0 || srv->killing)
+	if (svc->wq.head == NULL || svc->idx < 0 || px->killing)
 		return false;
 	s = session_of(svc->wq.head);
 	in.ip_key = s->key[0] != '\0' ? s->key : NULL;
 	/* Only leave the queue when a VM can take it, or it would lose its turn. */
-	if (route_pick(&srv->pool, (size_t)svc->idx, srv->aff, &in, pg_now_ms(),
+	if (route_pick(&px->mbr->pool, (size_t)svc->idx, px->mbr->aff, &in, pg_now_ms(),
 	    NULL, 0, &why) == NULL)
 		return false;
 	wq_remove(&svc->wq, &s->wq);
@@ -685,7 +676,7 @@ session_dequeue(struct pg_server *srv, struct service *svc)
 }
 
 void
-session_queue_expire(struct pg_server *srv, struct service *svc, uint64_t now)
+session_queue_expire(struct px_ctx *px, struct service *svc, uint64_t now)
 {
 	struct wq_node *n;
 
@@ -706,56 +697,56 @@ session_queue_expire(struct pg_server *srv, struct service *svc, uint64_t now)
  * thread got theirs on the way.
  */
 void
-session_tick(struct pg_server *srv, uint64_t now)
+session_tick(struct px_ctx *px, uint64_t now)
 {
-	for (struct session *s = srv->wk.home.sessions; s != NULL; s = s->wnext)
+	for (struct session *s = px->wk.home.sessions; s != NULL; s = s->wnext)
 		if (s->wstate == W_RELAYING && !s->ka_done &&
 		    now - s->connect_ms >= SESSION_KEEPALIVE_AFTER_MS) {
-			srv_keepalive_fd(s->bfd, s->keepalive_ms);
+			px_keepalive_fd(s->bfd, s->keepalive_ms, false);
 			s->ka_done = true;
 		}
 }
 
 int
-session_workers_start(struct pg_server *srv, size_t nthreads)
+session_workers_start(struct px_ctx *px, size_t nthreads)
 {
-	return wk_pool_start(&srv->wk, nthreads, srv->base, srv->pipes,
+	return wk_pool_start(&px->wk, nthreads, px->base, px->pipes,
 	    wk_end_all);
 }
 
 void
-session_stop_all(struct pg_server *srv)
+session_stop_all(struct px_ctx *px)
 {
 	struct session *s, *next;
 
-	srv->killing = true;   /* nothing dequeues or moves from now */
-	for (s = srv->sessions; s != NULL; s = next) {
+	px->killing = true;   /* nothing dequeues or moves from now */
+	for (s = px->sessions; s != NULL; s = next) {
 		next = s->next;
 		if (s->worker == NULL)
 			session_free(s, "stopped");   /* queued: ours */
 	}
 	/* Each worker ends its own; their ENDs come back as messages. */
-	wk_pool_end_all(&srv->wk);
+	wk_pool_end_all(&px->wk);
 }
 
 void
-session_workers_stop(struct pg_server *srv)
+session_workers_stop(struct px_ctx *px)
 {
-	session_stop_all(srv);
+	session_stop_all(px);
 	/* Joins the threads and runs the ENDs (and FAILEDs) they posted. */
-	wk_pool_stop(&srv->wk);
-	if (srv->sessions != NULL)
+	wk_pool_stop(&px->wk);
+	if (px->sessions != NULL)
 		pg_fatalx("%zu session(s) outlived their workers",
-		    session_count(srv));
-	wk_pool_free(&srv->wk);
+		    session_count(px));
+	wk_pool_free(&px->wk);
 }
 
 size_t
-session_count(const struct pg_server *srv)
+session_count(const struct px_ctx *px)
 {
 	size_t n = 0;
 
-	for (const struct session *s = srv->sessions; s != NULL; s = s->next)
+	for (const struct session *s = px->sessions; s != NULL; s = s->next)
 		n++;
 	return n;
 }

@@ -24,7 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "proxy/log.h"
+#include "lib/log.h"
 #include "proxy/splice.h"
 
 /* Bytes a direction may hold in flight: the capacity asked of each pipe. */

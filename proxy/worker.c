@@ -10,7 +10,7 @@
 
 #include <event2/event.h>
 
-#include "proxy/log.h"
+#include "lib/log.h"
 #include "proxy/splice.h"
 #include "proxy/worker.h"
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_cookie.c -- cookie reading and stripping, user names from request
- * targets and from login forms (proxy/httpuser.c).
+ * targets and from login forms (http/httpuser.c).
  *
  * Input: NAME '\n' OTHER '\n' REST. NAME is the cookie to read and strip
  * and the user prefix; OTHER another cookie name; REST the Cookie value,
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/httpuser.h"
+#include "http/httpuser.h"
 
 #define NAME_MAX_FUZZ 64
 #define SENTINEL      "sentinel"

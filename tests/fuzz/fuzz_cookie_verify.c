@@ -1,5 +1,5 @@
 /*
- * fuzz_cookie_verify.c -- judging poolgate's affinity cookie (proxy/cookie.c).
+ * fuzz_cookie_verify.c -- judging poolgate's affinity cookie (http/cookie.c).
  *
  * Input: a cookie value as a browser could send it. The key is fixed (the
  * seeds are signed with it), as is the clock. Whatever ck_verify() accepts
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/cookie.h"
+#include "http/cookie.h"
 
 #define FZ_NOW UINT64_C(1767000000)
 

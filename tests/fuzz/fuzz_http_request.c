@@ -1,5 +1,5 @@
 /*
- * fuzz_http_request.c -- the request head parser (proxy/http.c), and the
+ * fuzz_http_request.c -- the request head parser (http/http.c), and the
  * chunked tracker on whatever follows a chunked request's head.
  *
  * Besides "no crash", it checks the contract the proxy relies on: a verdict
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/http.h"
+#include "http/http.h"
 
 static char copy[2 * HTTP_HEAD_MAX];
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_http_response.c -- the response head parser and the chunked body
- * tracker (proxy/http.c).
+ * tracker (http/http.c).
  *
  * The first input byte chooses: bit 0 clear, the rest is a response (head
  * and body) to a request whose method is (byte >> 1) % 9; bit 0 set, the
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/http.h"
+#include "http/http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,11 +1,24 @@
 /*
- * fuzz_json.c -- the JSON reader of admin API bodies (proxy/json.c).
+ * fuzz_json.c -- poolgate's one JSON reader and its string writer
+ * (lib/json.c), through both entry points. This also covers what
+ * fuzz_ctljson did for poolgatectl's former reader.
  *
- * Input: the body itself. Checked on every input: an error leaves no member
- * and says where; an accepted body gives members whose names and strings
- * are valid UTF-8 without NUL, unique, within the caps, whose numbers read
- * back as written; an arena of exactly the input's length is enough (the
- * header's promise), and written out again the members parse to the same.
+ * Input: an admin API body, or a reply document poolgatectl reads.
+ *
+ * json_parse_object (bodies): an error leaves no member and says where; an
+ * accepted body gives members whose names and strings are valid UTF-8
+ * without NUL, unique, within the caps, whose numbers read back as written;
+ * an arena of exactly the input's length is enough (the header's promise),
+ * and written out again (json_write_str) the members parse to the same.
+ *
+ * json_parse (documents): an error says where or names the cap; an
+ * accepted document is a well-formed tree: every container's count is its
+ * number of children, every span lies inside its parent's, strings and
+ * numbers are C strings of their stated length, strings are well-formed
+ * UTF-8, members have keys and elements do not, the bytes of each top-level
+ * child's span parse again on their own (what `poolgatectl sessions VM
+ * --json` prints), and every string written out again reads back the same.
+ * A body the object reader accepts is a document the tree reader accepts.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -13,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/json.h"
+#include "lib/json.h"
 
 #define MAXM 32
 
@@ -45,18 +58,10 @@ check_utf8(const char *s, size_t len)
 static void
 put_str(char *out, size_t *o, const char *s)
 {
-	out[(*o)++] = '"';
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			out[(*o)++] = '\\';
-			out[(*o)++] = (char)c;
-		} else if (c < 0x20) {
-			*o += (size_t)sprintf(out + *o, "\\u%04x", c);
-		} else
-			out[(*o)++] = (char)c;
-	}
-	out[(*o)++] = '"';
+	struct json_fbuf f = { out + *o, 6 * strlen(s) + 3, 0, false };
+
+	check(json_write_str(json_fbuf_put, &f, s) == 0 && !f.cut);
+	*o += f.len;
 }
 
 static bool
@@ -76,10 +81,103 @@ same(const struct json_member *a, const struct json_member *b)
 	}
 }
 
+/* ---- Documents ------------------------------------------------------------ */
+
+/* s written out and read back is s (valid UTF-8 without controls or not). */
+static void
+check_roundtrip(const char *s)
+{
+	size_t cap = 6 * strlen(s) + 3;
+	char *w = malloc(cap), err[256];
+	struct json_fbuf f = { w, cap, 0, false };
+	struct json_doc *d;
+
+	if (w == NULL)
+		abort();
+	check(json_write_str(json_fbuf_put, &f, s) == 0 && !f.cut);
+	d = json_parse(w, f.len, err, sizeof(err));
+	check(d != NULL && json_root(d)->type == JSON_STRING);
+	check(strcmp(json_root(d)->str, s) == 0);
+	json_free(d);
+	free(w);
+}
+
+static size_t
+walk(const struct json_node *n, size_t lo, size_t hi, int depth)
+{
+	size_t count = 0, nodes = 1;
+
+	check(depth < JSON_DOC_DEPTH_MAX + 1);
+	check(n->pos >= lo && n->pos < n->end && n->end <= hi);
+	switch (n->type) {
+	case JSON_STRING:
+		check(n->str != NULL && strlen(n->str) == n->len);
+		check_utf8(n->str, n->len);
+		check_roundtrip(n->str);
+		break;
+	case JSON_NUMBER:
+		check(n->str != NULL && strlen(n->str) == n->len);
+		check(n->len == n->end - n->pos && n->len <= JSON_NUMBER_MAX);
+		if (n->is_int)
+			check(strtoll(n->str, NULL, 10) == n->integer);
+		break;
+	case JSON_ARRAY:
+	case JSON_OBJECT:
+		for (const struct json_node *c = n->child; c != NULL; c = c->next) {
+			check((c->key != NULL) == (n->type == JSON_OBJECT));
+			if (c->key != NULL) {
+				check_utf8(c->key, strlen(c->key));
+				check(c->key_pos > n->pos && c->key_pos < c->pos);
+			}
+			nodes += walk(c, n->pos + 1, n->end - 1, depth + 1);
+			count++;
+		}
+		check(count == n->count);
+		break;
+	default:
+		check(n->str == NULL && n->child == NULL);
+		break;
+	}
+	return nodes;
+}
+
+/* Returns whether the document was accepted. */
+static bool
+fuzz_doc(const uint8_t *data, size_t size)
+{
+	struct json_doc *d, *again;
+	const struct json_node *root;
+	char err[256];
+
+	d = json_parse((const char *)data, size, err, sizeof(err));
+	if (d == NULL) {
+		check(strncmp(err, "offset ", 7) == 0 ||
+		    strstr(err, "over the limit") != NULL);
+		return false;
+	}
+	check(err[0] == '\0');
+	root = json_root(d);
+	check(root->key == NULL && root->next == NULL);
+	check(walk(root, 0, size, 0) <= JSON_DOC_NODES_MAX);
+	for (const struct json_node *c = root->child; c != NULL; c = c->next) {
+		again = json_parse((const char *)data + c->pos, c->end - c->pos, err,
+		    sizeof(err));
+		check(again != NULL);
+		check(json_root(again)->type == c->type &&
+		    json_root(again)->count == c->count);
+		json_free(again);
+	}
+	json_free(d);
+	return true;
+}
+
+/* ---- Bodies --------------------------------------------------------------- */
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *buf = (const char *)data;
+	bool doc_ok = fuzz_doc(data, size);
 	struct json_member m[MAXM], m2[MAXM];
 	char err[256], err2[256];
 	char *arena, *exact, *re = NULL;
@@ -103,6 +201,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	}
 	check(size <= JSON_BODY_MAX && n <= MAXM && err[0] == '\0');
+	check(doc_ok);
 	for (size_t i = 0; i < n; i++) {
 		const struct json_member *j = &m[i];
 
@@ -123,7 +222,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (j->is_int)
 				check(strtoll(j->str, NULL, 10) == j->integer);
 			else
-				check(strpbrk(j->str, ".eE") != NULL);
+				check(strpbrk(j->str, ".eE") != NULL ||
+				    strlen(j->str) >= 19);      /* beyond int64_t */
 			break;
 		case JSON_BOOL:
 			check(buf[j->pos] == (j->boolean ? 't' : 'f'));

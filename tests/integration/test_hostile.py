@@ -376,3 +376,4 @@ def test_state_dir_links_never_hand_root_files_to_the_daemon_user(pool, tmp_path
             bad.log_text())
     finally:
         subprocess.run(["rm", "-rf", str(top), str(victims)])
+

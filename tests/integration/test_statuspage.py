@@ -514,3 +514,4 @@ def test_200_vms_stay_readable(tmp_path, browser):
         check_png(browser.screenshot(ARTIFACTS / "statuspage-200.png"))
     finally:
         pg.stop()
+

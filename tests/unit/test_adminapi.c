@@ -1,9 +1,11 @@
 /*
  * test_adminapi.c -- the admin API over real HTTP: an evhttp server on
- * 127.0.0.1 (port chosen by the kernel) serves a stub pg_server through
+ * 127.0.0.1 (port chosen by the kernel) serves a struct adm_ctx through
  * adminapi_handle(), and a libevent HTTP client sends the requests. The
- * three membership functions of server.c are stubs defined here that record
- * their calls. Every reply body is checked to be one valid JSON object.
+ * three membership functions of the pool module (backends/members.c) are
+ * stubs defined here that record their calls. Every reply body is checked
+ * to be one valid JSON object. VM names follow the one rule (lib/text.h):
+ * "-rf" and ".." are refused.
  *
  * Also: adminapi_load_token() on real files (modes, newline, length).
  */
@@ -27,17 +29,21 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "proxy/adminapi.h"
-#include "proxy/json.h"
-#include "proxy/log.h"
-#include "proxy/server.h"
+#include "admin/admin.h"
+#include "admin/adminapi.h"
+#include "backends/members.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "proxy/proxy.h"
 
 #define TOKEN "s3cret-token-0123456789"     /* 23 bytes */
 
-/* ---- Stubs of server.c ----------------------------------------------------- */
+/* ---- Stubs of the pool module ---------------------------------------------- */
 
-static struct pg_server srv;
-static struct service   svc_ssh, svc_jup;
+static struct members mbr;
+static struct px_ctx  px;
+static struct adm_ctx adm;
+static struct service svc_ssh, svc_jup;
 
 static struct {
 	int            upserts, removes, admins;
@@ -48,14 +54,8 @@ static struct {
 	enum be_admin  admin;
 } calls;
 
-const char *
-srv_source_name(int src)
-{
-	return src == BE_SRC_API ? "admin API" : "configuration file";
-}
-
 int
-srv_backend_upsert(struct pg_server *s, enum be_source src, const char *name,
+mbr_upsert(struct members *s, enum be_source src, const char *name,
     const char *address, int weight, int max_sessions, char *err,
     size_t errlen)
 {
@@ -95,7 +95,7 @@ srv_backend_upsert(struct pg_server *s, enum be_source src, const char *name,
 }
 
 int
-srv_backend_remove(struct pg_server *s, enum be_source src, const char *name,
+mbr_remove(struct members *s, enum be_source src, const char *name,
     char *err, size_t errlen)
 {
 	calls.removes++;
@@ -109,7 +109,7 @@ srv_backend_remove(struct pg_server *s, enum be_source src, const char *name,
 		struct backend *b = s->pool.be[i];
 		if (strcmp(b->name, name) != 0)
 			continue;
-		/* like srv_reap(): without sessions it is forgotten at once */
+		/* like mbr_reap(): without sessions it is forgotten at once */
 		if (b->sessions == 0)
 			pool_remove_at(&s->pool, i);
 		else
@@ -121,7 +121,7 @@ srv_backend_remove(struct pg_server *s, enum be_source src, const char *name,
 }
 
 int
-srv_backend_set_admin(struct pg_server *s, const char *name,
+mbr_set_admin(struct members *s, const char *name,
     enum be_admin admin, char *err, size_t errlen)
 {
 	struct backend *b = pool_find(&s->pool, name);
@@ -150,7 +150,7 @@ gencb(struct evhttp_request *req, void *arg)
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 
 	if (path != NULL && strncmp(path, "/api/v1/", 8) == 0)
-		adminapi_handle(&srv, req, path);
+		adminapi_handle(&adm, req, path);
 	else
 		evhttp_send_error(req, 404, NULL);
 }
@@ -278,7 +278,7 @@ add_vm(const char *name, const char *address, int weight, int max_sessions,
 	cb.address.text = (char *)address;
 	cb.weight = weight;
 	cb.max_sessions = max_sessions;
-	assert_non_null(b = pool_add(&srv.pool, &cb));
+	assert_non_null(b = pool_add(&mbr.pool, &cb));
 	b->sessions = sessions;
 	return b;
 }
@@ -291,17 +291,21 @@ setup(void **state)
 	socklen_t sl = sizeof(sin);
 	struct backend *b;
 
-	memset(&srv, 0, sizeof(srv));
+	memset(&mbr, 0, sizeof(mbr));
+	memset(&px, 0, sizeof(px));
+	memset(&adm, 0, sizeof(adm));
 	memset(&calls, 0, sizeof(calls));
 	pg_log_set_level(PG_LOG_ERR);   /* quiet, unless a test captures the log */
 	snprintf(svc_ssh.cfg.name, sizeof(svc_ssh.cfg.name), "ssh");
 	snprintf(svc_jup.cfg.name, sizeof(svc_jup.cfg.name), "jupyter");
-	srv.svc[0] = &svc_ssh;
-	srv.svc[1] = &svc_jup;
-	srv.nsvc = 2;
-	pool_init(&srv.pool);
-	snprintf(srv.admin_token, sizeof(srv.admin_token), "%s", TOKEN);
-	srv.admin_token_set = true;
+	px.svc[0] = &svc_ssh;
+	px.svc[1] = &svc_jup;
+	px.nsvc = 2;
+	px.mbr = &mbr;
+	adm.px = &px;
+	pool_init(&mbr.pool);
+	snprintf(adm.token, sizeof(adm.token), "%s", TOKEN);
+	adm.token_set = true;
 
 	b = add_vm("vm1", "10.0.0.4", 2, 20, 3);
 	b->health[0].hc.up = true;
@@ -332,7 +336,7 @@ teardown(void **state)
 {
 	evhttp_free(http);
 	event_base_free(base);
-	pool_clear(&srv.pool);
+	pool_clear(&mbr.pool);
 	return 0;
 }
 
@@ -395,7 +399,7 @@ test_get_list(void **state)
 	    "]}\n");
 	/* a trailing slash is the same list; no token is needed to read */
 	assert_int_equal(get("/api/v1/backends/")->code, 200);
-	pool_clear(&srv.pool);
+	pool_clear(&mbr.pool);
 	r = get("/api/v1/backends");
 	assert_int_equal(r->code, 200);
 	assert_string_equal(r->body, "{\"backends\":[]}\n");
@@ -418,8 +422,8 @@ test_get_one(void **state)
 
 	r = get("/api/v1/backends/bad%20name");
 	assert_int_equal(r->code, 400);
-	assert_string_equal(r->error, "invalid VM name \"bad%20name\": expected 1 "
-	    "to 63 of A-Z a-z 0-9 _ . -");
+	assert_string_equal(r->error, "\"bad%20name\" is not a valid VM name "
+	    "(expected 1 to 63 of A-Z a-z 0-9 _ - . (not starting with - or .))");
 
 	r = call(EVHTTP_REQ_HEAD, "/api/v1/backends/vm1", NULL, NULL, NULL, 0);
 	assert_int_equal(r->code, 200);
@@ -431,7 +435,7 @@ test_get_one(void **state)
 static void
 test_output_escaped(void **state)
 {
-	struct backend *b = pool_find(&srv.pool, "vm1");
+	struct backend *b = pool_find(&mbr.pool, "vm1");
 	struct resp *r;
 
 	/* what a VM sent may be anything: the reply stays valid JSON */
@@ -441,6 +445,45 @@ test_output_escaped(void **state)
 	assert_int_equal(r->code, 200);
 	assert_non_null(strstr(r->body, "\"last_error\":\"bad \\\"reply\\\"\\u000a"
 	    "\\\\ \\ufffd\xc3\xa9\\ufffd\\ufffd\\ufffd\\u0001\"}"));
+}
+
+/*
+ * The one VM name rule: a name that would be an option ("-rf") or a path
+ * ("..") to a hook command is refused by every call, and nothing reaches
+ * the pool module.
+ */
+static void
+test_name_rule(void **state)
+{
+	static const char *const bad[] = { "-rf", "..", ".", "-", ".hidden",
+	    "-vm1" };
+	static const char *const tail = " is not a valid VM name (expected 1 to "
+	    "63 of A-Z a-z 0-9 _ - . (not starting with - or .))";
+	char uri[128], want[160];
+	struct resp *r;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(want, sizeof(want), "\"%s\"%s", bad[i], tail);
+		snprintf(uri, sizeof(uri), "/api/v1/backends/%s", bad[i]);
+		r = get(uri);
+		if (r->code != 400 || strcmp(r->error, want) != 0)
+			fail_msg("GET %s: %d %s", uri, r->code, r->error);
+		r = mut(EVHTTP_REQ_PUT, uri, "{\"address\":\"10.0.0.9\"}");
+		if (r->code != 400 || strcmp(r->error, want) != 0)
+			fail_msg("PUT %s: %d %s", uri, r->code, r->error);
+		r = mut(EVHTTP_REQ_DELETE, uri, NULL);
+		if (r->code != 400 || strcmp(r->error, want) != 0)
+			fail_msg("DELETE %s: %d %s", uri, r->code, r->error);
+		snprintf(uri, sizeof(uri), "/api/v1/backends/%s/drain", bad[i]);
+		r = mut(EVHTTP_REQ_POST, uri, NULL);
+		if (r->code != 400 || strcmp(r->error, want) != 0)
+			fail_msg("POST %s: %d %s", uri, r->code, r->error);
+	}
+	assert_int_equal(calls.upserts + calls.removes + calls.admins, 0);
+	/* '-' and '.' inside a name are fine */
+	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm-1.a", "{\"address\":"
+	    "\"10.0.0.9\"}");
+	assert_int_equal(r->code, 201);
 }
 
 /* ---- Authorisation ------------------------------------------------------------ */
@@ -470,7 +513,7 @@ test_auth_missing_401(void **state)
 	r = call(EVHTTP_REQ_PUT, "/api/v1/backends/bad%20name", NULL, NULL, "x", 1);
 	assert_int_equal(r->code, 401);
 	assert_int_equal(calls.upserts + calls.removes + calls.admins, 0);
-	assert_int_equal(pool_find(&srv.pool, "vm1")->admin, BE_ADMIN_READY);
+	assert_int_equal(pool_find(&mbr.pool, "vm1")->admin, BE_ADMIN_READY);
 }
 
 static void
@@ -496,7 +539,7 @@ test_auth_wrong_403(void **state)
 		assert_string_equal(r->www, "");
 	}
 	assert_int_equal(calls.admins, 0);
-	assert_int_equal(pool_find(&srv.pool, "vm1")->admin, BE_ADMIN_READY);
+	assert_int_equal(pool_find(&mbr.pool, "vm1")->admin, BE_ADMIN_READY);
 
 	/* the scheme is case-insensitive; spaces around the token are not part */
 	r = call(EVHTTP_REQ_POST, "/api/v1/backends/vm1/drain",
@@ -510,8 +553,8 @@ test_auth_token_not_set(void **state)
 {
 	struct resp *r;
 
-	memset(srv.admin_token, 0, sizeof(srv.admin_token));
-	srv.admin_token_set = false;
+	memset(adm.token, 0, sizeof(adm.token));
+	adm.token_set = false;
 	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm4", "{\"address\":\"10.0.0.9\"}");
 	assert_int_equal(r->code, 403);
 	assert_string_equal(r->error, "mutating calls are refused: "
@@ -683,11 +726,13 @@ test_put_invalid(void **state)
 		    "(a JSON object), found '['" },
 		{ "vm1", "{\"address\":\"10.0.0.\xff\"}", "invalid JSON: offset 19: "
 		    "invalid UTF-8 (byte 0xff) in a string" },
-		{ "bad%2Fname", "{}", "invalid VM name \"bad%2Fname\": expected 1 to "
-		    "63 of A-Z a-z 0-9 _ . -" },
+		{ "bad%2Fname", "{}", "\"bad%2Fname\" is not a valid VM name "
+		    "(expected 1 to 63 of A-Z a-z 0-9 _ - . (not starting with - or "
+		    ".))" },
 		{ "0123456789012345678901234567890123456789012345678901234567890123",
-		    "{}", "invalid VM name \"01234567890123456789012345678901234567890"
-		    "12345678901234567890123\": expected 1 to 63 of A-Z a-z 0-9 _ . -" },
+		    "{}", "\"01234567890123456789012345678901234567890"
+		    "12345678901234567890123\" is not a valid VM name (expected 1 to "
+		    "63 of A-Z a-z 0-9 _ - . (not starting with - or .))" },
 	};
 	char uri[256];
 	struct resp *r;
@@ -770,11 +815,11 @@ test_put_conflict_409(void **state)
 	    "{\"address\":\"10.0.0.5\",\"weight\":4}");
 	assert_int_equal(r->code, 409);
 	assert_string_equal(r->error, "VM filevm is owned by the configuration file");
-	/* other refusals of server.c are the request's fault */
+	/* other refusals of the pool module are the request's fault */
 	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm9", "{\"address\":\"10.9.9.9\"}");
 	assert_int_equal(r->code, 400);
 	assert_string_equal(r->error, "address 10.9.9.9 is already used by vm1");
-	assert_null(pool_find(&srv.pool, "vm9"));
+	assert_null(pool_find(&mbr.pool, "vm9"));
 }
 
 /* ---- DELETE ------------------------------------------------------------------- */
@@ -801,7 +846,7 @@ test_delete_202(void **state)
 	r = mut(EVHTTP_REQ_DELETE, "/api/v1/backends/emptyvm", NULL);
 	assert_int_equal(r->code, 202);
 	assert_string_equal(r->body, "{\"name\":\"emptyvm\",\"removed\":true}\n");
-	assert_null(pool_find(&srv.pool, "emptyvm"));
+	assert_null(pool_find(&mbr.pool, "emptyvm"));
 
 	r = mut(EVHTTP_REQ_DELETE, "/api/v1/backends/emptyvm", NULL);
 	assert_int_equal(r->code, 404);
@@ -809,7 +854,7 @@ test_delete_202(void **state)
 	r = mut(EVHTTP_REQ_DELETE, "/api/v1/backends/filevm", NULL);
 	assert_int_equal(r->code, 409);
 	assert_string_equal(r->error, "VM filevm is owned by the configuration file");
-	assert_false(pool_find(&srv.pool, "filevm")->removed);
+	assert_false(pool_find(&mbr.pool, "filevm")->removed);
 }
 
 /* ---- Operator states --------------------------------------------------------------- */
@@ -1040,6 +1085,7 @@ main(void)
 		T(test_get_list),
 		T(test_get_one),
 		T(test_output_escaped),
+		T(test_name_rule),
 		T(test_auth_missing_401),
 		T(test_auth_wrong_403),
 		T(test_auth_token_not_set),

@@ -26,7 +26,7 @@
 
 #include "config/config.h"
 /* only for its enum: log.level must be stored in pg_log_level's numbers */
-#include "proxy/log.h"
+#include "lib/log.h"
 
 #ifndef SRCDIR
 #error "SRCDIR must name the source root"
@@ -499,6 +499,8 @@ static void test_example_file(void **state)
 
 static void test_table(void **state)
 {
+	size_t nstart = 0;
+
 	(void)state;
 	assert_true(cfg_nsettings > 20);
 	for (size_t i = 0; i < cfg_nsettings; i++) {
@@ -548,6 +550,22 @@ static void test_table(void **state)
 			if (e->flags & CFG_F_SECONDS)
 				assert_int_equal(ms % 1000, 0);
 		}
+		/*
+		 * read at start only: top-level integers, booleans and strings,
+		 * what cfg_reload_plan() can keep (it aborts on anything else)
+		 */
+		if (e->flags & CFG_F_START_ONLY) {
+			bool ok = strchr(e->path, '.') == NULL && strchr(e->path, '[') == NULL &&
+			    (e->type == CFG_T_INT || e->type == CFG_T_BOOL ||
+			    e->type == CFG_T_STRING || e->type == CFG_T_URL_PATH ||
+			    e->type == CFG_T_ABS_PATH || e->type == CFG_T_DNS_NAME ||
+			    e->type == CFG_T_USER);
+
+			if (!ok)
+				print_message("%s cannot be read at start only\n", e->path);
+			assert_true(ok);
+			nstart++;
+		}
 		/* whole seconds: only for durations, and both bounds are whole too */
 		if (e->flags & CFG_F_SECONDS) {
 			assert_int_equal(e->type, CFG_T_DURATION);
@@ -555,6 +573,8 @@ static void test_table(void **state)
 			assert_int_equal(e->max % 1000, 0);
 		}
 	}
+	/* a reload plan has room for every one of them at once */
+	assert_true(nstart > 0 && nstart <= CFG_PLAN_KEPT_MAX);
 }
 
 /* ------------------------------------------------------------------ */
@@ -582,6 +602,39 @@ static void test_syntax_error(void **state)
 	    "2: syntax error");
 	expect_errors(SVC_LINE "x = [ 1, \"a\" ];\n",
 	    "2: syntax error: mismatched element type in array");
+}
+
+/*
+ * A duration written without quotes is a bare "syntax error" to libconfig;
+ * the message says what to write instead, on the line libconfig names.
+ */
+static void test_syntax_duration_hint(void **state)
+{
+	(void)state;
+	expect_errors(SVC_LINE "shutdown_grace = 30s;\n",
+	    "2: syntax error (durations are strings: write shutdown_grace = \"30s\";)");
+	/* in a group, after another setting; the longest unit; ":" for "=" */
+	expect_errors(SVC_LINE "limits = { max_connections = 5; tcp_keepalive: 500ms; };\n",
+	    "2: syntax error (durations are strings: write tcp_keepalive = \"500ms\";)");
+	/* in a list element, the unit last on its line: libconfig names the next line */
+	expect_errors("services = (\n"
+	    "  { name = \"ssh\"; listen = [ \"*:22\" ]; port = 22;\n"
+	    "    check = { interval = 2s\n"
+	    "    }; }\n"
+	    ");\n",
+	    "4: syntax error (durations are strings: write interval = \"2s\";)");
+	/* not a duration: no hint */
+	expect_errors(SVC_LINE "shutdown_grace = 30sec;\n", "2: syntax error");
+	expect_errors(SVC_LINE "shutdown_grace = 30 s;\n", "2: syntax error");
+	expect_errors(SVC_LINE "shutdown_grace = 2q;\n", "2: syntax error");
+	expect_errors(SVC_LINE "shutdown_grace = 2s.5;\n", "2: syntax error");
+	/* in a string or a comment it is text, and the error is elsewhere */
+	expect_errors(SVC_LINE "state_dir = \"/x = 2s\" ;;\n", "2: syntax error");
+	expect_errors(SVC_LINE "state_dir = \"/x\\\" b = 2s\" ;;\n", "2: syntax error");
+	expect_errors(SVC_LINE "limits = { max_connections = ; }; # was ttl = 2s\n",
+	    "2: syntax error");
+	expect_errors(SVC_LINE "limits = { max_connections = ; }; /* ttl = 2s */\n",
+	    "2: syntax error");
 }
 
 static void test_design_doc_message(void **state)
@@ -2605,6 +2658,7 @@ int main(void)
 		cmocka_unit_test(test_example_file),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_syntax_error),
+		cmocka_unit_test(test_syntax_duration_hint),
 		cmocka_unit_test(test_design_doc_message),
 		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_wrong_types),

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "proxy/cookie.h"
+#include "http/cookie.h"
 
 #define T0 UINT64_C(1767000000)          /* 2025-12-29, UNIX seconds */
 

@@ -27,8 +27,8 @@
 #include <event2/event.h>
 
 #include "backends/hooks.h"
-#include "proxy/hookrun.h"
-#include "proxy/log.h"
+#include "backends/hookrun.h"
+#include "lib/log.h"
 
 #define MAX_LINES   2048
 #define MAX_RESULTS 64

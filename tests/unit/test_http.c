@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "proxy/http.h"
+#include "http/http.h"
 
 /* malloc that never returns NULL: a test cannot go on without memory. */
 static void *

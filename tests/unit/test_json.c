@@ -1,7 +1,13 @@
 /*
- * test_json.c -- the strict JSON reader of request bodies: values, every
- * error with its offset, escapes and surrogates, UTF-8, numbers and their
- * range, nesting depth, duplicates, and every cap.
+ * test_json.c -- lib/json.c, poolgate's one JSON reader and string writer.
+ *
+ * The reader of request bodies (json_parse_object): values, every error
+ * with its offset, escapes and surrogates, UTF-8, numbers and their range,
+ * nesting depth, duplicates, and every cap. The same reader through the
+ * document API (json_parse, as poolgatectl reads /status): the tree, spans,
+ * the same strictness, and the document caps. The string writer
+ * (json_write_str): escapes, one U+FFFD per byte that is not UTF-8, reading
+ * back, a sink that stops it, and the fixed-buffer sink.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "proxy/json.h"
+#include "lib/json.h"
 
 #define MAXM 16
 
@@ -127,8 +133,8 @@ test_nested_skipped(void **state)
 	FAILS("{\"a\":[1 2]}", "offset 8: expected ',' or ']', found '2'");
 	FAILS("{\"a\":{\"b\" 1}}", "offset 10: expected ':' after the member "
 	    "name, found '1'");
-	FAILS("{\"a\":{1:2}}", "offset 6: expected a member name (a string), "
-	    "found '1'");
+	FAILS("{\"a\":{1:2}}", "offset 6: expected a member name (a string) or "
+	    "'}', found '1'");
 	FAILS("{\"a\":{\"b\":1,}}", "offset 12: expected a member name (a "
 	    "string), found '}'");
 	FAILS("{\"a\":{\"b\":1]}", "offset 11: expected ',' or '}', found ']'");
@@ -388,16 +394,19 @@ test_integers(void **state)
 	assert_true(m[5].integer == INT64_MIN);
 	assert_string_equal(m[5].str, "-9223372036854775808");
 
-	FAILS("{\"a\":9223372036854775808}", "offset 5: integer out of range "
-	    "(above 9223372036854775807)");
-	FAILS("{\"a\":-9223372036854775809}", "offset 5: integer out of range "
-	    "(below -9223372036854775808)");
-	FAILS("{\"a\":18446744073709551616}", "offset 5: integer out of range "
-	    "(above 9223372036854775807)");
-	FAILS("{\"a\":99999999999999999999999999999}", "offset 5: integer out of "
-	    "range (above 9223372036854775807)");
-	FAILS("{\"a\":[92233720368547758070]}", "offset 6: integer out of range "
-	    "(above 9223372036854775807)");
+	/* beyond int64_t: kept as written, and the caller's range check says so */
+	OK("{\"a\":9223372036854775808,\"b\":-9223372036854775809,"
+	    "\"c\":18446744073709551616,\"d\":99999999999999999999999999999,"
+	    "\"e\":[92233720368547758070]}");
+	assert_int_equal(n, 5);
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(m[i].type, JSON_NUMBER);
+		assert_false(m[i].is_int);
+		assert_int_equal(m[i].integer, 0);
+	}
+	assert_string_equal(m[0].str, "9223372036854775808");
+	assert_string_equal(m[1].str, "-9223372036854775809");
+	assert_string_equal(m[3].str, "99999999999999999999999999999");
 }
 
 static void
@@ -593,6 +602,322 @@ test_type_names(void **state)
 	assert_string_equal(json_type_name(JSON_ARRAY), "an array");
 }
 
+
+/* ---- Documents (json_parse) -------------------------------------------------- */
+
+static struct json_doc *
+doc_ok(const char *s)
+{
+	struct json_doc *d = json_parse(s, strlen(s), err, sizeof(err));
+
+	if (d == NULL)
+		fail_msg("%s: %s", s, err);
+	assert_string_equal(err, "");
+	return d;
+}
+
+#define DFAILS(s, msg) do { \
+	struct json_doc *d_ = json_parse((s), strlen(s), err, sizeof(err)); \
+	assert_null(d_); \
+	assert_string_equal(err, (msg)); \
+} while (0)
+
+static void
+test_doc_tree(void **state)
+{
+	const char *s = " {\"backends\":[{\"name\":\"vm1\",\"sessions\":3,"
+	    "\"users\":[\"ann\",\"bob\"],\"health\":{\"ssh\":{\"up\":true}}},"
+	    "{\"name\":\"vm2\",\"load\":null,\"f\":-1.5e3,\"ok\":false}],"
+	    "\"n\":0} ";
+	struct json_doc *d = doc_ok(s);
+	const struct json_node *root = json_root(d), *bs, *b1, *b2, *u, *x;
+	int64_t v = -1;
+
+	assert_int_equal(root->type, JSON_OBJECT);
+	assert_int_equal(root->count, 2);
+	assert_null(root->key);
+	assert_int_equal(root->pos, 1);
+	assert_int_equal(root->end, strlen(s) - 1);
+	bs = json_get(root, "backends");
+	assert_non_null(bs);
+	assert_int_equal(bs->type, JSON_ARRAY);
+	assert_int_equal(bs->count, 2);
+	assert_string_equal(bs->key, "backends");
+	assert_int_equal(bs->key_pos, 2);
+	b1 = bs->child;
+	b2 = b1->next;
+	assert_null(b2->next);
+	assert_null(b1->key);   /* an element, not a member */
+	assert_string_equal(json_get_str(b1, "name"), "vm1");
+	assert_true(json_get_int(b1, "sessions", &v));
+	assert_int_equal(v, 3);
+	u = json_get(b1, "users");
+	assert_int_equal(u->count, 2);
+	assert_string_equal(u->child->str, "ann");
+	assert_string_equal(u->child->next->str, "bob");
+	x = json_get(json_get(json_get(b1, "health"), "ssh"), "up");
+	assert_int_equal(x->type, JSON_BOOL);
+	assert_true(x->boolean);
+	/* the span is the value's bytes, for printing it verbatim */
+	assert_int_equal(b2->end - b2->pos, strlen("{\"name\":\"vm2\",\"load\":null,"
+	    "\"f\":-1.5e3,\"ok\":false}"));
+	assert_memory_equal(s + b2->pos, "{\"name\":\"vm2\"", 13);
+	assert_int_equal(json_get(b2, "load")->type, JSON_NULL);
+	x = json_get(b2, "f");
+	assert_int_equal(x->type, JSON_NUMBER);
+	assert_false(x->is_int);
+	assert_string_equal(x->str, "-1.5e3");
+	assert_false(json_get_int(b2, "f", &v));
+	assert_false(json_get(b2, "ok")->boolean);
+	/* absent, wrong type, not an object */
+	assert_null(json_get(b2, "nope"));
+	assert_null(json_get_str(b2, "f"));
+	assert_false(json_get_int(b1, "name", &v));
+	assert_null(json_get(bs, "name"));
+	assert_null(json_get(NULL, "name"));
+	assert_null(json_get_str(NULL, "name"));
+	assert_true(json_get_int(root, "n", &v));
+	assert_int_equal(v, 0);
+	json_free(d);
+	json_free(NULL);
+
+	/* scalars at the top, empty containers, duplicates keep the first */
+	d = doc_ok("7");
+	assert_int_equal(json_root(d)->integer, 7);
+	assert_string_equal(json_root(d)->str, "7");
+	json_free(d);
+	d = doc_ok("\"x\"");
+	assert_string_equal(json_root(d)->str, "x");
+	json_free(d);
+	d = doc_ok("[[],{}]");
+	assert_int_equal(json_root(d)->count, 2);
+	assert_int_equal(json_root(d)->child->count, 0);
+	assert_null(json_root(d)->child->child);
+	json_free(d);
+	d = doc_ok("{\"a\":1,\"a\":2}");
+	assert_true(json_get_int(json_root(d), "a", &v));
+	assert_int_equal(v, 1);
+	json_free(d);
+	/* an integer beyond int64_t is kept as written */
+	d = doc_ok("[9223372036854775807,-9223372036854775808,"
+	    "9223372036854775808]");
+	x = json_root(d)->child;
+	assert_true(x->is_int && x->integer == INT64_MAX);
+	assert_true(x->next->is_int && x->next->integer == INT64_MIN);
+	assert_false(x->next->next->is_int);
+	assert_string_equal(x->next->next->str, "9223372036854775808");
+	json_free(d);
+}
+
+static void
+test_doc_strict(void **state)
+{
+	struct json_doc *d;
+
+	/* the same reader: escapes decoded, surrogate pairs joined */
+	d = doc_ok("\"a\\\"b\\\\c\\/d\\be\\ff\\ng\\rh\\ti\\u0041\\u00e9\\ud83d\\ude00\"");
+	assert_string_equal(json_root(d)->str,
+	    "a\"b\\c/d\be\ff\ng\rh\tiA\xc3\xa9\xf0\x9f\x98\x80");
+	json_free(d);
+	/* ... and as strict as for bodies, whatever the top is */
+	DFAILS("[\"\\ud800\"]", "offset 2: \\ud800 is a high surrogate not "
+	    "followed by a low surrogate \\udc00-\\udfff");
+	DFAILS("[\"x\\u0000\"]", "offset 3: \\u0000 is not allowed in a string");
+	DFAILS("[\"\xff\"]", "offset 2: invalid UTF-8 (byte 0xff) in a string");
+	DFAILS("{\"ok\":\"\xc0\xaf\"}", "offset 7: invalid UTF-8 (byte 0xc0) in a "
+	    "string");
+	DFAILS("\"a\nb\"", "offset 2: control character 0x0a in a string (write "
+	    "it as an escape)");
+	DFAILS("", "offset 0: expected a value (string, number, object, array, "
+	    "true, false or null), found end of input");
+	DFAILS("   ", "offset 3: expected a value (string, number, object, "
+	    "array, true, false or null), found end of input");
+	DFAILS("{\"a\":1,}", "offset 7: expected a member name (a string), found "
+	    "'}'");
+	DFAILS("[1,]", "offset 3: expected a value (string, number, object, "
+	    "array, true, false or null), found ']'");
+	DFAILS("[1 2]", "offset 3: expected ',' or ']', found '2'");
+	DFAILS("{\"a\" 1}", "offset 5: expected ':' after the member name, found "
+	    "'1'");
+	DFAILS("{1:2}", "offset 1: expected a member name (a string) or '}', "
+	    "found '1'");
+	DFAILS("[tru]", "offset 1: expected 'true'");
+	DFAILS("{} x", "offset 3: expected end of input after the value, found "
+	    "'x'");
+	DFAILS("{}{}", "offset 2: expected end of input after the value, found "
+	    "'{'");
+	DFAILS("01", "offset 0: leading zero in a number");
+	DFAILS("-", "offset 1: expected a digit after '-', found end of input");
+	DFAILS("\xef\xbb\xbf{}", "offset 0: expected a value (string, number, "
+	    "object, array, true, false or null), found byte 0xef");
+	/* the length counts, not a NUL */
+	d = json_parse("[1]]]]", 3, err, sizeof(err));
+	assert_non_null(d);
+	json_free(d);
+	assert_null(json_parse("x", 1, NULL, 0));
+}
+
+static void
+test_doc_caps(void **state)
+{
+	struct json_doc *d;
+	char *s, *t;
+
+	/* depth: JSON_DOC_DEPTH_MAX containers open at once, not one more */
+	s = repeat("", "[", JSON_DOC_DEPTH_MAX, "");
+	t = repeat(s, "]", JSON_DOC_DEPTH_MAX, "");
+	d = doc_ok(t);
+	json_free(d);
+	free(t);
+	free(s);
+	s = repeat("", "[", JSON_DOC_DEPTH_MAX + 1, "");
+	t = repeat(s, "]", JSON_DOC_DEPTH_MAX + 1, "");
+	DFAILS(t, "offset 64: nesting deeper than 64 levels");
+	free(t);
+	free(s);
+	/* values: JSON_DOC_NODES_MAX in all (the array itself is one) */
+	s = repeat("[", "0,", JSON_DOC_NODES_MAX - 2, "0]");
+	d = doc_ok(s);
+	assert_int_equal(json_root(d)->count, JSON_DOC_NODES_MAX - 1);
+	json_free(d);
+	free(s);
+	s = repeat("[", "0,", JSON_DOC_NODES_MAX - 1, "0]");
+	DFAILS(s, "offset 1048575: more than 524288 values");
+	free(s);
+	/* strings: JSON_STRING_MAX decoded bytes, as in bodies */
+	s = repeat("[\"", "a", JSON_STRING_MAX + 1, "\"]");
+	DFAILS(s, "offset 1: string longer than 4096 bytes");
+	free(s);
+	/* input */
+	s = malloc(JSON_DOC_MAX + 1);
+	assert_non_null(s);
+	memset(s, ' ', JSON_DOC_MAX + 1);
+	s[0] = '0';
+	d = json_parse(s, JSON_DOC_MAX, err, sizeof(err));
+	assert_non_null(d);
+	json_free(d);
+	d = json_parse(s, JSON_DOC_MAX + 1, err, sizeof(err));
+	assert_null(d);
+	assert_string_equal(err, "document of 4194305 bytes is over the limit of "
+	    "4194304 bytes");
+	free(s);
+	/* the arena (len + 1) holds the worst cases exactly: checked by ASan */
+	d = doc_ok("1");
+	json_free(d);
+	d = doc_ok("[1,22,333]");
+	json_free(d);
+	d = doc_ok("{\"\":\"\",\"\\u0041\":\"\\ud83d\\ude00\"}");
+	assert_string_equal(json_get_str(json_root(d), "A"), "\xf0\x9f\x98\x80");
+	json_free(d);
+}
+
+/* ---- The string writer -------------------------------------------------------- */
+
+struct sink {
+	char   buf[1024];
+	size_t len;
+	int    calls, stop_at;      /* put fails (returns 7) at call stop_at */
+};
+
+static int
+sink_put(void *arg, const char *b, size_t k)
+{
+	struct sink *o = arg;
+
+	if (++o->calls == o->stop_at)
+		return 7;
+	assert_true(k >= 1 && o->len + k < sizeof(o->buf));
+	memcpy(o->buf + o->len, b, k);
+	o->len += k;
+	o->buf[o->len] = '\0';
+	return 0;
+}
+
+static const char *
+written(const char *in)
+{
+	static struct sink o;
+
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(json_write_str(sink_put, &o, in), 0);
+	return o.buf;
+}
+
+static void
+test_write_str(void **state)
+{
+	static const struct { const char *in, *out, *reads; } cases[] = {
+		{ "", "\"\"", "" },
+		{ "vm-1.a_b", "\"vm-1.a_b\"", "vm-1.a_b" },
+		{ "a\"b\\c/d", "\"a\\\"b\\\\c/d\"", "a\"b\\c/d" },
+		{ "\n\t\x01\x1f\x7f", "\"\\u000a\\u0009\\u0001\\u001f\\u007f\"",
+		  "\n\t\x01\x1f\x7f" },
+		/* well-formed UTF-8 is kept, the highest code point included */
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf",
+		  "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\"",
+		  "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf" },
+		/* one U+FFFD per byte that does not start a sequence */
+		{ "\xff", "\"\\ufffd\"", "\xef\xbf\xbd" },
+		{ "x\xc3\x28y", "\"x\\ufffd(y\"", "x\xef\xbf\xbd(y" },
+		{ "\xc0\xaf", "\"\\ufffd\\ufffd\"", "\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\"",
+		  "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"",
+		  "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"",
+		  "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "ab\xe2\x82", "\"ab\\ufffd\\ufffd\"", "ab\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\x80\xbf\xc3\xa9", "\"\\ufffd\\ufffd\xc3\xa9\"",
+		  "\xef\xbf\xbd\xef\xbf\xbd\xc3\xa9" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = written(cases[i].in);
+		struct json_doc *d;
+
+		if (strcmp(got, cases[i].out) != 0)
+			fail_msg("case %zu: %s, want %s", i, got, cases[i].out);
+		/* it always reads back, as the text with U+FFFD in place */
+		if ((d = json_parse(got, strlen(got), err, sizeof(err))) == NULL)
+			fail_msg("case %zu: %s: %s", i, got, err);
+		assert_string_equal(json_root(d)->str, cases[i].reads);
+		json_free(d);
+	}
+}
+
+static void
+test_write_str_stops(void **state)
+{
+	struct sink o;
+	struct json_fbuf f;
+	char small[8];
+
+	/* the first failure of put ends the output and is returned */
+	memset(&o, 0, sizeof(o));
+	o.stop_at = 3;
+	assert_int_equal(json_write_str(sink_put, &o, "ab\"cd"), 7);
+	assert_string_equal(o.buf, "\"ab");
+	memset(&o, 0, sizeof(o));
+	o.stop_at = 1;
+	assert_int_equal(json_write_str(sink_put, &o, ""), 7);
+	assert_int_equal(o.len, 0);
+
+	/* a fixed buffer: 7 bytes and the NUL */
+	memset(&f, 0, sizeof(f));
+	f.buf = small;
+	f.cap = sizeof(small);
+	assert_int_equal(json_write_str(json_fbuf_put, &f, "abcde"), 0);
+	assert_string_equal(small, "\"abcde\"");
+	assert_false(f.cut);
+	memset(&f, 0, sizeof(f));
+	f.buf = small;
+	f.cap = sizeof(small);
+	assert_int_equal(json_write_str(json_fbuf_put, &f, "abcdef"), -1);
+	assert_true(f.cut);
+	assert_string_equal(small, "\"abcdef");
+	assert_int_equal(f.len, 7);
+}
+
 int
 main(void)
 {
@@ -615,6 +940,11 @@ main(void)
 		cmocka_unit_test(test_arena),
 		cmocka_unit_test(test_err_buffer),
 		cmocka_unit_test(test_type_names),
+		cmocka_unit_test(test_doc_tree),
+		cmocka_unit_test(test_doc_strict),
+		cmocka_unit_test(test_doc_caps),
+		cmocka_unit_test(test_write_str),
+		cmocka_unit_test(test_write_str_stops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "lib/hashtab.h"
 #include "proxy/limits.h"
 
 static struct sockaddr_storage
@@ -112,6 +113,91 @@ test_many_addresses(void **state)
 	lim_free(t);
 }
 
+/* An address of 2001:db8:0:1::/64 whose interface id is iid. */
+static struct sockaddr_storage
+in64(uint64_t iid, int port)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+	static const uint8_t prefix[8] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1 };
+
+	memset(&ss, 0, sizeof(ss));
+	s->sin6_family = AF_INET6;
+	s->sin6_port = htons((uint16_t)port);
+	memcpy(s->sin6_addr.s6_addr, prefix, 8);
+	for (int b = 0; b < 8; b++)
+		s->sin6_addr.s6_addr[8 + b] = (uint8_t)(iid >> (56 - 8 * b));
+	return ss;
+}
+
+#define HUGE 100000
+
+/*
+ * 100,000 clients of one IPv6 /64 (what one attacker holds): the table
+ * grows far past its first buckets, its chains stay short, and every
+ * address is still counted on its own.
+ */
+static void
+test_many_in_one_slash64(void **state)
+{
+	struct lim_table *t = lim_new();
+	struct ht_stats st;
+
+	assert_non_null(t);
+	for (uint64_t i = 0; i < HUGE; i++) {
+		struct sockaddr_storage a = in64(i, 1);
+		assert_int_equal(lim_acquire(t, SA(a), 1), 0);
+	}
+	lim_stats(t, &st);
+	assert_int_equal(st.entries, HUGE);
+	assert_int_equal(lim_size(t), HUGE);
+	assert_true(st.buckets >= HUGE);        /* load factor at most 1 */
+	assert_true(st.longest <= 16);
+	for (uint64_t i = 0; i < HUGE; i++) {
+		struct sockaddr_storage a = in64(i, 2);
+		assert_int_equal(lim_count(t, SA(a)), 1);
+		assert_int_equal(lim_acquire(t, SA(a), 1), 1);   /* at its cap */
+	}
+	struct sockaddr_storage other = in64(HUGE, 1);
+	assert_int_equal(lim_count(t, SA(other)), 0);
+	for (uint64_t i = 0; i < HUGE; i += 2) {
+		struct sockaddr_storage a = in64(i, 1);
+		lim_release(t, SA(a));
+	}
+	assert_int_equal(lim_size(t), HUGE / 2);
+	for (uint64_t i = 0; i < HUGE; i++) {
+		struct sockaddr_storage a = in64(i, 1);
+		assert_int_equal(lim_count(t, SA(a)), i % 2 == 0 ? 0 : 1);
+	}
+	lim_free(t);
+}
+
+/* The rate table too grows past the 1,024 buckets it once stopped at. */
+static void
+test_rate_many_in_one_slash64(void **state)
+{
+	struct rate_table *t = rate_new(2 * HUGE);
+	struct ht_stats st;
+
+	assert_non_null(t);
+	for (uint64_t i = 0; i < HUGE; i++) {
+		struct sockaddr_storage a = in64(i, 1);
+		assert_int_equal(rate_allow(t, SA(a), 1, 0), 1);
+	}
+	rate_stats(t, &st);
+	assert_int_equal(st.entries, HUGE);
+	assert_true(st.buckets >= HUGE);
+	assert_true(st.longest <= 16);
+	for (uint64_t i = 0; i < HUGE; i++) {
+		struct sockaddr_storage a = in64(i, 1);
+		assert_int_equal(rate_allow(t, SA(a), 1, 1000), 0);   /* bucket empty */
+	}
+	assert_int_equal(rate_sweep(t, 1, 59999), 0);
+	assert_int_equal(rate_sweep(t, 1, 60000), HUGE);          /* all full again */
+	assert_int_equal(rate_size(t), 0);
+	rate_free(t);
+}
+
 static void
 test_unknown_family(void **state)
 {
@@ -191,6 +277,8 @@ main(void)
 		cmocka_unit_test(test_no_cap),
 		cmocka_unit_test(test_v4_mapped_is_v4),
 		cmocka_unit_test(test_many_addresses),
+		cmocka_unit_test(test_many_in_one_slash64),
+		cmocka_unit_test(test_rate_many_in_one_slash64),
 		cmocka_unit_test(test_unknown_family),
 		cmocka_unit_test(test_rate_bucket),
 		cmocka_unit_test(test_rate_slow_and_sweep),

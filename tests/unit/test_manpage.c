@@ -15,6 +15,9 @@
  * line that facts() below builds from the row alone: default (as written in
  * the file), or Required / Optional, then the range, the choices or the
  * length. Any other "Ic" in the page names a setting too and must be one.
+ * The item of a row flagged CFG_F_START_ONLY also holds the line
+ * START_ONLY_LINE, and no other item does: the page says which settings a
+ * reload cannot change.
  *
  * So the test fails when a row is added, removed, renamed, moved, retyped,
  * or has its default, bounds or choices changed without the page following,
@@ -43,6 +46,10 @@
 #define PAGE_MAX     (1u << 20)
 #define FACTS_MAX    1024
 #define REPORT_MAX   16384
+
+/* In the item of each CFG_F_START_ONLY row, and of no other. */
+#define START_ONLY_LINE \
+	"Read at start only: a reload with another value keeps the running one and logs it."
 
 /* ---- What the page must say about a row ----------------------------------- */
 
@@ -329,7 +336,7 @@ static int check_page(const struct page *p, struct report *r)
 		char path[256], type[64], want[FACTS_MAX];
 		const char *tw;
 		size_t k, end;
-		bool found = false;
+		bool found = false, start_only = false;
 		int n = 0;
 
 		if (!starts(p->line[i], ".It Ic "))
@@ -370,9 +377,20 @@ static int check_page(const struct page *p, struct report *r)
 			else if (starts(p->line[j], "Default:"))
 				problem(r, j + 1, "%s: \"%s\" (the table says \"%s\")", path,
 				    p->line[j], want);
+			if (strcmp(p->line[j], START_ONLY_LINE) == 0)
+				start_only = true;
+			else if (starts(p->line[j], "Read at start only"))
+				problem(r, j + 1, "%s: \"%s\" (expected \"%s\")", path, p->line[j],
+				    START_ONLY_LINE);
 		}
 		if (!found)
 			problem(r, i + 1, "%s: the item lacks the line \"%s\"", path, want);
+		if ((e->flags & CFG_F_START_ONLY) && !start_only)
+			problem(r, i + 1, "%s: read at start only (CFG_F_START_ONLY), but the item"
+			    " lacks the line \"%s\"", path, START_ONLY_LINE);
+		if (!(e->flags & CFG_F_START_ONLY) && start_only)
+			problem(r, i + 1, "%s: the item says \"%s\", but a reload applies it"
+			    " (no CFG_F_START_ONLY in the table)", path, START_ONLY_LINE);
 	}
 	for (size_t k = 0; k < cfg_nsettings; k++)
 		if (at[k] == 0)
@@ -489,6 +507,25 @@ static void test_checker_notices_drift(void **state)
 	    "limits.no_such_thing");
 	snprintf(wrong, sizeof(wrong), ".Ic limits.no_such_thing\n%s", item);
 	expect_problem(replace(page, item, wrong), "no such setting");
+
+	/* A start-only setting whose item does not say so, and a live one that does. */
+	{
+		const struct cfg_setting *so = NULL;
+
+		for (size_t i = 0; i < cfg_nsettings && so == NULL; i++)
+			if (cfg_settings[i].flags & CFG_F_START_ONLY)
+				so = &cfg_settings[i];
+		assert_non_null(so);
+		assert_false(d->flags & CFG_F_START_ONLY);
+		/* the first item with the line is the first such row's ("\n": not the comment) */
+		snprintf(want, sizeof(want), "%s: read at start only", so->path);
+		expect_problem(replace(page, "\n" START_ONLY_LINE "\n", "\n"), want);
+		snprintf(wrong, sizeof(wrong), "%s" START_ONLY_LINE "\n", item);
+		snprintf(want, sizeof(want), "%s: the item says", d->path);
+		expect_problem(replace(page, item, wrong), want);
+		expect_problem(replace(page, "\n" START_ONLY_LINE "\n", "\nRead at start only.\n"),
+		    "(expected \"" START_ONLY_LINE);
+	}
 
 	/* A wrong type word. */
 	snprintf(wrong, sizeof(wrong), ".It Ic %s Ar integer\n", d->path);

@@ -4,8 +4,8 @@
 #
 #   sh tests/unit/test_metrics_doc.sh SOURCE_ROOT
 #
-# The exposed metrics are the prom_head(out, "NAME", "TYPE", ...) calls in
-# proxy/*.c; the documented ones are the table rows of docs/metrics.md,
+# The exposed metrics are the rows { "NAME", "TYPE", ... } of the metrics
+# table and any prom_head(out, "NAME", "TYPE", ...) call in admin/*.c; the documented ones are the table rows of docs/metrics.md,
 # "| `NAME` | TYPE | labels | meaning |", except under a "## Planned" heading.
 set -u
 LC_ALL=C
@@ -19,10 +19,10 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
 # Calls may be split over lines: join each file into one line first.
-for f in "$root"/proxy/*.c; do
+for f in "$root"/admin/*.c; do
 	tr '\n\t' '  ' <"$f"
 	echo
-done | grep -o 'prom_head( *[a-z_]*, *"[a-z0-9_]*", *"[a-z]*"' |
+done | grep -oE '(prom_head\( *[a-z_]*, *|\{ *)"poolgate_[a-z0-9_]*", *"[a-z]*"' |
     sed 's/.*"\([a-z0-9_]*\)", *"\([a-z]*\)"$/\1 \2/' | sort -u >"$tmp/code"
 
 # Rows under a "## Planned" heading are not exposed yet: not counted.

@@ -1,12 +1,13 @@
 /*
- * test_statuspage.c -- the operator's HTML status page.
+ * test_statuspage.c -- the operator's HTML status page and its parts.
  *
- * The pure parts (HTML escaping, form and cookie parsing, the Origin check,
- * the CSRF compare), the rendered page (every outside string escaped,
+ * The pure parts (html.c: HTML escaping; signin.c: form and cookie
+ * parsing, the Origin check, the CSRF and token compares; events.c: the
+ * recent-events ring), the rendered page (every outside string escaped,
  * buttons only when signed in, 200 VMs), and the sign-in and action flows
- * over real HTTP: an evhttp server on 127.0.0.1 serves a stub pg_server
+ * over real HTTP: an evhttp server on 127.0.0.1 serves a struct adm_ctx
  * through statuspage_handle(), a libevent client sends the requests. The
- * server.c functions the page calls are stubs defined here.
+ * pool module's mbr_set_admin() is a stub defined here.
  */
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -24,19 +25,26 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "admin/admin.h"
+#include "admin/events.h"
+#include "admin/html.h"
+#include "admin/signin.h"
+#include "admin/statuspage.h"
 #include "backends/affinity.h"
+#include "backends/hookrun.h"
+#include "backends/members.h"
 #include "backends/usersess.h"
-#include "proxy/hookrun.h"
-#include "proxy/log.h"
-#include "proxy/server.h"
-#include "proxy/statuspage.h"
+#include "lib/log.h"
+#include "proxy/proxy.h"
 
 #define TOKEN "s3cret-token-0123456789"
 
-/* ---- Stubs of server.c ----------------------------------------------------- */
+/* ---- Stub of the pool module ----------------------------------------------- */
 
-static struct pg_server srv;
-static struct service   svc_ssh, svc_jup;
+static struct members mbr;
+static struct px_ctx  px;
+static struct adm_ctx adm;
+static struct service svc_ssh, svc_jup;
 
 static struct {
 	int           admins;
@@ -44,14 +52,8 @@ static struct {
 	enum be_admin admin;
 } calls;
 
-const char *
-srv_source_name(int src)
-{
-	return src == BE_SRC_API ? "admin API" : "configuration file";
-}
-
 int
-srv_backend_set_admin(struct pg_server *s, const char *name,
+mbr_set_admin(struct members *s, const char *name,
     enum be_admin admin, char *err, size_t errlen)
 {
 	struct backend *b = pool_find(&s->pool, name);
@@ -89,7 +91,7 @@ escaped(const char *in)
 	char *s;
 
 	assert_non_null(b);
-	sp_html(b, in);
+	html_escape(b, in);
 	s = text_of(b);
 	evbuffer_free(b);
 	return s;
@@ -118,9 +120,9 @@ add_vm(const char *name, const char *address, int max_sessions, int sessions,
 	cb.address.text = (char *)address;
 	cb.weight = 1;
 	cb.max_sessions = max_sessions;
-	assert_non_null(b = pool_add(&srv.pool, &cb));
+	assert_non_null(b = pool_add(&mbr.pool, &cb));
 	b->sessions = sessions;
-	for (size_t s = 0; s < srv.nsvc; s++) {
+	for (size_t s = 0; s < px.nsvc; s++) {
 		b->health[s].hc.up = up;
 		b->health[s].last_check_ms = pg_now_ms();
 		b->health[s].last_latency_ms = 3;
@@ -134,39 +136,43 @@ add_user(const char *user, const char *vm)
 {
 	struct us_ended ended;
 
-	assert_int_equal(us_request(srv.us, user, vm, "10.1.1.1", pg_now_ms(),
+	assert_int_equal(us_request(mbr.us, user, vm, "10.1.1.1", pg_now_ms(),
 	    &ended), US_STARTED);
 }
 
 static void
-srv_setup(void)
+ctx_setup(void)
 {
-	memset(&srv, 0, sizeof(srv));
+	memset(&mbr, 0, sizeof(mbr));
+	memset(&px, 0, sizeof(px));
+	memset(&adm, 0, sizeof(adm));
 	memset(&calls, 0, sizeof(calls));
 	pg_log_set_level(PG_LOG_ERR);
 	snprintf(svc_ssh.cfg.name, sizeof(svc_ssh.cfg.name), "ssh");
 	svc_ssh.cfg.mode = SVC_MODE_TCP;
 	snprintf(svc_jup.cfg.name, sizeof(svc_jup.cfg.name), "jupyter");
 	svc_jup.cfg.mode = SVC_MODE_HTTP;
-	srv.svc[0] = &svc_ssh;
-	srv.svc[1] = &svc_jup;
-	srv.nsvc = 2;
-	pool_init(&srv.pool);
-	assert_non_null(srv.aff = aff_new(1000, 3600000));
-	assert_non_null(srv.us = us_new(1000, 600000));
-	srv.started_ms = pg_now_ms();
-	snprintf(srv.admin_token, sizeof(srv.admin_token), "%s", TOKEN);
-	srv.admin_token_set = true;
+	px.svc[0] = &svc_ssh;
+	px.svc[1] = &svc_jup;
+	px.nsvc = 2;
+	px.mbr = &mbr;
+	adm.px = &px;
+	pool_init(&mbr.pool);
+	assert_non_null(mbr.aff = aff_new(1000, 3600000));
+	assert_non_null(mbr.us = us_new(1000, 600000));
+	adm.started_ms = pg_now_ms();
+	snprintf(adm.token, sizeof(adm.token), "%s", TOKEN);
+	adm.token_set = true;
 }
 
 static void
-srv_teardown(void)
+ctx_teardown(void)
 {
-	statuspage_free(&srv);
-	assert_null(srv.statuspage);
-	pool_clear(&srv.pool);
-	aff_free(srv.aff);
-	us_free(srv.us);
+	statuspage_free(&adm);
+	assert_null(adm.statuspage);
+	pool_clear(&mbr.pool);
+	aff_free(mbr.aff);
+	us_free(mbr.us);
 }
 
 static char *
@@ -177,7 +183,7 @@ render(const char *csrf)
 	char *s;
 
 	assert_non_null(b);
-	assert_int_equal(sp_render(&srv, b, &v, pg_now_ms(), pg_wall_ms()), 0);
+	assert_int_equal(sp_render(&adm, b, &v, pg_now_ms(), pg_wall_ms()), 0);
 	s = text_of(b);
 	evbuffer_free(b);
 	return s;
@@ -208,7 +214,7 @@ test_html_escape(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *got = escaped(cases[i].in);
 		if (strcmp(got, cases[i].out) != 0)
-			fail_msg("sp_html(%s) = %s, want %s", cases[i].in, got,
+			fail_msg("html_escape(%s) = %s, want %s", cases[i].in, got,
 			    cases[i].out);
 		free(got);
 	}
@@ -222,35 +228,35 @@ test_form_value(void **state)
 
 	(void)state;
 	b = "vm=vm1&op=drain&csrf=abc";
-	assert_int_equal(sp_form_value(b, strlen(b), "vm", v, sizeof(v)), 0);
+	assert_int_equal(si_form_value(b, strlen(b), "vm", v, sizeof(v)), 0);
 	assert_string_equal(v, "vm1");
-	assert_int_equal(sp_form_value(b, strlen(b), "op", v, sizeof(v)), 0);
+	assert_int_equal(si_form_value(b, strlen(b), "op", v, sizeof(v)), 0);
 	assert_string_equal(v, "drain");
-	assert_int_equal(sp_form_value(b, strlen(b), "csrf", v, sizeof(v)), 0);
+	assert_int_equal(si_form_value(b, strlen(b), "csrf", v, sizeof(v)), 0);
 	assert_string_equal(v, "abc");
-	assert_int_equal(sp_form_value(b, strlen(b), "token", v, sizeof(v)),
-	    SP_FORM_MISSING);
+	assert_int_equal(si_form_value(b, strlen(b), "token", v, sizeof(v)),
+	    SI_FORM_MISSING);
 	assert_string_equal(v, "");
 	/* only len bytes are read: "csrf=abc" cut to "csrf=a" */
-	assert_int_equal(sp_form_value(b, strlen(b) - 2, "csrf", v, sizeof(v)), 0);
+	assert_int_equal(si_form_value(b, strlen(b) - 2, "csrf", v, sizeof(v)), 0);
 	assert_string_equal(v, "a");
 
 	/* decoding: '+', %XX in values and in names */
 	b = "token=a+b%2Bc%25%3d&c%73rf=x";
-	assert_int_equal(sp_form_value(b, strlen(b), "token", v, sizeof(v)), 0);
+	assert_int_equal(si_form_value(b, strlen(b), "token", v, sizeof(v)), 0);
 	assert_string_equal(v, "a b+c%=");
-	assert_int_equal(sp_form_value(b, strlen(b), "csrf", v, sizeof(v)), 0);
+	assert_int_equal(si_form_value(b, strlen(b), "csrf", v, sizeof(v)), 0);
 	assert_string_equal(v, "x");
 
 	/* empty values, a name without '=', empty pairs */
 	b = "&&a=&flag&b=2&";
-	assert_int_equal(sp_form_value(b, strlen(b), "a", v, sizeof(v)), 0);
+	assert_int_equal(si_form_value(b, strlen(b), "a", v, sizeof(v)), 0);
 	assert_string_equal(v, "");
-	assert_int_equal(sp_form_value(b, strlen(b), "flag", v, sizeof(v)), 0);
+	assert_int_equal(si_form_value(b, strlen(b), "flag", v, sizeof(v)), 0);
 	assert_string_equal(v, "");
-	assert_int_equal(sp_form_value(b, strlen(b), "b", v, sizeof(v)), 0);
+	assert_int_equal(si_form_value(b, strlen(b), "b", v, sizeof(v)), 0);
 	assert_string_equal(v, "2");
-	assert_int_equal(sp_form_value("", 0, "a", v, sizeof(v)), SP_FORM_MISSING);
+	assert_int_equal(si_form_value("", 0, "a", v, sizeof(v)), SI_FORM_MISSING);
 
 	/* malformed: bad or cut escapes, NUL, twice, too long */
 	static const char *const bad[] = {
@@ -258,18 +264,18 @@ test_form_value(void **state)
 		"a=0123456789abcdef", "%zz=1&a=1",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int rc = sp_form_value(bad[i], strlen(bad[i]), "a", v, sizeof(v));
-		if (rc != SP_FORM_BAD)
-			fail_msg("sp_form_value(%s) = %d, want SP_FORM_BAD", bad[i], rc);
+		int rc = si_form_value(bad[i], strlen(bad[i]), "a", v, sizeof(v));
+		if (rc != SI_FORM_BAD)
+			fail_msg("si_form_value(%s) = %d, want SI_FORM_BAD", bad[i], rc);
 		assert_string_equal(v, "");
 	}
 	/* 15 bytes fit in 16 */
 	b = "a=0123456789abcde";
-	assert_int_equal(sp_form_value(b, strlen(b), "a", v, sizeof(v)), 0);
+	assert_int_equal(si_form_value(b, strlen(b), "a", v, sizeof(v)), 0);
 	assert_string_equal(v, "0123456789abcde");
 	/* a name too long to be ours is skipped, not an error */
 	b = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1&a=2";
-	assert_int_equal(sp_form_value(b, strlen(b), "a", v, sizeof(v)), 0);
+	assert_int_equal(si_form_value(b, strlen(b), "a", v, sizeof(v)), 0);
 	assert_string_equal(v, "2");
 }
 
@@ -279,24 +285,24 @@ test_cookie_value(void **state)
 	char v[8];
 
 	(void)state;
-	assert_true(sp_cookie_value("a=b; pg_admin=xyz; c=d", "pg_admin", v,
+	assert_true(si_cookie_value("a=b; pg_admin=xyz; c=d", "pg_admin", v,
 	    sizeof(v)));
 	assert_string_equal(v, "xyz");
-	assert_true(sp_cookie_value("pg_admin=1", "pg_admin", v, sizeof(v)));
+	assert_true(si_cookie_value("pg_admin=1", "pg_admin", v, sizeof(v)));
 	assert_string_equal(v, "1");
 	/* a longer name with our name as prefix is another cookie */
-	assert_true(sp_cookie_value("pg_adminx=1;pg_admin=2", "pg_admin", v,
+	assert_true(si_cookie_value("pg_adminx=1;pg_admin=2", "pg_admin", v,
 	    sizeof(v)));
 	assert_string_equal(v, "2");
-	assert_true(sp_cookie_value("x=1;  pg_admin=\"q\" ", "pg_admin", v,
+	assert_true(si_cookie_value("x=1;  pg_admin=\"q\" ", "pg_admin", v,
 	    sizeof(v)));
 	assert_string_equal(v, "q");
-	assert_false(sp_cookie_value("a=b; c=d", "pg_admin", v, sizeof(v)));
-	assert_false(sp_cookie_value("", "pg_admin", v, sizeof(v)));
-	assert_false(sp_cookie_value("pg_admin", "pg_admin", v, sizeof(v)));
+	assert_false(si_cookie_value("a=b; c=d", "pg_admin", v, sizeof(v)));
+	assert_false(si_cookie_value("", "pg_admin", v, sizeof(v)));
+	assert_false(si_cookie_value("pg_admin", "pg_admin", v, sizeof(v)));
 	/* 7 bytes fit in 8, 8 do not */
-	assert_true(sp_cookie_value("pg_admin=1234567", "pg_admin", v, sizeof(v)));
-	assert_false(sp_cookie_value("pg_admin=12345678", "pg_admin", v,
+	assert_true(si_cookie_value("pg_admin=1234567", "pg_admin", v, sizeof(v)));
+	assert_false(si_cookie_value("pg_admin=12345678", "pg_admin", v,
 	    sizeof(v)));
 }
 
@@ -333,7 +339,7 @@ test_same_origin(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		if (sp_same_origin(cases[i].host, cases[i].origin,
+		if (si_same_origin(cases[i].host, cases[i].origin,
 		    cases[i].referer) != cases[i].ok)
 			fail_msg("case %zu: host %s origin %s referer %s: want %s", i,
 			    cases[i].host ? cases[i].host : "(none)",
@@ -348,15 +354,76 @@ test_hex_matches(void **state)
 	const uint8_t want[4] = { 0xde, 0xad, 0xbe, 0xef };
 
 	(void)state;
-	assert_true(sp_hex_matches(want, 4, "deadbeef"));
-	assert_true(sp_hex_matches(want, 4, "DEADBEEF"));
-	assert_false(sp_hex_matches(want, 4, "deadbeee"));
-	assert_false(sp_hex_matches(want, 4, "eeadbeef"));
-	assert_false(sp_hex_matches(want, 4, "deadbe"));
-	assert_false(sp_hex_matches(want, 4, "deadbeef00"));
-	assert_false(sp_hex_matches(want, 4, "deadbeeg"));
-	assert_false(sp_hex_matches(want, 4, ""));
-	assert_false(sp_hex_matches(want, 4, NULL));
+	assert_true(si_hex_matches(want, 4, "deadbeef"));
+	assert_true(si_hex_matches(want, 4, "DEADBEEF"));
+	assert_false(si_hex_matches(want, 4, "deadbeee"));
+	assert_false(si_hex_matches(want, 4, "eeadbeef"));
+	assert_false(si_hex_matches(want, 4, "deadbe"));
+	assert_false(si_hex_matches(want, 4, "deadbeef00"));
+	assert_false(si_hex_matches(want, 4, "deadbeeg"));
+	assert_false(si_hex_matches(want, 4, ""));
+	assert_false(si_hex_matches(want, 4, NULL));
+}
+
+static void
+test_token_equal(void **state)
+{
+	(void)state;
+	assert_true(si_token_equal(TOKEN, TOKEN, strlen(TOKEN)));
+	/* a prefix, one byte more, one byte off, empty */
+	assert_false(si_token_equal(TOKEN, TOKEN, strlen(TOKEN) - 1));
+	assert_false(si_token_equal(TOKEN, TOKEN "x", strlen(TOKEN) + 1));
+	assert_false(si_token_equal(TOKEN, "s3cret-token-0123456788",
+	    strlen(TOKEN)));
+	assert_false(si_token_equal(TOKEN, "", 0));
+	/* only gotlen bytes count */
+	assert_true(si_token_equal(TOKEN, TOKEN "garbage", strlen(TOKEN)));
+}
+
+static void
+evr_add(struct evr_ring *r, uint64_t wall, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+evr_add(struct evr_ring *r, uint64_t wall, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	evr_addv(r, wall, fmt, ap);
+	va_end(ap);
+}
+
+static void
+test_events_ring(void **state)
+{
+	struct evr_ring *r = calloc(1, sizeof(*r));
+	const struct evr_entry *e;
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(evr_count(r), 0);
+	assert_null(evr_at(r, 0));
+	evr_add(r, 7, "one");
+	assert_int_equal(evr_count(r), 1);
+	assert_string_equal(evr_at(r, 0)->text, "one");
+	assert_int_equal(evr_at(r, 0)->wall_ms, 7);
+	assert_null(evr_at(r, 1));
+	/* bounded: the oldest are dropped, the newest comes first */
+	for (int i = 0; i < EVR_MAX + 5; i++)
+		evr_add(r, 100 + (uint64_t)i, "e%d", i);
+	assert_int_equal(evr_count(r), EVR_MAX);
+	assert_string_equal(evr_at(r, 0)->text, "e104");
+	assert_int_equal(evr_at(r, 0)->wall_ms, 204);
+	assert_string_equal(evr_at(r, EVR_MAX - 1)->text, "e5");
+	assert_null(evr_at(r, EVR_MAX));
+	/* one line, cut to fit */
+	evr_add(r, 1, "a\nb\x1b[31m\x7f%0300d", 7);
+	e = evr_at(r, 0);
+	assert_int_equal(strlen(e->text), EVR_TEXT - 1);
+	assert_memory_equal(e->text, "a?b?[31m?000", 12);
+	assert_int_equal(evr_count(r), EVR_MAX);
+	free(r);
 }
 
 /* ---- The rendered page ----------------------------------------------------- */
@@ -379,7 +446,7 @@ test_render_escapes_everything(void **state)
 	char *page;
 
 	(void)state;
-	srv_setup();
+	ctx_setup();
 	b = add_vm("vm1", "10.0.0.4", 10, 3, true);
 	snprintf(b->health[1].last_error, sizeof(b->health[1].last_error),
 	    "<script>alert(1)</script> HTTP 500");
@@ -391,18 +458,18 @@ test_render_escapes_everything(void **state)
 	add_user("alice", "vm1");
 	add_user("<b>mallory</b>", "vm1");
 	add_user("bob", "vm2");
-	assert_int_equal(aff_session_start(srv.aff, "ip:10.1.1.1", "vm1",
+	assert_int_equal(aff_session_start(mbr.aff, "ip:10.1.1.1", "vm1",
 	    pg_now_ms()), 0);
-	assert_int_equal(aff_session_start(srv.aff, "user:alice", "vm1",
+	assert_int_equal(aff_session_start(mbr.aff, "user:alice", "vm1",
 	    pg_now_ms()), 0);
-	statuspage_event(&srv, "vm2: up -> <i>drain</i> %s", "\x1b[31mred");
+	statuspage_event(&adm, "vm2: up -> <i>drain</i> %s", "\x1b[31mred");
 
 	/* a real hook run that fails: false vm_busy vm1 exits 1 */
 	assert_non_null(base = event_base_new());
-	assert_non_null(srv.hr = hr_new(base));
-	hr_set_done_cb(srv.hr, hook_done, NULL);
-	assert_int_equal(hr_configure(srv.hr, "/bin/false", 5000), 0);
-	assert_int_equal(hr_run(srv.hr, "vm_busy", "vm1", NULL), HR_STARTED);
+	assert_non_null(adm.hr = hr_new(base));
+	hr_set_done_cb(adm.hr, hook_done, NULL);
+	assert_int_equal(hr_configure(adm.hr, "/bin/false", 5000), 0);
+	assert_int_equal(hr_run(adm.hr, "vm_busy", "vm1", NULL), HR_STARTED);
 	event_base_loopexit(base, &tv);
 	event_base_dispatch(base);
 
@@ -458,17 +525,17 @@ test_render_escapes_everything(void **state)
 	free(page);
 
 	/* without a token nobody can sign in */
-	srv.admin_token_set = false;
+	adm.token_set = false;
 	page = render(NULL);
 	assert_null(strstr(page, "action=\"/login\""));
 	assert_non_null(strstr(page, "read-only"));
 	free(page);
 
-	hr_free(srv.hr);
-	srv.hr = NULL;
+	hr_free(adm.hr);
+	adm.hr = NULL;
 	event_base_free(base);
 	base = NULL;
-	srv_teardown();
+	ctx_teardown();
 }
 
 static void
@@ -477,13 +544,13 @@ test_render_events_ring(void **state)
 	char *page;
 
 	(void)state;
-	srv_setup();
-	for (int i = 0; i < SP_EVENTS_MAX + 20; i++)
-		statuspage_event(&srv, "event number %d;", i);
+	ctx_setup();
+	for (int i = 0; i < EVR_MAX + 20; i++)
+		statuspage_event(&adm, "event number %d;", i);
 	/* longer than the text buffer: cut, not overflowing */
-	statuspage_event(&srv, "%0300d", 7);
+	statuspage_event(&adm, "%0300d", 7);
 	page = render(NULL);
-	assert_int_equal(count(page, "event number "), SP_EVENTS_MAX - 1);
+	assert_int_equal(count(page, "event number "), EVR_MAX - 1);
 	assert_null(strstr(page, "event number 20;"));
 	assert_non_null(strstr(page, "event number 21;"));
 	assert_non_null(strstr(page, "event number 119;"));
@@ -491,7 +558,7 @@ test_render_events_ring(void **state)
 	assert_true(strstr(page, "event number 119;") <
 	    strstr(page, "event number 21;"));
 	free(page);
-	srv_teardown();
+	ctx_teardown();
 }
 
 static void
@@ -500,7 +567,7 @@ test_render_200_vms(void **state)
 	char name[16], user[16], addr[16], *page;
 
 	(void)state;
-	srv_setup();
+	ctx_setup();
 	for (int i = 0; i < 200; i++) {
 		snprintf(name, sizeof(name), "vm%03d", i);
 		snprintf(addr, sizeof(addr), "10.0.%d.%d", i / 200, i % 200 + 1);
@@ -520,7 +587,7 @@ test_render_200_vms(void **state)
 	if (strlen(page) > 600 * 1024)
 		fail_msg("page for 200 VMs is %zu bytes", strlen(page));
 	free(page);
-	srv_teardown();
+	ctx_teardown();
 }
 
 static void
@@ -529,7 +596,7 @@ test_users_shown_are_capped(void **state)
 	char user[16], *page, more[32];
 
 	(void)state;
-	srv_setup();
+	ctx_setup();
 	add_vm("vm1", "10.0.0.4", 0, SP_USERS_SHOWN + 5, true);
 	for (int k = 0; k < SP_USERS_SHOWN + 5; k++) {
 		snprintf(user, sizeof(user), "u%02d", k);
@@ -541,7 +608,7 @@ test_users_shown_are_capped(void **state)
 	assert_non_null(strstr(page, "u00"));
 	assert_null(strstr(page, "u16"));
 	free(page);
-	srv_teardown();
+	ctx_teardown();
 }
 
 /* ---- HTTP flows ------------------------------------------------------------ */
@@ -555,7 +622,7 @@ gencb(struct evhttp_request *req, void *arg)
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 
 	(void)arg;
-	statuspage_handle(&srv, req, path != NULL ? path : "/");
+	statuspage_handle(&adm, req, path != NULL ? path : "/");
 }
 
 struct resp {
@@ -700,7 +767,7 @@ http_setup(void **state)
 	socklen_t sl = sizeof(sin);
 
 	(void)state;
-	srv_setup();
+	ctx_setup();
 	add_vm("vm1", "10.0.0.4", 10, 0, true);
 	add_vm("vm2", "10.0.0.5", 10, 0, true);
 	assert_non_null(base = event_base_new());
@@ -724,7 +791,7 @@ http_teardown(void **state)
 	evhttp_free(http);
 	event_base_free(base);
 	base = NULL;
-	srv_teardown();
+	ctx_teardown();
 	return 0;
 }
 
@@ -823,13 +890,13 @@ test_login_rate_limited(void **state)
 	char cookie[65];
 
 	(void)state;
-	for (int i = 0; i < SP_LOGIN_FAILS_MAX; i++)
+	for (int i = 0; i < SI_LOGIN_FAILS_MAX; i++)
 		assert_int_equal(post("/login", NULL, "token=wrong")->code, 403);
 	/* past the limit even the right token waits */
 	assert_int_equal(post("/login", NULL, "token=wrong")->code, 429);
 	assert_int_equal(post("/login", NULL, "token=" TOKEN)->code, 429);
 	/* a minute later it works again */
-	sp_advance(&srv, 60000);
+	sp_advance(&adm, 60000);
 	sign_in(cookie);
 }
 
@@ -839,7 +906,7 @@ test_login_without_token_file(void **state)
 	struct resp *r;
 
 	(void)state;
-	srv.admin_token_set = false;
+	adm.token_set = false;
 	r = post("/login", NULL, "token=" TOKEN);
 	assert_int_equal(r->code, 403);
 	assert_non_null(strstr(r->body, "admin.token_file is not set"));
@@ -878,12 +945,21 @@ test_action(void **state)
 	assert_int_equal(call(EVHTTP_REQ_POST, "/action", cookie, origin,
 	    body)->code, 403);
 	assert_int_equal(calls.admins, 0);
-	assert_int_equal(srv.pool.be[0]->admin, BE_ADMIN_READY);
+	assert_int_equal(mbr.pool.be[0]->admin, BE_ADMIN_READY);
 
 	/* bad fields */
 	snprintf(body, sizeof(body), "vm=vm1&op=reboot&csrf=%s", csrf);
 	assert_int_equal(post("/action", cookie, body)->code, 400);
 	snprintf(body, sizeof(body), "vm=vm%%2F1&op=drain&csrf=%s", csrf);
+	assert_int_equal(post("/action", cookie, body)->code, 400);
+	/* the one name rule: never an option or a path for a hook */
+	snprintf(body, sizeof(body), "vm=-rf&op=drain&csrf=%s", csrf);
+	r = post("/action", cookie, body);
+	assert_int_equal(r->code, 400);
+	assert_non_null(strstr(r->body, "vm: &quot;-rf&quot; is not a valid VM "
+	    "name (expected 1 to 63 of A-Z a-z 0-9 _ - . (not starting with - or "
+	    ".))."));
+	snprintf(body, sizeof(body), "vm=..&op=drain&csrf=%s", csrf);
 	assert_int_equal(post("/action", cookie, body)->code, 400);
 	snprintf(body, sizeof(body), "vm=vm9&op=drain&csrf=%s", csrf);
 	r = post("/action", cookie, body);
@@ -902,7 +978,7 @@ test_action(void **state)
 	snprintf(body, sizeof(body), "csrf=%s&op=maint&vm=vm2", csrf);
 	assert_int_equal(call(EVHTTP_REQ_POST, "/action", cookie, NULL,
 	    body)->code, 303);
-	assert_int_equal(srv.pool.be[1]->admin, BE_ADMIN_MAINT);
+	assert_int_equal(mbr.pool.be[1]->admin, BE_ADMIN_MAINT);
 
 	/* the page shows the outcome once, the new states and the events */
 	r = call(EVHTTP_REQ_GET, "/", cookie, NULL, NULL);
@@ -959,10 +1035,10 @@ test_logout_and_token_change(void **state)
 	/* a new token (reload) ends every session */
 	sign_in(cookie);
 	csrf_of(cookie, csrf);
-	snprintf(srv.admin_token, sizeof(srv.admin_token), "another-token-123456");
+	snprintf(adm.token, sizeof(adm.token), "another-token-123456");
 	snprintf(body, sizeof(body), "vm=vm1&op=drain&csrf=%s", csrf);
 	assert_int_equal(post("/action", cookie, body)->code, 403);
-	snprintf(srv.admin_token, sizeof(srv.admin_token), "%s", TOKEN);
+	snprintf(adm.token, sizeof(adm.token), "%s", TOKEN);
 	assert_int_equal(post("/action", cookie, body)->code, 403);
 	assert_int_equal(calls.admins, 0);
 }
@@ -974,9 +1050,9 @@ test_sessions_bounded_and_expire(void **state)
 
 	(void)state;
 	sign_in(first);
-	for (int i = 0; i < SP_SESSIONS_MAX - 1; i++)
+	for (int i = 0; i < SI_SESSIONS_MAX - 1; i++)
 		sign_in(cookie);
-	/* still SP_SESSIONS_MAX: the first one lives */
+	/* still SI_SESSIONS_MAX: the first one lives */
 	csrf_of(first, csrf);
 	sign_in(cookie);
 	/* one more pushed the oldest out */
@@ -985,9 +1061,9 @@ test_sessions_bounded_and_expire(void **state)
 	csrf_of(cookie, csrf);
 
 	/* one second before Max-Age it still works, at Max-Age it ends */
-	sp_advance(&srv, (uint64_t)SP_SESSION_TTL_S * 1000 - 1000);
+	sp_advance(&adm, (uint64_t)SI_SESSION_TTL_S * 1000 - 1000);
 	csrf_of(cookie, csrf);
-	sp_advance(&srv, 1000);
+	sp_advance(&adm, 1000);
 	snprintf(body, sizeof(body), "vm=vm1&op=drain&csrf=%s", csrf);
 	assert_int_equal(post("/action", cookie, body)->code, 403);
 	assert_int_equal(calls.admins, 0);
@@ -1002,6 +1078,8 @@ main(void)
 		cmocka_unit_test(test_cookie_value),
 		cmocka_unit_test(test_same_origin),
 		cmocka_unit_test(test_hex_matches),
+		cmocka_unit_test(test_token_equal),
+		cmocka_unit_test(test_events_ring),
 		cmocka_unit_test(test_render_escapes_everything),
 		cmocka_unit_test(test_render_events_ring),
 		cmocka_unit_test(test_render_200_vms),

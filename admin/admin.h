@@ -1,0 +1,73 @@
+/*
+ * admin.h -- the operator endpoint (libevent evhttp).
+ *
+ * GET /healthz   200 "ok" when every service has a VM up, else 503 + reason
+ * GET /status    JSON: services, VMs, health, sessions, affinity
+ * GET /metrics   Prometheus text format (metrics.h)
+ * /api/v1/...    the admin API (adminapi.h)
+ * /, /login, /logout, /action   the HTML status page (statuspage.h)
+ *
+ * Files: admin.c (router, /healthz, /status), vmjson.c (JSON strings and
+ * the one VM serializer of /status and the API), metrics.c, adminapi.c,
+ * statuspage.c (page and routes), signin.c (sessions, CSRF, sign-in
+ * limits, form and cookie parsing), events.c (the recent-events ring),
+ * html.c (HTML escaping).
+ */
+#ifndef POOLGATE_ADMIN_H
+#define POOLGATE_ADMIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backends/members.h"
+#include "config/config.h"
+#include "proxy/proxy.h"
+
+struct admin;
+struct hookrun;
+struct statuspage;
+
+/*
+ * What the operator endpoint reads and steers, given by the daemon (which
+ * embeds it and keeps the fields below up to date). The endpoint reads the
+ * pool, services and connections through px (px->mbr: the pool module) and
+ * changes VMs only through the pool module (mbr_set_admin, mbr_upsert,
+ * mbr_remove). It never includes the daemon.
+ */
+struct adm_ctx {
+	struct px_ctx     *px;            /* borrowed: services, connections, pool */
+	struct hookrun    *hr;            /* the hook runner, or NULL (hooks off) */
+	uint64_t           started_ms;    /* monotonic clock at start */
+	uint64_t           reloads;
+	uint64_t           reload_failures;
+	char               reload_error[512]; /* first error of the last refused reload, "" */
+	bool               state_failing; /* the last save of the state failed */
+	/*
+	 * Bearer token of the admin API's mutating calls (admin.token_file),
+	 * also the status page's sign-in. Without it (token_set false) every
+	 * mutating call is refused and nobody can sign in.
+	 */
+	char               token[256];
+	bool               token_set;
+	/*
+	 * The status page's sign-in sessions and recent events: made on first
+	 * use, freed by statuspage_free().
+	 */
+	struct statuspage *statuspage;
+};
+
+/*
+ * Bind the endpoint on addr (copied) on a->px->base and serve a, which is
+ * borrowed and must outlive the endpoint. Returns the endpoint, freed by
+ * admin_free(), or NULL when out of memory or the address cannot be bound
+ * (logged).
+ */
+struct admin *admin_new(struct adm_ctx *a, const struct cfg_addr *addr);
+
+/* Close the endpoint and free it (not its adm_ctx). a may be NULL. */
+void          admin_free(struct admin *a);
+
+/* The address the endpoint is bound to (borrowed from a; dies with it). */
+const struct cfg_addr *admin_addr(const struct admin *a);
+
+#endif

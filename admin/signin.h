@@ -1,0 +1,150 @@
+/*
+ * signin.h -- the status page's sign-in: sessions, CSRF tokens, the limit
+ * on failed sign-ins, and the small parsers the page's forms and cookie
+ * need (pure: no I/O; the clock is given, randomness and hashes come from
+ * OpenSSL).
+ *
+ * Signing in: the admin token (the admin API's bearer token) posted
+ * through the page's form. A right token makes a session: a random
+ * SI_ID_BYTES id for the cookie SI_COOKIE and a random CSRF token of the
+ * same size for every form of the page. A session ends at its Max-Age
+ * (SI_SESSION_TTL_S), on sign-out, when the token changes or is removed
+ * (si_sweep), and when SI_SESSIONS_MAX newer sessions pushed it out. It is
+ * bound to the client address it signed in from. Failed sign-ins are
+ * limited to SI_LOGIN_FAILS_MAX a minute, all clients together.
+ *
+ * Secrets (ids, CSRF tokens, token hashes) are wiped when a session ends.
+ */
+#ifndef POOLGATE_SIGNIN_H
+#define POOLGATE_SIGNIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SI_COOKIE           "pg_admin"
+#define SI_ID_BYTES         32          /* session id and CSRF token, random */
+#define SI_HEX_LEN          (2 * SI_ID_BYTES)
+#define SI_SESSION_TTL_S    (8 * 3600)
+#define SI_SESSIONS_MAX     16          /* the oldest session is ended past that */
+#define SI_LOGIN_FAILS_MAX  10          /* failed sign-ins per minute, all clients */
+#define SI_FAIL_WINDOW_MS   60000
+#define SI_FLASH_MAX        200         /* bytes of the outcome shown once */
+#define SI_TOKEN_MAX        256         /* bytes of a token, NUL included (adm_ctx.token) */
+#define SI_PEER_MAX         64          /* bytes of a client address, NUL included */
+
+/* One signed-in browser. Unused slots are all zero. */
+struct si_session {
+	bool     used;
+	uint8_t  id[SI_ID_BYTES];       /* the cookie's value, decoded */
+	uint8_t  csrf[SI_ID_BYTES];     /* put in every form of its pages */
+	uint8_t  tokhash[32];           /* SHA-256 of the token it signed in with */
+	char     peer[SI_PEER_MAX];     /* client address it signed in from */
+	uint64_t created_ms;            /* monotonic */
+	uint64_t expires_ms;
+	char     flash[SI_FLASH_MAX];   /* outcome of its last action, shown once */
+	bool     flash_err;
+};
+
+/* Every session and the failed sign-ins. Zero it to start with none. */
+struct signin {
+	struct si_session sess[SI_SESSIONS_MAX];
+	uint64_t          fail_start_ms;  /* failed sign-ins: window start, count */
+	unsigned          fails;
+};
+
+/*
+ * End every session past its time at now, or signed in with another token
+ * than token (NULL: no token is set, every session ends).
+ */
+void si_sweep(struct signin *si, const char *token, uint64_t now);
+
+/*
+ * The session whose id is the hex cookie value, signed in from peer, or
+ * NULL (a bad value, an unknown id, another address). Borrowed from si;
+ * dies with the next si_new() or si_sweep().
+ */
+struct si_session *si_find(struct signin *si, const char *cookie_hex,
+    const char *peer);
+
+/*
+ * A new session for peer (copied), signed in with token, at now: in a free
+ * slot, else in place of the oldest session (logged). Returns it (borrowed
+ * from si), or NULL when there was no randomness or no hash.
+ */
+struct si_session *si_new(struct signin *si, const char *token,
+    const char *peer, uint64_t now);
+
+/* End s: wiped, its slot free. */
+void si_end(struct si_session *s);
+
+/*
+ * Whether a sign-in may be tried at now: fewer than SI_LOGIN_FAILS_MAX
+ * failed in the current window of SI_FAIL_WINDOW_MS (a new window starts
+ * when the last one is over).
+ */
+bool si_login_allowed(struct signin *si, uint64_t now);
+
+/* One more failed sign-in in the current window. */
+void si_login_failed(struct signin *si);
+
+/*
+ * Whether got[0..gotlen) is exactly the token want (a C string; at most
+ * SI_TOKEN_MAX - 1 bytes of it count). Compared in constant time over
+ * whole fixed-size buffers, so the time depends on neither where the first
+ * wrong byte is nor how long the guess is; the copies are wiped. Used by
+ * the sign-in form and the admin API's bearer token alike.
+ */
+bool si_token_equal(const char *want, const char *got, size_t gotlen);
+
+/*
+ * Let ms pass for si: session ages and the window of failed sign-ins move
+ * back by ms (tests; the clock is pg_now_ms()).
+ */
+void si_advance(struct signin *si, uint64_t ms);
+
+/* The n bytes of b as 2 * n lowercase hex digits and a NUL into out. */
+void si_hex_encode(const uint8_t *b, size_t n, char *out);
+
+/*
+ * Whether hex is exactly the 2 * n lowercase or uppercase hex digits of
+ * want[0..n) (n at most 64). The bytes are compared in constant time.
+ * hex may be NULL (false).
+ */
+bool si_hex_matches(const uint8_t *want, size_t n, const char *hex);
+
+#define SI_FORM_MISSING (-1)
+#define SI_FORM_BAD     (-2)
+/*
+ * The value of `key` in an application/x-www-form-urlencoded body
+ * (body[0..len), need not be NUL-terminated), decoded ('+' is a space, %XX
+ * a byte) into out, NUL-terminated. Returns 0; SI_FORM_MISSING when the key
+ * is absent; SI_FORM_BAD when a name or the value has a bad %-escape or a
+ * NUL, the key appears twice, or the value needs outlen bytes or more.
+ * out is "" unless 0 is returned (wiped on SI_FORM_BAD: it may hold part
+ * of a token). A name of 64 bytes or more is not ours and is skipped.
+ */
+int  si_form_value(const char *body, size_t len, const char *key, char *out,
+    size_t outlen);
+
+/*
+ * The value of cookie `name` in one Cookie header value ("a=b; c=d"),
+ * found by http/httpuser.h's hu_cookie_get(), without the quotes of a
+ * quoted value, copied into out. Returns false when absent or when it does
+ * not fit in outlen bytes with its NUL.
+ */
+bool si_cookie_value(const char *header, const char *name, char *out,
+    size_t outlen);
+
+/*
+ * Whether a POST may have come from the page itself: host is the Host
+ * header, origin and referer the Origin and Referer headers (each may be
+ * NULL). Without a Host there is nothing to compare (true). Otherwise the
+ * Origin, or without one the Referer, must be an http or https URL whose
+ * host[:port] equals Host (case-insensitive); "null" and URLs with user
+ * information are refused. With neither header (not a browser) true: the
+ * CSRF token still decides.
+ */
+bool si_same_origin(const char *host, const char *origin, const char *referer);
+
+#endif

@@ -1,0 +1,300 @@
+/*
+ * vmjson.c -- see vmjson.h. A VM is written as a list of fields; each
+ * field has one writer, and a view is the list of fields an endpoint
+ * shows, in its order.
+ */
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "admin/vmjson.h"
+#include "backends/affinity.h"
+#include "backends/usersess.h"
+#include "lib/json.h"
+
+/* Append a string literal, without its NUL. */
+#define ADD_LIT(out, lit) evbuffer_add((out), (lit), sizeof(lit) - 1)
+
+static int
+put_evbuffer(void *arg, const char *bytes, size_t n)
+{
+	return evbuffer_add(arg, bytes, n);
+}
+
+void
+vmj_str(struct evbuffer *out, const char *s)
+{
+	json_write_str(put_evbuffer, out, s);
+}
+
+/* What every field writer is given. */
+struct vmj {
+	struct evbuffer       *out;
+	const struct adm_ctx  *a;
+	const struct backend  *b;
+	size_t                 nsvc;
+	uint64_t               now;
+};
+
+static const char *
+bool_text(bool v)
+{
+	return v ? "true" : "false";
+}
+
+static void
+f_name(const struct vmj *c)
+{
+	vmj_str(c->out, c->b->name);
+}
+
+static void
+f_address(const struct vmj *c)
+{
+	vmj_str(c->out, c->b->addr.text != NULL ? c->b->addr.text : "");
+}
+
+static void
+f_state(const struct vmj *c)
+{
+	vmj_str(c->out, be_state_name(be_state(c->b, c->nsvc)));
+}
+
+static void
+f_takes_new(const struct vmj *c)
+{
+	evbuffer_add_printf(c->out, "%s",
+	    bool_text(c->nsvc > 0 && be_takes_new(c->b, 0)));
+}
+
+static void
+f_admin(const struct vmj *c)
+{
+	vmj_str(c->out, be_admin_name(c->b->admin));
+}
+
+static void
+f_agent_admin(const struct vmj *c)
+{
+	vmj_str(c->out, be_admin_name(c->b->agent_admin));
+}
+
+static void
+f_source(const struct vmj *c)
+{
+	vmj_str(c->out, be_source_name(c->b->source));
+}
+
+static void
+f_removed(const struct vmj *c)
+{
+	evbuffer_add_printf(c->out, "%s", bool_text(c->b->removed));
+}
+
+static void
+f_weight(const struct vmj *c)
+{
+	evbuffer_add_printf(c->out, "%d", c->b->weight);
+}
+
+static void
+f_max_sessions(const struct vmj *c)
+{
+	evbuffer_add_printf(c->out, "%d", c->b->max_sessions);
+}
+
+static void
+f_eff_weight(const struct vmj *c)
+{
+	evbuffer_add_printf(c->out, "%d", be_weight(c->b));
+}
+
+static void
+f_eff_max_sessions(const struct vmj *c)
+{
+	evbuffer_add_printf(c->out, "%d", be_max_sessions(c->b));
+}
+
+static void
+f_sessions(const struct vmj *c)
+{
+	evbuffer_add_printf(c->out, "%d", c->b->sessions);
+}
+
+/* sessions / weight with 3 decimals; be_weight() is in hundredths. */
+static void
+f_load(const struct vmj *c)
+{
+	int w = be_weight(c->b);
+	long long milli = w > 0 ? (long long)c->b->sessions * 100000 / w : -1;
+
+	if (milli < 0)
+		ADD_LIT(c->out, "null");
+	else
+		evbuffer_add_printf(c->out, "%lld.%03lld", milli / 1000,
+		    milli % 1000);
+}
+
+static void
+f_agent(const struct vmj *c)
+{
+	vmj_str(c->out, c->b->agent_last);
+}
+
+static void
+f_http_connections(const struct vmj *c)
+{
+	evbuffer_add_printf(c->out, "%d", c->b->conns);
+}
+
+static void
+f_connections_total(const struct vmj *c)
+{
+	/* relay threads add to it */
+	evbuffer_add_printf(c->out, "%llu", (unsigned long long)
+	    __atomic_load_n(&c->b->connections, __ATOMIC_RELAXED));
+}
+
+static void
+f_affinity(const struct vmj *c)
+{
+	evbuffer_add_printf(c->out, "%zu", aff_count_backend(c->a->px->mbr->aff,
+	    c->b->name, c->now));
+}
+
+struct users_arg {
+	struct evbuffer *out;
+	const char      *backend;
+	size_t           n;
+};
+
+static void
+users_of_backend(const struct us_session *us, void *arg)
+{
+	struct users_arg *ua = arg;
+
+	if (strcmp(us->backend, ua->backend) != 0)
+		return;
+	if (ua->n++ > 0)
+		ADD_LIT(ua->out, ",");
+	vmj_str(ua->out, us->user);
+}
+
+static void
+f_users(const struct vmj *c)
+{
+	struct users_arg ua = { c->out, c->b->name, 0 };
+
+	ADD_LIT(c->out, "[");
+	us_foreach(c->a->px->mbr->us, c->now, users_of_backend, &ua);
+	ADD_LIT(c->out, "]");
+}
+
+/* Per service {"up", "last_error"}, and with checks the check figures. */
+static void
+health(const struct vmj *c, bool checks)
+{
+	ADD_LIT(c->out, "{");
+	for (size_t s = 0; s < c->nsvc; s++) {
+		const struct be_health *h = &c->b->health[s];
+
+		if (s > 0)
+			ADD_LIT(c->out, ",");
+		vmj_str(c->out, c->a->px->svc[s]->cfg.name);
+		evbuffer_add_printf(c->out, ":{\"up\":%s,\"last_error\":",
+		    bool_text(h->hc.up));
+		vmj_str(c->out, h->last_error);
+		if (checks) {
+			if (h->last_check_ms != 0)
+				evbuffer_add_printf(c->out, ",\"last_check_ms_ago\":%llu",
+				    (unsigned long long)(c->now - h->last_check_ms));
+			else
+				ADD_LIT(c->out, ",\"last_check_ms_ago\":null");
+			evbuffer_add_printf(c->out, ",\"latency_ms\":%llu,"
+			    "\"checks\":%llu,\"failures\":%llu",
+			    (unsigned long long)h->last_latency_ms,
+			    (unsigned long long)h->checks,
+			    (unsigned long long)h->failures);
+		}
+		ADD_LIT(c->out, "}");
+	}
+	ADD_LIT(c->out, "}");
+}
+
+static void
+f_health(const struct vmj *c)
+{
+	health(c, false);
+}
+
+static void
+f_health_checks(const struct vmj *c)
+{
+	health(c, true);
+}
+
+enum field {
+	F_NAME, F_ADDRESS, F_STATE, F_TAKES_NEW, F_ADMIN, F_AGENT_ADMIN,
+	F_SOURCE, F_REMOVED, F_WEIGHT, F_MAX_SESSIONS, F_EFF_WEIGHT,
+	F_EFF_MAX_SESSIONS, F_SESSIONS, F_LOAD, F_AGENT, F_HTTP_CONNECTIONS,
+	F_CONNECTIONS_TOTAL, F_AFFINITY, F_USERS, F_HEALTH, F_HEALTH_CHECKS,
+};
+
+static const struct {
+	const char *key;
+	void      (*put)(const struct vmj *c);
+} fields[] = {
+	[F_NAME]              = { "name", f_name },
+	[F_ADDRESS]           = { "address", f_address },
+	[F_STATE]             = { "state", f_state },
+	[F_TAKES_NEW]         = { "takes_new", f_takes_new },
+	[F_ADMIN]             = { "admin", f_admin },
+	[F_AGENT_ADMIN]       = { "agent_admin", f_agent_admin },
+	[F_SOURCE]            = { "source", f_source },
+	[F_REMOVED]           = { "removed", f_removed },
+	[F_WEIGHT]            = { "weight", f_weight },
+	[F_MAX_SESSIONS]      = { "max_sessions", f_max_sessions },
+	[F_EFF_WEIGHT]        = { "effective_weight_pct", f_eff_weight },
+	[F_EFF_MAX_SESSIONS]  = { "effective_max_sessions", f_eff_max_sessions },
+	[F_SESSIONS]          = { "sessions", f_sessions },
+	[F_LOAD]              = { "load", f_load },
+	[F_AGENT]             = { "agent", f_agent },
+	[F_HTTP_CONNECTIONS]  = { "http_connections", f_http_connections },
+	[F_CONNECTIONS_TOTAL] = { "connections_total", f_connections_total },
+	[F_AFFINITY]          = { "affinity", f_affinity },
+	[F_USERS]             = { "users", f_users },
+	[F_HEALTH]            = { "health", f_health },
+	[F_HEALTH_CHECKS]     = { "health", f_health_checks },
+};
+
+/* The views: what each endpoint has always shown, in its order. */
+static const enum field view_status[] = {
+	F_NAME, F_ADDRESS, F_STATE, F_TAKES_NEW, F_REMOVED, F_WEIGHT,
+	F_MAX_SESSIONS, F_SESSIONS, F_HTTP_CONNECTIONS, F_CONNECTIONS_TOTAL,
+	F_AFFINITY, F_USERS, F_HEALTH_CHECKS,
+};
+static const enum field view_api[] = {
+	F_NAME, F_ADDRESS, F_STATE, F_ADMIN, F_AGENT_ADMIN, F_SOURCE, F_REMOVED,
+	F_WEIGHT, F_MAX_SESSIONS, F_EFF_WEIGHT, F_EFF_MAX_SESSIONS, F_SESSIONS,
+	F_LOAD, F_AGENT, F_HEALTH,
+};
+
+void
+vmj_backend(struct evbuffer *out, const struct adm_ctx *a,
+    const struct backend *b, enum vmj_view view, uint64_t now)
+{
+	const enum field *list = view == VMJ_API ? view_api : view_status;
+	size_t n = view == VMJ_API ? sizeof(view_api) / sizeof(view_api[0]) :
+	    sizeof(view_status) / sizeof(view_status[0]);
+	struct vmj c = { out, a, b, a->px->nsvc, now };
+
+	if (c.nsvc > CFG_MAX_SERVICES)
+		c.nsvc = CFG_MAX_SERVICES;
+	for (size_t i = 0; i < n; i++) {
+		/* the keys are ours: plain ASCII, written as they are */
+		evbuffer_add_printf(out, "%s\"%s\":", i == 0 ? "{" : ",",
+		    fields[list[i]].key);
+		fields[list[i]].put(&c);
+	}
+	ADD_LIT(out, "}");
+}

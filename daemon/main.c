@@ -1,0 +1,113 @@
+/*
+ * main.c -- command line: run, check a configuration, print the version.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config/config.h"
+#include "lib/log.h"
+#include "daemon/server.h"
+
+/* libevent's own messages (evdns nameserver failures...) into our log. */
+static void
+libevent_log(int severity, const char *msg)
+{
+	pg_log(severity >= EVENT_LOG_ERR ? PG_LOG_ERR :
+	    severity == EVENT_LOG_WARN ? PG_LOG_WARN :
+	    severity == EVENT_LOG_MSG ? PG_LOG_INFO : PG_LOG_DEBUG,
+	    "libevent: %s", msg);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: poolgate [-d] -c FILE     run in the foreground, log to stderr\n"
+	    "       poolgate -t -c FILE       check FILE and exit (0 valid, 1 not)\n"
+	    "       poolgate -V               print the version\n");
+}
+
+/* -t: print every error, or a summary; the exit status says which. */
+static int
+check_only(const char *path)
+{
+	struct cfg_errors errs = { 0 };
+	struct pg_config *cfg = NULL;
+	char summary[512];
+	int rc = 1;
+
+	if (cfg_load(path, &cfg, &errs) == -1) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.msg[i]);
+		fprintf(stderr, "%s: %zu error(s)\n", path, errs.n);
+		goto out;
+	}
+	cfg_summary(cfg, summary, sizeof(summary));
+	printf("%s: configuration ok: %s\n", path, summary);
+	rc = 0;
+out:
+	cfg_free(cfg);
+	cfg_errors_free(&errs);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct pg_server srv;
+	struct event_base *base = NULL;
+	const char *path = NULL;
+	bool test = false;
+	int ch, rc = 1;
+
+	while ((ch = getopt(argc, argv, "c:dtVh")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'd':
+			pg_log_force_level(PG_LOG_DEBUG);
+			break;
+		case 't':
+			test = true;
+			break;
+		case 'V':
+			printf("poolgate %s\n", POOLGATE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (path == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (test)
+		return check_only(path);
+
+	event_set_log_callback(libevent_log);
+	if ((base = event_base_new()) == NULL) {
+		log_err("cannot create the event loop");
+		return 1;
+	}
+	if (srv_init(&srv, base, path) == -1) {
+		log_err("not starting: fix the errors above");
+		goto out;
+	}
+	log_info("poolgate %s running (pid %d)", POOLGATE_VERSION, (int)getpid());
+	event_base_dispatch(base);
+	log_info("stopped");
+	rc = 0;
+out:
+	srv_free(&srv);
+	event_base_free(base);
+	return rc;
+}

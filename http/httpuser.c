@@ -1,0 +1,251 @@
+/*
+ * httpuser.c -- user names from request targets and login forms; cookies.
+ */
+#include <string.h>
+
+#include "http/httpuser.h"
+
+/* One cookie-pair of a Cookie value, located by cookie_next(). */
+struct cpair {
+	size_t sep;        /* where the separator before the pair begins (its ';') */
+	size_t start, end; /* the trimmed pair */
+	size_t name_end;   /* end of the trimmed name; == end when there is no '=' */
+	size_t val;        /* start of the trimmed value */
+	bool   has_eq;
+};
+
+static int
+hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool
+is_ows(unsigned char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+bool
+hu_name_valid(const char *name, size_t len)
+{
+	size_t i, n = len;
+
+	if (len == 0 || len > HU_NAME_MAX)
+		return false;
+	if (name[len - 1] == '$')
+		n--;
+	if (n == 0 || !((name[0] >= 'a' && name[0] <= 'z') || name[0] == '_'))
+		return false;
+	for (i = 1; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '_' || c == '-' || c == '.'))
+			return false;
+		if (c == '.' && name[i - 1] == '.')
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Percent-decode s[0..len) into out (at most HU_NAME_MAX bytes, then NUL),
+ * '+' becoming a space when plus_space. Returns the decoded length, or -1
+ * for a bad escape or a result longer than HU_NAME_MAX.
+ */
+static int
+decode(const char *s, size_t len, bool plus_space, char out[HU_NAME_MAX + 1])
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (len - i < 3 || (hi = hexval((unsigned char)s[i + 1])) < 0 ||
+			    (lo = hexval((unsigned char)s[i + 2])) < 0)
+				return -1;
+			c = (unsigned char)(hi * 16 + lo);
+			i += 2;
+		} else if (c == '+' && plus_space) {
+			c = ' ';
+		}
+		if (n == HU_NAME_MAX)
+			return -1;
+		out[n++] = (char)c;
+	}
+	out[n] = '\0';
+	return (int)n;
+}
+
+enum hu_result
+hu_user_from_target(const char *target, size_t tlen, const char *prefix,
+    char out[HU_NAME_MAX + 1])
+{
+	char name[HU_NAME_MAX + 1];
+	size_t plen = strlen(prefix), start, end;
+	enum hu_result rc = HU_ABSENT;
+	int n;
+
+	/* "/user/" and "/user" both mean: "/user", then '/', then the name. */
+	while (plen > 0 && prefix[plen - 1] == '/')
+		plen--;
+	if (tlen < plen + 1 || memcmp(target, prefix, plen) != 0 || target[plen] != '/')
+		goto out;
+	/* Only the path: the name ends at the next '/' or at the query. */
+	start = plen + 1;
+	for (end = start; end < tlen && target[end] != '/' && target[end] != '?'; end++)
+		;
+	rc = HU_INVALID;
+	n = decode(target + start, end - start, false, name);
+	if (n < 0 || !hu_name_valid(name, (size_t)n))
+		goto out;
+	memcpy(out, name, (size_t)n + 1);
+	rc = HU_FOUND;
+out:
+	return rc;
+}
+
+enum hu_result
+hu_user_from_form(const char *body, size_t len, char out[HU_NAME_MAX + 1])
+{
+	static const char field[] = "username";
+	char buf[HU_NAME_MAX + 1];
+	size_t pos = 0, i;
+	enum hu_result rc = HU_ABSENT;
+	int n;
+
+	if (len > HU_FORM_MAX) {
+		rc = HU_INVALID;
+		goto out;
+	}
+	while (pos < len) {
+		const char *amp = memchr(body + pos, '&', len - pos);
+		size_t end = amp != NULL ? (size_t)(amp - body) : len;
+		const char *eq = memchr(body + pos, '=', end - pos);
+		size_t nend = eq != NULL ? (size_t)(eq - body) : end;
+
+		/* A name that does not decode cannot be "username"; skip it
+		 * (and long names, which decode() also refuses). */
+		n = decode(body + pos, nend - pos, true, buf);
+		if (n == (int)sizeof(field) - 1 && memcmp(buf, field, sizeof(field) - 1) == 0) {
+			rc = HU_INVALID;
+			n = eq != NULL ? decode(eq + 1, end - nend - 1, true, buf) : -1;
+			if (n < 0)
+				goto out;
+			for (i = 0; i < (size_t)n; i++)
+				if (buf[i] >= 'A' && buf[i] <= 'Z')
+					buf[i] = (char)(buf[i] - 'A' + 'a');
+			if (!hu_name_valid(buf, (size_t)n))
+				goto out;
+			memcpy(out, buf, (size_t)n + 1);
+			rc = HU_FOUND;
+			goto out;
+		}
+		pos = end + 1;
+	}
+out:
+	return rc;
+}
+
+/*
+ * The next cookie-pair at or after *pos (pairs are split on ';' and
+ * trimmed; empty ones are skipped). Returns false at the end.
+ */
+static bool
+cookie_next(const char *h, size_t len, size_t *pos, struct cpair *p)
+{
+	while (*pos < len) {
+		const char *semi, *eq;
+		size_t s = *pos, e;
+
+		semi = memchr(h + s, ';', len - s);
+		e = semi != NULL ? (size_t)(semi - h) : len;
+		p->sep = s > 0 ? s - 1 : 0;
+		*pos = e + 1;
+		while (s < e && is_ows((unsigned char)h[s]))
+			s++;
+		while (e > s && is_ows((unsigned char)h[e - 1]))
+			e--;
+		if (s == e)
+			continue;
+		p->start = s;
+		p->end = e;
+		eq = memchr(h + s, '=', e - s);
+		p->has_eq = eq != NULL;
+		if (eq == NULL) {
+			p->name_end = e;
+			p->val = e;
+			return true;
+		}
+		p->name_end = (size_t)(eq - h);
+		p->val = p->name_end + 1;
+		while (p->name_end > s && is_ows((unsigned char)h[p->name_end - 1]))
+			p->name_end--;
+		while (p->val < e && is_ows((unsigned char)h[p->val]))
+			p->val++;
+		return true;
+	}
+	return false;
+}
+
+static bool
+cookie_is(const char *h, const struct cpair *p, const char *name, size_t nlen)
+{
+	return p->has_eq && p->name_end - p->start == nlen &&
+	    memcmp(h + p->start, name, nlen) == 0;
+}
+
+bool
+hu_cookie_get(const char *hdr, size_t len, const char *name,
+    const char **val, size_t *vlen)
+{
+	struct cpair p;
+	size_t pos = 0, nlen = strlen(name);
+
+	if (nlen == 0)
+		return false;
+	while (cookie_next(hdr, len, &pos, &p)) {
+		if (cookie_is(hdr, &p, name, nlen)) {
+			*val = hdr + p.val;
+			*vlen = p.end - p.val;
+			return true;
+		}
+	}
+	return false;
+}
+
+size_t
+hu_cookie_strip(const char *hdr, size_t len, const char *name, char *out)
+{
+	struct cpair p;
+	size_t pos = 0, w = 0, nlen = strlen(name);
+
+	/*
+	 * Output never runs ahead of input: each kept pair, and the separator
+	 * before it, is copied from a region at or after w. So out may be hdr,
+	 * and memmove copes with the overlap.
+	 */
+	while (cookie_next(hdr, len, &pos, &p)) {
+		if (nlen > 0 && cookie_is(hdr, &p, name, nlen))
+			continue;
+		if (w > 0) {
+			size_t seplen = p.start - p.sep;
+
+			memmove(out + w, hdr + p.sep, seplen);
+			w += seplen;
+		}
+		memmove(out + w, hdr + p.start, p.end - p.start);
+		w += p.end - p.start;
+	}
+	return w;
+}

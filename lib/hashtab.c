@@ -1,0 +1,284 @@
+/*
+ * hashtab.c -- see hashtab.h.
+ *
+ * Chained buckets, a power of two of them, each chain a doubly linked list
+ * through the nodes (next, and pprev = the pointer that points at the node),
+ * so ht_remove() is O(1) even when many nodes share one key. Each node keeps
+ * its full 64-bit hash: growth relinks without rehashing, and a lookup calls
+ * the caller's key function only for nodes whose hash matched.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/hashtab.h"
+#include "lib/siphash.h"
+
+struct hashtab {
+	struct ht_node **bucket;
+	size_t           nbucket;       /* power of two */
+	size_t           max_buckets;   /* power of two, >= HT_MIN_BUCKETS */
+	size_t           count;
+	size_t           max_entries;
+	ht_key_fn       *key;
+	uint64_t         sipkey[2];
+};
+
+/* Largest power of two <= n (n >= 1). */
+static size_t
+ht_pow2_floor(size_t n)
+{
+	size_t p = 1;
+
+	while (p <= n / 2)
+		p *= 2;
+	return p;
+}
+
+/* The bucket cap for ht_new's arguments; see hashtab.h. */
+static size_t
+ht_bucket_cap(size_t max_entries, size_t max_buckets)
+{
+	size_t cap;
+
+	if (max_buckets == 0) {
+		/* Enough for max_entries at load factor 1: round up. */
+		if (max_entries >= HT_MAX_BUCKETS)
+			return HT_MAX_BUCKETS;
+		cap = ht_pow2_floor(max_entries > 0 ? max_entries : 1);
+		if (cap < max_entries)
+			cap *= 2;
+	} else {
+		cap = ht_pow2_floor(max_buckets);
+	}
+	if (cap < HT_MIN_BUCKETS)
+		cap = HT_MIN_BUCKETS;
+	if (cap > HT_MAX_BUCKETS)
+		cap = HT_MAX_BUCKETS;
+	return cap;
+}
+
+static void
+ht_link(struct ht_node **head, struct ht_node *n)
+{
+	n->next = *head;
+	if (*head != NULL)
+		(*head)->pprev = &n->next;
+	*head = n;
+	n->pprev = head;
+}
+
+static int
+ht_equal(const struct hashtab *t, const struct ht_node *n, const void *key,
+    size_t len)
+{
+	size_t nlen;
+	const void *nkey = t->key(n, &nlen);
+
+	return nlen == len && (len == 0 || memcmp(nkey, key, len) == 0);
+}
+
+/*
+ * Double the buckets. On allocation failure keep the old ones: lookups get
+ * slower, never wrong, and the next insert over the load factor tries again.
+ */
+static void
+ht_grow(struct hashtab *t)
+{
+	struct ht_node **nb, *n, *next;
+	size_t nn = t->nbucket * 2, i;
+
+	nb = calloc(nn, sizeof(*nb));   /* nn <= HT_MAX_BUCKETS: no overflow */
+	if (nb == NULL)
+		return;
+	for (i = 0; i < t->nbucket; i++) {
+		for (n = t->bucket[i]; n != NULL; n = next) {
+			next = n->next;
+			ht_link(&nb[n->hash & (nn - 1)], n);
+		}
+	}
+	free(t->bucket);
+	t->bucket = nb;
+	t->nbucket = nn;
+}
+
+struct hashtab *
+ht_new(ht_key_fn *key, size_t max_entries, size_t max_buckets)
+{
+	struct hashtab *t = NULL, *ret = NULL;
+
+	if (key == NULL)
+		goto out;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		goto out;
+	t->nbucket = HT_MIN_BUCKETS;
+	if ((t->bucket = calloc(t->nbucket, sizeof(*t->bucket))) == NULL)
+		goto out;
+	t->max_buckets = ht_bucket_cap(max_entries, max_buckets);
+	t->max_entries = max_entries;
+	t->key = key;
+	sip_seed(t->sipkey, t);
+	ret = t;
+	t = NULL;       /* transferred */
+out:
+	ht_free(t, NULL);
+	return ret;
+}
+
+void
+ht_free(struct hashtab *t, void (*node_free)(struct ht_node *n))
+{
+	struct ht_iter it;
+	struct ht_node *n;
+
+	if (t == NULL)
+		return;
+	if (node_free != NULL && t->bucket != NULL) {
+		for (n = ht_first(t, &it); n != NULL; n = ht_next(&it)) {
+			n->next = NULL;
+			n->pprev = NULL;
+			node_free(n);
+		}
+	}
+	free(t->bucket);
+	explicit_bzero(t->sipkey, sizeof(t->sipkey));
+	free(t);
+}
+
+uint64_t
+ht_hash(const struct hashtab *t, const void *key, size_t len)
+{
+	return sip_hash24(t->sipkey, key, len);
+}
+
+struct ht_node *
+ht_find(const struct hashtab *t, uint64_t hash, const void *key, size_t len)
+{
+	struct ht_node *n;
+
+	for (n = t->bucket[hash & (t->nbucket - 1)]; n != NULL; n = n->next)
+		if (n->hash == hash && ht_equal(t, n, key, len))
+			return n;
+	return NULL;
+}
+
+struct ht_node *
+ht_find_next(const struct hashtab *t, const struct ht_node *n,
+    const void *key, size_t len)
+{
+	struct ht_node *m;
+
+	for (m = n->next; m != NULL; m = m->next)
+		if (m->hash == n->hash && ht_equal(t, m, key, len))
+			return m;
+	return NULL;
+}
+
+int
+ht_insert(struct hashtab *t, struct ht_node *n, uint64_t hash)
+{
+	if (t->count >= t->max_entries)
+		return -1;
+	n->hash = hash;
+	ht_link(&t->bucket[hash & (t->nbucket - 1)], n);
+	t->count++;
+	if (t->count > t->nbucket && t->nbucket < t->max_buckets)
+		ht_grow(t);
+	return 0;
+}
+
+void
+ht_remove(struct hashtab *t, struct ht_node *n)
+{
+	if (n->pprev == NULL || t->count == 0) {
+		/* A node removed twice, or never inserted: the chains are suspect. */
+		fprintf(stderr, "ht_remove: node %p is not in a table\n", (void *)n);
+		abort();
+	}
+	*n->pprev = n->next;
+	if (n->next != NULL)
+		n->next->pprev = n->pprev;
+	n->next = NULL;
+	n->pprev = NULL;
+	t->count--;
+}
+
+size_t
+ht_count(const struct hashtab *t)
+{
+	return t->count;
+}
+
+/* Step it->next to the head of the next non-empty bucket when it ran out. */
+static void
+ht_advance(struct ht_iter *it)
+{
+	while (it->next == NULL && it->bucket < it->t->nbucket)
+		it->next = it->t->bucket[it->bucket++];
+}
+
+struct ht_node *
+ht_first(const struct hashtab *t, struct ht_iter *it)
+{
+	it->t = t;
+	it->bucket = 0;
+	it->next = NULL;
+	ht_advance(it);
+	return ht_next(it);
+}
+
+struct ht_node *
+ht_next(struct ht_iter *it)
+{
+	struct ht_node *n = it->next;
+
+	if (n == NULL)
+		return NULL;
+	/* Step past n now, so the caller may remove and free it. */
+	it->next = n->next;
+	ht_advance(it);
+	return n;
+}
+
+void
+ht_stats(const struct hashtab *t, struct ht_stats *st)
+{
+	const struct ht_node *n;
+	size_t i, len;
+
+	st->buckets = t->nbucket;
+	st->entries = t->count;
+	st->longest = 0;
+	for (i = 0; i < t->nbucket; i++) {
+		for (len = 0, n = t->bucket[i]; n != NULL; n = n->next)
+			len++;
+		if (len > st->longest)
+			st->longest = len;
+	}
+}
+
+void
+ht_set_key(struct hashtab *t, const uint64_t k[2])
+{
+	struct ht_node *all = NULL, *n, *next;
+	const void *key;
+	size_t i, len;
+
+	t->sipkey[0] = k[0];
+	t->sipkey[1] = k[1];
+	/* Gather every node on one list (through next), then relink by new hash. */
+	for (i = 0; i < t->nbucket; i++) {
+		for (n = t->bucket[i]; n != NULL; n = next) {
+			next = n->next;
+			n->next = all;
+			all = n;
+		}
+		t->bucket[i] = NULL;
+	}
+	for (n = all; n != NULL; n = next) {
+		next = n->next;
+		key = t->key(n, &len);
+		n->hash = ht_hash(t, key, len);
+		ht_link(&t->bucket[n->hash & (t->nbucket - 1)], n);
+	}
+}

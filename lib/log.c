@@ -1,0 +1,227 @@
+/*
+ * log.c -- see log.h.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "lib/json.h"
+#include "lib/log.h"
+
+#define LOG_LINE_MAX 4096
+
+/* Read by relay threads too (log.h): set and read atomically. */
+static enum pg_log_level log_level = PG_LOG_INFO;
+static bool log_level_forced;   /* -d on the command line beats the file */
+static bool log_syslog, log_json;
+
+static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+static const char *const level_json[] = { "error", "warn", "info", "debug" };
+static const int level_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+
+void
+pg_log_set_level(enum pg_log_level level)
+{
+	if (!log_level_forced)
+		__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
+}
+
+void
+pg_log_force_level(enum pg_log_level level)
+{
+	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
+	log_level_forced = true;
+}
+
+void
+pg_log_configure(bool to_syslog, int facility, bool json)
+{
+	if (to_syslog && !log_syslog)
+		openlog("poolgate", LOG_PID | LOG_NDELAY, facility);
+	else if (!to_syslog && log_syslog)
+		closelog();
+	log_syslog = to_syslog;
+	log_json = json;
+}
+
+uint64_t
+pg_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void
+pg_format_time(uint64_t wall_ms, char *buf, size_t len)
+{
+	time_t sec = (time_t)(wall_ms / 1000);
+	struct tm tm;
+	char stamp[24];
+
+	gmtime_r(&sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03uZ", stamp, (unsigned)(wall_ms % 1000));
+}
+
+/* Append s to buf as a JSON string (quotes included), bounded. */
+static size_t
+json_put(char *buf, size_t at, size_t cap, const char *s)
+{
+	struct json_fbuf fb = { 0 };
+	char cut[LOG_LINE_MAX];
+	size_t n;
+
+	if (at + 2 >= cap)
+		return at;
+	/* The one JSON string writer: invalid UTF-8 becomes U+FFFD. */
+	fb.buf = buf + at;
+	fb.cap = cap - at;
+	if (json_write_str(json_fbuf_put, &fb, s) == 0)
+		return at + fb.len;
+	/*
+	 * Too long for the line: a prefix that fits even if every byte needs
+	 * six (\uXXXX), so the line stays valid JSON.
+	 */
+	n = (cap - at - 2) / 6;
+	if (n >= sizeof(cut))
+		n = sizeof(cut) - 1;
+	n = strnlen(s, n);
+	memcpy(cut, s, n);
+	cut[n] = '\0';
+	memset(&fb, 0, sizeof(fb));
+	fb.buf = buf + at;
+	fb.cap = cap - at;
+	if (json_write_str(json_fbuf_put, &fb, cut) == 0)
+		return at + fb.len;
+	buf[at] = '\0';
+	return at;
+}
+
+/* Write one finished line (without its newline) where the logs go. */
+static void
+emit(enum pg_log_level level, const char *line)
+{
+	if (log_syslog) {
+		syslog(level_prio[level], "%s", line);
+		return;
+	}
+	/* One fprintf per line so concurrent writers never interleave a line. */
+	fprintf(stderr, "%s\n", line);
+}
+
+/* The start of a line: timestamp and level (text), or the JSON opening. */
+static size_t
+line_start(enum pg_log_level level, char *buf, size_t cap)
+{
+	char stamp[32];
+
+	pg_format_time(pg_wall_ms(), stamp, sizeof(stamp));
+	if (log_json)
+		return (size_t)snprintf(buf, cap, "{\"time\":\"%s\",\"level\":\"%s\"",
+		    stamp, level_json[level]);
+	if (log_syslog)   /* syslog stamps lines itself */
+		return (size_t)snprintf(buf, cap, "%s ", level_names[level]);
+	return (size_t)snprintf(buf, cap, "%s %s ", stamp, level_names[level]);
+}
+
+static void __attribute__((format(printf, 2, 0)))
+vlog(enum pg_log_level level, const char *fmt, va_list ap)
+{
+	char line[LOG_LINE_MAX], msg[LOG_LINE_MAX - 128];
+	size_t at;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	at = line_start(level, line, sizeof(line));
+	if (log_json) {
+		at += (size_t)snprintf(line + at, sizeof(line) - at, ",\"msg\":");
+		at = json_put(line, at, sizeof(line) - 2, msg);
+		line[at++] = '}';
+		line[at] = '\0';
+	} else
+		snprintf(line + at, sizeof(line) - at, "%s", msg);
+	emit(level, line);
+}
+
+void
+pg_log(enum pg_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > __atomic_load_n(&log_level, __ATOMIC_RELAXED))
+		return;
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+void
+pg_log_event(enum pg_log_level level, const char *event,
+    const struct pg_kv *kv, size_t n)
+{
+	char line[LOG_LINE_MAX];
+	size_t at, cap = sizeof(line) - 2;
+
+	if (level > __atomic_load_n(&log_level, __ATOMIC_RELAXED))
+		return;
+	at = line_start(level, line, sizeof(line));
+	if (log_json) {
+		at += (size_t)snprintf(line + at, cap - at, ",\"event\":");
+		at = json_put(line, at, cap, event);
+		for (size_t i = 0; i < n && at < cap; i++) {
+			at += (size_t)snprintf(line + at, cap - at, ",");
+			at = json_put(line, at, cap, kv[i].key);
+			at += (size_t)snprintf(line + at, cap - at, ":");
+			if (kv[i].str != NULL)
+				at = json_put(line, at, cap, kv[i].str);
+			else
+				at += (size_t)snprintf(line + at, cap - at, "%lld",
+				    kv[i].num);
+		}
+		if (at > cap)
+			at = cap;
+		line[at++] = '}';
+		line[at] = '\0';
+	} else {
+		at += (size_t)snprintf(line + at, cap - at, "%s", event);
+		for (size_t i = 0; i < n && at < cap; i++) {
+			/* Values with spaces are quoted so key=value stays greppable. */
+			if (kv[i].str == NULL)
+				at += (size_t)snprintf(line + at, cap - at, " %s=%lld",
+				    kv[i].key, kv[i].num);
+			else if (kv[i].str[0] == '\0' || strpbrk(kv[i].str, " \"="))
+				at += (size_t)snprintf(line + at, cap - at,
+				    " %s=\"%s\"", kv[i].key, kv[i].str);
+			else
+				at += (size_t)snprintf(line + at, cap - at, " %s=%s",
+				    kv[i].key, kv[i].str);
+		}
+		if (at > cap)
+			line[cap] = '\0';
+	}
+	emit(level, line);
+}
+
+void
+pg_fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(PG_LOG_ERR, fmt, ap);
+	va_end(ap);
+	abort();
+}
+
+uint64_t
+pg_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
