@@ -128,9 +128,30 @@ session_drop_connect(struct session *s)
 	}
 }
 
-/* Release the relay and close both sockets, keeping the byte counts. */
+/*
+ * Close the VM socket with a reset instead of a FIN: no TIME_WAIT is left
+ * on our side. Used when the client reset, or left before the VM said
+ * anything (an SSH sweep does this thousands of times a minute): a
+ * graceful close would keep one TIME_WAIT socket, and so one local port
+ * towards that VM, per connection for a minute, until the ephemeral ports
+ * towards a VM run out. HAProxy passes such aborts on the same way.
+ */
 static void
-session_close_io(struct session *s)
+session_abort_vm(struct session *s)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (s->bfd >= 0)
+		setsockopt(s->bfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+/*
+ * Release the relay and close both sockets, keeping the byte counts. A
+ * client that reset, or left before the VM spoke (abort_vm), has its VM
+ * socket reset rather than closed (session_abort_vm).
+ */
+static void
+session_close_io(struct session *s, bool abort_vm)
 {
 	if (s->sp != NULL) {
 		s->up = splice_bytes_up(s->sp);
@@ -138,6 +159,8 @@ session_close_io(struct session *s)
 		splice_release(s->sp);
 		s->sp = NULL;
 	}
+	if (abort_vm || s->down == 0)
+		session_abort_vm(s);
 	session_drop_connect(s);
 	if (s->cev_set) {
 		event_del(&s->cev);
@@ -182,9 +205,9 @@ wk_unlink(struct session *s)
  * for good (on the main thread, freed now). A tail call.
  */
 static void
-wk_end(struct session *s, const char *why)
+wk_end(struct session *s, const char *why, bool abort_vm)
 {
-	session_close_io(s);
+	session_close_io(s, abort_vm);
 	wk_unlink(s);
 	s->end_why = why;
 	s->msg.fn = main_end_cb;
@@ -194,7 +217,7 @@ wk_end(struct session *s, const char *why)
 static void
 session_splice_done(struct splicer *sp, enum relay_end why, void *arg)
 {
-	wk_end(arg, relay_end_name(why));
+	wk_end(arg, relay_end_name(why), why == RELAY_END_CLIENT_ERROR);
 }
 
 /* MOVE, on the relay thread: the session's relay continues here. */
@@ -368,7 +391,7 @@ session_client_cb(evutil_socket_t fd, short what, void *arg)
 		session_free(s, s->wq.queued ? "left_queue" : "client_closed");
 		break;
 	case W_CONNECTING:
-		wk_end(s, "client_closed");
+		wk_end(s, "client_closed", true);
 		break;
 	case W_RELAYING:
 		break;   /* not reached: the splicer has the events */
@@ -386,7 +409,7 @@ wk_end_all(struct worker *w)
 		if (s->wstate == W_RELAYING)
 			splice_stop(s->sp);       /* ends s through the done callback */
 		else if (s->wstate == W_CONNECTING)
-			wk_end(s, "stopped");
+			wk_end(s, "stopped", false);
 	}
 }
 
@@ -438,7 +461,7 @@ session_free(struct session *s, const char *why)
 	if (s->worker != NULL)
 		s->worker->load--;
 	else
-		session_close_io(s);   /* never handed over: ours */
+		session_close_io(s, false);   /* never handed over: ours */
 	session_uncount(s);
 	lim_release(px->lim, (struct sockaddr *)&s->peer);
 	px->nconns--;
@@ -468,7 +491,7 @@ static void
 session_give_up(struct session *s, const char *why)
 {
 	if (s->worker != NULL)
-		wk_end(s, why);   /* in the home worker's list */
+		wk_end(s, why, false);   /* in the home worker's list */
 	else
 		session_free(s, why);
 }

@@ -377,3 +377,47 @@ def test_state_dir_links_never_hand_root_files_to_the_daemon_user(pool, tmp_path
     finally:
         subprocess.run(["rm", "-rf", str(top), str(victims)])
 
+
+# ------------------------------------------------------------------ 13
+
+def time_wait_to_vms(pool):
+    """poolgate's TIME_WAIT sockets towards the VMs' sshd (port 22)."""
+    out = subprocess.run(["ss", "-Htan", "state", "time-wait", "( dport = :22 )"],
+                         stdout=subprocess.PIPE, text=True, check=True).stdout
+    vms = {a for _, a in pool.backends()}
+    return sum(1 for l in out.splitlines()
+               if l.split() and l.split()[-1].rsplit(":", 1)[0] in vms)
+
+
+def test_aborted_clients_leave_no_time_wait_towards_the_vms(fpg, pool):
+    """An SSH sweep: clients that connect and reset at once, thousands of
+    times. poolgate passes each reset on to the VM instead of closing
+    gracefully, so no TIME_WAIT socket (and no local port) is left towards
+    the VM per aborted client, and logins keep working."""
+    import struct
+    pg = fpg(backends=pool.backends())
+    pg.wait_all_up()
+    before = time_wait_to_vms(pool)
+    n, t0 = 2000, time.monotonic()
+    linger = struct.pack("ii", 1, 0)
+    for i in range(n):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        s.bind(("127.0.%d.%d" % (200 + i % 40, 1 + i // 40 % 250), 0))
+        s.connect(("127.0.0.1", pg.port))
+        if i % 2:   # half wait for the banner, as a scanner reading it would
+            s.settimeout(2)
+            try:
+                s.recv(64)
+            except OSError:
+                pass
+        s.close()   # RST
+    took = time.monotonic() - t0
+    time.sleep(2)
+    after = time_wait_to_vms(pool)
+    assert after - before < 150, (
+        "%d aborted clients in %.1fs left %d TIME_WAIT sockets towards the VMs "
+        "(before: %d)" % (n, took, after - before, before))
+    assert pg.login(fresh_addr()) in {a for a, _ in pool.backends()}
+    st = pg.status()
+    assert sum(b["sessions"] for b in st["backends"]) == 0, st["backends"]
