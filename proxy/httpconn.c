@@ -526,8 +526,14 @@ hc_free(struct hconn *hc)
 		KV_N("bytes_down", hc->bytes_down),
 		KV_S("reason", hc->end_why != NULL ? hc->end_why : "closed"),
 	};
-	pg_log_event(PG_LOG_INFO, hc->tunnel != NULL ? "websocket_end" :
-	    "http_end", kv, sizeof(kv) / sizeof(kv[0]));
+	/*
+	 * Info is about sessions (jupyter session start/end, session_end of
+	 * SSH): one line per HTTP connection would drown them. A websocket
+	 * (a kernel's channel) is rare enough to stay visible.
+	 */
+	pg_log_event(hc->tunnel != NULL ? PG_LOG_INFO : PG_LOG_DEBUG,
+	    hc->tunnel != NULL ? "websocket_end" : "http_end", kv,
+	    sizeof(kv) / sizeof(kv[0]));
 	hc->svc->bytes_up += hc->bytes_up;
 	hc->svc->bytes_down += hc->bytes_down;
 	if (hc->tunnel != NULL) {
