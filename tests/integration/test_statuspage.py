@@ -515,3 +515,38 @@ def test_200_vms_stay_readable(tmp_path, browser):
     finally:
         pg.stop()
 
+
+def test_refused_reload_shown_with_its_reason(sp_poolgate, browser):
+    """A reload with a bad file keeps the running configuration, and the
+    operator sees why where they look: /status reload_error (file, line,
+    message), the status page (in a real browser) and its recent events.
+    The next good reload clears it."""
+    pg = sp_poolgate
+    good = pg.conf.read_text()
+    lines = good.splitlines()
+    i = next(k for k, l in enumerate(lines) if "check = {" in l)
+    lines[i] = lines[i].replace('interval = "%dms";' % pg.interval_ms, "interval = 2s;")
+    assert lines[i] != good.splitlines()[i], lines[i]
+    failures = pg.status()["reload_failures"]
+    try:
+        pg.write_config(lines)
+        pg.reload()
+        st = pg.wait_status(lambda s: s["reload_failures"] == failures + 1,
+                            "the reload to be refused")
+        why = st["reload_error"]
+        assert why and "%s:%d:" % (pg.conf, i + 1) in why and "syntax error" in why, why
+        assert 'durations are strings' in why, why
+        browser.goto(pg.url("/"))
+        shown = browser.wait_for(
+            "(function () { var e = document.getElementById('reload-error');"
+            " return e ? e.textContent : null; })()", "the refused reload on the page")
+        assert "%s:%d:" % (pg.conf, i + 1) in shown and "syntax error" in shown, shown
+        events = browser.eval("document.body.textContent")
+        assert "reload refused" in events, "no event for the refused reload"
+        check_png(browser.screenshot(ARTIFACTS / "statuspage-reload-refused.png"))
+        assert all(b["state"] == "up" for b in st["backends"]), "the running configuration"
+    finally:
+        pg.write_config(good.splitlines())
+        pg.reload()
+    st = pg.wait_status(lambda s: s["reload_error"] is None, "a good reload to clear it")
+    assert st["reload_failures"] == failures + 1
