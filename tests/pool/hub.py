@@ -15,8 +15,11 @@ with --tls, a self-signed cert.pem/key.pem (CN=vmK, SAN IP:<VM address>).
 It is deliberately not inside the pool's folder: `pool rm` deletes that.
 
 Each hub listens on http(s)://<VM address>:8000 inside pg-vmK (reachable from
-the root namespace through bridge pgbr0). Test users (PAM, password login):
-alice, bob, carol, dave; password(name) gives the password ("pg-<name>-pw").
+the root namespace through bridge pgbr0). It runs in the VM's UTS namespace
+when tests/pool/pool made one (/run/poolgate-uts/pg-vmK), so the hub, user
+servers and kernels see hostname vmK, as sshd's sessions do. Test users (PAM,
+password login): alice, bob, carol, dave; password(name) gives the password
+("pg-<name>-pw"); `up` makes any of them that is missing.
 
 How a client tells which VM served it (both verified on Debian 12):
   * every response of the hub (/hub/login, /hub/health, /hub/spawn-pending, ...)
@@ -82,6 +85,8 @@ DEFAULT_USERS = ("alice", "bob", "carol", "dave")
 CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 NODE_PATH = "/usr/share/nodejs"
 MARK = "POOLGATE_HUB_DIR"
+# The VMs' UTS namespaces (host names), made by tests/pool/pool (UTS_DIR there).
+UTS_DIR = "/run/poolgate-uts" if os.path.isdir("/run") else "/tmp/poolgate-uts"
 
 # what must exist -> Debian package that provides it
 _FILES = (
@@ -93,6 +98,7 @@ _FILES = (
     ("/usr/sbin/useradd", "passwd"),
     ("/usr/sbin/chpasswd", "passwd"),
     ("/usr/bin/ip", "iproute2"),
+    ("/usr/bin/nsenter", "util-linux"),
 )
 _MODULES = (
     ("jupyterhub", "jupyterhub"),
@@ -224,6 +230,18 @@ def _run(argv, check=True, timeout=60, input=None):
     return p
 
 
+def uts_path(vm):
+    """The VM's UTS namespace file, or None if the pool made none."""
+    path = os.path.join(UTS_DIR, ns_name(vm))
+    try:
+        with open("/proc/self/mountinfo") as f:
+            if any(len(line.split()) > 4 and line.split()[4] == path for line in f):
+                return path
+    except OSError:
+        pass
+    return None
+
+
 def ns_exists(vm):
     p = _run(["ip", "netns", "list"], check=False)
     return any(line.split()[:1] == [ns_name(vm)] for line in p.stdout.splitlines())
@@ -232,7 +250,8 @@ def ns_exists(vm):
 # ---------------------------------------------------------------- users
 
 def ensure_users(users=DEFAULT_USERS):
-    """Creates PAM users with home folders and sets password(name) for each.
+    """Creates PAM users with home folders and sets password(name) for each;
+    a user removed since (deploy/demo removes those it made) is made again.
     Returns {name: password}."""
     import pwd
     for u in users:
@@ -459,10 +478,12 @@ class Hub:
             self.vm, self.url, time.strftime("%Y-%m-%d %H:%M:%S"))).encode())
         logf.flush()
         t0 = time.monotonic()
+        uts = uts_path(self.vm)
         try:
-            # ip netns exec and env both exec, so the pid is jupyterhub's.
+            # nsenter, ip netns exec and env all exec, so the pid is jupyterhub's.
             self.proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.netns, "env", "-i"]
+                (["/usr/bin/nsenter", "--uts=" + uts, "--"] if uts else [])
+                + ["ip", "netns", "exec", self.netns, "env", "-i"]
                 + ["%s=%s" % kv for kv in env.items()]
                 + ["/usr/bin/jupyterhub", "-f", self.conf],
                 cwd=self.dir, stdin=subprocess.DEVNULL, stdout=logf,
@@ -628,4 +649,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:  # Ctrl-C: the caller cleans up (deploy/demo does)
+        print("%s: interrupted" % os.path.basename(sys.argv[0]), file=sys.stderr)
+        sys.exit(130)
