@@ -135,6 +135,7 @@ struct hconn {
 	bool                req_upgrade;
 	char                user[HU_NAME_MAX + 1];     /* "" = anonymous */
 	bool                login;          /* the login form's POST, naming user */
+	bool                continued;      /* we answered its Expect: 100-continue */
 	bool                hub_cookie;     /* carries jupyterhub-user-<user> */
 	char                cookie_vm[CFG_NAME_MAX + 1]; /* "" = no valid cookie */
 	struct backend     *tried[HC_MAX_TRIES];
@@ -396,7 +397,7 @@ hc_reset_request(struct hconn *hc)
 	free(hc->req);
 	hc->req = NULL;
 	hc->user[0] = '\0';
-	hc->login = hc->hub_cookie = false;
+	hc->login = hc->hub_cookie = hc->continued = false;
 	hc->cookie_vm[0] = '\0';
 	hc->ntried = 0;
 	hc->reused = false;
@@ -625,8 +626,15 @@ hc_timercb(evutil_socket_t fd, short what, void *arg)
 static void
 hc_response_done(struct hconn *hc)
 {
+	/*
+	 * Bytes the VM sent past the end of its response (after a 204, a 304,
+	 * a HEAD answer, or a body longer than its Content-Length) would be
+	 * read as the next request's response: such a connection is closed,
+	 * never reused.
+	 */
 	bool reuse = hc->resp_keepalive && hc->req_done &&
-	    hc->resp_body != HTTP_BODY_CLOSE;
+	    hc->resp_body != HTTP_BODY_CLOSE && hc->be != NULL &&
+	    evbuffer_get_length(bufferevent_get_input(hc->be)) == 0;
 
 	if (!reuse)
 		hc_close_be(hc);
@@ -816,12 +824,16 @@ hc_read_response(struct hconn *hc)
 			hc_error(hc, 502, "bad_response");
 			goto out;
 		}
+		if (resp->status == 101 &&
+		    (!hc->req_upgrade || !resp->upgrade_websocket)) {
+			/* Nothing went to the client yet: it gets a real answer. */
+			log_warn("http client=%s vm=%s: 101 without an upgrade asked",
+			    hc->peer_text, hc->vm->name);
+			hc_error(hc, 502, "unexpected 101");
+			goto out;
+		}
 		hc->resp_started = true;
 		if (resp->status == 101) {
-			if (!hc->req_upgrade || !resp->upgrade_websocket) {
-				hc_error(hc, 502, "unexpected 101");
-				goto out;
-			}
 			hc_count_user(hc, resp);
 			evbuffer_add(out, p, (size_t)r);
 			hc->bytes_down += (size_t)r;
@@ -936,8 +948,33 @@ hc_pump_request(struct hconn *hc)
 }
 
 /*
- * Forward the request head: our cookie stripped from Cookie fields, and
- * X-Forwarded-For (appended), -Proto and -Host set by us.
+ * Is the field name[0..nl) one the client's Connection fields list (a
+ * hop-by-hop field for us, not for the VM)? The Upgrade of a websocket
+ * request is kept: the VM must see it (Connection itself goes as sent).
+ */
+static bool
+hc_conn_listed(const struct http_req *req, const char *name, size_t nl)
+{
+	const struct http_field *f;
+	char tok[64];
+	size_t pos = 0;
+
+	if (nl == 0 || nl >= sizeof(tok) ||
+	    (nl == 7 && strncasecmp(name, "Upgrade", 7) == 0) ||
+	    (nl == 10 && strncasecmp(name, "Connection", 10) == 0))
+		return false;
+	memcpy(tok, name, nl);
+	tok[nl] = '\0';
+	while ((f = http_field_next(&req->fields, "Connection", &pos)) != NULL)
+		if (http_list_has(f->value.p, f->value.len, tok))
+			return true;
+	return false;
+}
+
+/*
+ * Forward the request head: our cookie stripped from Cookie fields,
+ * X-Forwarded-For (appended), -Proto, -Host, X-Real-IP and Forwarded set
+ * by us, hop-by-hop fields dropped, one Content-Length.
  */
 static void
 hc_send_request(struct hconn *hc)
@@ -967,7 +1004,11 @@ hc_send_request(struct hconn *hc)
 
 #define IS(s) (nl == sizeof(s) - 1 && strncasecmp(name, s, nl) == 0)
 		if (!IS("X-Forwarded-For") && !IS("X-Forwarded-Proto") &&
-		    !IS("X-Forwarded-Host") && !IS("X-Scheme") && !IS("Cookie"))
+		    !IS("X-Forwarded-Host") && !IS("X-Scheme") && !IS("Cookie") &&
+		    !IS("X-Real-IP") && !IS("Forwarded") && !IS("Keep-Alive") &&
+		    !IS("TE") && !IS("Proxy-Connection") &&
+		    !IS("Content-Length") && !(hc->continued && IS("Expect")) &&
+		    !hc_conn_listed(req, name, nl))
 			continue;
 		/* This line ends the run; the next one starts after its LF. */
 		evbuffer_add(out, run, (size_t)(name - run));
@@ -985,8 +1026,13 @@ hc_send_request(struct hconn *hc)
 			}
 			continue;
 		}
-		if (IS("X-Forwarded-Proto") || IS("X-Forwarded-Host") ||
-		    IS("X-Scheme"))
+		/*
+		 * Set by us below, or hop-by-hop (RFC 9110 7.6.1): a client
+		 * must not forge its address to the VM (X-Real-IP, Forwarded)
+		 * nor pass fields meant for us. Duplicate equal lengths
+		 * ("3, 3", which the parser accepts) become one field.
+		 */
+		if (!IS("Cookie"))
 			continue;
 		if (IS("Cookie")) {
 			char stripped[HTTP_HEAD_MAX];
@@ -1015,7 +1061,18 @@ hc_send_request(struct hconn *hc)
 	evbuffer_add(out, scheme, strlen(scheme));
 	evbuffer_add(out, "\r\nX-Scheme: ", 12);
 	evbuffer_add(out, scheme, strlen(scheme));
-	evbuffer_add(out, "\r\n", 2);
+	evbuffer_add(out, "\r\nX-Real-IP: ", 13);
+	evbuffer_add(out, hc->addr, strlen(hc->addr));
+	evbuffer_add_printf(out, "\r\nForwarded: for=%s%s%s;proto=%s\r\n",
+	    strchr(hc->addr, ':') != NULL ? "\"[" : "", hc->addr,
+	    strchr(hc->addr, ':') != NULL ? "]\"" : "", scheme);
+	{
+		size_t pos = 0;
+		if (req->body == HTTP_BODY_LENGTH ||
+		    http_field_next(&req->fields, "Content-Length", &pos) != NULL)
+			evbuffer_add_printf(out, "Content-Length: %llu\r\n",
+			    (unsigned long long)req->content_length);
+	}
 	if (req->host.len > 0) {
 		evbuffer_add(out, "X-Forwarded-Host: ", 18);
 		evbuffer_add(out, req->host.p, req->host.len);
@@ -1413,6 +1470,18 @@ hc_read_head(struct hconn *hc)
 		/* The login form names the user: wait for its (small) body. */
 		hc->state = HC_FORM;
 		hc->login = true;
+		/*
+		 * A client that asked to be told before sending the body waits
+		 * for it (curl a second, strict clients until the header
+		 * timeout): poolgate needs the body itself, so it says go on,
+		 * and the VM, which gets head and body together, is not asked.
+		 */
+		if (req->expect_continue &&
+		    evbuffer_get_length(in) < hc->req_left) {
+			evbuffer_add(hc_cli_out(hc), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+			hc_send_cli(hc);
+			hc->continued = true;
+		}
 		hc_read_form(hc);
 		return;
 	}

@@ -10,6 +10,11 @@ path so that a test can make the VM do what a misbehaving or busy VM does:
                       connection without answering (a kept-alive connection
                       the VM dropped just as poolgate reused it)
   /never...           read, never answered (a VM that hangs)
+  /desync-...         a response followed by bytes of another one ("EVIL!")
+                      in the same write: after a 204, a 304, a HEAD answer
+                      or a body longer than its Content-Length
+  /upgrade101         101 Switching Protocols, though nobody asked
+  /headers            200 with the request head it got as the body
   anything else       200 "ok", kept alive
 
 It logs "REQ <connection> <n-th on it> <method> <path>" for every request.
@@ -62,15 +67,17 @@ def handle(c, cid):
             n += 1
             method, path = line.decode("latin-1").split()[:2]
             cl = 0
+            head = line
             while True:
                 h = f.readline(1 << 16)
                 if not h:
                     return
+                head += h
                 if h in (b"\r\n", b"\n"):
                     break
                 k, _, v = h.decode("latin-1").partition(":")
                 if k.strip().lower() == "content-length":
-                    cl = int(v.strip() or 0)
+                    cl = int(v.strip().split(",")[0] or 0)
             if cl:
                 f.read(cl)
             say("REQ %d %d %s %s" % (cid, n, method, path))
@@ -81,6 +88,27 @@ def handle(c, cid):
                 while c.recv(65536):
                     pass
                 return
+            evil = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!"
+            if path == "/desync-204":
+                c.sendall(b"HTTP/1.1 204 No Content\r\n\r\n" + evil)
+                continue
+            if path == "/desync-304":
+                c.sendall(b"HTTP/1.1 304 Not Modified\r\n\r\n" + evil)
+                continue
+            if path == "/desync-head":
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!")
+                continue
+            if path == "/desync-long":
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n" + evil)
+                continue
+            if path == "/upgrade101":
+                c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade"
+                          b"\r\nUpgrade: websocket\r\n\r\n")
+                continue
+            if path == "/headers":
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(head)
+                          + head)
+                continue
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                       b"Content-Length: 3\r\n\r\nok\n")
     except Exception as e:
@@ -125,10 +153,13 @@ def web_service(lines=()):
                      'rise = 1; fall = 2;'}
 
 
-def read_response(s, timeout):
-    """One HTTP/1.1 response with a Content-Length body from socket s.
-    Returns (status, head bytes, body) or (None, what came, b"") when the
-    connection closed or nothing complete came within timeout."""
+def read_response(s, timeout, head_only=False):
+    """One HTTP/1.1 response with a Content-Length body (none when
+    head_only: the answer to a HEAD) from socket s. Returns (status, head
+    bytes, body) or (None, what came, b"") when the connection closed or
+    nothing complete came within timeout. Bytes after it are left unread
+    only if they came in a later segment (callers send one request at a
+    time)."""
     s.settimeout(timeout)
     buf = b""
     deadline = time.monotonic() + timeout
@@ -142,7 +173,7 @@ def read_response(s, timeout):
             buf += d
         head, _, rest = buf.partition(b"\r\n\r\n")
         m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-        n = int(m.group(1)) if m else 0
+        n = int(m.group(1)) if m and not head_only else 0
         while len(rest) < n:
             d = s.recv(65536)
             if not d:
@@ -421,3 +452,98 @@ def test_aborted_clients_leave_no_time_wait_towards_the_vms(fpg, pool):
     assert pg.login(fresh_addr()) in {a for a, _ in pool.backends()}
     st = pg.status()
     assert sum(b["sessions"] for b in st["backends"]) == 0, st["backends"]
+
+
+# ------------------------------------------------------------------ 4, 9-12
+
+def web_pg(fpg, pool, lines=()):
+    pg = fpg(backends=pool.backends(["vm1"]), services=[web_service(lines)])
+    pg.wait_status(lambda st: all(b["health"]["web"]["up"] for b in st["backends"]),
+                   "vm1 up for web")
+    return pg
+
+
+def test_bytes_after_a_response_never_answer_the_next_request(fpg, pool, vm_backend):
+    """A VM that sends more than its response (after a 204, a 304, a HEAD
+    answer, or past its Content-Length): the extra bytes must never be
+    taken for the next request's response on that kept-alive connection."""
+    pg = web_pg(fpg, pool)
+    for method, path in (("GET", "/desync-204"), ("GET", "/desync-304"),
+                         ("HEAD", "/desync-head"), ("GET", "/desync-long")):
+        s = connect(pg.ports["web"], fresh_addr())
+        try:
+            s.sendall(b"%s %s HTTP/1.1\r\nHost: pool\r\n\r\n" % (method.encode(),
+                                                                  path.encode()))
+            st, head, _ = read_response(s, 10, head_only=(method == "HEAD"))
+            assert st in (200, 204, 304), "%s %s: %r" % (method, path, head)
+            time.sleep(0.2)   # the extra bytes are in poolgate by now
+            s.sendall(b"GET /next HTTP/1.1\r\nHost: pool\r\n\r\n")
+            st, head, body = read_response(s, 10)
+            assert st == 200 and body == b"ok\n", (
+                "after %s %s the next request got %r %r (the VM's extra bytes)"
+                % (method, path, head, body))
+        finally:
+            s.close()
+    pg.assert_alive()
+
+
+def test_unexpected_101_is_a_502(fpg, pool, vm_backend):
+    pg = web_pg(fpg, pool)
+    s = connect(pg.ports["web"], fresh_addr())
+    try:
+        s.sendall(b"GET /upgrade101 HTTP/1.1\r\nHost: pool\r\n\r\n")
+        st, head, _ = read_response(s, 10)
+        assert st == 502, "a 101 nobody asked for: %r (expected 502, not an empty close)" % head
+    finally:
+        s.close()
+
+
+def test_forged_forwarding_fields_replaced_hop_by_hop_dropped(fpg, pool, vm_backend):
+    """A client cannot forge its address to the VM: X-Real-IP and Forwarded
+    are poolgate's; hop-by-hop fields stay with poolgate; Content-Length:
+    3, 3 reaches the VM as one field."""
+    pg = web_pg(fpg, pool)
+    src = fresh_addr()
+    s = connect(pg.ports["web"], src)
+    try:
+        s.sendall(b"POST /headers HTTP/1.1\r\nHost: pool\r\n"
+                  b"X-Real-IP: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\n"
+                  b"Connection: keep-alive, X-Secret\r\nX-Secret: hop\r\n"
+                  b"Keep-Alive: timeout=5\r\nTE: trailers\r\n"
+                  b"Proxy-Connection: keep-alive\r\n"
+                  b"Content-Length: 3, 3\r\n\r\nabc")
+        st, head, body = read_response(s, 10)
+    finally:
+        s.close()
+    assert st == 200, head
+    got = body.decode("latin-1").lower()
+    assert "6.6.6.6" not in got, "a forged address reached the VM:\n" + got
+    assert "x-real-ip: %s\r\n" % src in got, got
+    assert "forwarded: for=%s;proto=http\r\n" % src in got, got
+    for f in ("x-secret:", "keep-alive:", "te:", "proxy-connection:"):
+        assert "\r\n" + f not in got, "%s reached the VM:\n%s" % (f, got)
+    assert got.count("content-length:") == 1 and "content-length: 3\r\n" in got, got
+
+
+def test_login_form_with_expect_100_continue_is_told_to_go_on(fpg, pool, vm_backend):
+    """A login form sent with Expect: 100-continue: poolgate needs the body
+    itself, so it answers 100 Continue at once (curl would pause a second,
+    strict clients until the header timeout)."""
+    pg = web_pg(fpg, pool)
+    s = connect(pg.ports["web"], fresh_addr())
+    form = b"username=alice&password=x"
+    try:
+        s.sendall(b"POST /hub/login HTTP/1.1\r\nHost: pool\r\n"
+                  b"Content-Type: application/x-www-form-urlencoded\r\n"
+                  b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(form))
+        s.settimeout(0.8)
+        got = s.recv(100)
+        assert got.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), (
+            "no 100 Continue within 0.8 s: %r" % got)
+        s.sendall(form)
+        st, head, body = read_response(s, 10)
+        assert st == 200, head
+    finally:
+        s.close()
+    seen = requests_seen(vm_backend, "/hub/login")
+    assert len(seen) == 1, seen
