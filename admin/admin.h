@@ -10,7 +10,7 @@
  * Files: admin.c (router, /healthz, /status), vmjson.c (JSON strings and
  * the one VM serializer of /status and the API), metrics.c, adminapi.c,
  * statuspage.c (page and routes), signin.c (sessions, CSRF, sign-in
- * limits, form and cookie parsing), events.c (the recent-events ring),
+ * limits; forms and cookies are read with http/httpuser.h), events.c (the recent-events ring),
  * html.c (HTML escaping).
  */
 #ifndef POOLGATE_ADMIN_H

@@ -206,76 +206,7 @@ si_advance(struct signin *si, uint64_t ms)
 	si->fail_start_ms = back(si->fail_start_ms, ms);
 }
 
-/* ---- Forms, cookies, origins ---------------------------------------------- */
-
-/* %-decode s[0..n) into out; -1 on a bad escape, a NUL or no room. */
-static int
-form_decode(const char *s, size_t n, char *out, size_t outlen)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < n; i++) {
-		int c = (unsigned char)s[i];
-		if (c == '+')
-			c = ' ';
-		else if (c == '%') {
-			int hi, lo;
-			if (i + 2 >= n)
-				return -1;
-			if ((hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
-				return -1;
-			c = hi << 4 | lo;
-			i += 2;
-		}
-		if (c == '\0' || o + 1 >= outlen)
-			return -1;
-		out[o++] = (char)c;
-	}
-	if (outlen == 0)
-		return -1;
-	out[o] = '\0';
-	return (int)o;
-}
-
-int
-si_form_value(const char *body, size_t len, const char *key, char *out,
-    size_t outlen)
-{
-	const char *p = body, *end = body + len, *amp, *eq;
-	char name[64];
-	int rc = SI_FORM_MISSING;
-
-	if (outlen > 0)
-		out[0] = '\0';
-	while (p < end) {
-		amp = memchr(p, '&', (size_t)(end - p));
-		if (amp == NULL)
-			amp = end;
-		eq = memchr(p, '=', (size_t)(amp - p));
-		if (eq == NULL)
-			eq = amp;
-		/* a name too long for the buffer is not ours: skip it */
-		if (eq > p && (size_t)(eq - p) < sizeof(name)) {
-			if (form_decode(p, (size_t)(eq - p), name, sizeof(name)) < 0)
-				goto bad;
-			if (strcmp(name, key) == 0) {
-				if (rc == 0)
-					goto bad;   /* twice */
-				if (form_decode(eq < amp ? eq + 1 : amp,
-				    eq < amp ? (size_t)(amp - eq - 1) : 0, out,
-				    outlen) < 0)
-					goto bad;
-				rc = 0;
-			}
-		}
-		p = amp + 1;
-	}
-	return rc;
-bad:
-	if (outlen > 0)
-		explicit_bzero(out, outlen);
-	return SI_FORM_BAD;
-}
+/* ---- Cookie, origins ------------------------------------------------------ */
 
 bool
 si_cookie_value(const char *header, const char *name, char *out,

@@ -1,8 +1,9 @@
 /*
  * signin.h -- the status page's sign-in: sessions, CSRF tokens, the limit
- * on failed sign-ins, and the small parsers the page's forms and cookie
- * need (pure: no I/O; the clock is given, randomness and hashes come from
- * OpenSSL).
+ * on failed sign-ins, reading its cookie and checking a POST's origin
+ * (pure: no I/O; the clock is given, randomness and hashes come from
+ * OpenSSL). The page's forms are read by http/httpuser.h's hu_form_value()
+ * with HU_FORM_STRICT.
  *
  * Signing in: the admin token (the admin API's bearer token) posted
  * through the page's form. A right token makes a session: a random
@@ -112,20 +113,6 @@ void si_hex_encode(const uint8_t *b, size_t n, char *out);
  * hex may be NULL (false).
  */
 bool si_hex_matches(const uint8_t *want, size_t n, const char *hex);
-
-#define SI_FORM_MISSING (-1)
-#define SI_FORM_BAD     (-2)
-/*
- * The value of `key` in an application/x-www-form-urlencoded body
- * (body[0..len), need not be NUL-terminated), decoded ('+' is a space, %XX
- * a byte) into out, NUL-terminated. Returns 0; SI_FORM_MISSING when the key
- * is absent; SI_FORM_BAD when a name or the value has a bad %-escape or a
- * NUL, the key appears twice, or the value needs outlen bytes or more.
- * out is "" unless 0 is returned (wiped on SI_FORM_BAD: it may hold part
- * of a token). A name of 64 bytes or more is not ours and is skipped.
- */
-int  si_form_value(const char *body, size_t len, const char *key, char *out,
-    size_t outlen);
 
 /*
  * The value of cookie `name` in one Cookie header value ("a=b; c=d"),

@@ -24,6 +24,7 @@
 #include "backends/affinity.h"
 #include "backends/hookrun.h"
 #include "backends/usersess.h"
+#include "http/httpuser.h"
 #include "lib/log.h"
 #include "lib/text.h"
 
@@ -865,7 +866,7 @@ do_login(struct sp_req *r, const char *body, size_t len)
 	struct si_session *s;
 	char got[SI_TOKEN_MAX];
 	bool right;
-	int rc;
+	enum hu_form rc;
 
 	memset(got, 0, sizeof(got));
 	if (!r->a->token_set) {
@@ -880,14 +881,14 @@ do_login(struct sp_req *r, const char *body, size_t len)
 		send_error(r, 429, "Too many failed sign-ins; wait a minute.");
 		goto out;
 	}
-	rc = si_form_value(body, len, "token", got, sizeof(got));
-	if (rc == SI_FORM_MISSING) {
+	rc = hu_form_value(body, len, "token", got, sizeof(got), HU_FORM_STRICT);
+	if (rc == HU_FORM_MISSING) {
 		send_error(r, 400, "The form has no token field.");
 		goto out;
 	}
 	/* compared whatever rc says: the time tells nothing about the token */
 	right = si_token_equal(r->a->token, got, strlen(got));
-	if (!right || rc != 0) {
+	if (!right || rc != HU_FORM_OK) {
 		si_login_failed(si);
 		log_warn("status page: sign-in from %s refused: wrong token",
 		    r->peer);
@@ -915,7 +916,8 @@ csrf_ok(struct sp_req *r, const struct si_session *s, const char *body,
 {
 	char csrf[SI_HEX_LEN + 2];
 
-	if (si_form_value(body, len, "csrf", csrf, sizeof(csrf)) == 0 &&
+	if (hu_form_value(body, len, "csrf", csrf, sizeof(csrf),
+	    HU_FORM_STRICT) == HU_FORM_OK &&
 	    si_hex_matches(s->csrf, sizeof(s->csrf), csrf))
 		return true;
 	log_warn("status page: %s from %s refused: wrong CSRF token", what,
@@ -957,14 +959,16 @@ do_action(struct sp_req *r, const char *body, size_t len)
 	}
 	if (!csrf_ok(r, s, body, len, "action"))
 		return;
-	if (si_form_value(body, len, "vm", vm, sizeof(vm)) != 0 ||
+	if (hu_form_value(body, len, "vm", vm, sizeof(vm), HU_FORM_STRICT) !=
+	    HU_FORM_OK ||
 	    !pg_name_valid(vm, CFG_NAME_MAX)) {
 		snprintf(err, sizeof(err), "vm: \"%s\" is not a valid VM name "
 		    "(expected 1 to %d of " PG_NAME_RULE ").", vm, CFG_NAME_MAX);
 		send_error(r, 400, err);
 		return;
 	}
-	if (si_form_value(body, len, "op", op, sizeof(op)) != 0 ||
+	if (hu_form_value(body, len, "op", op, sizeof(op), HU_FORM_STRICT) !=
+	    HU_FORM_OK ||
 	    !be_admin_parse(op, &admin)) {
 		send_error(r, 400, "op: expected drain, ready or maint");
 		return;

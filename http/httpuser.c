@@ -1,5 +1,6 @@
 /*
- * httpuser.c -- user names from request targets and login forms; cookies.
+ * httpuser.c -- user names from request targets and login forms; form
+ * fields; cookies.
  */
 #include <string.h>
 
@@ -56,30 +57,39 @@ hu_name_valid(const char *name, size_t len)
 }
 
 /*
- * Percent-decode s[0..len) into out (at most HU_NAME_MAX bytes, then NUL),
- * '+' becoming a space when plus_space. Returns the decoded length, or -1
- * for a bad escape or a result longer than HU_NAME_MAX.
+ * The byte s[*i], or for a '%' the byte its two hex digits name, and *i
+ * moved past it. Returns -1, *i unspecified, when a '%' is not followed by
+ * two hex digits before n.
  */
 static int
-decode(const char *s, size_t len, bool plus_space, char out[HU_NAME_MAX + 1])
+unescape(const char *s, size_t n, size_t *i)
 {
-	size_t i, n = 0;
+	unsigned char c = (unsigned char)s[(*i)++];
+	int hi, lo;
 
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
+	if (c != '%')
+		return c;
+	if (n - *i < 2 || (hi = hexval((unsigned char)s[*i])) < 0 ||
+	    (lo = hexval((unsigned char)s[*i + 1])) < 0)
+		return -1;
+	*i += 2;
+	return hi << 4 | lo;
+}
 
-		if (c == '%') {
-			int hi, lo;
+/*
+ * Percent-decode the path segment s[0..len) into out (at most HU_NAME_MAX
+ * bytes, then NUL). Returns the decoded length, or -1 for a bad escape or a
+ * result longer than HU_NAME_MAX.
+ */
+static int
+decode(const char *s, size_t len, char out[HU_NAME_MAX + 1])
+{
+	size_t i = 0, n = 0;
 
-			if (len - i < 3 || (hi = hexval((unsigned char)s[i + 1])) < 0 ||
-			    (lo = hexval((unsigned char)s[i + 2])) < 0)
-				return -1;
-			c = (unsigned char)(hi * 16 + lo);
-			i += 2;
-		} else if (c == '+' && plus_space) {
-			c = ' ';
-		}
-		if (n == HU_NAME_MAX)
+	while (i < len) {
+		int c = unescape(s, len, &i);
+
+		if (c < 0 || n == HU_NAME_MAX)
 			return -1;
 		out[n++] = (char)c;
 	}
@@ -106,7 +116,7 @@ hu_user_from_target(const char *target, size_t tlen, const char *prefix,
 	for (end = start; end < tlen && target[end] != '/' && target[end] != '?'; end++)
 		;
 	rc = HU_INVALID;
-	n = decode(target + start, end - start, false, name);
+	n = decode(target + start, end - start, name);
 	if (n < 0 || !hu_name_valid(name, (size_t)n))
 		goto out;
 	memcpy(out, name, (size_t)n + 1);
@@ -115,44 +125,131 @@ out:
 	return rc;
 }
 
+/*
+ * The next decoded byte of form field text s[0..n) at *i ('+' is a space),
+ * *i moved past it; HU_FORM_ESCAPE or HU_FORM_NUL when it is malformed.
+ */
+static int
+form_byte(const char *s, size_t n, size_t *i)
+{
+	int c;
+
+	if (s[*i] == '+') {
+		(*i)++;
+		return ' ';
+	}
+	if ((c = unescape(s, n, i)) < 0)
+		return HU_FORM_ESCAPE;
+	return c == 0 ? HU_FORM_NUL : c;
+}
+
+/*
+ * Whether the field name s[0..n) decodes to key: 1 or 0, or the
+ * form_byte() error of a malformed name. The name is read to its end even
+ * after a mismatch, so that a strict caller sees every malformed name.
+ */
+static int
+form_name_is(const char *s, size_t n, const char *key)
+{
+	size_t i = 0, k = 0;
+	bool same = true;
+
+	while (i < n) {
+		int c = form_byte(s, n, &i);
+
+		if (c < 0)
+			return c;
+		same = same && key[k] != '\0' && (unsigned char)key[k] == c;
+		k++;
+	}
+	return same && key[k] == '\0';
+}
+
+/* Decode the field value s[0..n) into out; an enum hu_form result. */
+static enum hu_form
+form_decode_value(const char *s, size_t n, char *out, size_t outlen)
+{
+	size_t i = 0, o = 0;
+
+	while (i < n) {
+		int c = form_byte(s, n, &i);
+
+		if (c < 0)
+			return (enum hu_form)c;
+		if (o + 1 >= outlen)
+			return HU_FORM_TOOLONG;
+		out[o++] = (char)c;
+	}
+	if (outlen == 0)
+		return HU_FORM_TOOLONG;
+	out[o] = '\0';
+	return HU_FORM_OK;
+}
+
+enum hu_form
+hu_form_value(const char *body, size_t len, const char *key, char *out,
+    size_t outlen, unsigned flags)
+{
+	bool strict = (flags & HU_FORM_STRICT) != 0;
+	enum hu_form rc = HU_FORM_MISSING;
+	size_t pos, end;
+
+	for (pos = 0; pos < len; pos = end + 1) {
+		const char *amp = memchr(body + pos, '&', len - pos);
+		const char *eq;
+		size_t nend, val;
+		int is;
+
+		end = amp != NULL ? (size_t)(amp - body) : len;
+		eq = memchr(body + pos, '=', end - pos);
+		nend = eq != NULL ? (size_t)(eq - body) : end;
+		val = eq != NULL ? nend + 1 : end;
+		if (nend - pos > HU_FORM_NAME_MAX)
+			continue;
+		is = form_name_is(body + pos, nend - pos, key);
+		if (is < 0 && strict) {
+			rc = (enum hu_form)is;
+			goto out;
+		}
+		if (is != 1)
+			continue;
+		if (rc == HU_FORM_OK) {
+			rc = HU_FORM_DUPLICATE;   /* strict: lenient stopped at the first */
+			goto out;
+		}
+		rc = form_decode_value(body + val, end - val, out, outlen);
+		if (rc != HU_FORM_OK || !strict)
+			goto out;
+	}
+out:
+	if (rc != HU_FORM_OK)
+		explicit_bzero(out, outlen);
+	return rc;
+}
+
 enum hu_result
 hu_user_from_form(const char *body, size_t len, char out[HU_NAME_MAX + 1])
 {
-	static const char field[] = "username";
 	char buf[HU_NAME_MAX + 1];
-	size_t pos = 0, i;
-	enum hu_result rc = HU_ABSENT;
-	int n;
+	enum hu_result rc = HU_INVALID;
+	enum hu_form fr;
+	size_t i, n;
 
-	if (len > HU_FORM_MAX) {
-		rc = HU_INVALID;
+	if (len > HU_FORM_MAX)
 		goto out;
-	}
-	while (pos < len) {
-		const char *amp = memchr(body + pos, '&', len - pos);
-		size_t end = amp != NULL ? (size_t)(amp - body) : len;
-		const char *eq = memchr(body + pos, '=', end - pos);
-		size_t nend = eq != NULL ? (size_t)(eq - body) : end;
-
-		/* A name that does not decode cannot be "username"; skip it
-		 * (and long names, which decode() also refuses). */
-		n = decode(body + pos, nend - pos, true, buf);
-		if (n == (int)sizeof(field) - 1 && memcmp(buf, field, sizeof(field) - 1) == 0) {
-			rc = HU_INVALID;
-			n = eq != NULL ? decode(eq + 1, end - nend - 1, true, buf) : -1;
-			if (n < 0)
-				goto out;
-			for (i = 0; i < (size_t)n; i++)
-				if (buf[i] >= 'A' && buf[i] <= 'Z')
-					buf[i] = (char)(buf[i] - 'A' + 'a');
-			if (!hu_name_valid(buf, (size_t)n))
-				goto out;
-			memcpy(out, buf, (size_t)n + 1);
-			rc = HU_FOUND;
-			goto out;
-		}
-		pos = end + 1;
-	}
+	fr = hu_form_value(body, len, "username", buf, sizeof(buf), 0);
+	if (fr == HU_FORM_MISSING)
+		rc = HU_ABSENT;
+	if (fr != HU_FORM_OK)
+		goto out;
+	n = strlen(buf);
+	for (i = 0; i < n; i++)
+		if (buf[i] >= 'A' && buf[i] <= 'Z')
+			buf[i] = (char)(buf[i] - 'A' + 'a');
+	if (!hu_name_valid(buf, n))
+		goto out;
+	memcpy(out, buf, n + 1);
+	rc = HU_FOUND;
 out:
 	return rc;
 }

@@ -8,6 +8,10 @@
  * no I/O and no allocation. A user name is accepted only when it looks like
  * a Unix login (see hu_name_valid), so a name can go into an affinity key,
  * a log line or the state file as it is.
+ *
+ * This is the one reader of Cookie values (hu_cookie_get, hu_cookie_strip)
+ * and of application/x-www-form-urlencoded bodies (hu_form_value): the
+ * data path and the status page both use these.
  */
 #ifndef POOLGATE_HTTPUSER_H
 #define POOLGATE_HTTPUSER_H
@@ -17,6 +21,7 @@
 
 #define HU_NAME_MAX 32    /* bytes in a user name */
 #define HU_FORM_MAX 8192  /* bytes of login form body the caller may buffer */
+#define HU_FORM_NAME_MAX 63  /* bytes of a form field name, as sent; see hu_form_value */
 
 enum hu_result {
 	HU_INVALID = -1,  /* the name is there but is not an acceptable user name */
@@ -49,19 +54,63 @@ bool hu_name_valid(const char *name, size_t len);
 enum hu_result hu_user_from_target(const char *target, size_t tlen,
     const char *prefix, char out[HU_NAME_MAX + 1]);
 
+/* Results of hu_form_value(). */
+enum hu_form {
+	HU_FORM_OK        =  0,  /* found; the value is in out */
+	HU_FORM_MISSING   = -1,  /* no field is named key */
+	HU_FORM_ESCAPE    = -2,  /* a '%' not followed by two hex digits */
+	HU_FORM_NUL       = -3,  /* a NUL byte, sent as one or as %00 */
+	HU_FORM_TOOLONG   = -4,  /* the value needs outlen bytes or more */
+	HU_FORM_DUPLICATE = -5,  /* key a second time (HU_FORM_STRICT only) */
+};
+
+/* Flags of hu_form_value(). */
+#define HU_FORM_STRICT 0x1u  /* the whole body must be well-formed, key once */
+
+/*
+ * The value of field `key` (NUL-terminated) in an
+ * application/x-www-form-urlencoded body body[0..len), which need not be
+ * NUL-terminated, decoded into out (outlen bytes, never NULL) as a C string.
+ *
+ * Fields are split on '&' (empty ones are skipped); a name ends at its
+ * field's first '=', and a field without '=' has the empty value. Names
+ * and values decode alike: '+' is a space, %XX (hex, either case) the byte
+ * XX, any other byte itself. A name matches when it decodes to exactly
+ * key. A name longer than HU_FORM_NAME_MAX bytes as sent is no field of
+ * ours: it is skipped unread, never an error. The values of other fields
+ * are never read.
+ *
+ * Without flags (the login form: JupyterHub reads the first field), the
+ * first field named key decides, even when its value is malformed, and
+ * the rest of the body is not read; a name with a bad escape or a NUL is
+ * simply not key. With HU_FORM_STRICT (the status page's forms, which
+ * carry secrets) the whole body is read and a name with a bad escape or a
+ * NUL, or key a second time, refuses it.
+ *
+ * Returns the first problem met from the left, else HU_FORM_OK:
+ * HU_FORM_MISSING when no field is named key; HU_FORM_ESCAPE for a '%'
+ * without two hex digits after it (len cutting it short counts); HU_FORM_NUL
+ * for a NUL byte, which no C string can carry; HU_FORM_TOOLONG when the
+ * decoded value has outlen bytes or more (outlen - 1 bytes and the NUL
+ * fit); HU_FORM_DUPLICATE for key a second time (HU_FORM_STRICT). Unless
+ * HU_FORM_OK is returned, out[0..outlen) is all zero: a part of a value,
+ * maybe of a secret, is wiped. body may be NULL only when len is 0.
+ */
+enum hu_form hu_form_value(const char *body, size_t len, const char *key,
+    char *out, size_t outlen, unsigned flags);
+
 /*
  * The `username` field of an application/x-www-form-urlencoded body (the
- * JupyterHub login form). Fields are split on '&'; names and values are
- * decoded ('+' is a space, %XX a byte); the first field named exactly
- * "username" wins, even if invalid. Like JupyterHub's default
- * Authenticator.normalize_username, the value is lowercased (ASCII) before
- * it is checked, so "Alice" logs in as, and is routed as, alice.
+ * JupyterHub login form), read by hu_form_value() without flags: the first
+ * field named exactly "username" wins, even if invalid. Like JupyterHub's
+ * default Authenticator.normalize_username, the value is lowercased (ASCII)
+ * before it is checked, so "Alice" logs in as, and is routed as, alice.
  *
  * Returns HU_FOUND and writes the name, NUL-terminated, to out; HU_ABSENT
  * when no field is named username; HU_INVALID when the first one is not a
- * valid name (empty, a space, a bad escape...) or when len > HU_FORM_MAX
- * (the caller must not buffer more). out is written only on HU_FOUND. body
- * may be NULL only when len is 0.
+ * valid name (empty, a space, a bad escape, a NUL, too long...) or when
+ * len > HU_FORM_MAX (the caller must not buffer more). out is written only
+ * on HU_FOUND. body may be NULL only when len is 0.
  */
 enum hu_result hu_user_from_form(const char *body, size_t len,
     char out[HU_NAME_MAX + 1]);

@@ -1,8 +1,10 @@
 /*
- * test_httpuser.c -- user names from targets and login forms; cookies.
+ * test_httpuser.c -- user names from targets and login forms; form fields
+ * (hu_form_value, lenient and strict); cookies.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -219,6 +221,205 @@ test_form_size_cap(void **state)
 	free(body);
 }
 
+/*
+ * hu_form_value() into a buffer of outlen bytes that starts full of '#'.
+ * On success the value must be NUL-terminated inside outlen; on failure all
+ * outlen bytes must be zero; past outlen nothing may be written.
+ */
+static char fv_out[300];
+
+static enum hu_form
+fv_len(const char *body, size_t len, const char *key, unsigned flags,
+    size_t outlen)
+{
+	enum hu_form rc;
+	size_t i;
+
+	assert_true(outlen < sizeof(fv_out));
+	memset(fv_out, '#', sizeof(fv_out));
+	rc = hu_form_value(body, len, key, fv_out, outlen, flags);
+	if (rc == HU_FORM_OK)
+		assert_non_null(memchr(fv_out, '\0', outlen));
+	else
+		for (i = 0; i < outlen; i++)
+			if (fv_out[i] != '\0')
+				fail_msg("%s: out[%zu] not wiped after %d", body, i, rc);
+	assert_int_equal(fv_out[outlen], '#');
+	return rc;
+}
+
+struct fcase {
+	const char  *body;
+	const char  *key;
+	unsigned     flags;
+	size_t       outlen;
+	enum hu_form rc;
+	const char  *val;      /* on HU_FORM_OK */
+};
+
+#define ST HU_FORM_STRICT
+
+static const struct fcase form_cases[] = {
+	/* found, missing, only the named field */
+	{ "vm=vm1&op=drain&csrf=abc", "vm", ST, 16, HU_FORM_OK, "vm1" },
+	{ "vm=vm1&op=drain&csrf=abc", "op", ST, 16, HU_FORM_OK, "drain" },
+	{ "vm=vm1&op=drain&csrf=abc", "csrf", ST, 16, HU_FORM_OK, "abc" },
+	{ "vm=vm1&op=drain&csrf=abc", "token", ST, 16, HU_FORM_MISSING, NULL },
+	{ "vm=vm1&op=drain&csrf=abc", "token", 0, 16, HU_FORM_MISSING, NULL },
+	{ "", "a", ST, 16, HU_FORM_MISSING, NULL },
+	{ "&&&", "a", 0, 16, HU_FORM_MISSING, NULL },
+	{ "ab=1&ba=2&aa=3&A=4", "a", ST, 16, HU_FORM_MISSING, NULL },
+	{ "a=1", "ab", ST, 16, HU_FORM_MISSING, NULL },
+	{ "%41=1", "a", ST, 16, HU_FORM_MISSING, NULL },    /* names: exact case */
+	{ "%41=1", "A", ST, 16, HU_FORM_OK, "1" },
+	/* decoding: '+' is a space, %XX in either case, in names and values */
+	{ "token=a+b%2Bc%25%3d&c%73rf=x", "token", ST, 16, HU_FORM_OK, "a b+c%=" },
+	{ "token=a+b%2Bc%25%3d&c%73rf=x", "csrf", ST, 16, HU_FORM_OK, "x" },
+	{ "a=%4a%4A%2b%2B+", "a", 0, 16, HU_FORM_OK, "JJ++ " },
+	{ "+a+=1", " a ", ST, 16, HU_FORM_OK, "1" },
+	{ "a=%e9%FF", "a", ST, 16, HU_FORM_OK, "\xe9\xff" },
+	/* empty values, a name without '=', empty fields, '=' in a value */
+	{ "&&a=&flag&b=2&", "a", ST, 16, HU_FORM_OK, "" },
+	{ "&&a=&flag&b=2&", "flag", ST, 16, HU_FORM_OK, "" },
+	{ "&&a=&flag&b=2&", "b", ST, 16, HU_FORM_OK, "2" },
+	{ "a=b=c", "a", ST, 16, HU_FORM_OK, "b=c" },
+	/* malformed escapes, in the value and cut short */
+	{ "a=%G1", "a", ST, 16, HU_FORM_ESCAPE, NULL },
+	{ "a=%1G", "a", 0, 16, HU_FORM_ESCAPE, NULL },
+	{ "a=%4", "a", ST, 16, HU_FORM_ESCAPE, NULL },
+	{ "a=%", "a", 0, 16, HU_FORM_ESCAPE, NULL },
+	/* NUL as %00 */
+	{ "a=x%00y", "a", ST, 16, HU_FORM_NUL, NULL },
+	{ "a=%00", "a", 0, 16, HU_FORM_NUL, NULL },
+	/* too long: 15 bytes fit in 16, 16 do not; the NUL needs a byte too */
+	{ "a=0123456789abcde", "a", ST, 16, HU_FORM_OK, "0123456789abcde" },
+	{ "a=0123456789abcdef", "a", ST, 16, HU_FORM_TOOLONG, NULL },
+	{ "a=%30123456789abcdef", "a", 0, 16, HU_FORM_TOOLONG, NULL },
+	{ "a=", "a", ST, 1, HU_FORM_OK, "" },
+	{ "a=x", "a", ST, 1, HU_FORM_TOOLONG, NULL },
+	{ "a=", "a", ST, 0, HU_FORM_TOOLONG, NULL },
+	{ "b=", "a", ST, 0, HU_FORM_MISSING, NULL },
+	/* the first problem from the left decides */
+	{ "a=0123456789abcdef%zz", "a", ST, 16, HU_FORM_TOOLONG, NULL },
+	{ "a=%zz0123456789abcdef", "a", ST, 16, HU_FORM_ESCAPE, NULL },
+	{ "a=%zz%00", "a", ST, 16, HU_FORM_ESCAPE, NULL },
+	{ "a=%00%zz", "a", ST, 16, HU_FORM_NUL, NULL },
+	/* duplicates: the first wins, or (strict) refused */
+	{ "a=1&a=2", "a", 0, 16, HU_FORM_OK, "1" },
+	{ "a=1&a=2", "a", ST, 16, HU_FORM_DUPLICATE, NULL },
+	{ "a=1&a=1", "a", ST, 16, HU_FORM_DUPLICATE, NULL },
+	{ "a=1&b=2&%61=3", "a", ST, 16, HU_FORM_DUPLICATE, NULL },
+	{ "a=1&a=%zz", "a", 0, 16, HU_FORM_OK, "1" },
+	{ "a=1&a=%zz", "a", ST, 16, HU_FORM_DUPLICATE, NULL },
+	{ "a=%zz&a=1", "a", 0, 16, HU_FORM_ESCAPE, NULL },   /* even if malformed */
+	{ "a=%zz&a=1", "a", ST, 16, HU_FORM_ESCAPE, NULL },
+	/* malformed names: not the key, or (strict) refused wherever they are */
+	{ "%zz=1&a=1", "a", 0, 16, HU_FORM_OK, "1" },
+	{ "%zz=1&a=1", "a", ST, 16, HU_FORM_ESCAPE, NULL },
+	{ "a%=1&a=2", "a", 0, 16, HU_FORM_OK, "2" },
+	{ "a%=1&a=2", "a", ST, 16, HU_FORM_ESCAPE, NULL },
+	{ "a=1&%zz=2", "a", 0, 16, HU_FORM_OK, "1" },
+	{ "a=secret&%zz=2", "a", ST, 16, HU_FORM_ESCAPE, NULL },  /* value wiped */
+	{ "a=1&b%00=2", "a", 0, 16, HU_FORM_OK, "1" },
+	{ "a=1&b%00=2", "a", ST, 16, HU_FORM_NUL, NULL },
+	{ "%zz=1&b=2", "a", 0, 16, HU_FORM_MISSING, NULL },
+	{ "%zz=1&b=2", "a", ST, 16, HU_FORM_ESCAPE, NULL },
+	/* other fields' values are never read */
+	{ "x=%zz&y=%00&a=1", "a", ST, 16, HU_FORM_OK, "1" },
+};
+
+static void
+test_form_value(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(form_cases) / sizeof(form_cases[0]); i++) {
+		const struct fcase *c = &form_cases[i];
+		enum hu_form rc = fv_len(c->body, strlen(c->body), c->key,
+		    c->flags, c->outlen);
+
+		if (rc != c->rc)
+			fail_msg("%s [%s]%s: got %d, want %d", c->body, c->key,
+			    c->flags ? " strict" : "", rc, c->rc);
+		if (rc == HU_FORM_OK && strcmp(fv_out, c->val) != 0)
+			fail_msg("%s [%s]: got \"%s\", want \"%s\"", c->body, c->key,
+			    fv_out, c->val);
+	}
+}
+
+/*
+ * body = a name of nlen bytes as sent ("%61" repeated, then 'a's, so it
+ * decodes to key: all 'a'), then rest; or, with bad, the name starts "%zz".
+ */
+static void
+name_of(char *body, char *key, size_t nlen, bool bad, const char *rest)
+{
+	size_t n = 0, k = 0;
+
+	if (bad) {
+		memcpy(body, "%zz", 3);
+		n = 3;
+	}
+	for (; n + 3 <= nlen; n += 3, k++)
+		memcpy(body + n, "%61", 3);
+	for (; n < nlen; n++, k++)
+		body[n] = 'a';
+	memset(key, 'a', k);
+	key[k] = '\0';
+	strcpy(body + n, rest);
+}
+
+/* A name of HU_FORM_NAME_MAX bytes as sent is read; a longer one skipped. */
+static void
+test_form_name_cap(void **state)
+{
+	char body[HU_FORM_NAME_MAX + 16], key[HU_FORM_NAME_MAX + 1];
+
+	(void)state;
+	name_of(body, key, HU_FORM_NAME_MAX, false, "=1");
+	assert_int_equal(fv_len(body, strlen(body), key, ST, 16), HU_FORM_OK);
+	assert_string_equal(fv_out, "1");
+	name_of(body, key, HU_FORM_NAME_MAX + 1, false, "=1");
+	assert_int_equal(fv_len(body, strlen(body), key, ST, 16), HU_FORM_MISSING);
+	assert_int_equal(fv_len(body, strlen(body), key, 0, 16), HU_FORM_MISSING);
+	/* a long name is skipped unread, even a malformed one (strict) */
+	name_of(body, key, HU_FORM_NAME_MAX + 1, true, "=1&a=2");
+	assert_int_equal(fv_len(body, strlen(body), "a", ST, 16), HU_FORM_OK);
+	assert_string_equal(fv_out, "2");
+	name_of(body, key, HU_FORM_NAME_MAX, true, "=1&a=2");
+	assert_int_equal(fv_len(body, strlen(body), "a", ST, 16), HU_FORM_ESCAPE);
+	assert_int_equal(fv_len(body, strlen(body), "a", 0, 16), HU_FORM_OK);
+	assert_string_equal(fv_out, "2");
+}
+
+/* Only len bytes are read, and NUL bytes are data, not the end. */
+static void
+test_form_value_bytes(void **state)
+{
+	static const char nul_val[] = "a=x\0y", nul_name[] = "a\0=1&a=2";
+	const char *b = "vm=vm1&op=drain&csrf=abc";
+
+	(void)state;
+	/* "csrf=abc" cut to "csrf=a"; "a=%41" cut inside its escape */
+	assert_int_equal(fv_len(b, strlen(b) - 2, "csrf", ST, 16), HU_FORM_OK);
+	assert_string_equal(fv_out, "a");
+	assert_int_equal(fv_len("a=%41", 4, "a", 0, 16), HU_FORM_ESCAPE);
+	assert_int_equal(fv_len("a=%41", 5, "a", 0, 16), HU_FORM_OK);
+	assert_string_equal(fv_out, "A");
+	assert_int_equal(fv_len(NULL, 0, "a", ST, 16), HU_FORM_MISSING);
+	/* a NUL sent as it is */
+	assert_int_equal(fv_len(nul_val, sizeof(nul_val) - 1, "a", 0, 16),
+	    HU_FORM_NUL);
+	assert_int_equal(fv_len(nul_val, sizeof(nul_val) - 1, "a", ST, 16),
+	    HU_FORM_NUL);
+	assert_int_equal(fv_len(nul_name, sizeof(nul_name) - 1, "a", 0, 16),
+	    HU_FORM_OK);
+	assert_string_equal(fv_out, "2");
+	assert_int_equal(fv_len(nul_name, sizeof(nul_name) - 1, "a", ST, 16),
+	    HU_FORM_NUL);
+}
+
 /* The value of cookie name in hdr, "<absent>" if none. */
 static const char *
 cget(const char *hdr, const char *name)
@@ -317,6 +518,9 @@ main(void)
 		cmocka_unit_test(test_target_invalid),
 		cmocka_unit_test(test_form),
 		cmocka_unit_test(test_form_size_cap),
+		cmocka_unit_test(test_form_value),
+		cmocka_unit_test(test_form_value_bytes),
+		cmocka_unit_test(test_form_name_cap),
 		cmocka_unit_test(test_cookie_get),
 		cmocka_unit_test(test_cookie_strip),
 	};

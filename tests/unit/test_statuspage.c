@@ -1,8 +1,8 @@
 /*
  * test_statuspage.c -- the operator's HTML status page and its parts.
  *
- * The pure parts (html.c: HTML escaping; signin.c: form and cookie
- * parsing, the Origin check, the CSRF and token compares; events.c: the
+ * The pure parts (html.c: HTML escaping; signin.c: reading its cookie,
+ * the Origin check, the CSRF and token compares; events.c: the
  * recent-events ring), the rendered page (every outside string escaped,
  * buttons only when signed in, 200 VMs), and the sign-in and action flows
  * over real HTTP: an evhttp server on 127.0.0.1 serves a struct adm_ctx
@@ -218,65 +218,6 @@ test_html_escape(void **state)
 			    cases[i].out);
 		free(got);
 	}
-}
-
-static void
-test_form_value(void **state)
-{
-	char v[16];
-	const char *b;
-
-	(void)state;
-	b = "vm=vm1&op=drain&csrf=abc";
-	assert_int_equal(si_form_value(b, strlen(b), "vm", v, sizeof(v)), 0);
-	assert_string_equal(v, "vm1");
-	assert_int_equal(si_form_value(b, strlen(b), "op", v, sizeof(v)), 0);
-	assert_string_equal(v, "drain");
-	assert_int_equal(si_form_value(b, strlen(b), "csrf", v, sizeof(v)), 0);
-	assert_string_equal(v, "abc");
-	assert_int_equal(si_form_value(b, strlen(b), "token", v, sizeof(v)),
-	    SI_FORM_MISSING);
-	assert_string_equal(v, "");
-	/* only len bytes are read: "csrf=abc" cut to "csrf=a" */
-	assert_int_equal(si_form_value(b, strlen(b) - 2, "csrf", v, sizeof(v)), 0);
-	assert_string_equal(v, "a");
-
-	/* decoding: '+', %XX in values and in names */
-	b = "token=a+b%2Bc%25%3d&c%73rf=x";
-	assert_int_equal(si_form_value(b, strlen(b), "token", v, sizeof(v)), 0);
-	assert_string_equal(v, "a b+c%=");
-	assert_int_equal(si_form_value(b, strlen(b), "csrf", v, sizeof(v)), 0);
-	assert_string_equal(v, "x");
-
-	/* empty values, a name without '=', empty pairs */
-	b = "&&a=&flag&b=2&";
-	assert_int_equal(si_form_value(b, strlen(b), "a", v, sizeof(v)), 0);
-	assert_string_equal(v, "");
-	assert_int_equal(si_form_value(b, strlen(b), "flag", v, sizeof(v)), 0);
-	assert_string_equal(v, "");
-	assert_int_equal(si_form_value(b, strlen(b), "b", v, sizeof(v)), 0);
-	assert_string_equal(v, "2");
-	assert_int_equal(si_form_value("", 0, "a", v, sizeof(v)), SI_FORM_MISSING);
-
-	/* malformed: bad or cut escapes, NUL, twice, too long */
-	static const char *const bad[] = {
-		"a=%G1", "a=%4", "a=%", "a=x%00y", "a=1&a=2", "a=1&a=1",
-		"a=0123456789abcdef", "%zz=1&a=1",
-	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int rc = si_form_value(bad[i], strlen(bad[i]), "a", v, sizeof(v));
-		if (rc != SI_FORM_BAD)
-			fail_msg("si_form_value(%s) = %d, want SI_FORM_BAD", bad[i], rc);
-		assert_string_equal(v, "");
-	}
-	/* 15 bytes fit in 16 */
-	b = "a=0123456789abcde";
-	assert_int_equal(si_form_value(b, strlen(b), "a", v, sizeof(v)), 0);
-	assert_string_equal(v, "0123456789abcde");
-	/* a name too long to be ours is skipped, not an error */
-	b = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1&a=2";
-	assert_int_equal(si_form_value(b, strlen(b), "a", v, sizeof(v)), 0);
-	assert_string_equal(v, "2");
 }
 
 static void
@@ -1074,7 +1015,6 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_html_escape),
-		cmocka_unit_test(test_form_value),
 		cmocka_unit_test(test_cookie_value),
 		cmocka_unit_test(test_same_origin),
 		cmocka_unit_test(test_hex_matches),
