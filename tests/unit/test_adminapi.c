@@ -1,7 +1,8 @@
 /*
  * test_adminapi.c -- the admin API over real HTTP: an evhttp server on
  * 127.0.0.1 (port chosen by the kernel) serves a struct adm_ctx through
- * adminapi_handle(), and a libevent HTTP client sends the requests. The
+ * adminapi_handle(), and raw requests go to it through the one harness
+ * (evhttp_harness.h), which also reads the replies byte for byte. The
  * three membership functions of the pool module (backends/members.c) are
  * stubs defined here that record their calls. Every reply body is checked
  * to be one valid JSON object. VM names follow the one rule (lib/text.h):
@@ -11,7 +12,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,15 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <event2/buffer.h>
-#include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include "admin/admin.h"
 #include "admin/adminapi.h"
@@ -35,6 +31,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "proxy/proxy.h"
+#include "evhttp_harness.h"
 
 #define TOKEN "s3cret-token-0123456789"     /* 23 bytes */
 
@@ -139,9 +136,7 @@ mbr_set_admin(struct members *s, const char *name,
 
 /* ---- The server and the client --------------------------------------------- */
 
-static struct event_base *base;
-static struct evhttp     *http;
-static int                port;
+static struct eh_server srv;
 
 /* As admin.c's admin_cb dispatches. */
 static void
@@ -166,72 +161,45 @@ struct resp {
 };
 
 static void
-hdr(struct evhttp_request *req, const char *name, char *out, size_t len)
+hdr(const struct eh_reply *er, const char *name, char *out, size_t len)
 {
-	const char *v = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    name);
+	const char *v = eh_header(er, name);
 
 	snprintf(out, len, "%s", v != NULL ? v : "");
 }
 
-static void
-done_cb(struct evhttp_request *req, void *arg)
-{
-	struct resp *r = arg;
-	struct evbuffer *in;
-	size_t n;
-
-	event_base_loopbreak(base);
-	if (req == NULL) {
-		r->code = -1;
-		return;
-	}
-	r->code = evhttp_request_get_response_code(req);
-	in = evhttp_request_get_input_buffer(req);
-	n = evbuffer_get_length(in);
-	assert_true(n < sizeof(r->body));
-	evbuffer_copyout(in, r->body, n);
-	r->body[n] = '\0';
-	hdr(req, "Content-Type", r->ctype, sizeof(r->ctype));
-	hdr(req, "Allow", r->allow, sizeof(r->allow));
-	hdr(req, "WWW-Authenticate", r->www, sizeof(r->www));
-	hdr(req, "Location", r->location, sizeof(r->location));
-}
-
 /*
- * One request on a fresh connection. auth is the whole Authorization value
- * or NULL; ctype the Content-Type or NULL; body NULL for none.
+ * One request on a fresh connection (evhttp_harness.h). auth is the whole
+ * Authorization value or NULL; ctype the Content-Type or NULL; body NULL
+ * for none.
  */
 static struct resp *
-call(enum evhttp_cmd_type cmd, const char *uri, const char *auth,
+call(const char *method, const char *uri, const char *auth,
     const char *ctype, const char *body, size_t bodylen)
 {
 	static struct resp r;
-	struct evhttp_connection *c;
-	struct evhttp_request *req;
-	struct evkeyvalq *h;
+	struct eh_reply er;
+	char headers[512];
 
 	memset(&r, 0, sizeof(r));
-	r.code = -2;
-	c = evhttp_connection_base_new(base, NULL, "127.0.0.1", (ev_uint16_t)port);
-	assert_non_null(c);
-	req = evhttp_request_new(done_cb, &r);
-	assert_non_null(req);
-	h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Host", "127.0.0.1");
-	if (auth != NULL)
-		evhttp_add_header(h, "Authorization", auth);
-	if (ctype != NULL)
-		evhttp_add_header(h, "Content-Type", ctype);
-	if (body != NULL)
-		evbuffer_add(evhttp_request_get_output_buffer(req), body, bodylen);
-	assert_int_equal(evhttp_make_request(c, req, cmd, uri), 0);
-	event_base_dispatch(base);
-	evhttp_connection_free(c);
-	assert_int_not_equal(r.code, -2);
+	snprintf(headers, sizeof(headers), "%s%s%s%s%s%s",
+	    auth != NULL ? "Authorization: " : "", auth != NULL ? auth : "",
+	    auth != NULL ? "\r\n" : "",
+	    ctype != NULL ? "Content-Type: " : "", ctype != NULL ? ctype : "",
+	    ctype != NULL ? "\r\n" : "");
+	if (eh_request(&srv, NULL, method, uri, headers, body, bodylen, &er) != 0)
+		fail_msg("%s %s: %s", method, uri, er.error);
+	r.code = er.status;
+	assert_true(er.body_len < sizeof(r.body));
+	memcpy(r.body, er.body, er.body_len + 1);
+	hdr(&er, "Content-Type", r.ctype, sizeof(r.ctype));
+	hdr(&er, "Allow", r.allow, sizeof(r.allow));
+	hdr(&er, "WWW-Authenticate", r.www, sizeof(r.www));
+	hdr(&er, "Location", r.location, sizeof(r.location));
+	eh_reply_free(&er);
 
 	/* every reply of the API is one JSON object, newline-terminated */
-	if (cmd != EVHTTP_REQ_HEAD && r.code > 0) {
+	if (strcmp(method, "HEAD") != 0 && r.code > 0) {
 		struct json_member m[32];
 		char arena[sizeof(r.body)], err[256];
 		size_t n, len = strlen(r.body);
@@ -254,14 +222,14 @@ call(enum evhttp_cmd_type cmd, const char *uri, const char *auth,
 static struct resp *
 get(const char *uri)
 {
-	return call(EVHTTP_REQ_GET, uri, NULL, NULL, NULL, 0);
+	return call("GET", uri, NULL, NULL, NULL, 0);
 }
 
 /* A mutating call with the right token, JSON content type when body. */
 static struct resp *
-mut(enum evhttp_cmd_type cmd, const char *uri, const char *body)
+mut(const char *method, const char *uri, const char *body)
 {
-	return call(cmd, uri, "Bearer " TOKEN, body ? "application/json" : NULL,
+	return call(method, uri, "Bearer " TOKEN, body ? "application/json" : NULL,
 	    body, body ? strlen(body) : 0);
 }
 
@@ -286,9 +254,6 @@ add_vm(const char *name, const char *address, int weight, int max_sessions,
 static int
 setup(void **state)
 {
-	struct evhttp_bound_socket *bs;
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
 	struct backend *b;
 
 	memset(&mbr, 0, sizeof(mbr));
@@ -314,28 +279,19 @@ setup(void **state)
 	add_vm("filevm", "10.0.0.5", 1, 0, 1);
 	add_vm("emptyvm", "10.0.0.6", 1, 0, 0);
 
-	assert_non_null(base = event_base_new());
-	assert_non_null(http = evhttp_new(base));
+	assert_int_equal(eh_start(&srv, gencb, NULL), 0);
 	/*
 	 * admin.c caps bodies at 64 KiB in evhttp itself; here the cap is
 	 * higher so the API's own 413 is reached.
 	 */
-	evhttp_set_max_body_size(http, 1 << 20);
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-	evhttp_set_gencb(http, gencb, NULL);
-	assert_non_null(bs = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0));
-	assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
-	    (struct sockaddr *)&sin, &sl), 0);
-	port = ntohs(sin.sin_port);
+	evhttp_set_max_body_size(srv.http, 1 << 20);
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	evhttp_free(http);
-	event_base_free(base);
+	eh_stop(&srv);
 	pool_clear(&mbr.pool);
 	return 0;
 }
@@ -425,7 +381,7 @@ test_get_one(void **state)
 	assert_string_equal(r->error, "\"bad%20name\" is not a valid VM name "
 	    "(expected 1 to 63 of A-Z a-z 0-9 _ - . (not starting with - or .))");
 
-	r = call(EVHTTP_REQ_HEAD, "/api/v1/backends/vm1", NULL, NULL, NULL, 0);
+	r = call("HEAD", "/api/v1/backends/vm1", NULL, NULL, NULL, 0);
 	assert_int_equal(r->code, 200);
 	assert_string_equal(r->body, "");
 	assert_string_equal(r->ctype, "application/json");
@@ -468,20 +424,20 @@ test_name_rule(void **state)
 		r = get(uri);
 		if (r->code != 400 || strcmp(r->error, want) != 0)
 			fail_msg("GET %s: %d %s", uri, r->code, r->error);
-		r = mut(EVHTTP_REQ_PUT, uri, "{\"address\":\"10.0.0.9\"}");
+		r = mut("PUT", uri, "{\"address\":\"10.0.0.9\"}");
 		if (r->code != 400 || strcmp(r->error, want) != 0)
 			fail_msg("PUT %s: %d %s", uri, r->code, r->error);
-		r = mut(EVHTTP_REQ_DELETE, uri, NULL);
+		r = mut("DELETE", uri, NULL);
 		if (r->code != 400 || strcmp(r->error, want) != 0)
 			fail_msg("DELETE %s: %d %s", uri, r->code, r->error);
 		snprintf(uri, sizeof(uri), "/api/v1/backends/%s/drain", bad[i]);
-		r = mut(EVHTTP_REQ_POST, uri, NULL);
+		r = mut("POST", uri, NULL);
 		if (r->code != 400 || strcmp(r->error, want) != 0)
 			fail_msg("POST %s: %d %s", uri, r->code, r->error);
 	}
 	assert_int_equal(calls.upserts + calls.removes + calls.admins, 0);
 	/* '-' and '.' inside a name are fine */
-	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm-1.a", "{\"address\":"
+	r = mut("PUT", "/api/v1/backends/vm-1.a", "{\"address\":"
 	    "\"10.0.0.9\"}");
 	assert_int_equal(r->code, 201);
 }
@@ -497,7 +453,7 @@ test_auth_missing_401(void **state)
 	struct resp *r;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		r = call(EVHTTP_REQ_PUT, "/api/v1/backends/vm4", bad[i],
+		r = call("PUT", "/api/v1/backends/vm4", bad[i],
 		    "application/json", body, strlen(body));
 		if (r->code != 401)
 			fail_msg("Authorization \"%s\": %d", bad[i] ? bad[i] : "(none)",
@@ -505,12 +461,12 @@ test_auth_missing_401(void **state)
 		assert_string_equal(r->www, "Bearer realm=\"poolgate\"");
 		assert_non_null(strstr(r->error, "authorization required"));
 	}
-	r = call(EVHTTP_REQ_DELETE, "/api/v1/backends/vm1", NULL, NULL, NULL, 0);
+	r = call("DELETE", "/api/v1/backends/vm1", NULL, NULL, NULL, 0);
 	assert_int_equal(r->code, 401);
-	r = call(EVHTTP_REQ_POST, "/api/v1/backends/vm1/drain", NULL, NULL, NULL, 0);
+	r = call("POST", "/api/v1/backends/vm1/drain", NULL, NULL, NULL, 0);
 	assert_int_equal(r->code, 401);
 	/* authorisation comes before anything about the request itself */
-	r = call(EVHTTP_REQ_PUT, "/api/v1/backends/bad%20name", NULL, NULL, "x", 1);
+	r = call("PUT", "/api/v1/backends/bad%20name", NULL, NULL, "x", 1);
 	assert_int_equal(r->code, 401);
 	assert_int_equal(calls.upserts + calls.removes + calls.admins, 0);
 	assert_int_equal(pool_find(&mbr.pool, "vm1")->admin, BE_ADMIN_READY);
@@ -531,7 +487,7 @@ test_auth_wrong_403(void **state)
 	struct resp *r;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		r = call(EVHTTP_REQ_POST, "/api/v1/backends/vm1/drain", bad[i], NULL,
+		r = call("POST", "/api/v1/backends/vm1/drain", bad[i], NULL,
 		    NULL, 0);
 		if (r->code != 403)
 			fail_msg("Authorization \"%s\": %d", bad[i], r->code);
@@ -542,7 +498,7 @@ test_auth_wrong_403(void **state)
 	assert_int_equal(pool_find(&mbr.pool, "vm1")->admin, BE_ADMIN_READY);
 
 	/* the scheme is case-insensitive; spaces around the token are not part */
-	r = call(EVHTTP_REQ_POST, "/api/v1/backends/vm1/drain",
+	r = call("POST", "/api/v1/backends/vm1/drain",
 	    "bearer   " TOKEN "  ", NULL, NULL, 0);
 	assert_int_equal(r->code, 200);
 	assert_int_equal(calls.admins, 1);
@@ -555,15 +511,15 @@ test_auth_token_not_set(void **state)
 
 	memset(adm.token, 0, sizeof(adm.token));
 	adm.token_set = false;
-	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm4", "{\"address\":\"10.0.0.9\"}");
+	r = mut("PUT", "/api/v1/backends/vm4", "{\"address\":\"10.0.0.9\"}");
 	assert_int_equal(r->code, 403);
 	assert_string_equal(r->error, "mutating calls are refused: "
 	    "admin.token_file is not set");
 	/* an empty token must not match the empty configured one */
-	r = call(EVHTTP_REQ_DELETE, "/api/v1/backends/vm1", "Bearer ", NULL,
+	r = call("DELETE", "/api/v1/backends/vm1", "Bearer ", NULL,
 	    NULL, 0);
 	assert_int_equal(r->code, 403);
-	r = call(EVHTTP_REQ_DELETE, "/api/v1/backends/vm1", NULL, NULL, NULL, 0);
+	r = call("DELETE", "/api/v1/backends/vm1", NULL, NULL, NULL, 0);
 	assert_int_equal(r->code, 403);
 	assert_int_equal(calls.upserts + calls.removes + calls.admins, 0);
 	/* reading still works */
@@ -576,9 +532,9 @@ test_auth_logged(void **state)
 	const char *log;
 
 	log_capture();
-	call(EVHTTP_REQ_POST, "/api/v1/backends/vm1/maint", "Bearer nope", NULL,
+	call("POST", "/api/v1/backends/vm1/maint", "Bearer nope", NULL,
 	    NULL, 0);
-	call(EVHTTP_REQ_PUT, "/api/v1/backends/bad\x7fname", NULL, NULL, NULL, 0);
+	call("PUT", "/api/v1/backends/bad\x7fname", NULL, NULL, NULL, 0);
 	log = log_captured();
 	assert_non_null(strstr(log, " WARN admin api: POST vm1 maint by 127.0.0.1: "
 	    "refused (403): invalid token\n"));
@@ -589,7 +545,7 @@ test_auth_logged(void **state)
 
 	/* what the body says is quoted in the reply, never breaks the log line */
 	log_capture();
-	mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm1",
+	mut("PUT", "/api/v1/backends/vm1",
 	    "{\"a\\nINFO fake\":1}");
 	log = log_captured();
 	assert_non_null(strstr(log, " INFO admin api: PUT vm1 by 127.0.0.1: "
@@ -606,7 +562,7 @@ test_put_create(void **state)
 	const char *log;
 
 	log_capture();
-	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm4",
+	r = mut("PUT", "/api/v1/backends/vm4",
 	    "{\"address\": \"10.0.0.9\", \"weight\": 3, \"max_sessions\": 5}");
 	log = log_captured();
 	assert_int_equal(r->code, 201);
@@ -628,12 +584,12 @@ test_put_create(void **state)
 	    "127.0.0.1: created\n"));
 
 	/* defaults on create; IPv6 */
-	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm5", "{\"address\":\"fd00::5\"}");
+	r = mut("PUT", "/api/v1/backends/vm5", "{\"address\":\"fd00::5\"}");
 	assert_int_equal(r->code, 201);
 	assert_int_equal(calls.weight, 1);
 	assert_int_equal(calls.max_sessions, 0);
 	assert_string_equal(calls.address, "fd00::5");
-	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm6",
+	r = mut("PUT", "/api/v1/backends/vm6",
 	    "{\"address\":\"[fd00::6]\",\"weight\":1000,\"max_sessions\":100000}");
 	assert_int_equal(r->code, 201);
 	assert_int_equal(calls.weight, 1000);
@@ -648,7 +604,7 @@ test_put_update(void **state)
 
 	/* members left out keep their values */
 	log_capture();
-	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm1", "{\"weight\":5}");
+	r = mut("PUT", "/api/v1/backends/vm1", "{\"weight\":5}");
 	log = log_captured();
 	assert_int_equal(r->code, 200);
 	assert_string_equal(r->location, "");
@@ -660,14 +616,14 @@ test_put_update(void **state)
 	assert_non_null(strstr(log, "admin api: PUT vm1 (10.0.0.4) by 127.0.0.1: "
 	    "updated\n"));
 
-	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm1",
+	r = mut("PUT", "/api/v1/backends/vm1",
 	    "{\"address\":\"10.0.0.14\",\"max_sessions\":0}");
 	assert_int_equal(r->code, 200);
 	assert_int_equal(calls.weight, 5);
 	assert_int_equal(calls.max_sessions, 0);
 	assert_non_null(strstr(r->body, "\"address\":\"10.0.0.14\""));
 	/* an empty object changes nothing, and is fine */
-	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm1", "{}");
+	r = mut("PUT", "/api/v1/backends/vm1", "{}");
 	assert_int_equal(r->code, 200);
 	assert_string_equal(calls.address, "10.0.0.14");
 	assert_int_equal(calls.upserts, 3);
@@ -739,17 +695,17 @@ test_put_invalid(void **state)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(uri, sizeof(uri), "/api/v1/backends/%s", cases[i].uri);
-		r = mut(EVHTTP_REQ_PUT, uri, cases[i].body);
+		r = mut("PUT", uri, cases[i].body);
 		if (r->code != 400 || strcmp(r->error, cases[i].error) != 0)
 			fail_msg("case %zu: %d %s", i, r->code, r->error);
 	}
 	assert_int_equal(calls.upserts, 0);
 	/* a 63-byte name is fine */
-	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/"
+	r = mut("PUT", "/api/v1/backends/"
 	    "012345678901234567890123456789012345678901234567890123456789012",
 	    "{\"address\":\"10.0.0.63\"}");
 	assert_int_equal(r->code, 201);
-	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/A-z_0.9",
+	r = mut("PUT", "/api/v1/backends/A-z_0.9",
 	    "{\"address\":\"10.0.0.64\"}");
 	assert_int_equal(r->code, 201);
 }
@@ -767,7 +723,7 @@ test_put_content_type_415(void **state)
 	struct resp *r;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		r = call(EVHTTP_REQ_PUT, "/api/v1/backends/vm1", "Bearer " TOKEN,
+		r = call("PUT", "/api/v1/backends/vm1", "Bearer " TOKEN,
 		    bad[i], body, strlen(body));
 		if (r->code != 415)
 			fail_msg("Content-Type %s: %d", bad[i] ? bad[i] : "(none)",
@@ -776,7 +732,7 @@ test_put_content_type_415(void **state)
 	}
 	assert_int_equal(calls.upserts, 0);
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		r = call(EVHTTP_REQ_PUT, "/api/v1/backends/vm1", "Bearer " TOKEN,
+		r = call("PUT", "/api/v1/backends/vm1", "Bearer " TOKEN,
 		    good[i], body, strlen(body));
 		if (r->code != 200)
 			fail_msg("Content-Type %s: %d %s", good[i], r->code, r->error);
@@ -793,14 +749,14 @@ test_put_too_large_413(void **state)
 	assert_non_null(body);
 	memset(body, ' ', len);
 	memcpy(body, "{\"weight\":2}", 12);
-	r = call(EVHTTP_REQ_PUT, "/api/v1/backends/vm1", "Bearer " TOKEN,
+	r = call("PUT", "/api/v1/backends/vm1", "Bearer " TOKEN,
 	    "application/json", body, len);
 	assert_int_equal(r->code, 413);
 	assert_string_equal(r->error, "body of 65537 bytes is over the limit of "
 	    "65536 bytes");
 	assert_int_equal(calls.upserts, 0);
 	/* exactly the limit is fine */
-	r = call(EVHTTP_REQ_PUT, "/api/v1/backends/vm1", "Bearer " TOKEN,
+	r = call("PUT", "/api/v1/backends/vm1", "Bearer " TOKEN,
 	    "application/json", body, len - 1);
 	assert_int_equal(r->code, 200);
 	free(body);
@@ -811,12 +767,12 @@ test_put_conflict_409(void **state)
 {
 	struct resp *r;
 
-	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/filevm",
+	r = mut("PUT", "/api/v1/backends/filevm",
 	    "{\"address\":\"10.0.0.5\",\"weight\":4}");
 	assert_int_equal(r->code, 409);
 	assert_string_equal(r->error, "VM filevm is owned by the configuration file");
 	/* other refusals of the pool module are the request's fault */
-	r = mut(EVHTTP_REQ_PUT, "/api/v1/backends/vm9", "{\"address\":\"10.9.9.9\"}");
+	r = mut("PUT", "/api/v1/backends/vm9", "{\"address\":\"10.9.9.9\"}");
 	assert_int_equal(r->code, 400);
 	assert_string_equal(r->error, "address 10.9.9.9 is already used by vm1");
 	assert_null(pool_find(&mbr.pool, "vm9"));
@@ -831,7 +787,7 @@ test_delete_202(void **state)
 	const char *log;
 
 	log_capture();
-	r = mut(EVHTTP_REQ_DELETE, "/api/v1/backends/vm1", NULL);
+	r = mut("DELETE", "/api/v1/backends/vm1", NULL);
 	log = log_captured();
 	assert_int_equal(r->code, 202);
 	assert_int_equal(calls.removes, 1);
@@ -843,15 +799,15 @@ test_delete_202(void **state)
 	    "removed; drains its 3 sessions, then is forgotten\n"));
 
 	/* without sessions it is gone at once */
-	r = mut(EVHTTP_REQ_DELETE, "/api/v1/backends/emptyvm", NULL);
+	r = mut("DELETE", "/api/v1/backends/emptyvm", NULL);
 	assert_int_equal(r->code, 202);
 	assert_string_equal(r->body, "{\"name\":\"emptyvm\",\"removed\":true}\n");
 	assert_null(pool_find(&mbr.pool, "emptyvm"));
 
-	r = mut(EVHTTP_REQ_DELETE, "/api/v1/backends/emptyvm", NULL);
+	r = mut("DELETE", "/api/v1/backends/emptyvm", NULL);
 	assert_int_equal(r->code, 404);
 	assert_string_equal(r->error, "no VM named emptyvm");
-	r = mut(EVHTTP_REQ_DELETE, "/api/v1/backends/filevm", NULL);
+	r = mut("DELETE", "/api/v1/backends/filevm", NULL);
 	assert_int_equal(r->code, 409);
 	assert_string_equal(r->error, "VM filevm is owned by the configuration file");
 	assert_false(pool_find(&mbr.pool, "filevm")->removed);
@@ -866,7 +822,7 @@ test_drain_ready_maint(void **state)
 	const char *log;
 
 	log_capture();
-	r = mut(EVHTTP_REQ_POST, "/api/v1/backends/vm1/drain", NULL);
+	r = mut("POST", "/api/v1/backends/vm1/drain", NULL);
 	log = log_captured();
 	assert_int_equal(r->code, 200);
 	assert_int_equal(calls.admin, BE_ADMIN_DRAIN);
@@ -874,26 +830,26 @@ test_drain_ready_maint(void **state)
 	    "\"state\":\"drain\",\"admin\":\"drain\","));
 	assert_non_null(strstr(log, "admin api: POST vm1 drain by 127.0.0.1: ok\n"));
 
-	r = mut(EVHTTP_REQ_POST, "/api/v1/backends/vm1/maint", NULL);
+	r = mut("POST", "/api/v1/backends/vm1/maint", NULL);
 	assert_int_equal(r->code, 200);
 	assert_int_equal(calls.admin, BE_ADMIN_MAINT);
 	assert_non_null(strstr(r->body, "\"state\":\"maint\",\"admin\":\"maint\","));
 
 	/* ready again, but jupyter is down: the state says so */
-	r = mut(EVHTTP_REQ_POST, "/api/v1/backends/vm1/ready", NULL);
+	r = mut("POST", "/api/v1/backends/vm1/ready", NULL);
 	assert_int_equal(r->code, 200);
 	assert_int_equal(calls.admin, BE_ADMIN_READY);
 	assert_string_equal(r->body, VM1_JSON "\n");
 
 	/* a body, if any, is ignored */
-	r = mut(EVHTTP_REQ_POST, "/api/v1/backends/vm1/drain", "{\"why\":1}");
+	r = mut("POST", "/api/v1/backends/vm1/drain", "{\"why\":1}");
 	assert_int_equal(r->code, 200);
 	assert_int_equal(calls.admins, 4);
 
-	r = mut(EVHTTP_REQ_POST, "/api/v1/backends/nope/drain", NULL);
+	r = mut("POST", "/api/v1/backends/nope/drain", NULL);
 	assert_int_equal(r->code, 404);
 	assert_string_equal(r->error, "no VM named nope");
-	r = mut(EVHTTP_REQ_POST, "/api/v1/backends/vm1/reboot", NULL);
+	r = mut("POST", "/api/v1/backends/vm1/reboot", NULL);
 	assert_int_equal(r->code, 404);
 	assert_int_equal(calls.admins, 4);
 }
@@ -904,16 +860,16 @@ static void
 test_methods_405(void **state)
 {
 	static const struct {
-		enum evhttp_cmd_type cmd;
+		const char *cmd;
 		const char *uri, *allow;
 	} cases[] = {
-		{ EVHTTP_REQ_POST, "/api/v1/backends", "GET, HEAD" },
-		{ EVHTTP_REQ_PUT, "/api/v1/backends", "GET, HEAD" },
-		{ EVHTTP_REQ_DELETE, "/api/v1/backends/", "GET, HEAD" },
-		{ EVHTTP_REQ_POST, "/api/v1/backends/vm1", "GET, HEAD, PUT, DELETE" },
-		{ EVHTTP_REQ_GET, "/api/v1/backends/vm1/drain", "POST" },
-		{ EVHTTP_REQ_PUT, "/api/v1/backends/vm1/ready", "POST" },
-		{ EVHTTP_REQ_DELETE, "/api/v1/backends/vm1/maint", "POST" },
+		{ "POST", "/api/v1/backends", "GET, HEAD" },
+		{ "PUT", "/api/v1/backends", "GET, HEAD" },
+		{ "DELETE", "/api/v1/backends/", "GET, HEAD" },
+		{ "POST", "/api/v1/backends/vm1", "GET, HEAD, PUT, DELETE" },
+		{ "GET", "/api/v1/backends/vm1/drain", "POST" },
+		{ "PUT", "/api/v1/backends/vm1/ready", "POST" },
+		{ "DELETE", "/api/v1/backends/vm1/maint", "POST" },
 	};
 	struct resp *r;
 	char want[128];
@@ -926,7 +882,7 @@ test_methods_405(void **state)
 		snprintf(want, sizeof(want), "allowed: %s)", cases[i].allow);
 		assert_non_null(strstr(r->error, want));
 	}
-	r = mut(EVHTTP_REQ_POST, "/api/v1/backends/vm1", NULL);
+	r = mut("POST", "/api/v1/backends/vm1", NULL);
 	assert_string_equal(r->error, "method POST not allowed here (allowed: GET, "
 	    "HEAD, PUT, DELETE)");
 	assert_int_equal(calls.upserts + calls.removes + calls.admins, 0);
