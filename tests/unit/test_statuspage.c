@@ -6,10 +6,10 @@
  * recent-events ring), the rendered page (every outside string escaped,
  * buttons only when signed in, 200 VMs), and the sign-in and action flows
  * over real HTTP: an evhttp server on 127.0.0.1 serves a struct adm_ctx
- * through statuspage_handle(), a libevent client sends the requests. The
- * pool module's mbr_set_admin() is a stub defined here.
+ * through statuspage_handle(), and the requests go to it through the one
+ * harness (evhttp_harness.h). The pool module's mbr_set_admin() is a stub
+ * defined here.
  */
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,13 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <cmocka.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include "admin/admin.h"
 #include "admin/events.h"
@@ -36,6 +34,7 @@
 #include "backends/usersess.h"
 #include "lib/log.h"
 #include "proxy/proxy.h"
+#include "evhttp_harness.h"
 
 #define TOKEN "s3cret-token-0123456789"
 
@@ -554,8 +553,7 @@ test_users_shown_are_capped(void **state)
 
 /* ---- HTTP flows ------------------------------------------------------------ */
 
-static struct evhttp *http;
-static int            port;
+static struct eh_server srv;
 
 static void
 gencb(struct evhttp_request *req, void *arg)
@@ -567,6 +565,7 @@ gencb(struct evhttp_request *req, void *arg)
 }
 
 struct resp {
+	struct eh_reply er;     /* owns body */
 	int   code;
 	char *body;
 	char  cookie[256];      /* Set-Cookie */
@@ -579,84 +578,70 @@ struct resp {
 static struct resp last;
 
 static void
-hdr(struct evhttp_request *req, const char *name, char *out, size_t len)
+hdr(const struct eh_reply *er, const char *name, char *out, size_t len)
 {
-	const char *v = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    name);
+	const char *v = eh_header(er, name);
 
 	snprintf(out, len, "%s", v != NULL ? v : "");
 }
 
+/* Append one header line "name: value\r\n" to h[0..hlen); it must fit. */
 static void
-done_cb(struct evhttp_request *req, void *arg)
+add_line(char *h, size_t hlen, const char *name, const char *value)
 {
-	struct resp *r = arg;
+	size_t n = strlen(h);
+	int w = snprintf(h + n, hlen - n, "%s: %s\r\n", name, value);
 
-	event_base_loopbreak(base);
-	if (req == NULL) {
-		r->code = -1;
-		return;
-	}
-	r->code = evhttp_request_get_response_code(req);
-	r->body = text_of(evhttp_request_get_input_buffer(req));
-	hdr(req, "Set-Cookie", r->cookie, sizeof(r->cookie));
-	hdr(req, "Location", r->location, sizeof(r->location));
-	hdr(req, "Content-Type", r->ctype, sizeof(r->ctype));
-	hdr(req, "Content-Security-Policy", r->csp, sizeof(r->csp));
-	hdr(req, "X-Frame-Options", r->xfo, sizeof(r->xfo));
+	assert_true(w > 0 && (size_t)w < hlen - n);
 }
 
 /*
  * One request on a fresh connection from local address `from` (NULL:
- * 127.0.0.1). cookie is the pg_admin value or NULL; origin the Origin
- * header or NULL; body a form (Content-Type form-urlencoded) or NULL.
+ * 127.0.0.1), through the harness. cookie is the pg_admin value or NULL;
+ * origin the Origin header or NULL; body a form (Content-Type
+ * form-urlencoded) or NULL. The reply's code is -1 when none came (the
+ * harness's reason is printed).
  */
 static struct resp *
-call_from(const char *from, enum evhttp_cmd_type cmd, const char *uri,
+call_from(const char *from, const char *method, const char *uri,
     const char *cookie, const char *origin, const char *body)
 {
-	struct evhttp_connection *c;
-	struct evhttp_request *req;
-	struct evkeyvalq *h;
-	char host[32], line[256];
+	struct eh_reply er;
+	char hdrs[512] = "", line[256];
 
-	free(last.body);
+	eh_reply_free(&last.er);
 	memset(&last, 0, sizeof(last));
 	last.code = -2;
-	c = evhttp_connection_base_new(base, NULL, "127.0.0.1", (ev_uint16_t)port);
-	assert_non_null(c);
-	if (from != NULL)
-		evhttp_connection_set_local_address(c, from);
-	req = evhttp_request_new(done_cb, &last);
-	assert_non_null(req);
-	h = evhttp_request_get_output_headers(req);
-	snprintf(host, sizeof(host), "127.0.0.1:%d", port);
-	evhttp_add_header(h, "Host", host);
 	if (cookie != NULL) {
 		snprintf(line, sizeof(line), "theme=dark; pg_admin=%s", cookie);
-		evhttp_add_header(h, "Cookie", line);
+		add_line(hdrs, sizeof(hdrs), "Cookie", line);
 	}
 	if (origin != NULL)
-		evhttp_add_header(h, "Origin", origin);
-	if (body != NULL) {
-		evhttp_add_header(h, "Content-Type",
+		add_line(hdrs, sizeof(hdrs), "Origin", origin);
+	if (body != NULL)
+		add_line(hdrs, sizeof(hdrs), "Content-Type",
 		    "application/x-www-form-urlencoded");
-		evbuffer_add(evhttp_request_get_output_buffer(req), body,
-		    strlen(body));
-	}
-	assert_int_equal(evhttp_make_request(c, req, cmd, uri), 0);
-	event_base_dispatch(base);
-	evhttp_connection_free(c);
+	if (eh_request(&srv, from, method, uri, hdrs, body,
+	    body != NULL ? strlen(body) : 0, &er) != 0)
+		print_message("%s %s: %s\n", method, uri, er.error);
+	last.er = er;
+	last.code = er.status;
+	last.body = er.body;
+	hdr(&er, "Set-Cookie", last.cookie, sizeof(last.cookie));
+	hdr(&er, "Location", last.location, sizeof(last.location));
+	hdr(&er, "Content-Type", last.ctype, sizeof(last.ctype));
+	hdr(&er, "Content-Security-Policy", last.csp, sizeof(last.csp));
+	hdr(&er, "X-Frame-Options", last.xfo, sizeof(last.xfo));
 	assert_int_not_equal(last.code, -2);
 	assert_non_null(last.body);
 	return &last;
 }
 
 static struct resp *
-call(enum evhttp_cmd_type cmd, const char *uri, const char *cookie,
+call(const char *method, const char *uri, const char *cookie,
     const char *origin, const char *body)
 {
-	return call_from(NULL, cmd, uri, cookie, origin, body);
+	return call_from(NULL, method, uri, cookie, origin, body);
 }
 
 static struct resp *
@@ -664,8 +649,8 @@ post(const char *uri, const char *cookie, const char *body)
 {
 	char origin[48];
 
-	snprintf(origin, sizeof(origin), "http://127.0.0.1:%d", port);
-	return call(EVHTTP_REQ_POST, uri, cookie, origin, body);
+	snprintf(origin, sizeof(origin), "http://127.0.0.1:%d", srv.port);
+	return call("POST", uri, cookie, origin, body);
 }
 
 /* Sign in; the cookie value goes to cookie (65 bytes). */
@@ -688,7 +673,7 @@ sign_in(char *cookie)
 static void
 csrf_of(const char *cookie, char *csrf)
 {
-	struct resp *r = call(EVHTTP_REQ_GET, "/", cookie, NULL, NULL);
+	struct resp *r = call("GET", "/", cookie, NULL, NULL);
 	const char *p;
 
 	assert_int_equal(r->code, 200);
@@ -703,23 +688,11 @@ csrf_of(const char *cookie, char *csrf)
 static int
 http_setup(void **state)
 {
-	struct evhttp_bound_socket *bs;
-	struct sockaddr_in sin;
-	socklen_t sl = sizeof(sin);
-
 	(void)state;
 	ctx_setup();
 	add_vm("vm1", "10.0.0.4", 10, 0, true);
 	add_vm("vm2", "10.0.0.5", 10, 0, true);
-	assert_non_null(base = event_base_new());
-	assert_non_null(http = evhttp_new(base));
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-	evhttp_set_gencb(http, gencb, NULL);
-	assert_non_null(bs = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0));
-	assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs),
-	    (struct sockaddr *)&sin, &sl), 0);
-	port = ntohs(sin.sin_port);
+	assert_int_equal(eh_start(&srv, gencb, NULL), 0);
 	return 0;
 }
 
@@ -727,11 +700,9 @@ static int
 http_teardown(void **state)
 {
 	(void)state;
-	free(last.body);
+	eh_reply_free(&last.er);
 	memset(&last, 0, sizeof(last));
-	evhttp_free(http);
-	event_base_free(base);
-	base = NULL;
+	eh_stop(&srv);
 	ctx_teardown();
 	return 0;
 }
@@ -742,7 +713,7 @@ test_page_signed_out(void **state)
 	struct resp *r;
 
 	(void)state;
-	r = call(EVHTTP_REQ_GET, "/", NULL, NULL, NULL);
+	r = call("GET", "/", NULL, NULL, NULL);
 	assert_int_equal(r->code, 200);
 	assert_string_equal(r->ctype, "text/html; charset=utf-8");
 	assert_string_equal(r->xfo, "DENY");
@@ -759,12 +730,12 @@ test_page_signed_out(void **state)
 	}
 
 	/* a wrong cookie is no session */
-	r = call(EVHTTP_REQ_GET, "/", "00112233445566778899aabbccddeeff"
+	r = call("GET", "/", "00112233445566778899aabbccddeeff"
 	    "00112233445566778899aabbccddeeff", NULL, NULL);
 	assert_int_equal(r->code, 200);
 	assert_non_null(strstr(r->body, "action=\"/login\""));
 
-	r = call(EVHTTP_REQ_HEAD, "/", NULL, NULL, NULL);
+	r = call("HEAD", "/", NULL, NULL, NULL);
 	assert_int_equal(r->code, 200);
 }
 
@@ -774,17 +745,13 @@ test_methods_and_paths(void **state)
 	struct resp *r;
 
 	(void)state;
-	assert_int_equal(call(EVHTTP_REQ_GET, "/login", NULL, NULL, NULL)->code,
-	    405);
-	assert_int_equal(call(EVHTTP_REQ_GET, "/action", NULL, NULL, NULL)->code,
-	    405);
-	assert_int_equal(call(EVHTTP_REQ_POST, "/", NULL, NULL, "a=b")->code, 405);
-	assert_int_equal(call(EVHTTP_REQ_PUT, "/logout", NULL, NULL, "a=b")->code,
-	    405);
-	assert_int_equal(call(EVHTTP_REQ_GET, "/other", NULL, NULL, NULL)->code,
-	    404);
+	assert_int_equal(call("GET", "/login", NULL, NULL, NULL)->code, 405);
+	assert_int_equal(call("GET", "/action", NULL, NULL, NULL)->code, 405);
+	assert_int_equal(call("POST", "/", NULL, NULL, "a=b")->code, 405);
+	assert_int_equal(call("PUT", "/logout", NULL, NULL, "a=b")->code, 405);
+	assert_int_equal(call("GET", "/other", NULL, NULL, NULL)->code, 404);
 	/* forms only */
-	r = call(EVHTTP_REQ_POST, "/login", NULL, NULL, NULL);
+	r = call("POST", "/login", NULL, NULL, NULL);
 	assert_int_equal(r->code, 415);
 }
 
@@ -807,14 +774,13 @@ test_login(void **state)
 	sign_in(cookie);
 	assert_non_null(strstr(last.cookie, "; Path=/; Max-Age=28800; HttpOnly; "
 	    "SameSite=Strict"));
-	r = call(EVHTTP_REQ_GET, "/", cookie, NULL, NULL);
+	r = call("GET", "/", cookie, NULL, NULL);
 	assert_int_equal(r->code, 200);
 	assert_non_null(strstr(r->body, "signed in"));
 	assert_int_equal(count(r->body, "action=\"/action\""), 2);
 
 	/* a cross-origin sign-in is refused before the token is looked at */
-	r = call(EVHTTP_REQ_POST, "/login", NULL, "http://evil.example",
-	    "token=" TOKEN);
+	r = call("POST", "/login", NULL, "http://evil.example", "token=" TOKEN);
 	assert_int_equal(r->code, 403);
 	assert_string_equal(r->cookie, "");
 
@@ -878,12 +844,12 @@ test_action(void **state)
 	assert_int_equal(post("/action", cookie, body)->code, 403);
 	/* from another origin, Origin null, or another port of this host */
 	snprintf(body, sizeof(body), "vm=vm1&op=drain&csrf=%s", csrf);
-	assert_int_equal(call(EVHTTP_REQ_POST, "/action", cookie,
+	assert_int_equal(call("POST", "/action", cookie,
 	    "http://evil.example", body)->code, 403);
-	assert_int_equal(call(EVHTTP_REQ_POST, "/action", cookie, "null",
-	    body)->code, 403);
-	snprintf(origin, sizeof(origin), "http://127.0.0.1:%d", port + 1);
-	assert_int_equal(call(EVHTTP_REQ_POST, "/action", cookie, origin,
+	assert_int_equal(call("POST", "/action", cookie, "null", body)->code,
+	    403);
+	snprintf(origin, sizeof(origin), "http://127.0.0.1:%d", srv.port + 1);
+	assert_int_equal(call("POST", "/action", cookie, origin,
 	    body)->code, 403);
 	assert_int_equal(calls.admins, 0);
 	assert_int_equal(mbr.pool.be[0]->admin, BE_ADMIN_READY);
@@ -917,18 +883,18 @@ test_action(void **state)
 	assert_string_equal(calls.name, "vm1");
 	assert_int_equal(calls.admin, BE_ADMIN_DRAIN);
 	snprintf(body, sizeof(body), "csrf=%s&op=maint&vm=vm2", csrf);
-	assert_int_equal(call(EVHTTP_REQ_POST, "/action", cookie, NULL,
-	    body)->code, 303);
+	assert_int_equal(call("POST", "/action", cookie, NULL, body)->code,
+	    303);
 	assert_int_equal(mbr.pool.be[1]->admin, BE_ADMIN_MAINT);
 
 	/* the page shows the outcome once, the new states and the events */
-	r = call(EVHTTP_REQ_GET, "/", cookie, NULL, NULL);
+	r = call("GET", "/", cookie, NULL, NULL);
 	assert_non_null(strstr(r->body, "id=\"notice\">vm2: maint</p>"));
 	assert_non_null(strstr(r->body, "data-state=\"drain\""));
 	assert_non_null(strstr(r->body, "data-state=\"maint\""));
 	assert_non_null(strstr(r->body, "vm1: operator set drain (status page, "
 	    "127.0.0.1)"));
-	r = call(EVHTTP_REQ_GET, "/", cookie, NULL, NULL);
+	r = call("GET", "/", cookie, NULL, NULL);
 	assert_null(strstr(r->body, "id=\"notice\""));
 }
 
@@ -943,12 +909,12 @@ test_session_bound_to_address(void **state)
 	csrf_of(cookie, csrf);
 	snprintf(body, sizeof(body), "vm=vm1&op=drain&csrf=%s", csrf);
 	/* the same cookie from another client address is no session */
-	r = call_from("127.0.0.2", EVHTTP_REQ_GET, "/", cookie, NULL, NULL);
+	r = call_from("127.0.0.2", "GET", "/", cookie, NULL, NULL);
 	if (r->code == -1)
 		fail_msg("cannot use 127.0.0.2 (all of 127/8 is loopback on Linux)");
 	assert_int_equal(r->code, 200);
 	assert_non_null(strstr(r->body, "action=\"/login\""));
-	r = call_from("127.0.0.2", EVHTTP_REQ_POST, "/action", cookie, NULL, body);
+	r = call_from("127.0.0.2", "POST", "/action", cookie, NULL, body);
 	assert_int_equal(r->code, 403);
 	assert_int_equal(calls.admins, 0);
 }
@@ -997,8 +963,8 @@ test_sessions_bounded_and_expire(void **state)
 	csrf_of(first, csrf);
 	sign_in(cookie);
 	/* one more pushed the oldest out */
-	assert_non_null(strstr(call(EVHTTP_REQ_GET, "/", first, NULL,
-	    NULL)->body, "action=\"/login\""));
+	assert_non_null(strstr(call("GET", "/", first, NULL, NULL)->body,
+	    "action=\"/login\""));
 	csrf_of(cookie, csrf);
 
 	/* one second before Max-Age it still works, at Max-Age it ends */
