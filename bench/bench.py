@@ -301,7 +301,8 @@ def build(sizes):
         keep.append(a)
     srcs = [REPO / "bench" / "bench_select.c"] + [
         REPO / "backends" / f for f in ("select.c", "ready.c", "route.c", "backend.c",
-                                        "health.c", "affinity.c", "siphash.c")]
+                                        "health.c", "affinity.c")] + [
+        REPO / "lib" / f for f in ("siphash.c", "hashtab.c")]
     out = TOOLS / "bench_select"
     run([argv[0]] + keep + ["-o", out] + srcs, cwd=ent["directory"])
     global SELECT_FLAGS
