@@ -2,6 +2,7 @@
  * route.c -- the routing order for one HTTP request or SSH connection (pure).
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "backends/route.h"
 #include "backends/select.h"
@@ -22,25 +23,73 @@ route_affine(struct pool *pool, size_t svc, const char *name,
 	return b;
 }
 
-/* The VM of the live affinity `user:<user>`, if it may take the user. */
+/*
+ * The VM called `name` for a clue anyone could bring (rules 1 and 2): as
+ * route_affine() when the user's live work is there (`live` names it, or
+ * `own` says so), else only when it takes new sessions.
+ */
+static struct backend *
+route_clue(struct pool *pool, size_t svc, const char *name, const char *live,
+    bool own, struct backend *const *tried, size_t ntried)
+{
+	struct backend *b = route_affine(pool, svc, name, tried, ntried);
+
+	if (b == NULL || own || (live != NULL && strcmp(live, b->name) == 0) ||
+	    be_takes_new(b, svc))
+		return b;
+	return NULL;
+}
+
+/* The VM of the live affinity `user:<user>`, if it may take the request. */
 static struct backend *
 route_user(struct pool *pool, size_t svc, struct aff_table *aff,
-    const char *user, uint64_t now, struct backend *const *tried,
+    const struct route_in *in, uint64_t now, struct backend *const *tried,
     size_t ntried)
 {
 	const struct aff_entry *e;
 	char key[AFF_KEY_MAX + 1];
 	int len;
 
-	if (aff == NULL || user == NULL || *user == '\0')
+	if (aff == NULL || in->user == NULL || *in->user == '\0')
 		return NULL;
-	len = snprintf(key, sizeof(key), "user:%s", user);
+	len = snprintf(key, sizeof(key), "user:%s", in->user);
 	if (len < 0 || (size_t)len >= sizeof(key))
 		return NULL;
 	e = aff_lookup(aff, key, now);
 	if (e == NULL)
 		return NULL;
-	return route_affine(pool, svc, e->backend, tried, ntried);
+	return route_clue(pool, svc, e->backend, in->live_backend,
+	    in->own_server, tried, ntried);
+}
+
+static bool
+route_named(const char *s)
+{
+	return s != NULL && *s != '\0';
+}
+
+bool
+route_cookie_applies(const struct route_in *in)
+{
+	if (in == NULL || !route_named(in->cookie_backend))
+		return false;
+	if (!route_named(in->user))
+		return true;
+	if (route_named(in->cookie_user))
+		return strcmp(in->cookie_user, in->user) == 0;
+	return in->login;
+}
+
+const char *
+route_for_user(const struct route_in *in)
+{
+	if (in == NULL)
+		return NULL;
+	if (route_named(in->user))
+		return in->user;
+	if (route_cookie_applies(in) && route_named(in->cookie_user))
+		return in->cookie_user;
+	return NULL;
 }
 
 struct backend *
@@ -55,17 +104,19 @@ route_pick(struct pool *pool, size_t svc, struct aff_table *aff,
 	if (pool == NULL || pool->n == 0)
 		goto out;
 	if (in != NULL) {
-		if ((b = route_user(pool, svc, aff, in->user, now, tried,
+		if ((b = route_user(pool, svc, aff, in, now, tried,
 		    ntried)) != NULL) {
 			w = ROUTE_USER;
 			goto out;
 		}
 		/*
 		 * Reached only when the user's affinity chose nothing: none
-		 * yet, or its VM is down, in maint, gone or tried. Then the
-		 * cookie is the best remaining clue to where the work is.
+		 * yet, or its VM is down, in maint, gone, tried, or draining
+		 * or full with no live work of the user. Then the cookie is
+		 * the best remaining clue to where the work is.
 		 */
-		if ((b = route_affine(pool, svc, in->cookie_backend, tried,
+		if (route_cookie_applies(in) && (b = route_clue(pool, svc,
+		    in->cookie_backend, in->live_backend, in->own_server, tried,
 		    ntried)) != NULL) {
 			w = ROUTE_COOKIE;
 			goto out;

@@ -460,6 +460,14 @@ us_sole_user_backend(const struct us_table *t, const char *addr,
 	return found != NULL ? found->backend : NULL;
 }
 
+const char *
+us_user_backend(const struct us_table *t, const char *user, uint64_t now)
+{
+	const struct us_node *n = us_lookup(t, user);
+
+	return n != NULL && us_live(t, n, now) ? n->backend : NULL;
+}
+
 void
 us_foreach(const struct us_table *t, uint64_t now, us_fn *fn, void *arg)
 {

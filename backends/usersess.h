@@ -150,10 +150,18 @@ size_t   us_forget_backend(struct us_table *t, const char *backend,
  * user's US_ADDRS most recent addresses), or NULL when no user or several
  * users are live from there. Users idled out but not yet swept do not
  * count. The name is borrowed: valid until the next call that modifies the
- * table (any call but us_sole_user_backend, us_foreach, us_users_on,
- * us_count).
+ * table (any call but us_sole_user_backend, us_user_backend, us_foreach,
+ * us_users_on, us_count).
  */
 const char *us_sole_user_backend(const struct us_table *t, const char *addr,
+    uint64_t now);
+
+/*
+ * The VM of `user`'s live session, or NULL when the user has none (never
+ * seen, idled out though not yet swept, or user NULL, empty or too long).
+ * The name is borrowed, valid as for us_sole_user_backend().
+ */
+const char *us_user_backend(const struct us_table *t, const char *user,
     uint64_t now);
 
 /* Call fn for every live session (status output); fn must not modify t. */

@@ -21,9 +21,12 @@
 
 /*
  * Signed before the value: should the key ever sign anything else, such a
- * MAC can never pass for a cookie's.
+ * MAC can never pass for a cookie's. The version moved to 2 when the user
+ * joined the signed text, so that no MAC of version 1 can vouch for a
+ * version 2 value, whatever its bytes.
  */
-#define CK_DOMAIN "poolgate-vm 1:"
+#define CK_DOMAIN "poolgate-vm 2:"
+#define CK_SEP    ':'
 
 _Static_assert(CK_KEY_LEN == 32, "the MAC is HMAC-SHA256 with a 32-byte key");
 
@@ -95,9 +98,17 @@ ck_b64url(const uint8_t *in, size_t len, char *out)
 	out[o] = '\0';
 }
 
+/* A user field: empty (anonymous) or a valid user name. */
+static bool
+ck_user_valid(const char *s, size_t len)
+{
+	return len == 0 || hu_name_valid(s, len);
+}
+
 /*
- * The MAC of the signed part s[0..len) ("<vm>.<expires>"), base64url, into
- * mac. Returns 0, or -1 when OpenSSL fails (mac is then wiped).
+ * The MAC of the signed part s[0..len) ("<vm>:<user>:<expires>"),
+ * base64url, into mac. Returns 0, or -1 when OpenSSL fails (mac is then
+ * wiped).
  */
 static int
 ck_mac(const uint8_t key[CK_KEY_LEN], const char *s, size_t len,
@@ -125,22 +136,25 @@ out:
 }
 
 int
-ck_make(const uint8_t key[CK_KEY_LEN], const char *vm_name,
+ck_make(const uint8_t key[CK_KEY_LEN], const char *vm_name, const char *user,
     uint64_t expires_wall_s, char *out, size_t outlen)
 {
 	char val[CK_VALUE_MAX + 1], mac[CK_MAC_CHARS + 1];
-	size_t nlen;
+	size_t nlen, ulen;
 	int n, ret = -1;
 
-	if (vm_name == NULL)
+	if (vm_name == NULL || user == NULL)
 		goto out;
 	nlen = strnlen(vm_name, CK_VM_MAX + 1);
-	if (!ck_vm_valid(vm_name, nlen))
+	ulen = strnlen(user, CK_USER_MAX + 1);
+	if (!ck_vm_valid(vm_name, nlen) || !ck_user_valid(user, ulen))
 		goto out;
-	n = snprintf(val, sizeof(val), "%s.%" PRIu64, vm_name, expires_wall_s);
-	if (n < 0 || (size_t)n >= sizeof(val) || ck_mac(key, val, (size_t)n, mac) == -1)
+	n = snprintf(val, sizeof(val), "%s%c%s%c%" PRIu64, vm_name, CK_SEP, user,
+	    CK_SEP, expires_wall_s);
+	if (n < 0 || (size_t)n >= sizeof(val) ||
+	    ck_mac(key, val, (size_t)n, mac) == -1)
 		goto out;
-	n = snprintf(out, outlen, "%s.%s", val, mac);
+	n = snprintf(out, outlen, "%s%c%s", val, CK_SEP, mac);
 	if (n < 0 || (size_t)n >= outlen)
 		goto out;
 	ret = n;
@@ -153,34 +167,38 @@ out:
 
 enum ck_result
 ck_verify(const uint8_t key[CK_KEY_LEN], const char *value, size_t vlen,
-    uint64_t now_wall_s, char vm_out[CK_VM_MAX + 1])
+    uint64_t now_wall_s, char vm_out[CK_VM_MAX + 1],
+    char user_out[CK_USER_MAX + 1])
 {
 	char mac[CK_MAC_CHARS + 1];
-	const char *dot_mac, *dot_exp, *e;
-	size_t signed_len, nlen, elen, i;
+	const char *sep_user, *sep_exp, *sep_mac, *u, *e, *end;
+	size_t signed_len, nlen, ulen, elen, i;
 	uint64_t expires = 0;
 	enum ck_result ret = CK_MALFORMED;
 
 	if (vlen == 0 || vlen > CK_VALUE_MAX)
 		goto out;
-	/* From the right: <mac> and <expires> hold no dot, <vm> may. */
-	dot_mac = memrchr(value, '.', vlen);
-	if (dot_mac == NULL)
+	/* No field holds a ':', so the first three split the value. */
+	end = value + vlen;
+	if ((sep_user = memchr(value, CK_SEP, vlen)) == NULL)
 		goto out;
-	signed_len = (size_t)(dot_mac - value);
+	u = sep_user + 1;
+	if ((sep_exp = memchr(u, CK_SEP, (size_t)(end - u))) == NULL)
+		goto out;
+	e = sep_exp + 1;
+	if ((sep_mac = memchr(e, CK_SEP, (size_t)(end - e))) == NULL)
+		goto out;
+	nlen = (size_t)(sep_user - value);
+	ulen = (size_t)(sep_exp - u);
+	elen = (size_t)(sep_mac - e);
+	signed_len = (size_t)(sep_mac - value);
 	if (vlen - signed_len - 1 != CK_MAC_CHARS)
 		goto out;
 	for (i = 0; i < CK_MAC_CHARS; i++)
-		if (!ck_b64url_char(dot_mac[1 + i]))
+		if (!ck_b64url_char(sep_mac[1 + i]))
 			goto out;
-	dot_exp = memrchr(value, '.', signed_len);
-	if (dot_exp == NULL)
-		goto out;
-	nlen = (size_t)(dot_exp - value);
-	e = dot_exp + 1;
-	elen = signed_len - nlen - 1;
-	if (!ck_vm_valid(value, nlen) || elen == 0 || elen > CK_EXPIRES_MAX ||
-	    (elen > 1 && e[0] == '0'))
+	if (!ck_vm_valid(value, nlen) || !ck_user_valid(u, ulen) ||
+	    elen == 0 || elen > CK_EXPIRES_MAX || (elen > 1 && e[0] == '0'))
 		goto out;
 	for (i = 0; i < elen; i++) {
 		unsigned d = (unsigned char)e[i] - '0';
@@ -193,13 +211,15 @@ ck_verify(const uint8_t key[CK_KEY_LEN], const char *value, size_t vlen,
 	ret = CK_FORGED;
 	if (ck_mac(key, value, signed_len, mac) == -1)
 		goto out;
-	if (CRYPTO_memcmp(mac, dot_mac + 1, CK_MAC_CHARS) != 0)
+	if (CRYPTO_memcmp(mac, sep_mac + 1, CK_MAC_CHARS) != 0)
 		goto out;
 	ret = CK_EXPIRED;
 	if (now_wall_s >= expires)
 		goto out;
 	memcpy(vm_out, value, nlen);
 	vm_out[nlen] = '\0';
+	memcpy(user_out, u, ulen);
+	user_out[ulen] = '\0';
 	ret = CK_VALID;
 out:
 	OPENSSL_cleanse(mac, sizeof(mac));

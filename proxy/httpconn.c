@@ -74,6 +74,7 @@ enum hconn_state { HC_HEAD, HC_FORM, HC_CONNECT, HC_EXCHANGE, HC_TUNNEL, HC_CLOS
 
 struct hc_cookie {
 	char     vm[CFG_NAME_MAX + 1];  /* "" = nothing cached */
+	char     user[HU_NAME_MAX + 1]; /* the user it names; "" = anonymous */
 	uint64_t made_s;                /* wall clock when signed */
 	size_t   len;
 	char     field[512];            /* "Set-Cookie: ...\r\n\r\n" */
@@ -138,6 +139,9 @@ struct hconn {
 	bool                continued;      /* we answered its Expect: 100-continue */
 	bool                hub_cookie;     /* carries jupyterhub-user-<user> */
 	char                cookie_vm[CFG_NAME_MAX + 1]; /* "" = no valid cookie */
+	char                cookie_user[HU_NAME_MAX + 1]; /* the user it names */
+	bool                cookie_routes;  /* it may route this request
+	                                       (route_cookie_applies) */
 	struct backend     *tried[HC_MAX_TRIES];
 	int                 ntried;
 	bool                reused;         /* sent on a kept-alive connection */
@@ -398,7 +402,8 @@ hc_reset_request(struct hconn *hc)
 	hc->req = NULL;
 	hc->user[0] = '\0';
 	hc->login = hc->hub_cookie = hc->continued = false;
-	hc->cookie_vm[0] = '\0';
+	hc->cookie_vm[0] = hc->cookie_user[0] = '\0';
+	hc->cookie_routes = false;
 	hc->ntried = 0;
 	hc->reused = false;
 	hc->req_done = false;
@@ -738,11 +743,12 @@ hc_count_user(struct hconn *hc, const struct http_resp *resp)
 
 /*
  * The Set-Cookie field (with the blank line that ends the head) sending the
- * browser to vm: the cached one while it is young enough, else a new one.
- * NULL when it cannot be made (out of memory, a name ck_make refuses).
+ * browser of `user` ("" = anonymous) to vm: the cached one while it is
+ * young enough, else a new one. NULL when it cannot be made (out of
+ * memory, a name ck_make refuses).
  */
 static const struct hc_cookie *
-hc_cookie_for(struct hconn *hc, const char *vm)
+hc_cookie_for(struct hconn *hc, const char *vm, const char *user)
 {
 	const struct cfg_http *ch = &hc->svc->cfg.http;
 	uint64_t now = (uint64_t)time(NULL);
@@ -750,13 +756,14 @@ hc_cookie_for(struct hconn *hc, const char *vm)
 	char value[CK_VALUE_MAX + 1], hdr[sizeof(ck->field) - 16];
 
 	if (ck != NULL && ck->made_s <= now &&
-	    now - ck->made_s < HC_COOKIE_REUSE_S && strcmp(ck->vm, vm) == 0)
+	    now - ck->made_s < HC_COOKIE_REUSE_S && strcmp(ck->vm, vm) == 0 &&
+	    strcmp(ck->user, user) == 0)
 		return ck;
 	if (ck == NULL && (ck = hc->ck = malloc(sizeof(*ck))) == NULL)
 		return NULL;
 	ck->vm[0] = '\0';
-	if (ck_make(hc->px->cookie_key, vm, now + ch->cookie_ttl_ms / 1000,
-	    value, sizeof(value)) == -1 ||
+	if (ck_make(hc->px->cookie_key, vm, user,
+	    now + ch->cookie_ttl_ms / 1000, value, sizeof(value)) == -1 ||
 	    ck_set_cookie_header(ch->cookie_name, value, ch->cookie_ttl_ms / 1000,
 	    hc->tls, hdr, sizeof(hdr)) == -1)
 		return NULL;
@@ -764,21 +771,39 @@ hc_cookie_for(struct hconn *hc, const char *vm)
 	    "Set-Cookie: %s\r\n\r\n", hdr);
 	ck->made_s = now;
 	snprintf(ck->vm, sizeof(ck->vm), "%s", vm);
+	snprintf(ck->user, sizeof(ck->user), "%s", user);
 	return ck;
 }
 
 /*
- * The response head, with poolgate's affinity cookie added when the browser
- * lacks it or it names another VM.
+ * The user the cookie of this response names: the request's user (for the
+ * login form only once the VM took the login: anyone can type a name),
+ * else that of the cookie the request followed (a hub page of a logged-in
+ * browser keeps its user), else "" (anonymous).
+ */
+static const char *
+hc_cookie_user_for(const struct hconn *hc, int status)
+{
+	if (hc->user[0] != '\0' && (!hc->login || hc_authenticated(hc, status)))
+		return hc->user;
+	return hc->cookie_routes ? hc->cookie_user : "";
+}
+
+/*
+ * The response head (of status `status`), with poolgate's affinity cookie
+ * added when the browser lacks it or it names another VM or user.
  */
 static void
-hc_forward_response_head(struct hconn *hc, const char *head, size_t len)
+hc_forward_response_head(struct hconn *hc, const char *head, size_t len,
+    int status)
 {
 	struct evbuffer *out = hc_cli_out(hc);
+	const char *user = hc_cookie_user_for(hc, status);
 	const struct hc_cookie *ck;
 
-	if (hc->vm == NULL || strcmp(hc->cookie_vm, hc->vm->name) == 0 ||
-	    (ck = hc_cookie_for(hc, hc->vm->name)) == NULL) {
+	if (hc->vm == NULL || (strcmp(hc->cookie_vm, hc->vm->name) == 0 &&
+	    strcmp(hc->cookie_user, user) == 0) ||
+	    (ck = hc_cookie_for(hc, hc->vm->name, user)) == NULL) {
 		evbuffer_add(out, head, len);
 		hc->bytes_down += len;
 		return;
@@ -849,7 +874,7 @@ hc_read_response(struct hconn *hc)
 			continue;
 		}
 		hc_count_user(hc, resp);
-		hc_forward_response_head(hc, p, (size_t)r);
+		hc_forward_response_head(hc, p, (size_t)r, resp->status);
 		evbuffer_drain(in, (size_t)r);
 		hc->resp_head_done = true;
 		hc->resp_body = resp->body;
@@ -1235,8 +1260,10 @@ hc_route(struct hconn *hc)
 	struct sockaddr_storage ss;
 	struct backend *b;
 	enum route_why why;
-	char ipkey[AFF_KEY_MAX + 1];
+	char ipkey[AFF_KEY_MAX + 1], live[CFG_NAME_MAX + 1];
+	const char *who, *lb;
 	struct timeval tv;
+	uint64_t now = pg_now_ms();
 	SSL *ssl = NULL;
 
 	hc->state = HC_CONNECT;
@@ -1246,6 +1273,16 @@ hc_route(struct hconn *hc)
 	}
 	in.user = hc->user[0] ? hc->user : NULL;
 	in.cookie_backend = hc->cookie_vm[0] ? hc->cookie_vm : NULL;
+	in.cookie_user = hc->cookie_user;
+	in.login = hc->login;
+	hc->cookie_routes = route_cookie_applies(&in);
+	/* Live work opens a draining or full VM to the request (route.h). */
+	if ((who = route_for_user(&in)) != NULL &&
+	    (lb = us_user_backend(px->mbr->us, who, now)) != NULL) {
+		snprintf(live, sizeof(live), "%s", lb);   /* lb is borrowed */
+		in.live_backend = live;
+	}
+	in.own_server = hc->user[0] != '\0' && !hc->login && hc->hub_cookie;
 	/*
 	 * The address serves only requests that name no user: a user logging
 	 * in, or new, is placed by name and load, never because a colleague
@@ -1256,8 +1293,7 @@ hc_route(struct hconn *hc)
 		in.ip_key = ipkey;
 	}
 	b = hc->ntried >= HC_MAX_TRIES ? NULL : mbr_pick(px->mbr,
-	    (size_t)svc->idx, &in, hc->tried, (size_t)hc->ntried, &why,
-	    pg_now_ms());
+	    (size_t)svc->idx, &in, hc->tried, (size_t)hc->ntried, &why, now);
 	if (b == NULL) {
 		if (hc->ntried == 0) {
 			svc->errors[ERR_NO_BACKEND]++;
@@ -1349,7 +1385,10 @@ target_is(const char *t, size_t tlen, const char *path)
 	    (tlen == pl || t[pl] == '?');
 }
 
-/* The VM named by a valid affinity cookie among the request's Cookie fields. */
+/*
+ * The VM and user named by a valid affinity cookie among the request's
+ * Cookie fields (whether it may route the request: route_cookie_applies).
+ */
 static void
 hc_find_cookie(struct hconn *hc, const struct http_req *req)
 {
@@ -1363,10 +1402,10 @@ hc_find_cookie(struct hconn *hc, const struct http_req *req)
 		if (!hu_cookie_get(f->value.p, f->value.len, ch->cookie_name, &v,
 		    &vlen))
 			continue;
+		/* Forged, expired or of an older format: ignored. */
 		if (ck_verify(hc->px->cookie_key, v, vlen, (uint64_t)time(NULL),
-		    hc->cookie_vm) == CK_VALID)
+		    hc->cookie_vm, hc->cookie_user) == CK_VALID)
 			return;
-		hc->cookie_vm[0] = '\0';   /* forged or expired: ignored */
 	}
 }
 

@@ -18,6 +18,8 @@ path so that a test can make the VM do what a misbehaving or busy VM does:
   anything else       200 "ok", kept alive
 
 It logs "REQ <connection> <n-th on it> <method> <path>" for every request.
+The test of a full VM (13) runs it in vm2 as well, to see which VM a
+request reached.
 
 Needs root, the pool's tools, iproute2 and openssh (deploy/install-deps).
 """
@@ -26,11 +28,14 @@ import json
 import os
 import pwd
 import re
+import secrets
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -210,8 +215,9 @@ def test_request_on_dropped_keepalive_connection_retried_or_answered(fpg, pool, 
     even without a body) is never sent twice and gets 502. Nothing hangs,
     nothing stays open after the client leaves."""
     pg = fpg(backends=pool.backends(["vm1"]), services=[web_service()])
-    pg.wait_status(lambda st: all(b["health"]["web"]["up"] for b in st["backends"]),
-                   "vm1 up for web")
+    # A new request needs a VM healthy for every service (ssh too).
+    pg.wait_status(lambda st: all(b["takes_new"] for b in st["backends"]),
+                   "vm1 up for web and ssh")
     s = connect(pg.ports["web"], fresh_addr())
     try:
         s.sendall(b"GET /first HTTP/1.1\r\nHost: pool\r\n\r\n")
@@ -245,8 +251,9 @@ def test_silent_vm_answered_504_at_response_timeout(fpg, pool, vm_backend):
     the connection is released, and other requests are served meanwhile."""
     pg = fpg(backends=pool.backends(["vm1"]),
              services=[web_service(['http = { response_timeout = "2s"; };'])])
-    pg.wait_status(lambda st: all(b["health"]["web"]["up"] for b in st["backends"]),
-                   "vm1 up for web")
+    # A new request needs a VM healthy for every service (ssh too).
+    pg.wait_status(lambda st: all(b["takes_new"] for b in st["backends"]),
+                   "vm1 up for web and ssh")
     s = connect(pg.ports["web"], fresh_addr())
     try:
         t0 = time.monotonic()
@@ -458,8 +465,9 @@ def test_aborted_clients_leave_no_time_wait_towards_the_vms(fpg, pool):
 
 def web_pg(fpg, pool, lines=()):
     pg = fpg(backends=pool.backends(["vm1"]), services=[web_service(lines)])
-    pg.wait_status(lambda st: all(b["health"]["web"]["up"] for b in st["backends"]),
-                   "vm1 up for web")
+    # A new request needs a VM healthy for every service (ssh too).
+    pg.wait_status(lambda st: all(b["takes_new"] for b in st["backends"]),
+                   "vm1 up for web and ssh")
     return pg
 
 
@@ -547,3 +555,126 @@ def test_login_form_with_expect_100_continue_is_told_to_go_on(fpg, pool, vm_back
         s.close()
     seen = requests_seen(vm_backend, "/hub/login")
     assert len(seen) == 1, seen
+
+
+# ------------------------------------------------------------------ 13
+
+@pytest.fixture
+def vm_backends(pool, tmp_path):
+    """The behaving-by-path backend in vm1 and in vm2 on PORT: {vm: log}."""
+    logs, srvs = {}, []
+    extra = ("backend request logs (vm1, vm2)", lambda: "\n".join(
+        "---- %s:\n%s" % (vm, p.read_text(errors="replace")[-3000:])
+        for vm, p in logs.items()))
+    REPORT_EXTRAS.append(extra)
+    try:
+        for vm in ("vm1", "vm2"):
+            logs[vm] = tmp_path / ("backend-%s.log" % vm)
+            logs[vm].write_text("")
+            srvs.append(NsServer(vm, BACKEND, [pool.address(vm), PORT, logs[vm]], tmp_path,
+                                 "backend_" + vm))
+            srvs[-1].wait_port(pool.address(vm), PORT)
+        yield logs
+    finally:
+        REPORT_EXTRAS.remove(extra)
+        for s in srvs:
+            s.stop()
+
+
+class FullPoolgate(CappedPoolgate):
+    max_sessions = 1
+
+
+def _api(pg, method, rel):
+    req = urllib.request.Request(pg.url("/api/v1/" + rel), data=b"", method=method,
+                                 headers={"Authorization": "Bearer " + pg.token})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=10) as r:
+            code, body = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        code, body = e.code, e.read()
+    assert code == 200, "%s /api/v1/%s: %d %r" % (method, rel, code, body[:300])
+
+
+def _exchange(pg, request):
+    """One request on a fresh connection; returns (status, head)."""
+    s = connect(pg.ports["web"], fresh_addr())
+    try:
+        s.sendall(request)
+        st, head, _ = read_response(s, 10)
+    finally:
+        s.close()
+    assert st is not None, "no answer to %r: %r" % (request[:80], head)
+    return st, head
+
+
+def _our_cookie(head):
+    """The value of poolgate_vm in the head's Set-Cookie, or None."""
+    m = re.search(rb"(?im)^set-cookie:\s*poolgate_vm=([^;\r\n]*)", head)
+    return m.group(1).decode() if m else None
+
+
+def _served_by(logs, path):
+    got = [vm for vm, p in logs.items() if requests_seen(p, path)]
+    assert len(got) == 1, "%s reached %s" % (path, got or "no VM")
+    return got[0]
+
+
+def test_cookie_of_a_full_vm_places_no_one_there(pool, tmp_path, vm_backends):
+    """Hostile input, second round, item 5, at max_sessions: vm1 holds u1 at
+    its cap of 1. A login form carrying the anonymous poolgate cookie its
+    browser got from vm1 before it filled, and u3's request carrying a copy
+    of u1's cookie, go to vm2; u1's requests and her browser's hub pages,
+    live work on vm1, still reach it."""
+    pg = FullPoolgate(poolgate_binary(), tmp_path / "pg", pool, pool.backends(["vm1", "vm2"]),
+                      services=[web_service()], token=secrets.token_urlsafe(24))
+    hub = b"Cookie: jupyterhub-user-%s=2|1:0|10:1700000000|20:x"
+    try:
+        pg.start()
+        pg.wait_status(lambda st: all(b["health"]["web"]["up"] and b["health"]["ssh"]["up"]
+                                      for b in st["backends"]), "vm1 and vm2 up")
+        _api(pg, "POST", "backends/vm2/drain")
+        pg.wait_states({"vm2": "drain"})
+        # A browser's login page, from vm1 (the only ready VM): an anonymous cookie.
+        st, head = _exchange(pg, b"GET /hub/login?s=form HTTP/1.1\r\nHost: pool\r\n\r\n")
+        assert st == 200 and _served_by(vm_backends, "/hub/login?s=form") == "vm1"
+        anon = _our_cookie(head)
+        assert anon, "no poolgate_vm cookie on the answer: %r" % head
+        # u1 (the hub's cookie for her server, answered 200) fills vm1.
+        st, head = _exchange(pg, b"GET /user/u1/tree?s=u1 HTTP/1.1\r\nHost: pool\r\n"
+                             + hub % b"u1" + b"\r\n\r\n")
+        assert st == 200 and _served_by(vm_backends, "/user/u1/tree?s=u1") == "vm1"
+        u1 = _our_cookie(head)
+        assert u1, "no poolgate_vm cookie for u1: %r" % head
+        pg.wait_status(lambda st: pg.backend(st, "vm1")["users"] == ["u1"] and
+                       pg.backend(st, "vm1")["takes_new"] is False, "vm1 full with u1")
+        _api(pg, "POST", "backends/vm2/ready")
+        pg.wait_states({"vm2": "up"})
+
+        # The login form with the anonymous cookie for full vm1: placed by load.
+        body = b"username=u2&password=x"
+        st, head = _exchange(pg, b"POST /hub/login?s=login HTTP/1.1\r\nHost: pool\r\n"
+                             b"Content-Type: application/x-www-form-urlencoded\r\n"
+                             b"Content-Length: %d\r\nCookie: poolgate_vm=%s\r\n\r\n%s"
+                             % (len(body), anon.encode(), body))
+        assert st == 200
+        got = _served_by(vm_backends, "/hub/login?s=login")
+        assert got == "vm2", ("a login form with the poolgate cookie of vm1 (full: "
+                              "max_sessions 1, u1 on it) went to %s" % got)
+        # u3 with a copy of u1's cookie: placed by load, not on u1's VM.
+        st, head = _exchange(pg, b"GET /user/u3/tree?s=copied HTTP/1.1\r\nHost: pool\r\n"
+                             + hub % b"u3" + b"; poolgate_vm=" + u1.encode() + b"\r\n\r\n")
+        got = _served_by(vm_backends, "/user/u3/tree?s=copied")
+        assert got == "vm2", "u3 with a copy of u1's cookie went to full %s" % got
+        # u1's own request, and a hub page of her browser: vm1, her live work.
+        st, head = _exchange(pg, b"GET /user/u1/tree?s=back HTTP/1.1\r\nHost: pool\r\n"
+                             + hub % b"u1" + b"; poolgate_vm=" + u1.encode() + b"\r\n\r\n")
+        assert _served_by(vm_backends, "/user/u1/tree?s=back") == "vm1"
+        st, head = _exchange(pg, b"GET /hub/home?s=home HTTP/1.1\r\nHost: pool\r\n"
+                             b"Cookie: poolgate_vm=" + u1.encode() + b"\r\n\r\n")
+        assert _served_by(vm_backends, "/hub/home?s=home") == "vm1", (
+            "u1's hub page (her cookie only; u1 live on full vm1) went elsewhere")
+        pg.assert_alive()
+    finally:
+        pg.stop()

@@ -29,13 +29,17 @@ Environment, besides conftest's: POOLGATE_ITEST_HUB_DIR (default
 /tmp/poolgate-itest-hubs) holds the hubs' folders and logs; they stay there.
 """
 
+import copy
 import http.client
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit
@@ -690,6 +694,147 @@ def test_vm_with_sshd_down_takes_no_new_jupyter_user(hubs, new_http_poolgate, po
         pg.wait_user_on("alice", "vm1")
     finally:
         pool.run("start-sshd", "vm1")
+
+# ------------------------------------------------------------------ 6c
+
+def admin_token(pg):
+    """Give pg's admin API a token (pg not started yet); returns a function
+    api(method, path) -> (status, parsed JSON or text) using it."""
+    token = secrets.token_urlsafe(24)
+    path = pg.workdir / "admin.token"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, (token + "\n").encode())
+    os.close(fd)
+    lines = pg.config_lines()
+    i = next(k for k, l in enumerate(lines) if l.startswith("admin = {"))
+    lines[i] = 'admin = { listen = "127.0.0.1:%d"; token_file = "%s"; };' % (
+        pg.admin_port, path)
+    pg.write_config(lines)
+
+    def api(method, rel):
+        req = urllib.request.Request(pg.url("/api/v1/" + rel), data=b"", method=method,
+                                     headers={"Authorization": "Bearer " + token})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(req, timeout=10) as r:
+                code, raw = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            code, raw = e.code, e.read()
+        text = raw.decode("utf-8", "replace")
+        assert code == 200, "%s /api/v1/%s: %d %s" % (method, rel, code, text[:300])
+        return json.loads(text)
+    return api
+
+
+def vm_answering(r):
+    """The VM that answered the last response of r (X-DSVM)."""
+    vm = r.headers.get("X-DSVM")
+    assert vm in HUB_VMS, "answered without a VM name: %s" % brief(r)
+    return vm
+
+
+def test_drained_vm_takes_no_user_on_old_ties_keeps_live_ones(hubs, new_http_poolgate,
+                                                              pool):
+    """Hostile input, second round, item 5: a cookie or an affinity leads a
+    user into a draining VM only for live work there. alice (a kernel's
+    websocket open), carol and dave log in on vm1 (the only ready VM);
+    carol and dave go idle past session_idle; vm1 drains. carol's old jar
+    (poolgate's cookie for vm1 naming her, the hub's login there) and dave's
+    new one (only his affinity to vm1 is left) are placed on another VM by
+    load; alice keeps reaching vm1: her hub pages, her server, a kernel."""
+    pg = new_http_poolgate(backends=pool.backends(HUB_VMS), start=False,
+                           http={"session_idle": "3s"})
+    api = admin_token(pg)
+    pg.start()
+    pg.wait_all_up(timeout=30)
+    for vm in ("vm2", "vm3"):
+        api("POST", "backends/%s/drain" % vm)
+    pg.wait_states({"vm1": "up", "vm2": "drain", "vm3": "drain"})
+
+    alice, vm = login_vm(pg, "alice", fresh_addr())
+    assert vm == "vm1", "precondition: alice placed on vm1, the only ready VM: %s" % vm
+    alice.spawn(timeout=180)
+    kid = alice.start_kernel()
+    ws = alice.open_websocket("/user/alice/api/kernels/%s/channels" % kid)
+    try:
+        old = {}
+        for user in ("carol", "dave"):
+            old[user], vm = login_vm(pg, user, fresh_addr())
+            assert vm == "vm1", "precondition: %s placed on vm1: %s" % (user, vm)
+        for vm in ("vm2", "vm3"):
+            api("POST", "backends/%s/ready" % vm)
+        pg.wait_states({"vm1": "up", "vm2": "up", "vm3": "up"})
+        # carol's and dave's sessions idle out; alice's websocket holds hers.
+        pg.wait_status(lambda st: pg.users_by_vm(st) == {"vm1": ["alice"], "vm2": [],
+                                                         "vm3": []},
+                       "only alice live, on vm1", timeout=20)
+        api("POST", "backends/vm1/drain")
+        pg.wait_states({"vm1": "drain"})
+
+        # carol's old jar: cookie and affinity both say vm1.
+        c = old["carol"]
+        r = c.login("carol", pw("carol"))
+        got = vm_answering(r)
+        assert got != "vm1", (
+            "carol, idle past session_idle, logged in again on draining vm1 (her old "
+            "poolgate cookie and affinity followed into it): %s" % brief(r))
+        pg.wait_user_on("carol", got)
+        r = c.get("/hub/home")
+        assert r.status_code == 200 and vm_answering(r) == got, (
+            "carol's hub page after logging in on %s: %s" % (got, brief(r)))
+
+        # dave's new jar: only his affinity says vm1.
+        r = JupyterClient(pg.base_url, source_address=fresh_addr(), timeout=60).login(
+            "dave", pw("dave"))
+        got = vm_answering(r)
+        assert got != "vm1", (
+            "dave (new jar; his session on vm1 idled out) logged in on draining vm1 "
+            "by his affinity alone: %s" % brief(r))
+        pg.wait_user_on("dave", got)
+
+        # alice, live on vm1, keeps it: hub page (her cookie only), server, kernels.
+        r = alice.get("/hub/home")
+        assert r.status_code == 200 and r.headers.get("X-DSVM") == "vm1", (
+            "alice (a websocket open to draining vm1) lost her hub page: %s" % brief(r))
+        assert alice.which_vm() == "vm1"
+        out = alice.run_code("import os; print(os.environ['DSVM_NAME'])", timeout=90)
+        assert out == "vm1\n", "alice's new kernel runs on %r, not on draining vm1" % out
+        pg.wait_user_on("alice", "vm1")
+    finally:
+        ws.close()
+        try:
+            alice.delete_kernel(kid)
+        except Exception:  # the test's own failure is the one to report
+            pass
+
+
+def test_another_users_cookie_places_no_one_else(hubs, new_http_poolgate, pool):
+    """Hostile input, second round, item 5: poolgate's cookie routes only
+    its own user. alice logs in (vm X now holds a session, the others none);
+    bob, in a fresh jar holding a copy of alice's poolgate cookie, logs in:
+    he is placed by load, not on X, and his jar's cookie then names his own
+    VM. alice's hub page still follows her cookie."""
+    pg = new_http_poolgate(backends=pool.backends(HUB_VMS))
+    pg.wait_all_up(timeout=30)
+    alice, x = login_vm(pg, "alice", fresh_addr())
+    copied = [copy.copy(ck) for ck in alice.session.cookies if ck.name == COOKIE]
+    assert copied, "alice's jar has no %s cookie: %s" % (COOKIE, alice.cookie_names())
+    bob = JupyterClient(pg.base_url, source_address=fresh_addr(), timeout=60)
+    for ck in copied:
+        bob.session.cookies.set_cookie(ck)
+    r = bob.login("bob", pw("bob"))
+    got = vm_answering(r)
+    assert got != x, (
+        "bob, holding a copy of alice's %s cookie, was placed on alice's %s although "
+        "the other VMs had no session: %s" % (COOKIE, x, brief(r)))
+    pg.wait_user_on("bob", got)
+    r = bob.get("/hub/home")
+    assert r.status_code == 200 and vm_answering(r) == got, (
+        "bob's hub page after logging in on %s: %s" % (got, brief(r)))
+    r = alice.get("/hub/home")
+    assert r.status_code == 200 and vm_answering(r) == x, brief(r)
+    pg.wait_user_on("alice", x)
+
 
 # ------------------------------------------------------------------ 7
 

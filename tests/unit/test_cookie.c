@@ -14,9 +14,14 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "http/cookie.h"
 
 #define T0 UINT64_C(1767000000)          /* 2025-12-29, UNIX seconds */
+#define MAC1 "hQrrIJhkYWoS_7U_kPhCV8xJx8fi3EUYUkPKWh2Gqj4" /* of VALUE1 */
+#define VALUE1 "vm1:alice:1767000000:" MAC1
 
 static void
 test_key(uint8_t key[CK_KEY_LEN])
@@ -28,9 +33,10 @@ test_key(uint8_t key[CK_KEY_LEN])
 }
 
 static enum ck_result
-verify_str(const uint8_t *key, const char *v, uint64_t now, char *vm)
+verify_str(const uint8_t *key, const char *v, uint64_t now, char *vm,
+    char *user)
 {
-	return ck_verify(key, v, strlen(v), now, vm);
+	return ck_verify(key, v, strlen(v), now, vm, user);
 }
 
 /* Values checked against Python's hmac and base64 modules. */
@@ -42,12 +48,15 @@ test_known_values(void **state)
 
 	(void)state;
 	test_key(key);
-	assert_int_equal(ck_make(key, "vm1", T0, v, sizeof(v)), 58);
+	assert_int_equal(ck_make(key, "vm1", "alice", T0, v, sizeof(v)), 64);
+	assert_string_equal(v, VALUE1);
+	assert_int_equal(ck_make(key, "vm.prod.1", "", T0, v, sizeof(v)), 65);
 	assert_string_equal(v,
-	    "vm1.1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk");
-	assert_int_equal(ck_make(key, "vm.prod.1", T0, v, sizeof(v)), 64);
-	assert_string_equal(v,
-	    "vm.prod.1.1767000000.-6q9w8kXjMunPc5U4yPorDUf5K9yUmPoBsJ5clQav5w");
+	    "vm.prod.1::1767000000:Ste6Sw5elcLZ3Ao5Bdhv4VZ6iGzE4uvkbhmcsOl8_GI");
+	assert_int_equal(ck_make(key, "vm.prod.1", "j.doe$", T0, v, sizeof(v)),
+	    71);
+	assert_string_equal(v, "vm.prod.1:j.doe$:1767000000:"
+	    "enjhvFQvuU_xXWJ11lJ5KbR24eADAnI2aaJGmjx58Jw");
 }
 
 static void
@@ -56,31 +65,65 @@ test_round_trip(void **state)
 	static const char *names[] = { "vm1", "vm.prod.1", "a", "VM_2-b.",
 	    "...", "0", "123.456",
 	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_" };
+	/* "" is an anonymous browser's; the last is HU_NAME_MAX bytes. */
+	static const char *users[] = { "", "alice", "j.doe", "_svc-1$", "a",
+	    "abcdefghijklmnopqrstuvwxyz012345" };
 	uint8_t key[CK_KEY_LEN];
-	char v[CK_VALUE_MAX + 1], vm[CK_VM_MAX + 1];
-	size_t i;
+	char v[CK_VALUE_MAX + 1], vm[CK_VM_MAX + 1], user[CK_USER_MAX + 1];
+	size_t i, j;
 	int n;
 
 	(void)state;
 	test_key(key);
 	assert_int_equal(strlen(names[7]), CK_VM_MAX);
+	assert_int_equal(strlen(users[5]), CK_USER_MAX);
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		n = ck_make(key, names[i], T0, v, sizeof(v));
-		assert_int_equal(n, (int)strlen(v));
-		memset(vm, 'x', sizeof(vm));
-		assert_int_equal(verify_str(key, v, T0 - 1, vm), CK_VALID);
-		assert_string_equal(vm, names[i]);
+		for (j = 0; j < sizeof(users) / sizeof(users[0]); j++) {
+			n = ck_make(key, names[i], users[j], T0, v, sizeof(v));
+			assert_int_equal(n, (int)strlen(v));
+			memset(vm, 'x', sizeof(vm));
+			memset(user, 'x', sizeof(user));
+			assert_int_equal(verify_str(key, v, T0 - 1, vm, user),
+			    CK_VALID);
+			assert_string_equal(vm, names[i]);
+			assert_string_equal(user, users[j]);
+		}
 	}
 
 	/* The longest value fits CK_VALUE_MAX exactly. */
-	n = ck_make(key, names[7], UINT64_MAX, v, sizeof(v));
+	n = ck_make(key, names[7], users[5], UINT64_MAX, v, sizeof(v));
 	assert_int_equal(n, CK_VALUE_MAX);
-	assert_int_equal(verify_str(key, v, T0, vm), CK_VALID);
-	assert_int_equal(ck_make(key, names[7], UINT64_MAX, v, CK_VALUE_MAX), -1);
+	assert_int_equal(verify_str(key, v, T0, vm, user), CK_VALID);
+	assert_int_equal(ck_make(key, names[7], users[5], UINT64_MAX, v,
+	    CK_VALUE_MAX), -1);
 	assert_string_equal(v, "");
 	/* Expiry 0 is well-formed, and long gone. */
-	assert_true(ck_make(key, "vm1", 0, v, sizeof(v)) > 0);
-	assert_int_equal(verify_str(key, v, 0, vm), CK_EXPIRED);
+	assert_true(ck_make(key, "vm1", "", 0, v, sizeof(v)) > 0);
+	assert_int_equal(verify_str(key, v, 0, vm, user), CK_EXPIRED);
+}
+
+/*
+ * Names of VMs and of users may both hold dots: the two pairs below would
+ * be one signed text if a dot separated them. Each must verify as itself.
+ */
+static void
+test_vm_and_user_never_confused(void **state)
+{
+	uint8_t key[CK_KEY_LEN];
+	char a[CK_VALUE_MAX + 1], b[CK_VALUE_MAX + 1];
+	char vm[CK_VM_MAX + 1], user[CK_USER_MAX + 1];
+
+	(void)state;
+	test_key(key);
+	assert_true(ck_make(key, "vm.a", "b.c", T0, a, sizeof(a)) > 0);
+	assert_true(ck_make(key, "vm.a.b", "c", T0, b, sizeof(b)) > 0);
+	assert_string_not_equal(strrchr(a, ':'), strrchr(b, ':'));
+	assert_int_equal(verify_str(key, a, T0 - 1, vm, user), CK_VALID);
+	assert_string_equal(vm, "vm.a");
+	assert_string_equal(user, "b.c");
+	assert_int_equal(verify_str(key, b, T0 - 1, vm, user), CK_VALID);
+	assert_string_equal(vm, "vm.a.b");
+	assert_string_equal(user, "c");
 }
 
 static void
@@ -88,17 +131,20 @@ test_expiry_boundary(void **state)
 {
 	uint8_t key[CK_KEY_LEN];
 	char v[CK_VALUE_MAX + 1], vm[CK_VM_MAX + 1] = "untouched";
+	char user[CK_USER_MAX + 1] = "untouched";
 
 	(void)state;
 	test_key(key);
-	assert_true(ck_make(key, "vm1", T0, v, sizeof(v)) > 0);
-	assert_int_equal(verify_str(key, v, 0, vm), CK_VALID);
-	assert_int_equal(verify_str(key, v, T0 - 1, vm), CK_VALID);
+	assert_true(ck_make(key, "vm1", "alice", T0, v, sizeof(v)) > 0);
+	assert_int_equal(verify_str(key, v, 0, vm, user), CK_VALID);
+	assert_int_equal(verify_str(key, v, T0 - 1, vm, user), CK_VALID);
 	strcpy(vm, "untouched");
-	assert_int_equal(verify_str(key, v, T0, vm), CK_EXPIRED);
-	assert_int_equal(verify_str(key, v, T0 + 1, vm), CK_EXPIRED);
-	assert_int_equal(verify_str(key, v, UINT64_MAX, vm), CK_EXPIRED);
+	strcpy(user, "untouched");
+	assert_int_equal(verify_str(key, v, T0, vm, user), CK_EXPIRED);
+	assert_int_equal(verify_str(key, v, T0 + 1, vm, user), CK_EXPIRED);
+	assert_int_equal(verify_str(key, v, UINT64_MAX, vm, user), CK_EXPIRED);
 	assert_string_equal(vm, "untouched");
+	assert_string_equal(user, "untouched");
 	assert_string_equal(ck_result_name(CK_EXPIRED), "expired");
 }
 
@@ -109,6 +155,7 @@ test_forged(void **state)
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	uint8_t key[CK_KEY_LEN], other[CK_KEY_LEN];
 	char v[CK_VALUE_MAX + 1], w[CK_VALUE_MAX + 1], vm[CK_VM_MAX + 1];
+	char user[CK_USER_MAX + 1] = "untouched";
 	char vm2[CK_VALUE_MAX + 1], late[CK_VALUE_MAX + 1];
 	size_t len, i, mac_at;
 	enum ck_result r;
@@ -116,7 +163,7 @@ test_forged(void **state)
 
 	(void)state;
 	test_key(key);
-	len = (size_t)ck_make(key, "vm.prod.1", T0, v, sizeof(v));
+	len = (size_t)ck_make(key, "vm.prod.1", "alice", T0, v, sizeof(v));
 	mac_at = len - CK_MAC_CHARS;
 
 	/* Every MAC character changed to every other base64url one: forged. */
@@ -126,7 +173,8 @@ test_forged(void **state)
 				continue;
 			memcpy(w, v, len + 1);
 			w[i] = b64[bit];
-			assert_int_equal(verify_str(key, w, T0 - 1, vm), CK_FORGED);
+			assert_int_equal(verify_str(key, w, T0 - 1, vm, user),
+			    CK_FORGED);
 		}
 	}
 	/* One bit flipped anywhere: never accepted, never "expired". */
@@ -134,7 +182,7 @@ test_forged(void **state)
 		for (bit = 0; bit < 8; bit++) {
 			memcpy(w, v, len + 1);
 			w[i] ^= (char)(1 << bit);
-			r = ck_verify(key, w, len, T0 - 1, vm);
+			r = ck_verify(key, w, len, T0 - 1, vm, user);
 			assert_true(r == CK_FORGED || r == CK_MALFORMED);
 			/* In the MAC: forged if still base64url, else malformed. */
 			if (i >= mac_at)
@@ -143,77 +191,186 @@ test_forged(void **state)
 				    CK_MALFORMED);
 		}
 	}
+	assert_string_equal(user, "untouched");
 
 	/* Another VM's name, or a later expiry, under the old MAC. */
-	snprintf(vm2, sizeof(vm2), "vm2.1767000000.%s", v + mac_at);
-	assert_int_equal(verify_str(key, vm2, T0 - 1, vm), CK_FORGED);
-	snprintf(vm2, sizeof(vm2), "vm.prod.2.1767000000.%s", v + mac_at);
-	assert_int_equal(verify_str(key, vm2, T0 - 1, vm), CK_FORGED);
-	snprintf(late, sizeof(late), "vm.prod.1.1767000001.%s", v + mac_at);
-	assert_int_equal(verify_str(key, late, T0 - 1, vm), CK_FORGED);
-	/* Moving the dot between name and expiry changes the signed text. */
-	snprintf(late, sizeof(late), "vm.prod.11.767000000.%s", v + mac_at);
-	assert_int_equal(verify_str(key, late, T0 - 1, vm), CK_FORGED);
+	snprintf(vm2, sizeof(vm2), "vm2:alice:1767000000:%s", v + mac_at);
+	assert_int_equal(verify_str(key, vm2, T0 - 1, vm, user), CK_FORGED);
+	snprintf(vm2, sizeof(vm2), "vm.prod.2:alice:1767000000:%s", v + mac_at);
+	assert_int_equal(verify_str(key, vm2, T0 - 1, vm, user), CK_FORGED);
+	snprintf(late, sizeof(late), "vm.prod.1:alice:1767000001:%s", v + mac_at);
+	assert_int_equal(verify_str(key, late, T0 - 1, vm, user), CK_FORGED);
 	/* Expired and forged at once: forged, an old MAC tells nothing. */
-	assert_int_equal(verify_str(key, vm2, UINT64_MAX, vm), CK_FORGED);
+	assert_int_equal(verify_str(key, vm2, UINT64_MAX, vm, user), CK_FORGED);
 
 	/* Another key. */
 	memcpy(other, key, sizeof(other));
 	other[31] ^= 1;
-	assert_int_equal(verify_str(other, v, T0 - 1, vm), CK_FORGED);
+	assert_int_equal(verify_str(other, v, T0 - 1, vm, user), CK_FORGED);
 	assert_string_equal(ck_result_name(CK_FORGED), "forged");
+	assert_string_equal(user, "untouched");
+}
+
+/*
+ * The user is signed: alice's cookie with another name put in, or the
+ * name taken out (an anonymous browser's), or one put into an anonymous
+ * cookie, is forged; it never routes anyone.
+ */
+static void
+test_tampered_user_refused(void **state)
+{
+	static const char *others[] = { "bob", "alicf", "alice$", "", "alic",
+	    "alice.x" };
+	uint8_t key[CK_KEY_LEN];
+	char v[CK_VALUE_MAX + 1], vm[CK_VM_MAX + 1] = "untouched";
+	char user[CK_USER_MAX + 1] = "untouched", anon[CK_VALUE_MAX + 1];
+	size_t i;
+
+	(void)state;
+	test_key(key);
+	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		snprintf(v, sizeof(v), "vm1:%s:1767000000:%s", others[i], MAC1);
+		assert_int_equal(verify_str(key, v, T0 - 1, vm, user), CK_FORGED);
+	}
+	/* An anonymous cookie given a name. */
+	assert_true(ck_make(key, "vm1", "", T0, anon, sizeof(anon)) > 0);
+	snprintf(v, sizeof(v), "vm1:alice:1767000000:%s", strrchr(anon, ':') + 1);
+	assert_int_equal(verify_str(key, v, T0 - 1, vm, user), CK_FORGED);
+	/* A name that is no user name at all: refused before the MAC. */
+	snprintf(v, sizeof(v), "vm1:Alice:1767000000:%s", MAC1);
+	assert_int_equal(verify_str(key, v, T0 - 1, vm, user), CK_MALFORMED);
+	assert_string_equal(vm, "untouched");
+	assert_string_equal(user, "untouched");
+	/* The genuine one still verifies. */
+	assert_int_equal(verify_str(key, VALUE1, T0 - 1, vm, user), CK_VALID);
+	assert_string_equal(user, "alice");
+}
+
+/* v1's MAC over `text` under the same key, base64url, into mac. */
+static void
+mac_v1(const uint8_t *key, const char *text, char mac[CK_MAC_CHARS + 1])
+{
+	static const char a[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char msg[256], md[32];
+	unsigned int mdlen = 0;
+	size_t n = strlen(text), i, o = 0;
+	uint32_t x;
+
+	assert_true(14 + n <= sizeof(msg));
+	memcpy(msg, "poolgate-vm 1:", 14);
+	memcpy(msg + 14, text, n);
+	assert_non_null(HMAC(EVP_sha256(), key, CK_KEY_LEN, msg, 14 + n, md,
+	    &mdlen));
+	assert_int_equal(mdlen, 32);
+	for (i = 0; i + 3 <= 32; i += 3) {
+		x = (uint32_t)md[i] << 16 | (uint32_t)md[i + 1] << 8 | md[i + 2];
+		mac[o++] = a[x >> 18 & 63];
+		mac[o++] = a[x >> 12 & 63];
+		mac[o++] = a[x >> 6 & 63];
+		mac[o++] = a[x & 63];
+	}
+	x = (uint32_t)md[30] << 16 | (uint32_t)md[31] << 8;
+	mac[o++] = a[x >> 18 & 63];
+	mac[o++] = a[x >> 12 & 63];
+	mac[o++] = a[x >> 6 & 63];
+	mac[o] = '\0';
+}
+
+/*
+ * Cookies of version 1 ("<vm>.<expires>.<mac>", no user) are refused, so a
+ * browser holding one is placed by the normal rules and given a new one;
+ * and no v1 MAC vouches for a v2 text (the signed prefix changed).
+ */
+static void
+test_old_format_refused(void **state)
+{
+	uint8_t key[CK_KEY_LEN];
+	char v[CK_VALUE_MAX + 1], mac[CK_MAC_CHARS + 1];
+	char vm[CK_VM_MAX + 1] = "untouched", user[CK_USER_MAX + 1] = "untouched";
+
+	(void)state;
+	test_key(key);
+	/* Exactly what version 1 wrote for vm1 at T0 (its known value). */
+	mac_v1(key, "vm1.1767000000", mac);
+	assert_string_equal(mac, "QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk");
+	assert_int_equal(verify_str(key,
+	    "vm1.1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk", T0 - 1,
+	    vm, user), CK_MALFORMED);
+	assert_int_equal(verify_str(key,
+	    "vm.prod.1.1767000000.-6q9w8kXjMunPc5U4yPorDUf5K9yUmPoBsJ5clQav5w",
+	    T0 - 1, vm, user), CK_MALFORMED);
+	/* The v1 MAC of a v2 text: forged. */
+	mac_v1(key, "vm1:alice:1767000000", mac);
+	snprintf(v, sizeof(v), "vm1:alice:1767000000:%s", mac);
+	assert_int_equal(verify_str(key, v, T0 - 1, vm, user), CK_FORGED);
+	assert_string_equal(vm, "untouched");
+	assert_string_equal(user, "untouched");
 }
 
 static void
 test_truncated_and_garbage(void **state)
 {
 	static const char *bad[] = {
-		".", "..", "...", "vm1", "vm1.1767000000", "vm1..", ".1767000000.",
-		"\"vm1.1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk\"",
-		" vm1.1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk",
-		"vm1.1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk ",
-		"vm1.1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk=",
-		"vm1.1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhf",
-		"vm1.1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG+675P0qb03Ofhfk",
-		"vm1.01767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk",
-		"vm1.-1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk",
-		"vm1.+1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk",
-		"vm1..QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk",
-		".1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk",
-		"1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk",
-		"vm/1.1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk",
-		"vm1.18446744073709551616.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk",
-		"vm1.1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk.",
-		"poolgate_vm=vm1.1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk",
-		"\xc3\xa9.1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk",
+		":", "::", ":::", "::::", "vm1", "vm1:alice", "vm1:alice:1767000000",
+		"vm1:alice:1767000000:", "vm1::", ":alice:1767000000:",
+		"\"" VALUE1 "\"", " " VALUE1, VALUE1 " ", VALUE1 "=", VALUE1 ":",
+		"vm1:alice:1767000000:hQrrIJhkYWoS_7U_kPhCV8xJx8fi3EUYUkPKWh2Gqj",
+		"vm1:alice:1767000000:hQrrIJhkYWoS_7U_kPhCV8xJx8fi3EUYUkPKWh2Gqj4A",
+		"vm1:alice:1767000000:hQrrIJhkYWoS+7U_kPhCV8xJx8fi3EUYUkPKWh2Gqj4",
+		"vm1:alice:01767000000:" MAC1,
+		"vm1:alice:-1767000000:" MAC1,
+		"vm1:alice:+1767000000:" MAC1,
+		"vm1:alice::" MAC1,
+		":alice:1767000000:" MAC1,
+		"alice:1767000000:" MAC1,
+		"vm1:1767000000:" MAC1,
+		"vm1:alice:1767000000:x:" MAC1,
+		"vm1:al:ice:1767000000:" MAC1,
+		"vm/1:alice:1767000000:" MAC1,
+		"vm1:al ice:1767000000:" MAC1,
+		"vm1:1alice:1767000000:" MAC1,
+		"vm1:a..b:1767000000:" MAC1,
+		"vm1:abcdefghijklmnopqrstuvwxyz0123456:1767000000:" MAC1,
+		"vm1:alice:18446744073709551616:" MAC1,
+		"poolgate_vm=" VALUE1,
+		"\xc3\xa9:alice:1767000000:" MAC1,
+		"vm1:\xc3\xa9:1767000000:" MAC1,
 	};
 	uint8_t key[CK_KEY_LEN];
 	char v[CK_VALUE_MAX + 1], vm[CK_VM_MAX + 1] = "untouched";
+	char user[CK_USER_MAX + 1] = "untouched";
 	char *cut;
 	size_t i, len;
 
 	(void)state;
 	test_key(key);
-	assert_int_equal(ck_verify(key, NULL, 0, T0, vm), CK_MALFORMED);
-	assert_int_equal(ck_verify(key, "", 0, T0, vm), CK_MALFORMED);
+	assert_int_equal(ck_verify(key, NULL, 0, T0, vm, user), CK_MALFORMED);
+	assert_int_equal(ck_verify(key, "", 0, T0, vm, user), CK_MALFORMED);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(verify_str(key, bad[i], T0 - 1, vm), CK_MALFORMED);
+		assert_int_equal(verify_str(key, bad[i], T0 - 1, vm, user),
+		    CK_MALFORMED);
 	/* A NUL inside is a byte like any other. */
-	assert_int_equal(ck_verify(key,
-	    "vm1\0.1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk", 59,
-	    T0 - 1, vm), CK_MALFORMED);
+	assert_int_equal(ck_verify(key, "vm1\0:alice:1767000000:" MAC1, 65,
+	    T0 - 1, vm, user), CK_MALFORMED);
+	assert_int_equal(ck_verify(key, "vm1:alice\0:1767000000:" MAC1, 65,
+	    T0 - 1, vm, user), CK_MALFORMED);
+	assert_string_equal(vm, "untouched");
+	assert_string_equal(user, "untouched");
 
 	/* Every prefix of a valid value, in an exact-size buffer. */
-	len = (size_t)ck_make(key, "vm.prod.1", T0, v, sizeof(v));
+	len = (size_t)ck_make(key, "vm.prod.1", "j.doe", T0, v, sizeof(v));
 	for (i = 0; i < len; i++) {
 		cut = malloc(i ? i : 1);
 		assert_non_null(cut);
 		memcpy(cut, v, i);
-		assert_int_equal(ck_verify(key, cut, i, T0 - 1, vm), CK_MALFORMED);
+		assert_int_equal(ck_verify(key, cut, i, T0 - 1, vm, user),
+		    CK_MALFORMED);
 		free(cut);
 	}
-	assert_int_equal(ck_verify(key, v, len, T0 - 1, vm), CK_VALID);
+	assert_int_equal(ck_verify(key, v, len, T0 - 1, vm, user), CK_VALID);
 	assert_string_equal(vm, "vm.prod.1");
+	assert_string_equal(user, "j.doe");
 	assert_string_equal(ck_result_name(CK_MALFORMED), "malformed");
 	assert_string_equal(ck_result_name(CK_VALID), "valid");
 }
@@ -223,31 +380,36 @@ test_over_long(void **state)
 {
 	uint8_t key[CK_KEY_LEN];
 	char name[CK_VM_MAX + 2], v[2 * CK_VALUE_MAX], vm[CK_VM_MAX + 1];
+	char user[CK_USER_MAX + 1];
 	size_t len;
 
 	(void)state;
 	test_key(key);
 	memset(name, 'n', sizeof(name) - 1);
 	name[sizeof(name) - 1] = '\0';          /* CK_VM_MAX + 1 bytes */
-	assert_int_equal(ck_make(key, name, T0, v, sizeof(v)), -1);
+	assert_int_equal(ck_make(key, name, "", T0, v, sizeof(v)), -1);
 	assert_string_equal(v, "");
 
 	/* A longest valid value with one more byte in its name. */
 	name[CK_VM_MAX] = '\0';
-	len = (size_t)ck_make(key, name, UINT64_MAX, v + 1, sizeof(v) - 1);
+	len = (size_t)ck_make(key, name, "abcdefghijklmnopqrstuvwxyz012345",
+	    UINT64_MAX, v + 1, sizeof(v) - 1);
 	assert_int_equal(len, CK_VALUE_MAX);
 	v[0] = 'n';
-	assert_int_equal(ck_verify(key, v, len + 1, 0, vm), CK_MALFORMED);
-	assert_int_equal(ck_verify(key, v + 1, len, 0, vm), CK_VALID);
+	assert_int_equal(ck_verify(key, v, len + 1, 0, vm, user), CK_MALFORMED);
+	assert_int_equal(ck_verify(key, v + 1, len, 0, vm, user), CK_VALID);
 	/* Huge lengths are refused before anything is read. */
-	assert_int_equal(ck_verify(key, v, SIZE_MAX, 0, vm), CK_MALFORMED);
+	assert_int_equal(ck_verify(key, v, SIZE_MAX, 0, vm, user), CK_MALFORMED);
 }
 
 static void
 test_make_errors(void **state)
 {
 	static const char *bad[] = { "", "vm 1", "vm/1", "vm1;", "vm1=",
-	    "\xc3\xa9", "vm\n1" };
+	    "\xc3\xa9", "vm\n1", "vm:1" };
+	static const char *bad_users[] = { "Alice", "al:ice", "al ice", "1abc",
+	    "a..b", "$", "abcdefghijklmnopqrstuvwxyz0123456", "al;ice",
+	    "\xc3\xa9" };
 	uint8_t key[CK_KEY_LEN];
 	char v[CK_VALUE_MAX + 1];
 	size_t i;
@@ -257,16 +419,23 @@ test_make_errors(void **state)
 	test_key(key);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		strcpy(v, "junk");
-		assert_int_equal(ck_make(key, bad[i], T0, v, sizeof(v)), -1);
+		assert_int_equal(ck_make(key, bad[i], "", T0, v, sizeof(v)), -1);
 		assert_string_equal(v, "");
 	}
-	assert_int_equal(ck_make(key, NULL, T0, v, sizeof(v)), -1);
+	for (i = 0; i < sizeof(bad_users) / sizeof(bad_users[0]); i++) {
+		strcpy(v, "junk");
+		assert_int_equal(ck_make(key, "vm1", bad_users[i], T0, v,
+		    sizeof(v)), -1);
+		assert_string_equal(v, "");
+	}
+	assert_int_equal(ck_make(key, NULL, "", T0, v, sizeof(v)), -1);
+	assert_int_equal(ck_make(key, "vm1", NULL, T0, v, sizeof(v)), -1);
 	/* Exactly enough room, and one byte less. */
-	n = ck_make(key, "vm1", T0, v, sizeof(v));
-	assert_int_equal(ck_make(key, "vm1", T0, v, (size_t)n + 1), n);
-	assert_int_equal(ck_make(key, "vm1", T0, v, (size_t)n), -1);
+	n = ck_make(key, "vm1", "alice", T0, v, sizeof(v));
+	assert_int_equal(ck_make(key, "vm1", "alice", T0, v, (size_t)n + 1), n);
+	assert_int_equal(ck_make(key, "vm1", "alice", T0, v, (size_t)n), -1);
 	assert_string_equal(v, "");
-	assert_int_equal(ck_make(key, "vm1", T0, v, 0), -1);
+	assert_int_equal(ck_make(key, "vm1", "alice", T0, v, 0), -1);
 }
 
 static void
@@ -276,12 +445,10 @@ test_set_cookie(void **state)
 	int n;
 
 	(void)state;
-	n = ck_set_cookie_header(CK_NAME_DEFAULT,
-	    "vm1.1767000000.QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk", 3600,
-	    false, out, sizeof(out));
+	n = ck_set_cookie_header(CK_NAME_DEFAULT, VALUE1, 3600, false, out,
+	    sizeof(out));
 	assert_int_equal(n, (int)strlen(out));
-	assert_string_equal(out, "poolgate_vm=vm1.1767000000."
-	    "QmBbqpVx3hIdyaRVx9tXk27ON8qG_675P0qb03Ofhfk; Path=/; Max-Age=3600; "
+	assert_string_equal(out, "poolgate_vm=" VALUE1 "; Path=/; Max-Age=3600; "
 	    "HttpOnly; SameSite=Lax");
 	n = ck_set_cookie_header("pg", "v", 86400, true, out, sizeof(out));
 	assert_int_equal(n, (int)strlen(out));
@@ -377,7 +544,7 @@ test_key_create_and_reuse(void **state)
 	uint8_t k1[CK_KEY_LEN], k2[CK_KEY_LEN], disk[CK_KEY_LEN + 1];
 	char err[512] = "", *top = mkdir_tmp(), *dir = path_in(top, "state");
 	char *path = path_in(dir, CK_KEY_FILE), *tmp = path_in(dir, CK_KEY_TMP);
-	char v[CK_VALUE_MAX + 1], vm[CK_VM_MAX + 1];
+	char v[CK_VALUE_MAX + 1], vm[CK_VM_MAX + 1], user[CK_USER_MAX + 1];
 	struct stat st;
 	mode_t old = umask(0);
 	int fd;
@@ -401,10 +568,10 @@ test_key_create_and_reuse(void **state)
 	assert_memory_equal(disk, k1, CK_KEY_LEN);
 
 	/* The next start reuses it, so its cookies still verify. */
-	assert_true(ck_make(k1, "vm1", T0, v, sizeof(v)) > 0);
+	assert_true(ck_make(k1, "vm1", "alice", T0, v, sizeof(v)) > 0);
 	assert_int_equal(ck_key_load_or_create(dir, k2, err, sizeof(err)), 0);
 	assert_memory_equal(k1, k2, CK_KEY_LEN);
-	assert_int_equal(verify_str(k2, v, T0 - 1, vm), CK_VALID);
+	assert_int_equal(verify_str(k2, v, T0 - 1, vm, user), CK_VALID);
 
 	/* Read-only for the owner is fine too. */
 	assert_int_equal(chmod(path, 0400), 0);
@@ -518,8 +685,11 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_values),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_vm_and_user_never_confused),
 		cmocka_unit_test(test_expiry_boundary),
 		cmocka_unit_test(test_forged),
+		cmocka_unit_test(test_tampered_user_refused),
+		cmocka_unit_test(test_old_format_refused),
 		cmocka_unit_test(test_truncated_and_garbage),
 		cmocka_unit_test(test_over_long),
 		cmocka_unit_test(test_make_errors),

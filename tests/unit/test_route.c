@@ -112,7 +112,8 @@ test_user_beats_disagreeing_cookie(void **state)
 {
 	struct fix *f = *state;
 	struct route_in in = { .user = "alice", .cookie_backend = "vm4",
-	    .sole_user_backend = "vm2", .ip_key = "ip:10.0.0.7" };
+	    .cookie_user = "alice", .sole_user_backend = "vm2",
+	    .ip_key = "ip:10.0.0.7" };
 	enum route_why why;
 
 	aff_session_start(f->aff, "user:alice", "vm3", 0);
@@ -130,13 +131,14 @@ static void
 test_cookie_when_user_unknown(void **state)
 {
 	struct fix *f = *state;
-	struct route_in in = { .user = "alice", .cookie_backend = "vm4" };
+	struct route_in in = { .user = "alice", .cookie_backend = "vm4",
+	    .cookie_user = "alice" };
 	enum route_why why;
 
 	/* Known user, no affinity yet: the cookie brings them back. */
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
 	assert_int_equal(why, ROUTE_COOKIE);
-	/* No user at all (e.g. /hub/ before login). */
+	/* No user in the request (e.g. /hub/home): the cookie's user's. */
 	in.user = NULL;
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
 	assert_int_equal(why, ROUTE_COOKIE);
@@ -170,35 +172,254 @@ test_cookie_down_or_maint_ignored(void **state)
 	assert_int_equal(why, ROUTE_COOKIE);
 }
 
+/* Drain or max_sessions on vm4, as `what` says; undone by undo(). */
 static void
-test_cookie_drain_and_full_honoured(void **state)
+make_unwelcoming(struct fix *f, const char *what)
+{
+	struct backend *b = vm(f, "vm4");
+
+	if (strcmp(what, "drain") == 0)
+		b->admin = BE_ADMIN_DRAIN;
+	else if (strcmp(what, "removed") == 0)
+		b->removed = true;             /* leaving the pool: drains */
+	else if (strcmp(what, "agent-drain") == 0)
+		b->agent_admin = BE_ADMIN_DRAIN;
+	else
+		b->max_sessions = 3;           /* at its cap (3 sessions) */
+	pool_touch(&f->p, b);
+}
+
+static void
+undo(struct fix *f)
+{
+	struct backend *b = vm(f, "vm4");
+
+	b->admin = b->agent_admin = BE_ADMIN_READY;
+	b->removed = false;
+	b->max_sessions = 0;
+	pool_touch(&f->p, b);
+}
+
+static const char *const unwelcoming[] = { "drain", "removed", "agent-drain",
+    "full" };
+
+static void
+test_cookie_drain_and_full_need_live_work(void **state)
 {
 	struct fix *f = *state;
-	struct route_in in = { .cookie_backend = "vm4" };
+	/* A hub page (no user in the URL) of alice's browser. */
+	struct route_in in = { .cookie_backend = "vm4", .cookie_user = "alice" };
 	enum route_why why;
+	size_t i;
 
-	vm(f, "vm4")->admin = BE_ADMIN_DRAIN;
-	pool_touch(&f->p, vm(f, "vm4"));
+	for (i = 0; i < sizeof(unwelcoming) / sizeof(unwelcoming[0]); i++) {
+		make_unwelcoming(f, unwelcoming[i]);
+		/* An old cookie, no live work: placed by load. */
+		in.live_backend = NULL;
+		assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+		assert_int_equal(why, ROUTE_LOAD);
+		/* Live work elsewhere does not open vm4 either. */
+		in.live_backend = "vm2";
+		assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+		assert_int_equal(why, ROUTE_LOAD);
+		/* alice's live session is on vm4: she comes back. */
+		in.live_backend = "vm4";
+		assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+		assert_int_equal(why, ROUTE_COOKIE);
+		/* An anonymous browser's cookie: nobody's live work. */
+		in.cookie_user = "";
+		in.live_backend = NULL;
+		assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+		assert_int_equal(why, ROUTE_LOAD);
+		in.cookie_user = "alice";
+		undo(f);
+	}
+	/* Ready and below its cap: the cookie routes, live work or not. */
 	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
 	assert_int_equal(why, ROUTE_COOKIE);
-	vm(f, "vm4")->admin = BE_ADMIN_READY;
-	vm(f, "vm4")->removed = true;           /* leaving the pool: drains */
-	pool_touch(&f->p, vm(f, "vm4"));
-	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
-	vm(f, "vm4")->removed = false;
-	vm(f, "vm4")->max_sessions = 3;         /* at its cap (3 sessions) */
-	pool_touch(&f->p, vm(f, "vm4"));
-	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
-	assert_int_equal(why, ROUTE_COOKIE);
-	/* But a new user without a cookie never lands there. */
+	/* A new user without a cookie never lands on a VM that takes none. */
 	in.cookie_backend = NULL;
 	vm(f, "vm1")->admin = BE_ADMIN_MAINT;
 	vm(f, "vm2")->admin = BE_ADMIN_MAINT;
 	vm(f, "vm3")->admin = BE_ADMIN_DRAIN;
+	vm(f, "vm4")->admin = BE_ADMIN_DRAIN;
 	pool_touch(&f->p, vm(f, "vm1"));
 	pool_touch(&f->p, vm(f, "vm2"));
 	pool_touch(&f->p, vm(f, "vm3"));
+	pool_touch(&f->p, vm(f, "vm4"));
 	assert_null(pick(f, &in, NULL, 0, &why));
+}
+
+static void
+test_cookie_of_another_user_ignored(void **state)
+{
+	struct fix *f = *state;
+	/* alice's cookie, copied into bob's requests. */
+	struct route_in in = { .user = "bob", .cookie_backend = "vm4",
+	    .cookie_user = "alice", .live_backend = NULL };
+	enum route_why why;
+
+	assert_false(route_cookie_applies(&in));
+	assert_string_equal(route_for_user(&in), "bob");
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+	assert_int_equal(why, ROUTE_LOAD);
+	/* Nor for bob's login form. */
+	in.login = true;
+	assert_false(route_cookie_applies(&in));
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+	assert_int_equal(why, ROUTE_LOAD);
+	/* The login form follows the anonymous cookie it came with ... */
+	in.cookie_user = "";
+	assert_true(route_cookie_applies(&in));
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_COOKIE);
+	in.cookie_user = NULL;
+	assert_true(route_cookie_applies(&in));
+	/* ... but no other request naming a user does. */
+	in.login = false;
+	assert_false(route_cookie_applies(&in));
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+	assert_int_equal(why, ROUTE_LOAD);
+	/* alice's own requests follow it; a hub page follows it for alice. */
+	in.cookie_user = "alice";
+	in.user = "alice";
+	assert_true(route_cookie_applies(&in));
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_COOKIE);
+	in.user = NULL;
+	assert_true(route_cookie_applies(&in));
+	assert_string_equal(route_for_user(&in), "alice");
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	in.user = "";
+	assert_string_equal(route_for_user(&in), "alice");
+	/* Nobody: no user, an anonymous cookie or none at all. */
+	in.cookie_user = "";
+	assert_true(route_cookie_applies(&in));
+	assert_null(route_for_user(&in));
+	in.cookie_backend = NULL;
+	assert_false(route_cookie_applies(&in));
+	assert_null(route_for_user(&in));
+	in.cookie_backend = "";
+	assert_false(route_cookie_applies(&in));
+	assert_false(route_cookie_applies(NULL));
+	assert_null(route_for_user(NULL));
+	/* SSH passes no cookie and no user. */
+	in = (struct route_in){ .ip_key = "ip:10.0.0.7" };
+	assert_false(route_cookie_applies(&in));
+	assert_null(route_for_user(&in));
+}
+
+static void
+test_user_affinity_into_drain_needs_live_work(void **state)
+{
+	struct fix *f = *state;
+	struct route_in in = { .user = "alice", .ip_key = "ip:10.0.0.7" };
+	const char *states[] = { "drain", "removed", "agent-drain" };
+	enum route_why why;
+	size_t i;
+
+	aff_session_start(f->aff, "user:alice", "vm4", 0);
+	aff_session_end(f->aff, "user:alice", "vm4", 0);   /* ttl running */
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		make_unwelcoming(f, states[i]);
+		/* Only an affinity (the session idled out): placed by load. */
+		in.live_backend = NULL;
+		in.own_server = false;
+		assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+		assert_int_equal(why, ROUTE_LOAD);
+		in.live_backend = "vm3";
+		assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+		assert_int_equal(why, ROUTE_LOAD);
+		/* Live work there: back to vm4. */
+		in.live_backend = "vm4";
+		assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+		assert_int_equal(why, ROUTE_USER);
+		/* Her own server's request, with its hub cookie, likewise. */
+		in.live_backend = NULL;
+		in.own_server = true;
+		assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+		assert_int_equal(why, ROUTE_USER);
+		/* Refused affinity gives way to the next rule, the cookie. */
+		in.own_server = false;
+		in.cookie_backend = "vm3";
+		in.cookie_user = "alice";
+		assert_string_equal(pick(f, &in, NULL, 0, &why), "vm3");
+		assert_int_equal(why, ROUTE_COOKIE);
+		in.cookie_backend = NULL;
+		undo(f);
+	}
+	/* Never into maint or a VM that is down, live work or not. */
+	in.live_backend = "vm4";
+	vm(f, "vm4")->admin = BE_ADMIN_MAINT;
+	pool_touch(&f->p, vm(f, "vm4"));
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+	assert_int_equal(why, ROUTE_LOAD);
+	/* SSH's address affinity into a draining VM is unchanged. */
+	vm(f, "vm4")->admin = BE_ADMIN_DRAIN;
+	pool_touch(&f->p, vm(f, "vm4"));
+	aff_session_start(f->aff, "ip:10.0.0.7", "vm4", 0);
+	in = (struct route_in){ .ip_key = "ip:10.0.0.7" };
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_IP);
+}
+
+static void
+test_user_affinity_into_full_vm_needs_live_work(void **state)
+{
+	struct fix *f = *state;
+	struct route_in in = { .user = "alice" };
+	enum route_why why;
+
+	aff_session_start(f->aff, "user:alice", "vm4", 0);
+	make_unwelcoming(f, "full");
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+	assert_int_equal(why, ROUTE_LOAD);
+	in.live_backend = "vm4";
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_USER);
+	in.live_backend = NULL;
+	in.own_server = true;
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_USER);
+	/* One below the cap: any returning user is welcome. */
+	in.own_server = false;
+	vm(f, "vm4")->max_sessions = 4;
+	pool_touch(&f->p, vm(f, "vm4"));
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_USER);
+}
+
+/*
+ * Without live work a clue leads only where a new user may go: healthy
+ * for every service of the VM (SSH beside Jupyter), not only this one.
+ */
+static void
+test_clue_needs_every_service_without_live_work(void **state)
+{
+	struct fix *f = *state;
+	struct route_in in = { .user = "alice", .cookie_backend = "vm3",
+	    .cookie_user = "alice" };
+	enum route_why why;
+	size_t i;
+
+	pool_set_services(&f->p, 2);
+	for (i = 0; i < f->p.n; i++) {
+		f->p.be[i]->health[SVC + 1].hc.up = true;
+		pool_touch(&f->p, f->p.be[i]);
+	}
+	aff_session_start(f->aff, "user:alice", "vm4", 0);
+	vm(f, "vm4")->health[SVC + 1].hc.up = false;
+	vm(f, "vm3")->health[SVC + 1].hc.up = false;
+	pool_touch(&f->p, vm(f, "vm4"));
+	pool_touch(&f->p, vm(f, "vm3"));
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm1");
+	assert_int_equal(why, ROUTE_LOAD);
+	in.live_backend = "vm4";
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm4");
+	assert_int_equal(why, ROUTE_USER);
+	in.live_backend = "vm3";
+	assert_string_equal(pick(f, &in, NULL, 0, &why), "vm3");
+	assert_int_equal(why, ROUTE_COOKIE);
 }
 
 static void
@@ -206,7 +427,8 @@ test_tried_skipped_at_every_rule(void **state)
 {
 	struct fix *f = *state;
 	struct route_in in = { .user = "alice", .cookie_backend = "vm4",
-	    .sole_user_backend = "vm3", .ip_key = "ip:10.0.0.7" };
+	    .cookie_user = "alice", .sole_user_backend = "vm3",
+	    .ip_key = "ip:10.0.0.7" };
 	struct backend *tried[4];
 	enum route_why why;
 
@@ -357,7 +579,8 @@ test_long_user_name(void **state)
 {
 	struct fix *f = *state;
 	char user[AFF_KEY_MAX + 2];
-	struct route_in in = { .user = user, .cookie_backend = "vm4" };
+	struct route_in in = { .user = user, .cookie_backend = "vm4",
+	    .cookie_user = user };
 	enum route_why why;
 
 	memset(user, 'a', sizeof(user) - 1);
@@ -390,7 +613,11 @@ main(void)
 		T(test_user_beats_disagreeing_cookie),
 		T(test_cookie_when_user_unknown),
 		T(test_cookie_down_or_maint_ignored),
-		T(test_cookie_drain_and_full_honoured),
+		T(test_cookie_drain_and_full_need_live_work),
+		T(test_cookie_of_another_user_ignored),
+		T(test_user_affinity_into_drain_needs_live_work),
+		T(test_user_affinity_into_full_vm_needs_live_work),
+		T(test_clue_needs_every_service_without_live_work),
 		T(test_tried_skipped_at_every_rule),
 		T(test_sole_user_rule),
 		T(test_ip_rule),

@@ -265,6 +265,43 @@ test_last_websocket_close_restarts_idle(void **state)
 	caller_free(c);
 }
 
+/* The VM of a user's live session, as routing asks for it. */
+static void
+test_user_backend(void **state)
+{
+	struct caller *c = caller(100);
+	char longname[US_USER_MAX + 2];
+	uint64_t id;
+
+	(void)state;
+	assert_null(us_user_backend(c->t, "alice", 0));
+	req(c, "alice", "vm1", "10.0.0.7", 0);
+	assert_string_equal(us_user_backend(c->t, "alice", 0), "vm1");
+	assert_string_equal(us_user_backend(c->t, "alice", IDLE - 1), "vm1");
+	/* Idled out, swept or not: no live session. */
+	assert_null(us_user_backend(c->t, "alice", IDLE));
+	assert_int_equal(expire(c, IDLE), 1);
+	assert_null(us_user_backend(c->t, "alice", IDLE));
+	/* Moved: the new VM only. */
+	req(c, "alice", "vm1", NULL, 2 * IDLE);
+	req(c, "alice", "vm2", NULL, 2 * IDLE + 1);
+	assert_string_equal(us_user_backend(c->t, "alice", 2 * IDLE + 1), "vm2");
+	/* A websocket keeps it live past session_idle. */
+	id = us_ws_open(c->t, "alice", "vm2", 2 * IDLE + 2);
+	assert_true(id != 0);
+	assert_string_equal(us_user_backend(c->t, "alice", 50 * IDLE), "vm2");
+	us_ws_close(c->t, "alice", id, 50 * IDLE);
+	assert_null(us_user_backend(c->t, "alice", 51 * IDLE));
+	/* Others, and names that are no user, have none. */
+	assert_null(us_user_backend(c->t, "bob", 0));
+	assert_null(us_user_backend(c->t, NULL, 0));
+	assert_null(us_user_backend(c->t, "", 0));
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_null(us_user_backend(c->t, longname, 0));
+	caller_free(c);
+}
+
 static void
 test_user_moving_ends_old_session(void **state)
 {
@@ -643,6 +680,7 @@ main(void)
 		cmocka_unit_test(test_websocket_keeps_active),
 		cmocka_unit_test(test_last_websocket_close_restarts_idle),
 		cmocka_unit_test(test_user_moving_ends_old_session),
+		cmocka_unit_test(test_user_backend),
 		cmocka_unit_test(test_sole_user),
 		cmocka_unit_test(test_sole_user_recent_addresses),
 		cmocka_unit_test(test_capacity_cap),
