@@ -428,38 +428,50 @@ def time_wait_to_vms(pool):
 
 
 def test_aborted_clients_leave_no_time_wait_towards_the_vms(fpg, pool):
-    """An SSH sweep: clients that connect and reset at once, thousands of
-    times. poolgate passes each reset on to the VM instead of closing
-    gracefully, so no TIME_WAIT socket (and no local port) is left towards
-    the VM per aborted client, and logins keep working."""
+    """An SSH sweep: for 60 s, clients connect and reset at once, as fast as
+    this machine lets one client loop go, from 40 loopback addresses; half
+    wait for the banner first. poolgate passes each reset on to the VM
+    instead of closing gracefully, so no TIME_WAIT socket (and no local
+    port) is left towards the VM per aborted client; logins work during the
+    sweep and after it."""
     import struct
     pg = fpg(backends=pool.backends())
     pg.wait_all_up()
     before = time_wait_to_vms(pool)
-    n, t0 = 2000, time.monotonic()
     linger = struct.pack("ii", 1, 0)
-    for i in range(n):
+    n, t0, logins, peak = 0, time.monotonic(), 0, 0
+    while time.monotonic() - t0 < 60:
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
-        s.bind(("127.0.%d.%d" % (200 + i % 40, 1 + i // 40 % 250), 0))
+        s.bind(("127.0.%d.%d" % (200 + n % 40, 1 + n // 40 % 250), 0))
         s.connect(("127.0.0.1", pg.port))
-        if i % 2:   # half wait for the banner, as a scanner reading it would
+        if n % 2:   # half wait for the banner, as a scanner reading it would
             s.settimeout(2)
             try:
                 s.recv(64)
             except OSError:
                 pass
         s.close()   # RST
+        n += 1
+        if n % 2000 == 0:
+            peak = max(peak, time_wait_to_vms(pool) - before)
+            assert pg.login(fresh_addr()) in {a for a, _ in pool.backends()}
+            logins += 1
     took = time.monotonic() - t0
     time.sleep(2)
     after = time_wait_to_vms(pool)
-    assert after - before < 150, (
-        "%d aborted clients in %.1fs left %d TIME_WAIT sockets towards the VMs "
-        "(before: %d)" % (n, took, after - before, before))
+    peak = max(peak, after - before)
+    # The health checks' own TIME_WAIT sockets (a few a second) and the
+    # logins' are the bound; one per aborted client is what it must not be.
+    assert peak < 600 and peak < n / 10, (
+        "%d aborted clients in %.0fs (%.0f/s) left up to %d TIME_WAIT sockets "
+        "towards the VMs (before: %d)" % (n, took, n / took, peak, before))
+    assert logins >= 1 or n < 2000
     assert pg.login(fresh_addr()) in {a for a, _ in pool.backends()}
-    st = pg.status()
-    assert sum(b["sessions"] for b in st["backends"]) == 0, st["backends"]
-
+    st = pg.wait_status(lambda st: sum(b["sessions"] for b in st["backends"]) == 0,
+                        "every aborted session uncounted", timeout=10)
+    print("aborted clients: %d in %.0fs (%.0f/s), TIME_WAIT peak %d, logins %d"
+          % (n, took, n / took, peak, logins))
 
 # ------------------------------------------------------------------ 4, 9-12
 
