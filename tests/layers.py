@@ -22,6 +22,7 @@ ALLOWED = {
     "admin":    {"lib", "config", "http", "backends", "proxy"},
     "daemon":   {"lib", "config", "http", "backends", "proxy", "admin"},
     "ctl":      {"lib"},
+    "agent":    {"lib", "config"},
 }
 
 # backends/ files that run on the event loop; every other one is pure.

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (INTERVAL_MS, POOL, HttpPoolgate, make_config,
-                      make_http_config, fresh_addr, poolgate_factory)
+                      make_http_config, fresh_addr, poolgate_binary, poolgate_factory)
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -736,6 +736,95 @@ def test_agent_drain_weight_ready_maint(ops_poolgate, pool, tmp_path):
         if ss is not None:
             ss.close()
         agent.stop()
+
+
+def agent_binary():
+    p = os.environ.get("POOLGATE_AGENT") or str(Path(poolgate_binary()).parent /
+                                                 "agent" / "poolgate-agent")
+    if not os.access(p, os.X_OK):
+        raise AssertionError("poolgate-agent not found at %s (meson compile, or set "
+                             "POOLGATE_AGENT)" % p)
+    return p
+
+
+def test_real_agent_in_a_vm_drives_drain_and_reports(ops_poolgate, pool, tmp_path):
+    """The C agent (agent/), run in vm3's namespace as on a VM: poolgate's
+    agent check reads its line on the one port (drain file present -> the
+    VM drains; removed -> ready again), and GET /v1/report on the same port
+    answers its JSON report (version 1, drain, the logged-in users)."""
+    vm = "vm3"
+    addr = pool.address(vm)
+    drain = tmp_path / "drain"
+    conf = tmp_path / "agent.conf"
+    conf.write_text('listen = "%s:%d";\ninterval = "1s";\ndrain_file = "%s";\n'
+                    'azure = { enabled = false; };\n' % (addr, AGENT_PORT, drain))
+    log = open(tmp_path / "agent.log", "wb")
+    t = subprocess.run([agent_binary(), "-t", "-c", str(conf)], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    assert t.returncode == 0, "poolgate-agent -t: %s" % t.stdout
+    proc = subprocess.Popen(["ip", "netns", "exec", "pg-" + vm, agent_binary(), "-c",
+                             str(conf)], stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection((addr, AGENT_PORT), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("poolgate-agent did not listen: %s" %
+                                         (tmp_path / "agent.log").read_text())
+                time.sleep(0.1)
+        pg = ops_poolgate(top=['agent = { port = %d; interval = "1s"; timeout = "900ms"; };'
+                               % AGENT_PORT])
+        pg.wait_all_up()
+
+        def wait_agent(pred, what, timeout=10):
+            deadline = time.monotonic() + timeout
+            while True:
+                b = pg.api_backend(vm)
+                if pred(b):
+                    return b
+                if time.monotonic() > deadline:
+                    raise AssertionError("timed out waiting for %s; %s is %s" % (what, vm, b))
+                time.sleep(0.1)
+
+        b = wait_agent(lambda b: "ready" in b["agent"], "the real agent's first line")
+        assert b["state"] == "up", b
+        drain.write_text("")
+        b = wait_agent(lambda b: b["agent_admin"] == "drain", "the drain file to drain it")
+        assert b["state"] == "drain", b
+        assert pg.login(fresh_addr()) != vm, "a new login went to the drained VM"
+        drain.unlink()
+        wait_agent(lambda b: b["agent_admin"] == "ready", "ready once the file is gone")
+        pg.wait_states({vm: "up"})
+
+        # The report, on the same port, over HTTP/1.1.
+        c = socket.create_connection((addr, AGENT_PORT), timeout=5)
+        c.sendall(b"GET /v1/report HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                  % addr.encode())
+        data = b""
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            data += d
+        c.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        rep = json.loads(body)
+        assert rep["version"] == 1 and rep["drain"] is False, rep
+        assert isinstance(rep["users"], list) and "load_pct" in rep, rep
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
 
 
 # ------------------------------------------------------------------ (5) hooks
