@@ -15,6 +15,7 @@
 
 #include "admin/admin.h"
 #include "admin/adminapi.h"
+#include "admin/conns.h"
 #include "admin/metrics.h"
 #include "admin/statuspage.h"
 #include "admin/vmjson.h"
@@ -25,6 +26,7 @@
 struct admin {
 	struct adm_ctx              *ctx;    /* borrowed: the daemon's */
 	struct evhttp               *http;
+	struct ac_guard             *conns;  /* its connections' cap, deadlines */
 	struct cfg_addr              addr;   /* addr.text owned */
 };
 
@@ -134,13 +136,12 @@ handle_status(struct admin *adm, struct evhttp_request *req,
 			    conn_err_name(e), (unsigned long long)s->errors[e]);
 		evbuffer_add(out, "}}", 2);
 	}
-	evbuffer_add(out, "],\"backends\":[", 14);
-	for (size_t i = 0; i < m->pool.n; i++) {
-		if (i)
-			evbuffer_add(out, ",", 1);
-		vmj_backend(out, a, m->pool.be[i], VMJ_STATUS, now);
+	evbuffer_add(out, "],\"backends\":", 13);
+	if (vmj_status_backends(out, a, now) != 0) {
+		evhttp_send_error(req, 500, "out of memory");
+		return;
 	}
-	evbuffer_add(out, "]}\n", 3);
+	evbuffer_add(out, "}\n", 2);
 	reply(req, 200, "OK", "application/json", out);
 }
 
@@ -160,6 +161,8 @@ admin_cb(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	struct evbuffer *out = evbuffer_new();
 
+	/* the request is in: its reply and the next request get a new deadline */
+	ac_request(a->conns, req);
 	if (out == NULL) {
 		evhttp_send_error(req, 500, "out of memory");
 		return;
@@ -213,10 +216,17 @@ admin_new(struct adm_ctx *ctx, const struct cfg_addr *addr)
 		goto fail;
 	if ((a->http = evhttp_new(ctx->px->base)) == NULL)
 		goto fail;
-	/* Operators and scrapers send small requests; refuse anything big. */
+	/*
+	 * Operators and scrapers send small requests; refuse anything big.
+	 * evhttp's timeout is an idle one (no byte for 10 s); the guard adds
+	 * the cap on connections and the deadline of a whole request.
+	 */
 	evhttp_set_max_headers_size(a->http, 16384);
 	evhttp_set_max_body_size(a->http, 65536);
 	evhttp_set_timeout(a->http, 10);
+	if ((a->conns = ac_new(a->http, ctx->px->base, AC_CONNS_MAX,
+	    AC_DEADLINE_MS)) == NULL)
+		goto fail;
 	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
 	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
 	evhttp_set_gencb(a->http, admin_cb, a);
@@ -250,6 +260,7 @@ admin_free(struct admin *a)
 		return;
 	if (a->http != NULL)
 		evhttp_free(a->http);
+	ac_free(a->conns);      /* after evhttp: it freed the connections */
 	free(a->addr.text);
 	free(a);
 }

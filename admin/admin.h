@@ -7,7 +7,8 @@
  * /api/v1/...    the admin API (adminapi.h)
  * /, /login, /logout, /action   the HTML status page (statuspage.h)
  *
- * Files: admin.c (router, /healthz, /status), vmjson.c (JSON strings and
+ * Files: admin.c (router, /healthz, /status), conns.c (the endpoint's
+ * connections: a cap and a deadline per request), vmjson.c (JSON strings and
  * the one VM serializer of /status and the API), metrics.c, adminapi.c,
  * statuspage.c (page and routes), signin.c (sessions, CSRF, sign-in
  * limits; forms and cookies are read with http/httpuser.h), events.c (the recent-events ring),
@@ -25,6 +26,7 @@
 
 struct admin;
 struct hookrun;
+struct si_fails;
 struct statuspage;
 
 /*
@@ -54,6 +56,13 @@ struct adm_ctx {
 	 * use, freed by statuspage_free().
 	 */
 	struct statuspage *statuspage;
+	/*
+	 * Failed tokens per client address, of the sign-in form and the API's
+	 * bearer token alike (signin.h): made on first use (si_fails_of),
+	 * freed by statuspage_free() with the rest of what the endpoint keeps
+	 * across requests and reloads.
+	 */
+	struct si_fails   *fails;
 };
 
 /*

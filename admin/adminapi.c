@@ -61,6 +61,7 @@ reason(int code)
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
 	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
 	default:  return "Internal Server Error";
 	}
 }
@@ -91,7 +92,8 @@ send_error(struct api_req *r, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (r->what != NULL) {
+	/* 429s are not logged one by one: the lock-out was, once */
+	if (r->what != NULL && code != 429) {
 		/* msg may quote the body: one log line, whatever it holds */
 		char line[API_ERR_MAX];
 		size_t i;
@@ -144,18 +146,37 @@ send_backend(struct api_req *r, int code, const char *name)
 
 /*
  * Check "Authorization: Bearer TOKEN". Returns 0 when allowed, or the
- * status of the refusal with a reply already sent.
+ * status of the refusal with a reply already sent. A wrong token counts
+ * against the client's address in the table the sign-in form uses too
+ * (signin.h); an address locked out there gets 429 whatever it sends.
  */
 static int
 authorise(struct api_req *r)
 {
+	struct si_fails *fails;
 	const char *h, *tok;
+	uint64_t wait, now = pg_now_ms();
 	size_t gl;
 
 	if (!r->a->token_set) {
 		send_error(r, 403, "mutating calls are refused: admin.token_file "
 		    "is not set");
 		return 403;
+	}
+	if ((fails = si_fails_of(&r->a->fails)) == NULL) {
+		send_error(r, 500, "out of memory");
+		return 500;
+	}
+	if ((wait = si_fails_wait(fails, r->peer, now)) > 0) {
+		char secs[24];
+
+		snprintf(secs, sizeof(secs), "%llu",
+		    (unsigned long long)((wait + 999) / 1000));
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+		    "Retry-After", secs);
+		send_error(r, 429, "too many wrong tokens from %s; try again in "
+		    "%s s", r->peer, secs);
+		return 429;
 	}
 	h = evhttp_find_header(evhttp_request_get_input_headers(r->req),
 	    "Authorization");
@@ -181,6 +202,10 @@ authorise(struct api_req *r)
 	/* in constant time, as the status page's sign-in */
 	if (!si_token_equal(r->a->token, tok, gl)) {
 		send_error(r, 403, "invalid token");
+		if (si_fails_add(fails, r->peer, now))
+			log_warn("admin: %s locked out for %d s: %d wrong tokens "
+			    "(sign-in or API) within a minute; it gets 429 until then",
+			    r->peer, SI_FAIL_WINDOW_MS / 1000, SI_FAILS_MAX);
 		return 403;
 	}
 	return 0;

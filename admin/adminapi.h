@@ -13,9 +13,13 @@
  * GET and HEAD need no token. Every other call needs
  * "Authorization: Bearer TOKEN" matching admin.token_file: 401 without it,
  * 403 when wrong, 403 for every mutating call when no token_file is set.
+ * A wrong token counts against the client's address (signin.h, with the
+ * sign-in form's): past SI_FAILS_MAX a minute, 429 with Retry-After for
+ * every mutating call from there, the right token included.
  * Bodies are JSON (Content-Type application/json, else 415; at most
  * JSON_BODY_MAX bytes, else 413); replies are JSON, errors as
- * {"error": "message"} with 400, 401, 403, 404, 405, 409, 413, 415 or 500.
+ * {"error": "message"} with 400, 401, 403, 404, 405, 409, 413, 415, 429
+ * or 500.
  *
  * NAME must pass pg_name_valid() (lib/text.h: 1 to 63 of A-Z a-z 0-9 _ - .,
  * not starting with - or .), else 400 "... is not a valid VM name".

@@ -2,6 +2,7 @@
  * signin.c -- see signin.h.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -11,6 +12,7 @@
 
 #include "admin/signin.h"
 #include "http/httpuser.h"
+#include "lib/hashtab.h"
 #include "lib/log.h"
 
 /* ---- Hex and tokens ------------------------------------------------------- */
@@ -174,22 +176,6 @@ si_new(struct signin *si, const char *token, const char *peer, uint64_t now)
 	return s;
 }
 
-bool
-si_login_allowed(struct signin *si, uint64_t now)
-{
-	if (now - si->fail_start_ms >= SI_FAIL_WINDOW_MS || si->fail_start_ms == 0) {
-		si->fail_start_ms = now;
-		si->fails = 0;
-	}
-	return si->fails < SI_LOGIN_FAILS_MAX;
-}
-
-void
-si_login_failed(struct signin *si)
-{
-	si->fails++;
-}
-
 static uint64_t
 back(uint64_t t, uint64_t ms)
 {
@@ -203,7 +189,187 @@ si_advance(struct signin *si, uint64_t ms)
 		si->sess[i].created_ms = back(si->sess[i].created_ms, ms);
 		si->sess[i].expires_ms = back(si->sess[i].expires_ms, ms);
 	}
-	si->fail_start_ms = back(si->fail_start_ms, ms);
+}
+
+/* ---- Failed tokens per address -------------------------------------------- */
+
+/*
+ * One address's failures in its current window. The entries are also kept
+ * in order of their last failure (least recent first), so a full table
+ * drops the one that failed least recently, in O(1).
+ */
+struct si_fail {
+	struct ht_node  hn;              /* in f->ht by addr */
+	struct si_fail *prev, *next;     /* f->oldest .. f->newest */
+	uint64_t        start_ms;        /* the window's first failure */
+	unsigned        fails;
+	char            addr[SI_PEER_MAX];
+};
+
+struct si_fails {
+	struct hashtab *ht;
+	struct si_fail *oldest, *newest;
+	size_t          max;
+};
+
+static const void *
+fail_key(const struct ht_node *hn, size_t *len)
+{
+	const struct si_fail *e = HT_ENTRY(hn, const struct si_fail, hn);
+
+	*len = strlen(e->addr);
+	return e->addr;
+}
+
+static void
+fail_free(struct ht_node *hn)
+{
+	free(HT_ENTRY(hn, struct si_fail, hn));
+}
+
+struct si_fails *
+si_fails_new(size_t max_addrs)
+{
+	struct si_fails *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return NULL;
+	f->max = max_addrs;
+	if ((f->ht = ht_new(fail_key, max_addrs, 0)) == NULL) {
+		free(f);
+		return NULL;
+	}
+	return f;
+}
+
+void
+si_fails_free(struct si_fails *f)
+{
+	if (f == NULL)
+		return;
+	ht_free(f->ht, fail_free);
+	free(f);
+}
+
+struct si_fails *
+si_fails_of(struct si_fails **slot)
+{
+	if (*slot == NULL)
+		*slot = si_fails_new(SI_FAIL_ADDRS_MAX);
+	return *slot;
+}
+
+size_t
+si_fails_count(const struct si_fails *f)
+{
+	return ht_count(f->ht);
+}
+
+/* The key of addr as stored: NULL is "", anything is cut to fit. */
+static size_t
+fail_addr(const char *addr, char out[SI_PEER_MAX])
+{
+	snprintf(out, SI_PEER_MAX, "%s", addr != NULL ? addr : "");
+	return strlen(out);
+}
+
+static struct si_fail *
+fail_find(const struct si_fails *f, const char *key, size_t len)
+{
+	struct ht_node *hn = ht_find(f->ht, ht_hash(f->ht, key, len), key, len);
+
+	return hn != NULL ? HT_ENTRY(hn, struct si_fail, hn) : NULL;
+}
+
+static void
+fail_unlist(struct si_fails *f, struct si_fail *e)
+{
+	if (e->prev != NULL)
+		e->prev->next = e->next;
+	else
+		f->oldest = e->next;
+	if (e->next != NULL)
+		e->next->prev = e->prev;
+	else
+		f->newest = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void
+fail_list_newest(struct si_fails *f, struct si_fail *e)
+{
+	e->prev = f->newest;
+	e->next = NULL;
+	if (f->newest != NULL)
+		f->newest->next = e;
+	else
+		f->oldest = e;
+	f->newest = e;
+}
+
+static bool
+fail_window_over(const struct si_fail *e, uint64_t now)
+{
+	return now < e->start_ms || now - e->start_ms >= SI_FAIL_WINDOW_MS;
+}
+
+uint64_t
+si_fails_wait(struct si_fails *f, const char *addr, uint64_t now)
+{
+	char key[SI_PEER_MAX];
+	size_t len = fail_addr(addr, key);
+	struct si_fail *e = fail_find(f, key, len);
+
+	if (e == NULL || e->fails < SI_FAILS_MAX || fail_window_over(e, now))
+		return 0;
+	return e->start_ms + SI_FAIL_WINDOW_MS - now;
+}
+
+bool
+si_fails_add(struct si_fails *f, const char *addr, uint64_t now)
+{
+	char key[SI_PEER_MAX];
+	size_t len = fail_addr(addr, key);
+	struct si_fail *e = fail_find(f, key, len);
+
+	if (e != NULL)
+		fail_unlist(f, e);
+	else {
+		if (f->max == 0)
+			return false;
+		if (ht_count(f->ht) >= f->max) {
+			/* full: forget the address that failed least recently */
+			e = f->oldest;
+			fail_unlist(f, e);
+			ht_remove(f->ht, &e->hn);
+		} else if ((e = malloc(sizeof(*e))) == NULL)
+			return false;
+		memset(e, 0, sizeof(*e));
+		memcpy(e->addr, key, len + 1);
+		e->start_ms = now;
+		/* below its cap (one was dropped, or there was room) */
+		if (ht_insert(f->ht, &e->hn, ht_hash(f->ht, key, len)) != 0) {
+			free(e);
+			return false;
+		}
+	}
+	fail_list_newest(f, e);
+	if (fail_window_over(e, now)) {
+		e->start_ms = now;
+		e->fails = 0;
+	}
+	if (e->fails >= SI_FAILS_MAX)
+		return false;           /* locked already: the caller refused it */
+	return ++e->fails == SI_FAILS_MAX;
+}
+
+void
+si_fails_advance(struct si_fails *f, uint64_t ms)
+{
+	if (f == NULL)
+		return;
+	for (struct si_fail *e = f->oldest; e != NULL; e = e->next)
+		e->start_ms = back(e->start_ms, ms);
 }
 
 /* ---- Cookie, origins ------------------------------------------------------ */

@@ -11,8 +11,15 @@
  * same size for every form of the page. A session ends at its Max-Age
  * (SI_SESSION_TTL_S), on sign-out, when the token changes or is removed
  * (si_sweep), and when SI_SESSIONS_MAX newer sessions pushed it out. It is
- * bound to the client address it signed in from. Failed sign-ins are
- * limited to SI_LOGIN_FAILS_MAX a minute, all clients together.
+ * bound to the client address it signed in from.
+ *
+ * Failures are limited per client address (struct si_fails): a wrong token
+ * on the sign-in form and a wrong bearer token of the admin API count
+ * alike. SI_FAILS_MAX failures from one address within SI_FAIL_WINDOW_MS
+ * of its first lock that address out until the window is over (429 with
+ * Retry-After); other addresses are unaffected, and a success of one
+ * address changes nothing for another. At most SI_FAIL_ADDRS_MAX addresses
+ * are remembered: a new one pushes out the one that failed least recently.
  *
  * Secrets (ids, CSRF tokens, token hashes) are wiped when a session ends.
  */
@@ -28,8 +35,10 @@
 #define SI_HEX_LEN          (2 * SI_ID_BYTES)
 #define SI_SESSION_TTL_S    (8 * 3600)
 #define SI_SESSIONS_MAX     16          /* the oldest session is ended past that */
-#define SI_LOGIN_FAILS_MAX  10          /* failed sign-ins per minute, all clients */
+#define SI_FAILS_MAX        10          /* failed tokens a minute, per address */
+#define SI_LOGIN_FAILS_MAX  SI_FAILS_MAX
 #define SI_FAIL_WINDOW_MS   60000
+#define SI_FAIL_ADDRS_MAX   1024        /* addresses the failure table keeps */
 #define SI_FLASH_MAX        200         /* bytes of the outcome shown once */
 #define SI_TOKEN_MAX        256         /* bytes of a token, NUL included (adm_ctx.token) */
 #define SI_PEER_MAX         64          /* bytes of a client address, NUL included */
@@ -47,11 +56,9 @@ struct si_session {
 	bool     flash_err;
 };
 
-/* Every session and the failed sign-ins. Zero it to start with none. */
+/* Every session. Zero it to start with none. */
 struct signin {
 	struct si_session sess[SI_SESSIONS_MAX];
-	uint64_t          fail_start_ms;  /* failed sign-ins: window start, count */
-	unsigned          fails;
 };
 
 /*
@@ -79,15 +86,45 @@ struct si_session *si_new(struct signin *si, const char *token,
 /* End s: wiped, its slot free. */
 void si_end(struct si_session *s);
 
-/*
- * Whether a sign-in may be tried at now: fewer than SI_LOGIN_FAILS_MAX
- * failed in the current window of SI_FAIL_WINDOW_MS (a new window starts
- * when the last one is over).
- */
-bool si_login_allowed(struct signin *si, uint64_t now);
+/* ---- Failed tokens per client address ------------------------------------ */
 
-/* One more failed sign-in in the current window. */
-void si_login_failed(struct signin *si);
+struct si_fails;
+
+/*
+ * A new empty failure table remembering at most max_addrs addresses
+ * (lib/hashtab.h, keyed by the address text). NULL when out of memory.
+ */
+struct si_fails *si_fails_new(size_t max_addrs);
+
+/* Free f and what it remembers; f may be NULL. */
+void si_fails_free(struct si_fails *f);
+
+/*
+ * *slot, made with SI_FAIL_ADDRS_MAX addresses first when it is NULL (the
+ * operator endpoint keeps one in adm_ctx.fails, shared by the sign-in and
+ * the admin API). NULL when out of memory.
+ */
+struct si_fails *si_fails_of(struct si_fails **slot);
+
+/*
+ * How long addr (a client address text; NULL or "" is one address like
+ * any other) must wait at now before its token is looked at again: 0 when
+ * it had fewer than SI_FAILS_MAX failures in its current window, else the
+ * ms until that window is over. A window starts at the first failure after
+ * the last one ended.
+ */
+uint64_t si_fails_wait(struct si_fails *f, const char *addr, uint64_t now);
+
+/*
+ * One more failure of addr at now (the address text is copied, cut at
+ * SI_PEER_MAX - 1 bytes). Returns true when this is the failure that locks
+ * addr out (the caller logs that once), false otherwise, also when there
+ * was no memory to remember it.
+ */
+bool si_fails_add(struct si_fails *f, const char *addr, uint64_t now);
+
+/* Addresses remembered (at most the table's max_addrs). */
+size_t si_fails_count(const struct si_fails *f);
 
 /*
  * Whether got[0..gotlen) is exactly the token want (a C string; at most
@@ -99,10 +136,13 @@ void si_login_failed(struct signin *si);
 bool si_token_equal(const char *want, const char *got, size_t gotlen);
 
 /*
- * Let ms pass for si: session ages and the window of failed sign-ins move
- * back by ms (tests; the clock is pg_now_ms()).
+ * Let ms pass for si: session ages move back by ms (tests; the clock is
+ * pg_now_ms()).
  */
 void si_advance(struct signin *si, uint64_t ms);
+
+/* Let ms pass for f (may be NULL): every failure window moves back by ms. */
+void si_fails_advance(struct si_fails *f, uint64_t ms);
 
 /* The n bytes of b as 2 * n lowercase hex digits and a NUL into out. */
 void si_hex_encode(const uint8_t *b, size_t n, char *out);

@@ -62,6 +62,8 @@ statuspage_event(struct adm_ctx *a, const char *fmt, ...)
 void
 statuspage_free(struct adm_ctx *a)
 {
+	si_fails_free(a->fails);
+	a->fails = NULL;
 	if (a->statuspage == NULL)
 		return;
 	OPENSSL_cleanse(&a->statuspage->si, sizeof(a->statuspage->si));
@@ -74,6 +76,7 @@ sp_advance(struct adm_ctx *a, uint64_t ms)
 {
 	if (a->statuspage != NULL)
 		si_advance(&a->statuspage->si, ms);
+	si_fails_advance(a->fails, ms);
 }
 
 /* ---- Rendering ------------------------------------------------------------- */
@@ -182,23 +185,30 @@ fmt_clock(char *buf, size_t len, uint64_t wall, uint64_t now_wall)
 		snprintf(buf, len, "%.10s %.8s", iso, iso + 11);
 }
 
-/* Per-render lookups built once, so 200 VMs cost one pass over each table. */
+/*
+ * Per-render lookups built once: the affinity table is walked once for all
+ * VMs, and each VM's users come from its own list (us_foreach_on), keeping
+ * only the first SP_USERS_SHOWN names, so 400 VMs and 100k users cost one
+ * pass over each table and no sort of all users.
+ */
 struct name_idx {
 	const char *name;
 	size_t      idx;
 };
 
-struct user_ent {
-	size_t vm;
-	char   user[US_USER_MAX + 1];
+/* The live Jupyter users of one VM: how many, and the first by name. */
+struct vm_users {
+	size_t n;
+	size_t nshown;
+	char   shown[SP_USERS_SHOWN][US_USER_MAX + 1];
 };
 
 struct gather {
 	struct name_idx *names;
 	size_t           n;
 	size_t          *aff;       /* affinity entries per VM */
-	struct user_ent *users;
-	size_t           nusers, capusers;
+	struct vm_users *vu;        /* per VM */
+	size_t           nusers;    /* on the VMs of the pool */
 };
 
 static int
@@ -230,28 +240,21 @@ gather_aff(const struct aff_entry *e, void *arg)
 		g->aff[i]++;
 }
 
+/* Count the user, and keep its name if it is among the first by name. */
 static void
 gather_user(const struct us_session *s, void *arg)
 {
-	struct gather *g = arg;
-	struct user_ent *u;
-	size_t i;
+	struct vm_users *vu = arg;
+	size_t k;
 
-	if (g->nusers >= g->capusers || !vm_index(g, s->backend, &i))
+	vu->n++;
+	if (vu->nshown == SP_USERS_SHOWN &&
+	    strcmp(s->user, vu->shown[SP_USERS_SHOWN - 1]) >= 0)
 		return;
-	u = &g->users[g->nusers++];
-	u->vm = i;
-	snprintf(u->user, sizeof(u->user), "%s", s->user);
-}
-
-static int
-user_cmp(const void *a, const void *b)
-{
-	const struct user_ent *x = a, *y = b;
-
-	if (x->vm != y->vm)
-		return x->vm < y->vm ? -1 : 1;
-	return strcmp(x->user, y->user);
+	k = vu->nshown < SP_USERS_SHOWN ? vu->nshown++ : SP_USERS_SHOWN - 1;
+	for (; k > 0 && strcmp(s->user, vu->shown[k - 1]) < 0; k--)
+		memcpy(vu->shown[k], vu->shown[k - 1], sizeof(vu->shown[k]));
+	snprintf(vu->shown[k], sizeof(vu->shown[k]), "%s", s->user);
 }
 
 static void
@@ -259,7 +262,7 @@ gather_free(struct gather *g)
 {
 	free(g->names);
 	free(g->aff);
-	free(g->users);
+	free(g->vu);
 }
 
 static int
@@ -272,9 +275,8 @@ gather(const struct adm_ctx *a, struct gather *g, uint64_t now)
 	g->n = n;
 	g->names = calloc(n + 1, sizeof(*g->names));
 	g->aff = calloc(n + 1, sizeof(*g->aff));
-	g->capusers = m->us != NULL ? us_count(m->us) : 0;
-	g->users = calloc(g->capusers + 1, sizeof(*g->users));
-	if (g->names == NULL || g->aff == NULL || g->users == NULL)
+	g->vu = calloc(n + 1, sizeof(*g->vu));
+	if (g->names == NULL || g->aff == NULL || g->vu == NULL)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		g->names[i].name = m->pool.be[i]->name;
@@ -283,9 +285,11 @@ gather(const struct adm_ctx *a, struct gather *g, uint64_t now)
 	qsort(g->names, n, sizeof(*g->names), name_cmp);
 	if (m->aff != NULL)
 		aff_foreach(m->aff, now, gather_aff, g);
-	if (m->us != NULL)
-		us_foreach(m->us, now, gather_user, g);
-	qsort(g->users, g->nusers, sizeof(*g->users), user_cmp);
+	for (size_t i = 0; m->us != NULL && i < n; i++) {
+		us_foreach_on(m->us, m->pool.be[i]->name, now, gather_user,
+		    &g->vu[i]);
+		g->nusers += g->vu[i].n;
+	}
 	return 0;
 }
 
@@ -407,21 +411,18 @@ render_health(const struct adm_ctx *a, struct evbuffer *out,
 
 static void
 render_vm(const struct adm_ctx *a, struct evbuffer *out,
-    const struct sp_view *v, const struct gather *g, size_t i, size_t *ucur,
-    int busiest, uint64_t now)
+    const struct sp_view *v, const struct gather *g, size_t i, int busiest,
+    uint64_t now)
 {
 	static const enum be_admin ops[] = { BE_ADMIN_DRAIN, BE_ADMIN_READY,
 	    BE_ADMIN_MAINT };
 	const struct backend *b = a->px->mbr->pool.be[i];
 	const char *st = be_state_name(be_state(b, a->px->nsvc));
 	int cap = be_max_sessions(b), w = be_weight(b), pct;
-	size_t nu = 0, first = *ucur, sess;
+	const struct vm_users *vu = &g->vu[i];
+	size_t nu = vu->n, sess;
 	const char *cls;
 
-	while (*ucur < g->nusers && g->users[*ucur].vm == i) {
-		(*ucur)++;
-		nu++;
-	}
 	/* b->sessions counts TCP sessions and Jupyter users alike */
 	sess = b->sessions > 0 ? (size_t)b->sessions : 0;
 
@@ -456,10 +457,10 @@ render_vm(const struct adm_ctx *a, struct evbuffer *out,
 	evbuffer_add_printf(out, "</td><td class=\"n ssh\">%zu</td>"
 	    "<td class=\"users wrap\" data-n=\"%zu\">", sess > nu ? sess - nu : 0,
 	    nu);
-	for (size_t k = 0; k < nu && k < SP_USERS_SHOWN; k++) {
+	for (size_t k = 0; k < vu->nshown; k++) {
 		if (k > 0)
 			ADD_LIT(out, ", ");
-		html_escape(out, g->users[first + k].user);
+		html_escape(out, vu->shown[k]);
 	}
 	if (nu > SP_USERS_SHOWN)
 		evbuffer_add_printf(out, " <span class=\"mut\">+%zu more</span>",
@@ -616,7 +617,6 @@ sp_render(const struct adm_ctx *a, struct evbuffer *out,
 {
 	const struct pool *pool = &a->px->mbr->pool;
 	struct gather g;
-	size_t ucur = 0;
 	int busiest = 0, rc = -1;
 	char when[32];
 
@@ -668,7 +668,7 @@ sp_render(const struct adm_ctx *a, struct evbuffer *out,
 	    "<th>agent</th><th class=\"n\" title=\"affinity entries\">aff.</th>"
 	    "%s</tr></thead><tbody>\n", v->csrf != NULL ? "<th>operator</th>" : "");
 	for (size_t i = 0; i < pool->n; i++)
-		render_vm(a, out, v, &g, i, &ucur, busiest, now);
+		render_vm(a, out, v, &g, i, busiest, now);
 	if (pool->n == 0)
 		evbuffer_add_printf(out, "<tr><td colspan=\"9\" class=\"mut\">no VM "
 		    "in the pool</td></tr>\n");
@@ -859,12 +859,28 @@ out:
 	explicit_bzero(csrf, sizeof(csrf));
 }
 
+/* 429 with Retry-After: the whole seconds of wait_ms, rounded up. */
+static void
+send_locked_out(struct sp_req *r, uint64_t wait_ms)
+{
+	char secs[24];
+
+	snprintf(secs, sizeof(secs), "%llu",
+	    (unsigned long long)((wait_ms + 999) / 1000));
+	evhttp_add_header(evhttp_request_get_output_headers(r->req),
+	    "Retry-After", secs);
+	send_error(r, 429, "Too many failed sign-ins from this address; wait "
+	    "a minute.");
+}
+
 static void
 do_login(struct sp_req *r, const char *body, size_t len)
 {
 	struct signin *si = &r->sp->si;
+	struct si_fails *fails = si_fails_of(&r->a->fails);
 	struct si_session *s;
 	char got[SI_TOKEN_MAX];
+	uint64_t wait;
 	bool right;
 	enum hu_form rc;
 
@@ -875,10 +891,13 @@ do_login(struct sp_req *r, const char *body, size_t len)
 		send_error(r, 403, "Signing in is off: admin.token_file is not set.");
 		goto out;
 	}
-	if (!si_login_allowed(si, r->now)) {
-		log_warn("status page: sign-in from %s refused: %d failed sign-ins "
-		    "in the last minute", r->peer, SI_LOGIN_FAILS_MAX);
-		send_error(r, 429, "Too many failed sign-ins; wait a minute.");
+	if (fails == NULL) {
+		send_error(r, 500, "out of memory");
+		goto out;
+	}
+	/* refused unlogged: the line that locked the address said it all */
+	if ((wait = si_fails_wait(fails, r->peer, r->now)) > 0) {
+		send_locked_out(r, wait);
 		goto out;
 	}
 	rc = hu_form_value(body, len, "token", got, sizeof(got), HU_FORM_STRICT);
@@ -889,9 +908,12 @@ do_login(struct sp_req *r, const char *body, size_t len)
 	/* compared whatever rc says: the time tells nothing about the token */
 	right = si_token_equal(r->a->token, got, strlen(got));
 	if (!right || rc != HU_FORM_OK) {
-		si_login_failed(si);
 		log_warn("status page: sign-in from %s refused: wrong token",
 		    r->peer);
+		if (si_fails_add(fails, r->peer, r->now))
+			log_warn("admin: %s locked out for %d s: %d wrong tokens "
+			    "(sign-in or API) within a minute; it gets 429 until then",
+			    r->peer, SI_FAIL_WINDOW_MS / 1000, SI_FAILS_MAX);
 		page(r, 403, "Wrong token.", true);
 		goto out;
 	}

@@ -68,7 +68,10 @@ void statuspage_handle(struct adm_ctx *a, struct evhttp_request *req,
 void statuspage_event(struct adm_ctx *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Free a->statuspage (sessions wiped first) and set it to NULL. */
+/*
+ * Free a->statuspage (sessions wiped first) and a->fails (the wrong tokens
+ * per address, shared with the admin API), and set both to NULL.
+ */
 void statuspage_free(struct adm_ctx *a);
 
 /* ---- The rendering, exported for tests/unit/test_statuspage.c ------------- */
@@ -90,9 +93,10 @@ int  sp_render(const struct adm_ctx *a, struct evbuffer *out,
     const struct sp_view *v, uint64_t now, uint64_t wall);
 
 /*
- * Let ms pass for a's sign-in state (si_advance): session ages and the
- * window of failed sign-ins move back by ms (tests; the clock is
- * pg_now_ms()). Nothing happens before a->statuspage exists.
+ * Let ms pass for a's sign-in state: session ages (si_advance, once
+ * a->statuspage exists) and the windows of wrong tokens per address
+ * (si_fails_advance, once a->fails exists) move back by ms (tests; the
+ * clock is pg_now_ms()).
  */
 void sp_advance(struct adm_ctx *a, uint64_t ms);
 

@@ -3,6 +3,7 @@
  * field has one writer, and a view is the list of fields an endpoint
  * shows, in its order.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -34,6 +35,8 @@ struct vmj {
 	const struct backend  *b;
 	size_t                 nsvc;
 	uint64_t               now;
+	const size_t          *aff;   /* the VM's live affinity entries, counted
+	                                 for the whole pool at once; NULL: count */
 };
 
 static const char *
@@ -158,23 +161,21 @@ f_connections_total(const struct vmj *c)
 static void
 f_affinity(const struct vmj *c)
 {
-	evbuffer_add_printf(c->out, "%zu", aff_count_backend(c->a->px->mbr->aff,
-	    c->b->name, c->now));
+	/* aff_count_backend walks the whole table: fine for one VM only */
+	evbuffer_add_printf(c->out, "%zu", c->aff != NULL ? *c->aff :
+	    aff_count_backend(c->a->px->mbr->aff, c->b->name, c->now));
 }
 
 struct users_arg {
 	struct evbuffer *out;
-	const char      *backend;
 	size_t           n;
 };
 
 static void
-users_of_backend(const struct us_session *us, void *arg)
+user_of_backend(const struct us_session *us, void *arg)
 {
 	struct users_arg *ua = arg;
 
-	if (strcmp(us->backend, ua->backend) != 0)
-		return;
 	if (ua->n++ > 0)
 		ADD_LIT(ua->out, ",");
 	vmj_str(ua->out, us->user);
@@ -183,10 +184,11 @@ users_of_backend(const struct us_session *us, void *arg)
 static void
 f_users(const struct vmj *c)
 {
-	struct users_arg ua = { c->out, c->b->name, 0 };
+	struct users_arg ua = { c->out, 0 };
 
 	ADD_LIT(c->out, "[");
-	us_foreach(c->a->px->mbr->us, c->now, users_of_backend, &ua);
+	us_foreach_on(c->a->px->mbr->us, c->b->name, c->now, user_of_backend,
+	    &ua);
 	ADD_LIT(c->out, "]");
 }
 
@@ -279,22 +281,101 @@ static const enum field view_api[] = {
 	F_LOAD, F_AGENT, F_HEALTH,
 };
 
-void
-vmj_backend(struct evbuffer *out, const struct adm_ctx *a,
-    const struct backend *b, enum vmj_view view, uint64_t now)
+static void
+put_backend(struct vmj *c, enum vmj_view view)
 {
 	const enum field *list = view == VMJ_API ? view_api : view_status;
 	size_t n = view == VMJ_API ? sizeof(view_api) / sizeof(view_api[0]) :
 	    sizeof(view_status) / sizeof(view_status[0]);
-	struct vmj c = { out, a, b, a->px->nsvc, now };
 
-	if (c.nsvc > CFG_MAX_SERVICES)
-		c.nsvc = CFG_MAX_SERVICES;
+	if (c->nsvc > CFG_MAX_SERVICES)
+		c->nsvc = CFG_MAX_SERVICES;
 	for (size_t i = 0; i < n; i++) {
 		/* the keys are ours: plain ASCII, written as they are */
-		evbuffer_add_printf(out, "%s\"%s\":", i == 0 ? "{" : ",",
+		evbuffer_add_printf(c->out, "%s\"%s\":", i == 0 ? "{" : ",",
 		    fields[list[i]].key);
-		fields[list[i]].put(&c);
+		fields[list[i]].put(c);
 	}
-	ADD_LIT(out, "}");
+	ADD_LIT(c->out, "}");
+}
+
+void
+vmj_backend(struct evbuffer *out, const struct adm_ctx *a,
+    const struct backend *b, enum vmj_view view, uint64_t now)
+{
+	struct vmj c = { out, a, b, a->px->nsvc, now, NULL };
+
+	put_backend(&c, view);
+}
+
+/* ---- Every VM at once (/status) --------------------------------------------- */
+
+/* One VM of the pool and its affinity entries, in one call's table. */
+struct vm_slot {
+	const struct backend *b;
+	size_t                aff;
+};
+
+/* What count_aff() is given: the pool and its VMs' slots, by address. */
+struct aff_tally {
+	const struct pool *pool;
+	struct vm_slot    *slot;
+	size_t             n;
+};
+
+static int
+slot_cmp(const void *x, const void *y)
+{
+	const struct backend *a = ((const struct vm_slot *)x)->b;
+	const struct backend *b = ((const struct vm_slot *)y)->b;
+
+	return a < b ? -1 : a > b;
+}
+
+static struct vm_slot *
+slot_of(const struct aff_tally *t, const struct backend *b)
+{
+	struct vm_slot key = { b, 0 };
+
+	return bsearch(&key, t->slot, t->n, sizeof(key), slot_cmp);
+}
+
+static void
+count_aff(const struct aff_entry *e, void *arg)
+{
+	struct aff_tally *t = arg;
+	/* the pool's own index finds the VM; its address finds the slot */
+	const struct backend *b = pool_find(t->pool, e->backend);
+	struct vm_slot *s = b != NULL ? slot_of(t, b) : NULL;
+
+	if (s != NULL)
+		s->aff++;
+}
+
+int
+vmj_status_backends(struct evbuffer *out, const struct adm_ctx *a,
+    uint64_t now)
+{
+	const struct members *m = a->px->mbr;
+	struct aff_tally t = { &m->pool, NULL, m->pool.n };
+
+	if ((t.slot = calloc(t.n + 1, sizeof(*t.slot))) == NULL)
+		return -1;
+	for (size_t i = 0; i < t.n; i++)
+		t.slot[i].b = m->pool.be[i];
+	qsort(t.slot, t.n, sizeof(*t.slot), slot_cmp);
+	/* one pass over the affinity table, not one per VM */
+	aff_foreach(m->aff, now, count_aff, &t);
+	ADD_LIT(out, "[");
+	for (size_t i = 0; i < t.n; i++) {
+		struct vmj c = { out, a, m->pool.be[i], a->px->nsvc, now,
+		    &slot_of(&t, m->pool.be[i])->aff };
+
+		if (i > 0)
+			ADD_LIT(out, ",");
+		put_backend(&c, VMJ_STATUS);
+	}
+	ADD_LIT(out, "]");
+	free(t.slot);
+	return 0;
 }

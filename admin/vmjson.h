@@ -53,4 +53,15 @@ enum vmj_view {
 void vmj_backend(struct evbuffer *out, const struct adm_ctx *a,
     const struct backend *b, enum vmj_view view, uint64_t now);
 
+/*
+ * Append every VM of a->px->mbr->pool, in pool order, to out as the JSON
+ * array of GET /status (VMJ_STATUS objects, as vmj_backend() writes them).
+ * Costs O(VMs + affinity entries + live users): the affinity entries are
+ * counted in one pass for all VMs, and each VM's users come from its own
+ * list (us_foreach_on), where vmj_backend() walks the whole affinity table
+ * for its one VM. Returns 0, or -1 when out of memory (nothing appended).
+ */
+int  vmj_status_backends(struct evbuffer *out, const struct adm_ctx *a,
+    uint64_t now);
+
 #endif

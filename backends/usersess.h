@@ -19,7 +19,10 @@
  * Bounds: at most max_users users; lookups by user name and by address are
  * O(1) on average (hash tables with a per-table random SipHash key, since
  * names and addresses come from clients); us_expire() costs O(1) per
- * session it ends (idle users are kept in order of last activity).
+ * session it ends (idle users are kept in order of last activity). The
+ * sessions of each VM are kept apart too, counted as they start, move and
+ * end, so the questions a scrape asks per VM (us_users_on, us_foreach_on)
+ * never walk the whole table.
  *
  * The clock is injected: `now` is milliseconds of a monotonic clock chosen
  * by the caller. A `now` smaller than one passed before is treated as the
@@ -43,7 +46,8 @@
 struct us_table;
 
 enum us_result {
-	US_NOMEM     = -3,  /* a new user: allocation failed; not counted */
+	US_NOMEM     = -3,  /* a new user, or a new VM for a user's session:
+	                       allocation failed; not counted, nothing ends */
 	US_FULL      = -2,  /* a new user: max_users active users; not counted */
 	US_INVALID   = -1,  /* user NULL, empty or too long; backend NULL, empty
 	                       or too long: not counted */
@@ -151,7 +155,7 @@ size_t   us_forget_backend(struct us_table *t, const char *backend,
  * users are live from there. Users idled out but not yet swept do not
  * count. The name is borrowed: valid until the next call that modifies the
  * table (any call but us_sole_user_backend, us_user_backend, us_foreach,
- * us_users_on, us_count).
+ * us_foreach_on, us_users_on, us_count).
  */
 const char *us_sole_user_backend(const struct us_table *t, const char *addr,
     uint64_t now);
@@ -167,7 +171,18 @@ const char *us_user_backend(const struct us_table *t, const char *user,
 /* Call fn for every live session (status output); fn must not modify t. */
 void     us_foreach(const struct us_table *t, uint64_t now, us_fn *fn,
     void *arg);
-/* Live sessions (distinct users) on `backend`. O(users). */
+/*
+ * Call fn for every live session on `backend` (NULL, invalid or without
+ * sessions: none), in no particular order; fn must not modify t. O(sessions
+ * on that VM), so one call per VM costs O(users + VMs) in all.
+ */
+void     us_foreach_on(const struct us_table *t, const char *backend,
+    uint64_t now, us_fn *fn, void *arg);
+/*
+ * Live sessions (distinct users) on `backend`: those idled out but not yet
+ * swept do not count. O(1) plus the sessions of that VM idled out and not
+ * yet swept (us_expire() sweeps them; the pool module does every second).
+ */
 size_t   us_users_on(const struct us_table *t, const char *backend,
     uint64_t now);
 /* Users in the table: live, or idled out and not yet swept. */

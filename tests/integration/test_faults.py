@@ -1604,6 +1604,140 @@ def test_admin_api_refuses_missing_and_wrong_tokens(fpg, pool):
     pg.wait_states({"vm1": "up"})
 
 
+ADMIN_CONNS_MAX = 64       # AC_CONNS_MAX in admin/conns.h
+ADMIN_DEADLINE_S = 10      # AC_DEADLINE_MS
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def test_admin_slow_connections_capped_and_deadlined(fpg, pool):
+    """The operator endpoint holds at most ADMIN_CONNS_MAX connections and
+    gives each request ADMIN_DEADLINE_S in all: 300 clients sending half a
+    request line, and three sending a byte a second (which never idle out),
+    cost poolgate a bounded number of descriptors and are all closed by the
+    deadline; /healthz and SSH logins work meanwhile."""
+    pg = fpg()
+    pg.wait_all_up()
+    pid = pg.proc.pid
+    base = open_fds(pid)
+    off = pg.log_size()
+    slow, opened = [], []
+    poller = select.poll()
+    t0 = time.monotonic()
+    for _ in range(300):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.71", 0))
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", pg.admin_port))
+        except BlockingIOError:
+            pass
+        slow.append(s)
+        opened.append(time.monotonic())
+        poller.register(s.fileno(), select.POLLOUT)
+        # half a request line, then nothing
+        for fd, _ in poller.poll(1000):
+            poller.unregister(fd)
+            for x in slow:
+                if x.fileno() == fd:
+                    try:
+                        x.send(b"GET /status HT")
+                    except OSError:
+                        pass
+    ended = {}   # index -> seconds after its open
+
+    def reap(timeout_s):
+        end = time.monotonic() + timeout_s
+        while True:
+            for i, s in enumerate(slow):
+                if i in ended:
+                    continue
+                try:
+                    d = s.recv(4096)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    d = b""
+                if not d:
+                    ended[i] = time.monotonic() - opened[i]
+            if time.monotonic() >= end:
+                return
+            time.sleep(0.05)
+
+    try:
+        reap(1.0)
+        fds = open_fds(pid)
+        assert fds <= base + ADMIN_CONNS_MAX + 16, (
+            "300 slow admin connections: poolgate holds %d descriptors, %d before; "
+            "the cap is %d connections" % (fds, base, ADMIN_CONNS_MAX))
+        assert len(ended) >= 300 - ADMIN_CONNS_MAX, (
+            "only %d of 300 slow admin connections were closed past the cap of %d"
+            % (len(ended), ADMIN_CONNS_MAX))
+        # another client is answered at once meanwhile, and SSH works
+        t = time.monotonic()
+        data, how, _ = http_exchange(pg.admin_port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                                     b"Connection: close\r\n\r\n", src="127.0.0.72", timeout=5)
+        assert status_of(data) == 200 and b"ok" in data, (
+            "GET /healthz during the attack: %r (%s)" % (data[:200], how))
+        assert time.monotonic() - t < 2, "GET /healthz took %.1fs" % (time.monotonic() - t)
+        assert pg.login(fresh_addr()) in vm_names(pool)
+        # three clients trickle a byte a second: never idle, never done
+        trickle = []
+        line = b"GET /status HTTP/1.1\r\nX-Slow: " + b"a" * 60
+        for _ in range(3):
+            trickle.append((connect(pg.admin_port, "127.0.0.73"), time.monotonic()))
+        closed_after = {}
+        k = 0
+        while len(closed_after) < 3 and time.monotonic() - trickle[0][1] < ADMIN_DEADLINE_S + 6:
+            for j, (s, topen) in enumerate(trickle):
+                if j in closed_after:
+                    continue
+                try:
+                    s.send(line[k:k + 1])
+                    s.settimeout(0.01)
+                    if s.recv(4096) == b"":
+                        closed_after[j] = time.monotonic() - topen
+                except socket.timeout:
+                    pass
+                except OSError:
+                    closed_after[j] = time.monotonic() - topen
+            k = min(k + 1, len(line) - 1)
+            reap(1.0)
+        assert len(closed_after) == 3, (
+            "connections sending a byte a second still open %.0fs after they opened "
+            "(deadline %ds)" % (time.monotonic() - trickle[0][1], ADMIN_DEADLINE_S))
+        for j, secs in closed_after.items():
+            assert ADMIN_DEADLINE_S - 1.5 <= secs <= ADMIN_DEADLINE_S + 3, (
+                "a trickling connection was closed %.1fs after it opened (deadline %ds)"
+                % (secs, ADMIN_DEADLINE_S))
+        # by now every half-request connection is closed, each by the deadline
+        reap(0.5)
+        late = sorted(v for v in ended.values() if v > ADMIN_DEADLINE_S + 3)
+        assert len(ended) == 300 and not late, (
+            "%d of 300 slow connections closed, %d of them later than %ds + 3s: %s"
+            % (len(ended), len(late), ADMIN_DEADLINE_S, late[:5]))
+        log = pg.log_since(off)
+        assert "admin: %d connections open (the cap)" % ADMIN_CONNS_MAX in log, log[-2000:]
+        assert "no whole request and reply within %d ms" % (ADMIN_DEADLINE_S * 1000) in log, (
+            log[-2000:])
+        # rate-limited: a line per limit per 10 s, not one per connection
+        assert log.count("connections open (the cap)") <= 3, log[-3000:]
+        for s, _ in trickle:
+            s.close()
+    finally:
+        for s in slow:
+            s.close()
+    # the descriptors come back
+    deadline = time.monotonic() + 5
+    while open_fds(pid) > base + 8 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert open_fds(pid) <= base + 8, "poolgate holds %d descriptors, %d before" % (
+        open_fds(pid), base)
+    assert pg.get("/healthz")[0] == 200
+
+
 def test_admin_listener_defaults_to_loopback(tmp_path, pool):
     lines = make_config(listen_port=2222, admin_port=9100, state_dir=str(tmp_path / "state"),
                         backends=pool.backends())

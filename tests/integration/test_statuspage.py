@@ -19,6 +19,7 @@ what conftest.py needs (root, iproute2, openssh).
 """
 
 import base64
+import http.client
 import json
 import os
 import re
@@ -380,6 +381,73 @@ def test_refusals_change_nothing(sp_poolgate):
     code, _, _ = request(pg, "POST", "/action", dict(good, op="maint"), cookie=cookie)
     assert code == 403, "a signed-out session still acts"
     assert pg.state_of(vm) == "up"
+
+
+def request_from(pg, src, method, path, fields=None, headers=None):
+    """Like request(), from client address src; returns (status, headers, body)."""
+    hdrs = dict(headers or {})
+    body = None
+    if fields is not None:
+        body = urllib.parse.urlencode(fields)
+        hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+    c = http.client.HTTPConnection("127.0.0.1", pg.admin_port, timeout=10,
+                                   source_address=(src, 0))
+    try:
+        c.request(method, path, body=body, headers=hdrs)
+        r = c.getresponse()
+        return r.status, r.headers, r.read().decode("utf-8", "replace")
+    finally:
+        c.close()
+
+
+def test_wrong_tokens_lock_out_one_address_only(sp_poolgate):
+    """Ten wrong tokens a minute from one address, sign-in form and API
+    bearer token together, lock that address out (429 with Retry-After, the
+    right token too); another address signs in and uses the API meanwhile,
+    and its success frees nobody else."""
+    pg = sp_poolgate
+    bad, good = "127.0.0.81", "127.0.0.82"
+    vm = pg.backends[0][0]
+    off = pg.log_size()
+    api = "/api/v1/backends/%s/ready" % vm
+    for i in range(5):
+        code, _, body = request_from(pg, bad, "POST", "/login", {"token": "wrong-%d" % i})
+        assert code == 403, "wrong sign-in %d from %s: %d %s" % (i, bad, code, body[:200])
+        code, _, body = request_from(pg, bad, "POST", api,
+                                     headers={"Authorization": "Bearer wrong-%d" % i})
+        assert code == 403, "wrong bearer token %d from %s: %d %s" % (i, bad, code, body[:200])
+    code, hdrs, body = request_from(pg, bad, "POST", "/login", {"token": pg.token})
+    assert code == 429, "the right token from a locked-out address: %d %s" % (code, body[:200])
+    assert 50 <= int(hdrs.get("Retry-After", "0")) <= 60, dict(hdrs)
+    assert hdrs.get("Set-Cookie") is None
+    code, hdrs, body = request_from(pg, bad, "POST", api,
+                                    headers={"Authorization": "Bearer " + pg.token})
+    assert code == 429 and 50 <= int(hdrs.get("Retry-After", "0")) <= 60, (
+        "the API with the right token from a locked-out address: %d %s %s"
+        % (code, dict(hdrs), body[:200]))
+    # reading stays open to it
+    code, _, _ = request_from(pg, bad, "GET", "/api/v1/backends")
+    assert code == 200
+
+    # the other address signs in, acts on the page and uses the API
+    code, hdrs, body = request_from(pg, good, "POST", "/login", {"token": pg.token})
+    assert code == 303, "sign-in from %s while %s is locked out: %d %s" % (
+        good, bad, code, body[:200])
+    m = re.match(r"pg_admin=([0-9a-f]{64});", hdrs.get("Set-Cookie", ""))
+    assert m, hdrs.get("Set-Cookie")
+    code, _, page = request_from(pg, good, "GET", "/",
+                                 headers={"Cookie": "pg_admin=" + m.group(1)})
+    assert code == 200 and 'action="/action"' in page, "signed-in page from %s" % good
+    code, _, body = request_from(pg, good, "POST", api,
+                                 headers={"Authorization": "Bearer " + pg.token})
+    assert code == 200, "the API from %s: %d %s" % (good, code, body[:200])
+    assert pg.state_of(vm) == "up"
+    # its success frees nobody else
+    code, _, _ = request_from(pg, bad, "POST", "/login", {"token": pg.token})
+    assert code == 429
+    log = pg.log_since(off)
+    assert log.count("admin: %s locked out" % bad) == 1, log[-2000:]
+    assert good + " locked out" not in log
 
 
 def test_page_sign_in_and_drain(sp_poolgate, browser):

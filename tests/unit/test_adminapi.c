@@ -27,6 +27,7 @@
 
 #include "admin/admin.h"
 #include "admin/adminapi.h"
+#include "admin/signin.h"
 #include "backends/members.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -157,8 +158,12 @@ struct resp {
 	char allow[64];
 	char www[64];
 	char location[128];
+	char retry_after[32];
 	char error[512];          /* the "error" member, if any */
 };
+
+/* The client address of the next calls (NULL: 127.0.0.1). */
+static const char *call_src;
 
 static void
 hdr(const struct eh_reply *er, const char *name, char *out, size_t len)
@@ -187,8 +192,10 @@ call(const char *method, const char *uri, const char *auth,
 	    auth != NULL ? "\r\n" : "",
 	    ctype != NULL ? "Content-Type: " : "", ctype != NULL ? ctype : "",
 	    ctype != NULL ? "\r\n" : "");
-	if (eh_request(&srv, NULL, method, uri, headers, body, bodylen, &er) != 0)
-		fail_msg("%s %s: %s", method, uri, er.error);
+	if (eh_request(&srv, call_src, method, uri, headers, body, bodylen,
+	    &er) != 0)
+		fail_msg("%s %s from %s: %s", method, uri,
+		    call_src != NULL ? call_src : "127.0.0.1", er.error);
 	r.code = er.status;
 	assert_true(er.body_len < sizeof(r.body));
 	memcpy(r.body, er.body, er.body_len + 1);
@@ -196,6 +203,7 @@ call(const char *method, const char *uri, const char *auth,
 	hdr(&er, "Allow", r.allow, sizeof(r.allow));
 	hdr(&er, "WWW-Authenticate", r.www, sizeof(r.www));
 	hdr(&er, "Location", r.location, sizeof(r.location));
+	hdr(&er, "Retry-After", r.retry_after, sizeof(r.retry_after));
 	eh_reply_free(&er);
 
 	/* every reply of the API is one JSON object, newline-terminated */
@@ -293,6 +301,9 @@ teardown(void **state)
 {
 	eh_stop(&srv);
 	pool_clear(&mbr.pool);
+	si_fails_free(adm.fails);
+	adm.fails = NULL;
+	call_src = NULL;
 	return 0;
 }
 
@@ -551,6 +562,63 @@ test_auth_logged(void **state)
 	assert_non_null(strstr(log, " INFO admin api: PUT vm1 by 127.0.0.1: "
 	    "refused (400): unknown member \"a?INFO fake\" (expected address, "
 	    "weight, max_sessions)\n"));
+}
+
+/*
+ * Wrong bearer tokens are limited per client address: past SI_FAILS_MAX
+ * in a minute that address gets 429 with Retry-After for every mutating
+ * call, right token or not; another address is unaffected, and reading
+ * stays open to everyone.
+ */
+static void
+test_auth_locked_out_per_address(void **state)
+{
+	const char *body = "{\"address\":\"10.0.0.9\"}";
+	struct resp *r;
+	const char *log;
+
+	log_capture();
+	call_src = "127.0.0.3";
+	for (int i = 0; i < SI_FAILS_MAX; i++)
+		assert_int_equal(call("POST", "/api/v1/backends/vm1/drain",
+		    "Bearer wrong", NULL, NULL, 0)->code, 403);
+	r = call("POST", "/api/v1/backends/vm1/drain", "Bearer " TOKEN, NULL,
+	    NULL, 0);
+	assert_int_equal(r->code, 429);
+	assert_true(atoi(r->retry_after) >= 59 && atoi(r->retry_after) <= 60);
+	assert_non_null(strstr(r->error, "too many wrong tokens from 127.0.0.3"));
+	/* whatever it sends, before its header is looked at */
+	assert_int_equal(call("PUT", "/api/v1/backends/vm4", NULL,
+	    "application/json", body, strlen(body))->code, 429);
+	/* reading needs no token and is not limited */
+	assert_int_equal(get("/api/v1/backends/vm1")->code, 200);
+	assert_int_equal(calls.admins + calls.upserts, 0);
+	/* another address: its right token works, its wrong ones are its own */
+	call_src = "127.0.0.4";
+	assert_int_equal(call("POST", "/api/v1/backends/vm1/drain",
+	    "Bearer wrong", NULL, NULL, 0)->code, 403);
+	assert_int_equal(mut("POST", "/api/v1/backends/vm1/drain", NULL)->code,
+	    200);
+	assert_int_equal(calls.admins, 1);
+	/* its success frees nobody else */
+	call_src = "127.0.0.3";
+	assert_int_equal(mut("POST", "/api/v1/backends/vm1/ready", NULL)->code,
+	    429);
+	log = log_captured();
+	/* the lock-out is logged once, the 429s are not */
+	assert_non_null(strstr(log, " WARN admin: 127.0.0.3 locked out for 60 s: "
+	    "10 wrong tokens (sign-in or API) within a minute"));
+	assert_null(strstr(strstr(log, "locked out") + 1, "locked out"));
+	assert_null(strstr(log, "refused (429)"));
+	/* a minute after its first failure the address may try again */
+	si_fails_advance(adm.fails, SI_FAIL_WINDOW_MS - 1000);
+	r = mut("POST", "/api/v1/backends/vm1/ready", NULL);
+	assert_int_equal(r->code, 429);
+	assert_string_equal(r->retry_after, "1");
+	si_fails_advance(adm.fails, 1000);
+	assert_int_equal(mut("POST", "/api/v1/backends/vm1/ready", NULL)->code,
+	    200);
+	assert_int_equal(calls.admins, 2);
 }
 
 /* ---- PUT ------------------------------------------------------------------------ */
@@ -1046,6 +1114,7 @@ main(void)
 		T(test_auth_wrong_403),
 		T(test_auth_token_not_set),
 		T(test_auth_logged),
+		T(test_auth_locked_out_per_address),
 		T(test_put_create),
 		T(test_put_update),
 		T(test_put_invalid),

@@ -320,6 +320,100 @@ test_token_equal(void **state)
 	assert_true(si_token_equal(TOKEN, TOKEN "garbage", strlen(TOKEN)));
 }
 
+/* The failure table alone, with the clock given. */
+static void
+test_fails_per_address(void **state)
+{
+	struct si_fails *f = si_fails_new(4);
+	const uint64_t t0 = 1000000;
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(si_fails_wait(f, "10.0.0.1", t0), 0);
+	/* the SI_FAILS_MAX-th failure locks, and says so once */
+	for (int i = 0; i < SI_FAILS_MAX - 1; i++) {
+		assert_false(si_fails_add(f, "10.0.0.1", t0 + i));
+		assert_int_equal(si_fails_wait(f, "10.0.0.1", t0 + i), 0);
+	}
+	assert_true(si_fails_add(f, "10.0.0.1", t0 + 100));
+	assert_false(si_fails_add(f, "10.0.0.1", t0 + 101));
+	/* locked until a minute after its first failure */
+	assert_int_equal(si_fails_wait(f, "10.0.0.1", t0 + 100),
+	    SI_FAIL_WINDOW_MS - 100);
+	assert_int_equal(si_fails_wait(f, "10.0.0.1", t0 + SI_FAIL_WINDOW_MS - 1),
+	    1);
+	/* another address is not: its failures are its own */
+	assert_int_equal(si_fails_wait(f, "10.0.0.2", t0 + 100), 0);
+	for (int i = 0; i < SI_FAILS_MAX - 1; i++)
+		assert_false(si_fails_add(f, "10.0.0.2", t0 + 200));
+	assert_int_equal(si_fails_wait(f, "10.0.0.2", t0 + 200), 0);
+	assert_int_equal(si_fails_wait(f, "10.0.0.1", t0 + 200),
+	    SI_FAIL_WINDOW_MS - 200);
+	/* the window over, the address starts again from nothing */
+	assert_int_equal(si_fails_wait(f, "10.0.0.1", t0 + SI_FAIL_WINDOW_MS), 0);
+	assert_false(si_fails_add(f, "10.0.0.1", t0 + SI_FAIL_WINDOW_MS));
+	assert_int_equal(si_fails_wait(f, "10.0.0.1", t0 + SI_FAIL_WINDOW_MS), 0);
+	/* time given back by si_fails_advance ends a window too */
+	for (int i = 0; i < SI_FAILS_MAX; i++)
+		si_fails_add(f, "10.0.0.3", t0);
+	assert_int_equal(si_fails_wait(f, "10.0.0.3", t0), SI_FAIL_WINDOW_MS);
+	si_fails_advance(f, SI_FAIL_WINDOW_MS);
+	assert_int_equal(si_fails_wait(f, "10.0.0.3", t0), 0);
+	/* NULL and "" are one address like any other */
+	for (int i = 0; i < SI_FAILS_MAX; i++)
+		si_fails_add(f, NULL, t0);
+	assert_true(si_fails_wait(f, "", t0) > 0);
+	si_fails_free(f);
+}
+
+/* At its cap the table forgets the address that failed least recently. */
+static void
+test_fails_table_bounded(void **state)
+{
+	struct si_fails *f = si_fails_new(3), *lazy = NULL;
+	char addr[SI_PEER_MAX + 16];
+
+	(void)state;
+	assert_non_null(f);
+	for (int i = 0; i < SI_FAILS_MAX; i++) {
+		si_fails_add(f, "10.0.0.1", 10);
+		si_fails_add(f, "10.0.0.2", 10);
+	}
+	si_fails_add(f, "10.0.0.3", 20);
+	/* 10.0.0.1 fails again: now 10.0.0.2 is the least recent */
+	si_fails_add(f, "10.0.0.1", 30);
+	assert_int_equal(si_fails_count(f), 3);
+	si_fails_add(f, "10.0.0.4", 40);
+	assert_int_equal(si_fails_count(f), 3);
+	assert_int_equal(si_fails_wait(f, "10.0.0.2", 50), 0);
+	assert_true(si_fails_wait(f, "10.0.0.1", 50) > 0);
+	/* many more addresses: still 3, the newest kept */
+	for (int i = 0; i < 1000; i++) {
+		snprintf(addr, sizeof(addr), "2001:db8::%x", i);
+		si_fails_add(f, addr, 60);
+	}
+	assert_int_equal(si_fails_count(f), 3);
+	for (int i = 0; i < SI_FAILS_MAX - 1; i++)
+		si_fails_add(f, addr, 60);
+	assert_true(si_fails_wait(f, addr, 60) > 0);
+	/* an address longer than SI_PEER_MAX - 1 is cut, never overflows */
+	memset(addr, 'a', sizeof(addr) - 1);
+	addr[sizeof(addr) - 1] = '\0';
+	si_fails_add(f, addr, 70);
+	si_fails_free(f);
+	si_fails_free(NULL);
+	/* si_fails_of makes the table once */
+	assert_non_null(f = si_fails_of(&lazy));
+	assert_ptr_equal(si_fails_of(&lazy), f);
+	si_fails_free(lazy);
+	/* a table of no address counts nothing */
+	assert_non_null(f = si_fails_new(0));
+	for (int i = 0; i < SI_FAILS_MAX; i++)
+		assert_false(si_fails_add(f, "10.0.0.1", 10));
+	assert_int_equal(si_fails_wait(f, "10.0.0.1", 10), 0);
+	si_fails_free(f);
+}
+
 static void
 evr_add(struct evr_ring *r, uint64_t wall, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -552,6 +646,42 @@ test_users_shown_are_capped(void **state)
 }
 
 /* ---- HTTP flows ------------------------------------------------------------ */
+
+/*
+ * Each VM shows its own users, the first SP_USERS_SHOWN by name whatever
+ * order they came in, and counts them all (one pass over each VM's list).
+ */
+static void
+test_users_shown_first_by_name(void **state)
+{
+	char user[16], want[512], *page;
+	size_t n;
+
+	(void)state;
+	ctx_setup();
+	add_vm("vm1", "10.0.0.4", 0, 100, true);
+	add_vm("vm2", "10.0.0.5", 0, 100, true);
+	/* 30 users on vm1 in a scrambled order, 2 on vm2 */
+	for (int k = 0; k < 30; k++) {
+		snprintf(user, sizeof(user), "u%02d", (k * 7) % 30);
+		add_user(user, "vm1");
+	}
+	add_user("zed", "vm2");
+	add_user("amy", "vm2");
+	page = render(NULL);
+	n = 0;
+	for (int k = 0; k < SP_USERS_SHOWN; k++)
+		n += (size_t)snprintf(want + n, sizeof(want) - n, "%su%02d",
+		    k > 0 ? ", " : "", k);
+	snprintf(want + n, sizeof(want) - n, " <span class=\"mut\">+%d more</span>",
+	    30 - SP_USERS_SHOWN);
+	assert_non_null(strstr(page, "data-n=\"30\">"));
+	assert_non_null(strstr(page, want));
+	assert_non_null(strstr(page, "data-n=\"2\">amy, zed</td>"));
+	assert_non_null(strstr(page, "<b id=\"t-users\">32</b>"));
+	free(page);
+	ctx_teardown();
+}
 
 static struct eh_server srv;
 
@@ -807,6 +937,55 @@ test_login_rate_limited(void **state)
 	sign_in(cookie);
 }
 
+/* POST /login from `from` (an Origin naming the server, as a browser sends). */
+static struct resp *
+post_from(const char *from, const char *uri, const char *body)
+{
+	char origin[48];
+
+	snprintf(origin, sizeof(origin), "http://127.0.0.1:%d", srv.port);
+	return call_from(from, "POST", uri, NULL, origin, body);
+}
+
+/* The lock-out is per client address; 429 says when to come back. */
+static void
+test_login_locked_out_per_address(void **state)
+{
+	const char *ra;
+	struct resp *r;
+	char cookie[65], csrf[65];
+
+	(void)state;
+	for (int i = 0; i < SI_LOGIN_FAILS_MAX; i++) {
+		r = post_from("127.0.0.2", "/login", "token=wrong");
+		if (r->code == -1)
+			fail_msg("cannot use 127.0.0.2 (all of 127/8 is loopback on "
+			    "Linux)");
+		assert_int_equal(r->code, 403);
+	}
+	r = post_from("127.0.0.2", "/login", "token=" TOKEN);
+	assert_int_equal(r->code, 429);
+	ra = eh_header(&r->er, "Retry-After");
+	assert_non_null(ra);
+	assert_true(atoi(ra) >= 59 && atoi(ra) <= 60);
+	assert_non_null(strstr(r->body, "Too many failed sign-ins"));
+	assert_string_equal(r->cookie, "");
+	/* meanwhile another address signs in and works */
+	sign_in(cookie);
+	csrf_of(cookie, csrf);
+	/* and its success frees nobody else */
+	assert_int_equal(post_from("127.0.0.2", "/login", "token=" TOKEN)->code,
+	    429);
+	/* nearly a minute later still locked; at the minute free again */
+	sp_advance(&adm, SI_FAIL_WINDOW_MS - 1000);
+	r = post_from("127.0.0.2", "/login", "token=" TOKEN);
+	assert_int_equal(r->code, 429);
+	assert_string_equal(eh_header(&r->er, "Retry-After"), "1");
+	sp_advance(&adm, 1000);
+	assert_int_equal(post_from("127.0.0.2", "/login", "token=" TOKEN)->code,
+	    303);
+}
+
 static void
 test_login_without_token_file(void **state)
 {
@@ -985,11 +1164,14 @@ main(void)
 		cmocka_unit_test(test_same_origin),
 		cmocka_unit_test(test_hex_matches),
 		cmocka_unit_test(test_token_equal),
+		cmocka_unit_test(test_fails_per_address),
+		cmocka_unit_test(test_fails_table_bounded),
 		cmocka_unit_test(test_events_ring),
 		cmocka_unit_test(test_render_escapes_everything),
 		cmocka_unit_test(test_render_events_ring),
 		cmocka_unit_test(test_render_200_vms),
 		cmocka_unit_test(test_users_shown_are_capped),
+		cmocka_unit_test(test_users_shown_first_by_name),
 		cmocka_unit_test_setup_teardown(test_page_signed_out, http_setup,
 		    http_teardown),
 		cmocka_unit_test_setup_teardown(test_methods_and_paths, http_setup,
@@ -998,6 +1180,8 @@ main(void)
 		    http_teardown),
 		cmocka_unit_test_setup_teardown(test_login_rate_limited, http_setup,
 		    http_teardown),
+		cmocka_unit_test_setup_teardown(test_login_locked_out_per_address,
+		    http_setup, http_teardown),
 		cmocka_unit_test_setup_teardown(test_login_without_token_file,
 		    http_setup, http_teardown),
 		cmocka_unit_test_setup_teardown(test_action, http_setup,

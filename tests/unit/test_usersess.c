@@ -596,11 +596,185 @@ test_clock_backwards(void **state)
 	caller_free(c);
 }
 
+/* Live users on vm counted the old way: a walk over every session. */
+struct walk {
+	const char *vm;
+	size_t      n;
+};
+
+static void
+walk_one(const struct us_session *s, void *arg)
+{
+	struct walk *w = arg;
+
+	if (strcmp(s->backend, w->vm) == 0)
+		w->n++;
+}
+
+static size_t
+walk_users_on(struct caller *c, const char *vm, uint64_t now)
+{
+	struct walk w = { vm, 0 };
+
+	us_foreach(c->t, now, walk_one, &w);
+	return w.n;
+}
+
+/* us_foreach_on: the sessions it shows, all on vm. */
+struct on_vm {
+	const char *vm;
+	size_t      n;
+	char        users[8][US_USER_MAX + 1];
+};
+
+static void
+collect_on(const struct us_session *s, void *arg)
+{
+	struct on_vm *o = arg;
+
+	assert_string_equal(s->backend, o->vm);
+	assert_true(o->n < 8);
+	snprintf(o->users[o->n++], sizeof(o->users[0]), "%s", s->user);
+}
+
+static bool
+listed(const struct on_vm *o, const char *user)
+{
+	for (size_t i = 0; i < o->n; i++)
+		if (strcmp(o->users[i], user) == 0)
+			return true;
+	return false;
+}
+
+static size_t
+foreach_on(struct caller *c, const char *vm, uint64_t now, struct on_vm *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->vm = vm;
+	us_foreach_on(c->t, vm, now, collect_on, o);
+	return o->n;
+}
+
+/* Both ways of counting agree, and us_foreach_on lists that many. */
+static void
+assert_on(struct caller *c, const char *vm, uint64_t now, size_t want)
+{
+	struct on_vm o;
+
+	assert_int_equal(us_users_on(c->t, vm, now), want);
+	assert_int_equal(walk_users_on(c, vm, now), want);
+	assert_int_equal(foreach_on(c, vm, now, &o), want);
+}
+
+/*
+ * The per-VM count is kept as sessions start, move and end: through every
+ * path it equals what a walk over all users gives, live users only.
+ */
+static void
+test_users_on_every_path(void **state)
+{
+	struct caller *c = caller(100);
+	struct on_vm o;
+	uint64_t id;
+
+	(void)state;
+	/* start */
+	req(c, "alice", "vm1", NULL, 0);
+	req(c, "bob", "vm1", NULL, 10);
+	assert_on(c, "vm1", 10, 2);
+	assert_on(c, "vm2", 10, 0);
+	foreach_on(c, "vm1", 10, &o);
+	assert_true(listed(&o, "alice") && listed(&o, "bob"));
+	/* continue: no change */
+	assert_int_equal(req(c, "bob", "vm1", NULL, 20), US_CONTINUED);
+	assert_on(c, "vm1", 20, 2);
+	/* move */
+	assert_int_equal(req(c, "alice", "vm2", NULL, 30), US_STARTED);
+	assert_on(c, "vm1", 30, 1);
+	assert_on(c, "vm2", 30, 1);
+	foreach_on(c, "vm2", 30, &o);
+	assert_true(listed(&o, "alice") && !listed(&o, "bob"));
+	/* a websocket keeps bob live past session_idle ... */
+	id = us_ws_open(c->t, "bob", "vm1", 40);
+	assert_true(id != 0);
+	assert_on(c, "vm1", 40 + 5 * IDLE, 1);
+	/* ... while alice idled out: not counted though not swept */
+	assert_on(c, "vm2", 30 + IDLE - 1, 1);
+	assert_on(c, "vm2", 30 + IDLE, 0);
+	/* the websocket closes: bob's idle time starts there */
+	us_ws_close(c->t, "bob", id, 5000);
+	assert_on(c, "vm1", 5000 + IDLE - 1, 1);
+	assert_on(c, "vm1", 5000 + IDLE, 0);
+	/* expire: both end, the counts stay 0 */
+	assert_int_equal(expire(c, 5000 + IDLE), 2);
+	assert_on(c, "vm1", 5000 + IDLE, 0);
+	assert_on(c, "vm2", 5000 + IDLE, 0);
+	assert_int_equal(us_count(c->t), 0);
+	/* a VM emptied and used again */
+	req(c, "carol", "vm1", NULL, 7000);
+	assert_on(c, "vm1", 7000, 1);
+	/* back on the same VM after idling out, unswept: one session */
+	assert_int_equal(req(c, "carol", "vm1", NULL, 7000 + IDLE), US_STARTED);
+	assert_int_equal(c->nended, 4);         /* moved, two expired, this */
+	assert_string_equal(c->last_user, "carol");
+	assert_on(c, "vm1", 7000 + IDLE, 1);
+	/* forget_backend: only that VM's users go, websockets or not */
+	req(c, "dave", "vm3", NULL, 8500);
+	req(c, "erin", "vm3", NULL, 8500);
+	req(c, "fred", "vm4", NULL, 8500);
+	assert_true(us_ws_open(c->t, "dave", "vm3", 8500) != 0);
+	assert_on(c, "vm3", 8500, 2);
+	assert_int_equal(us_forget_backend(c->t, "vm3", on_end, c), 2);
+	assert_on(c, "vm3", 8500, 0);
+	assert_on(c, "vm4", 8500, 1);
+	assert_on(c, "vm1", 8500, 1);
+	assert_int_equal(us_forget_backend(c->t, "vm3", on_end, c), 0);
+	/* the forgotten VM comes back */
+	req(c, "dave", "vm3", NULL, 8600);
+	assert_on(c, "vm3", 8600, 1);
+	/* NULL, empty, too long: nobody */
+	assert_int_equal(us_users_on(c->t, NULL, 8600), 0);
+	assert_int_equal(us_users_on(c->t, "", 8600), 0);
+	assert_int_equal(foreach_on(c, NULL, 8600, &o), 0);
+	caller_free(c);
+}
+
+/* Reclaiming an idled-out user for a new one moves the count too. */
+static void
+test_users_on_reclaim_and_full(void **state)
+{
+	struct caller *c = caller(2);
+
+	(void)state;
+	req(c, "g1", "vm1", NULL, 0);
+	req(c, "g2", "vm2", NULL, 0);
+	assert_int_equal(req(c, "g3", "vm1", NULL, 10), US_FULL);
+	assert_on(c, "vm1", 10, 1);
+	/* g1 idled out: g3 takes its place, on g1's own VM */
+	assert_int_equal(req(c, "g3", "vm1", NULL, IDLE), US_STARTED);
+	assert_on(c, "vm1", IDLE, 1);
+	assert_on(c, "vm2", IDLE, 0);           /* g2 idled out too */
+	/* g2's place, for a VM nobody used yet */
+	assert_int_equal(req(c, "g4", "vm9", NULL, IDLE), US_STARTED);
+	assert_on(c, "vm9", IDLE, 1);
+	assert_on(c, "vm2", IDLE, 0);
+	assert_int_equal(us_count(c->t), 2);
+	assert_int_equal(load(c, "vm2"), 0);
+	caller_free(c);
+}
+
 /*
  * Many users, addresses and VMs, against a plain model: exercises bucket
  * growth of both hash tables and reclaiming under a cap.
  */
 #define MANY 3000
+
+static void
+count_one(const struct us_session *s, void *arg)
+{
+	(void)s;
+	(*(size_t *)arg)++;
+}
 struct model {
 	int      vm;           /* -1: no session */
 	uint64_t last;
@@ -640,6 +814,12 @@ test_many_against_model(void **state)
 		m[u].last = now;
 		if (step % 1000 == 0)
 			expire(c, now);
+		if (step % 997 == 0)
+			for (i = 0; i < 4; i++) {
+				snprintf(vm, sizeof(vm), "vm%d", i);
+				assert_int_equal(us_users_on(c->t, vm, now),
+				    walk_users_on(c, vm, now));
+			}
 	}
 	users_live = 0;
 	memset(vmload, 0, sizeof(vmload));
@@ -651,6 +831,15 @@ test_many_against_model(void **state)
 		snprintf(addr, sizeof(addr), "2001:db8::%x", i);
 		snprintf(vm, sizeof(vm), "vm%d", m[i].vm);
 		assert_string_equal(sole(c, addr, now), vm);
+	}
+	/* before the sweep: idled-out users not counted, live ones are */
+	for (i = 0; i < 4; i++) {
+		size_t k = 0;
+
+		snprintf(vm, sizeof(vm), "vm%d", i);
+		assert_int_equal(us_users_on(c->t, vm, now), vmload[i]);
+		us_foreach_on(c->t, vm, now, count_one, &k);
+		assert_int_equal(k, vmload[i]);
 	}
 	expire(c, now);
 	assert_int_equal(us_count(c->t), users_live);
@@ -687,6 +876,8 @@ main(void)
 		cmocka_unit_test(test_invalid_arguments),
 		cmocka_unit_test(test_forget_backend),
 		cmocka_unit_test(test_foreach_and_set_idle),
+		cmocka_unit_test(test_users_on_every_path),
+		cmocka_unit_test(test_users_on_reclaim_and_full),
 		cmocka_unit_test(test_clock_backwards),
 		cmocka_unit_test(test_many_against_model),
 	};
