@@ -400,7 +400,7 @@ test_send_pty(void **state)
 	    (name = ptsname(m)) == NULL || strncmp(name, "/dev/", 5) != 0) {
 		if (m != -1)
 			close(m);
-		skip();
+		fail_msg("no pseudo-terminal for the test (/dev/ptmx, /dev/pts)");
 	}
 	memset(s, 0, sizeof(s));
 	strcpy(s[0].user, "alice");

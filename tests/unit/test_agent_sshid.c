@@ -89,7 +89,8 @@ test_fingerprint(void **state)
 
 	(void)state;
 	if (!have_keygen)
-		skip();
+		fail_msg("ssh-keygen not found: openssh-client is required "
+		    "(deploy/install-deps)");
 	for (i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		text = ag_read_text(path, 16384, &len);
@@ -246,7 +247,8 @@ test_collect(void **state)
 
 	(void)state;
 	if (!have_keygen)
-		skip();
+		fail_msg("ssh-keygen not found: openssh-client is required "
+		    "(deploy/install-deps)");
 	snprintf(path, sizeof(path), "%s/ca.pub", dir);
 	assert_int_equal(sid_ca_fingerprint(path, ca, sizeof(ca), err, sizeof(err)), 0);
 	assert_int_equal(sid_ca_fingerprint("SHA256:abc", ca + 0, sizeof(ca), err,
