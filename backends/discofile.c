@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "backends/discofile.h"
+#include "lib/text.h"
 
 #define DF_QUOTE_MAX 40         /* bytes of a field shown in a message */
 #define DF_BOM       "\xef\xbb\xbf"
@@ -91,22 +92,6 @@ df_quote(const char *s, size_t len, char *out, size_t outlen)
 
 #define QUOTE_BUF (DF_QUOTE_MAX * 4 + 8)
 
-static bool
-df_name_valid(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len > CFG_NAME_MAX)
-		return false;
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-			return false;
-	}
-	return true;
-}
 
 bool
 df_addr_usable(const struct sockaddr_storage *ss)
@@ -225,9 +210,9 @@ df_line(struct df_parser *p, const char *s, size_t len, int line)
 	if (nf == 0)
 		return;         /* blank or comment */
 
-	if (!df_name_valid(f[0], fl[0])) {
+	if (!pg_name_valid_n(f[0], fl[0], CFG_NAME_MAX)) {
 		df_error(p, line, "%s is not a VM name (expected 1 to %d of "
-		    "A-Z a-z 0-9 _ . -)", df_quote(f[0], fl[0], q, sizeof(q)),
+		    PG_NAME_RULE ")", df_quote(f[0], fl[0], q, sizeof(q)),
 		    CFG_NAME_MAX);
 		return;
 	}

@@ -20,6 +20,7 @@
 
 #include "backends/statefile.h"
 #include "lib/atomicfile.h"
+#include "lib/text.h"
 
 #define SF_CRC_DIGITS 8
 #define SF_U64_DIGITS 20
@@ -52,18 +53,7 @@ sf_crc32(const char *p, size_t len)
 static bool
 sf_backend_valid(const char *s, size_t len)
 {
-	size_t i;
-
-	if (len == 0 || len > CFG_NAME_MAX)
-		return false;
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-			return false;
-	}
-	return true;
+	return pg_name_valid_n(s, len, CFG_NAME_MAX);   /* the one VM-name rule */
 }
 
 /*

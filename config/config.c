@@ -20,6 +20,7 @@
  * each row says by CFG_F_START_ONLY whether a running daemon can apply it.
  */
 #include "config/config.h"
+#include "lib/text.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -827,7 +828,7 @@ static void expected(const struct cfg_setting *e, char *buf, size_t len)
 		snprintf(buf, len, "a string of %" PRId64 " to %" PRId64 " characters", e->min, e->max);
 		break;
 	case CFG_T_NAME:
-		snprintf(buf, len, "a name of %" PRId64 " to %" PRId64 " characters A-Z a-z 0-9 _ . -",
+		snprintf(buf, len, "a name of %" PRId64 " to %" PRId64 " characters " PG_NAME_RULE,
 		    e->min, e->max);
 		break;
 	case CFG_T_DURATION:
@@ -1056,12 +1057,8 @@ static bool valid_name(const char *s, const struct cfg_setting *e)
 {
 	size_t n = strlen(s);
 
-	if ((int64_t)n < e->min || (int64_t)n > e->max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
-			return false;
-	return true;
+	/* The one name rule (lib/text.h): a name reaches hooks as an argument. */
+	return (int64_t)n >= e->min && pg_name_valid_n(s, n, (size_t)e->max);
 }
 
 /*

@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "lib/atomicfile.h"
+#include "lib/text.h"
 #include "http/cookie.h"
 
 /*
@@ -48,18 +49,7 @@ ck_errf(char *err, size_t errlen, const char *fmt, ...)
 static bool
 ck_vm_valid(const char *s, size_t len)
 {
-	size_t i;
-
-	if (len == 0 || len > CK_VM_MAX)
-		return false;
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-			return false;
-	}
-	return true;
+	return pg_name_valid_n(s, len, CK_VM_MAX);   /* the one VM-name rule */
 }
 
 static bool

@@ -8,10 +8,13 @@
 bool
 pg_name_valid(const char *s, size_t max)
 {
-	size_t n;
+	return s != NULL && pg_name_valid_n(s, strnlen(s, max + 1), max);
+}
 
-	if (s == NULL || (n = strnlen(s, max + 1)) == 0 || n > max ||
-	    s[0] == '-' || s[0] == '.')
+bool
+pg_name_valid_n(const char *s, size_t n, size_t max)
+{
+	if (s == NULL || n == 0 || n > max || s[0] == '-' || s[0] == '.')
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];

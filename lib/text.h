@@ -16,6 +16,9 @@
  */
 bool pg_name_valid(const char *s, size_t max);
 
+/* The same rule for the len bytes at s (not NUL-terminated). */
+bool pg_name_valid_n(const char *s, size_t len, size_t max);
+
 /* What pg_name_valid accepts, for error messages. */
 #define PG_NAME_RULE "A-Z a-z 0-9 _ - . (not starting with - or .)"
 

@@ -718,7 +718,7 @@ static void test_wrong_types(void **state)
 	        "such as \"2s\")",
 	    "5: affinity.by_client_ip: \"yes\" is a string (expected true or false)",
 	    "7: services[0].name: 1 is an integer (expected a name of 1 to 63 characters "
-	        "A-Z a-z 0-9 _ . -)",
+	        "A-Z a-z 0-9 _ - . (not starting with - or .))",
 	    "7: services[0].listen: \"*:22\" is a string (expected an array [ \"ADDR:PORT\", ... ] "
 	        "of 1 to 16 addresses)",
 	    "7: services[0].port: \"22\" is a string (expected an integer from 1 to 65535)",
@@ -797,15 +797,15 @@ static void test_strings_and_names(void **state)
 	    "1: state_dir: empty string (expected 1 to 4095 characters)",
 	    "2: admin.token_file: empty string (expected 1 to 4095 characters)",
 	    "4: services[0].name: \"\" is not a valid name (expected a name of 1 to 63 characters "
-	        "A-Z a-z 0-9 _ . -)",
+	        "A-Z a-z 0-9 _ - . (not starting with - or .))",
 	    "5: services[1].name: \"a b\" is not a valid name (expected a name of 1 to 63 characters "
-	        "A-Z a-z 0-9 _ . -)",
+	        "A-Z a-z 0-9 _ - . (not starting with - or .))",
 	    "6: services[2].name: \"a/b\" is not a valid name (expected a name of 1 to 63 characters "
-	        "A-Z a-z 0-9 _ . -)",
+	        "A-Z a-z 0-9 _ - . (not starting with - or .))",
 	    "7: services[3].name: \"0123456789012345678901234567890123456789012345678901234567890123\" "
-	        "is not a valid name (expected a name of 1 to 63 characters A-Z a-z 0-9 _ . -)",
+	        "is not a valid name (expected a name of 1 to 63 characters A-Z a-z 0-9 _ - . (not starting with - or .))",
 	    "9: backends[0].name: \"vm\\xc3\\xa9\" is not a valid name (expected a name of 1 to 63 "
-	        "characters A-Z a-z 0-9 _ . -)");
+	        "characters A-Z a-z 0-9 _ - . (not starting with - or .))");
 
 	/* 63 characters is the longest name */
 	cfg = expect_ok("services = ( { name = "
@@ -934,14 +934,14 @@ static void test_missing_required(void **state)
 	    "  { name = \"vm2\"; }\n"
 	    ");\n",
 	    "2: services[0].name: missing required setting (expected a name of 1 to 63 characters "
-	        "A-Z a-z 0-9 _ . -)",
+	        "A-Z a-z 0-9 _ - . (not starting with - or .))",
 	    "2: services[0].listen: missing required setting (expected an array [ \"ADDR:PORT\", ... ] "
 	        "of 1 to 16 addresses)",
 	    "2: services[0].port: missing required setting (expected an integer from 1 to 65535)",
 	    "5: services[1].listen: missing required setting (expected an array [ \"ADDR:PORT\", ... ] "
 	        "of 1 to 16 addresses)",
 	    "9: backends[0].name: missing required setting (expected a name of 1 to 63 characters "
-	        "A-Z a-z 0-9 _ . -)",
+	        "A-Z a-z 0-9 _ - . (not starting with - or .))",
 	    "9: backends[0].address: missing required setting (expected a numeric IPv4 or IPv6 "
 	        "address without port, such as \"10.0.0.4\" or \"fd00::4\")",
 	    "10: backends[1].address: missing required setting (expected a numeric IPv4 or IPv6 "

@@ -188,7 +188,7 @@ test_line_ends(void **state)
 
 	/* a CR inside the line is no line end */
 	bad_s("vm1\r10.0.0.4\n", "backends:1: \"vm1\\x0d10.0.0.4\" is not a "
-	    "VM name (expected 1 to 63 of A-Z a-z 0-9 _ . -)");
+	    "VM name (expected 1 to 63 of A-Z a-z 0-9 _ - . (not starting with - or .))");
 }
 
 static void
@@ -198,11 +198,11 @@ test_bad_name(void **state)
 
 	(void)state;
 	bad_s("vm1 10.0.0.4\nvm/2 10.0.0.5\n", "backends:2: \"vm/2\" is not a "
-	    "VM name (expected 1 to 63 of A-Z a-z 0-9 _ . -)");
+	    "VM name (expected 1 to 63 of A-Z a-z 0-9 _ - . (not starting with - or .))");
 	bad_s("v\"m 10.0.0.5\n", "backends:1: \"v\\\"m\" is not a VM name "
-	    "(expected 1 to 63 of A-Z a-z 0-9 _ . -)");
+	    "(expected 1 to 63 of A-Z a-z 0-9 _ - . (not starting with - or .))");
 	bad_s("vm\xc3\xa9 10.0.0.5\n", "backends:1: \"vm\\xc3\\xa9\" is not a "
-	    "VM name (expected 1 to 63 of A-Z a-z 0-9 _ . -)");
+	    "VM name (expected 1 to 63 of A-Z a-z 0-9 _ - . (not starting with - or .))");
 	/* 63 is fine, 64 is not; a long field is cut in the message */
 	memset(s, 'a', 63);
 	strcpy(s + 63, " 10.0.0.4\n");
@@ -215,7 +215,7 @@ test_bad_name(void **state)
 	memset(s, 'a', 64);
 	strcpy(s + 64, " 10.0.0.4\n");
 	bad_s(s, "backends:1: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"... "
-	    "is not a VM name (expected 1 to 63 of A-Z a-z 0-9 _ . -)");
+	    "is not a VM name (expected 1 to 63 of A-Z a-z 0-9 _ - . (not starting with - or .))");
 }
 
 static void
