@@ -9,26 +9,6 @@
 
 enum col { C_OTHER = 0, C_GPU, C_PID, C_SM, C_MEM, C_FB, C_COMMAND };
 
-/* Split line (len bytes) at blanks into at most max words. */
-static size_t
-words(const char *line, size_t len, const char **w, size_t *wl, size_t max)
-{
-	size_t n = 0, i = 0, s;
-
-	while (i < len && n < max) {
-		while (i < len && (line[i] == ' ' || line[i] == '\t'))
-			i++;
-		if (i == len)
-			break;
-		s = i;
-		while (i < len && line[i] != ' ' && line[i] != '\t')
-			i++;
-		w[n] = line + s;
-		wl[n++] = i - s;
-	}
-	return n;
-}
-
 static bool
 is(const char *w, size_t len, const char *lit)
 {
@@ -66,7 +46,7 @@ gpu_parse_pmon(const char *buf, size_t len, struct gpu_sample *out,
 		if (nl == NULL)
 			nl = end;
 		if (*p == '#') {
-			nw = words(p + 1, (size_t)(nl - p - 1), w, wl, GPU_COLS_MAX);
+			nw = ag_words(p + 1, (size_t)(nl - p - 1), w, wl, GPU_COLS_MAX);
 			/* The names row has "pid"; the units row under it has not. */
 			for (i = 0; i < nw && !is(w[i], wl[i], "pid"); i++)
 				;
@@ -85,7 +65,7 @@ gpu_parse_pmon(const char *buf, size_t len, struct gpu_sample *out,
 		}
 		if (!header)
 			continue;
-		nw = words(p, (size_t)(nl - p), w, wl, GPU_COLS_MAX);
+		nw = ag_words(p, (size_t)(nl - p), w, wl, GPU_COLS_MAX);
 		if (nw < ncols - (ncols > 0 && cols[ncols - 1] == C_COMMAND))
 			continue;
 		memset(&g, 0, sizeof(g));

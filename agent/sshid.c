@@ -55,26 +55,6 @@ b64decode(const char *s, size_t len, unsigned char *out, size_t cap)
 	return bits >= 6 ? -1 : (long)n;
 }
 
-/* Blank-separated words of a line. */
-static size_t
-split(const char *line, size_t len, const char **w, size_t *wl, size_t max)
-{
-	size_t n = 0, i = 0, s;
-
-	while (i < len && n < max) {
-		while (i < len && (line[i] == ' ' || line[i] == '\t'))
-			i++;
-		if (i == len)
-			break;
-		s = i;
-		while (i < len && line[i] != ' ' && line[i] != '\t')
-			i++;
-		w[n] = line + s;
-		wl[n++] = i - s;
-	}
-	return n;
-}
-
 /* Does blob start with the SSH string type (uint32 length, bytes)? */
 static bool
 blob_names(const unsigned char *b, long n, const char *type, size_t tlen)
@@ -105,7 +85,7 @@ sid_fingerprint(const char *text, size_t len, char *type, size_t tsize,
 		nl = memchr(p, '\n', (size_t)(end - p));
 		if (nl == NULL)
 			nl = end;
-		nw = split(p, (size_t)(nl - p), w, wl, 4);
+		nw = ag_words(p, (size_t)(nl - p), w, wl, 4);
 		for (i = 0; i + 1 < nw; i++) {
 			if (w[i][0] == '#')
 				break;
@@ -165,7 +145,7 @@ static bool
 fp_word(const char *v, size_t vlen, char *fp, size_t fsize)
 {
 	const char *w[3];
-	size_t wl[3], nw = split(v, vlen, w, wl, 3);
+	size_t wl[3], nw = ag_words(v, vlen, w, wl, 3);
 
 	if (nw < 2 || wl[1] < 8 || wl[1] >= fsize || memcmp(w[1], "SHA256:", 7) != 0)
 		return false;
@@ -189,7 +169,7 @@ static int
 validity(const char *v, size_t vlen, struct sid_cert *c)
 {
 	const char *w[5];
-	size_t wl[5], nw = split(v, vlen, w, wl, 5);
+	size_t wl[5], nw = ag_words(v, vlen, w, wl, 5);
 
 	c->valid_from_ms = 0;
 	c->valid_to_ms = UINT64_MAX;
@@ -241,7 +221,7 @@ sid_parse_listing(const char *text, size_t len, struct sid_cert *out,
 		in_princ = false;
 		if (field(line, ll, "Type:", &v, &vlen)) {
 			const char *w[3];
-			size_t wl[3], nw = split(v, vlen, w, wl, 3);
+			size_t wl[3], nw = ag_words(v, vlen, w, wl, 3);
 
 			if (nw >= 1)
 				ag_copyn(out->type, sizeof(out->type), w[0], wl[0]);

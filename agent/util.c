@@ -194,3 +194,22 @@ ag_parse_iso8601(const char *s, uint64_t *ms)
 	*ms = (uint64_t)t * 1000u + (uint64_t)frac;
 	return 0;
 }
+
+size_t
+ag_words(const char *line, size_t len, const char **w, size_t *wl, size_t max)
+{
+	size_t n = 0, i = 0, s;
+
+	while (i < len && n < max) {
+		while (i < len && (line[i] == ' ' || line[i] == '\t'))
+			i++;
+		if (i == len)
+			break;
+		s = i;
+		while (i < len && line[i] != ' ' && line[i] != '\t')
+			i++;
+		w[n] = line + s;
+		wl[n++] = i - s;
+	}
+	return n;
+}

@@ -50,4 +50,12 @@ int   ag_parse_iso8601(const char *s, uint64_t *ms);
 /* True when s (len bytes) are all decimal digits and len > 0. */
 bool  ag_all_digits(const char *s, size_t len);
 
+/*
+ * Split line[0..len) at blanks (space, tab) into at most max words: w[i]
+ * points into line (not NUL-terminated), wl[i] is its length. Returns the
+ * number of words; words past max are left unread.
+ */
+size_t ag_words(const char *line, size_t len, const char **w, size_t *wl,
+    size_t max);
+
 #endif
