@@ -25,6 +25,7 @@ be_free(struct backend *b)
 	if (b == NULL)
 		return;
 	free(b->addr.text);
+	free(b->report);
 	free(b);
 }
 
@@ -226,13 +227,24 @@ be_agent_clear(struct backend *b)
 	b->agent_last[0] = '\0';
 	b->agent_last_ok = false;
 	b->agent_last_ms = 0;
+	b->reported = 0;
+	b->identity_bad = false;
+	b->evicting = false;
+	b->report_ok = false;
+	b->report_ms = 0;
+	b->report_err[0] = '\0';
+	b->identity_why[0] = '\0';
+	b->claims_lost = 0;
 }
 
 enum be_admin
 be_admin_effective(const struct backend *b)
 {
 	/* The enum is ordered by strength: ready < drain < maint. */
-	return b->agent_admin > b->admin ? b->agent_admin : b->admin;
+	enum be_admin a = b->agent_admin > b->admin ? b->agent_admin : b->admin;
+
+	/* An eviction the agent reports drains like the agent's own drain. */
+	return b->evicting && a < BE_ADMIN_DRAIN ? BE_ADMIN_DRAIN : a;
 }
 
 int
@@ -242,6 +254,12 @@ be_weight(const struct backend *b)
 	int64_t w = (int64_t)b->weight * pct;
 
 	return w < 0 ? 0 : w > INT_MAX ? INT_MAX : (int)w;
+}
+
+int
+be_load(const struct backend *b)
+{
+	return b->reported > b->sessions ? b->reported : b->sessions;
 }
 
 int
@@ -266,7 +284,7 @@ be_state(const struct backend *b, size_t nservices)
 	/* A weight of 0% is HAProxy's drain: returning users only. */
 	if (adm == BE_ADMIN_DRAIN || b->removed || be_weight(b) == 0)
 		return BE_DRAIN;
-	if (b->agent_down)
+	if (b->agent_down || b->identity_bad)
 		return BE_DOWN;
 	if (nservices > CFG_MAX_SERVICES)
 		nservices = CFG_MAX_SERVICES;
@@ -339,8 +357,8 @@ be_takes_new(const struct backend *b, size_t svc)
 		return false;
 	max = be_max_sessions(b);
 	if (be_admin_effective(b) != BE_ADMIN_READY || b->removed ||
-	    b->agent_down || be_weight(b) <= 0 || !b->health[svc].hc.up ||
-	    (max != 0 && b->sessions >= max))
+	    b->agent_down || b->identity_bad || be_weight(b) <= 0 ||
+	    !b->health[svc].hc.up || (max != 0 && be_load(b) >= max))
 		return false;
 	/*
 	 * A user placed now will use every service of the VM (SSH beside
@@ -361,7 +379,7 @@ be_takes_affine(const struct backend *b, size_t svc)
 		return false;
 	/* The agent's down is a failed health check: no affinity either. */
 	return be_admin_effective(b) != BE_ADMIN_MAINT && !b->agent_down &&
-	    b->health[svc].hc.up;
+	    !b->identity_bad && b->health[svc].hc.up;
 }
 
 bool

@@ -34,6 +34,8 @@
 #include "backends/ready.h"
 #include "config/config.h"
 
+struct vm_report;   /* backends/report.h */
+
 enum be_admin { BE_ADMIN_READY = 0, BE_ADMIN_DRAIN, BE_ADMIN_MAINT };
 
 /* Where a VM's membership comes from; each source manages only its own. */
@@ -56,11 +58,14 @@ struct backend {
 	 * health, right behind): see bench/bench_select.c.
 	 */
 	int              sessions;        /* live sessions, all services */
+	int              reported;        /* users with work, as the agent's report says */
 	int              weight;          /* >= 1 */
 	int              max_sessions;    /* 0 = no cap */
 	enum be_admin    admin;
 	bool             removed;         /* gone from the config: drain, then free */
 	bool             agent_down;      /* agent said down/fail/stopped */
+	bool             identity_bad;    /* its SSH host keys are not the pool's */
+	bool             evicting;        /* the cloud evicts it: drain (report) */
 	enum be_admin    agent_admin;     /* the agent's own ready/drain/maint */
 	int              agent_weight_pct; /* -1 = none, else 0..AGENT_PCT_MAX of weight */
 	int              agent_maxconn;   /* -1 = none, 0 = no cap from the agent */
@@ -91,6 +96,18 @@ struct backend {
 	bool             agent_last_ok;   /* the last attempt got a valid reply */
 	uint64_t         agent_last_ms;   /* clock of the last attempt, 0 = never */
 	void            *agent_check;     /* owned by backends/check_agent.c */
+	/*
+	 * The agent's last report (GET /v1/report, backends/report.h), kept
+	 * by members (mbr_report): `report` is the last one read (NULL before
+	 * the first), report_ok whether the last attempt read one.
+	 */
+	struct vm_report *report;         /* owned */
+	bool             report_ok;
+	uint64_t         report_ms;       /* clock of the last attempt, 0 = never */
+	char             report_err[128]; /* why the last attempt failed */
+	char             identity_why[192]; /* identity_bad: the first reason */
+	int              claims_lost;     /* users with work here whose affinity
+	                                     another VM holds (more recent work) */
 	enum be_source   source;          /* who manages it */
 
 	/*
@@ -197,6 +214,12 @@ enum be_admin   be_admin_effective(const struct backend *b);
  * weight 1. 0 (an agent's 0%) means no new sessions.
  */
 int             be_weight(const struct backend *b);
+/*
+ * The load selection and max_sessions compare: the larger of poolgate's
+ * count and the users with work the agent reports (a user's detached job
+ * is load poolgate never saw connect).
+ */
+int             be_load(const struct backend *b);
 /* The session cap: the lower of max_sessions and the agent's maxconn; 0 = none. */
 int             be_max_sessions(const struct backend *b);
 /* Forget everything the agent reported (no agent yet, or its check removed). */

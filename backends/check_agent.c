@@ -13,6 +13,7 @@
 
 #include "backends/agent.h"
 #include "backends/check_agent.h"
+#include "backends/report.h"
 #include "lib/log.h"
 
 struct agent_check {
@@ -24,6 +25,9 @@ struct agent_check {
 	struct event_base  *base;
 	struct event       *timer;
 	struct bufferevent *bev;          /* probe in flight, or NULL */
+	struct bufferevent *rbev;         /* report request in flight, or NULL */
+	bool                report;       /* also read GET /v1/report */
+	struct vm_report   *rep;          /* parse buffer, owned (big: not on the stack) */
 	uint64_t            started_ms;
 	bool                failing;      /* the last attempt failed (logged) */
 	char                note[AGENT_NOTE_MAX + 1]; /* last note logged */
@@ -40,17 +44,29 @@ set_timer(struct agent_check *c, uint64_t ms)
 	evtimer_add(c->timer, &tv);
 }
 
-/* Close the probe and plan the next one interval after this one started. */
+static void report_start(struct agent_check *c);
+
+/* Plan the next round interval after this one started. */
 static void
-probe_end(struct agent_check *c, uint64_t now)
+round_end(struct agent_check *c, uint64_t now)
 {
 	uint64_t spent = now - c->started_ms;
 
+	set_timer(c, spent < c->interval_ms ? c->interval_ms - spent : 0);
+}
+
+/* Close the line probe; the report comes next, if asked for. */
+static void
+probe_end(struct agent_check *c, uint64_t now)
+{
 	if (c->bev != NULL) {
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
-	set_timer(c, spent < c->interval_ms ? c->interval_ms - spent : 0);
+	if (c->report)
+		report_start(c);
+	else
+		round_end(c, now);
 }
 
 /* No valid reply: keep what the agent said last, say why in the status. */
@@ -167,17 +183,108 @@ probe_eventcb(struct bufferevent *bev, short what, void *arg)
 	probe_failed(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 }
 
+/* The agent's address: the VM's, on the agent port. */
+static void
+agent_addr(const struct agent_check *c, struct sockaddr_storage *ss)
+{
+	memcpy(ss, &c->b->addr.ss, sizeof(*ss));
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)c->port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)c->port);
+}
+
+/* ---- the report ------------------------------------------------------------ */
+
+static void
+report_end(struct agent_check *c, const char *buf, size_t len, const char *why)
+{
+	char err[160] = "";
+	const char *body;
+	size_t blen;
+	const struct vm_report *r = NULL;
+
+	if (why != NULL)
+		snprintf(err, sizeof(err), "%s", why);
+	else if (rep_http_body(buf, len, &body, &blen, err, sizeof(err)) == 0) {
+		if (c->rep == NULL && (c->rep = malloc(sizeof(*c->rep))) == NULL)
+			snprintf(err, sizeof(err), "out of memory");
+		else if (rep_parse(body, blen, c->rep, err, sizeof(err)) == 0)
+			r = c->rep;
+	}
+	mbr_report(c->m, c->b, r, err, pg_now_ms());
+	if (c->rbev != NULL) {
+		bufferevent_free(c->rbev);
+		c->rbev = NULL;
+	}
+	round_end(c, pg_now_ms());
+}
+
+static void
+report_readcb(struct bufferevent *bev, void *arg)
+{
+	struct agent_check *c = arg;
+
+	if (evbuffer_get_length(bufferevent_get_input(bev)) > REP_HTTP_MAX)
+		report_end(c, NULL, 0, "answer over the limit of "
+		    "2097152 bytes");
+}
+
+static void
+report_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct agent_check *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	char req[256];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		snprintf(req, sizeof(req), "GET /v1/report HTTP/1.1\r\n"
+		    "Host: %s\r\nUser-Agent: poolgate\r\nAccept: "
+		    "application/json\r\nConnection: close\r\n\r\n",
+		    c->b->addr.text);
+		bufferevent_write(bev, req, strlen(req));
+		bufferevent_enable(bev, EV_READ);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		size_t len = evbuffer_get_length(in);
+
+		report_end(c, (const char *)evbuffer_pullup(in, (ssize_t)len),
+		    len, NULL);
+		return;
+	}
+	report_end(c, NULL, 0,
+	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static void
+report_start(struct agent_check *c)
+{
+	struct sockaddr_storage ss;
+	struct bufferevent *bev;
+
+	agent_addr(c, &ss);
+	c->rbev = bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		report_end(c, NULL, 0, "out of resources");
+		return;
+	}
+	bufferevent_setcb(bev, report_readcb, NULL, report_eventcb, c);
+	set_timer(c, c->timeout_ms);    /* the request's deadline */
+	if (bufferevent_socket_connect(bev, (struct sockaddr *)&ss,
+	    (int)c->b->addr.len) == -1 && c->rbev == bev)
+		report_end(c, NULL, 0, "connect failed");
+}
+
+/* ---- the agent-check line ------------------------------------------------- */
+
 static void
 probe_start(struct agent_check *c)
 {
 	struct sockaddr_storage ss;
 	struct bufferevent *bev;
 
-	memcpy(&ss, &c->b->addr.ss, sizeof(ss));
-	if (ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)c->port);
-	else
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)c->port);
+	agent_addr(c, &ss);
 	c->started_ms = pg_now_ms();
 	c->bev = bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
@@ -204,13 +311,15 @@ agent_timercb(evutil_socket_t fd, short what, void *arg)
 
 	if (c->bev != NULL)
 		probe_failed(c, "timeout");
+	else if (c->rbev != NULL)
+		report_end(c, NULL, 0, "timeout");
 	else
 		probe_start(c);
 }
 
 int
 agent_start(struct event_base *base, struct members *m, struct backend *b,
-    int port, uint64_t interval_ms, uint64_t timeout_ms)
+    int port, uint64_t interval_ms, uint64_t timeout_ms, bool report)
 {
 	struct agent_check *c;
 
@@ -222,6 +331,7 @@ agent_start(struct event_base *base, struct members *m, struct backend *b,
 	c->port = port;
 	c->interval_ms = interval_ms;
 	c->timeout_ms = timeout_ms;
+	c->report = report;
 	c->base = base;
 	if ((c->timer = evtimer_new(base, agent_timercb, c)) == NULL) {
 		free(c);
@@ -244,7 +354,10 @@ agent_stop(struct backend *b)
 		return;
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
+	if (c->rbev != NULL)
+		bufferevent_free(c->rbev);
 	event_free(c->timer);
+	free(c->rep);
 	free(c);
 	b->agent_check = NULL;
 }

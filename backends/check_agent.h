@@ -10,12 +10,19 @@
  * health checks' business): the error goes to b->agent_last and is logged
  * when the agent becomes unreachable and again when it answers.
  *
+ * With `report`, each round then asks the same port `GET /v1/report`
+ * (HTTP/1.1, Connection: close) and reads the answer until the agent closes,
+ * at most REP_HTTP_MAX bytes within `timeout`: the parsed report, or why
+ * there is none, goes to the pool module (mbr_report). The next round
+ * starts `interval` after this one started.
+ *
  * A check context belongs to b->agent_check and must be stopped (agent_stop)
  * before the backend is freed.
  */
 #ifndef POOLGATE_CHECK_AGENT_H
 #define POOLGATE_CHECK_AGENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <event2/event.h>
@@ -32,7 +39,7 @@
  * allocation failure (logged).
  */
 int  agent_start(struct event_base *base, struct members *m, struct backend *b,
-    int port, uint64_t interval_ms, uint64_t timeout_ms);
+    int port, uint64_t interval_ms, uint64_t timeout_ms, bool report);
 
 /*
  * Stop and free the agent check of b (if any). What the agent reported stays

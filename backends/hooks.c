@@ -14,6 +14,8 @@ struct hk_vmst {
 	bool     up;
 	bool     busy;              /* had sessions in the last snapshot */
 	bool     idle_fired;        /* vm_idle reported in this idle period */
+	bool     silent;            /* its agent was silent in the last snapshot */
+	bool     evicting;          /* vm_evicting reported, not yet re-armed */
 	bool     taken;             /* matched by the snapshot being applied */
 	uint64_t idle_since;        /* when its sessions last became 0 */
 	int64_t  slots;             /* what it adds to free slots, last snapshot */
@@ -51,6 +53,7 @@ struct hk_state {
 static const char *const event_names[HK_NEVENTS] = {
 	[HK_VM_BUSY] = "vm_busy",
 	[HK_VM_IDLE] = "vm_idle",
+	[HK_VM_EVICTING] = "vm_evicting",
 	[HK_CAPACITY_LOW] = "capacity_low",
 	[HK_NO_CAPACITY] = "no_capacity",
 	[HK_VM_UP] = "vm_up",
@@ -175,6 +178,9 @@ emit_vm(struct hk_state *st, enum hk_event ev, const struct hk_vm *v)
 	copy_str(e->backend, sizeof(e->backend), v->name);
 	copy_str(e->address, sizeof(e->address), v->address);
 	e->sessions = v->sessions;
+	e->eviction[0] = '\0';
+	if (ev == HK_VM_EVICTING)
+		copy_str(e->eviction, sizeof(e->eviction), v->eviction);
 	e->pool = st->pool;
 	return 1;
 }
@@ -344,6 +350,18 @@ hk_update(struct hk_state *st, const struct hk_vm *vms, size_t n,
 			cur->busy = false;
 			cur->idle_since = now;
 		}
+		/*
+		 * Work the agent sees re-arms vm_idle like a session, and the
+		 * idle period starts when the last of it is gone.
+		 */
+		if (v->work) {
+			cur->idle_fired = false;
+			cur->idle_since = now;
+		}
+		cur->silent = v->silent;
+		if (v->evicting && !cur->evicting)
+			queued += emit_vm(st, HK_VM_EVICTING, v);
+		cur->evicting = v->evicting;
 		if (!cur->busy && cur->idle_fired)
 			reserved += cur->slots;
 	}
@@ -355,7 +373,8 @@ hk_update(struct hk_state *st, const struct hk_vm *vms, size_t n,
 	 */
 	for (i = 0; i < k; i++) {
 		cur = &st->next[i];
-		if (cur->busy || cur->idle_fired)
+		if (cur->busy || cur->idle_fired || cur->silent ||
+		    vms[cur->snap].work)
 			continue;
 		/* A clock that went back counts as no time idle. */
 		if (now < cur->idle_since ||
@@ -452,5 +471,6 @@ hk_env(const struct hk_emit *e, struct hk_env *env)
 	env_put(env, 5, &off, "POOLGATE_FREE_SLOTS", freeb);
 	env_put(env, 6, &off, "POOLGATE_UP_COUNT", upb);
 	env_put(env, 7, &off, "POOLGATE_SERVICE", e->service);
+	env_put(env, 8, &off, "POOLGATE_EVICTION", e->eviction);
 	env->v[HK_ENV_N] = NULL;
 }

@@ -17,11 +17,19 @@
  *   vm_down      the VM stopped being up.
  *   vm_busy      the VM's sessions went from 0 to >= 1 (an edge: not again
  *                while it keeps sessions).
- *   vm_idle      the VM has had 0 sessions continuously for idle_grace and the
- *                pool can spare it (below). Once per idle period: re-armed
- *                only by a session on the VM. Idleness counts sessions only;
- *                a down VM with no session is idle too (it holds nobody's
- *                work).
+ *   vm_idle      the VM has had 0 sessions and no work continuously for
+ *                idle_grace, its agent is not silent, and the pool can
+ *                spare it (below). Once per idle period: re-armed only by a
+ *                session or work on the VM. `work` is what the VM's agent
+ *                reports (a user's detached process, a running Jupyter
+ *                server, a busy kernel, a GPU job: the daemon passes the
+ *                agent's `idle` false); `silent` is an agent that did not
+ *                answer: it neither re-arms nor counts, it only holds the
+ *                event back, since a VM nobody can see into may hold
+ *                someone's work. A down VM with no session and no work is
+ *                idle too.
+ *   vm_evicting  the cloud announced the VM's eviction (the agent reports a
+ *                pending Preempt, Terminate, Reboot or Redeploy). An edge.
  *
  * and for the whole pool (backend ""):
  *
@@ -84,14 +92,16 @@ enum hk_event {
 	HK_NO_CAPACITY,
 	HK_VM_UP,
 	HK_VM_DOWN,
+	HK_VM_EVICTING,
 };
-#define HK_NEVENTS 6
+#define HK_NEVENTS 7
 
 #define HK_MAX_VMS    (2 * CFG_MAX_BACKENDS)
-/* Two edges per VM (up/down, busy/idle), capacity_low, no_capacity per service. */
-#define HK_QUEUE_MAX  (2 * HK_MAX_VMS + 1 + CFG_MAX_SERVICES)
+/* Three edges per VM (up/down, busy/idle, evicting), capacity_low, no_capacity per service. */
+#define HK_QUEUE_MAX  (3 * HK_MAX_VMS + 1 + CFG_MAX_SERVICES)
 #define HK_ADDR_MAX   63    /* a numeric address as written, v6 in brackets */
 #define HK_NO_CAPACITY_INTERVAL_MS 10000u
+#define HK_EVICTION_MAX 63  /* "Terminate 2026-12-07T10:00:00Z" */
 
 struct hk_params {
 	uint64_t idle_grace_ms;
@@ -106,6 +116,10 @@ struct hk_vm {
 	int         sessions;               /* >= 0 */
 	int         max_sessions;           /* 0 = no cap */
 	bool        up;                     /* healthy and takes new sessions */
+	bool        work;                   /* its agent reports users' work */
+	bool        silent;                 /* its agent did not answer */
+	bool        evicting;               /* its eviction is announced */
+	const char *eviction;               /* "TYPE NOT_BEFORE" of it; may be NULL */
 };
 
 /* The pool as of the last snapshot; carried by every event. */
@@ -122,6 +136,7 @@ struct hk_emit {
 	char           address[HK_ADDR_MAX + 1];   /* "" for pool events or unknown */
 	char           service[CFG_NAME_MAX + 1];  /* no_capacity only, else "" */
 	int            sessions;                   /* the VM's; 0 for pool events */
+	char           eviction[HK_EVICTION_MAX + 1]; /* vm_evicting only, else "" */
 	struct hk_pool pool;
 };
 
@@ -147,7 +162,7 @@ void             hk_set_params(struct hk_state *st, const struct hk_params *p);
 /*
  * Compare the snapshot vms[0..n) (n may be 0, vms then may be NULL) with
  * the previous one and queue the events it causes: per VM in snapshot order
- * vm_up/vm_down then vm_busy; then every vm_idle, in snapshot order; then
+ * vm_up/vm_down, vm_busy, then vm_evicting; then every vm_idle, in snapshot order; then
  * capacity_low. Entries with a NULL, empty or too long name are skipped.
  * Returns the number of events queued (dropped ones excluded).
  */
@@ -176,14 +191,17 @@ uint64_t         hk_ignored_vms(const struct hk_state *st);
  * The hook environment of an event, for hr_run(): NULL-terminated "K=V"
  * strings in env->v, pointing into env->buf (valid while *env lives):
  * POOLGATE_EVENT, POOLGATE_BACKEND, POOLGATE_ADDRESS, POOLGATE_SESSIONS,
- * POOLGATE_POOL_SESSIONS, POOLGATE_FREE_SLOTS, POOLGATE_UP_COUNT and
- * POOLGATE_SERVICE. Pool events have empty BACKEND, ADDRESS and SESSIONS;
- * SERVICE is empty except for no_capacity.
+ * POOLGATE_POOL_SESSIONS, POOLGATE_FREE_SLOTS, POOLGATE_UP_COUNT,
+ * POOLGATE_SERVICE and POOLGATE_EVICTION. Pool events have empty BACKEND,
+ * ADDRESS and SESSIONS; SERVICE is empty except for no_capacity, EVICTION
+ * except for vm_evicting ("TYPE NOT_BEFORE", such as "Terminate
+ * Mon, 07 Dec 2026 10:00:00 GMT"; NOT_BEFORE may be empty).
  */
-#define HK_ENV_N 8
+#define HK_ENV_N 9
 struct hk_env {
 	const char *v[HK_ENV_N + 1];
-	char        buf[HK_ENV_N * 32 + 2 * CFG_NAME_MAX + HK_ADDR_MAX + 64];
+	char        buf[HK_ENV_N * 32 + 2 * CFG_NAME_MAX + HK_ADDR_MAX +
+	    HK_EVICTION_MAX + 64];
 };
 void             hk_env(const struct hk_emit *e, struct hk_env *env);
 

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -293,6 +294,164 @@ mbr_agent_changed(struct members *m, struct backend *b)
 {
 	touch(m, b);
 	capacity(m);
+}
+
+/* ---- the agent's report --------------------------------------------------- */
+
+void
+mbr_set_host_ca(struct members *m, const char *ca_fp, const char *principal)
+{
+	snprintf(m->host_ca_fp, sizeof(m->host_ca_fp), "%s",
+	    ca_fp != NULL ? ca_fp : "");
+	snprintf(m->host_principal, sizeof(m->host_principal), "%s",
+	    principal != NULL ? principal : "");
+}
+
+/* Seconds since the user did anything; unknown is the least recent. */
+static int64_t
+user_idle(const struct rep_user *u)
+{
+	return u->idle_s < 0 ? INT64_MAX : u->idle_s;
+}
+
+/*
+ * The member other than self whose current report holds `user`'s work
+ * with the most recent activity (*idle_s), or NULL.
+ */
+static struct backend *
+claimant(struct members *m, const char *user, const struct backend *self,
+    int64_t *idle_s)
+{
+	struct backend *best = NULL;
+
+	for (size_t i = 0; i < m->pool.n; i++) {
+		struct backend *b = m->pool.be[i];
+		const struct rep_user *u;
+
+		if (b == self || b->removed || !b->report_ok)
+			continue;
+		if ((u = rep_user_find(b->report, user)) == NULL || !u->work)
+			continue;
+		if (best == NULL || user_idle(u) < *idle_s) {
+			best = b;
+			*idle_s = user_idle(u);
+		}
+	}
+	return best;
+}
+
+/*
+ * Affinity from the truth: each user with work on b is routed to b, unless
+ * another VM holds more recent work of theirs, or a live session poolgate
+ * placed elsewhere holds the key (its VM's agent will report it). An entry
+ * already on b is refreshed when half its ttl is gone, so work that runs
+ * for days keeps its user's place without rewriting the state file at
+ * every report.
+ */
+static int
+claim_users(struct members *m, struct backend *b, uint64_t now)
+{
+	const struct vm_report *r = b->report;
+	char key[AFF_KEY_MAX + 1];
+	uint64_t ttl = aff_ttl(m->aff);
+	int lost = 0;
+
+	for (size_t i = 0; i < r->nusers; i++) {
+		const struct rep_user *u = &r->users[i];
+		const struct aff_entry *e;
+		int64_t theirs = 0;
+
+		if (!u->work || !pg_name_valid(u->name, REP_NAME_MAX))
+			continue;
+		if (claimant(m, u->name, b, &theirs) != NULL &&
+		    theirs < user_idle(u)) {
+			lost++;
+			continue;
+		}
+		user_key(key, sizeof(key), u->name);
+		e = aff_lookup(m->aff, key, now);
+		if (e != NULL && (e->active > 0 ||
+		    (strcmp(e->backend, b->name) == 0 &&
+		    e->expires_ms > now + ttl / 2)))
+			continue;
+		if (e == NULL || strcmp(e->backend, b->name) != 0)
+			log_info("affinity %s -> %s: the agent reports their work "
+			    "there", key, b->name);
+		if (aff_session_start(m->aff, key, b->name, now) == 0)
+			aff_session_end(m->aff, key, b->name, now);
+		m->aff_dirty = true;
+	}
+	return lost;
+}
+
+void
+mbr_report(struct members *m, struct backend *b, const struct vm_report *r,
+    const char *err, uint64_t now)
+{
+	char why[sizeof(b->identity_why)] = "";
+	bool bad = false, was_bad = b->identity_bad;
+	int load = be_load(b);
+
+	b->report_ms = now;
+	if (r == NULL) {
+		if (b->report_ok)
+			log_warn("backend %s agent report: %s; it may hold work "
+			    "poolgate cannot see (never idle until it answers)",
+			    b->name, err != NULL ? err : "no answer");
+		b->report_ok = false;
+		snprintf(b->report_err, sizeof(b->report_err), "%s",
+		    err != NULL ? err : "no answer");
+		return;
+	}
+	if (b->report == NULL && (b->report = malloc(sizeof(*b->report))) == NULL) {
+		log_err("backend %s: out of memory keeping its agent report",
+		    b->name);
+		return;
+	}
+	if (!b->report_ok)
+		log_info("backend %s agent report: %d users with work%s", b->name,
+		    r->users_with_work, r->idle ? ", idle" : "");
+	memcpy(b->report, r, sizeof(*r));
+	b->report_ok = true;
+	b->report_err[0] = '\0';
+	b->reported = r->users_with_work;
+
+	if (m->host_ca_fp[0] != '\0')
+		bad = !rep_host_identity_ok(r, m->host_ca_fp, m->host_principal,
+		    why, sizeof(why));
+	if (bad != b->identity_bad) {
+		if (bad) {
+			log_warn("backend %s: down (host identity): %s", b->name,
+			    why);
+			sink_notef(m->sink, "%s down: host identity (%s)", b->name,
+			    why);
+		} else {
+			log_info("backend %s: host identity is the pool's again",
+			    b->name);
+			sink_notef(m->sink, "%s: host identity is the pool's again",
+			    b->name);
+		}
+		b->identity_bad = bad;
+	}
+	snprintf(b->identity_why, sizeof(b->identity_why), "%s", why);
+
+	if (r->evict_pending != b->evicting) {
+		if (r->evict_pending) {
+			log_warn("backend %s: the cloud evicts it (%s %s, not before "
+			    "%s): draining", b->name, r->evict.type, r->evict.id,
+			    r->evict.not_before[0] ? r->evict.not_before : "now");
+			sink_notef(m->sink, "%s evicting: %s not before %s", b->name,
+			    r->evict.type, r->evict.not_before[0] ?
+			    r->evict.not_before : "now");
+		} else
+			log_info("backend %s: the eviction is no longer pending",
+			    b->name);
+		b->evicting = r->evict_pending;
+	}
+	b->claims_lost = claim_users(m, b, now);
+	touch(m, b);
+	if (be_load(b) < load || (was_bad && !bad))
+		capacity(m);
 }
 
 /* ---- membership ----------------------------------------------------------- */

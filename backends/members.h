@@ -26,6 +26,7 @@
 
 #include "backends/affinity.h"
 #include "backends/backend.h"
+#include "backends/report.h"
 #include "backends/route.h"
 #include "backends/sink.h"
 #include "backends/usersess.h"
@@ -52,6 +53,8 @@ struct members {
 	size_t                npending;
 	uint64_t              sel_count;  /* VM choices made ... */
 	uint64_t              sel_ns;     /* ... and the time they took */
+	char                  host_ca_fp[REP_FP_MAX + 1]; /* "" = no identity check */
+	char                  host_principal[CFG_NAME_MAX + 1];
 };
 
 /*
@@ -141,6 +144,28 @@ void mbr_check_result(struct members *m, struct backend *b, size_t svc,
 
 /* The agent changed what it reports of b (weight, cap, state). */
 void mbr_agent_changed(struct members *m, struct backend *b);
+
+/*
+ * The pool's SSH host CA (the fingerprint of `ssh_host_ca`, "SHA256:...")
+ * and the principal its host certificates must name (copied; NULL or "":
+ * none). With a CA, a VM whose agent reports a host key without the pool's
+ * certificate is down ("host identity"). Applies from the next report.
+ */
+void mbr_set_host_ca(struct members *m, const char *ca_fp,
+    const char *principal);
+
+/*
+ * The agent of b answered GET /v1/report with *r, or could not be read (r
+ * NULL, err says why; the last report stays for the status page but no
+ * longer counts). From a report: the users with work count as b's load
+ * (be_load), a pending eviction drains b, a host key without the pool's
+ * certificate takes b down, and every user with work on b gets affinity
+ * `user:<name>` to b -- unless another VM's report holds the same user's
+ * more recent work (least idle_s), which then keeps it and is counted in
+ * claims_lost of the loser. Changes are logged and noted for the operator.
+ */
+void mbr_report(struct members *m, struct backend *b,
+    const struct vm_report *r, const char *err, uint64_t now);
 
 /* b's HTTP connections (not sessions) went up or down by delta. */
 void mbr_conns(struct members *m, struct backend *b, int delta);

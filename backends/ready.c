@@ -28,7 +28,7 @@ static void
 rdy_key(struct rdy_slot *s, struct backend *b)
 {
 	s->b = b;
-	s->sessions = b->sessions;
+	s->sessions = be_load(b);
 	s->weight = be_weight(b);
 	s->turn = b->turn;
 }
@@ -39,7 +39,7 @@ rdy_current(const struct rdy_slot *s, size_t svc)
 {
 	const struct backend *b = s->b;
 
-	return be_takes_new(b, svc) && s->sessions == b->sessions &&
+	return be_takes_new(b, svc) && s->sessions == be_load(b) &&
 	    s->weight == be_weight(b) && s->turn == b->turn;
 }
 

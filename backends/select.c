@@ -10,8 +10,8 @@
 #include "backends/select.h"
 
 /*
- * a before b in the order of rule 2: a->sessions / be_weight(a) <
- * b->sessions / be_weight(b) without division or floats, both sides
+ * a before b in the order of rule 2: be_load(a) / be_weight(a) <
+ * be_load(b) / be_weight(b) without division or floats, both sides
  * multiplied by the weights (> 0 for any VM that takes new sessions; they
  * include the agent's percentage), in 64 bits so that int * int cannot
  * overflow; equal loads by the older turn stamp. The same order as the heap
@@ -20,8 +20,8 @@
 static bool
 sel_before(const struct backend *a, const struct backend *b)
 {
-	int64_t l = (int64_t)a->sessions * be_weight(b);
-	int64_t r = (int64_t)b->sessions * be_weight(a);
+	int64_t l = (int64_t)be_load(a) * be_weight(b);
+	int64_t r = (int64_t)be_load(b) * be_weight(a);
 
 	return l != r ? l < r : a->turn < b->turn;
 }

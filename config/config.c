@@ -20,6 +20,7 @@
  * each row says by CFG_F_START_ONLY whether a running daemon can apply it.
  */
 #include "config/config.h"
+#include "lib/sshkey.h"
 #include "lib/text.h"
 
 #include <arpa/inet.h>
@@ -389,6 +390,16 @@ const struct cfg_setting cfg_settings[] = {
 	{ "agent.timeout", CFG_T_DURATION, 0, 10, MS_M, "1s",
 	  "how long an answer may take; at most the interval",
 	  .off = PG(agent.timeout_ms) },
+	{ "agent.report", CFG_T_BOOL, 0, 0, 0, "true",
+	  "also read the agent's report (GET /v1/report): users' work, evictions, host keys",
+	  .off = PG(agent.report) },
+
+	{ "ssh_host_ca", CFG_T_STRING, 0, 1, 8191, NULL,
+	  "the pool's SSH host CA public key line (as after @cert-authority)",
+	  .off = PG(ssh_host_ca) },
+	{ "ssh_host_principal", CFG_T_STRING, 0, 1, 255, NULL,
+	  "the name the pool's host certificates must name (the pool's DNS name)",
+	  .off = PG(ssh_host_principal) },
 
 	{ "hooks", CFG_T_GROUP, CFG_F_PRESENCE, 0, 0, NULL,
 	  "run a command on pool events (VM up, down, busy, idle; capacity low)",
@@ -1729,8 +1740,29 @@ static void check_groups(struct walk *w, const config_t *lc, struct pg_config *c
 	const config_setting_t *disc = config_lookup(lc, "discovery");
 	struct loc top = { w->path, 1, NULL };
 
+	const config_setting_t *ca = config_lookup(lc, "ssh_host_ca");
+
 	check_timeout(w, agent, agent ? loc_of(w, agent, NULL) : top, "agent",
 	    cfg->agent.timeout_ms, cfg->agent.interval_ms);
+
+	cfg->ssh_host_ca_fp[0] = '\0';
+	if (ca != NULL && cfg->ssh_host_ca != NULL) {
+		const char *line = cfg->ssh_host_ca;
+
+		/* The line may be copied from known_hosts, marker and names first. */
+		if (strncmp(line, "@cert-authority", 15) == 0) {
+			line += 15;
+			line += strspn(line, " \t");
+			line += strcspn(line, " \t");
+		}
+		if (ssh_key_fingerprint(line, cfg->ssh_host_ca_fp,
+		    sizeof(cfg->ssh_host_ca_fp)) == -1) {
+			struct loc l = loc_of(w, ca, NULL);
+
+			LERR(w, &l, "ssh_host_ca: not an OpenSSH public key line "
+			    "(expected \"TYPE BASE64 [comment]\", as in the CA's .pub file)");
+		}
+	}
 
 	/*
 	 * Judged on the file, not on what was stored: a file or dns that is

@@ -120,6 +120,7 @@ struct cfg_agent {
 	int       port;                     /* 1..65535; 0 when not enabled */
 	uint64_t  interval_ms;
 	uint64_t  timeout_ms;
+	bool      report;                   /* also read GET /v1/report */
 };
 
 /*
@@ -192,6 +193,9 @@ struct pg_config {
 	struct cfg_log      log;
 	struct cfg_addr     admin_listen;
 	char               *admin_token_file; /* owned, may be NULL */
+	char               *ssh_host_ca;      /* owned, may be NULL: the CA's public key line */
+	char                ssh_host_ca_fp[96]; /* its SHA256 fingerprint, "" without */
+	char               *ssh_host_principal; /* owned, may be NULL */
 	uint64_t            shutdown_grace_ms;
 	int                 workers;        /* relay threads; 0 = the main thread */
 	int                 max_connections;

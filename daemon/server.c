@@ -305,7 +305,8 @@ start_checks(struct pg_server *srv, struct backend *b)
 		    srv->px.svc[s]->ssl_client);
 	if (cfg->agent.enabled)
 		agent_start(srv->base, &srv->mbr, b, cfg->agent.port,
-		    cfg->agent.interval_ms, cfg->agent.timeout_ms);
+		    cfg->agent.interval_ms, cfg->agent.timeout_ms,
+		    cfg->agent.report);
 	else {
 		agent_stop(b);
 		be_agent_clear(b);   /* an agent's drain must not outlive its check */
@@ -350,12 +351,17 @@ static void
 hooks_update(struct pg_server *srv)
 {
 	struct hk_vm *vms;
+	char (*evict)[HK_EVICTION_MAX + 1];
 	size_t n = 0;
 
 	if (srv->hk == NULL)
 		return;
 	if ((vms = calloc(srv->mbr.pool.n + 1, sizeof(*vms))) == NULL)
 		return;
+	if ((evict = calloc(srv->mbr.pool.n + 1, sizeof(*evict))) == NULL) {
+		free(vms);
+		return;
+	}
 	for (size_t i = 0; i < srv->mbr.pool.n; i++) {
 		const struct backend *b = srv->mbr.pool.be[i];
 		/* Healthy and ready, full or not: a full VM is busy, not down. */
@@ -365,13 +371,31 @@ hooks_update(struct pg_server *srv)
 			continue;
 		vms[n].name = b->name;
 		vms[n].address = b->addr.text;
-		vms[n].sessions = b->sessions;
+		vms[n].sessions = be_load(b);
 		vms[n].max_sessions = be_max_sessions(b);
 		vms[n].up = up;
+		/*
+		 * What the VM's agent sees: work poolgate did not relay, or no
+		 * word at all (then nobody may call it idle). Without a report
+		 * to read (no agent, or report = false) poolgate's count is all
+		 * there is, as before.
+		 */
+		if (srv->cfg->agent.enabled && srv->cfg->agent.report) {
+			vms[n].silent = !b->report_ok;
+			vms[n].work = b->report_ok && !b->report->idle;
+			vms[n].evicting = b->evicting;
+			if (b->evicting) {
+				snprintf(evict[n], sizeof(evict[n]), "%s %s",
+				    b->report->evict.type,
+				    b->report->evict.not_before);
+				vms[n].eviction = evict[n];
+			}
+		}
 		n++;
 	}
 	hk_update(srv->hk, vms, n, pg_now_ms());
 	free(vms);
+	free(evict);
 	hooks_fire(srv);
 }
 
@@ -766,6 +790,7 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 	aff_set_ttl(srv->mbr.aff, ncfg->affinity_ttl_ms);
 	us_set_idle(srv->mbr.us, ncfg->session_idle_ms);
 	mbr_set_state_dir(&srv->mbr, ncfg->state_dir);
+	mbr_set_host_ca(&srv->mbr, ncfg->ssh_host_ca_fp, ncfg->ssh_host_principal);
 	hooks_configure(srv, ncfg);
 	srv->adm.hr = srv->hr;
 	if (nadmin != NULL) {

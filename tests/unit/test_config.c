@@ -675,7 +675,7 @@ static void test_unknown_keys(void **state)
 	    "extra = { deep = { deeper = 1; }; };\n",
 	    "1: stat_dir: unknown setting (expected one of state_dir, shutdown_grace, user, "
 	        "allow_root, workers, log, admin, limits, affinity, session_idle, services, backends, "
-	        "discovery, agent, hooks)",
+	        "discovery, agent, ssh_host_ca, ssh_host_principal, hooks)",
 	    "2: admin.tokenfile: unknown setting (expected one of listen, token_file)",
 	    "3: limits.max_conn: unknown setting (expected one of max_connections, per_ip_connections, "
 	        "per_ip_rate, tcp_keepalive, retry_after)",
@@ -689,7 +689,7 @@ static void test_unknown_keys(void **state)
 	        "max_sessions)",
 	    "12: extra: unknown setting (expected one of state_dir, shutdown_grace, user, "
 	        "allow_root, workers, log, admin, limits, affinity, session_idle, services, backends, "
-	        "discovery, agent, hooks)");
+	        "discovery, agent, ssh_host_ca, ssh_host_principal, hooks)");
 }
 
 static void test_wrong_types(void **state)
@@ -2276,7 +2276,7 @@ static void test_groups_types_and_unknown_keys(void **state)
 	    "4: services[2].queue.timeout: 180 is an integer (expected a duration from 1s to 1h "
 	        "such as \"2s\")",
 	    "4: services[2].queue.max: \"200\" is a string (expected an integer from 1 to 100000)",
-	    "5: agent.intervall: unknown setting (expected one of port, interval, timeout)",
+	    "5: agent.intervall: unknown setting (expected one of port, interval, timeout, report)",
 	    "6: hooks.grace: unknown setting (expected one of command, timeout, idle_grace, headroom)",
 	    "6: hooks.headroom: 2.0 is a floating-point number (expected an integer from 0 to 100000)",
 	    "7: discovery.srv: unknown setting (expected one of file, dns, refresh, weight, "
@@ -2284,7 +2284,7 @@ static void test_groups_types_and_unknown_keys(void **state)
 	    "7: discovery.refresh: 10 is an integer (expected a duration from 1s to 1h such as \"2s\")",
 	    "8: queue: unknown setting (expected one of state_dir, shutdown_grace, user, allow_root, "
 	        "workers, log, admin, limits, affinity, session_idle, services, backends, discovery, agent, "
-	        "hooks)");
+	        "ssh_host_ca, ssh_host_principal, hooks)");
 
 	/* a group written as something else: reported, and the feature stays off */
 	expect_errors(SVC_LINE "agent = 9101;\nhooks = \"/h\";\ndiscovery = ( );\n",
@@ -2492,7 +2492,7 @@ static void test_log_bad_values(void **state)
 	expect_errors(SVC_LINE "level = \"debug\";\n",
 	    "2: level: unknown setting (expected one of state_dir, shutdown_grace, user, "
 	        "allow_root, workers, log, admin, limits, affinity, session_idle, services, backends, "
-	        "discovery, agent, hooks)");
+	        "discovery, agent, ssh_host_ca, ssh_host_principal, hooks)");
 }
 
 #define USER_EXP "(expected a user name of 1 to 32 characters a-z 0-9 _ - starting with " \
@@ -2634,7 +2634,7 @@ static void test_limits_rate_keepalive_retry(void **state)
 	    "2: limits.retry_after: \"10\" is not a duration (use 500ms, 2s, 1m)",
 	    "4: limits2: unknown setting (expected one of state_dir, shutdown_grace, user, "
 	        "allow_root, workers, log, admin, limits, affinity, session_idle, services, backends, "
-	        "discovery, agent, hooks)");
+	        "discovery, agent, ssh_host_ca, ssh_host_principal, hooks)");
 	expect_errors(SVC_LINE
 	    "limits = { per_ip_rate = \"60\"; tcp_keepalive = 60;\n"
 	    "  retry_after = 10; };\n",

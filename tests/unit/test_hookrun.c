@@ -326,6 +326,7 @@ test_argv_and_env(void **state)
 	    "POOLGATE_ADDRESS=10.0.0.4\n"
 	    "POOLGATE_BACKEND=vm1\n"
 	    "POOLGATE_EVENT=vm_busy\n"
+	    "POOLGATE_EVICTION=\n"
 	    "POOLGATE_FREE_SLOTS=13\n"
 	    "POOLGATE_POOL_SESSIONS=7\n"
 	    "POOLGATE_SERVICE=\n"

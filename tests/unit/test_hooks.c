@@ -354,8 +354,8 @@ test_vm_forgotten(void **state)
 	add_vm(&f, "vm2", NULL, 1, 0, true);
 	assert_string_equal(step(&f, 1500), "vm_up:vm2 vm_busy:vm2");
 	/* Listed in another order: state follows the name, not the index. */
-	f.vm[0] = (struct hk_vm){ "vm2", NULL, 1, 0, true };
-	f.vm[2] = (struct hk_vm){ "vm1", NULL, 1, 0, true };
+	f.vm[0] = (struct hk_vm){ .name = "vm2", .sessions = 1, .up = true };
+	f.vm[2] = (struct hk_vm){ .name = "vm1", .sessions = 1, .up = true };
 	assert_string_equal(step(&f, 2000), "");
 	f.vm[2].sessions = 0;
 	assert_string_equal(step(&f, 2500), "");
@@ -505,7 +505,8 @@ test_event_fields_and_env(void **state)
 	assert_string_equal(env.v[5], "POOLGATE_FREE_SLOTS=1");
 	assert_string_equal(env.v[6], "POOLGATE_UP_COUNT=1");
 	assert_string_equal(env.v[7], "POOLGATE_SERVICE=");
-	assert_null(env.v[8]);
+	assert_string_equal(env.v[8], "POOLGATE_EVICTION=");
+	assert_null(env.v[9]);
 
 	hk_no_capacity(f.st, "jupyter", 3);
 	while (hk_next(f.st, &e))
@@ -569,7 +570,7 @@ test_max_vms(void **state)
 	(void)state;
 	for (i = 0; i < HK_MAX_VMS + 3; i++) {
 		snprintf(names[i], sizeof(names[i]), "vm%zu", i);
-		vms[i] = (struct hk_vm){ names[i], NULL, 1, 0, true };
+		vms[i] = (struct hk_vm){ .name = names[i], .sessions = 1, .up = true };
 	}
 	/* Every VM up and busy at once: all fit in the queue. */
 	assert_int_equal(hk_update(st, vms, HK_MAX_VMS + 3, 0), 2 * HK_MAX_VMS);
@@ -588,15 +589,96 @@ test_max_vms(void **state)
 	assert_int_equal(hk_update(st, vms, HK_MAX_VMS, 2), HK_MAX_VMS);
 	for (i = 0; i < HK_MAX_VMS; i++)
 		vms[i].up = false;
-	assert_int_equal(hk_update(st, vms, HK_MAX_VMS, 3),
-	    HK_QUEUE_MAX - 2 * HK_MAX_VMS);
+	assert_int_equal(hk_update(st, vms, HK_MAX_VMS, 3), HK_MAX_VMS);
+	for (i = 0; i < HK_MAX_VMS; i++)
+		vms[i].up = true;
+	assert_int_equal(hk_update(st, vms, HK_MAX_VMS, 4),
+	    HK_QUEUE_MAX - 3 * HK_MAX_VMS);
 	assert_int_equal(hk_dropped_events(st),
-	    HK_MAX_VMS - (HK_QUEUE_MAX - 2 * HK_MAX_VMS));
+	    HK_MAX_VMS - (HK_QUEUE_MAX - 3 * HK_MAX_VMS));
 	/* The oldest are kept: the first is still the first vm_down. */
 	assert_true(hk_next(st, &e));
 	assert_int_equal(e.event, HK_VM_DOWN);
 	assert_string_equal(e.backend, "vm0");
 	hk_free(st);
+}
+
+/*
+ * Work the agent reports (a detached job) holds vm_idle like a session and
+ * re-arms it; the idle period starts when the work is gone.
+ */
+static void
+test_idle_work(void **state)
+{
+	struct fx f = { .st = new_state(GRACE, 0) };
+
+	(void)state;
+	add_vm(&f, "vm1", NULL, 0, 0, true);
+	assert_string_equal(step(&f, 0), "vm_up:vm1");
+	f.vm[0].work = true;
+	assert_string_equal(step(&f, GRACE), "");
+	assert_string_equal(step(&f, 3 * GRACE), "");
+	f.vm[0].work = false;   /* the job ended at 3 * GRACE */
+	assert_string_equal(step(&f, 4 * GRACE - 1), "");
+	assert_string_equal(step(&f, 4 * GRACE), "vm_idle:vm1");
+	assert_string_equal(step(&f, 5 * GRACE), "");
+	/* New work re-arms: idle again once it ends, after the grace. */
+	f.vm[0].work = true;
+	assert_string_equal(step(&f, 6 * GRACE), "");
+	f.vm[0].work = false;
+	assert_string_equal(step(&f, 7 * GRACE), "vm_idle:vm1");
+	hk_free(f.st);
+}
+
+/* A silent agent holds vm_idle back but does not re-arm or restart it. */
+static void
+test_idle_silent(void **state)
+{
+	struct fx f = { .st = new_state(GRACE, 0) };
+
+	(void)state;
+	add_vm(&f, "vm1", NULL, 0, 0, true);
+	f.vm[0].silent = true;
+	assert_string_equal(step(&f, 0), "vm_up:vm1");
+	assert_string_equal(step(&f, 5 * GRACE), "");
+	f.vm[0].silent = false;   /* answers: idle all along */
+	assert_string_equal(step(&f, 5 * GRACE + 1), "vm_idle:vm1");
+	f.vm[0].silent = true;
+	assert_string_equal(step(&f, 6 * GRACE), "");
+	f.vm[0].silent = false;   /* no second vm_idle for the same period */
+	assert_string_equal(step(&f, 7 * GRACE), "");
+	hk_free(f.st);
+}
+
+/* vm_evicting is an edge and carries the event in POOLGATE_EVICTION. */
+static void
+test_evicting(void **state)
+{
+	struct fx f = { .st = new_state(GRACE, 0) };
+	struct hk_emit e;
+	struct hk_env env;
+	bool found = false;
+
+	(void)state;
+	add_vm(&f, "vm1", "10.0.0.1", 1, 0, true);
+	assert_string_equal(step(&f, 0), "vm_up:vm1 vm_busy:vm1");
+	f.vm[0].evicting = true;
+	f.vm[0].eviction = "Terminate Mon, 07 Dec 2026 10:00:00 GMT";
+	assert_int_equal(hk_update(f.st, f.vm, f.n, 1000), 1);
+	assert_true(hk_next(f.st, &e));
+	assert_int_equal(e.event, HK_VM_EVICTING);
+	hk_env(&e, &env);
+	for (size_t i = 0; env.v[i] != NULL; i++)
+		if (strcmp(env.v[i], "POOLGATE_EVICTION=Terminate Mon, 07 Dec "
+		    "2026 10:00:00 GMT") == 0)
+			found = true;
+	assert_true(found);
+	assert_string_equal(step(&f, 2000), "");
+	f.vm[0].evicting = false;
+	assert_string_equal(step(&f, 3000), "");
+	f.vm[0].evicting = true;
+	assert_string_equal(step(&f, 4000), "vm_evicting:vm1");
+	hk_free(f.st);
 }
 
 int
@@ -606,6 +688,9 @@ main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_busy_edge),
 		cmocka_unit_test(test_idle_grace),
+		cmocka_unit_test(test_idle_work),
+		cmocka_unit_test(test_idle_silent),
+		cmocka_unit_test(test_evicting),
 		cmocka_unit_test(test_idle_new_vm),
 		cmocka_unit_test(test_idle_clock_back),
 		cmocka_unit_test(test_up_down_edges),
