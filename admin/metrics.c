@@ -10,6 +10,7 @@
 #include "admin/metrics.h"
 #include "backends/affinity.h"
 #include "backends/hookrun.h"
+#include "backends/report.h"
 #include "backends/usersess.h"
 
 /* A sample's value, printed as an integer or with a fixed number of decimals. */
@@ -125,7 +126,28 @@ v_thread(const struct adm_ctx *a, size_t k, char buf[32])
 	return buf;
 }
 
+/*
+ * Kinds of poolgate_backend_users: what poolgate itself sees (Jupyter users
+ * active through it), the agent's users with work, then by kind of work.
+ */
+static size_t
+count_user_kinds(const struct adm_ctx *a)
+{
+	return 2 + REP_NKINDS;
+}
+
+static const char *
+v_user_kind(const struct adm_ctx *a, size_t k, char buf[32])
+{
+	if (k == 0)
+		return "jupyter_active";
+	if (k == 1)
+		return "work";
+	return rep_kind_name((enum rep_kind)(k - 2));
+}
+
 static const struct m_label l_state = { "state", count_states, v_state };
+static const struct m_label l_user_kind = { "kind", count_user_kinds, v_user_kind };
 static const struct m_label l_direction = { "direction", count_2, v_direction };
 static const struct m_label l_reason = { "reason", count_errors, v_reason };
 static const struct m_label l_check = { "result", count_2, v_check_result };
@@ -161,7 +183,19 @@ g_backend_state(const struct m_at *at)
 static struct mval
 g_backend_users(const struct m_at *at)
 {
-	return MV_U(us_users_on(at->a->px->mbr->us, at->b->name, at->now));
+	const struct vm_report *r = at->b->report;
+	unsigned long long n = 0;
+
+	if (at->k == 0)
+		return MV_U(us_users_on(at->a->px->mbr->us, at->b->name, at->now));
+	if (!at->b->report_ok)
+		return MV_U(0);
+	if (at->k == 1)
+		return MV_U(r->users_with_work);
+	for (size_t i = 0; i < r->nusers; i++)
+		if (r->users[i].work && (r->users[i].kinds & (1u << (at->k - 2))))
+			n++;
+	return MV_U(n);
 }
 
 static struct mval
@@ -296,6 +330,27 @@ w_hook_runs(struct evbuffer *out, const struct metric *m,
 			    (unsigned long long)hr_count(a->hr, ev, outcomes[o]));
 }
 
+static void prom_str(struct evbuffer *out, const char *s);
+
+/* Seconds since a user did anything, per VM whose agent's report was read. */
+static void
+w_activity(struct evbuffer *out, const struct metric *m,
+    const struct adm_ctx *a)
+{
+	const struct pool *p = &a->px->mbr->pool;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct backend *b = p->be[i];
+
+		if (!b->report_ok || b->report->activity_s < 0)
+			continue;
+		evbuffer_add_printf(out, "%s{backend=\"", m->name);
+		prom_str(out, b->name);
+		evbuffer_add_printf(out, "\"} %lld\n",
+		    (long long)b->report->activity_s);
+	}
+}
+
 /* ---- The table ---------------------------------------------------------------- */
 
 static const struct metric metrics[] = {
@@ -310,8 +365,13 @@ static const struct metric metrics[] = {
 	{ "poolgate_backend_state", "gauge",
 	    "1 for the state the VM is in (up, down, drain, maint).",
 	    M_VM, &l_state, g_backend_state, NULL },
-	{ "poolgate_backend_users", "gauge", "Jupyter users active on the VM.",
-	    M_VM, NULL, g_backend_users, NULL },
+	{ "poolgate_backend_users", "gauge",
+	    "Users on the VM: Jupyter users active through poolgate "
+	    "(jupyter_active), and by the VM's agent those with work, by kind.",
+	    M_VM, &l_user_kind, g_backend_users, NULL },
+	{ "poolgate_backend_activity_seconds", "gauge",
+	    "Seconds since any user did anything on the VM, by its agent.",
+	    M_CUSTOM, NULL, NULL, w_activity },
 	{ "poolgate_state_writable", "gauge",
 	    "1 while the affinity table can be saved in state_dir.",
 	    M_ONE, NULL, g_state_writable, NULL },

@@ -23,6 +23,7 @@
 #include "admin/statuspage.h"
 #include "backends/affinity.h"
 #include "backends/hookrun.h"
+#include "backends/report.h"
 #include "backends/usersess.h"
 #include "http/httpuser.h"
 #include "lib/log.h"
@@ -409,6 +410,57 @@ render_health(const struct adm_ctx *a, struct evbuffer *out,
 	}
 }
 
+/*
+ * Under the agent's line: what its report says of users' work ("work:
+ * alice (ssh, process), bob (kernel)"), a report that cannot be read, and
+ * users whose more recent work another VM holds.
+ */
+static void
+render_work(struct evbuffer *out, const struct backend *b)
+{
+	const struct vm_report *r = b->report;
+	size_t n = 0;
+
+	if (b->report_ms == 0 || (r == NULL && b->report_ok))
+		return;
+	if (!b->report_ok) {
+		ADD_LIT(out, "<span class=\"sub bad report\">report: ");
+		html_escape(out, b->report_err);
+		ADD_LIT(out, "</span>");
+		return;
+	}
+	ADD_LIT(out, "<span class=\"sub work\">");
+	if (r->idle)
+		ADD_LIT(out, "no user work");
+	for (size_t i = 0; i < r->nusers && n < SP_USERS_SHOWN; i++) {
+		const struct rep_user *u = &r->users[i];
+		size_t nk = 0;
+
+		if (!u->work)
+			continue;
+		if (n++ == 0)
+			ADD_LIT(out, "work: ");
+		else
+			ADD_LIT(out, ", ");
+		html_escape(out, u->name);
+		ADD_LIT(out, " (");
+		for (int k = 0; k < REP_NKINDS; k++)
+			if (u->kinds & (1u << k))
+				evbuffer_add_printf(out, "%s%s", nk++ ? ", " : "",
+				    rep_kind_name((enum rep_kind)k));
+		ADD_LIT(out, ")");
+	}
+	if ((size_t)r->users_with_work > n && n > 0)
+		evbuffer_add_printf(out, " <span class=\"mut\">+%zu more</span>",
+		    (size_t)r->users_with_work - n);
+	ADD_LIT(out, "</span>");
+	if (b->claims_lost > 0)
+		evbuffer_add_printf(out, "<span class=\"sub bad claims\" title=\""
+		    "their work on another VM is more recent: they are routed "
+		    "there\">%d user%s also on another VM</span>", b->claims_lost,
+		    b->claims_lost == 1 ? "" : "s");
+}
+
 static void
 render_vm(const struct adm_ctx *a, struct evbuffer *out,
     const struct sp_view *v, const struct gather *g, size_t i, int busiest,
@@ -450,6 +502,20 @@ render_vm(const struct adm_ctx *a, struct evbuffer *out,
 		    be_admin_name(b->agent_admin));
 	if (b->agent_down)
 		ADD_LIT(out, "<span class=\"sub\">agent: down</span>");
+	if (b->evicting && b->report != NULL) {
+		ADD_LIT(out, "<span class=\"sub bad evict\">evicting: ");
+		html_escape(out, b->report->evict.type);
+		if (b->report->evict.not_before[0] != '\0') {
+			ADD_LIT(out, ", not before ");
+			html_escape(out, b->report->evict.not_before);
+		}
+		ADD_LIT(out, "</span>");
+	}
+	if (b->identity_bad) {
+		ADD_LIT(out, "<span class=\"sub bad ident\" title=\"");
+		html_escape(out, b->identity_why);
+		ADD_LIT(out, "\">host identity</span>");
+	}
 	ADD_LIT(out, "</td><td>");
 	render_health(a, out, b, now);
 
@@ -499,6 +565,7 @@ render_vm(const struct adm_ctx *a, struct evbuffer *out,
 		html_escape(out, b->agent_last);
 		ADD_LIT(out, "</span>");
 	}
+	render_work(out, b);
 	evbuffer_add_printf(out, "</td><td class=\"n aff\">%zu</td>", g->aff[i]);
 
 	if (v->csrf != NULL) {

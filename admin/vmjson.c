@@ -10,6 +10,7 @@
 
 #include "admin/vmjson.h"
 #include "backends/affinity.h"
+#include "backends/report.h"
 #include "backends/usersess.h"
 #include "lib/json.h"
 
@@ -129,7 +130,7 @@ static void
 f_load(const struct vmj *c)
 {
 	int w = be_weight(c->b);
-	long long milli = w > 0 ? (long long)c->b->sessions * 100000 / w : -1;
+	long long milli = w > 0 ? (long long)be_load(c->b) * 100000 / w : -1;
 
 	if (milli < 0)
 		ADD_LIT(c->out, "null");
@@ -192,6 +193,128 @@ f_users(const struct vmj *c)
 	ADD_LIT(c->out, "]");
 }
 
+/* The agent's users with work in the last report read, as [kind, ...]. */
+static void
+put_kinds(struct evbuffer *out, unsigned kinds)
+{
+	size_t n = 0;
+
+	ADD_LIT(out, "[");
+	for (int k = 0; k < REP_NKINDS; k++)
+		if (kinds & (1u << k))
+			evbuffer_add_printf(out, "%s\"%s\"", n++ ? "," : "",
+			    rep_kind_name((enum rep_kind)k));
+	ADD_LIT(out, "]");
+}
+
+/*
+ * "work": who has work on the VM by its agent's last report, with what
+ * kind, how long they have been idle, and where they logged in from (the
+ * sshd sessions' TCP peers); [] without a report.
+ */
+static void
+f_work(const struct vmj *c)
+{
+	const struct vm_report *r = c->b->report;
+	size_t n = 0;
+
+	ADD_LIT(c->out, "[");
+	for (size_t i = 0; r != NULL && i < r->nusers; i++) {
+		const struct rep_user *u = &r->users[i];
+		size_t np = 0;
+
+		if (!u->work)
+			continue;
+		if (n++ > 0)
+			ADD_LIT(c->out, ",");
+		ADD_LIT(c->out, "{\"user\":");
+		vmj_str(c->out, u->name);
+		ADD_LIT(c->out, ",\"kinds\":");
+		put_kinds(c->out, u->kinds);
+		if (u->idle_s >= 0)
+			evbuffer_add_printf(c->out, ",\"idle_s\":%lld",
+			    (long long)u->idle_s);
+		else
+			ADD_LIT(c->out, ",\"idle_s\":null");
+		ADD_LIT(c->out, ",\"ssh_peers\":[");
+		for (size_t j = 0; j < r->nsessions; j++) {
+			const struct rep_session *rs = &r->sessions[j];
+
+			if (strcmp(rs->user, u->name) != 0 ||
+			    rs->peer_addr[0] == '\0')
+				continue;
+			if (np++ > 0)
+				ADD_LIT(c->out, ",");
+			ADD_LIT(c->out, "{\"address\":");
+			vmj_str(c->out, rs->peer_addr);
+			evbuffer_add_printf(c->out, ",\"port\":%d}",
+			    rs->peer_port);
+		}
+		ADD_LIT(c->out, "]}");
+	}
+	ADD_LIT(c->out, "]");
+}
+
+/*
+ * "report": the agent's last answer to GET /v1/report as poolgate used it,
+ * or null when none was ever asked for.
+ */
+static void
+f_report(const struct vmj *c)
+{
+	const struct backend *b = c->b;
+	const struct vm_report *r = b->report;
+
+	if (b->report_ms == 0) {
+		ADD_LIT(c->out, "null");
+		return;
+	}
+	evbuffer_add_printf(c->out, "{\"ok\":%s,\"ms_ago\":%llu,\"error\":",
+	    bool_text(b->report_ok), (unsigned long long)(c->now > b->report_ms ?
+	    c->now - b->report_ms : 0));
+	if (b->report_ok)
+		ADD_LIT(c->out, "null");
+	else
+		vmj_str(c->out, b->report_err);
+	if (r == NULL) {
+		ADD_LIT(c->out, "}");
+		return;
+	}
+	ADD_LIT(c->out, ",\"host\":");
+	vmj_str(c->out, r->host);
+	evbuffer_add_printf(c->out, ",\"idle\":%s,\"users_with_work\":%d,"
+	    "\"reported_load\":%d,\"claims_lost\":%d,\"truncated\":%s",
+	    bool_text(r->idle), r->users_with_work, b->reported, b->claims_lost,
+	    bool_text(r->truncated));
+	if (r->activity_s >= 0)
+		evbuffer_add_printf(c->out, ",\"activity_s\":%lld",
+		    (long long)r->activity_s);
+	else
+		ADD_LIT(c->out, ",\"activity_s\":null");
+	evbuffer_add_printf(c->out, ",\"host_identity\":{\"ok\":%s,\"why\":",
+	    bool_text(!b->identity_bad));
+	if (b->identity_bad)
+		vmj_str(c->out, b->identity_why);
+	else
+		ADD_LIT(c->out, "null");
+	ADD_LIT(c->out, "},\"eviction\":");
+	if (b->evicting) {
+		ADD_LIT(c->out, "{\"type\":");
+		vmj_str(c->out, r->evict.type);
+		ADD_LIT(c->out, ",\"id\":");
+		vmj_str(c->out, r->evict.id);
+		ADD_LIT(c->out, ",\"not_before\":");
+		vmj_str(c->out, r->evict.not_before);
+		if (r->evict.deadline_s >= 0)
+			evbuffer_add_printf(c->out, ",\"deadline_s\":%lld}",
+			    (long long)r->evict.deadline_s);
+		else
+			ADD_LIT(c->out, ",\"deadline_s\":null}");
+	} else
+		ADD_LIT(c->out, "null");
+	ADD_LIT(c->out, "}");
+}
+
 /* Per service {"up", "last_error"}, and with checks the check figures. */
 static void
 health(const struct vmj *c, bool checks)
@@ -240,6 +363,7 @@ enum field {
 	F_SOURCE, F_REMOVED, F_WEIGHT, F_MAX_SESSIONS, F_EFF_WEIGHT,
 	F_EFF_MAX_SESSIONS, F_SESSIONS, F_LOAD, F_AGENT, F_HTTP_CONNECTIONS,
 	F_CONNECTIONS_TOTAL, F_AFFINITY, F_USERS, F_HEALTH, F_HEALTH_CHECKS,
+	F_WORK, F_REPORT,
 };
 
 static const struct {
@@ -267,13 +391,16 @@ static const struct {
 	[F_USERS]             = { "users", f_users },
 	[F_HEALTH]            = { "health", f_health },
 	[F_HEALTH_CHECKS]     = { "health", f_health_checks },
+	[F_WORK]              = { "work", f_work },
+	[F_REPORT]            = { "report", f_report },
 };
 
 /* The views: what each endpoint has always shown, in its order. */
 static const enum field view_status[] = {
 	F_NAME, F_ADDRESS, F_STATE, F_TAKES_NEW, F_REMOVED, F_WEIGHT,
-	F_MAX_SESSIONS, F_SESSIONS, F_HTTP_CONNECTIONS, F_CONNECTIONS_TOTAL,
-	F_AFFINITY, F_USERS, F_HEALTH_CHECKS,
+	F_MAX_SESSIONS, F_SESSIONS, F_LOAD, F_HTTP_CONNECTIONS,
+	F_CONNECTIONS_TOTAL, F_AFFINITY, F_USERS, F_WORK, F_REPORT,
+	F_HEALTH_CHECKS,
 };
 static const enum field view_api[] = {
 	F_NAME, F_ADDRESS, F_STATE, F_ADMIN, F_AGENT_ADMIN, F_SOURCE, F_REMOVED,

@@ -22,6 +22,7 @@
 #include "admin/vmjson.h"
 #include "backends/affinity.h"
 #include "backends/members.h"
+#include "backends/report.h"
 #include "backends/usersess.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -139,8 +140,8 @@ test_views_keep_their_fields(void **state)
 
 	keys_of(st, keys, sizeof(keys));
 	assert_string_equal(keys, "name,address,state,takes_new,removed,weight,"
-	    "max_sessions,sessions,http_connections,connections_total,affinity,"
-	    "users,health");
+	    "max_sessions,sessions,load,http_connections,connections_total,"
+	    "affinity,users,work,report,health");
 	keys_of(api, keys, sizeof(keys));
 	assert_string_equal(keys, "name,address,state,admin,agent_admin,source,"
 	    "removed,weight,max_sessions,effective_weight_pct,"
@@ -231,12 +232,72 @@ test_str(void **state)
 	evbuffer_free(out);
 }
 
+/* The agent's report in /status: who has work, what kind, from where. */
+static void
+test_status_shows_the_report(void **state)
+{
+	struct backend *b = mbr.pool.be[0];
+	struct vm_report *r = calloc(1, sizeof(*r));
+	char *st;
+
+	(void)state;
+	assert_non_null(r);
+	st = vm_json(VMJ_STATUS);
+	assert_non_null(strstr(st, "\"work\":[],\"report\":null,"));
+	free(st);
+	r->users_with_work = 5;
+	r->nusers = 2;
+	snprintf(r->users[0].name, sizeof(r->users[0].name), "alice");
+	r->users[0].work = true;
+	r->users[0].kinds = (1u << REP_K_SSH) | (1u << REP_K_PROCESS);
+	r->users[0].idle_s = 7;
+	snprintf(r->users[1].name, sizeof(r->users[1].name), "idle\"one");
+	r->users[1].idle_s = -1;
+	r->nsessions = 1;
+	snprintf(r->sessions[0].user, sizeof(r->sessions[0].user), "alice");
+	snprintf(r->sessions[0].peer_addr, sizeof(r->sessions[0].peer_addr),
+	    "10.231.0.1");
+	r->sessions[0].peer_port = 40000;
+	r->evict_pending = true;
+	snprintf(r->evict.type, sizeof(r->evict.type), "Terminate");
+	r->evict.deadline_s = -1;
+	b->report = r;
+	b->report_ok = true;
+	b->report_ms = pg_now_ms();
+	b->reported = 5;
+	b->evicting = true;
+	b->identity_bad = true;
+	snprintf(b->identity_why, sizeof(b->identity_why), "%s", BAD_TEXT);
+	st = vm_json(VMJ_STATUS);
+	/* load = max(3 sessions, 5 users with work) / weight 2 */
+	assert_non_null(strstr(st, "\"load\":2.500,"));
+	assert_non_null(strstr(st, "\"work\":[{\"user\":\"alice\",\"kinds\":"
+	    "[\"ssh\",\"process\"],\"idle_s\":7,\"ssh_peers\":[{\"address\":"
+	    "\"10.231.0.1\",\"port\":40000}]}],"));
+	assert_non_null(strstr(st, "\"report\":{\"ok\":true,\"ms_ago\":"));
+	assert_non_null(strstr(st, "\"users_with_work\":5,\"reported_load\":5,"
+	    "\"claims_lost\":0,"));
+	assert_non_null(strstr(st, "\"host_identity\":{\"ok\":false,\"why\":"
+	    BAD_JSON "},\"eviction\":{\"type\":\"Terminate\",\"id\":\"\","
+	    "\"not_before\":\"\",\"deadline_s\":null}}"));
+	free(st);
+	/* A silent agent: the error, and the last report stays. */
+	b->report_ok = false;
+	snprintf(b->report_err, sizeof(b->report_err), "timeout");
+	st = vm_json(VMJ_STATUS);
+	assert_non_null(strstr(st, "\"ok\":false,"));
+	assert_non_null(strstr(st, "\"error\":\"timeout\""));
+	free(st);
+	/* pool_clear frees b->report */
+}
+
 int
 main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_views_keep_their_fields),
+		T(test_status_shows_the_report),
 		T(test_invalid_utf8_same_on_both),
 		T(test_invalid_utf8_in_names),
 		cmocka_unit_test(test_str),
