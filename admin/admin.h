@@ -39,6 +39,12 @@ struct statuspage;
 struct adm_ctx {
 	struct px_ctx     *px;            /* borrowed: services, connections, pool */
 	struct hookrun    *hr;            /* the hook runner, or NULL (hooks off) */
+	/*
+	 * The client of the relayed session to b from our source port vm_port
+	 * (px_client_of), or NULL when unknown; the hook itself may be NULL.
+	 */
+	const char      *(*client_of)(const struct px_ctx *px,
+	    const struct backend *b, int vm_port);
 	uint64_t           started_ms;    /* monotonic clock at start */
 	uint64_t           reloads;
 	uint64_t           reload_failures;

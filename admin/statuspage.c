@@ -412,11 +412,12 @@ render_health(const struct adm_ctx *a, struct evbuffer *out,
 
 /*
  * Under the agent's line: what its report says of users' work ("work:
- * alice (ssh, process), bob (kernel)"), a report that cannot be read, and
+ * alice (ssh, process) from 192.0.2.7, bob (kernel)"), a report that cannot be read, and
  * users whose more recent work another VM holds.
  */
 static void
-render_work(struct evbuffer *out, const struct backend *b)
+render_work(const struct adm_ctx *a, struct evbuffer *out,
+    const struct backend *b)
 {
 	const struct vm_report *r = b->report;
 	size_t n = 0;
@@ -449,6 +450,18 @@ render_work(struct evbuffer *out, const struct backend *b)
 				evbuffer_add_printf(out, "%s%s", nk++ ? ", " : "",
 				    rep_kind_name((enum rep_kind)k));
 		ADD_LIT(out, ")");
+		/* the real client of their SSH logins relayed by poolgate */
+		for (size_t j = 0; a->client_of != NULL && j < r->nsessions; j++) {
+			const char *cl;
+
+			if (strcmp(r->sessions[j].user, u->name) != 0 ||
+			    (cl = a->client_of(a->px, b,
+			    r->sessions[j].peer_port)) == NULL)
+				continue;
+			ADD_LIT(out, " from ");
+			html_escape(out, cl);
+			break;
+		}
 	}
 	if ((size_t)r->users_with_work > n && n > 0)
 		evbuffer_add_printf(out, " <span class=\"mut\">+%zu more</span>",
@@ -565,7 +578,7 @@ render_vm(const struct adm_ctx *a, struct evbuffer *out,
 		html_escape(out, b->agent_last);
 		ADD_LIT(out, "</span>");
 	}
-	render_work(out, b);
+	render_work(a, out, b);
 	evbuffer_add_printf(out, "</td><td class=\"n aff\">%zu</td>", g->aff[i]);
 
 	if (v->csrf != NULL) {

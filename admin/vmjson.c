@@ -209,8 +209,9 @@ put_kinds(struct evbuffer *out, unsigned kinds)
 
 /*
  * "work": who has work on the VM by its agent's last report, with what
- * kind, how long they have been idle, and where they logged in from (the
- * sshd sessions' TCP peers); [] without a report.
+ * kind, how long they have been idle, and where they logged in from: the
+ * sshd sessions' TCP peers and, when the peer is poolgate's source port of
+ * a session it relays, that session's client address; [] without a report.
  */
 static void
 f_work(const struct vmj *c)
@@ -245,10 +246,18 @@ f_work(const struct vmj *c)
 				continue;
 			if (np++ > 0)
 				ADD_LIT(c->out, ",");
+			const char *client = c->a->client_of == NULL ? NULL :
+			    c->a->client_of(c->a->px, c->b, rs->peer_port);
+
 			ADD_LIT(c->out, "{\"address\":");
 			vmj_str(c->out, rs->peer_addr);
-			evbuffer_add_printf(c->out, ",\"port\":%d}",
+			evbuffer_add_printf(c->out, ",\"port\":%d,\"client\":",
 			    rs->peer_port);
+			if (client != NULL)
+				vmj_str(c->out, client);
+			else
+				ADD_LIT(c->out, "null");
+			ADD_LIT(c->out, "}");
 		}
 		ADD_LIT(c->out, "]}");
 	}

@@ -117,6 +117,15 @@ void px_dispatch(struct px_ctx *px);
 /* A connection ended: tell the sink (reaping, hooks, a graceful stop). */
 void px_gone(struct px_ctx *px);
 
+/*
+ * The client address of the live TCP session relayed to b from our source
+ * port vm_port (as the VM sees its peer), or NULL. Borrowed: valid until
+ * the session ends. Main thread. A walk of the live sessions: for the
+ * status endpoints, not the data path.
+ */
+const char *px_client_of(const struct px_ctx *px, const struct backend *b,
+    int vm_port);
+
 /* No VM could take a login of svc: tell the sink (rate-limited warning). */
 void px_no_capacity(struct px_ctx *px, struct service *svc);
 

@@ -56,6 +56,7 @@ struct session {
 	uint64_t            start_ms;
 	uint64_t            start_wall_ms;
 	int                 port;           /* client port */
+	int                 vm_port;        /* our source port toward the VM, 0 unknown */
 	uint64_t            connect_ms;     /* start of the current connect */
 	struct worker      *worker;         /* home at the first connect; a
 	                                       relay thread after MOVE */
@@ -325,6 +326,34 @@ session_connect_cb(evutil_socket_t fd, short what, void *arg)
 	session_connect_failed(s, timeout ? ETIMEDOUT : soerr, false);
 }
 
+/*
+ * Main: the connect is under way, so the kernel has chosen our source
+ * port toward the VM. Logged with the client: the VM's sshd logs (and its
+ * agent reports) that port as its peer's, which ties the VM's view of a
+ * login to the client poolgate relayed.
+ */
+static void
+session_log_start(struct session *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN];
+	int port = 0;
+
+	if (getsockname(s->bfd, (struct sockaddr *)&ss, &len) == 0)
+		px_format_peer((struct sockaddr *)&ss, addr, sizeof(addr), &port);
+	s->vm_port = port;
+	struct pg_kv kv[] = {
+		KV_S("service", s->svc->cfg.name),
+		KV_S("client", s->addr),
+		KV_N("client_port", s->port),
+		KV_S("vm", s->backend->name),
+		KV_N("source_port", s->vm_port),
+		KV_N("try", s->ntried),
+	};
+	pg_log_event(PG_LOG_INFO, "session_start", kv, sizeof(kv) / sizeof(kv[0]));
+}
+
 /* Main: connect to target, in the VM the session is counted on. */
 static void
 session_connect(struct session *s, const struct sockaddr *target,
@@ -349,6 +378,7 @@ session_connect(struct session *s, const struct sockaddr *target,
 		set_nodelay(s->bfd);
 	if (s->bfd != -1 &&
 	    (connect(s->bfd, target, target_len) == 0 || errno == EINPROGRESS)) {
+		session_log_start(s);
 		tv.tv_sec = (time_t)(timeout_ms / 1000);
 		tv.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000;
 		event_assign(&s->ev, w->base, s->bfd, SESSION_EV,
@@ -443,6 +473,7 @@ session_free(struct session *s, const char *why)
 			KV_N("client_port", s->port),
 			KV_S("user", "-"),   /* SSH is end-to-end encrypted */
 			KV_S("vm", s->backend != NULL ? s->backend->name : "-"),
+			KV_N("source_port", s->vm_port),
 			KV_S("start", start),
 			KV_N("duration_ms", now - s->start_ms),
 			KV_N("bytes_up", s->up),
@@ -772,4 +803,14 @@ session_count(const struct px_ctx *px)
 	for (const struct session *s = px->sessions; s != NULL; s = s->next)
 		n++;
 	return n;
+}
+
+const char *
+px_client_of(const struct px_ctx *px, const struct backend *b, int vm_port)
+{
+	for (const struct session *s = px->sessions; s != NULL && vm_port > 0;
+	    s = s->next)
+		if (s->backend == b && s->vm_port == vm_port)
+			return s->addr;
+	return NULL;
 }

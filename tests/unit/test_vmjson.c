@@ -273,7 +273,7 @@ test_status_shows_the_report(void **state)
 	assert_non_null(strstr(st, "\"load\":2.500,"));
 	assert_non_null(strstr(st, "\"work\":[{\"user\":\"alice\",\"kinds\":"
 	    "[\"ssh\",\"process\"],\"idle_s\":7,\"ssh_peers\":[{\"address\":"
-	    "\"10.231.0.1\",\"port\":40000}]}],"));
+	    "\"10.231.0.1\",\"port\":40000,\"client\":null}]}],"));
 	assert_non_null(strstr(st, "\"report\":{\"ok\":true,\"ms_ago\":"));
 	assert_non_null(strstr(st, "\"users_with_work\":5,\"reported_load\":5,"
 	    "\"claims_lost\":0,"));
