@@ -68,6 +68,12 @@ static const struct cfg_enum_value mode_values[] = {
 	{ NULL,   0,             false },
 };
 
+static const struct cfg_enum_value source_values[] = {
+	{ "poolgate", SVC_SRC_POOLGATE, true  },
+	{ "client",   SVC_SRC_CLIENT,   true  },
+	{ NULL,       0,                false },
+};
+
 static const struct cfg_enum_value check_values[] = {
 	{ "tcp",  CHECK_TCP,  true  },
 	{ "ssh",  CHECK_SSH,  true  },
@@ -247,6 +253,11 @@ const struct cfg_setting cfg_settings[] = {
 	  " affinity.by_client_ip for tcp, false for http; on http only"
 	  " requests naming no user follow it)",
 	  .off = SVC(by_client_ip) },
+	{ "services[].source", CFG_T_ENUM, 0, 0, 0, "poolgate",
+	  "address the VM sees connections come from: poolgate's, or the"
+	  " client's (IP_TRANSPARENT, tcp only; needs CAP_NET_ADMIN and the"
+	  " routing in poolgate.conf(5) SOURCE ADDRESS)",
+	  .values = source_values, .off = SVC(source) },
 
 	{ "services[].tls", CFG_T_GROUP, CFG_F_PRESENCE, 0, 0, NULL,
 	  "TLS termination of client connections; only for mode http services",
@@ -1588,6 +1599,14 @@ static void resolve_service(struct walk *w, const config_t *lc, struct pg_config
 	if (http && type == NULL)
 		svc->check.type = CHECK_HTTP;
 
+	if (http && svc->source == SVC_SRC_CLIENT) {
+		const config_setting_t *src = svc_find(lc, i, "source");
+		struct loc l = loc_of(w, src, NULL);
+
+		LERR(w, &l, "services[%zu].source: \"client\" is only for mode \"tcp\" services"
+		    " (expected \"poolgate\"; HTTP services pass the client in"
+		    " X-Forwarded-For and Forwarded)", i);
+	}
 	if (!http && enum_as_written(mode, cfg_mode_name(svc->mode))) {
 		only_for(w, lc, i, "tls", "mode \"http\" services", "mode = \"http\"");
 		only_for(w, lc, i, "http", "mode \"http\" services", "mode = \"http\"");

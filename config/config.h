@@ -27,6 +27,8 @@
 #define CFG_COOKIE_NAME_MAX 63 /* http.cookie_name */
 
 enum svc_mode { SVC_MODE_TCP = 0, SVC_MODE_HTTP };
+/* Whose address the VM sees connections come from (services[].source). */
+enum svc_source { SVC_SRC_POOLGATE = 0, SVC_SRC_CLIENT };
 enum check_type { CHECK_NONE = 0, CHECK_TCP, CHECK_SSH, CHECK_HTTP };
 enum backend_tls { BTLS_NONE = 0, BTLS_VERIFY, BTLS_INSECURE };
 
@@ -93,6 +95,7 @@ struct cfg_service {
 	uint64_t         connect_timeout_ms;
 	uint64_t         idle_timeout_ms;   /* 0 = none */
 	bool             by_client_ip;      /* resolved: affinity.by_client_ip if absent */
+	enum svc_source  source;            /* SVC_SRC_CLIENT: IP_TRANSPARENT (tcp only) */
 	struct cfg_tls   tls;
 	enum backend_tls backend_tls;
 	char            *backend_ca;        /* owned, may be NULL: the system store */

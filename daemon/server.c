@@ -14,7 +14,10 @@
 #include <grp.h>
 #include <pwd.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +41,7 @@
 #include "daemon/server.h"
 #include "proxy/session.h"
 #include "proxy/splice.h"
+#include "proxy/srcaddr.h"
 #include "admin/statuspage.h"
 
 static void hooks_update(struct pg_server *srv);
@@ -634,6 +638,20 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 	int added = 0, removed = 0, kept = 0;
 	int rc = -1;
 
+	/*
+	 * 0. A service that connects from the client's address needs the
+	 * capability now, not at its first login.
+	 */
+	for (size_t i = 0; i < ncfg->nservices; i++)
+		if (ncfg->services[i].source == SVC_SRC_CLIENT &&
+		    sa_transparent_check(AF_INET, err, sizeof(err)) == -1) {
+			snprintf(srv->apply_why, sizeof(srv->apply_why),
+			    "%s: services[%zu].source = \"client\": %.300s",
+			    ncfg->path, i, err);
+			log_err("%s", srv->apply_why);
+			goto out;
+		}
+
 	/* 1. Bind every socket the new configuration needs and lacks. */
 	for (size_t i = 0; i < ncfg->nservices; i++) {
 		const struct cfg_service *cs = &ncfg->services[i];
@@ -1031,10 +1049,38 @@ out:
  * become `user`, its group only, supplementary groups cleared. Without a
  * user, refuse to go on as root unless allow_root says so.
  */
+/* Whether a service connects from its clients' addresses (IP_TRANSPARENT). */
+static bool
+wants_transparent(const struct pg_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nservices; i++)
+		if (cfg->services[i].source == SVC_SRC_CLIENT)
+			return true;
+	return false;
+}
+
+/*
+ * After setuid: keep CAP_NET_ADMIN alone (effective and permitted, never
+ * inheritable or ambient, so hook commands do not get it), for
+ * IP_TRANSPARENT. PR_SET_KEEPCAPS must have been set before the switch.
+ */
+static int
+keep_net_admin(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	memset(d, 0, sizeof(d));
+	d[0].effective = d[0].permitted = 1u << CAP_NET_ADMIN;
+	return (int)syscall(SYS_capset, &h, d);
+}
+
 static int
 drop_privileges(const struct pg_config *cfg)
 {
 	struct passwd *pw;
+	bool keep = wants_transparent(cfg);
+	char err[256];
 
 	if (cfg->user == NULL) {
 		if (geteuid() == 0 && !cfg->allow_root) {
@@ -1063,16 +1109,29 @@ drop_privileges(const struct pg_config *cfg)
 	}
 	if (state_dir_prepare(cfg->state_dir, pw->pw_uid, pw->pw_gid) == -1)
 		return -1;
+	if (keep && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == -1) {
+		log_err("cannot keep CAP_NET_ADMIN for source = \"client\": %s",
+		    strerror(errno));
+		return -1;
+	}
 	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
 	    setuid(pw->pw_uid) == -1) {
 		log_err("user %s: cannot switch to it: %s", cfg->user,
 		    strerror(errno));
 		return -1;
 	}
+	if (keep && (keep_net_admin() == -1 ||
+	    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) == -1 ||
+	    sa_transparent_check(AF_INET, err, sizeof(err)) == -1)) {
+		log_err("user %s: source = \"client\" needs CAP_NET_ADMIN, which "
+		    "was lost in the switch: %s", cfg->user, strerror(errno));
+		return -1;
+	}
 	if (pw->pw_uid != 0 && setuid(0) != -1)
 		pg_fatalx("still able to become root after dropping privileges");
-	log_info("running as user %s (uid %d, gid %d)", cfg->user,
-	    (int)pw->pw_uid, (int)pw->pw_gid);
+	log_info("running as user %s (uid %d, gid %d)%s", cfg->user,
+	    (int)pw->pw_uid, (int)pw->pw_gid, keep ? " with CAP_NET_ADMIN "
+	    "only, for source = \"client\"" : "");
 	return 0;
 }
 

@@ -30,6 +30,7 @@
 #include "proxy/mailbox.h"
 #include "proxy/session.h"
 #include "proxy/splice.h"
+#include "proxy/srcaddr.h"
 #include "proxy/worker.h"
 
 /* Where the session is, as its worker sees it. */
@@ -354,6 +355,33 @@ session_log_start(struct session *s)
 	pg_log_event(PG_LOG_INFO, "session_start", kv, sizeof(kv) / sizeof(kv[0]));
 }
 
+/*
+ * Main: services[].source = "client": connect from the client's address.
+ * Start made sure of the capability; what can still fail here (a client of
+ * another address family than the VM, a loopback client) falls back to
+ * poolgate's own address, with a line saying why.
+ */
+static void
+session_from_client(struct session *s, int family)
+{
+	char why[64];
+	int e;
+
+	if (s->peer.ss_family == family &&
+	    sa_bind_client(s->bfd, &s->peer, why, sizeof(why)) == 0)
+		return;
+	e = s->peer.ss_family == family ? errno : EAFNOSUPPORT;
+	if (s->peer.ss_family != family)
+		snprintf(why, sizeof(why), "another address family than the VM's");
+	log_warn("session client=%s vm=%s: cannot connect from the client's "
+	    "address (%s: %s); connecting from poolgate's", s->peer_text,
+	    s->backend->name, why, strerror(e));
+	close(s->bfd);
+	if ((s->bfd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) != -1)
+		set_nodelay(s->bfd);
+}
+
 /* Main: connect to target, in the VM the session is counted on. */
 static void
 session_connect(struct session *s, const struct sockaddr *target,
@@ -376,6 +404,8 @@ session_connect(struct session *s, const struct sockaddr *target,
 	if ((s->bfd = socket(target->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) != -1)
 		set_nodelay(s->bfd);
+	if (s->bfd != -1 && s->svc->cfg.source == SVC_SRC_CLIENT)
+		session_from_client(s, target->sa_family);
 	if (s->bfd != -1 &&
 	    (connect(s->bfd, target, target_len) == 0 || errno == EINPROGRESS)) {
 		session_log_start(s);

@@ -681,7 +681,7 @@ static void test_unknown_keys(void **state)
 	        "per_ip_rate, tcp_keepalive, retry_after)",
 	    "4: affinity.by_ip: unknown setting (expected one of ttl, by_client_ip)",
 	    "7: services[0].chek: unknown setting (expected one of name, listen, port, mode, "
-	        "connect_timeout, idle_timeout, by_client_ip, tls, backend_tls, backend_ca, check, "
+	        "connect_timeout, idle_timeout, by_client_ip, source, tls, backend_tls, backend_ca, check, "
 	        "http, queue)",
 	    "8: services[0].check.intervl: unknown setting (expected one of type, interval, "
 	        "timeout, rise, fall, path, expect)",
@@ -2648,6 +2648,39 @@ static void test_limits_rate_keepalive_retry(void **state)
 	        "to 1000000)");
 }
 
+/* services[].source and ssh_host_ca: what they take, and their errors. */
+static void test_source_and_host_ca(void **state)
+{
+	struct pg_config *cfg;
+
+	(void)state;
+	cfg = expect_ok(SVC_LINE "backends = ( { name = \"b\"; address = \"10.0.0.1\"; } );\n");
+	assert_int_equal(cfg->services[0].source, SVC_SRC_POOLGATE);
+	assert_string_equal(cfg->ssh_host_ca_fp, "");
+	assert_true(cfg->agent.report);
+	cfg_free(cfg);
+	cfg = expect_ok(
+	    "services = ( { name = \"ssh\"; listen = [ \"*:22\" ]; port = 22; source = \"client\"; } );\n"
+	    "ssh_host_ca = \"@cert-authority *.pool ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINu0SueyWClPf3+r463kUJatIvfJiHJF8BNQy30NrSab ca\";\n"
+	    "agent = { port = 9101; report = false; };\n"
+	    "backends = ( { name = \"b\"; address = \"10.0.0.1\"; } );\n");
+	assert_int_equal(cfg->services[0].source, SVC_SRC_CLIENT);
+	assert_string_equal(cfg->ssh_host_ca_fp,
+	    "SHA256:SITe9NoC1RMJNGmf4OTsUmjbziOBydHHp1AXxBXymPs");
+	assert_false(cfg->agent.report);
+	cfg_free(cfg);
+	expect_errors(
+	    "services = ( { name = \"j\"; listen = [ \"*:80\" ]; port = 8000; mode = \"http\";\n"
+	    "  source = \"client\"; } );\n"
+	    "ssh_host_ca = \"not a key\";\n"
+	    "backends = ( { name = \"b\"; address = \"10.0.0.1\"; } );\n",
+	    "2: services[0].source: \"client\" is only for mode \"tcp\" services"
+	    " (expected \"poolgate\"; HTTP services pass the client in"
+	    " X-Forwarded-For and Forwarded)",
+	    "3: ssh_host_ca: not an OpenSSH public key line (expected \"TYPE"
+	    " BASE64 [comment]\", as in the CA's .pub file)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2680,6 +2713,7 @@ int main(void)
 		cmocka_unit_test(test_http_durations),
 		cmocka_unit_test(test_by_client_ip_inherited),
 		cmocka_unit_test(test_check_type_by_mode),
+		cmocka_unit_test(test_source_and_host_ca),
 		cmocka_unit_test(test_service_copy),
 		cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_include_names_its_file),
