@@ -15,9 +15,10 @@ with --tls, a self-signed cert.pem/key.pem (CN=vmK, SAN IP:<VM address>).
 It is deliberately not inside the pool's folder: `pool rm` deletes that.
 
 Each hub listens on http(s)://<VM address>:8000 inside pg-vmK (reachable from
-the root namespace through bridge pgbr0). It runs in the VM's UTS namespace
-when tests/pool/pool made one (/run/poolgate-uts/pg-vmK), so the hub, user
-servers and kernels see hostname vmK, as sshd's sessions do. Test users (PAM,
+the root namespace through bridge pgbr0). It runs in the VM, started with
+`tests/pool/pool exec vmK -- ...` (the VM's network, host name, processes and
+/run), so the hub, user servers and kernels see hostname vmK and the VM's
+processes, as sshd's sessions do. Test users (PAM,
 password login): alice, bob, carol, dave; password(name) gives the password
 ("pg-<name>-pw"); `up` makes any of them that is missing.
 
@@ -85,8 +86,8 @@ DEFAULT_USERS = ("alice", "bob", "carol", "dave")
 CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 NODE_PATH = "/usr/share/nodejs"
 MARK = "POOLGATE_HUB_DIR"
-# The VMs' UTS namespaces (host names), made by tests/pool/pool (UTS_DIR there).
-UTS_DIR = "/run/poolgate-uts" if os.path.isdir("/run") else "/tmp/poolgate-uts"
+# Runs commands in a VM (`pool exec vmK -- CMD`).
+POOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pool")
 
 # what must exist -> Debian package that provides it
 _FILES = (
@@ -228,18 +229,6 @@ def _run(argv, check=True, timeout=60, input=None):
         raise HubError("command failed (exit %d): %s\n  %s" % (
             p.returncode, " ".join(argv), (p.stderr or p.stdout).strip()))
     return p
-
-
-def uts_path(vm):
-    """The VM's UTS namespace file, or None if the pool made none."""
-    path = os.path.join(UTS_DIR, ns_name(vm))
-    try:
-        with open("/proc/self/mountinfo") as f:
-            if any(len(line.split()) > 4 and line.split()[4] == path for line in f):
-                return path
-    except OSError:
-        pass
-    return None
 
 
 def ns_exists(vm):
@@ -456,7 +445,7 @@ class Hub:
         fresh: forget users' servers and cookies of an earlier run (new database)."""
         check_installed()
         if os.geteuid() != 0:
-            raise HubError("must run as root (ip netns exec, PAM, setuid spawner)")
+            raise HubError("must run as root (pool exec, PAM, setuid spawner)")
         if not ns_exists(self.vm):
             raise HubError("namespace %s does not exist (run tests/pool/pool up N)"
                            % self.netns)
@@ -478,12 +467,11 @@ class Hub:
             self.vm, self.url, time.strftime("%Y-%m-%d %H:%M:%S"))).encode())
         logf.flush()
         t0 = time.monotonic()
-        uts = uts_path(self.vm)
         try:
-            # nsenter, ip netns exec and env all exec, so the pid is jupyterhub's.
+            # pool exec execs nsenter, which waits for jupyterhub (a child in
+            # the VM's PID namespace): the pid is nsenter's, see main_pid().
             self.proc = subprocess.Popen(
-                (["/usr/bin/nsenter", "--uts=" + uts, "--"] if uts else [])
-                + ["ip", "netns", "exec", self.netns, "env", "-i"]
+                [POOL, "exec", self.vm, "--", "env", "-i"]
                 + ["%s=%s" % kv for kv in env.items()]
                 + ["/usr/bin/jupyterhub", "-f", self.conf],
                 cwd=self.dir, stdin=subprocess.DEVNULL, stdout=logf,
@@ -507,12 +495,26 @@ class Hub:
                     self.vm, self.url, timeout, self.log_path, self.log_tail()))
             time.sleep(0.2)
 
+    def main_pid(self):
+        """jupyterhub's own pid (in the VM, under the nsenter of pool exec), or None."""
+        for pid in hub_pids(self.vm, self.base):
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    argv = f.read().split(b"\0")
+                with open("/proc/%d/comm" % pid) as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            if comm != "nsenter" and b"/usr/bin/jupyterhub" in argv and b"-f" in argv:
+                return pid
+        return None
+
     def stop(self, timeout=15, quiet=False):
         """SIGTERM the hub (it stops user servers and the proxy), then SIGKILL
         whatever of this VM's hub is left. Returns the number of processes killed."""
-        pid = self.pid
+        pid = self.main_pid()
         killed = 0
-        if _alive(pid) and pid in hub_pids(self.vm, self.base):
+        if _alive(pid):
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
