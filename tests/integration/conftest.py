@@ -597,6 +597,29 @@ def shared_poolgate(pool, tmp_path_factory):
         pytest.fail("shared poolgate exited on its own with code %s" % code, pytrace=False)
 
 
+@pytest.fixture
+def vm_agent(pool, tmp_path):
+    """Factory: vm_agent("vmK", extra=()) starts the real poolgate-agent in that
+    pool VM (`pool exec`; config: listen on the VM's address port 9101,
+    interval 1s, sessions from the VM's utmp, Azure off, plus the lines of
+    extra) and returns it once its report answers: .report() is the parsed
+    GET /v1/report, read over the bridge (tests/integration/vm_agent.py).
+    All stop after the test."""
+    from vm_agent import VmAgent, agent_binary
+    binary = agent_binary(poolgate_binary())
+    made = []
+
+    def factory(vm, extra=()):
+        a = VmAgent(binary, POOL, vm, pool.address(vm),
+                    tmp_path / ("agent%d-%s" % (len(made), vm)), extra)
+        made.append(a)
+        return a.start()
+
+    yield factory
+    for a in made:
+        a.stop()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     del _CURRENT[:]

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (INTERVAL_MS, POOL, HttpPoolgate, make_config,
-                      make_http_config, fresh_addr, poolgate_binary, poolgate_factory)
+                      make_http_config, fresh_addr, poolgate_factory)
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -738,93 +738,119 @@ def test_agent_drain_weight_ready_maint(ops_poolgate, pool, tmp_path):
         agent.stop()
 
 
-def agent_binary():
-    p = os.environ.get("POOLGATE_AGENT") or str(Path(poolgate_binary()).parent /
-                                                 "agent" / "poolgate-agent")
-    if not os.access(p, os.X_OK):
-        raise AssertionError("poolgate-agent not found at %s (meson compile, or set "
-                             "POOLGATE_AGENT)" % p)
-    return p
-
-
-def test_real_agent_in_a_vm_drives_drain_and_reports(ops_poolgate, pool, tmp_path):
-    """The C agent (agent/), run in vm3's namespace as on a VM: poolgate's
-    agent check reads its line on the one port (drain file present -> the
-    VM drains; removed -> ready again), and GET /v1/report on the same port
-    answers its JSON report (version 1, drain, the logged-in users)."""
+def test_real_agent_in_a_vm_drives_drain_and_reports(ops_poolgate, pool, tmp_path,
+                                                      vm_agent):
+    """The C agent (agent/), run in vm3 as on a VM: poolgate's agent check
+    reads its line on the one port (drain file present -> the VM drains;
+    removed -> ready again), and GET /v1/report on the same port answers its
+    JSON report (version 1, drain, the logged-in users)."""
     vm = "vm3"
-    addr = pool.address(vm)
     drain = tmp_path / "drain"
-    conf = tmp_path / "agent.conf"
-    conf.write_text('listen = "%s:%d";\ninterval = "1s";\ndrain_file = "%s";\n'
-                    'azure = { enabled = false; };\n' % (addr, AGENT_PORT, drain))
-    log = open(tmp_path / "agent.log", "wb")
-    t = subprocess.run([agent_binary(), "-t", "-c", str(conf)], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True)
-    assert t.returncode == 0, "poolgate-agent -t: %s" % t.stdout
-    proc = subprocess.Popen(["ip", "netns", "exec", "pg-" + vm, agent_binary(), "-c",
-                             str(conf)], stdin=subprocess.DEVNULL, stdout=log,
-                            stderr=subprocess.STDOUT)
+    agent = vm_agent(vm, extra=['drain_file = "%s";' % drain])
+    assert agent.port == AGENT_PORT
+    pg = ops_poolgate(top=['agent = { port = %d; interval = "1s"; timeout = "900ms"; };'
+                           % AGENT_PORT])
+    pg.wait_all_up()
+
+    def wait_agent(pred, what, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            b = pg.api_backend(vm)
+            if pred(b):
+                return b
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out waiting for %s; %s is %s" % (what, vm, b))
+            time.sleep(0.1)
+
+    b = wait_agent(lambda b: "ready" in b["agent"], "the real agent's first line")
+    assert b["state"] == "up", b
+    drain.write_text("")
+    b = wait_agent(lambda b: b["agent_admin"] == "drain", "the drain file to drain it")
+    assert b["state"] == "drain", b
+    assert pg.login(fresh_addr()) != vm, "a new login went to the drained VM"
+    drain.unlink()
+    wait_agent(lambda b: b["agent_admin"] == "ready", "ready once the file is gone")
+    pg.wait_states({vm: "up"})
+
+    # The report, on the same port, over HTTP/1.1.
+    rep = agent.report()
+    assert rep["version"] == 1 and rep["drain"] is False, rep
+    assert isinstance(rep["users"], list) and "load_pct" in rep, rep
+    assert rep["host"] == vm, rep
+
+
+def _vm_ssh(pool, vm, *args, timeout=60):
+    """ssh to the VM itself (its real sshd, the pool's client config)."""
+    return subprocess.run(["ssh", "-F", pool.ssh_config, "pgtest@" + pool.address(vm)]
+                          + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+
+
+def _pgtest_work(agent, rep):
+    u = agent.user(rep, "pgtest")
+    return (u["processes"], sorted(u["work"])) if u else (0, [])
+
+
+def _pgtest_sessions(rep):
+    return [s for s in rep["sessions"] if s["user"] == "pgtest"]
+
+
+def test_agent_in_each_vm_sees_only_that_vms_work(pool, vm_agent):
+    """Each VM has its own processes and utmp (tests/pool/pool): the real
+    agent in vm1 sees a detached `nohup sleep` and an interactive login made
+    over SSH on vm1, the agent in vm2 sees neither, and once the sleep is
+    killed vm1's report is idle again within two agent intervals."""
+    a1, a2 = vm_agent("vm1"), vm_agent("vm2")
+    for a in (a1, a2):
+        a.wait_report(lambda r: r["idle"] and not _pgtest_sessions(r),
+                      "%s idle before the test" % a.vm)
+
+    # Detached work: the SSH session ends, the sleep lives on in vm1.
+    p = _vm_ssh(pool, "vm1", "nohup sleep 600 >/dev/null 2>&1 & echo pid=$!; hostname")
+    assert p.returncode == 0, p.stdout
+    m = re.search(r"pid=(\d+)\s+vm1\s*$", p.stdout)
+    assert m, "ssh vm1: %r" % p.stdout
+    sleep_pid = int(m.group(1))
+    rep1 = a1.wait_report(lambda r: _pgtest_work(a1, r) == (1, ["processes"]) and
+                          not _pgtest_sessions(r), "pgtest's sleep alone, no session")
+    assert rep1["idle"] is False and rep1["users_with_work"] == 1, rep1
+    rep2 = a2.report()
+    assert a2.user(rep2, "pgtest") is None and rep2["idle"] is True, rep2
+
+    # An interactive login on vm1: a session there (a utmp record on a pty).
+    login = subprocess.Popen(["ssh", "-tt", "-F", pool.ssh_config,
+                              "pgtest@" + pool.address("vm1")],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection((addr, AGENT_PORT), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("poolgate-agent did not listen: %s" %
-                                         (tmp_path / "agent.log").read_text())
-                time.sleep(0.1)
-        pg = ops_poolgate(top=['agent = { port = %d; interval = "1s"; timeout = "900ms"; };'
-                               % AGENT_PORT])
-        pg.wait_all_up()
-
-        def wait_agent(pred, what, timeout=10):
-            deadline = time.monotonic() + timeout
-            while True:
-                b = pg.api_backend(vm)
-                if pred(b):
-                    return b
-                if time.monotonic() > deadline:
-                    raise AssertionError("timed out waiting for %s; %s is %s" % (what, vm, b))
-                time.sleep(0.1)
-
-        b = wait_agent(lambda b: "ready" in b["agent"], "the real agent's first line")
-        assert b["state"] == "up", b
-        drain.write_text("")
-        b = wait_agent(lambda b: b["agent_admin"] == "drain", "the drain file to drain it")
-        assert b["state"] == "drain", b
-        assert pg.login(fresh_addr()) != vm, "a new login went to the drained VM"
-        drain.unlink()
-        wait_agent(lambda b: b["agent_admin"] == "ready", "ready once the file is gone")
-        pg.wait_states({vm: "up"})
-
-        # The report, on the same port, over HTTP/1.1.
-        c = socket.create_connection((addr, AGENT_PORT), timeout=5)
-        c.sendall(b"GET /v1/report HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
-                  % addr.encode())
-        data = b""
-        while True:
-            d = c.recv(65536)
-            if not d:
-                break
-            data += d
-        c.close()
-        head, _, body = data.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 200"), head
-        rep = json.loads(body)
-        assert rep["version"] == 1 and rep["drain"] is False, rep
-        assert isinstance(rep["users"], list) and "load_pct" in rep, rep
+        rep1 = a1.wait_report(lambda r: _pgtest_sessions(r), "pgtest's login on vm1",
+                              timeout=30)
+        (s,) = _pgtest_sessions(rep1)
+        assert s["tty"] and s["tty"].startswith("pts/"), s
+        assert s["remote"] == pool.state["bridge_address"], s
+        assert "session" in a1.user(rep1, "pgtest")["work"], rep1["users"]
+        rep2 = a2.report()
+        assert not _pgtest_sessions(rep2) and a2.user(rep2, "pgtest") is None, rep2
+        assert rep2["idle"] is True, rep2
+        login.stdin.write(b"exit\n")
+        login.stdin.flush()
+        login.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
+        if login.poll() is None:
+            login.kill()
+            login.wait()
+    a1.wait_report(lambda r: not _pgtest_sessions(r) and
+                   _pgtest_work(a1, r) == (1, ["processes"]), "the logout on vm1")
+
+    # The sleep ends: idle within two intervals.
+    p = _vm_ssh(pool, "vm1", "kill %d" % sleep_pid)
+    assert p.returncode == 0, p.stdout
+    t0 = time.monotonic()
+    rep1 = a1.wait_report(lambda r: r["idle"], "vm1 idle after the kill", timeout=10)
+    took = time.monotonic() - t0
+    assert a1.user(rep1, "pgtest") is None and rep1["users_with_work"] == 0, rep1
+    assert took <= 2 * a1.interval_s, "vm1 idle only %.1fs after the kill" % took
+    assert a2.report()["idle"] is True
 
 
 # ------------------------------------------------------------------ (5) hooks
