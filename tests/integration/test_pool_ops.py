@@ -8,6 +8,8 @@ state while people are logged in.
   * membership from a watched backends file and from the admin API, without
     dropping a session; the API's VMs and operator states survive a restart;
   * a load agent inside a VM saying drain, 50%, ready, maint;
+  * the real poolgate-agent in a VM: drain through the agent check, and a
+    report that shows that VM's users' work (processes, logins) and no other's;
   * the event hook command and the environment of each event;
   * wake from zero: a login held in the queue until a VM comes up, closed
     at the queue timeout, and the HTTP "starting a machine" page.
