@@ -76,8 +76,8 @@ class VmAgent:
             'interval = "%ds";' % INTERVAL_S,
             'sessions = "utmp";',
             'utmp = "/run/utmp";  # the VM\'s own (tests/pool/vm-init)',
-            "azure = { enabled = false; };",
-        ] + list(extra)
+        ] + ([] if any(x.lstrip().startswith("azure") for x in extra) else
+             ["azure = { enabled = false; };"]) + list(extra)
         self.conf.write_text("\n".join(lines) + "\n")
 
     def log_tail(self, lines=40):

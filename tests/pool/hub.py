@@ -271,7 +271,7 @@ def make_cert(d, vm):
     return cert, key
 
 
-def write_config(vm, tls=False, d=None, users=DEFAULT_USERS, port=PORT):
+def write_config(vm, tls=False, d=None, users=DEFAULT_USERS, port=PORT, agent_token=None):
     """Writes jupyterhub_config.py (and singleuser_config.py) for vm; returns its path."""
     hd = hub_dir(vm, d)
     os.makedirs(hd, exist_ok=True)
@@ -329,6 +329,16 @@ def write_config(vm, tls=False, d=None, users=DEFAULT_USERS, port=PORT):
     ]
     if tls:
         lines += ["c.JupyterHub.ssl_cert = %r" % cert, "c.JupyterHub.ssl_key = %r" % key]
+    if agent_token:
+        # The VM's poolgate-agent asks this hub who has a server and what
+        # their kernels do, with the scopes poolgate-agent(8) names.
+        lines += [
+            "c.JupyterHub.services = [{'name': 'poolgate-agent', 'api_token': %r}]"
+            % agent_token,
+            "c.JupyterHub.load_roles = [{'name': 'poolgate-agent', 'services': "
+            "['poolgate-agent'], 'scopes': ['list:users', 'read:users:activity', "
+            "'read:servers', 'access:servers']}]",
+        ]
     with open(conf, "w") as f:
         f.write("\n".join(lines) + "\n")
     return conf
@@ -401,8 +411,10 @@ def health(url, timeout=2.0):
 class Hub:
     """One VM's JupyterHub. hub = Hub('vm1', tls=True).start(); hub.url; hub.stop()."""
 
-    def __init__(self, vm, tls=False, d=None, users=DEFAULT_USERS, port=PORT):
+    def __init__(self, vm, tls=False, d=None, users=DEFAULT_USERS, port=PORT,
+                 agent_token=None):
         self.vm = vm_name(vm)
+        self.agent_token = agent_token
         self.tls = tls
         self.base = base_dir(d)
         self.dir = hub_dir(vm, d)
@@ -459,7 +471,7 @@ class Hub:
             except FileNotFoundError:
                 pass
         self.conf = write_config(self.vm, tls=self.tls, d=self.base, users=self.users,
-                                 port=self.port)
+                                 port=self.port, agent_token=self.agent_token)
         env = {"PATH": CLEAN_PATH, "HOME": "/root", "LANG": "C.UTF-8",
                "NODE_PATH": NODE_PATH, MARK: self.dir, "DSVM_NAME": self.vm}
         logf = open(self.log_path, "ab")
