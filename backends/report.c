@@ -217,7 +217,7 @@ rep_parse(const char *body, size_t len, struct vm_report *r, char *err,
     size_t errlen)
 {
 	struct json_doc *doc;
-	const struct json_node *root, *arr, *n, *src, *ssh, *lim;
+	const struct json_node *root, *arr, *n, *ssh, *lim;
 	bool bad = false;
 	int64_t v;
 	int rc = -1;
@@ -273,8 +273,8 @@ rep_parse(const char *body, size_t len, struct vm_report *r, char *err,
 			read_session(n, &r->sessions[r->nsessions++], &bad, err,
 			    errlen);
 		}
-	src = want(root, "sources", JSON_OBJECT, &bad, err, errlen);
-	if ((ssh = want(src, "ssh", JSON_OBJECT, &bad, err, errlen)) != NULL) {
+	/* "sources" says how the collection went; ssh and azure sit beside it. */
+	if ((ssh = want(root, "ssh", JSON_OBJECT, &bad, err, errlen)) != NULL) {
 		const char *st = json_get_str(ssh, "state");
 
 		r->ssh_ok = st != NULL && strcmp(st, "ok") == 0;
@@ -285,7 +285,7 @@ rep_parse(const char *body, size_t len, struct vm_report *r, char *err,
 					read_key(n, &r->keys[r->nkeys++], &bad,
 					    err, errlen);
 	}
-	if ((n = want(src, "azure", JSON_OBJECT, &bad, err, errlen)) != NULL)
+	if ((n = want(root, "azure", JSON_OBJECT, &bad, err, errlen)) != NULL)
 		read_azure(n, r, &bad, err, errlen);
 	if ((lim = want(root, "limits", JSON_OBJECT, &bad, err, errlen)) != NULL)
 		for (n = lim->child; n != NULL; n = n->next)

@@ -45,7 +45,7 @@ static const char full[] =
     "\"remote\":\"10.231.0.1\",\"service\":\"sshd\",\"pid\":812,"
     "\"since\":\"2026-12-07T09:00:00.000Z\",\"input\":null,"
     "\"peer\":{\"address\":\"10.231.0.1\",\"port\":40123,\"local_port\":22}}],"
-    "\"sources\":{\"sessions\":{\"from\":\"utmp\",\"error\":null},"
+    "\"sources\":{\"sessions\":{\"from\":\"utmp\",\"error\":null}},"
     "\"ssh\":{\"state\":\"ok\",\"error\":null,\"host_ca\":null,"
     "\"principal\":null,\"keys\":[{\"file\":\"/etc/ssh/ssh_host_ed25519_key.pub\","
     "\"type\":\"ssh-ed25519\",\"fingerprint\":\"SHA256:key1\","
@@ -61,7 +61,7 @@ static const char full[] =
     "\"pending\":false},"
     "{\"id\":\"E2\",\"type\":\"Terminate\",\"status\":\"Scheduled\","
     "\"this_vm\":true,\"pending\":true,"
-    "\"not_before\":\"Mon, 07 Dec 2026 10:05:00 GMT\",\"deadline_s\":300}]}},"
+    "\"not_before\":\"Mon, 07 Dec 2026 10:05:00 GMT\",\"deadline_s\":300}]},"
     "\"limits\":{\"users_truncated\":false,\"sessions_truncated\":false,"
     "\"processes_truncated\":false,\"report_truncated\":false}}";
 
@@ -133,8 +133,8 @@ test_parse_refusals(void **state)
 	expect_refused("{\"version\":1,\"users\":{}}", "users: an object where an array");
 	expect_refused("{\"version\":1,\"users\":[{\"name\":\"a\",\"jupyter\":[]}]}",
 	    "jupyter: an array");
-	expect_refused("{\"version\":1,\"sources\":{\"ssh\":{\"keys\":[{\"certificate\":"
-	    "{\"principals\":\"x\"}}]}}}", "principals");
+	expect_refused("{\"version\":1,\"ssh\":{\"keys\":[{\"certificate\":"
+	    "{\"principals\":\"x\"}}]}}", "principals");
 }
 
 /* A cap hit anywhere means something unseen: never idle. */
@@ -245,6 +245,26 @@ test_host_identity(void **state)
 	/* Keys the agent could not read are not judged. */
 	rep.ssh_ok = false;
 	assert_true(rep_host_identity_ok(&rep, CA_FP, NULL, why, sizeof(why)));
+}
+
+/* What `poolgate-agent -r` printed (tests/fuzz/corpus/report/agent-r.json). */
+static void
+test_parse_real_agent(void **state)
+{
+	char err[160], *buf;
+	FILE *f = fopen(SRCDIR "/tests/fuzz/corpus/report/agent-r.json", "r");
+	size_t n;
+
+	(void)state;
+	assert_non_null(f);
+	buf = malloc(1 << 20);
+	assert_non_null(buf);
+	n = fread(buf, 1, 1 << 20, f);
+	fclose(f);
+	if (rep_parse(buf, n, &rep, err, sizeof(err)) != 0)
+		fail_msg("the agent's own report is refused: %s", err);
+	assert_true(rep.host[0] != '\0');
+	free(buf);
 }
 
 /* ---- mbr_report ------------------------------------------------------------ */
@@ -450,6 +470,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_full),
 		cmocka_unit_test(test_parse_refusals),
+		cmocka_unit_test(test_parse_real_agent),
 		cmocka_unit_test(test_truncated_is_never_idle),
 		cmocka_unit_test(test_http_body),
 		cmocka_unit_test(test_fingerprint),
