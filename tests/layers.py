@@ -3,7 +3,7 @@
 below it. Run on every build (meson.build: layers-check) and as a unit test;
 exits non-zero, naming each forbidden #include, when a folder reaches up or
 sideways, when two folders include each other, or when the pure core of
-backends/ includes libevent.
+backends/ includes libevent (or that of cluster/ libevent or hiredis).
 
     tests/layers.py SOURCE_ROOT [STAMP_FILE]
 """
@@ -18,9 +18,10 @@ ALLOWED = {
     "config":   {"lib"},
     "http":     {"lib", "config"},
     "backends": {"lib", "config", "http"},
+    "cluster":  {"lib", "config", "http", "backends"},
     "proxy":    {"lib", "config", "http", "backends"},
-    "admin":    {"lib", "config", "http", "backends", "proxy"},
-    "daemon":   {"lib", "config", "http", "backends", "proxy", "admin"},
+    "admin":    {"lib", "config", "http", "backends", "proxy", "cluster"},
+    "daemon":   {"lib", "config", "http", "backends", "proxy", "admin", "cluster"},
     "ctl":      {"lib"},
     "agent":    {"lib", "config"},
 }
@@ -28,6 +29,9 @@ ALLOWED = {
 # backends/ files that run on the event loop; every other one is pure.
 BACKENDS_IO = {"check.c", "check.h", "check_agent.c", "check_agent.h",
                "discovery.c", "discovery.h", "hookrun.c", "hookrun.h"}
+
+# cluster/ files that talk to Redis on the event loop; the rest is pure.
+CLUSTER_IO = {"link.c", "link.h", "cluster.c", "cluster.h"}
 
 # pool_touch() is the pool module's: only these files may call it.
 POOL_TOUCH_OWNERS = {"backends/backend.c", "backends/backend.h", "backends/ready.c",
@@ -68,6 +72,11 @@ def check(root):
                         problems.append("%s/%s:%d: includes <%s>: the pool core is pure "
                                         "(no libevent); move the I/O to a check, "
                                         "discovery or hook file" % (folder, name, line, inc))
+                    if (folder == "cluster" and name not in CLUSTER_IO
+                            and inc.startswith(("event2/", "hiredis/"))):
+                        problems.append("%s/%s:%d: includes <%s>: the cluster core is pure "
+                                        "(no libevent, no hiredis); the Redis I/O lives in "
+                                        "link.c and cluster.c" % (folder, name, line, inc))
                     continue
                 top = inc.split("/", 1)[0] if "/" in inc else folder
                 if top == folder:
