@@ -104,9 +104,10 @@ cl_encode(const struct cl_entry *e, char *name, size_t namelen, char *value,
 	case CL_NODE:
 		if (e->u.node.nvms > CL_NODE_VMS_MAX ||
 		    put(name, namelen, &n, "n:%s", e->node) == -1 ||
-		    put(value, valuelen, &v, "1 %llu %s",
+		    put(value, valuelen, &v, "1 %llu %s %s",
 		    (unsigned long long)e->stamp, e->u.node.draining ?
-		    "draining" : "serving") == -1)
+		    "draining" : "serving", e->u.node.runner ? "runner" :
+		    "standby") == -1)
 			return -1;
 		for (size_t i = 0; i < e->u.node.nvms; i++) {
 			const struct cl_vmcount *c = &e->u.node.vms[i];
@@ -282,6 +283,7 @@ cl_decode(const char *kname, size_t namelen, const char *value,
 	case 'n':
 		e->kind = CL_NODE;
 		e->u.node.draining = false;
+		e->u.node.runner = false;
 		e->u.node.nvms = 0;
 		if (!name(&kf, e->node, sizeof(e->node)))
 			FAIL("node: bad name");
@@ -289,10 +291,15 @@ cl_decode(const char *kname, size_t namelen, const char *value,
 			e->u.node.draining = true;
 		else if (!is(&fs.f[2], "serving"))
 			FAIL("node: unknown state");
-		if (fs.n - 3 > CL_NODE_VMS_MAX)
+		if (fs.n < 4)
+			FAIL("node: expected a role");
+		if (is(&fs.f[3], "runner"))
+			e->u.node.runner = true;
+		else if (!is(&fs.f[3], "standby"))
+			FAIL("node: unknown role");
+		if (fs.n - 4 > CL_NODE_VMS_MAX)
 			FAIL("node: more than %d VMs", CL_NODE_VMS_MAX);
-		e->u.node.nvms = 0;
-		for (size_t i = 3; i < fs.n; i++) {
+		for (size_t i = 4; i < fs.n; i++) {
 			const struct field *f = &fs.f[i];
 			const char *eq = memchr(f->p, '=', f->n);
 			struct field vm, cnt;

@@ -12,7 +12,8 @@
  *   o:<vm>            1 STAMP ready|drain|maint NODE   operator state
  *   v:<vm>            1 STAMP add ADDRESS WEIGHT MAX NODE   VM added through the API
  *   v:<vm>            1 STAMP del NODE                 ... and removed again
- *   n:<node>          1 STAMP serving|draining [VM=SESSIONS ...]   a node's heartbeat
+ *   n:<node>          1 STAMP serving|draining runner|standby [VM=SESSIONS ...]
+ *                                                    a node's heartbeat
  *
  * The stamp leads so that Redis can keep the newest value by itself (the
  * conditional write in link.c compares it). Everything read back is
@@ -66,6 +67,7 @@ struct cl_entry {
 		} vm;
 		struct {                        /* CL_NODE */
 			bool              draining;
+			bool              runner;   /* it runs the hooks */
 			size_t            nvms;
 			struct cl_vmcount vms[CL_NODE_VMS_MAX];
 		} node;

@@ -428,6 +428,43 @@ const struct cfg_setting cfg_settings[] = {
 	  "free session slots to keep: below it, capacity is low and idle VMs"
 	  " are not reported",
 	  .off = PG(hooks.headroom) },
+
+	/* check_groups(): redis or sentinel (with master), not both; the prefix */
+	{ "cluster", CFG_T_GROUP, CFG_F_PRESENCE, 0, 0, NULL,
+	  "share the pool with other poolgate nodes through Redis",
+	  .off = PG(cluster.enabled) },
+	{ "cluster.node", CFG_T_NAME, CFG_F_REQUIRED, 1, CFG_NAME_MAX, NULL,
+	  "this node's name, different on every node",
+	  .off = PG(cluster.node) },
+	{ "cluster.redis", CFG_T_ADDR_LIST, 0, 1, CFG_CLUSTER_ADDRS_MAX, NULL,
+	  "Redis servers (ADDR:PORT), tried in turn; not with sentinel",
+	  .off = PG(cluster.redis), .off_n = PG(cluster.nredis) },
+	{ "cluster.sentinel", CFG_T_ADDR_LIST, 0, 1, CFG_CLUSTER_ADDRS_MAX, NULL,
+	  "Redis Sentinels (ADDR:PORT) asked where the master is; with master",
+	  .off = PG(cluster.sentinel), .off_n = PG(cluster.nsentinel) },
+	{ "cluster.master", CFG_T_NAME, 0, 1, CFG_NAME_MAX, NULL,
+	  "the Sentinels' name of the master; only with sentinel",
+	  .off = PG(cluster.master) },
+	{ "cluster.password_file", CFG_T_ABS_PATH, 0, 1, 4095, NULL,
+	  "file holding the password sent with AUTH (default: none)",
+	  .off = PG(cluster.password_file) },
+	{ "cluster.prefix", CFG_T_STRING, 0, 1, CFG_CLUSTER_PREFIX_MAX, "poolgate:",
+	  "start of every key and of the channel poolgate uses in Redis",
+	  .off = PG(cluster.prefix) },
+	{ "cluster.timeout", CFG_T_DURATION, 0, 100, 10 * MS_S, "1500ms",
+	  "a Redis answer later than this makes Redis count as unreachable",
+	  .off = PG(cluster.timeout_ms) },
+	{ "cluster.lease", CFG_T_DURATION, 0, MS_S, MS_M, "5s",
+	  "the hook runner's lease: another node takes over within it",
+	  .off = PG(cluster.lease_ms) },
+	{ "cluster.node_expiry", CFG_T_DURATION, 0, MS_S, MS_M, "3s",
+	  "a node silent this long leaves the pool-wide session count",
+	  .off = PG(cluster.node_expiry_ms) },
+
+	{ "freebind", CFG_T_BOOL, 0, 0, 0, "false",
+	  "listen on addresses this host does not hold yet (IP_FREEBIND), for a"
+	  " standby node behind keepalived's floating address",
+	  .off = PG(freebind) },
 };
 
 const size_t cfg_nsettings = sizeof(cfg_settings) / sizeof(cfg_settings[0]);
@@ -1750,8 +1787,58 @@ static void check_backends(struct walk *w, const config_t *lc, struct pg_config 
 }
 
 /*
- * The top-level groups: the agent's timeout against its interval, and a
- * discovery group that names something to discover.
+ * The cluster group: where Redis is (a list of servers, or Sentinels with
+ * the master's name, one way only), and a prefix that can be a key.
+ */
+static void check_cluster(struct walk *w, const config_t *lc, struct pg_config *cfg)
+{
+	const config_setting_t *g = config_lookup(lc, "cluster");
+	const config_setting_t *redis, *sentinel, *master, *prefix;
+	struct loc l;
+
+	if (g == NULL || !config_setting_is_group(g))
+		return;
+	l = loc_of(w, g, NULL);
+	redis = config_setting_get_member(g, "redis");
+	sentinel = config_setting_get_member(g, "sentinel");
+	master = config_setting_get_member(g, "master");
+	prefix = config_setting_get_member(g, "prefix");
+	if (redis == NULL && sentinel == NULL)
+		LERR(w, &l, "cluster: neither redis nor sentinel is given (expected"
+		    " redis = [ \"ADDR:PORT\", ... ] or sentinel = [ ... ] with master)");
+	if (redis != NULL && sentinel != NULL) {
+		struct loc s = loc_of(w, sentinel, "cluster.sentinel");
+		LERR(w, &s, "cluster.sentinel: given with cluster.redis (expected"
+		    " one of them: Sentinel tells where the master is)");
+	}
+	if (sentinel != NULL && master == NULL) {
+		struct loc s = loc_of(w, sentinel, "cluster.sentinel");
+		LERR(w, &s, "cluster.sentinel: without cluster.master (expected the"
+		    " Sentinels' name of the master, as in their \"sentinel monitor\")");
+	}
+	if (master != NULL && sentinel == NULL) {
+		struct loc s = loc_of(w, master, "cluster.master");
+		LERR(w, &s, "cluster.master: only with cluster.sentinel");
+	}
+	if (prefix != NULL && cfg->cluster.prefix != NULL) {
+		for (const char *p = cfg->cluster.prefix; *p; p++) {
+			if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
+				struct loc s = loc_of(w, prefix, "cluster.prefix");
+				char q[96];
+
+				quote(cfg->cluster.prefix, q, sizeof(q));
+				LERR(w, &s, "cluster.prefix: %s holds a space or a"
+				    " character that is not printable ASCII (expected"
+				    " such as \"poolgate:\")", q);
+				break;
+			}
+		}
+	}
+}
+
+/*
+ * The top-level groups: the agent's timeout against its interval, a
+ * discovery group that names something to discover, the cluster group.
  */
 static void check_groups(struct walk *w, const config_t *lc, struct pg_config *cfg)
 {
@@ -1787,6 +1874,8 @@ static void check_groups(struct walk *w, const config_t *lc, struct pg_config *c
 	 * Judged on the file, not on what was stored: a file or dns that is
 	 * given but invalid was reported already, and is not "missing" too.
 	 */
+	check_cluster(w, lc, cfg);
+
 	if (disc != NULL && config_setting_is_group(disc) &&
 	    config_setting_get_member(disc, "file") == NULL &&
 	    config_setting_get_member(disc, "dns") == NULL) {
@@ -2235,9 +2324,13 @@ void cfg_free(struct pg_config *cfg)
 		if (strchr(e->path, '[') != NULL || !owns_string(e->type, &at))
 			continue;
 		if (e->type == CFG_T_ADDR_LIST) {
-			/* none at the top level yet; svc_strings() shows how */
-			fprintf(stderr, "poolgate: config: %s: cannot free\n", e->path);
-			abort();
+			struct cfg_addr *arr = (struct cfg_addr *)(void *)((char *)cfg + e->off);
+			size_t n;
+
+			memcpy(&n, (char *)cfg + e->off_n, sizeof(n));
+			for (size_t i = 0; i < n && i < (size_t)e->max; i++)
+				addr_free(&arr[i]);
+			continue;
 		}
 		free(*(char **)(void *)((char *)cfg + e->off + at));
 	}
@@ -2399,6 +2492,12 @@ void cfg_summary(const struct pg_config *cfg, char *buf, size_t len)
 	}
 	if (cfg->hooks.enabled)
 		sb_add(&sb, "; hooks %s", cfg->hooks.command ? cfg->hooks.command : "-");
+	if (cfg->cluster.enabled)
+		sb_add(&sb, "; cluster node %s via %s %s", cfg->cluster.node,
+		    cfg->cluster.nsentinel > 0 ? "sentinel" : "redis",
+		    cfg->cluster.nsentinel > 0 ? cfg->cluster.master :
+		    cfg->cluster.nredis > 0 && cfg->cluster.redis[0].text ?
+		    cfg->cluster.redis[0].text : "-");
 	if (cfg->discovery.enabled) {
 		sb_add(&sb, "; discovery");
 		if (cfg->discovery.file != NULL)

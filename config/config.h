@@ -158,6 +158,28 @@ struct cfg_discovery {
 	int       max_sessions;             /* 0 = no cap */
 };
 
+/*
+ * Several poolgate nodes sharing one pool through Redis (the "cluster"
+ * group). Either redis (tried in turn) or sentinel with master is given.
+ * The durations hold the defaults whether enabled or not.
+ */
+#define CFG_CLUSTER_ADDRS_MAX 8
+#define CFG_CLUSTER_PREFIX_MAX 64
+struct cfg_cluster {
+	bool            enabled;            /* the group is in the file */
+	char            node[CFG_NAME_MAX + 1]; /* this node's name, unique in the pool */
+	struct cfg_addr redis[CFG_CLUSTER_ADDRS_MAX];
+	size_t          nredis;
+	struct cfg_addr sentinel[CFG_CLUSTER_ADDRS_MAX];
+	size_t          nsentinel;
+	char            master[CFG_NAME_MAX + 1]; /* Sentinel's name of the master; "" without */
+	char           *password_file;      /* owned, absolute path; may be NULL */
+	char           *prefix;             /* owned, never NULL: every key starts with it */
+	uint64_t        timeout_ms;         /* a Redis answer later than this: unreachable */
+	uint64_t        lease_ms;           /* the hook runner's lease */
+	uint64_t        node_expiry_ms;     /* a silent node's sessions leave the count */
+};
+
 /* log.target, log.format */
 enum cfg_log_target { CFG_LOG_STDERR = 0, CFG_LOG_SYSLOG };
 enum cfg_log_format { CFG_LOG_TEXT = 0, CFG_LOG_JSON };
@@ -216,6 +238,8 @@ struct pg_config {
 	struct cfg_discovery discovery;
 	struct cfg_agent    agent;
 	struct cfg_hooks    hooks;
+	struct cfg_cluster  cluster;
+	bool                freebind;       /* listeners may bind addresses not held yet */
 };
 
 /* A list of human-readable errors, each "FILE:LINE: path.to.key: what (expected)". */

@@ -484,7 +484,10 @@ static void test_example_file(void **state)
 	config_init(&lc);
 	assert_int_equal(config_read_file(&lc, path), CONFIG_TRUE);
 	for (size_t i = 0; i < cfg_nsettings; i++) {
-		bool has = tree_has(config_root_setting(&lc), cfg_settings[i].path);
+		/* the other way to find Redis: shown in a comment beside redis */
+		bool alt = strcmp(cfg_settings[i].path, "cluster.sentinel") == 0 ||
+		    strcmp(cfg_settings[i].path, "cluster.master") == 0;
+		bool has = alt || tree_has(config_root_setting(&lc), cfg_settings[i].path);
 
 		if (!has)
 			print_message("example lacks %s\n", cfg_settings[i].path);
@@ -675,7 +678,7 @@ static void test_unknown_keys(void **state)
 	    "extra = { deep = { deeper = 1; }; };\n",
 	    "1: stat_dir: unknown setting (expected one of state_dir, shutdown_grace, user, "
 	        "allow_root, workers, log, admin, limits, affinity, session_idle, services, backends, "
-	        "discovery, agent, ssh_host_ca, ssh_host_principal, hooks)",
+	        "discovery, agent, ssh_host_ca, ssh_host_principal, hooks, cluster, freebind)",
 	    "2: admin.tokenfile: unknown setting (expected one of listen, token_file)",
 	    "3: limits.max_conn: unknown setting (expected one of max_connections, per_ip_connections, "
 	        "per_ip_rate, tcp_keepalive, retry_after)",
@@ -689,7 +692,7 @@ static void test_unknown_keys(void **state)
 	        "max_sessions)",
 	    "12: extra: unknown setting (expected one of state_dir, shutdown_grace, user, "
 	        "allow_root, workers, log, admin, limits, affinity, session_idle, services, backends, "
-	        "discovery, agent, ssh_host_ca, ssh_host_principal, hooks)");
+	        "discovery, agent, ssh_host_ca, ssh_host_principal, hooks, cluster, freebind)");
 }
 
 static void test_wrong_types(void **state)
@@ -2284,7 +2287,7 @@ static void test_groups_types_and_unknown_keys(void **state)
 	    "7: discovery.refresh: 10 is an integer (expected a duration from 1s to 1h such as \"2s\")",
 	    "8: queue: unknown setting (expected one of state_dir, shutdown_grace, user, allow_root, "
 	        "workers, log, admin, limits, affinity, session_idle, services, backends, discovery, agent, "
-	        "ssh_host_ca, ssh_host_principal, hooks)");
+	        "ssh_host_ca, ssh_host_principal, hooks, cluster, freebind)");
 
 	/* a group written as something else: reported, and the feature stays off */
 	expect_errors(SVC_LINE "agent = 9101;\nhooks = \"/h\";\ndiscovery = ( );\n",
@@ -2492,7 +2495,7 @@ static void test_log_bad_values(void **state)
 	expect_errors(SVC_LINE "level = \"debug\";\n",
 	    "2: level: unknown setting (expected one of state_dir, shutdown_grace, user, "
 	        "allow_root, workers, log, admin, limits, affinity, session_idle, services, backends, "
-	        "discovery, agent, ssh_host_ca, ssh_host_principal, hooks)");
+	        "discovery, agent, ssh_host_ca, ssh_host_principal, hooks, cluster, freebind)");
 }
 
 #define USER_EXP "(expected a user name of 1 to 32 characters a-z 0-9 _ - starting with " \
@@ -2634,7 +2637,7 @@ static void test_limits_rate_keepalive_retry(void **state)
 	    "2: limits.retry_after: \"10\" is not a duration (use 500ms, 2s, 1m)",
 	    "4: limits2: unknown setting (expected one of state_dir, shutdown_grace, user, "
 	        "allow_root, workers, log, admin, limits, affinity, session_idle, services, backends, "
-	        "discovery, agent, ssh_host_ca, ssh_host_principal, hooks)");
+	        "discovery, agent, ssh_host_ca, ssh_host_principal, hooks, cluster, freebind)");
 	expect_errors(SVC_LINE
 	    "limits = { per_ip_rate = \"60\"; tcp_keepalive = 60;\n"
 	    "  retry_after = 10; };\n",
@@ -2679,6 +2682,79 @@ static void test_source_and_host_ca(void **state)
 	    " X-Forwarded-For and Forwarded)",
 	    "3: ssh_host_ca: not an OpenSSH public key line (expected \"TYPE"
 	    " BASE64 [comment]\", as in the CA's .pub file)");
+}
+
+/* The cluster group: both ways to find Redis, defaults, every error. */
+static void test_cluster(void **state)
+{
+	struct pg_config *cfg;
+
+	(void)state;
+	cfg = expect_ok(SVC_LINE);
+	assert_false(cfg->cluster.enabled);
+	assert_false(cfg->freebind);
+	assert_string_equal(cfg->cluster.prefix, "poolgate:");
+	assert_int_equal(cfg->cluster.timeout_ms, 1500);
+	assert_int_equal(cfg->cluster.lease_ms, 5000);
+	assert_int_equal(cfg->cluster.node_expiry_ms, 3000);
+	cfg_free(cfg);
+
+	cfg = expect_ok(SVC_LINE "freebind = true;\n"
+	    "cluster = { node = \"pg1\"; redis = [ \"10.0.1.9:6379\", \"[fd00::9]:6380\" ];\n"
+	    "  password_file = \"/etc/poolgate/redis.pass\"; prefix = \"pool-a:\";\n"
+	    "  timeout = \"2s\"; lease = \"10s\"; node_expiry = \"4s\"; };\n");
+	assert_true(cfg->freebind);
+	assert_true(cfg->cluster.enabled);
+	assert_string_equal(cfg->cluster.node, "pg1");
+	assert_int_equal(cfg->cluster.nredis, 2);
+	assert_v4(&cfg->cluster.redis[0], "10.0.1.9", 6379);
+	assert_v6(&cfg->cluster.redis[1], "fd00::9", 6380);
+	assert_string_equal(cfg->cluster.redis[1].text, "[fd00::9]:6380");
+	assert_int_equal(cfg->cluster.nsentinel, 0);
+	assert_string_equal(cfg->cluster.master, "");
+	assert_string_equal(cfg->cluster.password_file, "/etc/poolgate/redis.pass");
+	assert_string_equal(cfg->cluster.prefix, "pool-a:");
+	assert_int_equal(cfg->cluster.timeout_ms, 2000);
+	assert_int_equal(cfg->cluster.lease_ms, 10000);
+	assert_int_equal(cfg->cluster.node_expiry_ms, 4000);
+	cfg_free(cfg);
+
+	cfg = expect_ok(SVC_LINE "cluster = { node = \"pg2\";\n"
+	    "  sentinel = [ \"10.0.1.9:26379\", \"10.0.1.10:26379\", \"10.0.1.11:26379\" ];\n"
+	    "  master = \"poolgate\"; };\n");
+	assert_int_equal(cfg->cluster.nsentinel, 3);
+	assert_v4(&cfg->cluster.sentinel[2], "10.0.1.11", 26379);
+	assert_string_equal(cfg->cluster.master, "poolgate");
+	assert_null(cfg->cluster.password_file);
+	cfg_free(cfg);
+
+	expect_errors(SVC_LINE "cluster = { redis = [ \"10.0.1.9:6379\" ]; };\n",
+	    "2: cluster.node: missing required setting (expected a name of 1 to 63 "
+	    "characters A-Z a-z 0-9 _ - . (not starting with - or .))");
+	expect_errors(SVC_LINE "cluster = {\n node = \"pg1\"; };\n",
+	    "2: cluster: neither redis nor sentinel is given (expected redis = "
+	    "[ \"ADDR:PORT\", ... ] or sentinel = [ ... ] with master)");
+	expect_errors(SVC_LINE "cluster = { node = \"pg1\"; redis = [ \"10.0.1.9:6379\" ];\n"
+	    "  sentinel = [ \"10.0.1.9:26379\" ]; master = \"m\"; };\n",
+	    "3: cluster.sentinel: given with cluster.redis (expected one of them: "
+	    "Sentinel tells where the master is)");
+	expect_errors(SVC_LINE "cluster = { node = \"pg1\";\n sentinel = [ \"10.0.1.9:26379\" ]; };\n",
+	    "3: cluster.sentinel: without cluster.master (expected the Sentinels' "
+	    "name of the master, as in their \"sentinel monitor\")");
+	expect_errors(SVC_LINE "cluster = { node = \"pg1\"; redis = [ \"10.0.1.9:6379\" ];\n"
+	    " master = \"m\"; };\n",
+	    "3: cluster.master: only with cluster.sentinel");
+	expect_errors(SVC_LINE "cluster = { node = \"pg1\"; redis = [ \"redis.example:6379\" ]; };\n",
+	    "2: cluster.redis[0]: \"redis.example:6379\" is not an address and port "
+	    "(expected \"ADDR:PORT\" with a numeric address, such as \"0.0.0.0:22\", "
+	    "\"*:22\" or \"[::]:22\")");
+	expect_errors(SVC_LINE "cluster = { node = \"pg1\"; redis = [ \"10.0.1.9:6379\" ];\n"
+	    " prefix = \"pool gate\"; };\n",
+	    "3: cluster.prefix: \"pool gate\" holds a space or a character that is "
+	    "not printable ASCII (expected such as \"poolgate:\")");
+	expect_errors(SVC_LINE "cluster = { node = \"pg1\"; redis = [ \"10.0.1.9:6379\" ];\n"
+	    " timeout = \"50ms\"; };\n",
+	    "3: cluster.timeout: \"50ms\" is out of range (expected 100ms to 10s)");
 }
 
 int main(void)
@@ -2737,6 +2813,7 @@ int main(void)
 		cmocka_unit_test(test_user),
 		cmocka_unit_test(test_allow_root),
 		cmocka_unit_test(test_limits_rate_keepalive_retry),
+		cmocka_unit_test(test_cluster),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
