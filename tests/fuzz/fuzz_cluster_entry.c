@@ -75,7 +75,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct cl_peers ps;
 
 		check(a.u.node.nvms == b.u.node.nvms &&
-		    a.u.node.draining == b.u.node.draining);
+		    a.u.node.draining == b.u.node.draining &&
+		    a.u.node.runner == b.u.node.runner);
 		for (size_t i = 0; i < a.u.node.nvms; i++)
 			check(strcmp(a.u.node.vms[i].vm, b.u.node.vms[i].vm) == 0 &&
 			    a.u.node.vms[i].sessions == b.u.node.vms[i].sessions);

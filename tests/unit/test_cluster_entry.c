@@ -124,16 +124,18 @@ test_node(void **state)
 	e->kind = CL_NODE;
 	e->stamp = 77;
 	snprintf(e->node, sizeof(e->node), "pg1");
-	roundtrip("n:pg1", "1 77 serving");
+	roundtrip("n:pg1", "1 77 serving standby");
 	assert_int_equal(d->u.node.nvms, 0);
 	e->u.node.draining = true;
+	e->u.node.runner = true;
 	e->u.node.nvms = 2;
 	snprintf(e->u.node.vms[0].vm, sizeof(e->u.node.vms[0].vm), "vm1");
 	e->u.node.vms[0].sessions = 2;
 	snprintf(e->u.node.vms[1].vm, sizeof(e->u.node.vms[1].vm), "vm2");
 	e->u.node.vms[1].sessions = 0;
-	roundtrip("n:pg1", "1 77 draining vm1=2 vm2=0");
+	roundtrip("n:pg1", "1 77 draining runner vm1=2 vm2=0");
 	assert_true(d->u.node.draining);
+	assert_true(d->u.node.runner);
 	assert_int_equal(d->u.node.nvms, 2);
 	assert_string_equal(d->u.node.vms[0].vm, "vm1");
 	assert_int_equal(d->u.node.vms[0].sessions, 2);
@@ -243,12 +245,14 @@ test_decode_refuses(void **state)
 		{ "v:vm1", "1 5 add 10.0.0.1 1001 0 pg1", "VM: bad weight" },
 		{ "v:vm1", "1 5 add 10.0.0.1 1 100001 pg1", "VM: bad max_sessions" },
 		{ "v:vm1", "1 5 del pg1 x", "VM removal: expected 4 fields" },
-		{ "n:pg1", "1 5 sleeping", "node: unknown state" },
-		{ "n:pg1", "1 5 serving vm1", "node: count without '='" },
-		{ "n:pg1", "1 5 serving =3", "node: bad VM name" },
-		{ "n:pg1", "1 5 serving vm1=", "node: bad session count" },
-		{ "n:pg1", "1 5 serving vm1=-1", "node: bad session count" },
-		{ "n:pg1", "1 5 serving vm1=1000001", "node: bad session count" },
+		{ "n:pg1", "1 5 sleeping standby", "node: unknown state" },
+		{ "n:pg1", "1 5 serving", "node: expected a role" },
+		{ "n:pg1", "1 5 serving boss", "node: unknown role" },
+		{ "n:pg1", "1 5 serving standby vm1", "node: count without '='" },
+		{ "n:pg1", "1 5 serving standby =3", "node: bad VM name" },
+		{ "n:pg1", "1 5 serving standby vm1=", "node: bad session count" },
+		{ "n:pg1", "1 5 serving standby vm1=-1", "node: bad session count" },
+		{ "n:pg1", "1 5 serving standby vm1=1000001", "node: bad session count" },
 		{ "n:", "1 5 serving", "unknown key" },
 		{ "n:p g", "1 5 serving", "node: bad name" },
 	};
@@ -283,7 +287,7 @@ test_decode_caps(void **state)
 	assert_string_equal(why, "value longer than 65536 bytes");
 
 	/* 4097 counts of "v=1" fit in the byte cap but not in the VM cap */
-	n = (size_t)snprintf(big, sizeof(big), "1 5 serving");
+	n = (size_t)snprintf(big, sizeof(big), "1 5 serving standby");
 	for (size_t i = 0; i <= CL_NODE_VMS_MAX; i++)
 		n += (size_t)snprintf(big + n, sizeof(big) - n, " v=1");
 	assert_true(n <= CL_VALUE_MAX);
@@ -304,10 +308,12 @@ test_decode_reuses(void **state)
 	assert_false(d->u.vm.removed);
 	assert_int_equal(dec("v:vm2", "1 6 del pg1", why), 0);
 	assert_string_equal(d->u.vm.address, "");
-	assert_int_equal(dec("n:pg1", "1 5 draining vm1=1", why), 0);
+	assert_int_equal(dec("n:pg1", "1 5 draining runner vm1=1", why), 0);
 	assert_true(d->u.node.draining);
-	assert_int_equal(dec("n:pg1", "1 6 serving", why), 0);
+	assert_true(d->u.node.runner);
+	assert_int_equal(dec("n:pg1", "1 6 serving standby", why), 0);
 	assert_false(d->u.node.draining);
+	assert_false(d->u.node.runner);
 	assert_int_equal(d->u.node.nvms, 0);
 }
 
