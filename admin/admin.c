@@ -17,10 +17,12 @@
 #include "admin/adminapi.h"
 #include "admin/conns.h"
 #include "admin/metrics.h"
+#include "admin/nodejson.h"
 #include "admin/statuspage.h"
 #include "admin/vmjson.h"
 #include "backends/affinity.h"
 #include "backends/usersess.h"
+#include "cluster/cluster.h"
 #include "lib/log.h"
 
 struct admin {
@@ -65,6 +67,11 @@ handle_healthz(struct admin *adm, struct evhttp_request *req,
 		evbuffer_add_printf(out, "stopping\n");
 		ok = false;
 	}
+	if (a->node_draining) {
+		evbuffer_add_printf(out, "node drained by the operator "
+		    "(poolgatectl node ready brings it back)\n");
+		ok = false;
+	}
 	for (size_t i = 0; i < px->nsvc; i++) {
 		if (backends_up(a, i) == 0) {
 			evbuffer_add_printf(out, "service %s: no VM up\n",
@@ -74,6 +81,10 @@ handle_healthz(struct admin *adm, struct evhttp_request *req,
 	}
 	if (ok)
 		evbuffer_add_printf(out, "ok\n");
+	/* Not a reason to take the node out: it routes from what it knows. */
+	if (a->cl != NULL && !cl_node_up(a->cl))
+		evbuffer_add_printf(out, "warning: cluster degraded: Redis is "
+		    "unreachable; routing from this node's view\n");
 	/* Not a reason to take the node out: it serves from memory meanwhile. */
 	if (a->state_failing)
 		evbuffer_add_printf(out, "warning: state_dir %s is not writable; "
@@ -108,6 +119,8 @@ handle_status(struct admin *adm, struct evhttp_request *req,
 		vmj_str(out, a->reload_error);
 	else
 		evbuffer_add(out, "null", 4);
+	evbuffer_add(out, ",\"cluster\":", 11);
+	nodejson_write(out, a, now);
 	evbuffer_add(out, ",\"services\":[", 13);
 	for (size_t i = 0; i < px->nsvc; i++) {
 		const struct service *s = px->svc[i];

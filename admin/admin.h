@@ -25,6 +25,7 @@
 #include "proxy/proxy.h"
 
 struct admin;
+struct cl_node;
 struct hookrun;
 struct si_fails;
 struct statuspage;
@@ -39,6 +40,13 @@ struct statuspage;
 struct adm_ctx {
 	struct px_ctx     *px;            /* borrowed: services, connections, pool */
 	struct hookrun    *hr;            /* the hook runner, or NULL (hooks off) */
+	struct cl_node    *cl;            /* this node in a cluster, or NULL (cluster/) */
+	/*
+	 * The operator took this node out of the front (poolgatectl node
+	 * drain): /healthz answers 503 so the load balancer or keepalived
+	 * moves new clients away; live sessions go on.
+	 */
+	bool               node_draining;
 	/*
 	 * The client of the relayed session to b from our source port vm_port
 	 * (px_client_of), or NULL when unknown; the hook itself may be NULL.

@@ -18,6 +18,8 @@
 #include <event2/keyvalq_struct.h>
 
 #include "admin/adminapi.h"
+#include "admin/nodejson.h"
+#include "cluster/cluster.h"
 #include "admin/signin.h"
 #include "admin/vmjson.h"
 #include "lib/json.h"
@@ -536,6 +538,58 @@ set_admin(struct api_req *r, const char *name, enum be_admin admin)
 	send_backend(r, 200, name);
 }
 
+/* GET /api/v1/node: this node, the others, Redis and the hook runner. */
+static void
+send_node(struct api_req *r)
+{
+	struct evbuffer *out = evbuffer_new();
+
+	if (out == NULL) {
+		evhttp_send_error(r->req, 500, "out of memory");
+		return;
+	}
+	nodejson_write(out, r->a, pg_now_ms());
+	send_json(r, 200, out);
+	evbuffer_free(out);
+}
+
+/*
+ * /api/v1/node[/drain|/ready]: the node's own place in the front. A
+ * drained node answers /healthz with 503, so the load balancer or
+ * keepalived sends new clients elsewhere; its live sessions go on.
+ */
+static void
+node_endpoint(struct api_req *r, const char *rest)
+{
+	bool drain;
+
+	if (strcmp(rest, "node") == 0) {
+		if (r->cmd != EVHTTP_REQ_GET && r->cmd != EVHTTP_REQ_HEAD)
+			send_405(r, "GET, HEAD");
+		else
+			send_node(r);
+		return;
+	}
+	drain = strcmp(rest, "node/drain") == 0;
+	if (!drain && strcmp(rest, "node/ready") != 0) {
+		send_error(r, 404, "no such endpoint (try %snode, %snode/drain or "
+		    "%snode/ready)", ADMINAPI_PREFIX, ADMINAPI_PREFIX,
+		    ADMINAPI_PREFIX);
+		return;
+	}
+	if (r->cmd != EVHTTP_REQ_POST) {
+		send_405(r, "POST");
+		return;
+	}
+	r->what = drain ? "POST node/drain" : "POST node/ready";
+	if (authorise(r) != 0)
+		return;
+	r->a->node_draining = drain;
+	cl_node_set_draining(r->a->cl, drain);
+	log_info("admin api: %s by %s: ok", r->what, r->peer);
+	send_node(r);
+}
+
 void
 adminapi_handle(struct adm_ctx *a, struct evhttp_request *req,
     const char *path)
@@ -558,6 +612,10 @@ adminapi_handle(struct adm_ctx *a, struct evhttp_request *req,
 	if (strncmp(path, ADMINAPI_PREFIX, strlen(ADMINAPI_PREFIX)) != 0)
 		goto notfound;
 	rest = path + strlen(ADMINAPI_PREFIX);
+	if (strncmp(rest, "node", 4) == 0 && (rest[4] == '\0' || rest[4] == '/')) {
+		node_endpoint(&r, rest);
+		return;
+	}
 	if (strcmp(rest, "backends") == 0 || strcmp(rest, "backends/") == 0) {
 		if (r.cmd != EVHTTP_REQ_GET && r.cmd != EVHTTP_REQ_HEAD)
 			send_405(&r, "GET, HEAD");

@@ -8,6 +8,7 @@
 #include <event2/buffer.h>
 
 #include "admin/metrics.h"
+#include "cluster/cluster.h"
 #include "backends/affinity.h"
 #include "backends/hookrun.h"
 #include "backends/report.h"
@@ -351,6 +352,15 @@ w_activity(struct evbuffer *out, const struct metric *m,
 	}
 }
 
+/* Only with a cluster group: 1 while Redis answers and the table is read. */
+static void
+w_cluster_up(struct evbuffer *out, const struct metric *m,
+    const struct adm_ctx *a)
+{
+	if (a->cl != NULL)
+		evbuffer_add_printf(out, "%s %d\n", m->name, cl_node_up(a->cl));
+}
+
 /* ---- The table ---------------------------------------------------------------- */
 
 static const struct metric metrics[] = {
@@ -411,6 +421,9 @@ static const struct metric metrics[] = {
 	{ "poolgate_hook_runs_total", "counter",
 	    "Hook command runs, by event and outcome.",
 	    M_CUSTOM, NULL, NULL, w_hook_runs },
+	{ "poolgate_cluster_up", "gauge",
+	    "1 while this node reaches Redis and shares the pool; 0 degraded.",
+	    M_CUSTOM, NULL, NULL, w_cluster_up },
 	{ "poolgate_jupyter_users", "gauge", "Jupyter users active in the pool.",
 	    M_ONE, NULL, g_jupyter_users, NULL },
 	{ "poolgate_connections_open", "gauge",

@@ -445,3 +445,34 @@ aff_restore(struct aff_table *t, const char *key, const char *backend,
 	n->e.expires_ms = expires_ms;
 	return aff_add(t, n, hash);
 }
+
+int
+aff_put(struct aff_table *t, const char *key, const char *backend,
+    uint64_t expires_ms, uint64_t now)
+{
+	struct aff_node *n;
+	size_t klen, blen;
+
+	if (aff_key_len(key, &klen) == -1 || backend == NULL ||
+	    expires_ms <= now)
+		return -1;
+	blen = strnlen(backend, CFG_NAME_MAX + 1);
+	if (blen > CFG_NAME_MAX)
+		return -1;
+	n = aff_find(t, key, klen, ht_hash(t->ht, key, klen));
+	if (n == NULL)
+		return aff_restore(t, key, backend, expires_ms, now);
+	if (n->e.active > 0 && strcmp(n->e.backend, backend) == 0)
+		return 0;   /* live here on that VM: its own end starts the ttl */
+	/*
+	 * Idle, expired, or live on another VM: the key now follows the newer
+	 * assignment. Sessions still running here under the old VM end
+	 * without touching it (aff_session_end ignores a key that moved).
+	 */
+	aff_heap_remove(t, n);
+	memcpy(n->e.backend, backend, blen + 1);
+	n->e.active = 0;
+	n->e.expires_ms = expires_ms;
+	aff_heap_push(t, n);
+	return 0;
+}

@@ -91,4 +91,14 @@ uint64_t aff_ttl(const struct aff_table *t);
 int      aff_restore(struct aff_table *t, const char *key,
     const char *backend, uint64_t expires_ms, uint64_t now);
 
+/*
+ * Another node's newer assignment of `key` to `backend`, idle until
+ * expires_ms on the caller's clock (cluster/: the caller decided it is
+ * newer). The entry is created, or pointed at `backend` with that expiry;
+ * an entry already live here on the same backend is left alone (its own
+ * sessions end it). Returns 0, or -1 as aff_restore() does.
+ */
+int      aff_put(struct aff_table *t, const char *key, const char *backend,
+    uint64_t expires_ms, uint64_t now);
+
 #endif

@@ -259,7 +259,11 @@ be_weight(const struct backend *b)
 int
 be_load(const struct backend *b)
 {
-	return b->reported > b->sessions ? b->reported : b->sessions;
+	int64_t pool = (int64_t)b->sessions + (b->remote > 0 ? b->remote : 0);
+
+	if (pool > INT_MAX)
+		pool = INT_MAX;
+	return b->reported > pool ? b->reported : (int)pool;
 }
 
 int

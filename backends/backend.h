@@ -59,6 +59,7 @@ struct backend {
 	 */
 	int              sessions;        /* live sessions, all services */
 	int              reported;        /* users with work, as the agent's report says */
+	int              remote;          /* sessions other poolgate nodes hold on it (cluster/) */
 	int              weight;          /* >= 1 */
 	int              max_sessions;    /* 0 = no cap */
 	enum be_admin    admin;
@@ -215,9 +216,10 @@ enum be_admin   be_admin_effective(const struct backend *b);
  */
 int             be_weight(const struct backend *b);
 /*
- * The load selection and max_sessions compare: the larger of poolgate's
- * count and the users with work the agent reports (a user's detached job
- * is load poolgate never saw connect).
+ * The load selection and max_sessions compare: the larger of the pool's
+ * count (this node's sessions and, in a cluster, the other nodes') and the
+ * users with work the agent reports (a user's detached job is load
+ * poolgate never saw connect).
  */
 int             be_load(const struct backend *b);
 /* The session cap: the lower of max_sessions and the agent's maxconn; 0 = none. */

@@ -25,6 +25,14 @@ touch(struct members *m, struct backend *b)
 	pool_touch(&m->pool, b);
 }
 
+/* Tell the cluster what changed here, unless it came from there. */
+static void
+shared(struct members *m, enum mbr_shared what, const char *name)
+{
+	if (!m->applying && m->sink != NULL && m->sink->shared != NULL)
+		m->sink->shared(m->sink->arg, what, name);
+}
+
 static void
 capacity(struct members *m)
 {
@@ -122,6 +130,7 @@ mbr_session_start(struct members *m, struct backend *b, const char *key,
 		if (aff_session_start(m->aff, key, b->name, now) == -1)
 			rc = -1;
 		m->aff_dirty = true;
+		shared(m, MBR_SH_AFFINITY, key);
 	}
 	return rc;
 }
@@ -137,6 +146,7 @@ mbr_session_end(struct members *m, struct backend *b, const char *key,
 	if (key != NULL) {
 		aff_session_end(m->aff, key, b->name, now);
 		m->aff_dirty = true;
+		shared(m, MBR_SH_AFFINITY, key);
 	}
 }
 
@@ -157,6 +167,7 @@ mbr_addr_seen(struct members *m, const char *key, struct backend *b,
 	if (aff_session_start(m->aff, key, b->name, now) == 0)
 		aff_session_end(m->aff, key, b->name, now);
 	m->aff_dirty = true;
+	shared(m, MBR_SH_AFFINITY, key);
 }
 
 /* ---- Jupyter users -------------------------------------------------------- */
@@ -181,6 +192,7 @@ user_session_end(struct members *m, const char *user, const char *vm,
 	else {
 		aff_session_end(m->aff, key, vm, now);
 		m->aff_dirty = true;
+		shared(m, MBR_SH_AFFINITY, key);
 	}
 	log_info("jupyter session end user=%s vm=%s reason=%s", user, vm, why);
 }
@@ -676,8 +688,10 @@ mbr_upsert(struct members *m, enum be_source src, const char *name,
 	b->source = src;
 	member(m, b, rc == 1 ? MBR_ADDED : MBR_UPDATED);
 	touch(m, b);   /* admin, weight, cap, health, agent */
-	if (src == BE_SRC_API)
+	if (src == BE_SRC_API) {
 		mbr_save(m);
+		shared(m, MBR_SH_VM, name);
+	}
 	capacity(m);
 	return rc;
 }
@@ -711,8 +725,10 @@ mbr_remove(struct members *m, enum be_source src, const char *name,
 	    be_source_name(src), b->sessions);
 	sink_notef(m->sink, "%s: removed by the %s, draining %d session(s)",
 	    name, be_source_name(src), b->sessions);
-	if (src == BE_SRC_API)
+	if (src == BE_SRC_API) {
 		mbr_save(m);
+		shared(m, MBR_SH_VM, name);
+	}
 	mbr_reap(m);
 	return 0;
 }
@@ -736,6 +752,7 @@ mbr_set_admin(struct members *m, const char *name, enum be_admin admin,
 	b->admin = admin;
 	touch(m, b);
 	mbr_save(m);
+	shared(m, MBR_SH_ADMIN, name);
 	capacity(m);
 	return 0;
 }
@@ -838,4 +855,56 @@ mbr_reap(struct members *m)
 		m->aff_dirty = true;
 		pool_remove_at(&m->pool, i);
 	}
+}
+
+/* ---- another node's changes (cluster/) ------------------------------------- */
+
+int
+mbr_apply_affinity(struct members *m, const char *key, const char *vm,
+    uint64_t expires_ms, uint64_t now)
+{
+	int rc = aff_put(m->aff, key, vm, expires_ms, now);
+
+	if (rc == 0)
+		m->aff_dirty = true;
+	return rc;
+}
+
+int
+mbr_apply_admin(struct members *m, const char *name, enum be_admin admin,
+    char *err, size_t errlen)
+{
+	int rc;
+
+	m->applying = true;
+	rc = mbr_set_admin(m, name, admin, err, errlen);
+	m->applying = false;
+	return rc;
+}
+
+int
+mbr_apply_vm(struct members *m, const char *name, const char *address,
+    int weight, int max_sessions, bool removed, char *err, size_t errlen)
+{
+	int rc;
+
+	m->applying = true;
+	if (removed)
+		rc = mbr_remove(m, BE_SRC_API, name, err, errlen);
+	else
+		rc = mbr_upsert(m, BE_SRC_API, name, address, weight,
+		    max_sessions, err, errlen);
+	m->applying = false;
+	return rc;
+}
+
+void
+mbr_set_remote(struct members *m, struct backend *b, int sessions)
+{
+	if (b->remote == sessions)
+		return;
+	b->remote = sessions;
+	touch(m, b);
+	/* fewer sessions elsewhere may make room for a queued login */
+	capacity(m);
 }

@@ -51,6 +51,7 @@ struct members {
 		enum be_admin admin;
 	}                     pending[MBR_PENDING_MAX];
 	size_t                npending;
+	bool                  applying;   /* an mbr_apply_* call: shared() stays quiet */
 	uint64_t              sel_count;  /* VM choices made ... */
 	uint64_t              sel_ns;     /* ... and the time they took */
 	char                  host_ca_fp[REP_FP_MAX + 1]; /* "" = no identity check */
@@ -215,5 +216,29 @@ void mbr_reap(struct members *m);
 
 /* At start: bring back the admin API's VMs and the operator states. */
 void mbr_load(struct members *m);
+
+/*
+ * Another poolgate node's changes (cluster/), applied like this node's own
+ * but without telling the sink's shared() again:
+ *
+ * mbr_apply_affinity: key -> vm, idle until expires_ms (our monotonic
+ * clock). Returns aff_put()'s result.
+ */
+int  mbr_apply_affinity(struct members *m, const char *key, const char *vm,
+    uint64_t expires_ms, uint64_t now);
+
+/* The operator state of `name`: mbr_set_admin()'s contract. */
+int  mbr_apply_admin(struct members *m, const char *name, enum be_admin admin,
+    char *err, size_t errlen);
+
+/*
+ * The admin API's VM `name` was added or changed (removed false) or
+ * removed: mbr_upsert() or mbr_remove() on behalf of the API.
+ */
+int  mbr_apply_vm(struct members *m, const char *name, const char *address,
+    int weight, int max_sessions, bool removed, char *err, size_t errlen);
+
+/* The other nodes' sessions on b (be_load counts them). */
+void mbr_set_remote(struct members *m, struct backend *b, int sessions);
 
 #endif

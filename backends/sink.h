@@ -26,6 +26,13 @@ enum mbr_change {
 	MBR_GONE,        /* about to be freed (removed, last session ended) */
 };
 
+/* What other poolgate nodes share changed here (pg_sink.shared). */
+enum mbr_shared {
+	MBR_SH_AFFINITY = 0,  /* the affinity of key `name` (look it up) */
+	MBR_SH_ADMIN,         /* the operator state of VM `name` */
+	MBR_SH_VM,            /* the admin API added, changed or removed VM `name` */
+};
+
 struct pg_sink {
 	void *arg;   /* passed to every callback */
 	/* Service `svc` of b went up or down (why: the last error, or ""). */
@@ -42,6 +49,12 @@ struct pg_sink {
 	void (*session_gone)(void *arg);
 	/* A login found no VM that could take it (service index svc). */
 	void (*no_capacity)(void *arg, size_t svc);
+	/*
+	 * Something the nodes of a cluster share changed on this node
+	 * (cluster/ passes it on); not called for what another node's change
+	 * did here (mbr_apply_*).
+	 */
+	void (*shared)(void *arg, enum mbr_shared what, const char *name);
 	/* A line for the operator's recent events (status page). */
 	void (*note)(void *arg, const char *text);
 };

@@ -322,6 +322,7 @@ open_conn(struct cl_link *l, const char *text)
 /* ---- the whole table at start --------------------------------------------- */
 
 static void scan_next(struct cl_link *l, const char *cursor);
+static void scan_send(struct cl_link *l, const char *cursor);
 
 static void
 give_entry(struct cl_link *l, const char *key, size_t keylen,
@@ -490,16 +491,23 @@ now_up(struct cl_link *l)
 		l->cb.state(l->cb.arg, true);
 }
 
+/* The next step of the table's read: cursor "0" after a step is the end. */
 static void
 scan_next(struct cl_link *l, const char *cursor)
 {
-	const char *argv[6];
-	size_t lens[6];
-
 	if (strcmp(cursor, "0") == 0) {
 		now_up(l);
 		return;
 	}
+	scan_send(l, cursor);
+}
+
+static void
+scan_send(struct cl_link *l, const char *cursor)
+{
+	const char *argv[6];
+	size_t lens[6];
+
 	argv[0] = "SCAN";
 	argv[1] = cursor;
 	argv[2] = "MATCH";
@@ -536,7 +544,7 @@ sub_cb(redisAsyncContext *ac, void *r, void *priv)
 			l->subscribed = true;
 			l->st = L_LOADING;
 			l->loaded = 0;
-			scan_next(l, "-");   /* "-": not "0", so the first SCAN goes */
+			scan_send(l, "0");   /* the first step */
 		}
 		return;
 	}

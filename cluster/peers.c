@@ -68,6 +68,7 @@ cl_peers_update(struct cl_peers *ps, const struct cl_entry *e, uint64_t now)
 	p->vms = vms;   /* transferred */
 	p->nvms = n;
 	p->draining = e->u.node.draining;
+	p->runner_seen = e->u.node.runner;
 	p->stamp = e->stamp;
 	p->seen_at = now;
 	return 1;

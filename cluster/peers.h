@@ -23,6 +23,7 @@
 struct cl_peer {
 	char               node[CFG_NAME_MAX + 1];
 	bool               draining;
+	bool               runner_seen; /* its heartbeat says it runs the hooks */
 	uint64_t           stamp;      /* of its last heartbeat (its wall clock) */
 	uint64_t           seen_at;    /* when it arrived (our monotonic clock) */
 	size_t             nvms;

@@ -146,3 +146,19 @@ cl_stamps_count(const struct cl_stamps *t)
 {
 	return ht_count(t->ht);
 }
+
+void
+cl_stamps_foreach(const struct cl_stamps *t, uint64_t now_wall,
+    void (*fn)(const char *name, uint64_t stamp, const char *node, void *arg),
+    void *arg)
+{
+	struct ht_iter it;
+	struct ht_node *n;
+
+	for (n = ht_first(t->ht, &it); n != NULL; n = ht_next(&it)) {
+		const struct stamp *s = HT_ENTRY(n, struct stamp, node);
+
+		if (s->expires == 0 || s->expires > now_wall)
+			fn(s->name, s->stamp, s->by, arg);
+	}
+}

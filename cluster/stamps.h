@@ -47,4 +47,12 @@ size_t cl_stamps_sweep(struct cl_stamps *t, uint64_t now_wall);
 
 size_t cl_stamps_count(const struct cl_stamps *t);
 
+/*
+ * Call fn for every live entry (expiry not passed at now_wall) with its
+ * name, stamp and node; fn must not change the table.
+ */
+void   cl_stamps_foreach(const struct cl_stamps *t, uint64_t now_wall,
+    void (*fn)(const char *name, uint64_t stamp, const char *node, void *arg),
+    void *arg);
+
 #endif

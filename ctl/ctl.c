@@ -48,6 +48,7 @@ static const struct {
 	{ "maint",    CTL_MAINT,    1, 1, "one VM name" },
 	{ "add",      CTL_ADD,      2, 2, "VM ADDRESS" },
 	{ "remove",   CTL_REMOVE,   1, 1, "one VM name" },
+	{ "node",     CTL_NODE_STATUS, 1, 1, "drain, ready or status" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 #define POS_MAX   4   /* positional arguments kept; one more is "too many" */
@@ -59,7 +60,8 @@ ctl_synopsis(FILE *out)
 	    "COMMAND\n"
 	    "  commands: status | sessions [VM] | drain VM | ready VM | maint VM |\n"
 	    "            add VM ADDRESS [--weight N] [--max-sessions N] | "
-	    "remove VM\n"
+	    "remove VM |\n"
+	    "            node drain | node ready | node status\n"
 	    "  poolgatectl --help for more\n", out);
 }
 
@@ -83,14 +85,20 @@ ctl_usage(FILE *out)
 "                      change a VM added this way\n"
 "  remove VM           remove VM: it takes nothing new, its sessions run to\n"
 "                      their end, then it is forgotten\n"
+"  node drain          take this poolgate node out of the front: /healthz\n"
+"                      answers 503, so the load balancer or keepalived moves\n"
+"                      new clients away; live sessions go on\n"
+"  node ready          bring this node back into the front\n"
+"  node status         the nodes of the cluster, their sessions and state,\n"
+"                      the hook runner and Redis\n"
 "\n"
 "Options:\n"
 "  --endpoint URL      the admin endpoint, http://HOST[:PORT] (plain HTTP only);\n"
 "                      default: endpoint in the configuration file, else\n"
 "                      " CTL_ENDPOINT_DEFAULT "\n"
 "  --token-file FILE   the file holding the admin token; default: token_file in\n"
-"                      the configuration file. Only drain, ready, maint, add\n"
-"                      and remove read it\n"
+"                      the configuration file. Only drain, ready, maint, add,\n"
+"                      remove, node drain and node ready read it\n"
 "  --json              print the daemon's JSON reply (status and sessions: the\n"
 "                      /status document; sessions VM: that VM's object)\n"
 "  --weight N          add: the VM's weight (default 1)\n"
@@ -111,7 +119,8 @@ bool
 ctl_cmd_mutates(enum ctl_cmd cmd)
 {
 	return cmd == CTL_DRAIN || cmd == CTL_READY || cmd == CTL_MAINT ||
-	    cmd == CTL_ADD || cmd == CTL_REMOVE;
+	    cmd == CTL_ADD || cmd == CTL_REMOVE || cmd == CTL_NODE_DRAIN ||
+	    cmd == CTL_NODE_READY;
 }
 
 bool
@@ -254,7 +263,7 @@ ctl_parse_args(int argc, char **argv, struct ctl_args *a, char *err,
 			break;
 	if (c == NCOMMANDS) {
 		seterr(err, errlen, "unknown command \"%.64s\" (expected status, "
-		    "sessions, drain, ready, maint, add or remove)", pos[0]);
+		    "sessions, drain, ready, maint, add, remove or node)", pos[0]);
 		return -1;
 	}
 	a->cmd = commands[c].cmd;
@@ -264,7 +273,17 @@ ctl_parse_args(int argc, char **argv, struct ctl_args *a, char *err,
 		    npos - 1 == 1 ? "" : "s");
 		return -1;
 	}
-	if (npos > 1) {
+	if (a->cmd == CTL_NODE_STATUS) {
+		if (strcmp(pos[1], "drain") == 0)
+			a->cmd = CTL_NODE_DRAIN;
+		else if (strcmp(pos[1], "ready") == 0)
+			a->cmd = CTL_NODE_READY;
+		else if (strcmp(pos[1], "status") != 0) {
+			seterr(err, errlen, "node: \"%.64s\" is not drain, ready or "
+			    "status", pos[1]);
+			return -1;
+		}
+	} else if (npos > 1) {
 		a->vm = pos[1];
 		if (!ctl_vm_name_valid(a->vm)) {
 			seterr(err, errlen, "\"%.64s\" is not a valid VM name (expected "
@@ -987,4 +1006,60 @@ ctl_add_body(const struct ctl_args *a, char *buf, size_t len)
 	if (a->max_sessions >= 0)
 		app(buf, len, &o, ",\"max_sessions\":%d", a->max_sessions);
 	app(buf, len, &o, "}");
+}
+
+/* ---- node status -------------------------------------------------------- */
+
+static const char *
+yes(const struct json_node *o, const char *key)
+{
+	const struct json_node *v = json_get(o, key);
+
+	return v != NULL && v->type == JSON_BOOL && v->boolean ? "yes" : "no";
+}
+
+int
+ctl_print_node(FILE *out, const struct json_node *node, char *err,
+    size_t errlen)
+{
+	const struct json_node *nodes = json_get(node, "nodes");
+	const char *name = json_get_str(node, "node");
+	const char *redis = json_get_str(node, "redis");
+	const char *runner = json_get_str(node, "hook_runner");
+	int64_t sessions = 0;
+
+	if (node == NULL || node->type != JSON_OBJECT || redis == NULL ||
+	    nodes == NULL || nodes->type != JSON_ARRAY) {
+		seterr(err, errlen, "the node document is not as expected");
+		return -1;
+	}
+	(void)json_get_int(node, "sessions", &sessions);
+	fprintf(out, "%-16s %-9s %-6s %8s  %s\n", "NODE", "FRONT", "HOOKS",
+	    "SESSIONS", "REDIS");
+	fprintf(out, "%-16s %-9s %-6s %8lld  %s", name != NULL ? name : "(alone)",
+	    strcmp(yes(node, "draining"), "yes") == 0 ? "drained" : "serving",
+	    name != NULL && runner != NULL && strcmp(runner, name) == 0 ?
+	    "runs" : "-", (long long)sessions, redis);
+	if (json_get_str(node, "master") != NULL &&
+	    json_get_str(node, "master")[0] != '\0')
+		fprintf(out, " (%s)", json_get_str(node, "master"));
+	if (json_get_str(node, "redis_error") != NULL &&
+	    json_get_str(node, "redis_error")[0] != '\0' &&
+	    strcmp(redis, "up") != 0)
+		fprintf(out, ": %s", json_get_str(node, "redis_error"));
+	fputc('\n', out);
+	for (const struct json_node *p = nodes->child; p != NULL; p = p->next) {
+		const char *pn = json_get_str(p, "name");
+		int64_t ps = 0, ago = 0;
+
+		(void)json_get_int(p, "sessions", &ps);
+		(void)json_get_int(p, "heard_ms_ago", &ago);
+		fprintf(out, "%-16s %-9s %-6s %8lld  heard %lld ms ago\n",
+		    pn != NULL ? pn : "?",
+		    strcmp(yes(p, "draining"), "yes") == 0 ? "drained" : "serving",
+		    strcmp(yes(p, "hook_runner"), "yes") == 0 ? "runs" : "-",
+		    (long long)ps, (long long)ago);
+	}
+	fprintf(out, "hook runner: %s\n", runner != NULL ? runner : "none");
+	return 0;
 }

@@ -42,6 +42,9 @@ enum ctl_cmd {
 	CTL_MAINT,
 	CTL_ADD,
 	CTL_REMOVE,
+	CTL_NODE_STATUS,   /* node status */
+	CTL_NODE_DRAIN,    /* node drain */
+	CTL_NODE_READY,    /* node ready */
 };
 
 /* The command line. Strings are borrowed from argv. */
@@ -62,6 +65,14 @@ struct ctl_args {
  * exit CTL_EXIT_USAGE). -h/--help and --version win over everything else.
  */
 int  ctl_parse_args(int argc, char **argv, struct ctl_args *a, char *err,
+    size_t errlen);
+
+/*
+ * Print GET /api/v1/node's document: this node, Redis, the hook runner and
+ * the other nodes, one line each. Returns 0, or -1 with a message in err
+ * (not the document expected).
+ */
+int  ctl_print_node(FILE *out, const struct json_node *node, char *err,
     size_t errlen);
 
 /* The usage text (for --help) and the short synopsis (after a usage error). */

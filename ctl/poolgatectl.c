@@ -24,6 +24,7 @@
 #endif
 
 #define API_BACKENDS "/api/v1/backends"
+#define API_NODE     "/api/v1/node"
 
 static const char *
 cmd_name(enum ctl_cmd c)
@@ -36,6 +37,9 @@ cmd_name(enum ctl_cmd c)
 	case CTL_MAINT:    return "maint";
 	case CTL_ADD:      return "add";
 	case CTL_REMOVE:   return "remove";
+	case CTL_NODE_STATUS: return "node status";
+	case CTL_NODE_DRAIN: return "node drain";
+	case CTL_NODE_READY: return "node ready";
 	default:           return "?";
 	}
 }
@@ -148,6 +152,41 @@ out:
 	return rc;
 }
 
+/* node status, and what node drain and node ready answer */
+static int
+print_node_reply(const struct ctl_args *a, const char *body, size_t len)
+{
+	struct json_doc *d;
+	char err[CTL_ERR_MAX];
+	int rc = CTL_EXIT_OK;
+
+	if (a->json) {
+		fwrite(body, 1, len, stdout);
+		return CTL_EXIT_OK;
+	}
+	if ((d = json_parse(body, len, err, sizeof(err))) == NULL ||
+	    ctl_print_node(stdout, json_root(d), err, sizeof(err)) != 0) {
+		fprintf(stderr, "poolgatectl: %s\n", err);
+		rc = CTL_EXIT_FAIL;
+	}
+	json_free(d);
+	return rc;
+}
+
+static int
+cmd_node_status(const struct ctl_endpoint *ep, const struct ctl_args *a)
+{
+	struct ctlh_reply raw = { 0, NULL, 0 };
+	struct json_doc *d;
+	int rc = CTL_EXIT_FAIL;
+
+	if ((d = get_json(ep, API_NODE, &raw)) != NULL)
+		rc = print_node_reply(a, raw.body, raw.len);
+	json_free(d);
+	ctlh_reply_free(&raw);
+	return rc;
+}
+
 static int
 cmd_change(const struct ctl_endpoint *ep, const struct ctl_args *a,
     const char *token)
@@ -159,7 +198,8 @@ cmd_change(const struct ctl_endpoint *ep, const struct ctl_args *a,
 	char err[CTL_ERR_MAX];
 	const char *json = NULL;
 
-	snprintf(path, sizeof(path), "%s/%s", API_BACKENDS, a->vm);
+	if (a->vm != NULL)
+		snprintf(path, sizeof(path), "%s/%s", API_BACKENDS, a->vm);
 	switch (a->cmd) {
 	case CTL_DRAIN:
 	case CTL_READY:
@@ -176,6 +216,12 @@ cmd_change(const struct ctl_endpoint *ep, const struct ctl_args *a,
 	case CTL_REMOVE:
 		m = CTLH_DELETE;
 		break;
+	case CTL_NODE_DRAIN:
+	case CTL_NODE_READY:
+		m = CTLH_POST;
+		snprintf(path, sizeof(path), "%s/%s", API_NODE,
+		    a->cmd == CTL_NODE_DRAIN ? "drain" : "ready");
+		break;
 	default:
 		return CTL_EXIT_FAIL;
 	}
@@ -188,6 +234,12 @@ cmd_change(const struct ctl_endpoint *ep, const struct ctl_args *a,
 		fprintf(stderr, "poolgatectl: poolgate refused: %s\n", err);
 		ctlh_reply_free(&r);
 		return CTL_EXIT_FAIL;
+	}
+	if (a->cmd == CTL_NODE_DRAIN || a->cmd == CTL_NODE_READY) {
+		int prc = print_node_reply(a, r.body, r.len);
+
+		ctlh_reply_free(&r);
+		return prc;
 	}
 	if (a->json)
 		fwrite(r.body, 1, r.len, stdout);
@@ -243,7 +295,9 @@ main(int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	}
 	if (!ctl_cmd_mutates(a.cmd)) {
-		rc = a.cmd == CTL_STATUS ? cmd_status(&ep, &a) : cmd_sessions(&ep, &a);
+		rc = a.cmd == CTL_STATUS ? cmd_status(&ep, &a) :
+		    a.cmd == CTL_NODE_STATUS ? cmd_node_status(&ep, &a) :
+		    cmd_sessions(&ep, &a);
 		goto out;
 	}
 	token_file = a.token_file != NULL ? a.token_file :

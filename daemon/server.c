@@ -43,6 +43,8 @@
 #include "proxy/splice.h"
 #include "proxy/srcaddr.h"
 #include "admin/statuspage.h"
+#include "cluster/cluster.h"
+#include "daemon/node.h"
 
 static void hooks_update(struct pg_server *srv);
 
@@ -229,6 +231,10 @@ listener_bind(struct pg_server *srv, const struct cfg_addr *addr)
 	if (addr->ss.ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
 		goto fail;
+	/* a standby behind keepalived listens on the address it may get */
+	if (srv->cfg_freebind &&
+	    setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) == -1)
+		goto fail;
 	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) == -1 ||
 	    listen(fd, LISTEN_BACKLOG) == -1)
 		goto fail;
@@ -342,7 +348,21 @@ hooks_fire(struct pg_server *srv)
 	struct hk_emit e;
 	struct hk_env env;
 
+	/*
+	 * In a cluster every node detects the same edges from the same
+	 * pool-wide counts, and only the one holding the lease runs them: a
+	 * node that takes over goes on from edges it has seen already, so
+	 * none runs twice.
+	 */
+	bool run = srv->cl == NULL || cl_node_runner(srv->cl);
+
 	while (hk_next(srv->hk, &e)) {
+		if (!run) {
+			log_debug("hook event %s%s%s: another node runs hooks",
+			    hk_event_name(e.event), e.backend[0] ? " " : "",
+			    e.backend);
+			continue;
+		}
 		hk_env(&e, &env);
 		log_info("hook event %s%s%s", hk_event_name(e.event),
 		    e.backend[0] ? " " : "", e.backend);
@@ -384,8 +404,15 @@ hooks_update(struct pg_server *srv)
 		 * to read (no agent, or report = false) poolgate's count is all
 		 * there is, as before.
 		 */
+		/*
+		 * Cut off from the other nodes (Redis unreachable), nobody
+		 * knows the pool's sessions: like a silent agent, that holds
+		 * vm_idle back until the pool-wide view returns.
+		 */
+		if (srv->cl != NULL && !cl_node_up(srv->cl))
+			vms[n].silent = true;
 		if (srv->cfg->agent.enabled && srv->cfg->agent.report) {
-			vms[n].silent = !b->report_ok;
+			vms[n].silent = vms[n].silent || !b->report_ok;
 			vms[n].work = b->report_ok && !b->report->idle;
 			vms[n].evicting = b->evicting;
 			if (b->evicting) {
@@ -632,7 +659,7 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 	struct service *nsvc[CFG_MAX_SERVICES] = { NULL };
 	struct admin *nadmin = NULL;
 	SSL_CTX *nserver[CFG_MAX_SERVICES] = { NULL }, *nclient[CFG_MAX_SERVICES] = { NULL };
-	char err[512], token[sizeof(srv->adm.token)];
+	char err[512], token[sizeof(srv->adm.token)], clpw[NODE_PASSWORD_MAX];
 	struct pg_config *ocfg = srv->cfg;
 	int map[CFG_MAX_SERVICES];   /* new service index -> old, or -1 */
 	int added = 0, removed = 0, kept = 0;
@@ -653,6 +680,7 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 		}
 
 	/* 1. Bind every socket the new configuration needs and lacks. */
+	srv->cfg_freebind = ncfg->freebind;
 	for (size_t i = 0; i < ncfg->nservices; i++) {
 		const struct cfg_service *cs = &ncfg->services[i];
 		for (size_t j = 0; j < cs->nlisten; j++) {
@@ -678,6 +706,13 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 		log_err("admin.token_file: %s", err);
 		snprintf(srv->apply_why, sizeof(srv->apply_why), "%s: "
 		    "admin.token_file: %.300s", ncfg->path, err);
+		goto out;
+	}
+	/* The Redis password: a file that cannot be read fails the reload. */
+	if (node_prepare(ncfg, clpw, sizeof(clpw), err, sizeof(err)) != 0) {
+		log_err("cluster.password_file: %s", err);
+		snprintf(srv->apply_why, sizeof(srv->apply_why), "%s: "
+		    "cluster.password_file: %.300s", ncfg->path, err);
 		goto out;
 	}
 	/* TLS contexts: a certificate that cannot be loaded fails the reload. */
@@ -811,6 +846,7 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 	mbr_set_host_ca(&srv->mbr, ncfg->ssh_host_ca_fp, ncfg->ssh_host_principal);
 	hooks_configure(srv, ncfg);
 	srv->adm.hr = srv->hr;
+	node_configure(srv, ncfg, clpw);
 	if (nadmin != NULL) {
 		admin_free(srv->admin);
 		srv->admin = nadmin;
@@ -841,6 +877,7 @@ out:
 	}
 	admin_free(nadmin);
 	explicit_bzero(token, sizeof(token));
+	explicit_bzero(clpw, sizeof(clpw));
 	return rc;
 }
 
@@ -1153,6 +1190,7 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 		.capacity = on_capacity,
 		.session_gone = on_session_gone,
 		.no_capacity = on_no_capacity,
+		.shared = node_on_shared,
 		.note = on_note,
 	};
 	srv->px.base = base;
@@ -1262,6 +1300,7 @@ srv_free(struct pg_server *srv)
 	}
 	srv->px.nsvc = 0;
 	admin_free(srv->admin);
+	node_free(srv);
 	struct event *evs[] = { srv->ev_sighup, srv->ev_sigterm, srv->ev_sigint,
 	    srv->ev_tick, srv->ev_grace, srv->ev_resume };
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)

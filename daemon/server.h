@@ -60,6 +60,10 @@ struct pg_server {
 	struct hookrun    *hr;            /* hook runner, when hooks are on */
 	struct discovery  *disc;          /* discovery file and DNS */
 	struct admin      *admin;
+	struct cl_node    *cl;            /* the cluster link, when configured (node.c) */
+	char               cl_sig[2048];  /* the settings it was made from */
+	char               cl_password[256]; /* wiped when it goes */
+	bool               cfg_freebind;  /* listeners bound from now on: IP_FREEBIND */
 	uint64_t           state_saved_ms;
 	bool               mbr_live;      /* mbr_init succeeded: mbr_free at the end */
 	bool               applying;      /* srv_apply: checks start at its end */

@@ -27,6 +27,7 @@
 
 #include "admin/admin.h"
 #include "admin/adminapi.h"
+#include "cluster/cluster.h"
 #include "admin/signin.h"
 #include "backends/members.h"
 #include "lib/json.h"
@@ -1099,6 +1100,25 @@ test_load_token_refused(void **state)
 	assert_int_equal(adminapi_load_token("/tmp", tok, sizeof(tok), err,
 	    sizeof(err)), -1);
 	assert_string_equal(err, "admin.token_file /tmp: not a regular file");
+}
+
+/*
+ * The cluster link is not under test here (the pool functions are faked
+ * above): a node without a cluster group never calls these but the drain.
+ */
+void
+cl_node_set_draining(struct cl_node *c, bool draining)
+{
+	assert_null(c);
+	(void)draining;
+}
+
+void
+cl_node_status(const struct cl_node *c, struct cl_status *st)
+{
+	(void)c;
+	(void)st;
+	fail_msg("cl_node_status without a cluster");
 }
 
 int

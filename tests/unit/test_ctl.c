@@ -133,6 +133,17 @@ test_args_commands(void **state)
 	ARGS_OK(&a, "drain", "vm1");
 	assert_int_equal(a.cmd, CTL_DRAIN);
 	assert_true(ctl_cmd_mutates(a.cmd));
+	/* the node itself: status reads, drain and ready need the token */
+	ARGS_OK(&a, "node", "status");
+	assert_int_equal(a.cmd, CTL_NODE_STATUS);
+	assert_null(a.vm);
+	assert_false(ctl_cmd_mutates(a.cmd));
+	ARGS_OK(&a, "node", "drain");
+	assert_int_equal(a.cmd, CTL_NODE_DRAIN);
+	assert_true(ctl_cmd_mutates(a.cmd));
+	ARGS_OK(&a, "--json", "node", "ready");
+	assert_int_equal(a.cmd, CTL_NODE_READY);
+	assert_true(ctl_cmd_mutates(a.cmd));
 	ARGS_OK(&a, "ready", "vm-2.a_b");
 	assert_int_equal(a.cmd, CTL_READY);
 	assert_string_equal(a.vm, "vm-2.a_b");
@@ -181,6 +192,38 @@ test_args_commands(void **state)
 	assert_false(ctl_cmd_mutates(CTL_HELP));
 }
 
+/* node status as a table, from the daemon's document. */
+static void
+test_print_node(void **state)
+{
+	static const char doc[] = "{\"node\":\"pg1\",\"redis\":\"degraded\","
+	    "\"master\":\"127.0.0.1:6390\",\"redis_error\":\"no answer within 1500 ms\","
+	    "\"draining\":true,\"sessions\":3,\"hook_runner\":\"pg2\",\"nodes\":["
+	    "{\"name\":\"pg2\",\"draining\":false,\"hook_runner\":true,"
+	    "\"sessions\":2,\"heard_ms_ago\":120}]}";
+	struct json_doc *d;
+	char msg[256], *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(d = json_parse(doc, strlen(doc), msg, sizeof(msg)));
+	assert_non_null(f = open_memstream(&out, &len));
+	assert_int_equal(ctl_print_node(f, json_root(d), msg, sizeof(msg)), 0);
+	fclose(f);
+	assert_string_equal(out,
+	    "NODE             FRONT     HOOKS  SESSIONS  REDIS\n"
+	    "pg1              drained   -             3  degraded (127.0.0.1:6390): no answer within 1500 ms\n"
+	    "pg2              serving   runs          2  heard 120 ms ago\n"
+	    "hook runner: pg2\n");
+	free(out);
+	json_free(d);
+	assert_non_null(d = json_parse("{}", 2, msg, sizeof(msg)));
+	assert_int_equal(ctl_print_node(stdout, json_root(d), msg, sizeof(msg)), -1);
+	assert_string_equal(msg, "the node document is not as expected");
+	json_free(d);
+}
+
 static void
 test_args_errors(void **state)
 {
@@ -190,7 +233,11 @@ test_args_errors(void **state)
 
 	ARGS_FAIL("no command given", "--json");
 	ARGS_FAIL("unknown command \"stats\" (expected status, sessions, drain, "
-	    "ready, maint, add or remove)", "stats");
+	    "ready, maint, add, remove or node)", "stats");
+	ARGS_FAIL("node: expected drain, ready or status, got 0 arguments", "node");
+	ARGS_FAIL("node: \"stop\" is not drain, ready or status", "node", "stop");
+	ARGS_FAIL("node: expected drain, ready or status, got 2 arguments", "node",
+	    "drain", "now");
 	ARGS_FAIL("status: expected no argument, got 1 argument", "status", "vm1");
 	ARGS_FAIL("sessions: expected at most one VM name, got 2 arguments",
 	    "sessions", "a", "b");
@@ -830,6 +877,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_args_commands),
+		cmocka_unit_test(test_print_node),
 		cmocka_unit_test(test_args_errors),
 		cmocka_unit_test(test_usage_text),
 		cmocka_unit_test(test_endpoint),

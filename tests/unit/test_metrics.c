@@ -209,6 +209,9 @@ static const char want[] =
 	"poolgate_queue_length{service=\"jup\\\"yter\\\\x\\n\"} 2\n"
 	"# HELP poolgate_hook_runs_total Hook command runs, by event and outcome.\n"
 	"# TYPE poolgate_hook_runs_total counter\n"
+	/* no sample without a cluster group */
+	"# HELP poolgate_cluster_up 1 while this node reaches Redis and shares the pool; 0 degraded.\n"
+	"# TYPE poolgate_cluster_up gauge\n"
 	"# HELP poolgate_jupyter_users Jupyter users active in the pool.\n"
 	"# TYPE poolgate_jupyter_users gauge\n"
 	"poolgate_jupyter_users 3\n"
