@@ -19,6 +19,7 @@
 #define SWEEP_MS         10000
 #define REPLAY_PER_TICK  500
 #define TOMBSTONE_MS     (7ull * 24 * 3600 * 1000)   /* a removed API VM */
+#define RUNNER_FRESH_MS  1500      /* a runner's heartbeat is this recent */
 #define STAMPS_MAX       (1000000 + 2 * CFG_MAX_BACKENDS)
 
 struct cl_node {
@@ -271,9 +272,15 @@ on_state(void *arg, bool up)
 		replay_free(c);
 		return;
 	}
-	/* The others went on meanwhile: give each a fresh expiry to speak. */
-	for (size_t i = 0; i < c->peers.n; i++)
+	/*
+	 * The others went on meanwhile: give each a fresh expiry to speak, and
+	 * forget who ran the hooks until someone says so again (the lease
+	 * lapsed in a Redis that went away).
+	 */
+	for (size_t i = 0; i < c->peers.n; i++) {
 		c->peers.p[i].seen_at = now;
+		c->peers.p[i].runner_seen = false;
+	}
 	/*
 	 * What this node changed (also while Redis was away) goes out again
 	 * with its stamp; Redis' conditional write and the others' merge keep
@@ -459,6 +466,24 @@ bool
 cl_node_up(const struct cl_node *c)
 {
 	return c != NULL && c->up;
+}
+
+bool
+cl_node_runner_known(struct cl_node *c)
+{
+	uint64_t now = pg_now_ms();
+
+	if (c == NULL)
+		return true;
+	if (!c->up)
+		return false;
+	if (cl_lease_runner(&c->lease, now))
+		return true;
+	for (size_t i = 0; i < c->peers.n; i++)
+		if (c->peers.p[i].runner_seen &&
+		    now - c->peers.p[i].seen_at <= RUNNER_FRESH_MS)
+			return true;
+	return false;
 }
 
 bool

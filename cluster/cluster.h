@@ -56,6 +56,14 @@ bool cl_node_up(const struct cl_node *c);
 /* This node holds the hook runner's lease now. */
 bool cl_node_runner(struct cl_node *c);
 
+/*
+ * Redis is up and a hook runner is known: this node, or another whose
+ * heartbeat said so within the last 1.5 s. Without one, an edge detected
+ * now might be run by nobody; the daemon holds vm_idle back meanwhile
+ * (like for a silent agent). True without a cluster (c NULL).
+ */
+bool cl_node_runner_known(struct cl_node *c);
+
 /* The operator took this node out of the front (or back in). */
 void cl_node_set_draining(struct cl_node *c, bool draining);
 bool cl_node_draining(const struct cl_node *c);

@@ -380,6 +380,8 @@ hooks_update(struct pg_server *srv)
 
 	if (srv->hk == NULL)
 		return;
+	bool runner_known = cl_node_runner_known(srv->cl);
+
 	if ((vms = calloc(srv->mbr.pool.n + 1, sizeof(*vms))) == NULL)
 		return;
 	if ((evict = calloc(srv->mbr.pool.n + 1, sizeof(*evict))) == NULL) {
@@ -406,10 +408,11 @@ hooks_update(struct pg_server *srv)
 		 */
 		/*
 		 * Cut off from the other nodes (Redis unreachable), nobody
-		 * knows the pool's sessions: like a silent agent, that holds
-		 * vm_idle back until the pool-wide view returns.
+		 * knows the pool's sessions; and with no hook runner known (a
+		 * takeover, Redis just back) nobody would run the event: like
+		 * a silent agent, that holds vm_idle back until both return.
 		 */
-		if (srv->cl != NULL && !cl_node_up(srv->cl))
+		if (!runner_known)
 			vms[n].silent = true;
 		if (srv->cfg->agent.enabled && srv->cfg->agent.report) {
 			vms[n].silent = vms[n].silent || !b->report_ok;
