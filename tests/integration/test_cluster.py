@@ -340,3 +340,113 @@ def test_hostile_entries_in_redis_are_ignored_with_a_log_line(nodes, pool, redis
     assert n1.wait_log(r'ignored entry "v:evil" read from Redis: VM: bad address',
                        offset=off, timeout=10), n1.log_since(off)
     assert all(b["name"] != "evil" for b in n1.status()["backends"])
+
+
+# ------------------------------------------------------------------ Sentinel
+
+class Sentinel:
+    """A master, its replica and one redis-sentinel watching them (quorum 1),
+    all on loopback ports of their own, all with the same password."""
+
+    def __init__(self, workdir):
+        self.master = Redis(workdir / "master")
+        self.replica = Redis(workdir / "replica")
+        self.replica.password = self.master.password
+        self.password_file = self.master.password_file
+        self.dir = workdir / "sentinel"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.proc = None
+
+    def start(self):
+        self.master.start()
+        self.replica.start()
+        self.replica.cli("CONFIG", "SET", "masterauth", self.master.password)
+        self.replica.cli("REPLICAOF", "127.0.0.1", str(self.master.port))
+        conf = self.dir / "sentinel.conf"
+        conf.write_text("port %d\nbind 127.0.0.1\ndir %s\n"
+                        "sentinel monitor poolgate 127.0.0.1 %d 1\n"
+                        "sentinel auth-pass poolgate %s\n"
+                        "sentinel down-after-milliseconds poolgate 1000\n"
+                        "sentinel failover-timeout poolgate 5000\n"
+                        % (self.port, self.dir, self.master.port, self.master.password))
+        sentinel = shutil.which("redis-sentinel") or "/usr/bin/redis-sentinel"
+        if not os.access(sentinel, os.X_OK):
+            pytest.fail("redis-sentinel not found (deploy/install-deps installs it)",
+                        pytrace=False)
+        log = open(self.dir / "sentinel.log", "ab")
+        self.proc = subprocess.Popen([sentinel, str(conf)], stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + 15
+        while "slave0" not in self.master.cli("INFO", "replication", check=False) or \
+                str(self.master.port) not in self.ask("get-master-addr-by-name"):
+            if time.monotonic() > deadline:
+                pytest.fail("master, replica and sentinel did not come together",
+                            pytrace=False)
+            time.sleep(0.1)
+        return self
+
+    def ask(self, *args):
+        p = subprocess.run(["redis-cli", "-p", str(self.port), "SENTINEL"] + list(args)
+                           + ["poolgate"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=10)
+        return p.stdout
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.replica.stop()
+        self.master.stop()
+
+
+def test_sentinel_failover_loses_nothing(pool, tmp_path):
+    sen = Sentinel(tmp_path / "redis").start()
+    gen = poolgate_factory(OpsPoolgate, pool, tmp_path, "snode")
+    factory = next(gen)
+    try:
+        made = []
+        for name in ("pg1", "pg2"):
+            pg = factory(top=['cluster = { node = "%s"; sentinel = [ "127.0.0.1:%d" ]; '
+                              'master = "poolgate"; password_file = "%s"; timeout = "1s"; };'
+                              % (name, sen.port, sen.password_file)], start=False)
+            pg.node = name
+            made.append(pg)
+        for pg in made:
+            pg.start()
+        n1, n2 = made
+        for pg in made:
+            pg.wait_all_up()
+            wait_cluster(pg, lambda c: c["redis"] == "up" and
+                         c["master"] == "127.0.0.1:%d" % sen.master.port, "the master")
+        # written before the failover: an affinity and an operator state
+        addr = fresh_addr()
+        x = n1.login(addr)
+        vms = [n for n, _ in pool.backends()]
+        y = next(v for v in vms if v != x)
+        code, _, body = n1.api("POST", "backends/%s/maint" % y)
+        assert code == 200, body
+        sen.master.cli("WAIT", "1", "2000")
+        out = sen.ask("failover")
+        assert "OK" in out, out
+        new = "127.0.0.1:%d" % sen.replica.port
+        for pg in made:
+            wait_cluster(pg, lambda c: c["redis"] == "up" and c["master"] == new,
+                         "the new master", timeout=15)
+        keys = sen.replica.cli("--scan", "--pattern", "poolgate:*").split()
+        assert "poolgate:a:ip:%s" % addr in keys, keys
+        assert "poolgate:o:%s" % y in keys, keys
+        # the nodes go on sharing through the new master
+        z = next(v for v in vms if v not in (x, y))
+        code, _, body = n2.api("POST", "backends/%s/drain" % z)
+        assert code == 200, body
+        n1.wait_states({y: "maint", z: "drain"}, timeout=3)
+        assert n2.login(addr) == x
+    finally:
+        try:
+            next(gen)
+        except StopIteration:
+            pass
+        sen.stop()
