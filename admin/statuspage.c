@@ -21,6 +21,7 @@
 #include "admin/html.h"
 #include "admin/signin.h"
 #include "admin/statuspage.h"
+#include "cluster/cluster.h"
 #include "backends/affinity.h"
 #include "backends/hookrun.h"
 #include "backends/report.h"
@@ -294,6 +295,32 @@ gather(const struct adm_ctx *a, struct gather *g, uint64_t now)
 	return 0;
 }
 
+/* This node: drained by the operator; in a cluster, Redis and the others. */
+static void
+render_node(const struct adm_ctx *a, struct evbuffer *out)
+{
+	struct cl_status st;
+
+	if (a->cl == NULL) {
+		if (a->node_draining)
+			ADD_LIT(out, "<div id=\"node\"><span class=\"mut\">this node"
+			    "</span><b class=\"bad\">drained</b>healthz answers 503"
+			    "</div>");
+		return;
+	}
+	cl_node_status(a->cl, &st);
+	ADD_LIT(out, "<div id=\"cluster\"><span class=\"mut\">cluster node ");
+	html_escape(out, st.node);
+	evbuffer_add_printf(out, "</span><b class=\"%s\">%s</b>%zu other node%s",
+	    st.up ? "ok" : "bad", st.up ? "Redis up" : "degraded: Redis unreachable",
+	    st.peers->n, st.peers->n == 1 ? "" : "s");
+	if (st.runner)
+		ADD_LIT(out, " &middot; runs the hooks");
+	if (a->node_draining)
+		ADD_LIT(out, " &middot; <span class=\"bad\">drained</span>");
+	ADD_LIT(out, "</div>");
+}
+
 static void
 render_totals(const struct adm_ctx *a, struct evbuffer *out,
     const struct gather *g, uint64_t now)
@@ -371,6 +398,7 @@ render_totals(const struct adm_ctx *a, struct evbuffer *out,
 		evbuffer_add_printf(out, "<div><span class=\"mut\">hooks</span><b>"
 		    "%zu running</b>%zu waiting</div>", hr_running(a->hr),
 		    hr_waiting(a->hr));
+	render_node(a, out);
 	ADD_LIT(out, "</section>\n");
 }
 

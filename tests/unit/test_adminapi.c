@@ -923,6 +923,40 @@ test_drain_ready_maint(void **state)
 	assert_int_equal(calls.admins, 4);
 }
 
+/* The node itself: its document, drain and ready with the token. */
+static void
+test_node_drain_ready(void **state)
+{
+	struct resp *r;
+	const char *log;
+
+	(void)state;
+	r = get("/api/v1/node");
+	assert_int_equal(r->code, 200);
+	assert_string_equal(r->body, "{\"node\":null,\"redis\":\"off\","
+	    "\"draining\":false,\"sessions\":4,\"nodes\":[]}\n");
+	r = call("POST", "/api/v1/node/drain", NULL, NULL, NULL, 0);
+	assert_int_equal(r->code, 401);
+	assert_false(adm.node_draining);
+	log_capture();
+	r = mut("POST", "/api/v1/node/drain", NULL);
+	log = log_captured();
+	assert_int_equal(r->code, 200);
+	assert_true(adm.node_draining);
+	assert_non_null(strstr(r->body, "\"draining\":true"));
+	assert_non_null(strstr(log, "admin api: POST node/drain by 127.0.0.1: ok\n"));
+	r = mut("POST", "/api/v1/node/ready", NULL);
+	assert_int_equal(r->code, 200);
+	assert_false(adm.node_draining);
+	r = mut("PUT", "/api/v1/node/drain", NULL);
+	assert_int_equal(r->code, 405);
+	assert_string_equal(r->allow, "POST");
+	r = mut("POST", "/api/v1/node", NULL);
+	assert_int_equal(r->code, 405);
+	r = mut("POST", "/api/v1/node/reboot", NULL);
+	assert_int_equal(r->code, 404);
+}
+
 /* ---- Routing and methods -------------------------------------------------------------- */
 
 static void
@@ -1143,6 +1177,7 @@ main(void)
 		T(test_put_conflict_409),
 		T(test_delete_202),
 		T(test_drain_ready_maint),
+		T(test_node_drain_ready),
 		T(test_methods_405),
 		T(test_routes_404),
 		cmocka_unit_test(test_load_token),

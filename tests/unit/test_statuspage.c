@@ -28,6 +28,7 @@
 #include "admin/html.h"
 #include "admin/signin.h"
 #include "admin/statuspage.h"
+#include "cluster/cluster.h"
 #include "backends/affinity.h"
 #include "backends/hookrun.h"
 #include "backends/members.h"
@@ -66,6 +67,19 @@ mbr_set_admin(struct members *s, const char *name,
 	}
 	b->admin = admin;
 	return 0;
+}
+
+/* ---- Stub of the cluster link ---------------------------------------------- */
+
+static struct cl_peers fake_peers;
+static struct cl_status fake_cl;
+
+void
+cl_node_status(const struct cl_node *c, struct cl_status *st)
+{
+	assert_non_null(c);
+	*st = fake_cl;
+	st->peers = &fake_peers;
 }
 
 /* ---- Helpers --------------------------------------------------------------- */
@@ -569,6 +583,44 @@ test_render_escapes_everything(void **state)
 	adm.hr = NULL;
 	event_base_free(base);
 	base = NULL;
+	ctx_teardown();
+}
+
+/* This node in its cluster: Redis up or degraded, the others, drained. */
+static void
+test_render_cluster(void **state)
+{
+	char *page;
+
+	(void)state;
+	ctx_setup();
+	page = render(NULL);
+	assert_null(strstr(page, "id=\"cluster\""));
+	assert_null(strstr(page, "drained"));
+	free(page);
+	adm.node_draining = true;
+	page = render(NULL);
+	assert_non_null(strstr(page, "<b class=\"bad\">drained</b>healthz answers 503"));
+	free(page);
+	adm.cl = (struct cl_node *)&fake_cl;   /* only passed back to the stub */
+	fake_cl.node = "pg<1>";
+	fake_cl.up = false;
+	fake_cl.runner = true;
+	fake_peers.n = 1;
+	page = render(NULL);
+	assert_non_null(strstr(page, "cluster node pg&lt;1&gt;</span><b class=\"bad\">"
+	    "degraded: Redis unreachable</b>1 other node &middot; runs the hooks "
+	    "&middot; <span class=\"bad\">drained</span>"));
+	free(page);
+	fake_cl.up = true;
+	fake_cl.runner = false;
+	fake_peers.n = 2;
+	adm.node_draining = false;
+	page = render(NULL);
+	assert_non_null(strstr(page, "<b class=\"ok\">Redis up</b>2 other nodes</div>"));
+	free(page);
+	adm.cl = NULL;
+	fake_peers.n = 0;
 	ctx_teardown();
 }
 
@@ -1169,6 +1221,7 @@ main(void)
 		cmocka_unit_test(test_events_ring),
 		cmocka_unit_test(test_render_escapes_everything),
 		cmocka_unit_test(test_render_events_ring),
+		cmocka_unit_test(test_render_cluster),
 		cmocka_unit_test(test_render_200_vms),
 		cmocka_unit_test(test_users_shown_are_capped),
 		cmocka_unit_test(test_users_shown_first_by_name),
