@@ -8,13 +8,14 @@
 #include "config/config.h"
 #include "lib/hashtab.h"
 
+/* One per shared key: up to a million with the affinities, so sized to fit. */
 struct stamp {
 	struct ht_node node;
 	uint64_t       stamp;
 	uint64_t       expires;
 	char           by[CFG_NAME_MAX + 1];
 	size_t         len;
-	char           name[CL_NAME_MAX + 1];
+	char           name[];          /* len bytes and a NUL */
 };
 
 struct cl_stamps {
@@ -86,7 +87,7 @@ cl_stamps_offer(struct cl_stamps *t, const char *name, uint64_t stamp,
 		    (stamp == s->stamp && strcmp(node, s->by) < 0)))
 			return false;
 	} else {
-		if ((s = calloc(1, sizeof(*s))) == NULL)
+		if ((s = calloc(1, sizeof(*s) + len + 1)) == NULL)
 			return false;
 		memcpy(s->name, name, len + 1);
 		s->len = len;
