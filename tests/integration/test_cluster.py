@@ -379,8 +379,13 @@ class Sentinel:
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + 15
+        # a failover needs the sentinel to know the replica (from the
+        # master's INFO) and the replica to be in sync
         while "slave0" not in self.master.cli("INFO", "replication", check=False) or \
-                str(self.master.port) not in self.ask("get-master-addr-by-name"):
+                str(self.master.port) not in self.ask("get-master-addr-by-name") or \
+                str(self.replica.port) not in self.ask("replicas") or \
+                "master_link_status:up" not in self.replica.cli("INFO", "replication",
+                                                                check=False):
             if time.monotonic() > deadline:
                 pytest.fail("master, replica and sentinel did not come together",
                             pytrace=False)
