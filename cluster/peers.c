@@ -101,7 +101,7 @@ cl_peers_sessions(const struct cl_peers *ps, const char *vm, uint64_t now)
 	for (size_t i = 0; i < ps->n; i++) {
 		const struct cl_vmcount *c;
 
-		if (now - ps->p[i].seen_at >= ps->expiry_ms)
+		if (now - ps->p[i].seen_at >= ps->expiry_ms || ps->p[i].nvms == 0)
 			continue;
 		c = bsearch(&key, ps->p[i].vms, ps->p[i].nvms, sizeof(key), by_vm);
 		if (c != NULL)

@@ -256,6 +256,8 @@ def test_hooks_run_once_in_the_pool_and_move_with_the_lease(nodes, pool, tmp_pat
     s = other.session(fresh_addr())
     x = s.vm
     rec.wait("vm_busy", x, since=start, timeout=10)
+    # every node samples the pool once a second: let both see x busy
+    time.sleep(1.5)
     # the runner dies just as x's last session ends: x's idle grace (2 s)
     # runs out while nobody holds the lease (2 s; tried every 2/3 s)
     kill(dead)
