@@ -104,6 +104,11 @@ route_pick(struct pool *pool, size_t svc, struct aff_table *aff,
 	if (pool == NULL || pool->n == 0)
 		goto out;
 	if (in != NULL) {
+		if ((b = route_affine(pool, svc, in->token_backend, tried,
+		    ntried)) != NULL) {
+			w = ROUTE_TOKEN;
+			goto out;
+		}
 		if ((b = route_user(pool, svc, aff, in, now, tried,
 		    ntried)) != NULL) {
 			w = ROUTE_USER;
@@ -154,6 +159,70 @@ route_why_name(enum route_why why)
 		return "ip";
 	case ROUTE_LOAD:
 		return "load";
+	case ROUTE_TOKEN:
+		return "token";
 	}
 	return "unknown";
+}
+
+struct hint_walk {
+	const char *prefix;
+	size_t      plen;
+	char       *out;
+	size_t      outlen;
+	int         found;   /* distinct users seen, counting to 2 */
+};
+
+static void
+hint_cb(const struct aff_entry *e, void *arg)
+{
+	struct hint_walk *h = arg;
+	const char *user = e->key + 5;
+	size_t n;
+
+	if (strncmp(e->key, "user:", 5) != 0 ||
+	    strncmp(user, h->prefix, h->plen) != 0)
+		return;
+	if (h->found == 1 && strcmp(h->out, user) == 0)
+		return;   /* the same user again: cannot be, keys are unique */
+	h->found = h->found < 2 ? h->found + 1 : 2;
+	if (h->found == 1 && (n = strlen(user)) < h->outlen)
+		memcpy(h->out, user, n + 1);
+	else if (h->found == 1)
+		h->found = 2;   /* does not fit: never guess */
+}
+
+int
+route_user_hint(const struct aff_table *aff, const char *name, bool cut,
+    uint64_t now, char *out, size_t outlen)
+{
+	struct hint_walk h = { .prefix = name, .out = out, .outlen = outlen };
+	size_t n = name != NULL ? strlen(name) : 0;
+
+	if (n == 0 || outlen == 0)
+		return 0;
+	out[0] = '\0';
+	if (!cut) {
+		if (n >= outlen)
+			return 0;
+		memcpy(out, name, n + 1);
+		return 1;
+	}
+	if (aff == NULL)
+		return 0;
+	h.plen = n;
+	aff_foreach(aff, now, hint_cb, &h);
+	if (h.found == 1)
+		return 1;
+	out[0] = '\0';
+	return h.found == 0 ? 0 : -1;
+}
+
+struct backend *
+route_member_at(const struct pool *pool, const char *addr)
+{
+	for (size_t i = 0; i < pool->n; i++)
+		if (strcmp(pool->be[i]->addr.text, addr) == 0)
+			return pool->be[i];
+	return NULL;
 }

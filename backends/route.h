@@ -45,6 +45,7 @@ enum route_why {
 	ROUTE_SOLE_USER,
 	ROUTE_IP,
 	ROUTE_LOAD,
+	ROUTE_TOKEN,      /* RDP: the VM an RD Connection Broker's token names */
 };
 
 /* What is known about the request; every pointer may be NULL (unknown/off). */
@@ -63,6 +64,9 @@ struct route_in {
 	                                   client-address affinity is off */
 	const char *sole_user_backend;  /* SSH: VM of the single Jupyter user
 	                                   live from this address */
+	const char *token_backend;      /* RDP: the pool member a routing
+	                                   token names; before every rule,
+	                                   accepted as rule 3 accepts */
 };
 
 /*
@@ -97,7 +101,26 @@ struct backend *route_pick(struct pool *pool, size_t svc,
     struct aff_table *aff, const struct route_in *in, uint64_t now,
     struct backend *const *tried, size_t ntried, enum route_why *why);
 
-/* "user", "cookie", "sole_user", "ip", "load", "none": for logs and metrics. */
+/*
+ * The user an RDP client's `mstshash` names (http/rdp.h), as a name for
+ * `user:` affinity (pure). A name that was not cut (cut false: shorter
+ * than mstsc's 9 characters) is the user: returns 1 with it in out. A name
+ * that may have been cut is the start of a name: returns 1 with the one
+ * user whose live `user:` affinity starts with it (an exact match counts
+ * only when no longer name shares the start: never a wrong full match),
+ * -1 when several do (ambiguous), 0 when none does. out has room for
+ * outlen bytes; a result that does not fit counts as none.
+ */
+int route_user_hint(const struct aff_table *aff, const char *name, bool cut,
+    uint64_t now, char *out, size_t outlen);
+
+/*
+ * The member at addr (its address text, as struct backend keeps it) or
+ * NULL: where an RDP routing token points.
+ */
+struct backend *route_member_at(const struct pool *pool, const char *addr);
+
+/* "user", "cookie", "sole_user", "ip", "load", "token", "none": for logs and metrics. */
 const char *route_why_name(enum route_why why);
 
 #endif
