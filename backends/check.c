@@ -102,6 +102,15 @@ probe_readcb(struct bufferevent *bev, void *arg)
 		probe_read_http(c, in);
 		return;
 	}
+	if (c->cc.type == CHECK_RDP) {
+		if (len > CHK_RDP_CONFIRM_MAX)
+			len = CHK_RDP_CONFIRM_MAX;
+		r = chk_rdp_confirm(evbuffer_pullup(in, (ssize_t)len), len,
+		    &why);
+		if (r != 0)
+			probe_done(c, r == 1, why);
+		return;
+	}
 	if (len > CHK_SSH_BANNER_MAX)
 		len = CHK_SSH_BANNER_MAX;
 	r = chk_ssh_banner((const char *)evbuffer_pullup(in, (ssize_t)len), len,
@@ -122,12 +131,19 @@ probe_eventcb(struct bufferevent *bev, short what, void *arg)
 		}
 		if (c->cc.type == CHECK_HTTP)
 			bufferevent_write(bev, c->req, strlen(c->req));
+		else if (c->cc.type == CHECK_RDP) {
+			size_t n;
+			const uint8_t *cr = chk_rdp_request(&n);
+			bufferevent_write(bev, cr, n);
+		}
 		bufferevent_enable(bev, EV_READ);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
 		probe_done(c, false, c->cc.type == CHECK_HTTP ?
 		    "closed before a complete response" :
+		    c->cc.type == CHECK_RDP ?
+		    "closed before the Connection Confirm" :
 		    "closed before the SSH banner");
 		return;
 	}
@@ -167,7 +183,8 @@ probe_start(struct check *c)
 	}
 	bufferevent_setcb(c->bev, probe_readcb, NULL, probe_eventcb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0,
-	    c->cc.type == CHECK_HTTP ? HTTP_HEAD_MAX : CHK_SSH_BANNER_MAX);
+	    c->cc.type == CHECK_HTTP ? HTTP_HEAD_MAX :
+	    c->cc.type == CHECK_RDP ? CHK_RDP_CONFIRM_MAX : CHK_SSH_BANNER_MAX);
 	set_timer(c, c->cc.timeout_ms);   /* the probe's deadline */
 	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss,
 	    (int)c->b->addr.len) == -1) {

@@ -3,7 +3,8 @@
  *
  * Every `interval` a check connects to the VM's address on the service's port
  * and, for type "ssh", reads the server's identification line, for type
- * "http", sends GET `path` and expects status `expect`; the whole probe must
+ * "http", sends GET `path` and expects status `expect`, for type "rdp", sends
+ * an X.224 Connection Request and expects a Connection Confirm; the whole probe must
  * finish within `timeout`. Every check ends in one call to the pool module,
  * mbr_check_result() (as relayd's check_*.c end in hce_notify_done), which
  * the data path also calls for passive failures (a connect that failed);
@@ -50,5 +51,16 @@ void chk_stop(struct backend *b, size_t svc);
  */
 #define CHK_SSH_BANNER_MAX 1024
 int  chk_ssh_banner(const char *buf, size_t len, const char **why);
+
+/*
+ * The RDP check (check_rdp.c, pure). chk_rdp_request: the X.224 Connection
+ * Request it sends (static bytes, *len set). chk_rdp_confirm judges what
+ * the server sent back: 1 for a complete X.224 Connection Confirm (with a
+ * negotiation response or failure, or none: the server answered as RDP),
+ * 0 when more bytes are needed, -1 when it cannot be one (*why says why).
+ */
+#define CHK_RDP_CONFIRM_MAX 259
+const uint8_t *chk_rdp_request(size_t *len);
+int  chk_rdp_confirm(const uint8_t *buf, size_t len, const char **why);
 
 #endif

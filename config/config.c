@@ -65,6 +65,7 @@ _Static_assert(sizeof(enum backend_tls) == sizeof(int), "enum backend_tls is not
 static const struct cfg_enum_value mode_values[] = {
 	{ "tcp",  SVC_MODE_TCP,  true  },
 	{ "http", SVC_MODE_HTTP, true  },
+	{ "rdp",  SVC_MODE_RDP,  true  },
 	{ NULL,   0,             false },
 };
 
@@ -78,6 +79,7 @@ static const struct cfg_enum_value check_values[] = {
 	{ "tcp",  CHECK_TCP,  true  },
 	{ "ssh",  CHECK_SSH,  true  },
 	{ "http", CHECK_HTTP, true  },
+	{ "rdp",  CHECK_RDP,  true  },
 	{ "none", CHECK_NONE, true  },
 	{ NULL,   0,          false },
 };
@@ -239,7 +241,8 @@ const struct cfg_setting cfg_settings[] = {
 	  .off = SVC(port) },
 	{ "services[].mode", CFG_T_ENUM, 0, 0, 0, "tcp",
 	  "protocol handling: tcp relays bytes (SSH); http reads each request"
-	  " (JupyterHub)",
+	  " (JupyterHub); rdp reads the client's Connection Request, routes by"
+	  " the user it names, then relays bytes (Remote Desktop)",
 	  .values = mode_values, .off = SVC(mode) },
 	{ "services[].connect_timeout", CFG_T_DURATION, 0, 1, 5 * MS_M, "3s",
 	  "how long a connection to a backend may take",
@@ -247,6 +250,10 @@ const struct cfg_setting cfg_settings[] = {
 	{ "services[].idle_timeout", CFG_T_DURATION, 0, 0, 30 * MS_D, "0s",
 	  "close a relay silent this long in both directions (0: never)",
 	  .off = SVC(idle_timeout_ms) },
+	{ "services[].first_packet_timeout", CFG_T_DURATION, 0, 100, MS_M, "10s",
+	  "how long an rdp client may take to send its Connection Request;"
+	  " only for mode rdp services",
+	  .off = SVC(first_packet_timeout_ms) },
 	/* def NULL: resolve_service() sets it when absent */
 	{ "services[].by_client_ip", CFG_T_BOOL, 0, 0, 0, NULL,
 	  "send a client address back to the VM it used last (default:"
@@ -286,7 +293,8 @@ const struct cfg_setting cfg_settings[] = {
 	/* resolve_service() turns the default into http for a mode http service */
 	{ "services[].check.type", CFG_T_ENUM, 0, 0, 0, "tcp",
 	  "tcp: connect; ssh: read the SSH banner; http: GET path, expect the"
-	  " status; none: always healthy (default: tcp, http for mode http)",
+	  " status; rdp: send an X.224 Connection Request, expect a Connection"
+	  " Confirm; none: always healthy (default: tcp, http for mode http)",
 	  .values = check_values, .off = SVC(check.type) },
 	{ "services[].check.interval", CFG_T_DURATION, 0, 100, MS_H, "2s",
 	  "time between two checks of a backend",
@@ -1647,6 +1655,10 @@ static void resolve_service(struct walk *w, const config_t *lc, struct pg_config
 	if (!http && enum_as_written(mode, cfg_mode_name(svc->mode))) {
 		only_for(w, lc, i, "tls", "mode \"http\" services", "mode = \"http\"");
 		only_for(w, lc, i, "http", "mode \"http\" services", "mode = \"http\"");
+	}
+	if (svc->mode != SVC_MODE_RDP && enum_as_written(mode, cfg_mode_name(svc->mode)))
+		only_for(w, lc, i, "first_packet_timeout", "mode \"rdp\" services", "mode = \"rdp\"");
+	if (!http && enum_as_written(mode, cfg_mode_name(svc->mode))) {
 		if (svc->backend_tls != BTLS_NONE && btls != NULL) {
 			struct loc l = loc_of(w, btls, NULL);
 

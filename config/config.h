@@ -26,10 +26,10 @@
 #define CFG_MAX_BACKENDS 4096
 #define CFG_COOKIE_NAME_MAX 63 /* http.cookie_name */
 
-enum svc_mode { SVC_MODE_TCP = 0, SVC_MODE_HTTP };
+enum svc_mode { SVC_MODE_TCP = 0, SVC_MODE_HTTP, SVC_MODE_RDP };
 /* Whose address the VM sees connections come from (services[].source). */
 enum svc_source { SVC_SRC_POOLGATE = 0, SVC_SRC_CLIENT };
-enum check_type { CHECK_NONE = 0, CHECK_TCP, CHECK_SSH, CHECK_HTTP };
+enum check_type { CHECK_NONE = 0, CHECK_TCP, CHECK_SSH, CHECK_HTTP, CHECK_RDP };
 enum backend_tls { BTLS_NONE = 0, BTLS_VERIFY, BTLS_INSECURE };
 
 /* A socket address together with its length and its text as written. */
@@ -94,6 +94,7 @@ struct cfg_service {
 	enum svc_mode    mode;
 	uint64_t         connect_timeout_ms;
 	uint64_t         idle_timeout_ms;   /* 0 = none */
+	uint64_t         first_packet_timeout_ms; /* rdp: the client's Connection Request */
 	bool             by_client_ip;      /* resolved: affinity.by_client_ip if absent */
 	enum svc_source  source;            /* SVC_SRC_CLIENT: IP_TRANSPARENT (tcp only) */
 	struct cfg_tls   tls;

@@ -24,6 +24,8 @@ conn_err_name(enum conn_err e)
 		[ERR_CONNECT_FAILED] = "connect_failed",
 		[ERR_CONNECT_TIMEOUT] = "connect_timeout",
 		[ERR_RESOURCES] = "resources",
+		[ERR_BAD_FIRST_PACKET] = "bad_first_packet",
+		[ERR_FIRST_PACKET_TIMEOUT] = "first_packet_timeout",
 	};
 	return (unsigned)e < ERR__COUNT ? names[e] : "unknown";
 }

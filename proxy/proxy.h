@@ -40,6 +40,8 @@ enum conn_err {
 	ERR_CONNECT_FAILED,
 	ERR_CONNECT_TIMEOUT,
 	ERR_RESOURCES,
+	ERR_BAD_FIRST_PACKET,       /* rdp: not a Connection Request */
+	ERR_FIRST_PACKET_TIMEOUT,   /* rdp: none within first_packet_timeout */
 	ERR__COUNT
 };
 /* "max_connections", ... for metrics and logs; "unknown" out of range. */

@@ -26,6 +26,7 @@
 
 #include "backends/members.h"
 #include "backends/route.h"
+#include "http/rdp.h"
 #include "lib/log.h"
 #include "proxy/mailbox.h"
 #include "proxy/session.h"
@@ -61,6 +62,15 @@ struct session {
 	uint64_t            connect_ms;     /* start of the current connect */
 	struct worker      *worker;         /* home at the first connect; a
 	                                       relay thread after MOVE */
+	/*
+	 * Mode rdp: the client's Connection Request, read before a VM is
+	 * chosen and sent to it first, unchanged (by the home worker, before
+	 * any relaying); what it told us.
+	 */
+	struct event        hello_tmo;      /* first_packet_timeout */
+	bool                hello_set;      /* hello_tmo (and cev) watch the read */
+	char                user[HU_NAME_MAX + 1]; /* announced user, "" none */
+	char                token_vm[CFG_NAME_MAX + 1]; /* a token's VM, "" none */
 
 	/* ---- hand-over: written before a post, read by its receiver ---- */
 	struct mb_msg       msg;
@@ -86,6 +96,8 @@ struct session {
 	bool                ev_set, cev_set;
 	bool                client_fin;     /* the client sent FIN before the relay */
 	bool                ka_done;        /* keepalive set on bfd */
+	uint8_t             hello[RDP_CR_MAX]; /* rdp: the Connection Request */
+	size_t              hello_len;      /* bytes in hello */
 	struct splicer     *sp;             /* &spl once relaying, else NULL */
 	struct splicer      spl;
 };
@@ -156,7 +168,7 @@ static void
 session_close_io(struct session *s, bool abort_vm)
 {
 	if (s->sp != NULL) {
-		s->up = splice_bytes_up(s->sp);
+		s->up = splice_bytes_up(s->sp) + s->hello_len;
 		s->down = splice_bytes_down(s->sp);
 		splice_release(s->sp);
 		s->sp = NULL;
@@ -302,6 +314,26 @@ session_established(struct session *s, short what)
 }
 
 /*
+ * Mode rdp: the client's Connection Request goes to the VM before any
+ * relayed byte. At most RDP_CR_MAX bytes into a socket that just
+ * connected: its empty send buffer takes them whole, so a short send is
+ * an error like any other. Returns 0, or -1 with *err set.
+ */
+static int
+session_send_hello(struct session *s, int *err)
+{
+	ssize_t n;
+
+	if (s->hello_len == 0)
+		return 0;
+	n = send(s->bfd, s->hello, s->hello_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == (ssize_t)s->hello_len)
+		return 0;
+	*err = n < 0 ? errno : EAGAIN;
+	return -1;
+}
+
+/*
  * An event on the VM socket: relayed, or the connect's end (writable, or
  * an error), or the connect timeout (fd -1, EV_TIMEOUT).
  */
@@ -321,8 +353,10 @@ session_connect_cb(evutil_socket_t fd, short what, void *arg)
 		return;   /* not done yet */
 	if (!timeout && getsockopt(s->bfd, SOL_SOCKET, SO_ERROR, &soerr,
 	    &len) == 0 && soerr == 0) {
-		session_established(s, what);
-		return;
+		if (session_send_hello(s, &soerr) == 0) {
+			session_established(s, what);
+			return;
+		}
 	}
 	session_connect_failed(s, timeout ? ETIMEDOUT : soerr, false);
 }
@@ -501,7 +535,9 @@ session_free(struct session *s, const char *why)
 			KV_S("service", s->svc->cfg.name),
 			KV_S("client", s->addr),
 			KV_N("client_port", s->port),
-			KV_S("user", "-"),   /* SSH is end-to-end encrypted */
+			KV_S("mode", cfg_mode_name(s->svc->cfg.mode)),
+			/* SSH is end-to-end encrypted: only RDP announces one */
+			KV_S("user", s->user[0] != '\0' ? s->user : "-"),
 			KV_S("vm", s->backend != NULL ? s->backend->name : "-"),
 			KV_N("source_port", s->vm_port),
 			KV_S("start", start),
@@ -511,6 +547,10 @@ session_free(struct session *s, const char *why)
 			KV_S("reason", why != NULL ? why : "closed"),
 		};
 		pg_log_event(PG_LOG_INFO, "session_end", kv, sizeof(kv) / sizeof(kv[0]));
+	}
+	if (s->hello_set) {
+		evtimer_del(&s->hello_tmo);
+		s->hello_set = false;
 	}
 	wq_remove(&s->svc->wq, &s->wq);
 	s->svc->bytes_up += s->up;
@@ -617,6 +657,28 @@ session_watch_here(struct session *s, bool on)
 	}
 }
 
+/*
+ * What routing knows about s. An RDP client that named its user goes by
+ * that user (never by its address: a team behind one office address must
+ * not follow one another); else by its address, like SSH.
+ */
+static void
+session_route_in(struct session *s, struct route_in *in, uint64_t now)
+{
+	struct us_table *us = s->px->mbr->us;
+
+	memset(in, 0, sizeof(*in));
+	in->token_backend = s->token_vm[0] != '\0' ? s->token_vm : NULL;
+	if (s->user[0] != '\0') {
+		in->user = s->user;
+		in->live_backend = us_user_backend(us, s->user, now);
+		return;
+	}
+	/* An SSH login follows the one Jupyter user active from its address. */
+	in->sole_user_backend = us_sole_user_backend(us, s->addr, now);
+	in->ip_key = s->key[0] != '\0' ? s->key : NULL;
+}
+
 static void
 session_connect_next(struct session *s)
 {
@@ -628,9 +690,7 @@ session_connect_next(struct session *s)
 	struct sockaddr_storage target;
 	uint64_t now = pg_now_ms();
 
-	/* An SSH login follows the one Jupyter user active from its address. */
-	in.sole_user_backend = us_sole_user_backend(px->mbr->us, s->addr, now);
-	in.ip_key = s->key[0] != '\0' ? s->key : NULL;
+	session_route_in(s, &in, now);
 	if (svc->idx < 0 || s->ntried >= SESSION_MAX_TRIES ||
 	    (b = mbr_pick(px->mbr, (size_t)svc->idx, &in, s->tried,
 	    (size_t)s->ntried, &why, now)) == NULL) {
@@ -666,8 +726,8 @@ session_connect_next(struct session *s)
 	if (mbr_session_start(px->mbr, b, s->key[0] != '\0' ? s->key : NULL,
 	    now) == -1)
 		log_warn("affinity table full: %s not remembered", s->key);
-	log_debug("session client=%s -> %s (%s)", s->peer_text, b->name,
-	    route_why_name(why));
+	log_debug("session client=%s user=%s -> %s (%s)", s->peer_text,
+	    s->user[0] != '\0' ? s->user : "-", b->name, route_why_name(why));
 
 	memcpy(&target, &b->addr.ss, sizeof(target));
 	if (target.ss_family == AF_INET)
@@ -688,6 +748,117 @@ session_connect_next(struct session *s)
 	/* A tail call: a failure tries the next VM, and s may be gone. */
 	session_connect(s, (struct sockaddr *)&target, b->addr.len,
 	    svc->cfg.connect_timeout_ms);
+}
+
+/* Mode rdp: the first packet was not a Connection Request, or was late. */
+static void
+session_hello_fail(struct session *s, enum conn_err e, const char *why)
+{
+	s->svc->errors[e]++;
+	log_warn("session client=%s service=%s: %s; closed, nothing sent to "
+	    "a VM", s->peer_text, s->svc->cfg.name, why);
+	session_free(s, conn_err_name(e));
+}
+
+static void
+session_hello_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	session_hello_fail(arg, ERR_FIRST_PACKET_TIMEOUT,
+	    "no Connection Request within first_packet_timeout");
+}
+
+/* The Connection Request is in: what it says decides the route. */
+static void
+session_hello_done(struct session *s, const struct rdp_cr *cr)
+{
+	struct px_ctx *px = s->px;
+	char addr[INET_ADDRSTRLEN];
+	struct backend *b;
+	char user[HU_NAME_MAX + 1];
+	int r;
+
+	event_del(&s->cev);
+	s->cev_set = false;
+	evtimer_del(&s->hello_tmo);
+	s->hello_set = false;
+	s->hello_len = cr->len;
+	if (cr->token && inet_ntop(AF_INET, cr->token_ip, addr,
+	    sizeof(addr)) != NULL) {
+		/* Only to a member of this pool, on this service's port. */
+		b = route_member_at(&px->mbr->pool, addr);
+		if (b != NULL && cr->token_port == s->svc->cfg.port)
+			snprintf(s->token_vm, sizeof(s->token_vm), "%s", b->name);
+		else
+			log_info("session client=%s: routing token for %s:%u is "
+			    "not a pool member; ignored", s->peer_text, addr,
+			    cr->token_port);
+	}
+	r = route_user_hint(px->mbr->aff, cr->user, cr->user_cut, pg_now_ms(),
+	    user, sizeof(user));
+	if (r == 1 && snprintf(s->key, sizeof(s->key), "user:%s", user) <
+	    (int)sizeof(s->key))
+		memcpy(s->user, user, sizeof(user));
+	else if (r == -1)
+		log_info("session client=%s: mstshash \"%s\" starts several "
+		    "user names; routed by address", s->peer_text, cr->user);
+	session_connect_next(s);
+}
+
+/* Mode rdp: read the Connection Request, exactly its bytes, no more. */
+static void
+session_hello_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct rdp_cr cr;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		r = rdp_parse_cr(s->hello, s->hello_len, &cr);
+		if (r == RDP_BAD) {
+			session_hello_fail(s, ERR_BAD_FIRST_PACKET, cr.why);
+			return;
+		}
+		if (r == RDP_OK) {
+			session_hello_done(s, &cr);
+			return;
+		}
+		n = recv(fd, s->hello + s->hello_len, cr.need - s->hello_len,
+		    MSG_DONTWAIT);
+		if (n > 0) {
+			s->hello_len += (size_t)n;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+		    errno == EINTR))
+			return;
+		session_free(s, n == 0 ? "client_closed" : "client_error");
+		return;
+	}
+}
+
+static void
+session_hello_start(struct session *s)
+{
+	struct px_ctx *px = s->px;
+	uint64_t ms = s->svc->cfg.first_packet_timeout_ms;
+	struct timeval tv = {
+		.tv_sec = (time_t)(ms / 1000),
+		.tv_usec = (suseconds_t)(ms % 1000) * 1000,
+	};
+
+	event_assign(&s->cev, px->base, s->cfd, EV_READ | EV_PERSIST,
+	    session_hello_cb, s);
+	evtimer_assign(&s->hello_tmo, px->base, session_hello_timeout_cb, s);
+	if (event_add(&s->cev, NULL) != 0 ||
+	    evtimer_add(&s->hello_tmo, &tv) != 0) {
+		event_del(&s->cev);
+		s->svc->errors[ERR_RESOURCES]++;
+		session_free(s, "resources");
+		return;
+	}
+	s->cev_set = true;
+	s->hello_set = true;
 }
 
 void
@@ -728,6 +899,10 @@ session_accept(struct px_ctx *px, struct service *svc, evutil_socket_t fd,
 	if (s->next != NULL)
 		s->next->prev = s;
 	px->sessions = s;
+	if (svc->cfg.mode == SVC_MODE_RDP) {
+		session_hello_start(s);
+		return;
+	}
 	/*
 	 * Read nothing until the VM is connected (the kernel keeps what the
 	 * client sent); the worker only notices a client that leaves
@@ -746,7 +921,7 @@ session_dequeue(struct px_ctx *px, struct service *svc)
 	if (svc->wq.head == NULL || svc->idx < 0 || px->killing)
 		return false;
 	s = session_of(svc->wq.head);
-	in.ip_key = s->key[0] != '\0' ? s->key : NULL;
+	session_route_in(s, &in, pg_now_ms());
 	/* Only leave the queue when a VM can take it, or it would lose its turn. */
 	if (route_pick(&px->mbr->pool, (size_t)svc->idx, px->mbr->aff, &in, pg_now_ms(),
 	    NULL, 0, &why) == NULL)

@@ -472,7 +472,7 @@ static void test_example_file(void **state)
 		print_errors(&errs);
 	assert_int_equal(errs.n, 0);
 	assert_non_null(cfg);
-	assert_int_equal(cfg->nservices, 2);
+	assert_int_equal(cfg->nservices, 3);
 	assert_int_equal(cfg->services[0].mode, SVC_MODE_TCP);
 	assert_int_equal(cfg->services[1].mode, SVC_MODE_HTTP);
 	assert_true(cfg->services[1].tls.enabled);
@@ -684,7 +684,7 @@ static void test_unknown_keys(void **state)
 	        "per_ip_rate, tcp_keepalive, retry_after)",
 	    "4: affinity.by_ip: unknown setting (expected one of ttl, by_client_ip)",
 	    "7: services[0].chek: unknown setting (expected one of name, listen, port, mode, "
-	        "connect_timeout, idle_timeout, by_client_ip, source, tls, backend_tls, backend_ca, check, "
+	        "connect_timeout, idle_timeout, first_packet_timeout, by_client_ip, source, tls, backend_tls, backend_ca, check, "
 	        "http, queue)",
 	    "8: services[0].check.intervl: unknown setting (expected one of type, interval, "
 	        "timeout, rise, fall, path, expect)",
@@ -725,7 +725,7 @@ static void test_wrong_types(void **state)
 	    "7: services[0].listen: \"*:22\" is a string (expected an array [ \"ADDR:PORT\", ... ] "
 	        "of 1 to 16 addresses)",
 	    "7: services[0].port: \"22\" is a string (expected an integer from 1 to 65535)",
-	    "7: services[0].mode: true is a boolean (expected one of \"tcp\", \"http\")",
+	    "7: services[0].mode: true is a boolean (expected one of \"tcp\", \"http\", \"rdp\")",
 	    "8: services[0].connect_timeout: 3 is an integer (expected a duration from 1ms to 5m "
 	        "such as \"2s\")",
 	    "8: services[0].idle_timeout: [ ... ] is an array (expected a duration from 0s to 30d "
@@ -835,7 +835,7 @@ static void test_strings_and_names(void **state)
 	    "1111111111222222222233333333334444444444555555555566666666667777777777");
 	expect_errors(text,
 	    "2: services[0].mode: \"t\\\"c\\x0ap\" is not a valid mode (expected one of \"tcp\", "
-	        "\"http\")",
+	        "\"http\", \"rdp\")",
 	    "2: services[0].connect_timeout: \"1111111111222222222233333333334444444444"
 	        "555555555566666666667777...\" is not a duration (use 500ms, 2s, 1m)");
 }
@@ -856,10 +856,10 @@ static void test_enums(void **state)
 	    "    tls = { cert = \"/c\"; key = \"/k\"; min_version = \"1.1\"; }; http = { };\n"
 	    "    backend_tls = \"strict\"; backend_ca = \"/ca\"; }\n"
 	    ");\n",
-	    "2: services[0].mode: \"TCP\" is not a valid mode (expected one of \"tcp\", \"http\")",
+	    "2: services[0].mode: \"TCP\" is not a valid mode (expected one of \"tcp\", \"http\", \"rdp\")",
 	    "3: services[0].check.type: \"icmp\" is not a valid type (expected one of \"tcp\", "
-	        "\"ssh\", \"http\", \"none\")",
-	    "4: services[1].mode: \"HTTP\" is not a valid mode (expected one of \"tcp\", \"http\")",
+	        "\"ssh\", \"http\", \"rdp\", \"none\")",
+	    "4: services[1].mode: \"HTTP\" is not a valid mode (expected one of \"tcp\", \"http\", \"rdp\")",
 	    "5: services[1].tls.min_version: \"1.1\" is not a valid min_version (expected one of "
 	        "\"1.2\", \"1.3\")",
 	    "6: services[1].backend_tls: \"strict\" is not a valid backend_tls (expected one of "
@@ -1148,7 +1148,7 @@ static void test_all_errors_sorted(void **state)
 	    "state_dir = 1;\n",
 	    "1: backends[0].address: \"x\" is not an IP address (expected a numeric IPv4 or IPv6 "
 	        "address without port, such as \"10.0.0.4\" or \"fd00::4\")",
-	    "2: services[0].mode: \"udp\" is not a valid mode (expected one of \"tcp\", \"http\")",
+	    "2: services[0].mode: \"udp\" is not a valid mode (expected one of \"tcp\", \"http\", \"rdp\")",
 	    "3: state_dir: 1 is an integer (expected a string of 1 to 4095 characters)");
 }
 
@@ -1626,6 +1626,39 @@ static void test_by_client_ip_inherited(void **state)
 	assert_false(cfg->services[2].by_client_ip);
 	assert_false(cfg->services[3].by_client_ip);
 	cfg_free(cfg);
+}
+
+static void test_rdp_service(void **state)
+{
+	struct pg_config *cfg;
+
+	(void)state;
+	cfg = expect_ok(
+	    "services = (\n"
+	    "  { name = \"r\"; listen = [ \"*:3389\" ]; port = 3389; mode = \"rdp\";\n"
+	    "    first_packet_timeout = \"2s\"; check = { type = \"rdp\"; }; },\n"
+	    "  { name = \"r2\"; listen = [ \"*:3390\" ]; port = 3389; mode = \"rdp\"; }\n"
+	    ");\n");
+	assert_int_equal(cfg->services[0].mode, SVC_MODE_RDP);
+	assert_int_equal(cfg->services[0].first_packet_timeout_ms, 2000);
+	assert_int_equal(cfg->services[0].check.type, CHECK_RDP);
+	assert_null(cfg->services[0].check.path);
+	/* defaults: 10s, a tcp check, the address affinity of tcp */
+	assert_int_equal(cfg->services[1].first_packet_timeout_ms, 10000);
+	assert_int_equal(cfg->services[1].check.type, CHECK_TCP);
+	assert_true(cfg->services[1].by_client_ip);
+	cfg_free(cfg);
+	expect_errors(
+	    "services = (\n"
+	    "  { name = \"s\"; listen = [ \"*:22\" ]; port = 22;\n"
+	    "    first_packet_timeout = \"2s\"; },\n"
+	    "  { name = \"r\"; listen = [ \"*:3389\" ]; port = 3389; mode = \"rdp\";\n"
+	    "    first_packet_timeout = \"2m\"; tls = { cert = \"/c\"; key = \"/k\"; }; }\n"
+	    ");\n",
+	    "3: services[0].first_packet_timeout: only for mode \"rdp\" services (expected "
+	        "mode = \"rdp\", or no first_packet_timeout)",
+	    "5: services[1].first_packet_timeout: \"2m\" is out of range (expected 100ms to 1m)",
+	    "5: services[1].tls: only for mode \"http\" services (expected mode = \"http\", or no tls)");
 }
 
 static void test_check_type_by_mode(void **state)
@@ -2790,6 +2823,7 @@ int main(void)
 		cmocka_unit_test(test_by_client_ip_inherited),
 		cmocka_unit_test(test_check_type_by_mode),
 		cmocka_unit_test(test_source_and_host_ca),
+		cmocka_unit_test(test_rdp_service),
 		cmocka_unit_test(test_service_copy),
 		cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_include_names_its_file),
