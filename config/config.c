@@ -47,6 +47,7 @@
 /* Enum values are stored through an int; make sure that is their size. */
 _Static_assert(sizeof(enum svc_mode) == sizeof(int), "enum svc_mode is not int-sized");
 _Static_assert(sizeof(enum check_type) == sizeof(int), "enum check_type is not int-sized");
+_Static_assert(sizeof(enum user_from) == sizeof(int), "enum user_from is not int-sized");
 _Static_assert(sizeof(enum backend_tls) == sizeof(int), "enum backend_tls is not int-sized");
 
 /* ------------------------------------------------------------------ */
@@ -82,6 +83,12 @@ static const struct cfg_enum_value check_values[] = {
 	{ "rdp",  CHECK_RDP,  true  },
 	{ "none", CHECK_NONE, true  },
 	{ NULL,   0,          false },
+};
+
+static const struct cfg_enum_value user_from_values[] = {
+	{ "none", USER_FROM_NONE, true  },
+	{ "sni",  USER_FROM_SNI,  true  },
+	{ NULL,   0,              false },
 };
 
 static const struct cfg_enum_value backend_tls_values[] = {
@@ -251,8 +258,9 @@ const struct cfg_setting cfg_settings[] = {
 	  "close a relay silent this long in both directions (0: never)",
 	  .off = SVC(idle_timeout_ms) },
 	{ "services[].first_packet_timeout", CFG_T_DURATION, 0, 100, MS_M, "10s",
-	  "how long an rdp client may take to send its Connection Request;"
-	  " only for mode rdp services",
+	  "how long an rdp client may take to send its Connection Request, or"
+	  " a client of a tcp service with tls to finish its handshake; only"
+	  " there",
 	  .off = SVC(first_packet_timeout_ms) },
 	/* def NULL: resolve_service() sets it when absent */
 	{ "services[].by_client_ip", CFG_T_BOOL, 0, 0, 0, NULL,
@@ -267,7 +275,7 @@ const struct cfg_setting cfg_settings[] = {
 	  .values = source_values, .off = SVC(source) },
 
 	{ "services[].tls", CFG_T_GROUP, CFG_F_PRESENCE, 0, 0, NULL,
-	  "TLS termination of client connections; only for mode http services",
+	  "TLS termination of client connections; for mode http and tcp services",
 	  .off = SVC(tls.enabled) },
 	{ "services[].tls.cert", CFG_T_STRING, CFG_F_REQUIRED, 1, 4095, NULL,
 	  "certificate chain file (PEM); the daemon reads it",
@@ -278,6 +286,14 @@ const struct cfg_setting cfg_settings[] = {
 	{ "services[].tls.min_version", CFG_T_ENUM, 0, 0, 0, "1.2",
 	  "oldest TLS version accepted from clients",
 	  .values = tls_version_values, .off = SVC(tls.min_version) },
+	{ "services[].user_from", CFG_T_ENUM, 0, 0, 0, "none",
+	  "where a tcp service with tls learns the user: none, or sni (the"
+	  " TLS server name, <user><sni_suffix>)",
+	  .values = user_from_values, .off = SVC(user_from) },
+	{ "services[].sni_suffix", CFG_T_STRING, 0, 2, 253, NULL,
+	  "the server name's part after the user, starting with a dot;"
+	  " required with user_from sni, only there",
+	  .off = SVC(sni_suffix) },
 	{ "services[].backend_tls", CFG_T_ENUM, 0, 0, 0, "none",
 	  "TLS to the backends: none, verify (check their certificate) or insecure"
 	  " (do not check it); other than none only for mode http services",
@@ -705,6 +721,33 @@ const char *cfg_mode_name(enum svc_mode m)
 		if (v->value == (int)m)
 			return v->name;
 	return "?";
+}
+
+const char *cfg_user_from_name(enum user_from u)
+{
+	for (const struct cfg_enum_value *v = user_from_values; v->name; v++)
+		if (v->value == (int)u)
+			return v->name;
+	return "?";
+}
+
+/* Labels of a-z A-Z 0-9 -, joined by single dots. */
+static bool sni_suffix_valid(const char *s)
+{
+	size_t label = 0;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '-')
+			label++;
+		else
+			return false;
+	}
+	return label > 0;
 }
 
 const char *cfg_check_name(enum check_type t)
@@ -1622,6 +1665,38 @@ static void only_for(struct walk *w, const config_t *lc, size_t i, const char *k
 }
 
 /*
+ * user_from "sni" needs a tcp service that terminates TLS and a suffix
+ * that starts with a dot; sni_suffix is only for it.
+ */
+static void resolve_user_from(struct walk *w, const config_t *lc, struct cfg_service *svc,
+    size_t i)
+{
+	const config_setting_t *uf = svc_find(lc, i, "user_from");
+	const config_setting_t *suf = svc_find(lc, i, "sni_suffix");
+	struct loc l;
+
+	if (svc->user_from != USER_FROM_SNI) {
+		if (enum_as_written(uf, cfg_user_from_name(svc->user_from)))
+			only_for(w, lc, i, "sni_suffix", "user_from \"sni\"", "user_from = \"sni\"");
+		free(svc->sni_suffix);
+		svc->sni_suffix = NULL;
+		return;
+	}
+	l = loc_of(w, uf, NULL);
+	if (svc->mode != SVC_MODE_TCP || !svc->tls.enabled)
+		LERR(w, &l, "services[%zu].user_from: \"sni\" is only for mode \"tcp\" services"
+		    " with tls (expected a tls group, or no user_from)", i);
+	if (svc->sni_suffix == NULL)
+		LERR(w, &l, "services[%zu].user_from: \"sni\" needs sni_suffix (expected e.g."
+		    " sni_suffix = \".ssh.pool.example.com\")", i);
+	else if (svc->sni_suffix[0] != '.' || !sni_suffix_valid(svc->sni_suffix + 1)) {
+		l = loc_of(w, suf, NULL);
+		LERR(w, &l, "services[%zu].sni_suffix: \"%s\" is not a dot and a host name"
+		    " (expected e.g. \".ssh.pool.example.com\")", i, svc->sni_suffix);
+	}
+}
+
+/*
  * What the table alone cannot say about a service, once the walk filled it:
  * defaults taken from other settings, and settings valid only with a given
  * mode, check type or backend_tls (each described so in its table row).
@@ -1653,11 +1728,16 @@ static void resolve_service(struct walk *w, const config_t *lc, struct pg_config
 		    " X-Forwarded-For and Forwarded)", i);
 	}
 	if (!http && enum_as_written(mode, cfg_mode_name(svc->mode))) {
-		only_for(w, lc, i, "tls", "mode \"http\" services", "mode = \"http\"");
+		if (svc->mode != SVC_MODE_TCP)
+			only_for(w, lc, i, "tls", "mode \"http\" and \"tcp\" services",
+			    "mode = \"http\" or \"tcp\"");
 		only_for(w, lc, i, "http", "mode \"http\" services", "mode = \"http\"");
 	}
-	if (svc->mode != SVC_MODE_RDP && enum_as_written(mode, cfg_mode_name(svc->mode)))
-		only_for(w, lc, i, "first_packet_timeout", "mode \"rdp\" services", "mode = \"rdp\"");
+	resolve_user_from(w, lc, svc, i);
+	if (svc->mode != SVC_MODE_RDP && !(svc->mode == SVC_MODE_TCP && svc->tls.enabled) &&
+	    enum_as_written(mode, cfg_mode_name(svc->mode)))
+		only_for(w, lc, i, "first_packet_timeout", "mode \"rdp\" and tcp services with tls",
+		    "mode = \"rdp\" or a tls group");
 	if (!http && enum_as_written(mode, cfg_mode_name(svc->mode))) {
 		if (svc->backend_tls != BTLS_NONE && btls != NULL) {
 			struct loc l = loc_of(w, btls, NULL);

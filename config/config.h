@@ -31,6 +31,7 @@ enum svc_mode { SVC_MODE_TCP = 0, SVC_MODE_HTTP, SVC_MODE_RDP };
 enum svc_source { SVC_SRC_POOLGATE = 0, SVC_SRC_CLIENT };
 enum check_type { CHECK_NONE = 0, CHECK_TCP, CHECK_SSH, CHECK_HTTP, CHECK_RDP };
 enum backend_tls { BTLS_NONE = 0, BTLS_VERIFY, BTLS_INSECURE };
+enum user_from { USER_FROM_NONE = 0, USER_FROM_SNI };
 
 /* A socket address together with its length and its text as written. */
 struct cfg_addr {
@@ -49,7 +50,7 @@ struct cfg_check {
 	int             expect;             /* http only: expected status; 0 otherwise */
 };
 
-/* TLS termination of a mode http service (the "tls" group). */
+/* TLS termination of a mode http or tcp service (the "tls" group). */
 struct cfg_tls {
 	bool  enabled;                      /* the group is in the file */
 	char *cert;                         /* owned; NULL when not enabled */
@@ -98,6 +99,8 @@ struct cfg_service {
 	bool             by_client_ip;      /* resolved: affinity.by_client_ip if absent */
 	enum svc_source  source;            /* SVC_SRC_CLIENT: IP_TRANSPARENT (tcp only) */
 	struct cfg_tls   tls;
+	enum user_from   user_from;         /* tcp with tls: the user from SNI */
+	char            *sni_suffix;        /* owned; with user_from sni, else NULL */
 	enum backend_tls backend_tls;
 	char            *backend_ca;        /* owned, may be NULL: the system store */
 	struct cfg_check check;
@@ -306,6 +309,7 @@ void cfg_summary(const struct pg_config *cfg, char *buf, size_t len);
 /* Names used in configuration text and in the status output. */
 const char *cfg_mode_name(enum svc_mode m);
 const char *cfg_check_name(enum check_type t);
+const char *cfg_user_from_name(enum user_from u);
 const char *cfg_backend_tls_name(enum backend_tls b);
 
 /*

@@ -40,6 +40,7 @@
 #include "lib/log.h"
 #include "daemon/server.h"
 #include "proxy/session.h"
+#include "proxy/tlsconn.h"
 #include "proxy/splice.h"
 #include "proxy/srcaddr.h"
 #include "admin/statuspage.h"
@@ -156,6 +157,8 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	/* keepalive and TCP_NODELAY come from the listener (listener_tune) */
 	if (svc->cfg.mode == SVC_MODE_HTTP)
 		hconn_accept(&srv->px, svc, fd, sa, (socklen_t)salen);
+	else if (svc->ssl_server != NULL)
+		tconn_accept(&srv->px, svc, fd, sa, (socklen_t)salen);
 	else
 		session_accept(&srv->px, svc, fd, sa, (socklen_t)salen);
 }
@@ -483,7 +486,7 @@ on_session_gone(void *arg)
 	px_dispatch(&srv->px);
 	hooks_update(srv);
 	if (srv->px.stopping && srv->px.sessions == NULL &&
-	    srv->px.hconns == NULL) {
+	    srv->px.hconns == NULL && srv->px.tconns == NULL) {
 		log_info("last session ended, exiting");
 		event_base_loopexit(srv->base, NULL);
 	}
@@ -954,6 +957,7 @@ grace_cb(evutil_socket_t fd, short what, void *arg)
 	    "connection(s)", session_count(&srv->px), hconn_count(&srv->px));
 	session_stop_all(&srv->px);
 	hconn_stop_all(&srv->px);
+	tconn_stop_all(&srv->px);
 	event_base_loopexit(srv->base, NULL);
 }
 
@@ -978,14 +982,16 @@ srv_stop(struct pg_server *srv)
 		s->nlis = 0;
 	}
 	state_save(srv, true);
-	if (srv->px.sessions == NULL && srv->px.hconns == NULL) {
+	if (srv->px.sessions == NULL && srv->px.hconns == NULL &&
+	    srv->px.tconns == NULL) {
 		log_info("stopping: no live session");
 		event_base_loopexit(srv->base, NULL);
 		return;
 	}
 	log_info("stopping: waiting up to %llums for %zu session(s) and %zu "
 	    "HTTP connection(s)", (unsigned long long)srv->cfg->shutdown_grace_ms,
-	    session_count(&srv->px), hconn_count(&srv->px));
+	    session_count(&srv->px) + tconn_count(&srv->px),
+	    hconn_count(&srv->px));
 	tv.tv_sec = (time_t)(srv->cfg->shutdown_grace_ms / 1000);
 	tv.tv_usec = (suseconds_t)(srv->cfg->shutdown_grace_ms % 1000) * 1000;
 	evtimer_add(srv->ev_grace, &tv);
@@ -1005,6 +1011,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		log_info("second stop signal: closing every session now");
 		session_stop_all(&srv->px);
 		hconn_stop_all(&srv->px);
+		tconn_stop_all(&srv->px);
 		event_base_loopexit(srv->base, NULL);
 		return;
 	}
@@ -1289,6 +1296,7 @@ srv_free(struct pg_server *srv)
 		state_save(srv, true);
 	session_workers_stop(&srv->px);
 	hconn_stop_all(&srv->px);
+	tconn_stop_all(&srv->px);
 	for (size_t i = 0; i < srv->mbr.pool.n; i++) {
 		for (size_t s = 0; s < CFG_MAX_SERVICES; s++)
 			chk_stop(srv->mbr.pool.be[i], s);

@@ -3,6 +3,7 @@
  * fields; cookies.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "http/httpuser.h"
 
@@ -54,6 +55,32 @@ hu_name_valid(const char *name, size_t len)
 			return false;
 	}
 	return true;
+}
+
+enum hu_result
+hu_user_from_sni(const char *sni, const char *suffix,
+    char out[HU_NAME_MAX + 1])
+{
+	size_t n, slen = strlen(suffix);
+
+	out[0] = '\0';
+	if (sni == NULL)
+		return HU_ABSENT;
+	n = strlen(sni);
+	if (n <= slen || strcasecmp(sni + n - slen, suffix) != 0)
+		return HU_INVALID;
+	n -= slen;
+	if (n > HU_NAME_MAX)
+		return HU_INVALID;
+	for (size_t i = 0; i < n; i++)
+		out[i] = sni[i] >= 'A' && sni[i] <= 'Z' ?
+		    (char)(sni[i] - 'A' + 'a') : sni[i];
+	out[n] = '\0';
+	if (!hu_name_valid(out, n)) {
+		out[0] = '\0';
+		return HU_INVALID;
+	}
+	return HU_FOUND;
 }
 
 /*

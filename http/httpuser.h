@@ -38,6 +38,16 @@ enum hu_result {
 bool hu_name_valid(const char *name, size_t len);
 
 /*
+ * The user a TLS server name names: sni is <user><suffix> (suffix
+ * compared without regard to ASCII case, e.g. ".ssh.pool.example.com"),
+ * and <user>, lowercased, passes hu_name_valid(). HU_FOUND with the user
+ * in out; HU_ABSENT when sni is NULL (no server name sent); HU_INVALID
+ * for any other name (the handshake should be refused).
+ */
+enum hu_result hu_user_from_sni(const char *sni, const char *suffix,
+    char out[HU_NAME_MAX + 1]);
+
+/*
  * The user named by a request target of the form <prefix><name>[/...][?...]
  * (e.g. "/user/alice/lab?x=1" with prefix "/user/"). prefix is the path
  * under which JupyterHub serves users, NUL-terminated and compared as sent

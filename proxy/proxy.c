@@ -26,6 +26,8 @@ conn_err_name(enum conn_err e)
 		[ERR_RESOURCES] = "resources",
 		[ERR_BAD_FIRST_PACKET] = "bad_first_packet",
 		[ERR_FIRST_PACKET_TIMEOUT] = "first_packet_timeout",
+		[ERR_TLS_HANDSHAKE] = "tls_handshake",
+		[ERR_BAD_SERVER_NAME] = "bad_server_name",
 	};
 	return (unsigned)e < ERR__COUNT ? names[e] : "unknown";
 }

@@ -42,6 +42,8 @@ enum conn_err {
 	ERR_RESOURCES,
 	ERR_BAD_FIRST_PACKET,       /* rdp: not a Connection Request */
 	ERR_FIRST_PACKET_TIMEOUT,   /* rdp: none within first_packet_timeout */
+	ERR_TLS_HANDSHAKE,          /* tcp with tls: the handshake failed or timed out */
+	ERR_BAD_SERVER_NAME,        /* tcp with user_from sni: not <user><sni_suffix> */
 	ERR__COUNT
 };
 /* "max_connections", ... for metrics and logs; "unknown" out of range. */
@@ -70,6 +72,7 @@ void svc_unref(struct service *s);
 
 struct session;
 struct hconn;
+struct tconn;
 struct pipe_pool;
 
 struct px_ctx {
@@ -85,6 +88,7 @@ struct px_ctx {
 	struct wk_pool          wk;       /* relay threads (session.c) */
 	struct session         *sessions; /* live SSH/TCP sessions (session.c) */
 	struct hconn           *hconns;   /* live HTTP connections (httpconn.c) */
+	struct tconn           *tconns;   /* live TLS tcp connections (tlsconn.c) */
 	uint64_t                nconns;   /* open client connections, all services */
 	uint8_t                 cookie_key[32]; /* HMAC key of the affinity cookie */
 	bool                    stopping; /* no new connections; finishing */

@@ -472,7 +472,7 @@ static void test_example_file(void **state)
 		print_errors(&errs);
 	assert_int_equal(errs.n, 0);
 	assert_non_null(cfg);
-	assert_int_equal(cfg->nservices, 3);
+	assert_int_equal(cfg->nservices, 4);
 	assert_int_equal(cfg->services[0].mode, SVC_MODE_TCP);
 	assert_int_equal(cfg->services[1].mode, SVC_MODE_HTTP);
 	assert_true(cfg->services[1].tls.enabled);
@@ -684,7 +684,8 @@ static void test_unknown_keys(void **state)
 	        "per_ip_rate, tcp_keepalive, retry_after)",
 	    "4: affinity.by_ip: unknown setting (expected one of ttl, by_client_ip)",
 	    "7: services[0].chek: unknown setting (expected one of name, listen, port, mode, "
-	        "connect_timeout, idle_timeout, first_packet_timeout, by_client_ip, source, tls, backend_tls, backend_ca, check, "
+	        "connect_timeout, idle_timeout, first_packet_timeout, by_client_ip, source, tls, "
+	        "user_from, sni_suffix, backend_tls, backend_ca, check, "
 	        "http, queue)",
 	    "8: services[0].check.intervl: unknown setting (expected one of type, interval, "
 	        "timeout, rise, fall, path, expect)",
@@ -1387,7 +1388,7 @@ static void test_http_only_settings(void **state)
 	struct pg_config *cfg;
 
 	(void)state;
-	/* tls, http and backend_tls other than "none" on a tcp service */
+	/* http and backend_tls other than "none" on a tcp service (tls is fine there) */
 	expect_errors(
 	    "services = ( { name = \"ssh\"; listen = [ \"*:22\" ]; port = 22;\n"
 	    "  tls = { cert = \"/c.pem\"; key = \"/k.pem\"; };\n"      /* 2 */
@@ -1400,7 +1401,6 @@ static void test_http_only_settings(void **state)
 	    "  { name = \"raw\"; listen = [ \"*:23\" ]; port = 22; mode = \"tcp\";\n"
 	    "    backend_tls = \"insecure\"; check = { expect = 200; }; }\n" /* 10: default type tcp */
 	    ");\n",
-	    "2: services[0].tls: only for mode \"http\" services (expected mode = \"http\", or no tls)",
 	    "3: services[0].backend_tls: \"verify\" is only for mode \"http\" services (expected "
 	        "\"none\", or mode = \"http\")",
 	    "5: services[0].http: only for mode \"http\" services (expected mode = \"http\", "
@@ -1655,10 +1655,49 @@ static void test_rdp_service(void **state)
 	    "  { name = \"r\"; listen = [ \"*:3389\" ]; port = 3389; mode = \"rdp\";\n"
 	    "    first_packet_timeout = \"2m\"; tls = { cert = \"/c\"; key = \"/k\"; }; }\n"
 	    ");\n",
-	    "3: services[0].first_packet_timeout: only for mode \"rdp\" services (expected "
-	        "mode = \"rdp\", or no first_packet_timeout)",
+	    "3: services[0].first_packet_timeout: only for mode \"rdp\" and tcp services with tls "
+	        "(expected mode = \"rdp\" or a tls group, or no first_packet_timeout)",
 	    "5: services[1].first_packet_timeout: \"2m\" is out of range (expected 100ms to 1m)",
-	    "5: services[1].tls: only for mode \"http\" services (expected mode = \"http\", or no tls)");
+	    "5: services[1].tls: only for mode \"http\" and \"tcp\" services (expected mode = "
+	        "\"http\" or \"tcp\", or no tls)");
+}
+
+static void test_user_from_sni(void **state)
+{
+	struct pg_config *cfg;
+
+	(void)state;
+	cfg = expect_ok(
+	    "services = (\n"
+	    "  { name = \"s\"; listen = [ \"*:443\" ]; port = 22;\n"
+	    "    tls = { cert = \"/c\"; key = \"/k\"; };\n"
+	    "    user_from = \"sni\"; sni_suffix = \".ssh.pool.example.com\"; },\n"
+	    "  { name = \"t\"; listen = [ \"*:22\" ]; port = 22; }\n"
+	    ");\n");
+	assert_int_equal(cfg->services[0].user_from, USER_FROM_SNI);
+	assert_string_equal(cfg->services[0].sni_suffix, ".ssh.pool.example.com");
+	assert_true(cfg->services[0].tls.enabled);
+	assert_int_equal(cfg->services[1].user_from, USER_FROM_NONE);
+	assert_null(cfg->services[1].sni_suffix);
+	cfg_free(cfg);
+	expect_errors(
+	    "services = (\n"
+	    "  { name = \"a\"; listen = [ \"*:443\" ]; port = 22;\n"
+	    "    user_from = \"sni\"; },\n"                                   /* 3 */
+	    "  { name = \"b\"; listen = [ \"*:444\" ]; port = 22;\n"
+	    "    tls = { cert = \"/c\"; key = \"/k\"; };\n"
+	    "    user_from = \"sni\"; sni_suffix = \"ssh..example\"; },\n"  /* 6 */
+	    "  { name = \"c\"; listen = [ \"*:445\" ]; port = 22;\n"
+	    "    sni_suffix = \".x\"; }\n"                                    /* 8 */
+	    ");\n",
+	    "3: services[0].user_from: \"sni\" is only for mode \"tcp\" services with tls "
+	        "(expected a tls group, or no user_from)",
+	    "3: services[0].user_from: \"sni\" needs sni_suffix (expected e.g. sni_suffix = "
+	        "\".ssh.pool.example.com\")",
+	    "6: services[1].sni_suffix: \"ssh..example\" is not a dot and a host name (expected "
+	        "e.g. \".ssh.pool.example.com\")",
+	    "8: services[2].sni_suffix: only for user_from \"sni\" (expected user_from = "
+	        "\"sni\", or no sni_suffix)");
 }
 
 static void test_check_type_by_mode(void **state)
@@ -2824,6 +2863,7 @@ int main(void)
 		cmocka_unit_test(test_check_type_by_mode),
 		cmocka_unit_test(test_source_and_host_ca),
 		cmocka_unit_test(test_rdp_service),
+		cmocka_unit_test(test_user_from_sni),
 		cmocka_unit_test(test_service_copy),
 		cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_include_names_its_file),

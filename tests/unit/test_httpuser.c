@@ -508,6 +508,47 @@ test_cookie_strip(void **state)
 	assert_string_equal(cstrip("a=1; b=2", ""), "a=1; b=2");
 }
 
+static void
+test_user_from_sni(void **state)
+{
+	const char *suf = ".ssh.pool.example.com";
+	char out[HU_NAME_MAX + 1];
+	char big[128];
+
+	(void)state;
+	assert_int_equal(hu_user_from_sni("alice.ssh.pool.example.com", suf, out),
+	    HU_FOUND);
+	assert_string_equal(out, "alice");
+	/* Host names are case-insensitive: the user comes lowercased. */
+	assert_int_equal(hu_user_from_sni("Bob.SSH.Pool.Example.COM", suf, out),
+	    HU_FOUND);
+	assert_string_equal(out, "bob");
+	assert_int_equal(hu_user_from_sni("j.doe.ssh.pool.example.com", suf, out),
+	    HU_FOUND);
+	assert_string_equal(out, "j.doe");
+	/* No server name: routed by address. */
+	assert_int_equal(hu_user_from_sni(NULL, suf, out), HU_ABSENT);
+	/* Everything else is refused. */
+	assert_int_equal(hu_user_from_sni("pool.example.com", suf, out), HU_INVALID);
+	assert_int_equal(hu_user_from_sni(".ssh.pool.example.com", suf, out),
+	    HU_INVALID);
+	assert_int_equal(hu_user_from_sni("ssh.pool.example.com", suf, out),
+	    HU_INVALID);
+	assert_int_equal(hu_user_from_sni("9lives.ssh.pool.example.com", suf, out),
+	    HU_INVALID);
+	assert_string_equal(out, "");
+	assert_int_equal(hu_user_from_sni("a..b.ssh.pool.example.com", suf, out),
+	    HU_INVALID);
+	assert_int_equal(hu_user_from_sni("alice.ssh.pool.example.org", suf, out),
+	    HU_INVALID);
+	memset(big, 'a', HU_NAME_MAX + 1);
+	strcpy(big + HU_NAME_MAX + 1, suf);
+	assert_int_equal(hu_user_from_sni(big, suf, out), HU_INVALID);
+	strcpy(big + HU_NAME_MAX, suf);
+	assert_int_equal(hu_user_from_sni(big, suf, out), HU_FOUND);
+	assert_int_equal(strlen(out), HU_NAME_MAX);
+}
+
 int
 main(void)
 {
@@ -523,6 +564,7 @@ main(void)
 		cmocka_unit_test(test_form_name_cap),
 		cmocka_unit_test(test_cookie_get),
 		cmocka_unit_test(test_cookie_strip),
+		cmocka_unit_test(test_user_from_sni),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

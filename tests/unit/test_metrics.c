@@ -37,6 +37,10 @@ conn_err_name(enum conn_err e)
 		[ERR_CONNECT_FAILED] = "connect_failed",
 		[ERR_CONNECT_TIMEOUT] = "connect_timeout",
 		[ERR_RESOURCES] = "resources",
+		[ERR_BAD_FIRST_PACKET] = "bad_first_packet",
+		[ERR_FIRST_PACKET_TIMEOUT] = "first_packet_timeout",
+		[ERR_TLS_HANDSHAKE] = "tls_handshake",
+		[ERR_BAD_SERVER_NAME] = "bad_server_name",
 	};
 	return (unsigned)e < ERR__COUNT ? names[e] : "unknown";
 }
@@ -145,6 +149,10 @@ static const char want[] =
 	"poolgate_connection_errors_total{service=\"ssh\",reason=\"connect_failed\"} 0\n"
 	"poolgate_connection_errors_total{service=\"ssh\",reason=\"connect_timeout\"} 0\n"
 	"poolgate_connection_errors_total{service=\"ssh\",reason=\"resources\"} 0\n"
+	"poolgate_connection_errors_total{service=\"ssh\",reason=\"bad_first_packet\"} 0\n"
+	"poolgate_connection_errors_total{service=\"ssh\",reason=\"first_packet_timeout\"} 0\n"
+	"poolgate_connection_errors_total{service=\"ssh\",reason=\"tls_handshake\"} 0\n"
+	"poolgate_connection_errors_total{service=\"ssh\",reason=\"bad_server_name\"} 0\n"
 	"poolgate_connection_errors_total{service=\"jup\\\"yter\\\\x\\n\",reason=\"max_connections\"} 0\n"
 	"poolgate_connection_errors_total{service=\"jup\\\"yter\\\\x\\n\",reason=\"per_ip_connections\"} 0\n"
 	"poolgate_connection_errors_total{service=\"jup\\\"yter\\\\x\\n\",reason=\"per_ip_rate\"} 0\n"
@@ -152,6 +160,10 @@ static const char want[] =
 	"poolgate_connection_errors_total{service=\"jup\\\"yter\\\\x\\n\",reason=\"connect_failed\"} 0\n"
 	"poolgate_connection_errors_total{service=\"jup\\\"yter\\\\x\\n\",reason=\"connect_timeout\"} 0\n"
 	"poolgate_connection_errors_total{service=\"jup\\\"yter\\\\x\\n\",reason=\"resources\"} 9\n"
+	"poolgate_connection_errors_total{service=\"jup\\\"yter\\\\x\\n\",reason=\"bad_first_packet\"} 0\n"
+	"poolgate_connection_errors_total{service=\"jup\\\"yter\\\\x\\n\",reason=\"first_packet_timeout\"} 0\n"
+	"poolgate_connection_errors_total{service=\"jup\\\"yter\\\\x\\n\",reason=\"tls_handshake\"} 0\n"
+	"poolgate_connection_errors_total{service=\"jup\\\"yter\\\\x\\n\",reason=\"bad_server_name\"} 0\n"
 	"# HELP poolgate_affinity_entries Entries in the affinity table.\n"
 	"# TYPE poolgate_affinity_entries gauge\n"
 	"poolgate_affinity_entries 3\n"
