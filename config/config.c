@@ -1726,6 +1726,12 @@ static void resolve_service(struct walk *w, const config_t *lc, struct pg_config
 		LERR(w, &l, "services[%zu].source: \"client\" is only for mode \"tcp\" services"
 		    " (expected \"poolgate\"; HTTP services pass the client in"
 		    " X-Forwarded-For and Forwarded)", i);
+	} else if (svc->source == SVC_SRC_CLIENT && svc->tls.enabled) {
+		const config_setting_t *src = svc_find(lc, i, "source");
+		struct loc l = loc_of(w, src, NULL);
+
+		LERR(w, &l, "services[%zu].source: \"client\" is not for a service with tls"
+		    " (expected \"poolgate\", or no tls)", i);
 	}
 	if (!http && enum_as_written(mode, cfg_mode_name(svc->mode))) {
 		if (svc->mode != SVC_MODE_TCP)

@@ -1,9 +1,8 @@
 """poolgate's mode rdp in front of real xrdp servers (Debian's xrdp, one per
 VM namespace), driven by FreeRDP's xfreerdp as a user would run it.
 
-xrdp runs in each VM with its own xrdp.ini (port, log file) and, because its
-pid file path is built in, its own /run/xrdp (a tmpfs in the mount namespace
-`ip netns exec` gives it). The client side is `xfreerdp /u:<user> /p:...
+xrdp runs in each VM (`pool exec`) with its own xrdp.ini (port, log file);
+its built-in pid file and socket folder live in the VM's own /run. The client side is `xfreerdp /u:<user> /p:...
 /cert:ignore +auth-only` under Xvfb: it connects, negotiates TLS and logs in
 as far as xrdp lets it without a desktop session, which is all routing
 needs. Which VM a client reached is read from poolgate's session_end line.
@@ -19,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import Poolgate, poolgate_factory
+from conftest import POOL, Poolgate, poolgate_factory
 
 XRDP_PORT = 3389
 
@@ -46,11 +45,11 @@ class Xrdp:
         path = os.path.join(self.dir, "xrdp-%s.ini" % name)
         with open(path, "w") as f:
             f.write(ini)
-        os.makedirs("/run/xrdp", exist_ok=True)
-        script = ("mount -t tmpfs tmpfs /run/xrdp && mkdir /run/xrdp/sockdir && "
-                  "exec xrdp --nodaemon --config %s" % path)
+        # In the VM, /run is its own: xrdp's built-in pid file and socket
+        # folder there are the VM's.
+        script = "mkdir -p /run/xrdp/sockdir && exec xrdp --nodaemon --config %s" % path
         self.procs[name] = subprocess.Popen(
-            ["ip", "netns", "exec", "pg-" + name, "sh", "-c", script],
+            [str(POOL), "exec", name, "--", "sh", "-c", script],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         addr = self.pool.address(name)
         deadline = time.monotonic() + 15
@@ -68,7 +67,13 @@ class Xrdp:
 
     def stop(self, name):
         p = self.procs.pop(name, None)
-        if p is not None and p.poll() is None:
+        if p is None:
+            return
+        # xrdp --kill signals the xrdp of the VM's own /run/xrdp/xrdp.pid.
+        subprocess.run([str(POOL), "exec", name, "--", "xrdp", "--kill"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30)
+        if p.poll() is None:
             p.terminate()
             try:
                 p.wait(timeout=10)

@@ -1698,6 +1698,12 @@ static void test_user_from_sni(void **state)
 	        "e.g. \".ssh.pool.example.com\")",
 	    "8: services[2].sni_suffix: only for user_from \"sni\" (expected user_from = "
 	        "\"sni\", or no sni_suffix)");
+	/* TLS connections are made by poolgate's own address. */
+	expect_errors(
+	    "services = ( { name = \"s\"; listen = [ \"*:443\" ]; port = 22;\n"
+	    "  tls = { cert = \"/c\"; key = \"/k\"; }; source = \"client\"; } );\n",
+	    "2: services[0].source: \"client\" is not for a service with tls (expected "
+	        "\"poolgate\", or no tls)");
 }
 
 static void test_check_type_by_mode(void **state)
