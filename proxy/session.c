@@ -382,6 +382,8 @@ session_log_start(struct session *s)
 		KV_S("service", s->svc->cfg.name),
 		KV_S("client", s->addr),
 		KV_N("client_port", s->port),
+		KV_S("mode", cfg_mode_name(s->svc->cfg.mode)),
+		KV_S("user", s->user[0] != '\0' ? s->user : "-"),
 		KV_S("vm", s->backend->name),
 		KV_N("source_port", s->vm_port),
 		KV_N("try", s->ntried),
