@@ -1733,6 +1733,12 @@ static void resolve_service(struct walk *w, const config_t *lc, struct pg_config
 		LERR(w, &l, "services[%zu].source: \"client\" is not for a service with tls"
 		    " (expected \"poolgate\", or no tls)", i);
 	}
+	if (svc->mode == SVC_MODE_TCP && svc->tls.enabled && svc->queue.enabled) {
+		struct loc l = loc_of(w, svc_find(lc, i, "queue"), NULL);
+
+		LERR(w, &l, "services[%zu].queue: a tcp service with tls has no wait queue"
+		    " (expected no queue, or no tls)", i);
+	}
 	if (!http && enum_as_written(mode, cfg_mode_name(svc->mode))) {
 		if (svc->mode != SVC_MODE_TCP)
 			only_for(w, lc, i, "tls", "mode \"http\" and \"tcp\" services",

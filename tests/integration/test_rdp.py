@@ -47,7 +47,8 @@ class Xrdp:
             f.write(ini)
         # In the VM, /run is its own: xrdp's built-in pid file and socket
         # folder there are the VM's.
-        script = "mkdir -p /run/xrdp/sockdir && exec xrdp --nodaemon --config %s" % path
+        script = ("mkdir -p /run/xrdp/sockdir && echo $$ > /run/xrdp/test.pid && "
+                  "exec xrdp --nodaemon --config %s" % path)
         self.procs[name] = subprocess.Popen(
             [str(POOL), "exec", name, "--", "sh", "-c", script],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -69,8 +70,9 @@ class Xrdp:
         p = self.procs.pop(name, None)
         if p is None:
             return
-        # xrdp --kill signals the xrdp of the VM's own /run/xrdp/xrdp.pid.
-        subprocess.run([str(POOL), "exec", name, "--", "xrdp", "--kill"],
+        # Its pid as the VM sees it (nsenter does not pass signals on).
+        subprocess.run([str(POOL), "exec", name, "--", "sh", "-c",
+                        "kill $(cat /run/xrdp/test.pid)"],
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=30)
         if p.poll() is None:

@@ -1704,6 +1704,11 @@ static void test_user_from_sni(void **state)
 	    "  tls = { cert = \"/c\"; key = \"/k\"; }; source = \"client\"; } );\n",
 	    "2: services[0].source: \"client\" is not for a service with tls (expected "
 	        "\"poolgate\", or no tls)");
+	expect_errors(
+	    "services = ( { name = \"s\"; listen = [ \"*:443\" ]; port = 22;\n"
+	    "  tls = { cert = \"/c\"; key = \"/k\"; }; queue = { }; } );\n",
+	    "2: services[0].queue: a tcp service with tls has no wait queue (expected no queue, "
+	        "or no tls)");
 }
 
 static void test_check_type_by_mode(void **state)
