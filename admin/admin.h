@@ -37,6 +37,8 @@ struct statuspage;
  * changes VMs only through the pool module (mbr_set_admin, mbr_upsert,
  * mbr_remove). It never includes the daemon.
  */
+struct px_live;
+
 struct adm_ctx {
 	struct px_ctx     *px;            /* borrowed: services, connections, pool */
 	struct hookrun    *hr;            /* the hook runner, or NULL (hooks off) */
@@ -53,6 +55,9 @@ struct adm_ctx {
 	 */
 	const char      *(*client_of)(const struct px_ctx *px,
 	    const struct backend *b, int vm_port);
+	/* px_foreach_live, or NULL: the live sessions by mode and user. */
+	void             (*foreach_live)(const struct px_ctx *px,
+	    void (*fn)(const struct px_live *l, void *arg), void *arg);
 	uint64_t           started_ms;    /* monotonic clock at start */
 	uint64_t           reloads;
 	uint64_t           reload_failures;

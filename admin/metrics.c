@@ -4,6 +4,7 @@
  * metric is adding a row (and a line to docs/metrics.md).
  */
 #include <stdio.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 
@@ -13,6 +14,7 @@
 #include "backends/hookrun.h"
 #include "backends/report.h"
 #include "backends/usersess.h"
+#include "proxy/proxy.h"
 
 /* A sample's value, printed as an integer or with a fixed number of decimals. */
 struct mval {
@@ -361,6 +363,34 @@ w_cluster_up(struct evbuffer *out, const struct metric *m,
 		evbuffer_add_printf(out, "%s %d\n", m->name, cl_node_up(a->cl));
 }
 
+static void
+count_live(const struct px_live *l, void *arg)
+{
+	size_t *n = arg;
+
+	if (strcmp(l->mode, "rdp") == 0)
+		n[1]++;
+	else if (strcmp(l->mode, "tls-ssh") == 0)
+		n[2]++;
+	else
+		n[0]++;
+}
+
+/* Live relayed sessions by mode (Jupyter users are counted apart). */
+static void
+w_sessions_mode(struct evbuffer *out, const struct metric *m,
+    const struct adm_ctx *a)
+{
+	static const char *const modes[3] = { "ssh", "rdp", "tls-ssh" };
+	size_t n[3] = { 0, 0, 0 };
+
+	if (a->foreach_live != NULL)
+		a->foreach_live(a->px, count_live, n);
+	for (size_t k = 0; k < 3; k++)
+		evbuffer_add_printf(out, "%s{mode=\"%s\"} %zu\n", m->name, modes[k],
+		    n[k]);
+}
+
 /* ---- The table ---------------------------------------------------------------- */
 
 static const struct metric metrics[] = {
@@ -382,6 +412,9 @@ static const struct metric metrics[] = {
 	{ "poolgate_backend_activity_seconds", "gauge",
 	    "Seconds since any user did anything on the VM, by its agent.",
 	    M_CUSTOM, NULL, NULL, w_activity },
+	{ "poolgate_sessions_live", "gauge",
+	    "Relayed sessions open, by mode (ssh, rdp, tls-ssh).",
+	    M_CUSTOM, NULL, NULL, w_sessions_mode },
 	{ "poolgate_state_writable", "gauge",
 	    "1 while the affinity table can be saved in state_dir.",
 	    M_ONE, NULL, g_state_writable, NULL },

@@ -29,6 +29,7 @@
 #include "http/httpuser.h"
 #include "lib/log.h"
 #include "lib/text.h"
+#include "proxy/proxy.h"
 
 /* Append a string literal, without its NUL. */
 #define ADD_LIT(out, lit) evbuffer_add((out), (lit), sizeof(lit) - 1)
@@ -438,6 +439,50 @@ render_health(const struct adm_ctx *a, struct evbuffer *out,
 	}
 }
 
+/* RDP and SSH-in-TLS sessions of b, with the users they announced. */
+struct sp_live {
+	const struct backend *b;
+	struct evbuffer      *out;
+	size_t                n;
+};
+
+static void
+live_line(const struct px_live *l, void *arg)
+{
+	struct sp_live *sl = arg;
+
+	if (l->backend != sl->b || strcmp(l->mode, "ssh") == 0)
+		return;
+	if (sl->n++ == SP_USERS_SHOWN) {
+		ADD_LIT(sl->out, ", &hellip;");
+		return;
+	}
+	if (sl->n > SP_USERS_SHOWN)
+		return;
+	if (sl->n > 1)
+		ADD_LIT(sl->out, ", ");
+	html_escape(sl->out, l->mode);
+	ADD_LIT(sl->out, " ");
+	html_escape(sl->out, l->user[0] != '\0' ? l->user : "?");
+}
+
+static void
+render_live(const struct adm_ctx *a, struct evbuffer *out,
+    const struct backend *b)
+{
+	struct sp_live sl = { b, NULL, 0 };
+
+	if (a->foreach_live == NULL || (sl.out = evbuffer_new()) == NULL)
+		return;
+	a->foreach_live(a->px, live_line, &sl);
+	if (sl.n > 0) {
+		ADD_LIT(out, "<span class=\"sub live\">");
+		evbuffer_add_buffer(out, sl.out);
+		ADD_LIT(out, "</span>");
+	}
+	evbuffer_free(sl.out);
+}
+
 /*
  * Under the agent's line: what its report says of users' work ("work:
  * alice (ssh, process) from 192.0.2.7, bob (kernel)"), a report that cannot be read, and
@@ -561,8 +606,10 @@ render_vm(const struct adm_ctx *a, struct evbuffer *out,
 	render_health(a, out, b, now);
 
 	/* SSH (TCP) sessions: all sessions but the Jupyter users */
-	evbuffer_add_printf(out, "</td><td class=\"n ssh\">%zu</td>"
-	    "<td class=\"users wrap\" data-n=\"%zu\">", sess > nu ? sess - nu : 0,
+	evbuffer_add_printf(out, "</td><td class=\"n ssh\">%zu", sess > nu ?
+	    sess - nu : 0);
+	render_live(a, out, b);
+	evbuffer_add_printf(out, "</td><td class=\"users wrap\" data-n=\"%zu\">",
 	    nu);
 	for (size_t k = 0; k < vu->nshown; k++) {
 		if (k > 0)

@@ -13,6 +13,7 @@
 #include "backends/report.h"
 #include "backends/usersess.h"
 #include "lib/json.h"
+#include "proxy/proxy.h"
 
 /* Append a string literal, without its NUL. */
 #define ADD_LIT(out, lit) evbuffer_add((out), (lit), sizeof(lit) - 1)
@@ -324,6 +325,69 @@ f_report(const struct vmj *c)
 	ADD_LIT(c->out, "}");
 }
 
+#define VMJ_LIVE_SHOWN 32
+
+/* The live sessions of one VM: counts by mode, the users they announced. */
+struct live_arg {
+	const struct backend *b;
+	size_t                n[3];   /* ssh, rdp, tls-ssh */
+	struct evbuffer      *out;    /* the announced users' list */
+	size_t                shown, more;
+};
+
+static const char *const live_modes[3] = { "ssh", "rdp", "tls-ssh" };
+
+static void
+live_of_backend(const struct px_live *l, void *arg)
+{
+	struct live_arg *la = arg;
+
+	if (l->backend != la->b)
+		return;
+	for (size_t k = 0; k < 3; k++)
+		if (strcmp(l->mode, live_modes[k]) == 0)
+			la->n[k]++;
+	if (l->user[0] == '\0')
+		return;
+	if (la->shown == VMJ_LIVE_SHOWN) {
+		la->more++;
+		return;
+	}
+	if (la->shown++ > 0)
+		ADD_LIT(la->out, ",");
+	ADD_LIT(la->out, "{\"user\":");
+	vmj_str(la->out, l->user);
+	ADD_LIT(la->out, ",\"mode\":");
+	vmj_str(la->out, l->mode);
+	ADD_LIT(la->out, ",\"client\":");
+	vmj_str(la->out, l->client);
+	ADD_LIT(la->out, "}");
+}
+
+/*
+ * "live": the VM's relayed sessions by mode (ssh, rdp, tls-ssh; Jupyter
+ * users are in "users") and the users the rdp and tls-ssh ones announced,
+ * at most VMJ_LIVE_SHOWN of them ("announced_more" counts the rest).
+ */
+static void
+f_live(const struct vmj *c)
+{
+	struct live_arg la = { .b = c->b };
+
+	if ((la.out = evbuffer_new()) == NULL || c->a->foreach_live == NULL) {
+		ADD_LIT(c->out, "null");
+		if (la.out != NULL)
+			evbuffer_free(la.out);
+		return;
+	}
+	c->a->foreach_live(c->a->px, live_of_backend, &la);
+	evbuffer_add_printf(c->out, "{\"ssh\":%zu,\"rdp\":%zu,\"tls-ssh\":%zu,"
+	    "\"announced\":[", la.n[0], la.n[1], la.n[2]);
+	evbuffer_add_buffer(c->out, la.out);
+	evbuffer_add_printf(c->out, "],\"announced_more\":%zu}", la.more);
+	evbuffer_free(la.out);
+}
+
 /* Per service {"up", "last_error"}, and with checks the check figures. */
 static void
 health(const struct vmj *c, bool checks)
@@ -372,7 +436,7 @@ enum field {
 	F_SOURCE, F_REMOVED, F_WEIGHT, F_MAX_SESSIONS, F_EFF_WEIGHT,
 	F_EFF_MAX_SESSIONS, F_SESSIONS, F_LOAD, F_AGENT, F_HTTP_CONNECTIONS,
 	F_CONNECTIONS_TOTAL, F_AFFINITY, F_USERS, F_HEALTH, F_HEALTH_CHECKS,
-	F_WORK, F_REPORT,
+	F_WORK, F_REPORT, F_LIVE,
 };
 
 static const struct {
@@ -402,13 +466,14 @@ static const struct {
 	[F_HEALTH_CHECKS]     = { "health", f_health_checks },
 	[F_WORK]              = { "work", f_work },
 	[F_REPORT]            = { "report", f_report },
+	[F_LIVE]              = { "live", f_live },
 };
 
 /* The views: what each endpoint has always shown, in its order. */
 static const enum field view_status[] = {
 	F_NAME, F_ADDRESS, F_STATE, F_TAKES_NEW, F_REMOVED, F_WEIGHT,
 	F_MAX_SESSIONS, F_SESSIONS, F_LOAD, F_HTTP_CONNECTIONS,
-	F_CONNECTIONS_TOTAL, F_AFFINITY, F_USERS, F_WORK, F_REPORT,
+	F_CONNECTIONS_TOTAL, F_AFFINITY, F_USERS, F_LIVE, F_WORK, F_REPORT,
 	F_HEALTH_CHECKS,
 };
 static const enum field view_api[] = {

@@ -1208,6 +1208,7 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 	srv->px.sink = &srv->sink;
 	srv->adm.px = &srv->px;
 	srv->adm.client_of = px_client_of;
+	srv->adm.foreach_live = px_foreach_live;
 	srv->adm.started_ms = pg_now_ms();
 	if (mbr_init(&srv->mbr, AFF_MAX_ENTRIES, US_MAX_USERS, 600000,
 	    &srv->sink) == -1) {

@@ -132,6 +132,22 @@ void px_gone(struct px_ctx *px);
 const char *px_client_of(const struct px_ctx *px, const struct backend *b,
     int vm_port);
 
+/* One live relayed session as the operator endpoints show it (borrowed). */
+struct px_live {
+	const char           *mode;     /* "ssh" (tcp), "rdp", "tls-ssh" (tcp+tls) */
+	const char           *user;     /* the user it announced, "" none */
+	const char           *client;   /* the client's address */
+	const struct backend *backend;  /* its VM, NULL while none is chosen */
+};
+
+/*
+ * Call fn for every live tcp, rdp and TLS tcp session (main thread; fn must
+ * not end sessions). For /status, the status page and metrics: a walk of
+ * the live sessions, not for the data path.
+ */
+void px_foreach_live(const struct px_ctx *px,
+    void (*fn)(const struct px_live *l, void *arg), void *arg);
+
 /* No VM could take a login of svc: tell the sink (rate-limited warning). */
 void px_no_capacity(struct px_ctx *px, struct service *svc);
 

@@ -32,6 +32,7 @@
 #include "proxy/session.h"
 #include "proxy/splice.h"
 #include "proxy/srcaddr.h"
+#include "proxy/tlsconn.h"
 #include "proxy/worker.h"
 
 /* Where the session is, as its worker sees it. */
@@ -1020,4 +1021,24 @@ px_client_of(const struct px_ctx *px, const struct backend *b, int vm_port)
 		if (s->backend == b && s->vm_port == vm_port)
 			return s->addr;
 	return NULL;
+}
+
+/* The mode as the operator reads it: an SSH relay, RDP, SSH inside TLS. */
+static const char *
+live_mode(const struct service *svc)
+{
+	return svc->cfg.mode == SVC_MODE_RDP ? "rdp" : "ssh";
+}
+
+void
+px_foreach_live(const struct px_ctx *px,
+    void (*fn)(const struct px_live *l, void *arg), void *arg)
+{
+	for (const struct session *s = px->sessions; s != NULL; s = s->next) {
+		struct px_live l = { live_mode(s->svc), s->user, s->addr,
+		    s->backend };
+
+		fn(&l, arg);
+	}
+	tconn_foreach_live(px, fn, arg);
 }

@@ -399,3 +399,14 @@ tconn_count(const struct px_ctx *px)
 		n++;
 	return n;
 }
+
+void
+tconn_foreach_live(const struct px_ctx *px,
+    void (*fn)(const struct px_live *l, void *arg), void *arg)
+{
+	for (const struct tconn *tc = px->tconns; tc != NULL; tc = tc->next) {
+		struct px_live l = { "tls-ssh", tc->user, tc->addr, tc->backend };
+
+		fn(&l, arg);
+	}
+}

@@ -37,4 +37,8 @@ void   tconn_stop_all(struct px_ctx *px);
 /* Live TLS connections. */
 size_t tconn_count(const struct px_ctx *px);
 
+/* px_foreach_live() over the TLS tcp sessions (mode "tls-ssh"). */
+void   tconn_foreach_live(const struct px_ctx *px,
+    void (*fn)(const struct px_live *l, void *arg), void *arg);
+
 #endif

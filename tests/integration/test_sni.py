@@ -176,3 +176,34 @@ def test_rdp_follows_the_users_ssh(pool, xrdp, display, tmp_path, ca):
     finally:
         for _ in gen:
             pass
+
+def test_status_and_metrics_show_the_announced_user(sni_poolgate):
+    """A held SSH-in-TLS session is listed under its VM in /status with the
+    user it announced and its mode, on the status page, and counted in
+    poolgate_sessions_live{mode="tls-ssh"}."""
+    pg = sni_poolgate()
+    pg.wait_all_up()
+    argv = ["ssh", "-F", pg.pool.ssh_config, "-o", "ProxyCommand=" + pg.proxy_command(),
+            "pgtest2@pool.example.com", 'echo "$DSVM_NAME"; exec sleep 60']
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        vm = p.stdout.readline().strip()
+        assert re.fullmatch(r"vm[0-9]+", vm), "no VM name from the held session: %r" % vm
+
+        def listed(st):
+            b = pg.backend(st, vm)
+            live = b.get("live") or {}
+            return live.get("tls-ssh") == 1 and any(
+                a["user"] == "pgtest2" and a["mode"] == "tls-ssh"
+                for a in live.get("announced", []))
+        pg.wait_status(listed, "pgtest2's tls-ssh session under %s in /status" % vm)
+        code, metrics = pg.get("/metrics")
+        assert code == 200, code
+        assert 'poolgate_sessions_live{mode="tls-ssh"} 1' in metrics, metrics[-2000:]
+        code, page = pg.get("/")
+        assert code == 200 and "tls-ssh pgtest2" in page, (
+            "the status page does not show pgtest2's session")
+    finally:
+        p.kill()
+        p.wait()

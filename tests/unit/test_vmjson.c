@@ -141,7 +141,7 @@ test_views_keep_their_fields(void **state)
 	keys_of(st, keys, sizeof(keys));
 	assert_string_equal(keys, "name,address,state,takes_new,removed,weight,"
 	    "max_sessions,sessions,load,http_connections,connections_total,"
-	    "affinity,users,work,report,health");
+	    "affinity,users,live,work,report,health");
 	keys_of(api, keys, sizeof(keys));
 	assert_string_equal(keys, "name,address,state,admin,agent_admin,source,"
 	    "removed,weight,max_sessions,effective_weight_pct,"
