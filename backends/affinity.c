@@ -396,6 +396,35 @@ aff_foreach(const struct aff_table *t, uint64_t now,
 	}
 }
 
+struct aff_scan_ctx {
+	uint64_t now;
+	void   (*fn)(const struct aff_entry *e, void *arg);
+	void    *arg;
+};
+
+static void
+aff_scan_node(const struct ht_node *hn, void *arg)
+{
+	const struct aff_scan_ctx *c = arg;
+	const struct aff_node *n = HT_ENTRY(hn, const struct aff_node, hn);
+
+	if (!aff_expired(n, c->now))
+		c->fn(&n->e, c->arg);
+}
+
+int
+aff_scan(const struct aff_table *t, struct aff_scan *sc, uint64_t now,
+    size_t max, void (*fn)(const struct aff_entry *e, void *arg), void *arg)
+{
+	struct aff_scan_ctx c = { now, fn, arg };
+
+	if (sc->cursor == 0 && sc->buckets == 0)
+		sc->buckets = ht_buckets(t->ht);
+	else if (sc->buckets != ht_buckets(t->ht))
+		return -1;
+	return ht_scan(t->ht, &sc->cursor, max, aff_scan_node, &c);
+}
+
 uint64_t
 aff_ttl(const struct aff_table *t)
 {

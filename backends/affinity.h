@@ -75,6 +75,24 @@ size_t aff_count_backend(const struct aff_table *t, const char *backend,
 void   aff_foreach(const struct aff_table *t, uint64_t now,
     void (*fn)(const struct aff_entry *e, void *arg), void *arg);
 
+/*
+ * aff_foreach a slice at a time, for a caller that spreads the walk over
+ * several turns of its event loop while the table keeps changing (the state
+ * file's snapshot). Zero *sc, then call until it returns 1: each call passes
+ * about max entries (live at now) to fn and returns 0 while more remain.
+ * An entry that stays in the table throughout is passed once; one added or
+ * removed meanwhile at most once, as it was when its slice was taken.
+ * Returns -1 when the table has grown since the walk began: what was
+ * passed so far is still right, but the rest of the walk is not reliable;
+ * zero *sc and start over. fn must not modify the table.
+ */
+struct aff_scan {
+	size_t cursor;     /* aff_scan's own */
+	size_t buckets;    /* aff_scan's own */
+};
+int    aff_scan(const struct aff_table *t, struct aff_scan *sc, uint64_t now,
+    size_t max, void (*fn)(const struct aff_entry *e, void *arg), void *arg);
+
 /* The ttl set by aff_new() or the last aff_set_ttl(). */
 uint64_t aff_ttl(const struct aff_table *t);
 

@@ -166,25 +166,19 @@ struct sf_out {
 	bool      failed;
 };
 
+/* One record line: key, backend, expiry and checksum. */
 static void
-sf_put_entry(const struct aff_entry *e, void *arg)
+sf_put_line(struct sf_out *o, const char *key, size_t klen, const char *be,
+    size_t blen, uint64_t wall)
 {
-	struct sf_out *o = arg;
-	uint64_t remain;
-	size_t klen, blen, need;
+	size_t need;
 	char *nb;
 	int n;
 
 	if (o->failed)
 		return;
-	klen = strlen(e->key);
-	blen = strlen(e->backend);
-	if (!sf_key_valid(e->key, klen) || !sf_backend_valid(e->backend, blen))
+	if (!sf_key_valid(key, klen) || !sf_backend_valid(be, blen))
 		return;
-	/* aff_foreach gives live entries only: an idle one is not due yet. */
-	remain = e->active > 0 ? o->ttl : e->expires_ms - o->now_mono;
-	if (remain == 0)
-		return;                 /* would load as expired */
 	/* key, backend, expiry, three spaces, crc, '\n' and the NUL */
 	need = klen + blen + SF_U64_DIGITS + 3 + SF_CRC_DIGITS + 2;
 	if (o->cap - o->len < need) {
@@ -198,12 +192,77 @@ sf_put_entry(const struct aff_entry *e, void *arg)
 		o->buf = nb;
 		o->cap = cap;
 	}
-	n = snprintf(o->buf + o->len, o->cap - o->len, "%s %s %" PRIu64, e->key,
-	    e->backend, sf_add_sat(o->now_wall, remain));
+	n = snprintf(o->buf + o->len, o->cap - o->len, "%.*s %.*s %" PRIu64,
+	    (int)klen, key, (int)blen, be, wall);
 	n += snprintf(o->buf + o->len + n, o->cap - o->len - (size_t)n,
 	    " %08" PRIx32 "\n", sf_crc32(o->buf + o->len, (size_t)n));
 	o->len += (size_t)n;
 	o->n++;
+}
+
+/* How long e has left: the ttl while it has sessions; 0 means expired. */
+static uint64_t
+sf_remain(const struct aff_entry *e, uint64_t now_mono, uint64_t ttl)
+{
+	if (e->active > 0)
+		return ttl;
+	/* aff_foreach and aff_scan give live entries only: not due yet. */
+	return e->expires_ms > now_mono ? e->expires_ms - now_mono : 0;
+}
+
+static void
+sf_put_entry(const struct aff_entry *e, void *arg)
+{
+	struct sf_out *o = arg;
+	uint64_t remain = sf_remain(e, o->now_mono, o->ttl);
+
+	if (remain == 0)
+		return;                 /* would load as expired */
+	sf_put_line(o, e->key, strlen(e->key), e->backend, strlen(e->backend),
+	    sf_add_sat(o->now_wall, remain));
+}
+
+/* Header, then the records put(o, arg) writes, then the "end" line. */
+static long
+sf_format(struct sf_out *o, void (*put)(struct sf_out *o, const void *arg),
+    const void *arg, char **buf, size_t *len)
+{
+	long ret = -1;
+	int n;
+
+	o->cap = 4096;
+	o->buf = malloc(o->cap);
+	if (o->buf == NULL)
+		goto out;
+	o->len = (size_t)snprintf(o->buf, o->cap, "%s\n", SF_HEADER);
+	put(o, arg);
+	if (o->failed)
+		goto out;
+	/* "end ", the count, '\n' and the NUL (sizeof counts it). */
+	if (o->cap - o->len < sizeof(SF_END) + SF_U64_DIGITS + 1) {
+		char *nb = realloc(o->buf, o->len + sizeof(SF_END) + SF_U64_DIGITS + 1);
+
+		if (nb == NULL)
+			goto out;
+		o->buf = nb;
+		o->cap = o->len + sizeof(SF_END) + SF_U64_DIGITS + 1;
+	}
+	n = snprintf(o->buf + o->len, o->cap - o->len, SF_END "%ld\n", o->n);
+	o->len += (size_t)n;
+	*buf = o->buf;
+	o->buf = NULL;           /* transferred */
+	*len = o->len;
+	ret = o->n;
+out:
+	free(o->buf);
+	o->buf = NULL;
+	return ret;
+}
+
+static void
+sf_put_table(struct sf_out *o, const void *arg)
+{
+	aff_foreach(arg, o->now_mono, sf_put_entry, o);
 }
 
 long
@@ -211,38 +270,135 @@ sf_serialize(const struct aff_table *t, uint64_t now_mono, uint64_t now_wall,
     char **buf, size_t *len)
 {
 	struct sf_out o = { 0 };
-	long ret = -1;
-	int n;
 
 	o.now_mono = now_mono;
 	o.now_wall = now_wall;
 	o.ttl = aff_ttl(t);
-	o.cap = 4096;
-	o.buf = malloc(o.cap);
-	if (o.buf == NULL)
-		goto out;
-	o.len = (size_t)snprintf(o.buf, o.cap, "%s\n", SF_HEADER);
-	aff_foreach(t, now_mono, sf_put_entry, &o);
-	if (o.failed)
-		goto out;
-	/* "end ", the count, '\n' and the NUL (sizeof counts it). */
-	if (o.cap - o.len < sizeof(SF_END) + SF_U64_DIGITS + 1) {
-		char *nb = realloc(o.buf, o.len + sizeof(SF_END) + SF_U64_DIGITS + 1);
+	return sf_format(&o, sf_put_table, t, buf, len);
+}
 
-		if (nb == NULL)
-			goto out;
-		o.buf = nb;
-		o.cap = o.len + sizeof(SF_END) + SF_U64_DIGITS + 1;
+/* --- snapshots --- */
+
+/*
+ * A record in a snapshot: this header, then the key and the backend name
+ * (not NUL-terminated), packed one after the other. Copying these is all
+ * the event loop does per entry; the formatting and checksums are left to
+ * the writer thread.
+ */
+struct sf_snap_rec {
+	uint64_t wall;      /* expiry, UNIX milliseconds */
+	uint8_t  klen, blen;
+};
+
+struct sf_snap {
+	char     *buf;
+	size_t    len, cap;
+	size_t    n;
+	uint64_t  now_mono, now_wall, ttl;
+	bool      failed;
+};
+
+struct sf_snap *
+sf_snap_new(void)
+{
+	return calloc(1, sizeof(struct sf_snap));
+}
+
+void
+sf_snap_free(struct sf_snap *s)
+{
+	if (s == NULL)
+		return;
+	free(s->buf);
+	free(s);
+}
+
+void
+sf_snap_clock(struct sf_snap *s, uint64_t now_mono, uint64_t now_wall,
+    uint64_t ttl)
+{
+	s->now_mono = now_mono;
+	s->now_wall = now_wall;
+	s->ttl = ttl;
+}
+
+void
+sf_snap_put(const struct aff_entry *e, void *arg)
+{
+	struct sf_snap *s = arg;
+	struct sf_snap_rec r;
+	size_t klen, blen, need;
+	uint64_t remain;
+	char *nb;
+
+	if (s->failed)
+		return;
+	remain = sf_remain(e, s->now_mono, s->ttl);
+	if (remain == 0)
+		return;
+	klen = strnlen(e->key, AFF_KEY_MAX + 1);
+	blen = strnlen(e->backend, CFG_NAME_MAX + 1);
+	if (klen > UINT8_MAX || blen > UINT8_MAX)
+		return;                 /* too long to load back anyway */
+	need = sizeof(r) + klen + blen;
+	if (s->cap - s->len < need) {
+		size_t cap = s->cap ? s->cap * 2 : (size_t)1 << 16;
+
+		while (cap - s->len < need)
+			cap *= 2;
+		if ((nb = realloc(s->buf, cap)) == NULL) {
+			s->failed = true;
+			return;
+		}
+		s->buf = nb;
+		s->cap = cap;
 	}
-	n = snprintf(o.buf + o.len, o.cap - o.len, SF_END "%ld\n", o.n);
-	o.len += (size_t)n;
-	*buf = o.buf;
-	o.buf = NULL;           /* transferred */
-	*len = o.len;
-	ret = o.n;
-out:
-	free(o.buf);
-	return ret;
+	r.wall = sf_add_sat(s->now_wall, remain);
+	r.klen = (uint8_t)klen;
+	r.blen = (uint8_t)blen;
+	memcpy(s->buf + s->len, &r, sizeof(r));
+	memcpy(s->buf + s->len + sizeof(r), e->key, klen);
+	memcpy(s->buf + s->len + sizeof(r) + klen, e->backend, blen);
+	s->len += need;
+	s->n++;
+}
+
+bool
+sf_snap_failed(const struct sf_snap *s)
+{
+	return s->failed;
+}
+
+size_t
+sf_snap_count(const struct sf_snap *s)
+{
+	return s->n;
+}
+
+static void
+sf_put_snap(struct sf_out *o, const void *arg)
+{
+	const struct sf_snap *s = arg;
+	struct sf_snap_rec r;
+	size_t pos = 0;
+
+	while (pos < s->len) {
+		memcpy(&r, s->buf + pos, sizeof(r));
+		pos += sizeof(r);
+		sf_put_line(o, s->buf + pos, r.klen, s->buf + pos + r.klen, r.blen,
+		    r.wall);
+		pos += (size_t)r.klen + r.blen;
+	}
+}
+
+long
+sf_snap_serialize(const struct sf_snap *s, char **buf, size_t *len)
+{
+	struct sf_out o = { 0 };
+
+	if (s->failed)
+		return -1;
+	return sf_format(&o, sf_put_snap, s, buf, len);
 }
 
 /* --- reading --- */
@@ -419,15 +575,11 @@ sf_errf(char *err, size_t errlen, const char *fmt, ...)
 }
 
 
-long
-sf_save(const char *dir, const struct aff_table *t, uint64_t now_mono,
-    uint64_t now_wall, char *err, size_t errlen)
+/* Write what serialize() gave (n records in buf, or -1) to dir. */
+static long
+sf_write(const char *dir, long n, char *buf, size_t len, char *err,
+    size_t errlen)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	long n;
-
-	n = sf_serialize(t, now_mono, now_wall, &buf, &len);
 	if (n == -1) {
 		sf_errf(err, errlen, "%s/%s: out of memory", dir, SF_FILE_NAME);
 		return -1;
@@ -436,6 +588,28 @@ sf_save(const char *dir, const struct aff_table *t, uint64_t now_mono,
 		n = -1;
 	free(buf);
 	return n;
+}
+
+long
+sf_save(const char *dir, const struct aff_table *t, uint64_t now_mono,
+    uint64_t now_wall, char *err, size_t errlen)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	long n = sf_serialize(t, now_mono, now_wall, &buf, &len);
+
+	return sf_write(dir, n, buf, len, err, errlen);
+}
+
+long
+sf_snap_save(const char *dir, const struct sf_snap *s, char *err,
+    size_t errlen)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	long n = sf_snap_serialize(s, &buf, &len);
+
+	return sf_write(dir, n, buf, len, err, errlen);
 }
 
 int

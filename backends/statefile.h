@@ -70,6 +70,41 @@ long sf_serialize(const struct aff_table *t, uint64_t now_mono,
     uint64_t now_wall, char **buf, size_t *len);
 
 /*
+ * A snapshot of an affinity table for sf_snap_save(), for a daemon that must
+ * not stall its event loop on a big table: the loop copies the entries a
+ * slice at a time (aff_scan with sf_snap_put; a compact copy, no
+ * formatting), and another thread formats and writes the copy. A snapshot
+ * belongs to one thread at a time; the hand-over is the caller's.
+ *
+ * sf_snap_new() returns NULL on allocation failure; sf_snap_free() takes
+ * NULL. Before each slice, sf_snap_clock() sets the clocks (as for
+ * sf_serialize) and the table's ttl that the entries of the slice are
+ * written with. sf_snap_put(e, snap) is aff_scan's callback: it copies e
+ * (an entry with sessions as expiring at now_wall + ttl, an idle one with
+ * its remaining time). When a copy cannot be allocated the snapshot is
+ * failed for good (sf_snap_failed): its save returns -1.
+ */
+struct sf_snap;
+struct sf_snap *sf_snap_new(void);
+void            sf_snap_free(struct sf_snap *s);
+void            sf_snap_clock(struct sf_snap *s, uint64_t now_mono,
+    uint64_t now_wall, uint64_t ttl);
+void            sf_snap_put(const struct aff_entry *e, void *snap);
+bool            sf_snap_failed(const struct sf_snap *s);
+size_t          sf_snap_count(const struct sf_snap *s);   /* entries copied */
+
+/*
+ * The file's text for s, as sf_serialize() makes it for a table (the same
+ * records are left out). Returns the number of records, or -1 when s failed
+ * or on allocation failure (*buf and *len untouched).
+ */
+long sf_snap_serialize(const struct sf_snap *s, char **buf, size_t *len);
+
+/* sf_save() of a snapshot: same file, same crash safety, same returns. */
+long sf_snap_save(const char *dir, const struct sf_snap *s, char *err,
+    size_t errlen);
+
+/*
  * Read the state in buf[0..len) (any bytes; NULs and a missing final '\n'
  * are fine) into t as idle entries (aff_restore). A record's remaining time
  * is its expiry minus now_wall, capped at aff_ttl(t) so that a wall clock

@@ -26,6 +26,7 @@
 #include "backends/discovery.h"
 #include "backends/hooks.h"
 #include "backends/statefile.h"
+#include "backends/statesave.h"
 #include "lib/atomicfile.h"
 #include "http/cookie.h"
 #include "backends/hookrun.h"
@@ -559,32 +560,65 @@ wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/*
- * Write the affinity table when it changed. A failure (read-only or full
- * disk) is logged once, retried every second, and the table stays in memory.
- */
 static void
-state_save(struct pg_server *srv, bool force)
+state_clock(uint64_t *now_mono, uint64_t *now_wall)
 {
-	char err[256];
-	uint64_t now = pg_now_ms();
+	*now_mono = pg_now_ms();
+	*now_wall = wall_ms();
+}
 
-	if (!srv->mbr.aff_dirty && !force)
-		return;
-	if (sf_save(srv->cfg->state_dir, srv->mbr.aff, now, wall_ms(), err,
-	    sizeof(err)) < 0) {
+/* A save by the writer thread ended (see backends/statesave.h). */
+static void
+state_saved(long records, const char *err, void *arg)
+{
+	struct pg_server *srv = arg;
+
+	if (records < 0) {
 		if (!srv->adm.state_failing)
 			log_err("state: cannot save the affinity table in %s: %s; "
 			    "keeping it in memory and retrying", srv->cfg->state_dir,
 			    err);
 		srv->adm.state_failing = true;
+		srv->mbr.aff_dirty = true;      /* retried at the next tick */
 		return;
 	}
 	if (srv->adm.state_failing)
 		log_info("state: saving in %s works again", srv->cfg->state_dir);
 	srv->adm.state_failing = false;
+	srv->state_saved_ms = pg_now_ms();
+}
+
+/*
+ * Save the affinity table when it changed: copied a slice per turn of the
+ * loop and written by a thread, so that a big table never stalls the loop.
+ * A failure (read-only or full disk) is logged once, retried every second,
+ * and the table stays in memory. A change made while a save is in flight
+ * marks the table dirty again and is saved by the next one. With sync (at
+ * exit) the save is finished before this returns.
+ */
+#define STATE_SLICE 4096   /* entries copied per turn of the loop */
+
+static void
+state_save(struct pg_server *srv, bool force, bool sync)
+{
+	char err[256];
+	struct ssv_params p = { srv->base, STATE_SLICE, state_clock,
+	    state_saved, srv };
+
+	if (srv->ssv == NULL && (srv->ssv = ssv_new(&p)) == NULL)
+		pg_fatalx("out of memory starting the state file's writer");
+	if (sync)
+		ssv_wait(srv->ssv);     /* what it saved may be stale */
+	if ((!srv->mbr.aff_dirty && !force) || ssv_busy(srv->ssv))
+		return;
+	if (ssv_start(srv->ssv, srv->mbr.aff, srv->cfg->state_dir, err,
+	    sizeof(err)) == -1) {
+		state_saved(-1, err, srv);
+		return;
+	}
 	srv->mbr.aff_dirty = false;
-	srv->state_saved_ms = now;
+	if (sync)
+		ssv_wait(srv->ssv);
 }
 
 static void
@@ -625,7 +659,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	px_dispatch(&srv->px);
 	mbr_reap(&srv->mbr);
 	hooks_update(srv);
-	state_save(srv, false);
+	state_save(srv, false, false);
 }
 
 /* ---- configuration: first load and reload -------------------------------- */
@@ -981,7 +1015,7 @@ srv_stop(struct pg_server *srv)
 		}
 		s->nlis = 0;
 	}
-	state_save(srv, true);
+	state_save(srv, true, false);
 	if (srv->px.sessions == NULL && srv->px.hconns == NULL &&
 	    srv->px.tconns == NULL) {
 		log_info("stopping: no live session");
@@ -1294,7 +1328,9 @@ srv_free(struct pg_server *srv)
 	disc_free(srv->disc);
 	srv->disc = NULL;
 	if (srv->cfg != NULL)
-		state_save(srv, true);
+		state_save(srv, true, true);
+	ssv_free(srv->ssv);
+	srv->ssv = NULL;
 	session_workers_stop(&srv->px);
 	hconn_stop_all(&srv->px);
 	tconn_stop_all(&srv->px);

@@ -47,6 +47,7 @@ struct hk_state;
 struct hookrun;
 struct discovery;
 struct admin;
+struct ssv;
 
 struct pg_server {
 	struct event_base *base;
@@ -64,6 +65,7 @@ struct pg_server {
 	char               cl_sig[2048];  /* the settings it was made from */
 	char               cl_password[256]; /* wiped when it goes */
 	bool               cfg_freebind;  /* listeners bound from now on: IP_FREEBIND */
+	struct ssv        *ssv;           /* saves the affinity table off the loop */
 	uint64_t           state_saved_ms;
 	bool               mbr_live;      /* mbr_init succeeded: mbr_free at the end */
 	bool               applying;      /* srv_apply: checks start at its end */

@@ -240,6 +240,30 @@ ht_next(struct ht_iter *it)
 	return n;
 }
 
+int
+ht_scan(const struct hashtab *t, size_t *cursor, size_t max,
+    void (*fn)(const struct ht_node *n, void *arg), void *arg)
+{
+	const struct ht_node *n;
+	size_t seen = 0, i = *cursor;
+
+	/* A node's bucket is fixed by its hash while the buckets do not double. */
+	for (; i < t->nbucket && (seen < max || seen == 0); i++) {
+		for (n = t->bucket[i]; n != NULL; n = n->next) {
+			fn(n, arg);
+			seen++;
+		}
+	}
+	*cursor = i;
+	return i >= t->nbucket;
+}
+
+size_t
+ht_buckets(const struct hashtab *t)
+{
+	return t->nbucket;
+}
+
 void
 ht_stats(const struct hashtab *t, struct ht_stats *st)
 {

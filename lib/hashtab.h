@@ -136,6 +136,25 @@ struct ht_iter {
 struct ht_node *ht_first(const struct hashtab *t, struct ht_iter *it);
 struct ht_node *ht_next(struct ht_iter *it);
 
+/*
+ * Resumable walk, for a caller that spreads it over several turns of an
+ * event loop and lets the table change in between (the affinity snapshot of
+ * the state file). Start with *cursor = 0. ht_scan() calls fn for every node
+ * of the buckets from *cursor on, a whole bucket at a time, until at least
+ * max nodes were passed to fn or the last bucket is done; it stores where to
+ * go on in *cursor and returns 1 when the walk is complete, 0 when buckets
+ * remain. fn must not change the table. Between two calls the table may
+ * change: a node that stays in it throughout is passed exactly once, one
+ * inserted or removed meanwhile at most once, provided the buckets did not
+ * double in between (compare ht_buckets() before and after; when they did,
+ * start over). max 0 is taken as 1.
+ */
+int      ht_scan(const struct hashtab *t, size_t *cursor, size_t max,
+    void (*fn)(const struct ht_node *n, void *arg), void *arg);
+
+/* Buckets in the table now: they only ever double (see ht_scan). */
+size_t   ht_buckets(const struct hashtab *t);
+
 /* Shape of the table, for tests and metrics. O(buckets). */
 struct ht_stats {
 	size_t buckets;

@@ -28,7 +28,8 @@ ALLOWED = {
 
 # backends/ files that run on the event loop; every other one is pure.
 BACKENDS_IO = {"check.c", "check.h", "check_agent.c", "check_agent.h",
-               "discovery.c", "discovery.h", "hookrun.c", "hookrun.h"}
+               "discovery.c", "discovery.h", "hookrun.c", "hookrun.h",
+               "statesave.c", "statesave.h"}
 
 # cluster/ files that talk to Redis on the event loop; the rest is pure.
 CLUSTER_IO = {"link.c", "link.h", "cluster.c", "cluster.h"}
@@ -71,7 +72,7 @@ def check(root):
                             and inc.startswith("event2/")):
                         problems.append("%s/%s:%d: includes <%s>: the pool core is pure "
                                         "(no libevent); move the I/O to a check, "
-                                        "discovery or hook file" % (folder, name, line, inc))
+                                        "discovery, hook or statesave file" % (folder, name, line, inc))
                     if (folder == "cluster" and name not in CLUSTER_IO
                             and inc.startswith(("event2/", "hiredis/"))):
                         problems.append("%s/%s:%d: includes <%s>: the cluster core is pure "

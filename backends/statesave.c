@@ -1,0 +1,258 @@
+/*
+ * statesave.c -- the affinity state file, copied on the loop a slice at a
+ * time and written by a thread (see statesave.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "backends/statefile.h"
+#include "backends/statesave.h"
+
+enum ssv_phase { SSV_IDLE, SSV_COPYING, SSV_WRITING };
+
+struct ssv {
+	struct ssv_params       p;
+	struct event           *slice_ev;   /* a zero timer: the next slice */
+	struct event           *done_ev;    /* the writer's byte on pipe[0] */
+	int                     pipe[2];
+	enum ssv_phase          phase;
+	const struct aff_table *t;          /* while copying */
+	struct aff_scan         scan;
+	struct sf_snap         *snap;
+	char                   *dir;
+	pthread_t               thr;
+	/* Set by the writer before its byte; read after pthread_join. */
+	long                    records;
+	char                    err[512];
+};
+
+static void ssv_finish(struct ssv *s);
+
+/* The writer thread: format, write, fsync, rename; then one byte. */
+static void *
+ssv_writer(void *arg)
+{
+	struct ssv *s = arg;
+	ssize_t n;
+
+	s->err[0] = '\0';
+	s->records = sf_snap_save(s->dir, s->snap, s->err, sizeof(s->err));
+	do
+		n = write(s->pipe[1], "", 1);
+	while (n == -1 && errno == EINTR);
+	return NULL;
+}
+
+/* Start the writer on the finished copy; on failure report at once. */
+static void
+ssv_write(struct ssv *s)
+{
+	sigset_t all, old;
+	int err;
+
+	s->t = NULL;
+	s->phase = SSV_WRITING;
+	/* Signals are the main thread's business (like the relay threads). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&s->thr, NULL, ssv_writer, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0) {
+		/* Without a thread the write stays off the loop: try next time. */
+		s->records = -1;
+		snprintf(s->err, sizeof(s->err), "cannot start the writer thread: %s",
+		    strerror(err));
+		s->phase = SSV_IDLE;
+		sf_snap_free(s->snap);
+		s->snap = NULL;
+		s->p.done(-1, s->err, s->p.arg);
+	}
+}
+
+/* Copy one slice; returns true when the copy is complete. */
+static bool
+ssv_copy_slice(struct ssv *s)
+{
+	uint64_t mono, wall;
+	int rc;
+
+	s->p.clock(&mono, &wall);
+	sf_snap_clock(s->snap, mono, wall, aff_ttl(s->t));
+	rc = aff_scan(s->t, &s->scan, mono, s->p.slice, sf_snap_put, s->snap);
+	if (rc == -1) {
+		/* The table grew: its buckets moved, so start the copy over. */
+		sf_snap_free(s->snap);
+		s->snap = sf_snap_new();
+		memset(&s->scan, 0, sizeof(s->scan));
+		return s->snap == NULL;     /* out of memory: ends the copy */
+	}
+	return rc == 1 || s->snap == NULL || sf_snap_failed(s->snap);
+}
+
+/* The copy is complete (or failed): hand it to the writer, or report. */
+static void
+ssv_copied(struct ssv *s)
+{
+	if (s->snap == NULL || sf_snap_failed(s->snap)) {
+		s->phase = SSV_IDLE;
+		sf_snap_free(s->snap);
+		s->snap = NULL;
+		s->t = NULL;
+		s->p.done(-1, "out of memory copying the affinity table",
+		    s->p.arg);
+		return;
+	}
+	ssv_write(s);
+}
+
+static void
+ssv_slice_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static const struct timeval zero = { 0, 0 };
+	struct ssv *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->phase != SSV_COPYING)
+		return;
+	if (!ssv_copy_slice(s)) {
+		/*
+		 * A zero timer, not event_active(): timers run after the loop
+		 * has polled, so the sockets get their turn between slices.
+		 */
+		evtimer_add(s->slice_ev, &zero);
+		return;
+	}
+	ssv_copied(s);
+}
+
+static void
+ssv_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ssv *s = arg;
+	char b[16];
+
+	(void)what;
+	while (read(fd, b, sizeof(b)) > 0)
+		;
+	if (s->phase == SSV_WRITING)
+		ssv_finish(s);
+}
+
+/* The writer has written its byte (or is about to): join and report. */
+static void
+ssv_finish(struct ssv *s)
+{
+	pthread_join(s->thr, NULL);
+	s->phase = SSV_IDLE;
+	sf_snap_free(s->snap);
+	s->snap = NULL;
+	s->p.done(s->records, s->records == -1 ? s->err : "", s->p.arg);
+}
+
+struct ssv *
+ssv_new(const struct ssv_params *p)
+{
+	struct ssv *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->p = *p;
+	s->pipe[0] = s->pipe[1] = -1;
+	if (pipe2(s->pipe, O_CLOEXEC | O_NONBLOCK) == -1)
+		goto fail;
+	s->slice_ev = evtimer_new(p->base, ssv_slice_cb, s);
+	s->done_ev = event_new(p->base, s->pipe[0], EV_READ | EV_PERSIST,
+	    ssv_done_cb, s);
+	if (s->slice_ev == NULL || s->done_ev == NULL ||
+	    event_add(s->done_ev, NULL) == -1)
+		goto fail;
+	return s;
+fail:
+	if (s->slice_ev != NULL)
+		event_free(s->slice_ev);
+	if (s->done_ev != NULL)
+		event_free(s->done_ev);
+	if (s->pipe[0] != -1)
+		close(s->pipe[0]);
+	if (s->pipe[1] != -1)
+		close(s->pipe[1]);
+	free(s);
+	return NULL;
+}
+
+int
+ssv_start(struct ssv *s, const struct aff_table *t, const char *dir,
+    char *err, size_t errlen)
+{
+	static const struct timeval zero = { 0, 0 };
+	char *d;
+	struct sf_snap *snap;
+
+	if (s->phase != SSV_IDLE)
+		return 1;
+	d = strdup(dir);
+	snap = sf_snap_new();
+	if (d == NULL || snap == NULL) {
+		free(d);
+		sf_snap_free(snap);
+		if (errlen > 0)
+			snprintf(err, errlen, "%s: out of memory", dir);
+		return -1;
+	}
+	free(s->dir);
+	s->dir = d;
+	s->snap = snap;
+	s->t = t;
+	memset(&s->scan, 0, sizeof(s->scan));
+	s->phase = SSV_COPYING;
+	/* Even the first slice waits for the loop: done never runs in here. */
+	evtimer_add(s->slice_ev, &zero);
+	return 0;
+}
+
+bool
+ssv_busy(const struct ssv *s)
+{
+	return s->phase != SSV_IDLE;
+}
+
+void
+ssv_wait(struct ssv *s)
+{
+	char b[16];
+
+	if (s->phase == SSV_COPYING) {
+		evtimer_del(s->slice_ev);
+		while (!ssv_copy_slice(s))
+			;
+		ssv_copied(s);
+	}
+	if (s->phase == SSV_WRITING) {
+		ssv_finish(s);
+		while (read(s->pipe[0], b, sizeof(b)) > 0)
+			;
+	}
+}
+
+void
+ssv_free(struct ssv *s)
+{
+	if (s == NULL)
+		return;
+	ssv_wait(s);
+	event_free(s->slice_ev);
+	event_free(s->done_ev);
+	close(s->pipe[0]);
+	close(s->pipe[1]);
+	free(s->dir);
+	free(s);
+}

@@ -1,0 +1,75 @@
+/*
+ * statesave.h -- saving the affinity state file without stalling the loop.
+ *
+ * sf_save() formats, writes and fsyncs the whole table in one go: with a
+ * million affinities that holds the event loop for a second or more, and
+ * every session on it waits. A saver instead copies the table on the loop a
+ * slice at a time (aff_scan + sf_snap_put: a compact copy, about slice
+ * entries per turn of the loop, each turn short), then hands the copy to a
+ * thread of its own that formats it and writes it crash-safely
+ * (sf_snap_save: af_write_atomic with its fsyncs and rename). The thread
+ * tells the loop through a pipe; the loop joins it and calls done. One save
+ * is in flight at a time.
+ *
+ * The copy is taken while the table keeps changing: each entry is saved as
+ * it was when its slice was copied. The caller marks the table dirty on
+ * every change as before and clears the mark when it starts a save, so a
+ * change made during a save is saved by the next one. When the table grows
+ * (its buckets double) during the copy, the copy starts over.
+ */
+#ifndef POOLGATE_STATESAVE_H
+#define POOLGATE_STATESAVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backends/affinity.h"
+
+struct event_base;
+struct ssv;
+
+/*
+ * A save ended: records written, or -1 with the reason in err (then the old
+ * file is untouched). err is borrowed for the call.
+ */
+typedef void ssv_done_fn(long records, const char *err, void *arg);
+
+/* The clocks of sf_serialize(): the table's (monotonic) and UNIX ms. */
+typedef void ssv_clock_fn(uint64_t *now_mono, uint64_t *now_wall);
+
+struct ssv_params {
+	struct event_base *base;
+	size_t             slice;   /* entries copied per turn of the loop; > 0 */
+	ssv_clock_fn      *clock;
+	ssv_done_fn       *done;
+	void              *arg;     /* for done */
+};
+
+/* A new saver, idle. Returns NULL when out of memory or descriptors. */
+struct ssv *ssv_new(const struct ssv_params *p);
+
+/*
+ * Start saving t into dir/affinity.state (dir is copied). t must stay alive
+ * until done is called or ssv_wait()/ssv_free() returns. Returns 0 when
+ * started (done will be called from the loop, never from within ssv_start),
+ * 1 when a save is already in flight (nothing started), -1 when out of
+ * memory (nothing started; err says so).
+ */
+int  ssv_start(struct ssv *s, const struct aff_table *t, const char *dir,
+    char *err, size_t errlen);
+
+/* Whether a save is in flight (copying or writing). */
+bool ssv_busy(const struct ssv *s);
+
+/*
+ * Finish the save in flight now, on the calling thread: copy what is left
+ * of the table, wait for the writer, call done. For shutdown, where a
+ * stall no longer matters and the file must be complete. No-op when idle.
+ */
+void ssv_wait(struct ssv *s);
+
+/* ssv_wait(), then free. s may be NULL. */
+void ssv_free(struct ssv *s);
+
+#endif
