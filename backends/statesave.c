@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -113,6 +114,29 @@ ssv_copied(struct ssv *s)
 	ssv_write(s);
 }
 
+static uint64_t
+ssv_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Slices for up to budget_us; returns true when the copy is complete. */
+static bool
+ssv_copy_turn(struct ssv *s)
+{
+	uint64_t t0 = s->p.budget_us > 0 ? ssv_now_us() : 0;
+
+	for (;;) {
+		if (ssv_copy_slice(s))
+			return true;
+		if (s->p.budget_us == 0 || ssv_now_us() - t0 >= s->p.budget_us)
+			return false;
+	}
+}
+
 static void
 ssv_slice_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -123,7 +147,7 @@ ssv_slice_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (s->phase != SSV_COPYING)
 		return;
-	if (!ssv_copy_slice(s)) {
+	if (!ssv_copy_turn(s)) {
 		/*
 		 * A zero timer, not event_active(): timers run after the loop
 		 * has polled, so the sockets get their turn between slices.

@@ -4,8 +4,8 @@
  * sf_save() formats, writes and fsyncs the whole table in one go: with a
  * million affinities that holds the event loop for a second or more, and
  * every session on it waits. A saver instead copies the table on the loop a
- * slice at a time (aff_scan + sf_snap_put: a compact copy, about slice
- * entries per turn of the loop, each turn short), then hands the copy to a
+ * slice at a time (aff_scan + sf_snap_put: a compact copy, slices for
+ * at most about budget_us per turn of the loop), then hands the copy to a
  * thread of its own that formats it and writes it crash-safely
  * (sf_snap_save: af_write_atomic with its fsyncs and rename). The thread
  * tells the loop through a pipe; the loop joins it and calls done. One save
@@ -40,7 +40,13 @@ typedef void ssv_clock_fn(uint64_t *now_mono, uint64_t *now_wall);
 
 struct ssv_params {
 	struct event_base *base;
-	size_t             slice;   /* entries copied per turn of the loop; > 0 */
+	size_t             slice;   /* entries per aff_scan() call; > 0 */
+	/*
+	 * Slices follow each other within one turn of the loop until this
+	 * many microseconds have passed (0: one slice per turn). How long the
+	 * copy may hold the loop at a time, whatever the machine's speed.
+	 */
+	unsigned           budget_us;
 	ssv_clock_fn      *clock;
 	ssv_done_fn       *done;
 	void              *arg;     /* for done */

@@ -21,9 +21,13 @@ Scenarios (keys for --only):
   bulk    iperf3, 1 and 8 streams, throughput
   scp     scp of a file up and down (1 GiB; --quick: 64 MiB), time
   conn    short connections per second (bench/connrate.c; the server echoes
-          8 bytes and closes)
-  idle    resident memory per idle relayed connection (5,000; --quick: 500)
-          of a fresh proxy process (bench/holdconns.c)
+          8 bytes and closes), with clients that close gracefully and with
+          clients that reset (SO_LINGER 0, as killed clients and SSH sweeps)
+  ping    1-byte round trips over one relayed connection, like keystrokes
+          echoed in an interactive SSH session (bench/pingpong.c): p50, p99
+  idle    resident memory per idle relayed connection (10,000; --quick: 500)
+          of a fresh proxy process (bench/holdconns.c), and its CPU time
+          while they sit idle
   http    wrk, keep-alive, small static responses, plain and TLS-terminated:
           requests per second and p99 latency; then a fixed-rate (open-loop)
           load at half of poolgate's maximum rate (bench/ratehttp.c), the
@@ -32,6 +36,13 @@ Scenarios (keys for --only):
   ws      websocket round trips of 32-byte messages, p50 and p99 (bench/wsrtt.c)
   select  time per pick with 1,000 VMs and 100,000 affinity entries
           (bench/bench_select.c, linked with poolgate's selection code)
+  reload  the connection-rate run (graceful clients) while the proxy is
+          reloaded 50 times (--quick: 10; poolgate: SIGHUP; HAProxy in
+          master-worker mode: SIGUSR2): failed connections
+  state   poolgate only: event-loop stalls while it saves an affinity table
+          of 1,000,000 entries (--quick: 100,000), loaded at start from a
+          state file the benchmark writes; a probe (bench/pingpong.c -r)
+          opens a new connection every 1 ms and times its round trip
 
 Takes the machine-wide pool lock (/run/lock/poolgate-pool.lock, like
 tests/integration/conftest.py) for the whole run. Options for profiling:
@@ -75,15 +86,18 @@ P_SSH, P_IPERF, P_ECHO_CLOSE, P_ECHO_HOLD, P_HTTP, P_HTTPS, P_WS = (
     22, 5201, 7000, 7001, 8000, 8443, 8001)
 
 SETUPS = ("direct", "poolgate", "haproxy")
-SCENARIOS = ("bulk", "scp", "conn", "idle", "http", "ws", "select")
+SCENARIOS = ("bulk", "scp", "conn", "ping", "idle", "http", "ws", "select", "reload",
+             "state")
 
 SIZES = {
     "full": dict(runs=3, iperf_s=5, iperf_omit=1, scp_mib=1024, conn_s=10, conn_c=32,
-                 idle_n=5000, http_s=10, http_c=50, ws_n=5000, ws_warm=500,
-                 sel_picks=200000),
+                 idle_n=10000, idle_cpu_s=10, http_s=10, http_c=50, ws_n=5000, ws_warm=500,
+                 sel_picks=200000, ping_n=20000, reloads=50, reload_s=10,
+                 state_n=1000000, state_s=10),
     "quick": dict(runs=1, iperf_s=2, iperf_omit=0, scp_mib=64, conn_s=2, conn_c=32,
-                  idle_n=500, http_s=2, http_c=50, ws_n=500, ws_warm=50,
-                  sel_picks=100000),
+                  idle_n=500, idle_cpu_s=2, http_s=2, http_c=50, ws_n=500, ws_warm=50,
+                  sel_picks=100000, ping_n=2000, reloads=10, reload_s=3,
+                  state_n=100000, state_s=3),
 }
 
 # Debian packages bench/run needs; apt-get installs those missing only.
@@ -127,13 +141,17 @@ def run(argv, check=True, timeout=600, capture=True, env=None, cwd=None, ns=None
     return p
 
 
-def spawn(name, argv, log, ns=None, stdin=subprocess.DEVNULL, stdout=None):
+def spawn(name, argv, log, ns=None, stdin=subprocess.DEVNULL, stdout=None, nofile=None):
     if ns is not None:
         argv = ["ip", "netns", "exec", ns] + list(argv)
     f = open(log, "ab")
+
+    def limits():
+        if nofile:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
     p = subprocess.Popen([str(a) for a in argv], stdin=stdin,
                          stdout=stdout if stdout is not None else f,
-                         stderr=f, start_new_session=True)
+                         stderr=f, start_new_session=True, preexec_fn=limits)
     f.close()
     PROCS.append((name, p))
     return p
@@ -279,6 +297,7 @@ def build(sizes):
     cc = os.environ.get("CC", "cc")
     flags = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-D_GNU_SOURCE"]
     for name, libs in (("echod", []), ("connrate", []), ("holdconns", []), ("wsrtt", []),
+                       ("pingpong", []),
                        ("wsecho", ["-lcrypto", "-lpthread"]), ("ratehttp", ["-lssl", "-lcrypto"])):
         src, out = REPO / "bench" / (name + ".c"), TOOLS / name
         if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
@@ -305,6 +324,11 @@ def build(sizes):
         REPO / "lib" / f for f in ("siphash.c", "hashtab.c")]
     out = TOOLS / "bench_select"
     run([argv[0]] + keep + ["-o", out] + srcs, cwd=ent["directory"])
+    # bench_snapshot: the state file's snapshot and writer, likewise.
+    srcs = [REPO / "bench" / "bench_snapshot.c"] + [
+        REPO / "backends" / f for f in ("affinity.c", "statefile.c")] + [
+        REPO / "lib" / f for f in ("siphash.c", "hashtab.c", "text.c", "atomicfile.c")]
+    run([argv[0]] + keep + ["-o", TOOLS / "bench_snapshot"] + srcs, cwd=ent["directory"])
     global SELECT_FLAGS
     SELECT_FLAGS = " ".join(a for a in keep if not a.startswith("-I"))
 
@@ -549,6 +573,9 @@ def haproxy_config(ports, vms, combined, only_hold=False):
 class Proxy:
     kind = None
 
+    nofile = None       # RLIMIT_NOFILE of the process (None: inherited)
+    master_worker = False   # HAProxy only: -W, reloaded by SIGUSR2
+
     def __init__(self, tag, pool, cert, key, only_hold=False):
         self.tag = tag
         self.pool = pool
@@ -589,7 +616,8 @@ class Poolgate(Proxy):
                                              self.workers))
         binary = BUILD / "poolgate"
         run([binary, "-t", "-c", self.conf])
-        self.proc = spawn("poolgate " + self.tag, [binary, "-c", self.conf], self.log)
+        self.proc = spawn("poolgate " + self.tag, [binary, "-c", self.conf], self.log,
+                          nofile=self.nofile)
         self.wait_up()
         return self
 
@@ -625,7 +653,8 @@ class Haproxy(Proxy):
                                             self.only_hold))
         run(["haproxy", "-c", "-q", "-f", self.conf])
         # -db: foreground, no daemon; its logs go to stdout (the log file).
-        self.proc = spawn("haproxy " + self.tag, ["haproxy", "-db", "-f", self.conf], self.log)
+        argv = ["haproxy"] + (["-W"] if self.master_worker else []) + ["-db", "-f", self.conf]
+        self.proc = spawn("haproxy " + self.tag, argv, self.log, nofile=self.nofile)
         self.wait_up()
         return self
 
@@ -773,6 +802,8 @@ class Bench:
                     say(note)
 
     def setups_for(self, key):
+        if key == "state":
+            return ("poolgate",)
         return ("poolgate", "haproxy") if key == "idle" else SETUPS
 
     # 1. bulk relay
@@ -865,20 +896,97 @@ class Bench:
                     pass
 
     # 3. connection rate
+    def connrate(self, key, setup, r, extra=(), secs=None, during=None):
+        """One bench/connrate.c run on echo_close; during(proc) runs while it
+        does. Returns its JSON."""
+        addr, port = self.endpoint(setup, "echo_close")
+        secs = secs or self.sz["conn_s"]
+        argv = [TOOLS / "connrate", "-a", addr, "-p", port, "-d", secs,
+                "-c", self.sz["conn_c"]] + list(extra)
+        if during is None:
+            out = run(argv, timeout=secs + 60).stdout
+        else:
+            p = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            PROCS.append(("connrate", p))
+            try:
+                during(p)
+                out, err = p.communicate(timeout=secs + 60)
+            finally:
+                stop(p)
+            if p.returncode != 0:
+                raise BenchError("connrate %s: exit %s: %s" % (setup, p.returncode, err))
+        j = json.loads(out)
+        self.record(key, setup, j["rate"], "%d errors" % j["errors"] if j["errors"] else None)
+        if j["errors"]:
+            self.errors.append("%s %s run %d: %d failed connections of %d" % (
+                key, setup, r + 1, j["errors"], j["conns"] + j["errors"]))
+        say("%-8s %-8s %.0f conn/s (p50 %d us, p99 %d us, %d errors)" % (
+            key, setup, j["rate"], j["p50_us"], j["p99_us"], j["errors"]))
+        return j
+
     def conn(self):
         def one(setup, r):
-            addr, port = self.endpoint(setup, "echo_close")
-            p = run([TOOLS / "connrate", "-a", addr, "-p", port, "-d", self.sz["conn_s"],
-                     "-c", self.sz["conn_c"]], timeout=self.sz["conn_s"] + 60)
-            j = json.loads(p.stdout)
-            self.record("conn", setup, j["rate"], "%d errors" % j["errors"] if j["errors"] else None)
-            if j["errors"]:
-                self.errors.append("conn %s run %d: %d failed connections of %d" % (
-                    setup, r + 1, j["errors"], j["conns"] + j["errors"]))
-            say("conn     %-8s %.0f conn/s (p50 %d us, p99 %d us, %d errors)" % (
-                setup, j["rate"], j["p50_us"], j["p99_us"], j["errors"]))
+            self.connrate("conn", setup, r)
+            time.sleep(1)
+            self.settle("conn_reset", setup)
+            self.connrate("conn_reset", setup, r, extra=["-R"])
             time.sleep(1)
         self.measure("conn", one)
+
+    # 3b. interactive: 1-byte round trips on one connection
+    def ping(self):
+        def one(setup, r):
+            addr, port = self.endpoint(setup, "echo_hold")
+            p = run([TOOLS / "pingpong", "-a", addr, "-p", port, "-n", self.sz["ping_n"],
+                     "-w", 200], timeout=300)
+            j = json.loads(p.stdout)
+            self.record("ping_p50", setup, float(j["p50_us"]))
+            self.record("ping_p99", setup, float(j["p99_us"]),
+                        "max %d us" % j["max_us"])
+            say("ping     %-8s p50 %d us, p99 %d us, max %d us" % (
+                setup, j["p50_us"], j["p99_us"], j["max_us"]))
+        self.measure("ping", one)
+
+    # reloads during the connection-rate run
+    def reload(self):
+        n, secs = self.sz["reloads"], self.sz["reload_s"]
+
+        def one(setup, r):
+            px = None
+            if setup == "haproxy":
+                # -db alone cannot reload: a master-worker HAProxy of its own.
+                Haproxy.master_worker = True
+                try:
+                    px = Haproxy("reload-%d" % r, self.pool, self.cert, self.key).start()
+                finally:
+                    Haproxy.master_worker = False
+                saved, self.hp = self.hp, px
+            sig = signal.SIGUSR2 if setup == "haproxy" else signal.SIGHUP
+            target = {"poolgate": self.pg, "haproxy": px}.get(setup)
+            sent = []
+
+            def during(p):
+                t0 = time.monotonic()
+                for i in range(n):
+                    # Spread over the run, the first after 0.2 s.
+                    due = t0 + 0.2 + i * (secs - 0.5) / n
+                    time.sleep(max(0.0, due - time.monotonic()))
+                    if target is not None:
+                        target.proc.send_signal(sig)
+                        sent.append(i)
+            try:
+                j = self.connrate("reload", setup, r, secs=secs, during=during)
+                if target is not None:
+                    target.check_alive()
+                self.record("reload_failed", setup, float(j["errors"]),
+                            "%d reloads" % len(sent))
+            finally:
+                if px is not None:
+                    self.hp = saved
+                    px.stop()
+            time.sleep(1)
+        self.measure("reload", one)
 
     # 4. idle sessions
     def idle(self):
@@ -887,7 +995,12 @@ class Bench:
         def one(setup, r):
             cls = Poolgate if setup == "poolgate" else Haproxy
             px = cls("idle-%s-%d" % (setup, r), self.pool, self.cert, self.key,
-                     only_hold=True).start()
+                     only_hold=True)
+            # Two sockets per relayed connection: 10,000 of them do not fit in
+            # the 20,000 descriptors a process gets here (the client, with one
+            # per connection, does). The proxy alone gets room for them.
+            px.nofile = max(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 2 * n + 1024)
+            px.start()
             try:
                 # Warm up: the first connections allocate what every later one shares.
                 run([TOOLS / "holdconns", "-a", "127.0.0.1", "-p", px.ports.echo_hold,
@@ -908,6 +1021,11 @@ class Bench:
                 px.check_alive()
                 after = rss_kib(px.pid)
                 fds = nfds(px.pid)
+                # CPU while every connection sits idle: no per-connection timers.
+                cpu0, t0 = cpu_seconds(px.pid), time.monotonic()
+                time.sleep(self.sz["idle_cpu_s"])
+                cpu = (cpu_seconds(px.pid) - cpu0) / (time.monotonic() - t0) * 100
+                self.record("idle_cpu", setup, cpu)
                 h.stdin.write("done\n")
                 h.stdin.flush()
                 out, err = h.communicate(timeout=60)
@@ -916,8 +1034,8 @@ class Bench:
                 per = (after - before) / n   # KiB per connection
                 self.record("idle", setup, per,
                             "RSS %d -> %d KiB, %d fds" % (before, after, fds))
-                say("idle     %-8s %.2f KiB/conn (RSS %d -> %d KiB, %d fds for %d conns)" % (
-                    setup, per, before, after, fds, n))
+                say("idle     %-8s %.2f KiB/conn (RSS %d -> %d KiB, %d fds for %d conns), "
+                    "CPU %.2f %% while idle" % (setup, per, before, after, fds, n, cpu))
             finally:
                 px.stop()
         self.measure("idle", one)
@@ -1004,6 +1122,84 @@ class Bench:
             say("select   " + ", ".join("%s %.2f us" % (k, v / 1000.0)
                                         for k, v in j["ns_per_pick"].items()))
 
+    # state file saves of a big affinity table
+    def state(self):
+        n, secs = self.sz["state_n"], self.sz["state_s"]
+
+        def one(setup, r):
+            for entries in (n, 0):
+                px = Poolgate("state-%d-%d" % (entries, r), self.pool, self.cert, self.key,
+                              only_hold=True)
+                (px.dir / "state").mkdir(exist_ok=True)
+                path = px.dir / "state" / "affinity.state"
+                # The probe's own address is the last entry the table takes
+                # (poolgate keeps at most 1,000,000).
+                write_state(path, max(entries - 1, 0), [v[0] for v in self.pool.vms])
+                px.start()
+                try:
+                    self.state_probe(px, path, entries, secs)
+                finally:
+                    px.stop()
+            # Where the time of one save goes (no daemon, no probe).
+            j = json.loads(run([TOOLS / "bench_snapshot", "-e", n, "-d", px.dir / "state"],
+                               timeout=600).stdout)
+            for k in ("slice_p50_ms", "slice_max_ms", "copy_ms", "write_ms", "sync_ms"):
+                self.record("snap_" + k, "poolgate", j[k])
+            say("snapshot of %s entries: slice of %d p50 %.3f ms (max %.2f), copy %.0f ms "
+                "in %d slices, writer %.0f ms; one synchronous sf_save %.0f ms" % (
+                    "{:,}".format(n), j["slice"], j["slice_p50_ms"], j["slice_max_ms"],
+                    j["copy_ms"], j["slices"], j["write_ms"], j["sync_ms"]))
+        self.measure("state", one)
+
+    def state_probe(self, px, path, entries, secs):
+        """Times a new connection through px every 1 ms for secs while px saves
+        its table (every second: the probe's own sessions change it)."""
+        tag = "state" if entries else "state_empty"
+        p = subprocess.Popen([str(TOOLS / "pingpong"), "-a", "127.0.0.1", "-p",
+                              str(px.ports.echo_hold), "-r", "-i", "1000", "-w", "100",
+                              "-n", str(secs * 1000)],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        PROCS.append(("pingpong", p))
+        files = set()
+        try:
+            while p.poll() is None:
+                try:
+                    files.add(path.stat().st_ino)   # a save renames a new file in
+                except FileNotFoundError:
+                    pass
+                time.sleep(0.02)
+            out, err = p.communicate(timeout=60)
+        finally:
+            stop(p)
+        px.check_alive()
+        if p.returncode != 0:
+            raise BenchError("pingpong (%s): %s" % (tag, err))
+        j = json.loads(out)
+        saves = max(len(files) - 1, 0)
+        if entries and saves == 0:
+            raise BenchError("state: poolgate saved no state file in %d s" % secs)
+        note = "%d saves seen; probe p50 %d us, p99.9 %d us, %d of %d over 1 ms, %d errors" % (
+            saves, j["p50_us"], j["p999_us"], j["late"], j["n"], j["errors"])
+        self.record(tag + "_max", "poolgate", j["max_us"] / 1000.0, note)
+        self.record(tag + "_p999", "poolgate", j["p999_us"] / 1000.0)
+        say("%-11s %s entries: max %.2f ms; %s" % (tag, "{:,}".format(entries),
+                                                  j["max_us"] / 1000.0, note))
+
+
+def write_state(path, n, vms, ttl_ms=3600000):
+    """An affinity state file of n records (backends/statefile.h's format),
+    ip:10.x.y.z keys spread over the VMs, expiring in ttl_ms."""
+    import zlib
+    exp = int(time.time() * 1000) + ttl_ms
+    with open(path, "w") as f:
+        f.write("poolgate-affinity 1\n")
+        for i in range(n):
+            body = "ip:10.%d.%d.%d %s %d" % (i >> 16 & 255, i >> 8 & 255, i & 255,
+                                             vms[i % len(vms)], exp)
+            f.write("%s %08x\n" % (body, zlib.crc32(body.encode())))
+        f.write("end %d\n" % n)
+
 
 # ------------------------------------------------------------ report
 
@@ -1016,7 +1212,15 @@ ROWS = [
     ("scp_up_cpu", "SSH: scp {scp} up", "proxy CPU per GiB", "s", False, "%.2f"),
     ("scp_down_cpu", "SSH: scp {scp} down", "proxy CPU per GiB", "s", False, "%.2f"),
     ("conn", "connection rate (connect, 8 bytes each way, close)", "rate", "conn/s", True, "%.0f"),
+    ("conn_reset", "connection rate, clients that reset (SO_LINGER 0) after 8 bytes each way",
+     "rate", "conn/s", True, "%.0f"),
+    ("reload", "connection rate during {reloads} reloads", "rate", "conn/s", True, "%.0f"),
+    ("reload_failed", "connection rate during {reloads} reloads", "failed connections",
+     "count", False, "%.0f"),
+    ("ping_p50", "interactive: 1-byte round trip on one connection", "p50", "µs", False, "%.0f"),
+    ("ping_p99", "interactive: 1-byte round trip on one connection", "p99", "µs", False, "%.0f"),
     ("idle", "{idle} idle relayed connections", "RSS per connection", "KiB", False, "%.2f"),
+    ("idle_cpu", "{idle} idle relayed connections", "CPU while idle", "%", False, "%.2f"),
     ("http_rps", "HTTP keep-alive, small response", "rate", "req/s", True, "%.0f"),
     ("http_p99", "HTTP keep-alive, small response", "p99 latency", "ms", False, "%.2f"),
     ("https_rps", "HTTPS (TLS terminated) keep-alive", "rate", "req/s", True, "%.0f"),
@@ -1027,6 +1231,24 @@ ROWS = [
      "p99 latency", "ms", False, "%.3f"),
     ("ws_p50", "websocket round trip, 32 B", "p50", "µs", False, "%.1f"),
     ("ws_p99", "websocket round trip, 32 B", "p99", "µs", False, "%.1f"),
+    ("state_max", "saving {state_n} affinities: a new connection every 1 ms",
+     "longest round trip", "ms", False, "%.2f"),
+    ("state_p999", "saving {state_n} affinities: a new connection every 1 ms",
+     "p99.9 round trip", "ms", False, "%.2f"),
+    ("state_empty_max", "the same probe, empty affinity table", "longest round trip", "ms",
+     False, "%.2f"),
+    ("state_empty_p999", "the same probe, empty affinity table", "p99.9 round trip", "ms",
+     False, "%.2f"),
+    ("snap_slice_p50_ms", "saving {state_n} affinities (bench/bench_snapshot.c): one slice "
+     "of 256 entries copied on the loop", "median", "ms", False, "%.3f"),
+    ("snap_slice_max_ms", "saving {state_n} affinities (bench/bench_snapshot.c): one slice "
+     "of 256 entries copied on the loop", "longest", "ms", False, "%.3f"),
+    ("snap_copy_ms", "saving {state_n} affinities (bench/bench_snapshot.c): all slices",
+     "loop CPU per save", "ms", False, "%.0f"),
+    ("snap_write_ms", "saving {state_n} affinities (bench/bench_snapshot.c): writer thread "
+     "(format, write, fsync, rename)", "time", "ms", False, "%.0f"),
+    ("snap_sync_ms", "saving {state_n} affinities (bench/bench_snapshot.c): the old "
+     "synchronous sf_save(), all on the loop", "time", "ms", False, "%.0f"),
 ]
 
 SEL_ROWS = [
@@ -1045,37 +1267,63 @@ def targets(med):
         except (KeyError, ZeroDivisionError, TypeError):
             return None
 
-    def added(k):
+    def added(k, setup="poolgate"):
         try:
-            return med[k]["poolgate"] - med[k]["direct"]
+            return med[k][setup] - med[k]["direct"]
         except (KeyError, TypeError):
             return None
+
+    def added_ratio(k):
+        a, b = added(k), added(k, "haproxy")
+        return a / b if a is not None and b else None
 
     def t(desc, v, ok):
         return (desc, None if v is None else ok(v), v)
 
     out = [
         t("bulk 1 stream ≥ 1.0 × HAProxy", ratio("bulk1", "poolgate", "haproxy"), lambda v: v >= 1.0),
-        t("bulk 1 stream ≥ 0.85 × direct", ratio("bulk1", "poolgate", "direct"), lambda v: v >= 0.85),
-        t("bulk 8 streams ≥ 1.0 × HAProxy", ratio("bulk8", "poolgate", "haproxy"), lambda v: v >= 1.0),
+        t("bulk 1 stream ≥ 0.95 × direct", ratio("bulk1", "poolgate", "direct"), lambda v: v >= 0.95),
+        t("bulk 8 streams ≥ 1.2 × HAProxy", ratio("bulk8", "poolgate", "haproxy"), lambda v: v >= 1.2),
         t("scp up time ≤ 1.05 × direct", ratio("scp_up", "poolgate", "direct"), lambda v: v <= 1.05),
         t("scp down time ≤ 1.05 × direct", ratio("scp_down", "poolgate", "direct"), lambda v: v <= 1.05),
-        t("connection rate ≥ 1.0 × HAProxy", ratio("conn", "poolgate", "haproxy"), lambda v: v >= 1.0),
-        t("idle memory ≤ 3 KiB per connection",
-          med.get("idle", {}).get("poolgate"), lambda v: v <= 3.0),
+        t("connection rate ≥ 1.2 × HAProxy", ratio("conn", "poolgate", "haproxy"), lambda v: v >= 1.2),
+        t("connection rate, resetting clients ≥ 1.2 × HAProxy",
+          ratio("conn_reset", "poolgate", "haproxy"), lambda v: v >= 1.2),
+        t("failed connections during the reloads = 0",
+          med.get("reload_failed", {}).get("poolgate"), lambda v: v == 0),
+        t("interactive added p99 < 50 µs", added("ping_p99"), lambda v: v < 50),
+        t("interactive added p99 ≤ HAProxy's added p99 (ratio)", added_ratio("ping_p99"),
+          lambda v: v <= 1.0),
+        t("idle memory ≤ 1.5 KiB per connection",
+          med.get("idle", {}).get("poolgate"), lambda v: v <= 1.5),
+        t("idle CPU with every connection idle ≈ 0 % (< 0.5 %)",
+          med.get("idle_cpu", {}).get("poolgate"), lambda v: v < 0.5),
         t("idle memory below HAProxy's", ratio("idle", "poolgate", "haproxy"), lambda v: v < 1.0),
-        t("HTTP rps ≥ 1.0 × HAProxy", ratio("http_rps", "poolgate", "haproxy"), lambda v: v >= 1.0),
-        t("HTTPS rps ≥ 0.9 × HAProxy", ratio("https_rps", "poolgate", "haproxy"), lambda v: v >= 0.9),
+        t("HTTP rps ≥ 1.3 × HAProxy", ratio("http_rps", "poolgate", "haproxy"), lambda v: v >= 1.3),
+        t("HTTPS rps ≥ 1.3 × HAProxy", ratio("https_rps", "poolgate", "haproxy"), lambda v: v >= 1.3),
         t("HTTP added p99 at half of the maximum rate < 1 ms", added("http_half_p99"),
           lambda v: v < 1.0),
         t("HTTPS added p99 at half of the maximum rate < 1 ms", added("https_half_p99"),
           lambda v: v < 1.0),
     ]
+    out.append(t("saving the affinity table (state rows): longest probe round trip "
+                 "≤ 1 ms more than with an empty table (ms added)", added_state(med),
+                 lambda v: v <= 1.0))
     sel = [med.get(k, {}).get("poolgate") for k, _ in SEL_ROWS]
     sel = [v for v in sel if v is not None]
     out.append(t("selection ≤ 1 µs per pick (slowest case)", max(sel) if sel else None,
                  lambda v: v <= 1.0))
     return out
+
+
+def added_state(med):
+    """The longest probe round trip while saving the big table minus the
+    longest with an empty one: the stall the saves add (the machine's own
+    scheduling noise is in both)."""
+    try:
+        return med["state_max"]["poolgate"] - med["state_empty_max"]["poolgate"]
+    except KeyError:
+        return None
 
 
 def cmd_version(argv, rx=None):
@@ -1188,6 +1436,7 @@ def write_report(bench, out, args, started, elapsed):
         rh = p / h if p is not None and h else None
         L.append("| %s | %s (%s %s) | %s | %s | %s | %s | %s |" % (
             scen.format(scp=scp_label, idle="{:,}".format(sz["idle_n"]),
+                        reloads=sz["reloads"], state_n="{:,}".format(sz["state_n"]),
                         http_half="{:,.0f}".format(bench.half_rate.get("http", 0)),
                         https_half="{:,.0f}".format(bench.half_rate.get("https", 0))),
             metric, unit, "↑" if higher else "↓",
@@ -1268,10 +1517,33 @@ def write_report(bench, out, args, started, elapsed):
     L.append("- conn: `bench/connrate.c`, %d connections in flight for %d s; each connects, "
              "sends 8 bytes, reads them back until the server closes, closes." % (
                  sz["conn_c"], sz["conn_s"]))
+    L.append("- conn, resetting clients: the same with `connrate -R`: the client closes with "
+             "SO_LINGER 0 (an RST) as soon as its 8 bytes are back.")
+    L.append("- reload: the conn run (graceful clients, %d s) while the proxy is reloaded %d "
+             "times, spread over the run: poolgate by SIGHUP; HAProxy started for this "
+             "scenario in master-worker mode (`-W`) and reloaded by SIGUSR2; direct has no "
+             "reload (its failures are the baseline). Failed connections are those connrate "
+             "counts as errors." % (sz["reload_s"], sz["reloads"]))
+    L.append("- ping: `bench/pingpong.c -n %s -w 200`: one connection to the echo server, "
+             "one byte at a time, the next when it is back." % "{:,}".format(sz["ping_n"]))
     L.append("- idle: a fresh proxy process with only the echo service; 20 warm-up connections; "
              "then `bench/holdconns.c` opens %s connections, each echoes one byte end to end, "
              "and holds them; (VmRSS after − VmRSS before) ÷ %s. Socket buffers are kernel "
-             "memory, not counted." % ("{:,}".format(sz["idle_n"]), "{:,}".format(sz["idle_n"])))
+             "memory, not counted. Then the proxy's CPU time (all threads, /proc) over %d s "
+             "with all of them idle. The proxy holds two descriptors per connection, more than "
+             "the 20,000 a process may open here: the benchmark (root) starts it with "
+             "RLIMIT_NOFILE %s; the client process stays within 20,000." % (
+                 "{:,}".format(sz["idle_n"]), "{:,}".format(sz["idle_n"]), sz["idle_cpu_s"],
+                 "{:,}".format(max(20000, 2 * sz["idle_n"] + 1024))))
+    L.append("- state: poolgate with only the echo service and a state file of %s − 1 "
+             "records written by the benchmark (the format of backends/statefile.h), loaded "
+             "at start; the probe's own address is the last entry. `bench/pingpong.c -r -i "
+             "1000` opens a new connection every 1 ms for %d s, sends a byte, times the echo, "
+             "resets: a new connection waits for poolgate's main loop (accept, pick, connect), "
+             "so a stall of that loop shows in its round trip. Each probe session changes the "
+             "table, so poolgate saves it every second. The same probe against an empty "
+             "table is the baseline of the machine's own noise." % (
+                 "{:,}".format(sz["state_n"]), sz["state_s"]))
     L.append("- http: `wrk -t 2 -c %d -d %ds --latency` on `/`; HTTPS: TLS 1.3 with an "
              "ECDSA P-256 certificate, terminated by the proxy (plain HTTP to the VM)." % (
                  sz["http_c"], sz["http_s"]))
@@ -1419,7 +1691,8 @@ def main(argv):
         cert, key = make_cert()
         bench.cert, bench.key = cert, key
         start_servers(pool, cert, key)
-        needs_proxies = any(s in args.only for s in ("bulk", "scp", "conn", "http", "ws"))
+        needs_proxies = any(s in args.only for s in ("bulk", "scp", "conn", "ping", "http", "ws",
+                                                      "reload"))
         if needs_proxies or "idle" in args.only:
             bench.pg = Poolgate("main", pool, cert, key).start()
             bench.hp = Haproxy("main", pool, cert, key).start()

@@ -1,7 +1,7 @@
 /*
  * connrate.c -- the benchmark's connection-rate client.
  *
- *   connrate -a ADDR -p PORT [-d SECONDS] [-c CONCURRENCY] [-s SRCADDR]
+ *   connrate -a ADDR -p PORT [-d SECONDS] [-c CONCURRENCY] [-s SRCADDR] [-R]
  *
  * Keeps CONCURRENCY connections in flight for SECONDS: each one connects,
  * sends 8 bytes, reads them back until the server closes, then closes and
@@ -9,6 +9,10 @@
  *   {"conns": N, "errors": E, "seconds": S, "rate": N/S,
  *    "p50_us": ..., "p99_us": ...}
  * (latency = connect() to EOF of one connection). One thread, epoll.
+ *
+ * With -R the client resets instead: as soon as its 8 bytes are back it
+ * closes with SO_LINGER 0 (an RST, no FIN), as a killed client or an SSH
+ * sweep does; latency is then connect() to the last byte.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,6 +45,7 @@ struct slot {
 
 static struct sockaddr_in dst, src;
 static int use_src;
+static int reset;     /* -R */
 static int ep;
 static uint64_t nconns, nerrors;
 static uint32_t *lat;     /* microseconds, one per finished connection */
@@ -94,6 +99,10 @@ start(struct slot *s)
 static void
 finish(struct slot *s, int ok)
 {
+	struct linger lg = { 1, 0 };
+
+	if (s->fd >= 0 && reset && ok)
+		setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
@@ -135,6 +144,10 @@ step(struct slot *s, uint32_t events)
 		n = read(s->fd, buf, sizeof(buf));
 		if (n > 0) {
 			s->got += (int)n;
+			if (reset && s->got == MSGLEN) {
+				finish(s, 1);
+				return;
+			}
 			continue;
 		}
 		if (n == 0) {
@@ -170,15 +183,16 @@ main(int argc, char **argv)
 	uint64_t t0, deadline, t1;
 	double el;
 
-	while ((ch = getopt(argc, argv, "a:p:d:c:s:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:p:d:c:s:R")) != -1) {
 		switch (ch) {
 		case 'a': addr = optarg; break;
 		case 'p': port = atoi(optarg); break;
 		case 'd': secs = atof(optarg); break;
 		case 'c': conc = atoi(optarg); break;
 		case 's': srcaddr = optarg; break;
+		case 'R': reset = 1; break;
 		default:
-			fprintf(stderr, "usage: connrate -a ADDR -p PORT [-d S] [-c N] [-s SRC]\n");
+			fprintf(stderr, "usage: connrate -a ADDR -p PORT [-d S] [-c N] [-s SRC] [-R]\n");
 			return 2;
 		}
 	}

@@ -596,14 +596,15 @@ state_saved(long records, const char *err, void *arg)
  * marks the table dirty again and is saved by the next one. With sync (at
  * exit) the save is finished before this returns.
  */
-#define STATE_SLICE 4096   /* entries copied per turn of the loop */
+#define STATE_SLICE     256   /* entries per aff_scan() call */
+#define STATE_BUDGET_US 300   /* copying per turn of the loop, at most about */
 
 static void
 state_save(struct pg_server *srv, bool force, bool sync)
 {
 	char err[256];
-	struct ssv_params p = { srv->base, STATE_SLICE, state_clock,
-	    state_saved, srv };
+	struct ssv_params p = { srv->base, STATE_SLICE, STATE_BUDGET_US,
+	    state_clock, state_saved, srv };
 
 	if (srv->ssv == NULL && (srv->ssv = ssv_new(&p)) == NULL)
 		pg_fatalx("out of memory starting the state file's writer");

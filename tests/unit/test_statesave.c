@@ -70,7 +70,7 @@ setup(void **state)
 	snprintf(f->dir, sizeof(f->dir), "/tmp/test_statesave.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/%s", f->dir, SF_FILE_NAME);
-	p = (struct ssv_params){ f->base, 100, fx_clock, fx_done, f };
+	p = (struct ssv_params){ f->base, 100, 0, fx_clock, fx_done, f };
 	f->ssv = ssv_new(&p);
 	assert_non_null(f->ssv);
 	f->t = aff_new(100000, TTL);
@@ -325,6 +325,29 @@ test_free_while_writing(void **state)
 	aff_free(u);
 }
 
+/* With a time budget, slices follow each other within one turn. */
+static void
+test_budget_per_turn(void **state)
+{
+	struct fx *f = *state;
+	struct ssv_params p = { f->base, 100, 60000000, fx_clock, fx_done, f };
+	struct ssv *s = ssv_new(&p);
+	int turns = 0;
+
+	assert_non_null(s);
+	fill(f->t, 0, 10000, "vm1");
+	assert_int_equal(ssv_start(s, f->t, f->dir, NULL, 0), 0);
+	/* A minute of budget: the whole copy is one turn, then the writer. */
+	while (f->done == 0) {
+		assert_true(event_base_loop(f->base, EVLOOP_ONCE) >= 0);
+		turns++;
+	}
+	assert_true(f->slices >= 100);
+	assert_true(turns <= 3);
+	assert_int_equal(f->records, 10000);
+	ssv_free(s);
+}
+
 int
 main(void)
 {
@@ -335,6 +358,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_finishes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_while_writing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_per_turn, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
