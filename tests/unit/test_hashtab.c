@@ -461,6 +461,58 @@ test_iterate(void **state)
 	ht_free(t, NULL);
 }
 
+static void
+count_visit(const struct ht_node *n, void *arg)
+{
+	HT_ENTRY(n, struct item, hn)->freed++;   /* as a visit count */
+	(*(size_t *)arg)++;
+}
+
+/*
+ * ht_scan: whole buckets, at least max nodes per call unless the walk ends,
+ * every node once though the table changes between calls.
+ */
+static void
+test_scan(void **state)
+{
+	struct item items[400];
+	struct hashtab *t = table(1000, 0);
+	size_t cursor = 0, seen, calls = 0, buckets;
+	int done;
+
+	(void)state;
+	/* An empty table: one call, complete, nothing passed. */
+	seen = 0;
+	assert_int_equal(ht_scan(t, &cursor, 10, count_visit, &seen), 1);
+	assert_int_equal(seen, 0);
+
+	fill_and_check(t, items, 300);
+	buckets = ht_buckets(t);
+	assert_int_equal(buckets, stats(t).buckets);
+	cursor = 0;
+	do {
+		seen = 0;
+		done = ht_scan(t, &cursor, 10, count_visit, &seen);
+		calls++;
+		if (!done)
+			assert_true(seen >= 10);
+		/* Between calls: take one node out, put a new one in. */
+		if (calls <= 10) {
+			ht_remove(t, &items[calls].hn);
+			item_num(&items[300 + calls], 300 + calls);
+			assert_int_equal(insert(t, &items[300 + calls]), 0);
+		}
+	} while (!done);
+	assert_int_equal(ht_buckets(t), buckets);   /* no doubling: the promise holds */
+	assert_true(calls > 5 && calls <= 40);
+	for (size_t i = 0; i < 311; i++)
+		assert_true(items[i].freed <= 1);
+	/* Every node in the table throughout was passed exactly once. */
+	for (size_t i = 11; i < 300; i++)
+		assert_int_equal(items[i].freed, 1);
+	ht_free(t, NULL);
+}
+
 /* ht_free hands every node still in to node_free, once. */
 static void
 test_free_nodes(void **state)
@@ -716,6 +768,7 @@ main(void)
 		cmocka_unit_test(test_growth),
 		cmocka_unit_test(test_growth_failure),
 		cmocka_unit_test(test_iterate),
+		cmocka_unit_test(test_scan),
 		cmocka_unit_test(test_free_nodes),
 		cmocka_unit_test(test_remove_twice_aborts),
 		cmocka_unit_test(test_one_slash64),
