@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +17,8 @@
 
 #include "backends/statefile.h"
 #include "backends/statesave.h"
+
+#define SSV_WRITER_NICE 10
 
 enum ssv_phase { SSV_IDLE, SSV_COPYING, SSV_WRITING };
 
@@ -44,6 +47,12 @@ ssv_writer(void *arg)
 	struct ssv *s = arg;
 	ssize_t n;
 
+	/*
+	 * Formatting a million lines takes a core for most of a second: let
+	 * the scheduler prefer the event loop (and the relay threads) over
+	 * it. Linux applies a nice value to one thread when given its tid.
+	 */
+	setpriority(PRIO_PROCESS, (id_t)gettid(), SSV_WRITER_NICE);
 	s->err[0] = '\0';
 	s->records = sf_snap_save(s->dir, s->snap, s->err, sizeof(s->err));
 	do
