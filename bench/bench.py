@@ -488,9 +488,11 @@ def poolgate_config(ports, vms, state_dir, cert, key, only_hold=False, workers=0
 
 
 def haproxy_config(ports, vms, combined, only_hold=False):
+    # maxconn: the idle scenario's 9,900 connections, two sockets each, within
+    # the 20,000 descriptors a process may hold here.
     L = ["# written by bench/bench.py: HAProxy configured for poolgate's job",
          "global",
-         "    maxconn 6000",
+         "    maxconn 9950",
          "    maxpipes 1024",
          "    log stdout format raw local0 info",
          "    stats socket %s/haproxy-%d.sock mode 600 level admin" % (WORK, ports.admin),
@@ -498,7 +500,7 @@ def haproxy_config(ports, vms, combined, only_hold=False):
          "",
          "defaults",
          "    log global",
-         "    maxconn 6000",
+         "    maxconn 9950",
          "    retries 2",
          "    option redispatch",
          "    timeout connect 3s",
