@@ -488,19 +488,21 @@ def poolgate_config(ports, vms, state_dir, cert, key, only_hold=False, workers=0
 
 
 def haproxy_config(ports, vms, combined, only_hold=False):
-    # maxconn: the idle scenario's 9,900 connections, two sockets each, within
-    # the 20,000 descriptors a process may hold here.
+    # The idle scenario (only_hold) holds 9,900 connections, two sockets each:
+    # HAProxy refuses to start unless 2 x (maxconn + maxpipes) fit in the
+    # 20,000 descriptors a process may hold here, and it splices nothing there.
+    maxconn, maxpipes = (9950, 16) if only_hold else (6000, 1024)
     L = ["# written by bench/bench.py: HAProxy configured for poolgate's job",
          "global",
-         "    maxconn 9950",
-         "    maxpipes 1024",
+         "    maxconn %d" % maxconn,
+         "    maxpipes %d" % maxpipes,
          "    log stdout format raw local0 info",
          "    stats socket %s/haproxy-%d.sock mode 600 level admin" % (WORK, ports.admin),
          "    ssl-default-bind-options ssl-min-ver TLSv1.2",
          "",
          "defaults",
          "    log global",
-         "    maxconn 9950",
+         "    maxconn %d" % maxconn,
          "    retries 2",
          "    option redispatch",
          "    timeout connect 3s",
