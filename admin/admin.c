@@ -16,6 +16,7 @@
 #include "admin/admin.h"
 #include "admin/adminapi.h"
 #include "admin/conns.h"
+#include "admin/knownhosts.h"
 #include "admin/metrics.h"
 #include "admin/nodejson.h"
 #include "admin/statuspage.h"
@@ -206,8 +207,11 @@ admin_cb(struct evhttp_request *req, void *arg)
 		handle_status(a, req, out);
 	else if (strcmp(path, "/metrics") == 0)
 		handle_metrics(a, req, out);
+	else if (strcmp(path, "/ssh_known_hosts") == 0)
+		kh_handle(a->ctx->px->cfg, req, out);
 	else {
-		evbuffer_add_printf(out, "not found; try /, /healthz, /status, /metrics\n");
+		evbuffer_add_printf(out, "not found; try /, /healthz, /status, /metrics,"
+		    " /ssh_known_hosts\n");
 		reply(req, 404, "Not Found", "text/plain", out);
 	}
 	evbuffer_free(out);

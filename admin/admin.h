@@ -4,6 +4,7 @@
  * GET /healthz   200 "ok" when every service has a VM up, else 503 + reason
  * GET /status    JSON: services, VMs, health, sessions, affinity
  * GET /metrics   Prometheus text format (metrics.h)
+ * GET /ssh_known_hosts  the pool's @cert-authority line (knownhosts.h)
  * /api/v1/...    the admin API (adminapi.h)
  * /, /login, /logout, /action   the HTML status page (statuspage.h)
  *

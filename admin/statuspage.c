@@ -19,6 +19,7 @@
 
 #include "admin/events.h"
 #include "admin/html.h"
+#include "admin/knownhosts.h"
 #include "admin/signin.h"
 #include "admin/statuspage.h"
 #include "cluster/cluster.h"
@@ -828,6 +829,7 @@ sp_render(const struct adm_ctx *a, struct evbuffer *out,
 		evbuffer_add_printf(out, "<tr><td colspan=\"9\" class=\"mut\">no VM "
 		    "in the pool</td></tr>\n");
 	ADD_LIT(out, "</tbody></table>\n");
+	kh_render_html(a->px->cfg, out);
 	render_events(a, out, wall);
 	evbuffer_add_printf(out, "<script nonce=\"%s\">", v->nonce);
 	evbuffer_add_printf(out, page_js, SP_REFRESH_S * 1000);

@@ -1973,6 +1973,16 @@ static void check_groups(struct walk *w, const config_t *lc, struct pg_config *c
 			    "(expected \"TYPE BASE64 [comment]\", as in the CA's .pub file)");
 		}
 	}
+	/* A host name in users' known_hosts line (GET /ssh_known_hosts). */
+	if (cfg->ssh_host_principal != NULL &&
+	    strspn(cfg->ssh_host_principal, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789.:_-") != strlen(cfg->ssh_host_principal)) {
+		const config_setting_t *pr = config_lookup(lc, "ssh_host_principal");
+		struct loc l = pr ? loc_of(w, pr, NULL) : top;
+
+		LERR(w, &l, "ssh_host_principal: not a host name (expected the pool's DNS"
+		    " name, letters, digits and .:_-, such as \"pool.example.com\")");
+	}
 
 	/*
 	 * Judged on the file, not on what was stored: a file or dns that is

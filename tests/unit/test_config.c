@@ -2840,6 +2840,40 @@ static void test_cluster(void **state)
 	    "3: cluster.timeout: \"50ms\" is out of range (expected 100ms to 10s)");
 }
 
+#define CA_KEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKd4Mb5cF4J7iHqgRkM2lE3Wn8sQH1yP0ZrJxk2vT9aB"
+
+/* ssh_host_ca and ssh_host_principal: the line GET /ssh_known_hosts serves. */
+static void test_ssh_host_identity(void **state)
+{
+	struct pg_config *cfg;
+
+	(void)state;
+	cfg = expect_ok(SVC_LINE "ssh_host_ca = \"" CA_KEY " pool CA\";\n"
+	    "ssh_host_principal = \"pool.example.com\";\n");
+	assert_string_equal(cfg->ssh_host_ca, CA_KEY " pool CA");
+	assert_string_equal(cfg->ssh_host_principal, "pool.example.com");
+	assert_true(strncmp(cfg->ssh_host_ca_fp, "SHA256:", 7) == 0);
+	cfg_free(cfg);
+
+	cfg = expect_ok(SVC_LINE "ssh_host_ca = \"@cert-authority *.example.com " CA_KEY "\";\n");
+	assert_true(strncmp(cfg->ssh_host_ca_fp, "SHA256:", 7) == 0);
+	cfg_free(cfg);
+
+	cfg = expect_ok(SVC_LINE "ssh_host_principal = \"10.0.0.4\";\n");
+	cfg_free(cfg);
+
+	expect_errors(SVC_LINE "\nssh_host_ca = \"AAAAC3NzaC1lZDI1NTE5\";\n",
+	    "3: ssh_host_ca: not an OpenSSH public key line (expected \"TYPE BASE64 [comment]\","
+	    " as in the CA's .pub file)");
+	expect_errors(SVC_LINE "ssh_host_ca = \"" CA_KEY "\";\n"
+	    "ssh_host_principal = \"pool example\";\n",
+	    "3: ssh_host_principal: not a host name (expected the pool's DNS name, letters,"
+	    " digits and .:_-, such as \"pool.example.com\")");
+	expect_errors(SVC_LINE "ssh_host_principal = \"a,b\";\n",
+	    "2: ssh_host_principal: not a host name (expected the pool's DNS name, letters,"
+	    " digits and .:_-, such as \"pool.example.com\")");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2899,6 +2933,7 @@ int main(void)
 		cmocka_unit_test(test_allow_root),
 		cmocka_unit_test(test_limits_rate_keepalive_retry),
 		cmocka_unit_test(test_cluster),
+		cmocka_unit_test(test_ssh_host_identity),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

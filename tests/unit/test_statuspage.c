@@ -44,6 +44,7 @@
 static struct members mbr;
 static struct px_ctx  px;
 static struct adm_ctx adm;
+static struct pg_config pgcfg;   /* px.cfg: only ssh_host_ca is read */
 static struct service svc_ssh, svc_jup;
 
 static struct {
@@ -158,6 +159,7 @@ ctx_setup(void)
 {
 	memset(&mbr, 0, sizeof(mbr));
 	memset(&px, 0, sizeof(px));
+	memset(&pgcfg, 0, sizeof(pgcfg));
 	memset(&adm, 0, sizeof(adm));
 	memset(&calls, 0, sizeof(calls));
 	pg_log_set_level(PG_LOG_ERR);
@@ -169,6 +171,7 @@ ctx_setup(void)
 	px.svc[1] = &svc_jup;
 	px.nsvc = 2;
 	px.mbr = &mbr;
+	px.cfg = &pgcfg;
 	adm.px = &px;
 	pool_init(&mbr.pool);
 	assert_non_null(mbr.aff = aff_new(1000, 3600000));
@@ -484,6 +487,48 @@ hook_done(const struct hr_result *r, void *arg)
 	(void)r;
 	(void)arg;
 	event_base_loopbreak(base);
+}
+
+/* The pool's @cert-authority line: shown when configured, escaped. */
+static void
+test_render_known_hosts(void **state)
+{
+	char *page;
+
+	(void)state;
+	ctx_setup();
+	page = render(NULL);
+	assert_null(strstr(page, "SSH host identity"));
+	assert_null(strstr(page, "@cert-authority"));
+	free(page);
+
+	/* the CA alone makes no line: it needs the names users dial */
+	pgcfg.ssh_host_ca = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA <b>ca</b>";
+	page = render(NULL);
+	assert_null(strstr(page, "@cert-authority"));
+	free(page);
+
+	pgcfg.ssh_host_principal = "pool.example.com";
+	page = render(NULL);
+	assert_non_null(strstr(page, "<pre id=\"known_hosts\">@cert-authority "
+	    "pool.example.com,[pool.example.com]:* ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA"
+	    " &lt;b&gt;ca&lt;/b&gt;</pre>"));
+	assert_non_null(strstr(page, "href=\"/ssh_known_hosts\""));
+	free(page);
+
+	/* a whole @cert-authority line is shown as it is */
+	pgcfg.ssh_host_ca = "@cert-authority *.pool.example.com ssh-ed25519 AAAAC3Nza";
+	page = render(NULL);
+	assert_non_null(strstr(page, ">@cert-authority *.pool.example.com ssh-ed25519"
+	    " AAAAC3Nza</pre>"));
+	free(page);
+
+	/* two lines would be two known_hosts entries: none */
+	pgcfg.ssh_host_ca = "ssh-ed25519 AAAA\n@cert-authority * ssh-rsa AAAA";
+	page = render(NULL);
+	assert_null(strstr(page, "known_hosts\">"));
+	free(page);
+	ctx_teardown();
 }
 
 static void
@@ -1220,6 +1265,7 @@ main(void)
 		cmocka_unit_test(test_fails_table_bounded),
 		cmocka_unit_test(test_events_ring),
 		cmocka_unit_test(test_render_escapes_everything),
+		cmocka_unit_test(test_render_known_hosts),
 		cmocka_unit_test(test_render_events_ring),
 		cmocka_unit_test(test_render_cluster),
 		cmocka_unit_test(test_render_200_vms),
