@@ -293,6 +293,17 @@ def one_run(build, n, before):
         st = status()
         assert st["affinity_entries"] >= 1, "the login left no affinity entry"
 
+        # Host keys checked strictly, against the CA line poolgate serves.
+        cfg_path = ssh_cmds[0].split()[2]
+        with open(cfg_path) as f:
+            assert "StrictHostKeyChecking yes" in f.read(), cfg_path
+        code, line = http_get(ADMIN + "/ssh_known_hosts", timeout=3)
+        assert code == 200 and re.fullmatch(
+            r"@cert-authority 127\.0\.0\.1,\[127\.0\.0\.1\]:\* ssh-ed25519 \S+ .*\n",
+            line), (code, line)
+        with open(os.path.join(os.path.dirname(cfg_path), "known_hosts")) as f:
+            assert f.read().split()[2:4] == line.split()[2:4], "two different CAs"
+
         # The token: nothing changes without it; poolgatectl with it drains
         # and readies vm2.
         code = refused_without_token("vm2")
