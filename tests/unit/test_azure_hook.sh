@@ -5,7 +5,8 @@
 #
 # The fake az, first on PATH, logs each call (its arguments joined by
 # spaces) and answers the queries the hook makes from FAKE_AZ_* variables.
-# Each case checks the exact list of az calls an event produces.
+# Each case checks the exact list of az calls an event produces, for a
+# scale set in Uniform and in Flexible orchestration mode.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,7 +31,14 @@ case "$1 $2" in
 	[ -n "${FAKE_AZ_INSTANCES:-}" ] && printf '%s\n' "$FAKE_AZ_INSTANCES"
 	exit 0 ;;
 "vmss show")
-	echo "$FAKE_AZ_CAPACITY" ;;
+	case "$*" in
+	*orchestrationMode*) echo "${FAKE_AZ_MODE:-Uniform}" ;;
+	*) echo "$FAKE_AZ_CAPACITY" ;;
+	esac ;;
+"vm list")
+	[ "${FAKE_AZ_FAIL:-}" = vm-list ] && { echo "ERROR: vm list failed" >&2; exit 1; }
+	[ -n "${FAKE_AZ_VMS:-}" ] && printf '%s\n' "$FAKE_AZ_VMS"
+	exit 0 ;;
 "vmss update"|"vmss delete-instances"|"vmss scale")
 	if [ "${FAKE_AZ_FAIL:-}" = "$2" ]; then
 		echo "ERROR: $2 failed" >&2
@@ -52,6 +60,7 @@ RG=rg1
 VMSS=pool
 MIN_VMS=1
 MAX_VMS=4
+ORCHESTRATION=Uniform
 EOF
 export POOLGATE_AZURE_ENV="$tmp/azure.env"
 export STATE_DIR="$tmp/state"
@@ -73,7 +82,7 @@ reset() {
 	: > "$FAKE_AZ_LOG"
 	rm -rf "$STATE_DIR"
 	mkdir "$STATE_DIR"
-	unset FAKE_AZ_FAIL FAKE_AZ_SIGNED_IN FAKE_AZ_DELAY
+	unset FAKE_AZ_FAIL FAKE_AZ_SIGNED_IN FAKE_AZ_DELAY FAKE_AZ_VMS
 	FAKE_AZ_INSTANCES=$THREE
 	FAKE_AZ_CAPACITY=3
 	export FAKE_AZ_INSTANCES FAKE_AZ_CAPACITY
@@ -265,6 +274,88 @@ echo "MAX_VMS=ten" >> "$tmp/azure.env"
 run capacity_low ""
 check "a bad MAX_VMS fails before any az call" 1 "" "MAX_VMS must be a number"
 sed -i '/^MAX_VMS=ten$/d' "$tmp/azure.env"
+
+# ---- Flexible orchestration: instances are VMs of the resource group.
+sed -i 's/^ORCHESTRATION=.*/ORCHESTRATION=Flexible/; s/^MIN_VMS=.*/MIN_VMS=1/' "$tmp/azure.env"
+# name, computerName, provisioningState, scale set id, as az vm list prints them.
+SET=/subscriptions/s1/resourceGroups/RG1/providers/Microsoft.Compute/virtualMachineScaleSets
+vmrow() { printf '%s\t%s\t%s\t%s' "$1" "$2" "$3" "$SET/$4"; }
+FLEX="$(vmrow pool_a1b2c3 dsvm5a1b2c Succeeded POOL)
+$(vmrow pool_d4e5f6 dsvm5d4e5f Succeeded pool)
+$(vmrow other_1 other00001 Succeeded other)
+$(printf 'gatevm\tgatevm\tSucceeded\t')"
+VMLIST="vm list --resource-group rg1 --query [].[name, osProfile.computerName, provisioningState, virtualMachineScaleSet.id] --output tsv"
+flex() { reset; FAKE_AZ_VMS=$FLEX; export FAKE_AZ_VMS; }
+
+flex; run vm_busy dsvm5a1b2c
+check "Flexible: vm_busy protects the VM by its name" 0 "$LOGIN
+$VMLIST
+vmss update --resource-group rg1 --name pool --instance-id pool_a1b2c3 --protect-from-scale-in true --output none" \
+    "protected dsvm5a1b2c (instance pool_a1b2c3)"
+
+flex; run vm_busy other00001
+check "Flexible: a VM of another scale set is left alone" 0 "$LOGIN
+$VMLIST" "not an instance of pool"
+
+flex; run vm_busy gatevm
+check "Flexible: a VM of no scale set is left alone" 0 "$LOGIN
+$VMLIST" "not an instance of pool"
+
+flex; run vm_idle pool_d4e5f6
+check "Flexible: vm_idle lifts the protection and deletes the VM" 0 "$LOGIN
+$VMLIST
+vmss update --resource-group rg1 --name pool --instance-id pool_d4e5f6 --protect-from-scale-in false --output none
+vmss delete-instances --resource-group rg1 --name pool --instance-ids pool_d4e5f6 --no-wait --output none" \
+    "1 instance(s) left"
+: > "$FAKE_AZ_LOG"
+run vm_idle dsvm5a1b2c
+check "Flexible: the deletion counts; MIN_VMS keeps the last one" 0 "$LOGIN
+$VMLIST
+vmss update --resource-group rg1 --name pool --instance-id pool_a1b2c3 --protect-from-scale-in false --output none" \
+    "keeping dsvm5a1b2c: 1 instance(s), MIN_VMS=1"
+
+flex; run capacity_low ""
+check "Flexible: capacity_low scales out by one" 0 "$LOGIN
+$VMLIST
+vmss show --resource-group rg1 --name pool --query sku.capacity --output tsv
+vmss scale --resource-group rg1 --name pool --new-capacity 4 --no-wait --output none"
+
+flex; FAKE_AZ_VMS="$FLEX
+$(vmrow pool_new dsvm5new Creating pool)"; run no_capacity ""
+check "Flexible: no scale-out while a VM is being created" 0 "$LOGIN
+$VMLIST" "already being created"
+
+flex; FAKE_AZ_FAIL=vm-list; export FAKE_AZ_FAIL; run vm_busy dsvm5a1b2c
+check "Flexible: a failing az vm list fails the hook" 1 "$LOGIN
+$VMLIST" "vm list failed"
+
+# ---- auto: the mode is asked once, then remembered in STATE_DIR/mode.
+sed -i 's/^ORCHESTRATION=.*/ORCHESTRATION=auto/' "$tmp/azure.env"
+MODEQ="vmss show --resource-group rg1 --name pool --query orchestrationMode --output tsv"
+flex; FAKE_AZ_MODE=Flexible; export FAKE_AZ_MODE; run vm_busy dsvm5a1b2c
+run vm_busy dsvm5d4e5f
+check "auto: Flexible detected once, then remembered" 0 "$LOGIN
+$MODEQ
+$VMLIST
+vmss update --resource-group rg1 --name pool --instance-id pool_a1b2c3 --protect-from-scale-in true --output none
+$LOGIN
+$VMLIST
+vmss update --resource-group rg1 --name pool --instance-id pool_d4e5f6 --protect-from-scale-in true --output none"
+
+reset; FAKE_AZ_MODE=Uniform; run vm_busy dsvm000001
+check "auto: Uniform detected" 0 "$LOGIN
+$MODEQ
+$LIST
+vmss update --resource-group rg1 --name pool --instance-id 1 --protect-from-scale-in true --output none"
+
+reset; FAKE_AZ_MODE=Weird; run vm_busy dsvm000001
+check "auto: an unknown mode fails the hook" 1 "$LOGIN
+$MODEQ" "unexpected orchestration mode 'Weird'"
+unset FAKE_AZ_MODE
+
+sed -i 's/^ORCHESTRATION=.*/ORCHESTRATION=uniform/' "$tmp/azure.env"
+reset; run vm_busy dsvm000001
+check "a bad ORCHESTRATION fails before any az call" 1 "" "ORCHESTRATION must be Uniform, Flexible or auto"
 
 echo "1..$n"
 if [ "$fails" -gt 0 ]; then
