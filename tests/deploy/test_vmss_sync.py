@@ -130,6 +130,7 @@ def test_uniform(env):
                                              " --instance-id ") for c in rc), rc
     script = installed_cert(t, "0")
     assert "HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub" in script
+    assert "'%s' > /etc/ssh/pool_host_ca.pub" % Path(str(t["ca"]) + ".pub").read_text().strip() in script
     installed_cert(t, "1")
 
     # Next run: nothing new to sign, the mode remembered, the file unchanged.

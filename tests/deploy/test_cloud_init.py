@@ -1,0 +1,170 @@
+"""The cloud-init files of both roles and the scripts they run.
+
+  * deploy/azure/cloud-init/{poolgate,dsvm}.yaml pass `cloud-init schema`
+    (Debian's cloud-init), as written and as the template fills them in;
+    a broken copy does not (the check is real);
+  * every shell command of their runcmd, and every script of deploy/azure,
+    passes shellcheck;
+  * poolgate-azure-setup, the node's step once the secrets are there, in a
+    temporary root: the configuration it generates from the deployment's
+    settings is accepted by `poolgate -t`, carries the pool's CA line, and
+    the secrets end up root-only (or poolgate's) and their drop folder gone.
+"""
+
+import base64
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+AZ = REPO / "deploy" / "azure"
+YAMLS = [AZ / "cloud-init" / "poolgate.yaml", AZ / "cloud-init" / "dsvm.yaml"]
+SCRIPTS = ["poolgate-hook", "mount-azure-files", "poolgate-vmss-sync", "poolgate-azure-install",
+           "poolgate-azure-setup", "dsvm-azure-install", "dsvm-azure-setup"]
+SETTINGS = ("RG=rg1\nVMSS=mypool-dsvm\nORCHESTRATION=Flexible\n"
+            "POOL_DNS=mypool.westeurope.cloudapp.azure.com\nNODES=1\nMIN_VMS=0\nMAX_VMS=10\n"
+            "MAX_SESSIONS=8\nAGENT_PORT=9101\nPOOLGATE_SOURCE=https://example.org/poolgate.git\n"
+            "POOLGATE_REF=main\n")
+
+
+def tool(name):
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail("%s not found (deploy/install-deps installs it)" % name, pytrace=False)
+    return path
+
+
+def schema(path):
+    return subprocess.run([tool("cloud-init"), "schema", "--config-file", str(path)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("path", YAMLS, ids=lambda p: p.name)
+def test_schema(path, tmp_path):
+    p = schema(path)
+    assert p.returncode == 0, p.stdout
+    filled = tmp_path / path.name
+    filled.write_text(path.read_text().replace(
+        "@SETTINGS@", base64.b64encode(SETTINGS.encode()).decode()))
+    p = schema(filled)
+    assert p.returncode == 0, p.stdout
+    doc = yaml.safe_load(filled.read_text())
+    env = next(f for f in doc["write_files"] if f["path"] == "/etc/poolgate/azure-deploy.env")
+    assert base64.b64decode(env["content"]).decode() == SETTINGS
+
+
+def test_schema_catches_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(YAMLS[0].read_text().replace("package_update: true", "package_update: maybe"))
+    p = schema(bad)
+    assert p.returncode != 0 and "package_update" in p.stdout, p.stdout
+
+
+@pytest.mark.parametrize("path", YAMLS, ids=lambda p: p.name)
+def test_runcmd_passes_shellcheck(path, tmp_path):
+    doc = yaml.safe_load(path.read_text())
+    assert doc["runcmd"], "no runcmd"
+    for i, cmd in enumerate(doc["runcmd"]):
+        if isinstance(cmd, str):
+            script = cmd
+        elif cmd[:2] == ["sh", "-c"]:
+            script = cmd[2]
+        elif cmd[0] == "sh":   # a script of the repository, checked below
+            rel = cmd[1].replace("/usr/local/src/poolgate/", "")
+            assert (REPO / rel).is_file(), "runcmd runs %s, not in the repository" % cmd[1]
+            continue
+        else:
+            script = " ".join(cmd)
+        f = tmp_path / ("runcmd-%d.sh" % i)
+        f.write_text("#!/bin/sh\n" + script + "\n")
+        p = subprocess.run([tool("shellcheck"), "-s", "sh", str(f)], stdout=subprocess.PIPE,
+                           text=True)
+        assert p.returncode == 0, "%s runcmd[%d]:\n%s" % (path.name, i, p.stdout)
+
+
+def test_scripts_pass_shellcheck():
+    p = subprocess.run([tool("shellcheck")] + [str(AZ / s) for s in SCRIPTS],
+                       stdout=subprocess.PIPE, text=True)
+    assert p.returncode == 0, p.stdout
+    for s in SCRIPTS:
+        assert os.access(AZ / s, os.X_OK), "%s is not executable" % s
+
+
+def poolgate_binary():
+    p = os.environ.get("POOLGATE") or str(REPO / "build" / "poolgate")
+    if not os.access(p, os.X_OK):
+        pytest.fail("poolgate not built: %s (set POOLGATE)" % p, pytrace=False)
+    return p
+
+
+def setup_root(tmp_path, settings=SETTINGS, ca=""):
+    root = tmp_path / "root"
+    (root / "etc" / "poolgate" / "secrets").mkdir(parents=True)
+    (root / "usr" / "local" / "sbin").mkdir(parents=True)
+    shutil.copy(poolgate_binary(), root / "usr" / "local" / "sbin" / "poolgate")
+    (root / "etc" / "poolgate" / "azure-deploy.env").write_text(settings)
+    (root / "etc" / "poolgate" / "secrets" / "admin.token").write_text("tok-0123456789abcdef0123\n")
+    (root / "etc" / "poolgate" / "secrets" / "ssh-host-ca").write_text(ca)
+    return root
+
+
+def run_setup(root):
+    env = dict(os.environ, DESTDIR=str(root), NO_START="1", POOLGATE_USER="root")
+    return subprocess.run(["sh", str(AZ / "poolgate-azure-setup")], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+
+
+def test_node_setup_generates_a_valid_configuration(tmp_path):
+    root = setup_root(tmp_path)
+    p = run_setup(root)
+    assert p.returncode == 0, p.stderr + p.stdout
+    etc = root / "etc" / "poolgate"
+    conf = (etc / "poolgate.conf").read_text()
+    ca_pub = (etc / "ssh-host-ca.pub").read_text().strip()
+    assert 'ssh_host_ca = "%s";\nssh_host_principal = "mypool.westeurope.cloudapp.azure.com";' % (
+        ca_pub) in conf
+    assert 'discovery = { file = "/var/lib/poolgate/backends";' in conf
+    assert 'agent = { port = 9101; };' in conf
+    assert 'command = "/usr/local/libexec/poolgate/poolgate-hook"' in conf
+    p = subprocess.run([poolgate_binary(), "-t", "-c", str(etc / "poolgate.conf")],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert p.returncode == 0, p.stdout
+    hook_env = (etc / "azure.env").read_text()
+    assert "RG=rg1\nVMSS=mypool-dsvm\nORCHESTRATION=Flexible\nMIN_VMS=0\nMAX_VMS=10\n" in hook_env
+    assert "HOST_NAMES=mypool.westeurope.cloudapp.azure.com" in (etc / "azure-sync.env").read_text()
+    for f, mode in (("admin.token", 0o600), ("ssh-host-ca", 0o600), ("azure-sync.env", 0o600),
+                    ("azure.env", 0o640), ("tls/key.pem", 0o640)):
+        assert stat.S_IMODE((etc / f).stat().st_mode) == mode, f
+    assert (etc / "admin.token").read_text() == "tok-0123456789abcdef0123\n"
+    assert not (etc / "secrets").exists(), "the secrets' drop folder stays"
+
+    # Again (the extension runs again on a model update): the same CA.
+    (etc / "secrets").mkdir()
+    p = run_setup(root)
+    assert p.returncode == 0, p.stderr
+    assert (etc / "ssh-host-ca.pub").read_text().strip() == ca_pub
+
+
+def test_node_setup_ha_needs_a_given_ca(tmp_path):
+    root = setup_root(tmp_path, SETTINGS.replace("NODES=1", "NODES=2"))
+    p = run_setup(root)
+    assert p.returncode == 1 and "sshHostCaPrivateKey" in p.stderr, p.stderr
+    key = tmp_path / "ca"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    root2 = setup_root(tmp_path / "2", SETTINGS.replace("NODES=1", "NODES=2"), key.read_text())
+    p = run_setup(root2)
+    assert p.returncode == 0, p.stderr
+    conf = (root2 / "etc" / "poolgate" / "poolgate.conf").read_text()
+    assert " ".join(Path(str(key) + ".pub").read_text().split()[:2]) in conf
+
+
+def test_node_setup_refuses_missing_settings(tmp_path):
+    root = setup_root(tmp_path, SETTINGS.replace("POOL_DNS=mypool.westeurope.cloudapp.azure.com\n",
+                                                 ""))
+    p = run_setup(root)
+    assert p.returncode == 1 and "POOL_DNS is not set" in p.stderr, p.stderr
