@@ -28,7 +28,7 @@ SCRIPTS = ["poolgate-hook", "mount-azure-files", "poolgate-vmss-sync", "poolgate
            "poolgate-azure-setup", "dsvm-azure-install", "dsvm-azure-setup"]
 SETTINGS = ("RG=rg1\nVMSS=mypool-dsvm\nORCHESTRATION=Flexible\n"
             "POOL_DNS=mypool.westeurope.cloudapp.azure.com\nNODES=1\nMIN_VMS=0\nMAX_VMS=10\n"
-            "MAX_SESSIONS=8\nAGENT_PORT=9101\nPOOLGATE_SOURCE=https://example.org/poolgate.git\n"
+            "AGENT_PORT=9101\nPOOLGATE_SOURCE=https://example.org/poolgate.git\n"
             "POOLGATE_REF=main\n")
 
 
