@@ -11,7 +11,8 @@ one @cert-authority line. Here, with real OpenSSH clients:
     StrictHostKeyChecking yes reach every VM; the status page shows it;
   * without the line the same client refuses the pool (the check is real);
   * a VM whose host key the CA did not sign is refused by the client,
-    directly and through poolgate.
+    directly and through poolgate; with its agent (poolgate-agent) running,
+    poolgate takes it out of the pool (host identity) and back once signed.
 """
 
 import os
@@ -29,8 +30,8 @@ def ca_key(pool):
         return f.read().strip()
 
 
-def with_ca(pg, principal):
-    lines = pg.config_lines()
+def with_ca(pg, principal, extra=()):
+    lines = pg.config_lines() + list(extra)
     lines.append('ssh_host_ca = "%s";' % ca_key(pg.pool))
     lines.append('ssh_host_principal = "%s";' % principal)
     pg.write_config(lines)
@@ -160,3 +161,55 @@ def test_unsigned_vm_is_refused(pool, new_poolgate):
         pool.run("start-sshd", vm)
     pg.wait_all_up()
     assert pg.login(fresh_addr()) == vm
+
+
+def test_agent_reports_unsigned_vm(pool, new_poolgate, vm_agent):
+    """The VM's agent reports its host keys; poolgate, knowing the pool's CA
+    and name, takes a VM whose key has no certificate of the CA out of the
+    pool (users' ssh would refuse it) and back once it has one again."""
+    from vm_agent import PORT
+
+    vm = "vm3"
+    vdir = os.path.join(pool.dir, vm)
+    cert = os.path.join(vdir, "ssh_host_ed25519_key-cert.pub")
+    saved = cert + ".saved"
+    keygen = shutil.which("ssh-keygen")
+    agent = vm_agent(vm, extra=['ssh = { dir = "%s"; keygen = "%s"; host_ca = "%s";'
+                                ' principal = "127.0.0.1"; refresh = "10s"; };'
+                                % (vdir, keygen, os.path.join(pool.dir, "host_ca.pub"))])
+
+    def certificate(rep):
+        keys = [k for k in (rep.get("ssh") or {}).get("keys") or []
+                if k["file"].endswith("ssh_host_ed25519_key.pub")]
+        return keys[0]["certificate"] if keys else "no key"
+
+    # the agent reads vm3's key and its certificate, signed by the pool's CA
+    agent.wait_report(lambda r: isinstance(certificate(r), dict) and
+                      certificate(r).get("signed_by_pool_ca") is True,
+                      "the agent's report of vm3's certified host key", timeout=20)
+    pg = new_poolgate(start=False)
+    with_ca(pg, "127.0.0.1",
+            ['agent = { port = %d; interval = "1s"; timeout = "900ms"; };' % PORT])
+    pg.start()
+
+    def identity(st):
+        rep = pg.backend(st, vm).get("report") or {}
+        return rep.get("host_identity") or {}
+
+    pg.wait_status(lambda st: identity(st).get("ok") is True and
+                   pg.backend(st, vm)["state"] == "up",
+                   "vm3's agent report with a good host identity", timeout=30)
+    shutil.move(cert, saved)
+    try:
+        agent.wait_report(lambda r: certificate(r) is None,
+                          "the agent's report of vm3's key without certificate", timeout=20)
+        st = pg.wait_status(lambda st: identity(st).get("ok") is False,
+                            "vm3 reported without its certificate", timeout=40)
+        assert not pg.backend(st, vm)["takes_new"], pg.backend(st, vm)
+        assert "host identity" in pg.log_text()
+        for _ in range(4):
+            assert pg.login(fresh_addr()) != vm, "a login went to the unsigned VM"
+    finally:
+        shutil.move(saved, cert)
+    pg.wait_status(lambda st: identity(st).get("ok") is True and
+                   pg.backend(st, vm)["takes_new"], "vm3 back", timeout=40)
