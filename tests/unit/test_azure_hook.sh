@@ -222,7 +222,7 @@ $LIST
 vmss show --resource-group rg1 --name pool --query sku.capacity --output tsv
 vmss scale --resource-group rg1 --name pool --new-capacity 4 --no-wait --output none
 $LOGIN
-$LIST" "scaled out 0s ago"
+$LIST" "scaled out [01]s ago, waiting"
 
 reset
 FAKE_AZ_INSTANCES="$THREE
