@@ -1,6 +1,7 @@
 /*
  * main.c -- command line: run, check a configuration, print the version.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "config/config.h"
 #include "lib/log.h"
+#include "daemon/preflight.h"
 #include "daemon/server.h"
 
 /* libevent's own messages (evdns nameserver failures...) into our log. */
@@ -28,22 +30,40 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: poolgate [-d] -c FILE     run in the foreground, log to stderr\n"
 	    "       poolgate -t -c FILE       check FILE and exit (0 valid, 1 not)\n"
-	    "       poolgate -V               print the version\n");
+	    "       poolgate -V               print the version\n"
+	    "\n"
+	    "  -c, --config FILE   the configuration file (poolgate.conf(5))\n"
+	    "  -d, --debug         log at level debug, whatever the file says\n"
+	    "  -t, --test          check FILE as a start would (certificates and\n"
+	    "                      keys, the token file, hooks, state_dir) and exit\n"
+	    "  -V, --version       print the version and exit\n"
+	    "  -h, --help          print this help and exit\n"
+	    "\n"
+	    "Signals: HUP reloads the file, TERM stops accepting and lets sessions\n"
+	    "end (shutdown_grace). See poolgate(8).\n");
 }
 
-/* -t: print every error, or a summary; the exit status says which. */
+/*
+ * -t: print every error, or a summary; the exit status says which. A file
+ * that loads is then checked as a start would (preflight.h).
+ */
 static int
 check_only(const char *path)
 {
 	struct cfg_errors errs = { 0 };
 	struct pg_config *cfg = NULL;
 	char summary[512];
+	size_t n;
 	int rc = 1;
 
 	if (cfg_load(path, &cfg, &errs) == -1) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msg[i]);
 		fprintf(stderr, "%s: %zu error(s)\n", path, errs.n);
+		goto out;
+	}
+	if ((n = pf_check(cfg, stderr)) > 0) {
+		fprintf(stderr, "%s: %zu error(s)\n", path, n);
 		goto out;
 	}
 	cfg_summary(cfg, summary, sizeof(summary));
@@ -64,7 +84,16 @@ main(int argc, char **argv)
 	bool test = false;
 	int ch, rc = 1;
 
-	while ((ch = getopt(argc, argv, "c:dtVh")) != -1) {
+	static const struct option longopts[] = {
+		{ "config",  required_argument, NULL, 'c' },
+		{ "debug",   no_argument,       NULL, 'd' },
+		{ "test",    no_argument,       NULL, 't' },
+		{ "version", no_argument,       NULL, 'V' },
+		{ "help",    no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((ch = getopt_long(argc, argv, "c:dtVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;

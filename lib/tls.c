@@ -64,7 +64,15 @@ tls_server_ctx(const char *cert, const char *key, int min_version, char *err,
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-		snprintf(err, errlen, "key %s: %s", key, tls_error(e, sizeof(e)));
+		/* a key that loads but belongs to another certificate */
+		if (ERR_GET_REASON(ERR_peek_last_error()) ==
+		    X509_R_KEY_VALUES_MISMATCH) {
+			ERR_clear_error();
+			snprintf(err, errlen, "key %s does not match certificate %s",
+			    key, cert);
+		} else
+			snprintf(err, errlen, "key %s: %s", key,
+			    tls_error(e, sizeof(e)));
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
