@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "lib/log.h"
+#include "daemon/notify.h"
 #include "daemon/preflight.h"
 #include "daemon/server.h"
 
@@ -132,10 +133,15 @@ main(int argc, char **argv)
 		goto out;
 	}
 	log_info("poolgate %s running (pid %d)", POOLGATE_VERSION, (int)getpid());
+	if (notify_start(&srv) == -1) {
+		log_err("out of memory");
+		goto out;
+	}
 	event_base_dispatch(base);
 	log_info("stopped");
 	rc = 0;
 out:
+	notify_free();
 	srv_free(&srv);
 	event_base_free(base);
 	return rc;

@@ -39,6 +39,7 @@
 #include "admin/admin.h"
 #include "admin/adminapi.h"
 #include "lib/log.h"
+#include "daemon/notify.h"
 #include "daemon/server.h"
 #include "proxy/session.h"
 #include "proxy/tlsconn.h"
@@ -1004,6 +1005,7 @@ srv_stop(struct pg_server *srv)
 	if (srv->px.stopping)
 		return;
 	srv->px.stopping = true;
+	notify_stopping(srv);
 	/* No membership changes while stopping. */
 	disc_free(srv->disc);
 	srv->disc = NULL;
@@ -1038,8 +1040,10 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	struct pg_server *srv = arg;
 
 	if (sig == SIGHUP) {
-		if (!srv->px.stopping)
-			srv_reload(srv);
+		if (!srv->px.stopping) {
+			notify_reloading();
+			notify_reloaded(srv, srv_reload(srv) == 0);
+		}
 		return;
 	}
 	if (srv->px.stopping) {
