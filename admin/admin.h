@@ -62,6 +62,7 @@ struct adm_ctx {
 	uint64_t           started_ms;    /* monotonic clock at start */
 	uint64_t           reloads;
 	uint64_t           reload_failures;
+	uint64_t           reload_ok_wall_ms; /* wall clock of the start or the last reload applied */
 	char               reload_error[512]; /* first error of the last refused reload, "" */
 	bool               state_failing; /* the last save of the state failed */
 	/*

@@ -975,6 +975,7 @@ out:
 		    "configuration stays: %s", srv->adm.reload_error);
 	} else {
 		srv->adm.reloads++;
+		srv->adm.reload_ok_wall_ms = pg_wall_ms();
 		srv->adm.reload_error[0] = '\0';
 	}
 	cfg_free(ncfg);
@@ -1249,6 +1250,7 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 	srv->adm.client_of = px_client_of;
 	srv->adm.foreach_live = px_foreach_live;
 	srv->adm.started_ms = pg_now_ms();
+	srv->adm.reload_ok_wall_ms = pg_wall_ms();
 	if (mbr_init(&srv->mbr, AFF_MAX_ENTRIES, US_MAX_USERS, 600000,
 	    &srv->sink) == -1) {
 		log_err("out of memory");

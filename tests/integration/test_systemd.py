@@ -78,13 +78,15 @@ class Notified:
 
 
 class Proc:
-    def __init__(self, tmp_path, env, stderr_fd=None):
+    def __init__(self, tmp_path, env, stderr_fd=None, edit=None):
         self.port = free_port()
         self.admin_port = free_port()
         self.conf = tmp_path / "poolgate.conf"
         self.lines = make_config(listen_port=self.port, admin_port=self.admin_port,
                                  state_dir=str(tmp_path / "state"),
                                  backends=[("vm1", "127.0.0.1")])
+        if edit is not None:
+            self.lines = edit(self.lines)
         self.conf.write_text("\n".join(self.lines) + "\n")
         self.log = open(tmp_path / "poolgate.log", "wb")
         self.proc = subprocess.Popen([poolgate_binary(), "-c", str(self.conf)],
@@ -214,3 +216,168 @@ def test_journal_priorities_on_stderr(tmp_path, run):
     assert infos and infos[0].startswith("<6>INFO poolgate "), lines
     # no timestamp of our own: the journal stamps lines
     assert not [l for l in lines if re.match(r"<\d>\d{4}-", l) or not l.startswith("<")], lines
+
+
+# ------------------------------------------------------------------ metrics
+
+class FakeSshVM:
+    """A TCP server on loopback that greets like sshd (so the ssh check
+    passes) and then echoes: the one VM of a tcp service."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        import threading
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        import threading
+        self.sock.settimeout(0.2)
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._echo, args=(c,), daemon=True).start()
+
+    def _echo(self, c):
+        try:
+            c.sendall(b"SSH-2.0-FakeVM\r\n")
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                c.sendall(d)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+
+
+def http_vm():
+    """A plain HTTP server on loopback answering 200 "ok": the same VM's
+    http service. Returns the server (serving on a thread)."""
+    import http.server
+    import threading
+
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "3")
+            self.end_headers()
+            self.wfile.write(b"ok\n")
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def scrape(port):
+    import urllib.request
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+        return r.read().decode()
+
+
+def sample(text, name, **labels):
+    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.fullmatch(r"([a-z_:]+)(?:\{(.*)\})? (\S+)", line)
+        if m and m.group(1) == name:
+            got = ",".join(sorted((m.group(2) or "").split(","))) if m.group(2) else ""
+            if got == want:
+                return float(m.group(3))
+    raise AssertionError("no sample %s{%s} in:\n%s" % (name, want, text))
+
+
+def test_metrics_a_live_scrape_passes_promtool(tmp_path, run):
+    vm = FakeSshVM()
+    web = http_vm()
+    try:
+        http_port = free_port()
+
+        def edit(lines):
+            # the one VM on the fake's port, and a second service in http mode
+            lines = [l.replace("port = 22;", "port = %d;" % vm.port) for l in lines]
+            end = lines.index(");")
+            lines[end - 1] = "  },"
+            lines[end:end] = [
+                '  { name = "web"; listen = [ "127.0.0.1:%d" ]; port = %d; mode = "http";'
+                % (http_port, web.server_address[1]),
+                '    check = { type = "http"; path = "/"; expect = 200; interval = "500ms";'
+                ' timeout = "400ms"; rise = 1; fall = 2; }; }']
+            return lines
+
+        p, n = run(str(tmp_path / "notify.sock"), edit=edit)
+        n.wait_for("READY")
+        before = scrape(p.admin_port)
+        reloaded_at = sample(before, "poolgate_last_reload_success_timestamp_seconds")
+        time.sleep(1.1)
+        p.proc.send_signal(signal.SIGHUP)
+        n.wait_for("RELOADING")
+        n.wait_for("READY")
+        deadline = time.monotonic() + 15
+        while sample(scrape(p.admin_port), "poolgate_backend_state", backend="vm1",
+                     state="up") != 1:
+            assert time.monotonic() < deadline, "vm1 never up"
+            time.sleep(0.2)
+
+        # a session: bytes counted while it runs, its connect timed
+        c = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+        assert c.recv(64).startswith(b"SSH-2.0-FakeVM")
+        block = b"x" * 65536
+        for _ in range(16):
+            c.sendall(block)
+            got = 0
+            while got < len(block):
+                got += len(c.recv(65536))
+        mid = scrape(p.admin_port)
+        assert sample(mid, "poolgate_bytes_total", service="ssh", direction="up") >= 16 * 65536, (
+            "1 MiB sent in a live session, not counted yet:\n%s" % mid)
+        assert sample(mid, "poolgate_backend_bytes_total", backend="vm1",
+                      direction="down") >= 16 * 65536
+        assert sample(mid, "poolgate_backend_connect_seconds_count", service="ssh") == 1
+        assert sample(mid, "poolgate_session_duration_seconds_count", service="ssh") == 0
+        c.close()
+        deadline = time.monotonic() + 5
+        while sample(scrape(p.admin_port), "poolgate_session_duration_seconds_count",
+                     service="ssh") != 1:
+            assert time.monotonic() < deadline, "the session's end not in the histogram"
+            time.sleep(0.1)
+        # an http request, relayed
+        with socket.create_connection(("127.0.0.1", http_port), timeout=5) as h:
+            h.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert re.match(rb"HTTP/1\.[01] 200 ", h.recv(64))
+
+        text = scrape(p.admin_port)
+        assert sample(text, "poolgate_http_responses_total", service="web", code="2xx") == 1
+        assert sample(text, "poolgate_http_responses_total", service="web", code="5xx") == 0
+        assert sample(text, "poolgate_last_reload_success_timestamp_seconds") > reloaded_at
+        assert re.search(r'^poolgate_build_info\{version="[0-9.]+",commit="[0-9a-f]+|unknown"\} 1$',
+                         text, re.M), text
+        for name in ("process_cpu_seconds_total", "process_resident_memory_bytes",
+                     "process_open_fds", "process_start_time_seconds"):
+            assert sample(text, name) > 0, name
+        assert abs(sample(text, "process_start_time_seconds") - time.time()) < 120
+        q = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=30)
+        assert (q.returncode, q.stdout, q.stderr) == (0, "", ""), (
+            "promtool check metrics: exit %d\n%s%s" % (q.returncode, q.stdout, q.stderr))
+    finally:
+        vm.close()
+        web.shutdown()
