@@ -8,6 +8,7 @@
 
 #include "admin/commit.h"
 #include "admin/opsmetrics.h"
+#include "backends/backend.h"
 #include "lib/histo.h"
 
 #ifndef POOLGATE_VERSION
@@ -121,6 +122,24 @@ w_process(struct evbuffer *out, const struct adm_ctx *a, uint64_t now,
 	evbuffer_add_printf(out, "process_start_time_seconds %.3f\n", start_s);
 }
 
+/* ---- per VM -------------------------------------------------------------------- */
+
+/* Capacity, for "pool near capacity": the session cap in force (0: none). */
+static void
+w_pool(struct evbuffer *out, const struct adm_ctx *a)
+{
+	const struct pool *p = &a->px->mbr->pool;
+
+	prom_head(out, "poolgate_backend_max_sessions", "gauge",
+	    "The VM's session cap in force (max_sessions or its agent's), 0 "
+	    "for none.");
+	for (size_t i = 0; i < p->n; i++) {
+		evbuffer_add(out, "poolgate_backend_max_sessions{backend=\"", 39);
+		prom_label(out, p->be[i]->name);
+		evbuffer_add_printf(out, "\"} %d\n", be_max_sessions(p->be[i]));
+	}
+}
+
 /* ---- per service -------------------------------------------------------------- */
 
 static void
@@ -185,6 +204,12 @@ opsmetrics_write(struct evbuffer *out, const struct adm_ctx *a, uint64_t now,
 	    "reload applied.");
 	evbuffer_add_printf(out, "poolgate_last_reload_success_timestamp_seconds "
 	    "%.3f\n", (double)a->reload_ok_wall_ms / 1000.0);
+	prom_head(out, "poolgate_last_reload_successful", "gauge",
+	    "0 while the last reload was refused (the previous configuration "
+	    "runs), else 1.");
+	evbuffer_add_printf(out, "poolgate_last_reload_successful %d\n",
+	    a->reload_error[0] == '\0');
+	w_pool(out, a);
 	w_services(out, a);
 	w_process(out, a, now, wall);
 }
