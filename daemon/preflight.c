@@ -96,7 +96,8 @@ check_tls(struct pf *p)
 			ok = readable(p, lk, nm, cs->tls.key) && ok;
 			/* loads both and checks that the key matches */
 			if (ok && (ctx = tls_server_ctx(cs->tls.cert, cs->tls.key,
-			    cs->tls.min_version, err, sizeof(err))) == NULL) {
+			    cs->tls.min_version, cs->tls.ciphers, err,
+			    sizeof(err))) == NULL) {
 				snprintf(lk, sizeof(lk), "services.[%zu].tls", i);
 				snprintf(nm, sizeof(nm), "services[%zu].tls", i);
 				problem(p, lk, nm, "%s", err);

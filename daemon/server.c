@@ -762,7 +762,8 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 		const struct cfg_service *cs = &ncfg->services[i];
 
 		if (cs->tls.enabled && (nserver[i] = tls_server_ctx(cs->tls.cert,
-		    cs->tls.key, cs->tls.min_version, err, sizeof(err))) == NULL) {
+		    cs->tls.key, cs->tls.min_version, cs->tls.ciphers, err,
+		    sizeof(err))) == NULL) {
 			log_err("service %s: tls: %s", cs->name, err);
 			snprintf(srv->apply_why, sizeof(srv->apply_why), "%s: "
 			    "service %s: tls: %.300s", ncfg->path, cs->name, err);

@@ -1207,7 +1207,8 @@ hc_be_eventcb(struct bufferevent *bev, short what, void *arg)
 		if (timeout)
 			snprintf(err, sizeof(err), "connect timeout");
 		else if (e != 0)
-			ERR_error_string_n(e, err, sizeof(err));
+			tls_conn_error(hc->svc->ssl_client != NULL ?
+			    bufferevent_openssl_get_ssl(bev) : NULL, e, err, sizeof(err));
 		else
 			snprintf(err, sizeof(err), "%s",
 			    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -1349,7 +1350,10 @@ hc_route(struct hconn *hc)
 	else
 		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)svc->cfg.port);
 	if (svc->ssl_client != NULL) {
-		if ((ssl = tls_client_new(svc->ssl_client, b->addr.text)) == NULL)
+		char host[256];
+
+		cfg_verify_host(&svc->cfg, b->name, host, sizeof(host));
+		if ((ssl = tls_client_new(svc->ssl_client, b->addr.text, host)) == NULL)
 			goto fail;
 		hc->be = bufferevent_openssl_socket_new(px->base, -1, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
