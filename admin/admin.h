@@ -30,6 +30,7 @@ struct cl_node;
 struct hookrun;
 struct si_fails;
 struct statuspage;
+struct history;
 
 /*
  * What the operator endpoint reads and steers, given by the daemon (which
@@ -84,6 +85,11 @@ struct adm_ctx {
 	 * across requests and reloads.
 	 */
 	struct si_fails   *fails;
+	/*
+	 * Sessions per VM over the last hour, for the status page's charts
+	 * (history.h): made by the daemon's first hist_tick(), freed by it.
+	 */
+	struct history    *history;
 };
 
 /*

@@ -39,6 +39,7 @@
 #include "admin/admin.h"
 #include "admin/adminapi.h"
 #include "lib/log.h"
+#include "admin/history.h"
 #include "daemon/notify.h"
 #include "daemon/server.h"
 #include "proxy/session.h"
@@ -662,6 +663,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	mbr_reap(&srv->mbr);
 	hooks_update(srv);
 	state_save(srv, false, false);
+	hist_tick(&srv->adm.history, &srv->mbr.pool, now);
 }
 
 /* ---- configuration: first load and reload -------------------------------- */
@@ -1372,5 +1374,6 @@ srv_free(struct pg_server *srv)
 	pipe_pool_free(srv->px.pipes);
 	cfg_free(srv->cfg);
 	free(srv->cfg_path);
+	hist_free(srv->adm.history);
 	statuspage_free(&srv->adm);   /* last: anything above may record an event */
 }
