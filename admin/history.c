@@ -173,7 +173,7 @@ put(char *buf, size_t len, size_t *o, const char *fmt, ...)
 /*
  * 2 px per minute, 24 px high: a polyline per run of minutes with a sample.
  * Coordinates are whole numbers, so the size is bounded: the frame and the
- * title twice (at most 200 bytes each), at most 30 runs of about 70 bytes
+ * title (at most 200 bytes), at most 30 runs of about 70 bytes
  * and 60 points of at most 9: under HIST_SVG_MAX.
  */
 size_t
@@ -198,9 +198,8 @@ hist_svg(const int *v, size_t n, int ymax, const char *title, char *buf,
 		ymax = 1;
 	put(buf, len, &o, "<svg class=\"hist\" width=\"%d\" height=\"%d\" "
 	    "viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"%.200s\">"
-	    "<title>%.200s</title>"
 	    "<line x1=\"0\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ccc\"/>",
-	    (int)n * w, hgt, (int)n * w, hgt, title, title, hgt - 1,
+	    (int)n * w, hgt, (int)n * w, hgt, title, hgt - 1,
 	    (int)n * w, hgt - 1);
 	for (size_t i = 0; i < n; i++) {
 		int val = v[i] > ymax ? ymax : v[i];

@@ -52,7 +52,8 @@ bool hist_series(const struct history *h, const char *vm, uint64_t now,
  * reference) of the n values of v on a scale of 0 to ymax (the highest
  * value when ymax <= 0), a line broken where a value is -1, into buf
  * (always terminated; "" when len < HIST_SVG_MAX). `title` (escaped for
- * HTML by the caller) becomes its tooltip. Returns the length.
+ * HTML by the caller) becomes its aria-label; no text inside the chart, so
+ * the text of the element around it stays its own. Returns the length.
  */
 size_t hist_svg(const int *v, size_t n, int ymax, const char *title, char *buf,
     size_t len);

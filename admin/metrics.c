@@ -441,8 +441,8 @@ static const struct metric metrics[] = {
 	    "Bytes relayed for SSH/TCP sessions to the VM, as they move.",
 	    M_VM, &l_direction, g_backend_bytes, NULL },
 	{ "poolgate_bytes_total", "counter",
-	    "Bytes relayed by the service (up: client to VM): tcp as they move, "
-	    "http when connections end.",
+	    "Bytes relayed by the service (up: client to VM): tcp and websockets "
+	    "as they move, other http when connections end.",
 	    M_SVC, &l_direction, g_bytes, NULL },
 	{ "poolgate_backend_check_latency_seconds", "gauge",
 	    "Duration of the last health check of the VM for the service.",

@@ -564,8 +564,12 @@ render_history(const struct adm_ctx *a, struct evbuffer *out,
 		if (v[k] > peak)
 			peak = v[k];
 	snprintf(title, sizeof(title), "sessions, last hour: at most %d", peak);
-	if ((n = hist_svg(v, HIST_SLOTS, cap, title, svg, sizeof(svg))) > 0)
+	/* the tooltip on a span: the cell's text stays the load alone */
+	if ((n = hist_svg(v, HIST_SLOTS, cap, title, svg, sizeof(svg))) > 0) {
+		evbuffer_add_printf(out, "<span class=\"hist\" title=\"%s\">", title);
 		evbuffer_add(out, svg, n);
+		ADD_LIT(out, "</span>");
+	}
 }
 
 static void

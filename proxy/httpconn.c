@@ -121,6 +121,7 @@ struct hconn {
 	int                 port;           /* client port */
 	unsigned            nreq;
 	uint64_t            bytes_up, bytes_down;
+	uint64_t            live_up, live_down; /* of those, counted as they moved (tunnel) */
 	uint64_t            connect_ms;     /* start of the current connect to the VM */
 	const char         *end_why;        /* for the log line */
 	char                last_user[HU_NAME_MAX + 1];
@@ -543,8 +544,10 @@ hc_free(struct hconn *hc)
 	    hc->tunnel != NULL ? "websocket_end" : "http_end", kv,
 	    sizeof(kv) / sizeof(kv[0]));
 	/* relay threads add to them too (splice_count_into) */
-	__atomic_fetch_add(&hc->svc->bytes_up, hc->bytes_up, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&hc->svc->bytes_down, hc->bytes_down, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&hc->svc->bytes_up, hc->bytes_up - hc->live_up,
+	    __ATOMIC_RELAXED);
+	__atomic_fetch_add(&hc->svc->bytes_down, hc->bytes_down - hc->live_down,
+	    __ATOMIC_RELAXED);
 	histo_observe(&hc->svc->duration_hist, &px_duration_bounds,
 	    (double)(now - hc->start_ms) / 1000.0);
 	if (hc->tunnel != NULL) {
@@ -668,8 +671,11 @@ hc_tunnel_done(struct relay *r, enum relay_end why, void *arg)
 {
 	struct hconn *hc = arg;
 
+	/* for the log line; the service's counters had them as they moved */
 	hc->bytes_up += relay_bytes_up(r);
 	hc->bytes_down += relay_bytes_down(r);
+	hc->live_up += relay_bytes_up(r);
+	hc->live_down += relay_bytes_down(r);
 	hc->end_why = relay_end_name(why);
 	hc_free(hc);
 }
@@ -696,6 +702,7 @@ hc_start_tunnel(struct hconn *hc)
 		hc_close_after_flush(hc, "resources");
 		return;
 	}
+	relay_count_into(hc->tunnel, &hc->svc->bytes_up, &hc->svc->bytes_down);
 	hc->state = HC_TUNNEL;
 	/* The relay owns both bufferevents now; hc->vm stays counted. */
 	hc->cli = hc->be = NULL;

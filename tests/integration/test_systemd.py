@@ -279,7 +279,25 @@ def http_vm():
     import threading
 
     class Ok(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_GET(self):
+            if self.headers.get("Upgrade", "").lower() == "websocket":
+                # a websocket as far as poolgate sees: 101, then echo bytes
+                self.send_response(101)
+                self.send_header("Upgrade", "websocket")
+                self.send_header("Connection", "Upgrade")
+                self.send_header("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+                self.end_headers()
+                self.wfile.flush()
+                c = self.connection
+                while True:
+                    d = c.recv(65536)
+                    if not d:
+                        break
+                    c.sendall(d)
+                self.close_connection = True
+                return
             self.send_response(200)
             self.send_header("Content-Length", "3")
             self.end_headers()
@@ -371,9 +389,41 @@ def test_metrics_a_live_scrape_passes_promtool(tmp_path, run):
         with socket.create_connection(("127.0.0.1", http_port), timeout=5) as h:
             h.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert re.match(rb"HTTP/1\.[01] 200 ", h.recv(64))
+        # a websocket: its bytes counted while it is open
+        before_ws = sample(scrape(p.admin_port), "poolgate_bytes_total", service="web",
+                           direction="down")
+        ws = socket.create_connection(("127.0.0.1", http_port), timeout=5)
+        ws.sendall(b"GET /user/alice/api/kernels/1/channels HTTP/1.1\r\nHost: x\r\n"
+                   b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                   b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   b"Sec-WebSocket-Version: 13\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += ws.recv(4096)
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        for _ in range(16):
+            ws.sendall(block)
+            got = 0
+            while got < len(block):
+                got += len(ws.recv(65536))
+        mid = scrape(p.admin_port)
+        assert sample(mid, "poolgate_bytes_total", service="web",
+                      direction="down") - before_ws >= 16 * 65536, (
+            "1 MiB echoed on an open websocket, not counted yet:\n%s" % mid)
+        ws.close()
+        # once it ended, counted once (not again at the connection's end)
+        deadline = time.monotonic() + 5
+        while sample(scrape(p.admin_port), "poolgate_session_duration_seconds_count",
+                     service="web") < 2:
+            assert time.monotonic() < deadline, "the websocket's connection never ended"
+            time.sleep(0.1)
+        total = sample(scrape(p.admin_port), "poolgate_bytes_total", service="web",
+                       direction="down") - before_ws
+        assert 16 * 65536 <= total < 16 * 65536 + 4096, total
 
         text = scrape(p.admin_port)
         assert sample(text, "poolgate_http_responses_total", service="web", code="2xx") == 1
+        assert sample(text, "poolgate_http_responses_total", service="web", code="1xx") == 1
         assert sample(text, "poolgate_http_responses_total", service="web", code="5xx") == 0
         assert sample(text, "poolgate_last_reload_success_timestamp_seconds") > reloaded_at
         assert sample(text, "poolgate_last_reload_successful") == 1

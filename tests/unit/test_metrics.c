@@ -182,7 +182,7 @@ static const char want[] =
 	"poolgate_backend_bytes_total{backend=\"vm3\",direction=\"down\"} 0\n"
 	"poolgate_backend_bytes_total{backend=\"vm4\",direction=\"up\"} 0\n"
 	"poolgate_backend_bytes_total{backend=\"vm4\",direction=\"down\"} 0\n"
-	"# HELP poolgate_bytes_total Bytes relayed by the service (up: client to VM): tcp as they move, http when connections end.\n"
+	"# HELP poolgate_bytes_total Bytes relayed by the service (up: client to VM): tcp and websockets as they move, other http when connections end.\n"
 	"# TYPE poolgate_bytes_total counter\n"
 	"poolgate_bytes_total{service=\"ssh\",direction=\"up\"} 5555\n"
 	"poolgate_bytes_total{service=\"ssh\",direction=\"down\"} 66666\n"

@@ -715,8 +715,8 @@ test_render_history(void **state)
 	assert_non_null(row = strstr(page, "<tr id=\"vm-vm1\""));
 	assert_non_null(end = strstr(row, "</tr>"));
 	*end = '\0';
-	assert_non_null(strstr(row, "<svg class=\"hist\" width=\"120\" height=\"24\""));
-	assert_non_null(strstr(row, "<title>sessions, last hour: at most 9</title>"));
+	assert_non_null(strstr(row, "<span class=\"hist\" title=\"sessions, last hour: "
+	    "at most 9\"><svg class=\"hist\" width=\"120\" height=\"24\""));
 	*end = '<';
 	/* vm2 has no history yet: no chart */
 	assert_non_null(row = strstr(page, "<tr id=\"vm-vm2\""));
