@@ -13,6 +13,7 @@
 #include "lib/log.h"
 #include "daemon/notify.h"
 #include "daemon/preflight.h"
+#include "daemon/sockact.h"
 #include "daemon/server.h"
 
 /* libevent's own messages (evdns nameserver failures...) into our log. */
@@ -83,6 +84,7 @@ main(int argc, char **argv)
 	struct event_base *base = NULL;
 	const char *path = NULL;
 	bool test = false;
+	size_t npassed;
 	int ch, rc = 1;
 
 	static const struct option longopts[] = {
@@ -124,6 +126,9 @@ main(int argc, char **argv)
 		return check_only(path);
 
 	event_set_log_callback(libevent_log);
+	if ((npassed = sa_init()) > 0)
+		log_info("socket activation: %zu listening socket(s) from systemd",
+		    npassed);
 	if ((base = event_base_new()) == NULL) {
 		log_err("cannot create the event loop");
 		return 1;
@@ -132,6 +137,10 @@ main(int argc, char **argv)
 		log_err("not starting: fix the errors above");
 		goto out;
 	}
+	if (sa_left() > 0)
+		log_warn("socket activation: %zu socket(s) from systemd match no "
+		    "service's listen address; kept for a reload that names them",
+		    sa_left());
 	log_info("poolgate %s running (pid %d)", POOLGATE_VERSION, (int)getpid());
 	if (notify_start(&srv) == -1) {
 		log_err("out of memory");

@@ -41,6 +41,7 @@
 #include "lib/log.h"
 #include "admin/history.h"
 #include "daemon/notify.h"
+#include "daemon/sockact.h"
 #include "daemon/server.h"
 #include "proxy/session.h"
 #include "proxy/tlsconn.h"
@@ -228,20 +229,23 @@ listener_bind(struct pg_server *srv, const struct cfg_addr *addr)
 	struct listener *l = NULL;
 	int fd = -1, one = 1;
 
-	fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1)
+	/* a socket systemd opened for this address (sockact.h), else ours */
+	if ((fd = sa_take(&addr->ss)) != -1)
+		log_info("listen %s: the socket systemd passed", addr->text);
+	else if ((fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
 		goto fail;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+	else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
 		goto fail;
 	/* "[::]:22" and "0.0.0.0:22" may both be configured: keep them apart. */
-	if (addr->ss.ss_family == AF_INET6 &&
+	else if (addr->ss.ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
 		goto fail;
 	/* a standby behind keepalived listens on the address it may get */
-	if (srv->cfg_freebind &&
+	else if (srv->cfg_freebind &&
 	    setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) == -1)
 		goto fail;
-	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) == -1 ||
+	else if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) == -1 ||
 	    listen(fd, LISTEN_BACKLOG) == -1)
 		goto fail;
 	if ((l = calloc(1, sizeof(*l))) == NULL ||

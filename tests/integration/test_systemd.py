@@ -512,3 +512,58 @@ def test_dashboard_queries_parse_and_use_real_metrics(tmp_path):
         for i, e in enumerate(exprs)))
     rc, out = promtool("check", "rules", str(rules))
     assert rc == 0 and "SUCCESS: %d rules found" % len(exprs) in out, out
+
+
+# ------------------------------------------------------------------ socket activation
+
+def test_socket_activation_takes_the_passed_socket(tmp_path):
+    """A listening socket made here, handed over as systemd does (fd 3,
+    LISTEN_FDS=1, LISTEN_PID = poolgate's pid): poolgate serves on it
+    although the address is taken (it would fail to bind it itself), and a
+    second passed socket no service names is kept and reported."""
+    vm = FakeSshVM()
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+    port = lsock.getsockname()[1]
+    spare = socket.socket()
+    spare.bind(("127.0.0.1", 0))
+    spare.listen(1)
+    n = Notified(str(tmp_path / "notify.sock"))
+    admin_port = free_port()
+    lines = make_config(listen_port=port, admin_port=admin_port,
+                        state_dir=str(tmp_path / "state"), backends=[("vm1", "127.0.0.1")])
+    lines = [l.replace("port = 22;", "port = %d;" % vm.port) for l in lines]
+    conf = tmp_path / "poolgate.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    log = open(tmp_path / "poolgate.log", "wb")
+    # fds 3 and 4 as systemd passes them (bash: dash takes fds 0-9 only);
+    # $$ is poolgate's pid after exec
+    script = ('exec 3<&%d 4<&%d %d<&- %d<&-; LISTEN_PID=$$ LISTEN_FDS=2 exec "$0" -c "$1"'
+              % (lsock.fileno(), spare.fileno(), lsock.fileno(), spare.fileno()))
+    proc = subprocess.Popen(["bash", "-c", script, poolgate_binary(), str(conf)],
+                            env=dict(os.environ, NOTIFY_SOCKET=n.path),
+                            pass_fds=(lsock.fileno(), spare.fileno()),
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        lsock.close()   # poolgate holds its copy
+        spare.close()
+        n.wait_for("READY")
+        deadline = time.monotonic() + 15
+        while sample(scrape(admin_port), "poolgate_backend_state", backend="vm1",
+                     state="up") != 1:
+            assert time.monotonic() < deadline, "vm1 never up"
+            time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            assert c.recv(64).startswith(b"SSH-2.0-FakeVM")
+        text = (tmp_path / "poolgate.log").read_text()
+        assert "socket activation: 2 listening socket(s) from systemd" in text, text
+        assert "listen 127.0.0.1:%d: the socket systemd passed" % port in text, text
+        assert "socket activation: 1 socket(s) from systemd match no service's listen " \
+               "address; kept for a reload that names them" in text, text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+        log.close()
+        n.close()
+        vm.close()
