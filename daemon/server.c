@@ -38,8 +38,8 @@
 #include <openssl/rand.h>
 #include "admin/admin.h"
 #include "admin/adminapi.h"
-#include "lib/log.h"
 #include "admin/history.h"
+#include "lib/log.h"
 #include "daemon/notify.h"
 #include "daemon/sockact.h"
 #include "daemon/server.h"
