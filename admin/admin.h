@@ -30,6 +30,7 @@ struct cl_node;
 struct hookrun;
 struct si_fails;
 struct statuspage;
+struct history;
 
 /*
  * What the operator endpoint reads and steers, given by the daemon (which
@@ -62,6 +63,7 @@ struct adm_ctx {
 	uint64_t           started_ms;    /* monotonic clock at start */
 	uint64_t           reloads;
 	uint64_t           reload_failures;
+	uint64_t           reload_ok_wall_ms; /* wall clock of the start or the last reload applied */
 	char               reload_error[512]; /* first error of the last refused reload, "" */
 	bool               state_failing; /* the last save of the state failed */
 	/*
@@ -83,6 +85,11 @@ struct adm_ctx {
 	 * across requests and reloads.
 	 */
 	struct si_fails   *fails;
+	/*
+	 * Sessions per VM over the last hour, for the status page's charts
+	 * (history.h): made by the daemon's first hist_tick(), freed by it.
+	 */
+	struct history    *history;
 };
 
 /*

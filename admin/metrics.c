@@ -9,11 +9,13 @@
 #include <event2/buffer.h>
 
 #include "admin/metrics.h"
+#include "admin/opsmetrics.h"
 #include "cluster/cluster.h"
 #include "backends/affinity.h"
 #include "backends/hookrun.h"
 #include "backends/report.h"
 #include "backends/usersess.h"
+#include "lib/log.h"
 #include "proxy/proxy.h"
 
 /* A sample's value, printed as an integer or with a fixed number of decimals. */
@@ -241,7 +243,9 @@ g_affinity_entries(const struct m_at *at)
 static struct mval
 g_backend_bytes(const struct m_at *at)
 {
-	return MV_U(at->k == 0 ? at->b->bytes_up : at->b->bytes_down);
+	/* relay threads add to them */
+	return MV_U(__atomic_load_n(at->k == 0 ? &at->b->bytes_up :
+	    &at->b->bytes_down, __ATOMIC_RELAXED));
 }
 
 static struct mval
@@ -249,7 +253,8 @@ g_bytes(const struct m_at *at)
 {
 	const struct service *s = at->a->px->svc[at->svc];
 
-	return MV_U(at->k == 0 ? s->bytes_up : s->bytes_down);
+	return MV_U(__atomic_load_n(at->k == 0 ? &s->bytes_up : &s->bytes_down,
+	    __ATOMIC_RELAXED));
 }
 
 static struct mval
@@ -433,11 +438,11 @@ static const struct metric metrics[] = {
 	{ "poolgate_affinity_entries", "gauge", "Entries in the affinity table.",
 	    M_ONE, NULL, g_affinity_entries, NULL },
 	{ "poolgate_backend_bytes_total", "counter",
-	    "Bytes relayed for SSH/TCP sessions to the VM, once they ended.",
+	    "Bytes relayed for SSH/TCP sessions to the VM, as they move.",
 	    M_VM, &l_direction, g_backend_bytes, NULL },
 	{ "poolgate_bytes_total", "counter",
-	    "Bytes relayed by the service (up: client to VM), once connections "
-	    "ended.",
+	    "Bytes relayed by the service (up: client to VM): tcp and websockets "
+	    "as they move, other http when connections end.",
 	    M_SVC, &l_direction, g_bytes, NULL },
 	{ "poolgate_backend_check_latency_seconds", "gauge",
 	    "Duration of the last health check of the VM for the service.",
@@ -561,4 +566,5 @@ metrics_write(struct evbuffer *out, const struct adm_ctx *a, uint64_t now)
 					sample(out, m, &at);
 				}
 	}
+	opsmetrics_write(out, a, now, pg_wall_ms());
 }

@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "admin/events.h"
+#include "admin/history.h"
 #include "admin/html.h"
 #include "admin/knownhosts.h"
 #include "admin/signin.h"
@@ -548,6 +549,29 @@ render_work(const struct adm_ctx *a, struct evbuffer *out,
 		    b->claims_lost == 1 ? "" : "s");
 }
 
+/* The last hour of the VM's sessions, on the scale of its cap if it has one. */
+static void
+render_history(const struct adm_ctx *a, struct evbuffer *out,
+    const struct backend *b, int cap, uint64_t now)
+{
+	char svg[HIST_SVG_MAX], title[64];
+	int v[HIST_SLOTS], peak = 0;
+	size_t n;
+
+	if (!hist_series(a->history, b->name, now, v))
+		return;
+	for (size_t k = 0; k < HIST_SLOTS; k++)
+		if (v[k] > peak)
+			peak = v[k];
+	snprintf(title, sizeof(title), "sessions, last hour: at most %d", peak);
+	/* the tooltip on a span: the cell's text stays the load alone */
+	if ((n = hist_svg(v, HIST_SLOTS, cap, title, svg, sizeof(svg))) > 0) {
+		evbuffer_add_printf(out, "<span class=\"hist\" title=\"%s\">", title);
+		evbuffer_add(out, svg, n);
+		ADD_LIT(out, "</span>");
+	}
+}
+
 static void
 render_vm(const struct adm_ctx *a, struct evbuffer *out,
     const struct sp_view *v, const struct gather *g, size_t i, int busiest,
@@ -636,6 +660,8 @@ render_vm(const struct adm_ctx *a, struct evbuffer *out,
 		    "<span class=\"bar\"><i class=\"rel\" style=\"width:%d%%\"></i>"
 		    "</span>%zu", pct > 100 ? 100 : pct, sess);
 	}
+
+	render_history(a, out, b, cap, now);
 
 	/* weight: configured, and the agent's effective share when it differs */
 	evbuffer_add_printf(out, "</td><td class=\"n\">%d", b->weight);

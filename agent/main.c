@@ -14,7 +14,7 @@
 #include "agent/collect.h"
 #include "agent/conf.h"
 #include "agent/proto.h"
-#include "agent/sdnotify.h"
+#include "lib/sdnotify.h"
 #include "agent/serve.h"
 #include "agent/util.h"
 #include "lib/log.h"

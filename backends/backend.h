@@ -82,8 +82,10 @@ struct backend {
 	struct cfg_addr  addr;            /* port 0; addr.text owned */
 	int              conns;           /* open HTTP connections to it (not sessions) */
 	uint64_t         connections;     /* total connections relayed */
-	uint64_t         bytes_up;        /* client -> VM, of ended connections */
-	uint64_t         bytes_down;      /* VM -> client, of ended connections */
+	/* client -> VM and back, of tcp sessions as the bytes move (atomic:
+	   relay threads add to them) */
+	uint64_t         bytes_up;
+	uint64_t         bytes_down;
 	void            *check[CFG_MAX_SERVICES]; /* owned by backends/check.c */
 
 	/*

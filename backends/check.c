@@ -27,6 +27,7 @@ struct check {
 	char                req[512];    /* http: the request sent */
 	int                 port;
 	SSL_CTX            *ssl;         /* TLS to the VM, or NULL (referenced) */
+	char                host[256];   /* the name its certificate must carry, or "" */
 	struct event_base  *base;
 	struct event       *timer;
 	struct bufferevent *bev;         /* probe in flight, or NULL */
@@ -149,7 +150,9 @@ probe_eventcb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (c->ssl != NULL && bufferevent_get_openssl_error(bev) != 0) {
 		char e[160];
-		ERR_error_string_n(bufferevent_get_openssl_error(bev), e, sizeof(e));
+
+		tls_conn_error(bufferevent_openssl_get_ssl(bev),
+		    bufferevent_get_openssl_error(bev), e, sizeof(e));
 		probe_done(c, false, e);
 		return;
 	}
@@ -168,7 +171,7 @@ probe_start(struct check *c)
 		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)c->port);
 	c->started_ms = pg_now_ms();
 	if (c->ssl != NULL) {
-		SSL *ssl = tls_client_new(c->ssl, c->b->addr.text);
+		SSL *ssl = tls_client_new(c->ssl, c->b->addr.text, c->host);
 		if (ssl != NULL && (c->bev = bufferevent_openssl_socket_new(c->base,
 		    -1, ssl, BUFFEREVENT_SSL_CONNECTING,
 		    BEV_OPT_CLOSE_ON_FREE)) == NULL)
@@ -247,6 +250,7 @@ chk_start(struct event_base *base, struct members *m, struct backend *b,
 		    cs->port);
 		if (ssl != NULL && SSL_CTX_up_ref(ssl) == 1)
 			c->ssl = ssl;
+		cfg_verify_host(cs, b->name, c->host, sizeof(c->host));
 	}
 	if ((c->timer = evtimer_new(base, check_timercb, c)) == NULL) {
 		free(c);

@@ -286,6 +286,10 @@ const struct cfg_setting cfg_settings[] = {
 	{ "services[].tls.min_version", CFG_T_ENUM, 0, 0, 0, "1.2",
 	  "oldest TLS version accepted from clients",
 	  .values = tls_version_values, .off = SVC(tls.min_version) },
+	{ "services[].tls.ciphers", CFG_T_STRING, 0, 1, 1024, NULL,
+	  "OpenSSL cipher list for TLS 1.2 (default: the system's OpenSSL policy,"
+	  " /etc/ssl/openssl.cnf)",
+	  .off = SVC(tls.ciphers) },
 	{ "services[].user_from", CFG_T_ENUM, 0, 0, 0, "none",
 	  "where a tcp service with tls learns the user: none, or sni (the"
 	  " TLS server name, <user><sni_suffix>)",
@@ -302,6 +306,10 @@ const struct cfg_setting cfg_settings[] = {
 	  "CA bundle (PEM) to verify backends with (default: the system store);"
 	  " only with backend_tls verify",
 	  .off = SVC(backend_ca) },
+	{ "services[].verify_name", CFG_T_STRING, 0, 1, 253, NULL,
+	  "DNS name the backends' certificates must carry, {backend} for the"
+	  " backend's name (default: their IP address); only with backend_tls verify",
+	  .off = SVC(verify_name) },
 
 	{ "services[].check", CFG_T_GROUP, 0, 0, 0, NULL,
 	  "active health check of this service on each backend",
@@ -756,6 +764,37 @@ const char *cfg_check_name(enum check_type t)
 		if (v->value == (int)t)
 			return v->name;
 	return "?";
+}
+
+size_t cfg_verify_host(const struct cfg_service *cs, const char *backend, char *buf,
+    size_t len)
+{
+	static const char ph[] = "{backend}";
+	size_t o = 0, bl = strlen(backend);
+
+	if (len == 0)
+		return 0;
+	buf[0] = '\0';
+	if (cs->verify_name == NULL)
+		return 0;
+	for (const char *p = cs->verify_name; *p != '\0';) {
+		if (strncmp(p, ph, sizeof(ph) - 1) == 0) {
+			if (o + bl >= len)
+				goto toolong;
+			memcpy(buf + o, backend, bl);
+			o += bl;
+			p += sizeof(ph) - 1;
+		} else {
+			if (o + 1 >= len)
+				goto toolong;
+			buf[o++] = *p++;
+		}
+	}
+	buf[o] = '\0';
+	return o;
+toolong:
+	buf[0] = '\0';
+	return 0;
 }
 
 const char *cfg_backend_tls_name(enum backend_tls b)
@@ -1664,6 +1703,28 @@ static void only_for(struct walk *w, const config_t *lc, size_t i, const char *k
 	    dot ? dot + 1 : key);
 }
 
+/* A DNS name with "{backend}" in it or not: LDH labels, no empty label. */
+static bool verify_name_valid(const char *s)
+{
+	static const char ph[] = "{backend}";
+	size_t label = 0;
+
+	for (const char *p = s; *p != '\0'; p++) {
+		if (strncmp(p, ph, sizeof(ph) - 1) == 0) {
+			p += sizeof(ph) - 2;
+			label++;
+		} else if (*p == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if (isalnum((unsigned char)*p) || *p == '-')
+			label++;
+		else
+			return false;
+	}
+	return label > 0;
+}
+
 /*
  * user_from "sni" needs a tcp service that terminates TLS and a suffix
  * that starts with a dot; sni_suffix is only for it.
@@ -1760,8 +1821,17 @@ static void resolve_service(struct walk *w, const config_t *lc, struct pg_config
 		}
 	}
 	if (svc->backend_tls != BTLS_VERIFY &&
-	    enum_as_written(btls, cfg_backend_tls_name(svc->backend_tls)))
+	    enum_as_written(btls, cfg_backend_tls_name(svc->backend_tls))) {
 		only_for(w, lc, i, "backend_ca", "backend_tls \"verify\"", "backend_tls = \"verify\"");
+		only_for(w, lc, i, "verify_name", "backend_tls \"verify\"", "backend_tls = \"verify\"");
+	}
+	if (svc->verify_name != NULL && !verify_name_valid(svc->verify_name)) {
+		struct loc l = loc_of(w, svc_find(lc, i, "verify_name"), NULL);
+
+		LERR(w, &l, "services[%zu].verify_name: \"%s\" is not a DNS name (expected"
+		    " letters, digits, - and . with {backend} for the VM's name, such as"
+		    " \"{backend}.pool.example.com\")", i, svc->verify_name);
+	}
 	if (svc->check.type != CHECK_HTTP) {
 		if (enum_as_written(type, cfg_check_name(svc->check.type))) {
 			only_for(w, lc, i, "check.path", "check type \"http\"", "type = \"http\"");

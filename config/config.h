@@ -56,6 +56,7 @@ struct cfg_tls {
 	char *cert;                         /* owned; NULL when not enabled */
 	char *key;                          /* owned; NULL when not enabled */
 	int   min_version;                  /* 12 or 13 (TLS 1.2, 1.3) */
+	char *ciphers;                      /* owned; NULL: the system's OpenSSL policy */
 };
 
 /*
@@ -103,6 +104,12 @@ struct cfg_service {
 	char            *sni_suffix;        /* owned; with user_from sni, else NULL */
 	enum backend_tls backend_tls;
 	char            *backend_ca;        /* owned, may be NULL: the system store */
+	/*
+	 * owned, may be NULL (then the VM's certificate must name its IP
+	 * address): the DNS name it must name instead, "{backend}" standing
+	 * for the VM's name (cfg_verify_host)
+	 */
+	char            *verify_name;
 	struct cfg_check check;
 	struct cfg_http  http;
 	struct cfg_queue queue;
@@ -311,6 +318,15 @@ const char *cfg_mode_name(enum svc_mode m);
 const char *cfg_check_name(enum check_type t);
 const char *cfg_user_from_name(enum user_from u);
 const char *cfg_backend_tls_name(enum backend_tls b);
+
+/*
+ * The DNS name the certificate of VM `backend` must carry for service cs:
+ * verify_name with each "{backend}" replaced, into buf (always
+ * terminated). Returns its length, or 0 (buf "") when verify_name is not
+ * set (the IP address is checked) or the name does not fit.
+ */
+size_t cfg_verify_host(const struct cfg_service *cs, const char *backend,
+    char *buf, size_t len);
 
 /*
  * The settings table (added by the config module).

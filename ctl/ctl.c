@@ -58,7 +58,8 @@ ctl_synopsis(FILE *out)
 {
 	fputs("usage: poolgatectl [--endpoint URL] [--token-file FILE] [--json] "
 	    "COMMAND\n"
-	    "  commands: status | sessions [VM] | drain VM | ready VM | maint VM |\n"
+	    "  commands: status | sessions [VM] | drain [--wait [--timeout T]] VM |\n"
+	    "            ready VM | maint VM |\n"
 	    "            add VM ADDRESS [--weight N] [--max-sessions N] | "
 	    "remove VM |\n"
 	    "            node drain | node ready | node status\n"
@@ -78,6 +79,9 @@ ctl_usage(FILE *out)
 "                      and health per service\n"
 "  sessions [VM]       SSH sessions and Jupyter users per VM, or of one VM\n"
 "  drain VM            no new sessions on VM; returning users still reach it\n"
+"  drain --wait [--timeout T] VM\n"
+"                      drain, then wait until VM has no session left (at most\n"
+"                      T: 30s, 5m, 1h; no limit by default)\n"
 "  ready VM            VM takes new sessions again (ends drain and maint)\n"
 "  maint VM            nothing new at all on VM\n"
 "  add VM ADDRESS [--weight N] [--max-sessions N]\n"
@@ -100,7 +104,9 @@ ctl_usage(FILE *out)
 "                      the configuration file. Only drain, ready, maint, add,\n"
 "                      remove, node drain and node ready read it\n"
 "  --json              print the daemon's JSON reply (status and sessions: the\n"
-"                      /status document; sessions VM: that VM's object)\n"
+"                      /status document; sessions VM and drain --wait: that\n"
+"                      VM's object); errors as {\"error\": ..., \"exit\": N}\n"
+"                      on stderr\n"
 "  --weight N          add: the VM's weight (default 1)\n"
 "  --max-sessions N    add: the VM's session cap (default 0, no cap)\n"
 "  -h, --help          print this help\n"
@@ -111,8 +117,9 @@ ctl_usage(FILE *out)
 "  endpoint = \"" CTL_ENDPOINT_DEFAULT "\";\n"
 "  token_file = \"/etc/poolgate/admin.token\";\n"
 "\n"
-"Exit status: 0 done; 1 failed (poolgate unreachable or refusing, a bad reply,\n"
-"a bad configuration or token file); 2 usage error.\n", out);
+"Exit status: 0 done; 1 failed (poolgate refusing, a bad reply, a bad\n"
+"configuration or token file); 2 usage error; 3 no such VM; 4 cannot reach\n"
+"poolgate; 5 drain --wait timed out with sessions left.\n", out);
 }
 
 bool
@@ -150,6 +157,35 @@ parse_count(const char *opt, const char *s, int *v, char *err, size_t errlen)
 }
 
 /*
+ * A duration for --timeout: whole seconds ("90"), or a number with ms, s,
+ * m or h ("500ms", "30s", "5m", "1h"), more than 0 and at most 30 days.
+ */
+static int
+parse_timeout(const char *s, uint64_t *ms, char *err, size_t errlen)
+{
+	static const struct { const char *unit; uint64_t ms; } units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+		{ "h", 3600000 },
+	};
+	uint64_t x = 0;
+	size_t i;
+
+	for (i = 0; s[i] >= '0' && s[i] <= '9' && i < 10; i++)
+		x = x * 10 + (uint64_t)(s[i] - '0');
+	for (size_t u = 0; i > 0 && u < sizeof(units) / sizeof(units[0]); u++)
+		if (strcmp(s + i, units[u].unit) == 0) {
+			x *= units[u].ms;
+			if (x == 0 || x > 30ull * 86400000)
+				break;
+			*ms = x;
+			return 0;
+		}
+	seterr(err, errlen, "--timeout: expected a duration such as 30s, 5m or "
+	    "1h, got \"%.64s\"", s);
+	return -1;
+}
+
+/*
  * Option `name` with a value, as "--name VALUE" or "--name=VALUE" at
  * argv[*i]. Returns 1 and the value when it is this option, 0 when it is
  * not, -1 when its value is missing.
@@ -182,6 +218,7 @@ ctl_parse_args(int argc, char **argv, struct ctl_args *a, char *err,
     size_t errlen)
 {
 	const char *pos[POS_MAX + 1], *weight = NULL, *maxs = NULL, *v;
+	const char *timeout = NULL;
 	bool help = false, version = false, only_pos = false;
 	int npos = 0, rc;
 	size_t c;
@@ -190,6 +227,10 @@ ctl_parse_args(int argc, char **argv, struct ctl_args *a, char *err,
 	a->weight = a->max_sessions = -1;
 	if (errlen > 0)
 		err[0] = '\0';
+	/* known before any error, so that the error itself can be JSON */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--json") == 0)
+			a->json = true;
 	for (int i = 1; i < argc; i++) {
 		const char *s = argv[i];
 
@@ -213,6 +254,17 @@ ctl_parse_args(int argc, char **argv, struct ctl_args *a, char *err,
 		}
 		if (strcmp(s, "--json") == 0) {
 			a->json = true;
+			continue;
+		}
+		if (strcmp(s, "--wait") == 0) {
+			a->wait = true;
+			continue;
+		}
+		if ((rc = opt_value(argc, argv, &i, "--timeout", &v, err,
+		    errlen)) != 0) {
+			if (rc < 0)
+				return -1;
+			timeout = v;
 			continue;
 		}
 		if ((rc = opt_value(argc, argv, &i, "--endpoint", &v, err,
@@ -303,6 +355,17 @@ ctl_parse_args(int argc, char **argv, struct ctl_args *a, char *err,
 		    weight != NULL ? "--weight" : "--max-sessions");
 		return -1;
 	}
+	if (a->wait && a->cmd != CTL_DRAIN) {
+		seterr(err, errlen, "--wait is only for drain");
+		return -1;
+	}
+	if (timeout != NULL && !a->wait) {
+		seterr(err, errlen, "--timeout is only for drain --wait");
+		return -1;
+	}
+	if (timeout != NULL && parse_timeout(timeout, &a->timeout_ms, err,
+	    errlen) != 0)
+		return -1;
 	if (weight != NULL && parse_count("--weight", weight, &a->weight, err,
 	    errlen) != 0)
 		return -1;
@@ -1061,5 +1124,43 @@ ctl_print_node(FILE *out, const struct json_node *node, char *err,
 		    (long long)ps, (long long)ago);
 	}
 	fprintf(out, "hook runner: %s\n", runner != NULL ? runner : "none");
+	return 0;
+}
+
+void
+ctl_error_json(const char *msg, int code, char *buf, size_t len)
+{
+	char cut[CTL_ERR_MAX];
+	size_t o = 0, n;
+
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	/* a prefix that fits even when every byte becomes \uXXXX */
+	n = len > 40 ? (len - 40) / 6 : 0;
+	if (n >= sizeof(cut))
+		n = sizeof(cut) - 1;
+	n = strnlen(msg, n);
+	memcpy(cut, msg, n);
+	cut[n] = '\0';
+	app(buf, len, &o, "{\"error\":");
+	json_escaped(buf, len, &o, cut);
+	app(buf, len, &o, ",\"exit\":%d}\n", code);
+}
+
+int
+ctl_vm_sessions(const struct json_node *status, const char *vm, int64_t *n,
+    char *err, size_t errlen)
+{
+	const struct json_node *bs, *b;
+
+	if ((bs = backends_of(status, "/status", err, errlen)) == NULL)
+		return -1;
+	if ((b = find_named(bs, vm)) == NULL)
+		return 1;
+	if (!json_get_int(b, "sessions", n)) {
+		seterr(err, errlen, "/status: VM %.64s has no \"sessions\" number", vm);
+		return -1;
+	}
 	return 0;
 }

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "lib/json.h"
@@ -26,10 +27,16 @@
 #define CTL_CELL_MAX      4096    /* bytes shown of one table cell */
 #define CTL_ERR_MAX       512
 
-/* Exit statuses. */
+/* Exit statuses: a script tells "no such VM" from "poolgate is not there". */
 #define CTL_EXIT_OK       0
-#define CTL_EXIT_FAIL     1       /* unreachable, refused, bad file, ... */
+#define CTL_EXIT_FAIL     1       /* refused, a bad reply, a bad file, ... */
 #define CTL_EXIT_USAGE    2
+#define CTL_EXIT_NOVM     3       /* the VM named is not in the pool */
+#define CTL_EXIT_UNREACHABLE 4    /* no reply from poolgate at the endpoint */
+#define CTL_EXIT_TIMEOUT  5       /* drain --wait: sessions left at --timeout */
+
+/* How often drain --wait asks /status again. */
+#define CTL_WAIT_POLL_MS  200
 
 enum ctl_cmd {
 	CTL_NONE = 0,
@@ -57,12 +64,16 @@ struct ctl_args {
 	const char   *address;      /* add */
 	int           weight;       /* add --weight; -1 when not given */
 	int           max_sessions; /* add --max-sessions; -1 when not given */
+	bool          wait;         /* drain --wait */
+	uint64_t      timeout_ms;   /* drain --wait --timeout; 0 = no limit */
 };
 
 /*
  * Parse argv[1..argc). Options may stand before or after the command; "--"
  * ends them. Returns 0, or -1 with a one-line message in err (a usage error:
  * exit CTL_EXIT_USAGE). -h/--help and --version win over everything else.
+ * a->json is set even on an error when --json was given, so that the error
+ * can be printed as JSON.
  */
 int  ctl_parse_args(int argc, char **argv, struct ctl_args *a, char *err,
     size_t errlen);
@@ -196,6 +207,19 @@ void ctl_print_result(FILE *out, const struct ctl_args *a, int code,
  */
 void ctl_refusal_text(int code, const char *body, size_t len, char *buf,
     size_t buflen);
+
+/*
+ * An error for --json: {"error":"msg","exit":code} and a newline into buf
+ * (always terminated; msg cut to fit).
+ */
+void ctl_error_json(const char *msg, int code, char *buf, size_t len);
+
+/*
+ * The sessions of vm in a /status document: 0 and *n, 1 when vm is not in
+ * the pool (any more), -1 with a message when the document lacks them.
+ */
+int  ctl_vm_sessions(const struct json_node *status, const char *vm,
+    int64_t *n, char *err, size_t errlen);
 
 /* The request body of `add`: {"address":"..","weight":N,"max_sessions":N}. */
 void ctl_add_body(const struct ctl_args *a, char *buf, size_t len);

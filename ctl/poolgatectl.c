@@ -2,6 +2,7 @@
  * poolgatectl.c -- the command-line client of poolgate's admin endpoint.
  *
  *   poolgatectl [--endpoint URL] [--token-file FILE] [--json] COMMAND
+ *   poolgatectl drain --wait [--timeout T] VM
  *
  * Read-only commands (status, sessions) never read the token file, so any
  * user who can reach the endpoint can run them; the others send the token
@@ -9,11 +10,17 @@
  * endpoint listens on a local address (see adminapi.h). The parts without
  * I/O are in ctl.c, the HTTP client in ctlhttp.c; replies are read with
  * the daemon's own JSON reader (lib/json.h).
+ *
+ * Every failure goes through fail(): one line on stderr, as text or (with
+ * --json) as {"error": ..., "exit": N}, and its own exit status (ctl.h).
  */
+#include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl/ctl.h"
 #include "ctl/ctlhttp.h"
@@ -44,41 +51,73 @@ cmd_name(enum ctl_cmd c)
 	}
 }
 
+static int
+fail(const struct ctl_args *a, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Report a failure (see above); returns code, the exit status. */
+static int
+fail(const struct ctl_args *a, int code, const char *fmt, ...)
+{
+	char msg[CTL_ERR_MAX + 256], js[6 * sizeof(msg) + 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (a != NULL && a->json) {
+		ctl_error_json(msg, code, js, sizeof(js));
+		fputs(js, stderr);
+	} else
+		fprintf(stderr, "poolgatectl: %s\n", msg);
+	return code;
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /*
- * GET path and parse the reply as JSON. Returns the document, or NULL with
- * the message printed. *raw (may be NULL) gets the reply to print verbatim.
+ * GET path and parse the reply as JSON into *doc. Returns CTL_EXIT_OK, or
+ * the exit status with the failure reported. *raw (may be NULL) gets the
+ * reply to print verbatim.
  */
-static struct json_doc *
-get_json(const struct ctl_endpoint *ep, const char *path,
-    struct ctlh_reply *raw)
+static int
+get_json(const struct ctl_args *a, const struct ctl_endpoint *ep,
+    const char *path, struct json_doc **doc, struct ctlh_reply *raw)
 {
 	struct ctlh_reply r;
-	struct json_doc *d = NULL;
 	char err[CTL_ERR_MAX];
+	int rc;
 
+	*doc = NULL;
 	if (ctlh_request(ep, CTLH_GET, path, NULL, NULL, &r, err,
-	    sizeof(err)) != 0) {
-		fprintf(stderr, "poolgatectl: %s\n", err);
-		return NULL;
-	}
+	    sizeof(err)) != 0)
+		return fail(a, CTL_EXIT_UNREACHABLE, "%s", err);
 	if (r.code != 200) {
 		ctl_refusal_text(r.code, r.body, r.len, err, sizeof(err));
-		fprintf(stderr, "poolgatectl: poolgate at %s refused GET %s: %s\n",
+		rc = fail(a, CTL_EXIT_FAIL, "poolgate at %s refused GET %s: %s",
 		    ep->url, path, err);
 		goto out;
 	}
-	if ((d = json_parse(r.body, r.len, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "poolgatectl: GET %s from %s: the reply is not JSON: "
-		    "%s\n", path, ep->url, err);
+	if ((*doc = json_parse(r.body, r.len, err, sizeof(err))) == NULL) {
+		rc = fail(a, CTL_EXIT_FAIL, "GET %s from %s: the reply is not "
+		    "JSON: %s", path, ep->url, err);
 		goto out;
 	}
+	rc = CTL_EXIT_OK;
 	if (raw != NULL) {
 		*raw = r;
-		return d;  /* r.body: transferred to *raw */
+		return rc;  /* r.body: transferred to *raw */
 	}
 out:
 	ctlh_reply_free(&r);
-	return d;
+	return rc;
 }
 
 static int
@@ -87,24 +126,20 @@ cmd_status(const struct ctl_endpoint *ep, const struct ctl_args *a)
 	struct json_doc *st = NULL, *api = NULL;
 	struct ctlh_reply raw = { 0, NULL, 0 };
 	char err[CTL_ERR_MAX];
-	int rc = CTL_EXIT_FAIL;
+	int rc;
 
-	if ((st = get_json(ep, "/status", &raw)) == NULL)
+	if ((rc = get_json(a, ep, "/status", &st, &raw)) != CTL_EXIT_OK)
 		goto out;
 	if (a->json) {
 		fwrite(raw.body, 1, raw.len, stdout);
-		rc = CTL_EXIT_OK;
 		goto out;
 	}
 	/* /status has no load; the API's view of each VM has */
-	if ((api = get_json(ep, API_BACKENDS, NULL)) == NULL)
+	if ((rc = get_json(a, ep, API_BACKENDS, &api, NULL)) != CTL_EXIT_OK)
 		goto out;
 	if (ctl_print_status(stdout, json_root(st), json_root(api), err,
-	    sizeof(err)) != 0) {
-		fprintf(stderr, "poolgatectl: %s\n", err);
-		goto out;
-	}
-	rc = CTL_EXIT_OK;
+	    sizeof(err)) != 0)
+		rc = fail(a, CTL_EXIT_FAIL, "%s", err);
 out:
 	ctlh_reply_free(&raw);
 	json_free(st);
@@ -118,34 +153,30 @@ cmd_sessions(const struct ctl_endpoint *ep, const struct ctl_args *a)
 	struct ctlh_reply raw = { 0, NULL, 0 };
 	struct json_doc *st;
 	char err[CTL_ERR_MAX];
-	int rc = CTL_EXIT_FAIL, k;
+	int rc, k;
 
-	if ((st = get_json(ep, "/status", &raw)) == NULL)
-		return CTL_EXIT_FAIL;
+	if ((rc = get_json(a, ep, "/status", &st, &raw)) != CTL_EXIT_OK)
+		return rc;
 	if (a->json) {
 		const struct json_node *b;
 
-		if (a->vm == NULL) {
+		if (a->vm == NULL)
 			fwrite(raw.body, 1, raw.len, stdout);
-			rc = CTL_EXIT_OK;
-		} else if ((b = ctl_status_backend(json_root(st), a->vm)) != NULL) {
+		else if ((b = ctl_status_backend(json_root(st), a->vm)) != NULL) {
 			/* that VM's object, byte for byte as the daemon wrote it */
 			fwrite(raw.body + b->pos, 1, b->end - b->pos, stdout);
 			fputc('\n', stdout);
-			rc = CTL_EXIT_OK;
 		} else
-			fprintf(stderr, "poolgatectl: no VM named %s in the pool at %s\n",
+			rc = fail(a, CTL_EXIT_NOVM, "no VM named %s in the pool at %s",
 			    a->vm, ep->url);
 		goto out;
 	}
 	k = ctl_print_sessions(stdout, json_root(st), a->vm, err, sizeof(err));
 	if (k == 1)
-		fprintf(stderr, "poolgatectl: no VM named %s in the pool at %s\n",
+		rc = fail(a, CTL_EXIT_NOVM, "no VM named %s in the pool at %s",
 		    a->vm, ep->url);
 	else if (k != 0)
-		fprintf(stderr, "poolgatectl: %s\n", err);
-	else
-		rc = CTL_EXIT_OK;
+		rc = fail(a, CTL_EXIT_FAIL, "%s", err);
 out:
 	ctlh_reply_free(&raw);
 	json_free(st);
@@ -165,10 +196,8 @@ print_node_reply(const struct ctl_args *a, const char *body, size_t len)
 		return CTL_EXIT_OK;
 	}
 	if ((d = json_parse(body, len, err, sizeof(err))) == NULL ||
-	    ctl_print_node(stdout, json_root(d), err, sizeof(err)) != 0) {
-		fprintf(stderr, "poolgatectl: %s\n", err);
-		rc = CTL_EXIT_FAIL;
-	}
+	    ctl_print_node(stdout, json_root(d), err, sizeof(err)) != 0)
+		rc = fail(a, CTL_EXIT_FAIL, "%s", err);
 	json_free(d);
 	return rc;
 }
@@ -177,13 +206,63 @@ static int
 cmd_node_status(const struct ctl_endpoint *ep, const struct ctl_args *a)
 {
 	struct ctlh_reply raw = { 0, NULL, 0 };
-	struct json_doc *d;
-	int rc = CTL_EXIT_FAIL;
+	struct json_doc *d = NULL;
+	int rc;
 
-	if ((d = get_json(ep, API_NODE, &raw)) != NULL)
+	if ((rc = get_json(a, ep, API_NODE, &d, &raw)) == CTL_EXIT_OK)
 		rc = print_node_reply(a, raw.body, raw.len);
 	json_free(d);
 	ctlh_reply_free(&raw);
+	return rc;
+}
+
+/*
+ * drain --wait: ask /status every CTL_WAIT_POLL_MS until the VM has no
+ * session (or is gone: removed and forgotten), at most a->timeout_ms.
+ */
+static int
+wait_drained(const struct ctl_endpoint *ep, const struct ctl_args *a)
+{
+	uint64_t start = mono_ms();
+	struct timespec pause = { 0, CTL_WAIT_POLL_MS * 1000000L };
+	struct ctlh_reply raw = { 0, NULL, 0 };
+	struct json_doc *st = NULL;
+	const struct json_node *b;
+	char err[CTL_ERR_MAX];
+	int64_t n = -1;
+	int rc, k;
+
+	for (;;) {
+		if ((rc = get_json(a, ep, "/status", &st, &raw)) != CTL_EXIT_OK)
+			return rc;
+		k = ctl_vm_sessions(json_root(st), a->vm, &n, err, sizeof(err));
+		if (k < 0) {
+			rc = fail(a, CTL_EXIT_FAIL, "%s", err);
+			break;
+		}
+		if (k == 1 || n == 0) {
+			if (!a->json)
+				printf("%s: no session left\n", a->vm);
+			else if ((b = ctl_status_backend(json_root(st), a->vm)) != NULL) {
+				fwrite(raw.body + b->pos, 1, b->end - b->pos, stdout);
+				fputc('\n', stdout);
+			} else
+				printf("{\"name\":\"%s\",\"sessions\":0}\n", a->vm);
+			break;
+		}
+		if (a->timeout_ms > 0 && mono_ms() - start >= a->timeout_ms) {
+			rc = fail(a, CTL_EXIT_TIMEOUT, "%s: %" PRId64 " session%s left "
+			    "after %.1f s (--timeout)", a->vm, n, n == 1 ? "" : "s",
+			    (double)(mono_ms() - start) / 1000.0);
+			break;
+		}
+		ctlh_reply_free(&raw);
+		json_free(st);
+		st = NULL;
+		nanosleep(&pause, NULL);
+	}
+	ctlh_reply_free(&raw);
+	json_free(st);
 	return rc;
 }
 
@@ -225,15 +304,16 @@ cmd_change(const struct ctl_endpoint *ep, const struct ctl_args *a,
 	default:
 		return CTL_EXIT_FAIL;
 	}
-	if (ctlh_request(ep, m, path, token, json, &r, err, sizeof(err)) != 0) {
-		fprintf(stderr, "poolgatectl: %s\n", err);
-		return CTL_EXIT_FAIL;
-	}
+	if (ctlh_request(ep, m, path, token, json, &r, err, sizeof(err)) != 0)
+		return fail(a, CTL_EXIT_UNREACHABLE, "%s", err);
 	if (r.code < 200 || r.code > 299) {
+		/* the API answers 404 only for a VM it does not know */
+		int code = r.code == 404 && a->vm != NULL ? CTL_EXIT_NOVM :
+		    CTL_EXIT_FAIL;
+
 		ctl_refusal_text(r.code, r.body, r.len, err, sizeof(err));
-		fprintf(stderr, "poolgatectl: poolgate refused: %s\n", err);
 		ctlh_reply_free(&r);
-		return CTL_EXIT_FAIL;
+		return fail(a, code, "poolgate refused: %s", err);
 	}
 	if (a->cmd == CTL_NODE_DRAIN || a->cmd == CTL_NODE_READY) {
 		int prc = print_node_reply(a, r.body, r.len);
@@ -241,14 +321,18 @@ cmd_change(const struct ctl_endpoint *ep, const struct ctl_args *a,
 		ctlh_reply_free(&r);
 		return prc;
 	}
-	if (a->json)
+	if (a->json && !a->wait)
 		fwrite(r.body, 1, r.len, stdout);
-	else {
+	else if (!a->json) {
 		d = json_parse(r.body, r.len, err, sizeof(err));
 		ctl_print_result(stdout, a, r.code, d != NULL ? json_root(d) : NULL);
 		json_free(d);
 	}
 	ctlh_reply_free(&r);
+	if (a->wait) {
+		fflush(stdout);   /* the drain line before the wait */
+		return wait_drained(ep, a);
+	}
 	return CTL_EXIT_OK;
 }
 
@@ -266,8 +350,9 @@ main(int argc, char **argv)
 	/* a daemon that closes early must not kill us in the middle of a write */
 	signal(SIGPIPE, SIG_IGN);
 	if (ctl_parse_args(argc, argv, &a, err, sizeof(err)) != 0) {
-		fprintf(stderr, "poolgatectl: %s\n", err);
-		ctl_synopsis(stderr);
+		fail(&a, CTL_EXIT_USAGE, "%s", err);
+		if (!a.json)
+			ctl_synopsis(stderr);
 		return CTL_EXIT_USAGE;
 	}
 	if (a.cmd == CTL_HELP) {
@@ -283,15 +368,14 @@ main(int argc, char **argv)
 	missing_ok = conf_path == NULL || conf_path[0] == '\0';
 	if (missing_ok)
 		conf_path = CTL_CONF_DEFAULT;
-	if (ctl_load_conf(conf_path, missing_ok, &conf, err, sizeof(err)) != 0) {
-		fprintf(stderr, "poolgatectl: %s\n", err);
-		return CTL_EXIT_FAIL;
-	}
+	if (ctl_load_conf(conf_path, missing_ok, &conf, err, sizeof(err)) != 0)
+		return fail(&a, CTL_EXIT_FAIL, "%s", err);
 	endpoint = a.endpoint != NULL ? a.endpoint :
 	    conf.endpoint[0] != '\0' ? conf.endpoint : CTL_ENDPOINT_DEFAULT;
 	if (ctl_parse_endpoint(endpoint, &ep, err, sizeof(err)) != 0) {
-		fprintf(stderr, "poolgatectl: --endpoint %s\n", err);
-		ctl_synopsis(stderr);
+		fail(&a, CTL_EXIT_USAGE, "--endpoint %s", err);
+		if (!a.json)
+			ctl_synopsis(stderr);
 		return CTL_EXIT_USAGE;
 	}
 	if (!ctl_cmd_mutates(a.cmd)) {
@@ -302,17 +386,13 @@ main(int argc, char **argv)
 	}
 	token_file = a.token_file != NULL ? a.token_file :
 	    conf.token_file[0] != '\0' ? conf.token_file : NULL;
-	if (token_file == NULL) {
-		fprintf(stderr, "poolgatectl: %s needs the admin token: give "
-		    "--token-file FILE, or set token_file in %s\n", cmd_name(a.cmd),
+	if (token_file == NULL)
+		return fail(&a, CTL_EXIT_FAIL, "%s needs the admin token: give "
+		    "--token-file FILE, or set token_file in %s", cmd_name(a.cmd),
 		    conf_path);
-		return CTL_EXIT_FAIL;
-	}
 	if (ctl_read_token(token_file, token, sizeof(token), err,
-	    sizeof(err)) != 0) {
-		fprintf(stderr, "poolgatectl: %s\n", err);
-		return CTL_EXIT_FAIL;
-	}
+	    sizeof(err)) != 0)
+		return fail(&a, CTL_EXIT_FAIL, "%s", err);
 	rc = cmd_change(&ep, &a, token);
 	explicit_bzero(token, sizeof(token));
 out:

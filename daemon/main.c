@@ -1,6 +1,7 @@
 /*
  * main.c -- command line: run, check a configuration, print the version.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,9 @@
 
 #include "config/config.h"
 #include "lib/log.h"
+#include "daemon/notify.h"
+#include "daemon/preflight.h"
+#include "daemon/sockact.h"
 #include "daemon/server.h"
 
 /* libevent's own messages (evdns nameserver failures...) into our log. */
@@ -28,22 +32,40 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: poolgate [-d] -c FILE     run in the foreground, log to stderr\n"
 	    "       poolgate -t -c FILE       check FILE and exit (0 valid, 1 not)\n"
-	    "       poolgate -V               print the version\n");
+	    "       poolgate -V               print the version\n"
+	    "\n"
+	    "  -c, --config FILE   the configuration file (poolgate.conf(5))\n"
+	    "  -d, --debug         log at level debug, whatever the file says\n"
+	    "  -t, --test          check FILE as a start would (certificates and\n"
+	    "                      keys, the token file, hooks, state_dir) and exit\n"
+	    "  -V, --version       print the version and exit\n"
+	    "  -h, --help          print this help and exit\n"
+	    "\n"
+	    "Signals: HUP reloads the file, TERM stops accepting and lets sessions\n"
+	    "end (shutdown_grace). See poolgate(8).\n");
 }
 
-/* -t: print every error, or a summary; the exit status says which. */
+/*
+ * -t: print every error, or a summary; the exit status says which. A file
+ * that loads is then checked as a start would (preflight.h).
+ */
 static int
 check_only(const char *path)
 {
 	struct cfg_errors errs = { 0 };
 	struct pg_config *cfg = NULL;
 	char summary[512];
+	size_t n;
 	int rc = 1;
 
 	if (cfg_load(path, &cfg, &errs) == -1) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msg[i]);
 		fprintf(stderr, "%s: %zu error(s)\n", path, errs.n);
+		goto out;
+	}
+	if ((n = pf_check(cfg, stderr)) > 0) {
+		fprintf(stderr, "%s: %zu error(s)\n", path, n);
 		goto out;
 	}
 	cfg_summary(cfg, summary, sizeof(summary));
@@ -62,9 +84,19 @@ main(int argc, char **argv)
 	struct event_base *base = NULL;
 	const char *path = NULL;
 	bool test = false;
+	size_t npassed;
 	int ch, rc = 1;
 
-	while ((ch = getopt(argc, argv, "c:dtVh")) != -1) {
+	static const struct option longopts[] = {
+		{ "config",  required_argument, NULL, 'c' },
+		{ "debug",   no_argument,       NULL, 'd' },
+		{ "test",    no_argument,       NULL, 't' },
+		{ "version", no_argument,       NULL, 'V' },
+		{ "help",    no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((ch = getopt_long(argc, argv, "c:dtVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -94,6 +126,9 @@ main(int argc, char **argv)
 		return check_only(path);
 
 	event_set_log_callback(libevent_log);
+	if ((npassed = sa_init()) > 0)
+		log_info("socket activation: %zu listening socket(s) from systemd",
+		    npassed);
 	if ((base = event_base_new()) == NULL) {
 		log_err("cannot create the event loop");
 		return 1;
@@ -102,11 +137,20 @@ main(int argc, char **argv)
 		log_err("not starting: fix the errors above");
 		goto out;
 	}
+	if (sa_left() > 0)
+		log_warn("socket activation: %zu socket(s) from systemd match no "
+		    "service's listen address; kept for a reload that names them",
+		    sa_left());
 	log_info("poolgate %s running (pid %d)", POOLGATE_VERSION, (int)getpid());
+	if (notify_start(&srv) == -1) {
+		log_err("out of memory");
+		goto out;
+	}
 	event_base_dispatch(base);
 	log_info("stopped");
 	rc = 0;
 out:
+	notify_free();
 	srv_free(&srv);
 	event_base_free(base);
 	return rc;

@@ -38,7 +38,10 @@
 #include <openssl/rand.h>
 #include "admin/admin.h"
 #include "admin/adminapi.h"
+#include "admin/history.h"
 #include "lib/log.h"
+#include "daemon/notify.h"
+#include "daemon/sockact.h"
 #include "daemon/server.h"
 #include "proxy/session.h"
 #include "proxy/tlsconn.h"
@@ -226,20 +229,23 @@ listener_bind(struct pg_server *srv, const struct cfg_addr *addr)
 	struct listener *l = NULL;
 	int fd = -1, one = 1;
 
-	fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1)
+	/* a socket systemd opened for this address (sockact.h), else ours */
+	if ((fd = sa_take(&addr->ss)) != -1)
+		log_info("listen %s: the socket systemd passed", addr->text);
+	else if ((fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
 		goto fail;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+	else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
 		goto fail;
 	/* "[::]:22" and "0.0.0.0:22" may both be configured: keep them apart. */
-	if (addr->ss.ss_family == AF_INET6 &&
+	else if (addr->ss.ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
 		goto fail;
 	/* a standby behind keepalived listens on the address it may get */
-	if (srv->cfg_freebind &&
+	else if (srv->cfg_freebind &&
 	    setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) == -1)
 		goto fail;
-	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) == -1 ||
+	else if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) == -1 ||
 	    listen(fd, LISTEN_BACKLOG) == -1)
 		goto fail;
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
@@ -661,6 +667,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	mbr_reap(&srv->mbr);
 	hooks_update(srv);
 	state_save(srv, false, false);
+	hist_tick(&srv->adm.history, &srv->mbr.pool, now);
 }
 
 /* ---- configuration: first load and reload -------------------------------- */
@@ -761,7 +768,8 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 		const struct cfg_service *cs = &ncfg->services[i];
 
 		if (cs->tls.enabled && (nserver[i] = tls_server_ctx(cs->tls.cert,
-		    cs->tls.key, cs->tls.min_version, err, sizeof(err))) == NULL) {
+		    cs->tls.key, cs->tls.min_version, cs->tls.ciphers, err,
+		    sizeof(err))) == NULL) {
 			log_err("service %s: tls: %s", cs->name, err);
 			snprintf(srv->apply_why, sizeof(srv->apply_why), "%s: "
 			    "service %s: tls: %.300s", ncfg->path, cs->name, err);
@@ -974,6 +982,7 @@ out:
 		    "configuration stays: %s", srv->adm.reload_error);
 	} else {
 		srv->adm.reloads++;
+		srv->adm.reload_ok_wall_ms = pg_wall_ms();
 		srv->adm.reload_error[0] = '\0';
 	}
 	cfg_free(ncfg);
@@ -1004,6 +1013,7 @@ srv_stop(struct pg_server *srv)
 	if (srv->px.stopping)
 		return;
 	srv->px.stopping = true;
+	notify_stopping(srv);
 	/* No membership changes while stopping. */
 	disc_free(srv->disc);
 	srv->disc = NULL;
@@ -1038,8 +1048,10 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	struct pg_server *srv = arg;
 
 	if (sig == SIGHUP) {
-		if (!srv->px.stopping)
-			srv_reload(srv);
+		if (!srv->px.stopping) {
+			notify_reloading();
+			notify_reloaded(srv, srv_reload(srv) == 0);
+		}
 		return;
 	}
 	if (srv->px.stopping) {
@@ -1245,6 +1257,7 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 	srv->adm.client_of = px_client_of;
 	srv->adm.foreach_live = px_foreach_live;
 	srv->adm.started_ms = pg_now_ms();
+	srv->adm.reload_ok_wall_ms = pg_wall_ms();
 	if (mbr_init(&srv->mbr, AFF_MAX_ENTRIES, US_MAX_USERS, 600000,
 	    &srv->sink) == -1) {
 		log_err("out of memory");
@@ -1365,5 +1378,6 @@ srv_free(struct pg_server *srv)
 	pipe_pool_free(srv->px.pipes);
 	cfg_free(srv->cfg);
 	free(srv->cfg_path);
+	hist_free(srv->adm.history);
 	statuspage_free(&srv->adm);   /* last: anything above may record an event */
 }

@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/json.h"
 #include "lib/log.h"
@@ -17,6 +19,8 @@
 static enum pg_log_level log_level = PG_LOG_INFO;
 static bool log_level_forced;   /* -d on the command line beats the file */
 static bool log_syslog, log_json;
+/* stderr is the journal: 0 not yet known, 1 no, 2 yes (see to_journal). */
+static int log_journal;
 
 static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
 static const char *const level_json[] = { "error", "warn", "info", "debug" };
@@ -45,6 +49,36 @@ pg_log_configure(bool to_syslog, int facility, bool json)
 		closelog();
 	log_syslog = to_syslog;
 	log_json = json;
+	__atomic_store_n(&log_journal, 0, __ATOMIC_RELAXED);
+}
+
+/*
+ * systemd connects stderr to the journal and says so in JOURNAL_STREAM
+ * ("DEVICE:INODE" of that stream). Only when fd 2 is still that stream:
+ * a child of a service inherits the variable with stderr sent elsewhere.
+ * Worked out once; threads that race here compute the same answer.
+ */
+static bool
+to_journal(void)
+{
+	int j = __atomic_load_n(&log_journal, __ATOMIC_RELAXED);
+	const char *js;
+	unsigned long long dev, ino;
+	struct stat st;
+	char tail;
+
+	if (j == 0) {
+		js = getenv("JOURNAL_STREAM");
+		j = 1;
+		if (js != NULL &&
+		    sscanf(js, "%llu:%llu%c", &dev, &ino, &tail) == 2 &&
+		    fstat(STDERR_FILENO, &st) == 0 &&
+		    (unsigned long long)st.st_dev == dev &&
+		    (unsigned long long)st.st_ino == ino)
+			j = 2;
+		__atomic_store_n(&log_journal, j, __ATOMIC_RELAXED);
+	}
+	return j == 2;
 }
 
 uint64_t
@@ -126,6 +160,13 @@ line_start(enum pg_log_level level, char *buf, size_t cap)
 		    stamp, level_json[level]);
 	if (log_syslog)   /* syslog stamps lines itself */
 		return (size_t)snprintf(buf, cap, "%s ", level_names[level]);
+	/*
+	 * The journal stamps lines too, and reads a leading "<N>" as the
+	 * line's syslog priority (sd-daemon(3)), so `journalctl -p err` works.
+	 */
+	if (to_journal())
+		return (size_t)snprintf(buf, cap, "<%d>%s ", level_prio[level],
+		    level_names[level]);
 	return (size_t)snprintf(buf, cap, "%s %s ", stamp, level_names[level]);
 }
 

@@ -6,6 +6,11 @@
  * written with pg_log_event() as "event key=value ...", and in JSON format
  * as one object per line: {"time":..,"level":..,"event":..,"key":"value"}.
  * Plain messages become {"time":..,"level":..,"msg":..} in JSON.
+ *
+ * When stderr is the systemd journal (JOURNAL_STREAM names fd 2), text
+ * lines start with the syslog priority instead of a timestamp:
+ * "<3>ERROR message" -- the journal keeps the priority and its own time.
+ * Syslog and JSON output are the same either way.
  */
 #ifndef POOLGATE_LOG_H
 #define POOLGATE_LOG_H
@@ -23,7 +28,8 @@ void pg_log_force_level(enum pg_log_level level);
 
 /*
  * Where and how lines go: syslog (with facility, e.g. LOG_DAEMON) or
- * stderr; JSON or text. Default stderr, text.
+ * stderr; JSON or text. Default stderr, text. Also looks again whether
+ * stderr is the journal (JOURNAL_STREAM), as on the first line logged.
  */
 void pg_log_configure(bool to_syslog, int facility, bool json);
 

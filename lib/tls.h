@@ -15,12 +15,14 @@
 
 /*
  * A server context with the certificate chain and key of the files given,
- * TLS >= min_version (12 or 13), modern ciphers only, ALPN "http/1.1".
+ * TLS >= min_version (12 or 13), ALPN "http/1.1". The TLS 1.2 cipher list
+ * is ciphers (OpenSSL syntax), or when NULL the system's OpenSSL policy.
  * Returns a new context (caller frees with SSL_CTX_free) or NULL with the
- * reason in err.
+ * reason in err ("key ... does not match certificate ..." for a key of
+ * another certificate).
  */
 SSL_CTX *tls_server_ctx(const char *cert, const char *key, int min_version,
-    char *err, size_t errlen);
+    const char *ciphers, char *err, size_t errlen);
 
 /*
  * A client context for connections to VMs. verify: check the VM's
@@ -31,11 +33,21 @@ SSL_CTX *tls_server_ctx(const char *cert, const char *key, int min_version,
 SSL_CTX *tls_client_ctx(int verify, const char *ca, char *err, size_t errlen);
 
 /*
- * A new SSL for one connection to the VM at ip_text from ctx; with
- * verification on, the VM's certificate must name that IP address.
- * Returns NULL on failure.
+ * A new SSL for one connection to the VM at ip_text from ctx. host (may be
+ * NULL or "") is the DNS name to ask for (SNI) and, with verification on,
+ * the name the VM's certificate must carry; without one the certificate
+ * must name the IP address ip_text. Returns NULL on failure.
  */
-SSL *tls_client_new(SSL_CTX *ctx, const char *ip_text);
+SSL *tls_client_new(SSL_CTX *ctx, const char *ip_text, const char *host);
+
+/*
+ * Why a TLS connection to a VM failed, for log lines and /status: the
+ * certificate's verification error when there is one ("certificate verify
+ * failed: hostname mismatch"), else OpenSSL's error e as text. ssl may be
+ * NULL. Returns buf.
+ */
+const char *tls_conn_error(const SSL *ssl, unsigned long e, char *buf,
+    size_t len);
 
 /* The most recent OpenSSL error as text (for log lines). */
 const char *tls_error(char *buf, size_t len);

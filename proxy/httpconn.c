@@ -121,6 +121,8 @@ struct hconn {
 	int                 port;           /* client port */
 	unsigned            nreq;
 	uint64_t            bytes_up, bytes_down;
+	uint64_t            live_up, live_down; /* of those, counted as they moved (tunnel) */
+	uint64_t            connect_ms;     /* start of the current connect to the VM */
 	const char         *end_why;        /* for the log line */
 	char                last_user[HU_NAME_MAX + 1];
 	char                last_vm[CFG_NAME_MAX + 1];
@@ -468,6 +470,7 @@ hc_error(struct hconn *hc, int status, const char *why)
 		    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
 		    status, reason, strlen(reason) + 1, reason);
 	}
+	svc_count_response(hc->svc, status);
 	hc->resp_started = true;
 	hc_close_after_flush(hc, why != NULL ? why : reason);
 }
@@ -540,8 +543,13 @@ hc_free(struct hconn *hc)
 	pg_log_event(hc->tunnel != NULL ? PG_LOG_INFO : PG_LOG_DEBUG,
 	    hc->tunnel != NULL ? "websocket_end" : "http_end", kv,
 	    sizeof(kv) / sizeof(kv[0]));
-	hc->svc->bytes_up += hc->bytes_up;
-	hc->svc->bytes_down += hc->bytes_down;
+	/* relay threads add to them too (splice_count_into) */
+	__atomic_fetch_add(&hc->svc->bytes_up, hc->bytes_up - hc->live_up,
+	    __ATOMIC_RELAXED);
+	__atomic_fetch_add(&hc->svc->bytes_down, hc->bytes_down - hc->live_down,
+	    __ATOMIC_RELAXED);
+	histo_observe(&hc->svc->duration_hist, &px_duration_bounds,
+	    (double)(now - hc->start_ms) / 1000.0);
 	if (hc->tunnel != NULL) {
 		if (hc->ws_id != 0)
 			mbr_ws_close(px->mbr, hc->last_user, hc->ws_id, now);
@@ -663,8 +671,11 @@ hc_tunnel_done(struct relay *r, enum relay_end why, void *arg)
 {
 	struct hconn *hc = arg;
 
+	/* for the log line; the service's counters had them as they moved */
 	hc->bytes_up += relay_bytes_up(r);
 	hc->bytes_down += relay_bytes_down(r);
+	hc->live_up += relay_bytes_up(r);
+	hc->live_down += relay_bytes_down(r);
 	hc->end_why = relay_end_name(why);
 	hc_free(hc);
 }
@@ -691,6 +702,7 @@ hc_start_tunnel(struct hconn *hc)
 		hc_close_after_flush(hc, "resources");
 		return;
 	}
+	relay_count_into(hc->tunnel, &hc->svc->bytes_up, &hc->svc->bytes_down);
 	hc->state = HC_TUNNEL;
 	/* The relay owns both bufferevents now; hc->vm stays counted. */
 	hc->cli = hc->be = NULL;
@@ -858,6 +870,7 @@ hc_read_response(struct hconn *hc)
 			goto out;
 		}
 		hc->resp_started = true;
+		svc_count_response(hc->svc, resp->status);
 		if (resp->status == 101) {
 			hc_count_user(hc, resp);
 			evbuffer_add(out, p, (size_t)r);
@@ -1179,6 +1192,9 @@ hc_be_eventcb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		int one = 1;
+
+		histo_observe(&hc->svc->connect_hist, &px_connect_bounds,
+		    (double)(now - hc->connect_ms) / 1000.0);
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));
 		bufferevent_set_timeouts(bev, NULL, NULL);
@@ -1198,7 +1214,8 @@ hc_be_eventcb(struct bufferevent *bev, short what, void *arg)
 		if (timeout)
 			snprintf(err, sizeof(err), "connect timeout");
 		else if (e != 0)
-			ERR_error_string_n(e, err, sizeof(err));
+			tls_conn_error(hc->svc->ssl_client != NULL ?
+			    bufferevent_openssl_get_ssl(bev) : NULL, e, err, sizeof(err));
 		else
 			snprintf(err, sizeof(err), "%s",
 			    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -1340,7 +1357,10 @@ hc_route(struct hconn *hc)
 	else
 		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)svc->cfg.port);
 	if (svc->ssl_client != NULL) {
-		if ((ssl = tls_client_new(svc->ssl_client, b->addr.text)) == NULL)
+		char host[256];
+
+		cfg_verify_host(&svc->cfg, b->name, host, sizeof(host));
+		if ((ssl = tls_client_new(svc->ssl_client, b->addr.text, host)) == NULL)
 			goto fail;
 		hc->be = bufferevent_openssl_socket_new(px->base, -1, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
@@ -1361,6 +1381,7 @@ hc_route(struct hconn *hc)
 	tv.tv_sec = (time_t)(svc->cfg.connect_timeout_ms / 1000);
 	tv.tv_usec = (suseconds_t)(svc->cfg.connect_timeout_ms % 1000) * 1000;
 	bufferevent_set_timeouts(hc->be, NULL, &tv);
+	hc->connect_ms = pg_now_ms();
 	if (bufferevent_socket_connect(hc->be, (struct sockaddr *)&ss,
 	    (int)b->addr.len) == 0)
 		return;   /* hc_be_eventcb goes on */
@@ -1518,6 +1539,7 @@ hc_read_head(struct hconn *hc)
 		if (req->expect_continue &&
 		    evbuffer_get_length(in) < hc->req_left) {
 			evbuffer_add(hc_cli_out(hc), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+			svc_count_response(hc->svc, 100);
 			hc_send_cli(hc);
 			hc->continued = true;
 		}

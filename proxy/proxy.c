@@ -33,6 +33,13 @@ conn_err_name(enum conn_err e)
 }
 
 void
+svc_count_response(struct service *s, int code)
+{
+	if (code >= 100 && code <= 599)
+		s->http_responses[code / 100 - 1]++;
+}
+
+void
 svc_unref(struct service *s)
 {
 	if (--s->refcnt > 0)

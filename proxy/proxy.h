@@ -28,6 +28,7 @@
 #include "backends/sink.h"
 #include "backends/waitq.h"
 #include "config/config.h"
+#include "lib/histo.h"
 #include "proxy/limits.h"
 #include "proxy/worker.h"
 
@@ -59,13 +60,34 @@ struct service {
 	size_t             nlis;
 	uint64_t           connections_total;
 	uint64_t           active;
-	uint64_t           bytes_up;      /* client -> VM, connections ended */
-	uint64_t           bytes_down;    /* VM -> client, connections ended */
+	/*
+	 * client -> VM and back: tcp sessions as the bytes move, http
+	 * connections when they end. Atomic: relay threads add to them.
+	 */
+	uint64_t           bytes_up;
+	uint64_t           bytes_down;
 	uint64_t           errors[ERR__COUNT];
+	/* Main thread only (metrics read them there). */
+	uint64_t           http_responses[5]; /* http: sent, by class 1xx .. 5xx */
+	struct histo       connect_hist;  /* seconds of each connect to a VM that succeeded */
+	struct histo       duration_hist; /* seconds each session (http: connection) lasted */
 	struct waitq       wq;            /* connections waiting for a VM */
 	SSL_CTX           *ssl_server;    /* TLS termination, or NULL */
 	SSL_CTX           *ssl_client;    /* TLS to the VMs, or NULL */
 };
+
+/*
+ * The buckets of connect_hist (from a LAN, sub-millisecond, to a VM waking
+ * up) and duration_hist (from a quick scp to a working day and more), in
+ * seconds.
+ */
+static const struct histo_bounds px_connect_bounds = { 12,
+	{ 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5 } };
+static const struct histo_bounds px_duration_bounds = { 12,
+	{ 1, 10, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400 } };
+
+/* Count a response of status code sent on an http service. */
+void svc_count_response(struct service *s, int code);
 
 /* Drop a reference to a service; frees it when it was the last one. */
 void svc_unref(struct service *s);

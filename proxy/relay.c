@@ -23,6 +23,7 @@ struct relay {
 	enum relay_end      why;
 	size_t              cap;
 	uint64_t            bytes[2];   /* read from side i */
+	uint64_t           *live[2];    /* also added to (atomically), or NULL */
 	uint64_t            idle_ms;
 	uint64_t            last_ms;    /* last byte moved */
 	uint64_t            linger_until;
@@ -157,6 +158,8 @@ relay_readcb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	r->bytes[from] += n;
+	if (r->live[from] != NULL)
+		__atomic_fetch_add(r->live[from], n, __ATOMIC_RELAXED);
 	r->last_ms = pg_now_ms();
 	evbuffer_add_buffer(out, in);
 	if (evbuffer_get_length(out) >= r->cap) {
@@ -282,6 +285,13 @@ relay_free(struct relay *r)
 	bufferevent_free(r->side[0]);
 	bufferevent_free(r->side[1]);
 	free(r);
+}
+
+void
+relay_count_into(struct relay *r, uint64_t *up, uint64_t *down)
+{
+	r->live[0] = up;
+	r->live[1] = down;
 }
 
 uint64_t

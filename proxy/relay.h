@@ -57,6 +57,14 @@ void relay_stop(struct relay *r);
 /* Free the relay and close both sockets. NULL is ignored. */
 void relay_free(struct relay *r);
 
+/*
+ * Add the bytes read from side 0 to *up and from side 1 to *down as well,
+ * as they move (atomic adds; either may be NULL; both must outlive r), so
+ * a long websocket shows in the metrics while it lasts. Bytes relayed
+ * before the call are not added.
+ */
+void relay_count_into(struct relay *r, uint64_t *up, uint64_t *down);
+
 /* Bytes read from side 0 (client -> VM) and side 1 (VM -> client). */
 uint64_t relay_bytes_up(const struct relay *r);
 uint64_t relay_bytes_down(const struct relay *r);

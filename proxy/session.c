@@ -294,6 +294,8 @@ session_established(struct session *s, short what)
 	struct worker *w = s->worker;
 
 	evtimer_del(&s->tmo);
+	histo_observe(&s->svc->connect_hist, &px_connect_bounds,
+	    (double)(pg_now_ms() - s->connect_ms) / 1000.0);
 	/*
 	 * Nothing was read from the client while we connected: what it sent
 	 * (an SSH client's banner) waits in the kernel and goes out now. The
@@ -302,6 +304,9 @@ session_established(struct session *s, short what)
 	splice_init(&s->spl, w->base, w->pipes, s->cfd, s->bfd, s->idle_ms,
 	    session_splice_done, s);
 	s->sp = &s->spl;
+	/* counted as they move: a long scp is no spike at its end */
+	splice_count_into(s->sp, 0, &s->svc->bytes_up, &s->backend->bytes_up);
+	splice_count_into(s->sp, 1, &s->svc->bytes_down, &s->backend->bytes_down);
 	s->wstate = W_RELAYING;
 	s->established = true;
 	if (s->px->wk.n > 0)
@@ -556,12 +561,9 @@ session_free(struct session *s, const char *why)
 		s->hello_set = false;
 	}
 	wq_remove(&s->svc->wq, &s->wq);
-	s->svc->bytes_up += s->up;
-	s->svc->bytes_down += s->down;
-	if (s->backend != NULL) {
-		s->backend->bytes_up += s->up;
-		s->backend->bytes_down += s->down;
-	}
+	if (s->established)
+		histo_observe(&s->svc->duration_hist, &px_duration_bounds,
+		    (double)(now - s->start_ms) / 1000.0);
 	if (s->worker != NULL)
 		s->worker->load--;
 	else

@@ -138,6 +138,16 @@ pipe_give(struct pipe_pool *pp, struct splice_dir *d)
 	d->p.r = d->p.w = -1;
 }
 
+/* Bytes moved in direction d: its own count and the live counters. */
+static void
+dir_count(struct splice_dir *d, uint64_t n)
+{
+	d->bytes += n;
+	for (int i = 0; i < 2; i++)
+		if (d->live[i] != NULL)
+			__atomic_fetch_add(d->live[i], n, __ATOMIC_RELAXED);
+}
+
 /* A pipe that may still hold bytes (a failed connection) is never reused. */
 static void
 pipe_drop(struct pipe_pool *pp, struct splice_dir *d)
@@ -223,7 +233,7 @@ copy_direct(struct splicer *sp, struct splice_dir *d, int side)
 		}
 		if (recv(d->src, buf, (size_t)w, MSG_DONTWAIT) != w)
 			pg_fatalx("splice: peeked bytes vanished");
-		d->bytes += (uint64_t)w;
+		dir_count(d, (uint64_t)w);
 		moved += w;
 	}
 }
@@ -257,7 +267,7 @@ copy_in(struct splicer *sp, struct splice_dir *d, int side)
 		sp->rd[side] = false;
 		return 0;
 	}
-	d->bytes += (uint64_t)n;
+	dir_count(d, (uint64_t)n);
 	if (n >= BULK_LOW)
 		d->bulk = true;       /* bulk: splice what comes next */
 	if ((size_t)n < want && !sp->hup[side])
@@ -301,7 +311,7 @@ splice_in(struct splicer *sp, struct splice_dir *d, int side)
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			d->inpipe += (size_t)n;
-			d->bytes += (uint64_t)n;
+			dir_count(d, (uint64_t)n);
 			moved += n;
 			continue;
 		}
@@ -645,6 +655,13 @@ splice_free(struct splicer *sp)
 	close(sp->d[0].src);
 	close(sp->d[1].src);
 	free(o);
+}
+
+void
+splice_count_into(struct splicer *sp, int side, uint64_t *a, uint64_t *b)
+{
+	sp->d[side].live[0] = a;
+	sp->d[side].live[1] = b;
 }
 
 uint64_t

@@ -57,6 +57,7 @@ struct splice_dir {
 	struct splice_pipe p;       /* taken while bytes are in flight */
 	size_t    inpipe;
 	uint64_t  bytes;
+	uint64_t *live[2];          /* also added to these (atomically), or NULL */
 	bool      eof;              /* src sent EOF */
 	bool      shut;             /* dst's writing half shut */
 	bool      bulk;             /* reads are large: splice, not copy */
@@ -146,6 +147,14 @@ void     splice_stop(struct splicer *sp);
 /* For splice_start() only: close both sockets, give back any pipe, free.
  * NULL is ignored. */
 void     splice_free(struct splicer *sp);
+/*
+ * Add every byte of direction side (0: cfd to bfd) to *a and *b as well,
+ * as it moves, with atomic adds (others read them on another thread: the
+ * metrics of a long transfer grow while it runs). Either may be NULL; both
+ * must outlive the splicer.
+ */
+void     splice_count_into(struct splicer *sp, int side, uint64_t *a,
+    uint64_t *b);
 uint64_t splice_bytes_up(const struct splicer *sp);
 uint64_t splice_bytes_down(const struct splicer *sp);
 /* Bytes in flight towards side 0 (client) or 1 (VM). */

@@ -653,7 +653,7 @@ def pytest_runtest_makereport(item, call):
 # ------------------------------------------------------------------- http mode
 
 def make_http_config(*, http_port, http_backend_port=8000, session_idle="10m", tls=None,
-                     backend_tls="none", backend_ca=None, http_interval_ms=1000,
+                     backend_tls="none", backend_ca=None, verify_name=None, http_interval_ms=1000,
                      http_timeout_ms=900, http_fall=3, cookie_ttl="12h",
                      by_client_ip=None, **cfg):
     """make_config (the ssh service) plus a mode "http" service called
@@ -674,10 +674,14 @@ def make_http_config(*, http_port, http_backend_port=8000, session_idle="10m", t
         t = '    tls = { cert = "%s"; key = "%s";' % (tls["cert"], tls["key"])
         if tls.get("min_version"):
             t += ' min_version = "%s";' % tls["min_version"]
+        if tls.get("ciphers"):
+            t += ' ciphers = "%s";' % tls["ciphers"]
         svc.append(t + ' };')
     svc.append('    backend_tls = "%s";' % backend_tls)
     if backend_ca:
         svc.append('    backend_ca = "%s";' % backend_ca)
+    if verify_name:
+        svc.append('    verify_name = "%s";' % verify_name)
     if by_client_ip is not None:
         svc.append('    by_client_ip = %s;' % ("true" if by_client_ip else "false"))
     svc += [

@@ -9,7 +9,11 @@ in front of the namespace pool (tests/pool/pool):
   * `sessions` shows an open SSH session on the VM that holds it;
   * read-only commands need no token (not even a readable token file);
   * a wrong token, an unknown VM, a bad value and a stopped daemon give one
-    clear line on stderr and exit 1; a usage error exits 2.
+    clear line on stderr; a refusal exits 1, a usage error 2, an unknown VM
+    3, a stopped daemon 4; with --json the line is {"error": ..., "exit": N};
+  * `drain --wait` returns within a second of the VM's last session ending,
+    and `--timeout` gives up with exit 5 while a session is open;
+  * --help and --version exit 0, for poolgatectl and for poolgate.
 
 Every poolgatectl run gets its own configuration file through
 POOLGATECTL_CONF, so /etc/poolgate/poolgatectl.conf on the test machine never
@@ -404,14 +408,24 @@ def test_refusals_and_a_stopped_daemon_are_clear(ctl_poolgate, pool):
     pg.ctl_ok("ready", "vm1")
 
     # what the daemon refuses for other reasons
-    fails(["drain", "vm9"], "poolgatectl: poolgate refused: 404 no VM named vm9\n")
-    fails(["remove", "vm9"], "poolgatectl: poolgate refused: 404 no VM named vm9\n")
+    fails(["drain", "vm9"], "poolgatectl: poolgate refused: 404 no VM named vm9\n", 3)
+    fails(["remove", "vm9"], "poolgatectl: poolgate refused: 404 no VM named vm9\n", 3)
     fails(["add", "vm9", "not-an-address"], 'poolgatectl: poolgate refused: 400 address: '
           '"not-an-address" is not a numeric IPv4 or IPv6 address\n')
     fails(["add", "vm9", addr["vm1"], "--weight", "5000"], "poolgatectl: poolgate "
           "refused: 400 weight: expected an integer from 1 to 1000, got 5000\n")
     fails(["sessions", "vm9"], "poolgatectl: no VM named vm9 in the pool at %s\n"
-          % pg.endpoint)
+          % pg.endpoint, 3)
+    # --json: the same errors as one JSON object, with the exit status
+    fails(["drain", "vm9", "--json"], '{"error":"poolgate refused: 404 no VM named '
+          'vm9","exit":3}\n', 3)
+    fails(["sessions", "--json", "vm9"], '{"error":"no VM named vm9 in the pool at '
+          '%s","exit":3}\n' % pg.endpoint, 3)
+    fails(["drain", "vm1", "--json"], '{"error":"poolgate refused: 403 invalid '
+          'token","exit":1}\n', conf=wrong)
+    fails(["--json", "frobnicate"], '{"error":"unknown command \\"frobnicate\\" '
+          '(expected status, sessions, drain, ready, maint, add, remove or node)",'
+          '"exit":2}\n', 2)
     assert "vm9" not in [b["name"] for b in pg.status()["backends"]]
 
     # usage errors: exit 2, before anything is sent
@@ -432,10 +446,74 @@ def test_refusals_and_a_stopped_daemon_are_clear(ctl_poolgate, pool):
     # the daemon stopped: every command says it cannot reach it
     url = pg.endpoint
     pg.stop()
-    msg = "poolgatectl: cannot reach poolgate at %s: connection refused\n" % url
+    why = "cannot reach poolgate at %s: connection refused" % url
     for args in (["status"], ["status", "--json"], ["sessions"], ["drain", "vm1"],
-                 ["add", "vm4", "10.231.0.14"]):
+                 ["add", "vm4", "10.231.0.14"], ["drain", "--wait", "vm1"]):
         t0 = time.monotonic()
-        fails(args, msg)
+        if "--json" in args:
+            fails(args, json.dumps({"error": why, "exit": 4},
+                                   separators=(",", ":")) + "\n", 4)
+        else:
+            fails(args, "poolgatectl: %s\n" % why, 4)
         assert time.monotonic() - t0 < 5, "poolgatectl %s took %.1fs to fail" % (
             " ".join(args), time.monotonic() - t0)
+
+
+# ------------------------------------------------------------------ drain --wait
+
+def test_drain_wait_returns_when_the_last_session_ends(ctl_poolgate):
+    pg = ctl_poolgate()
+    pg.wait_all_up()
+    s = pg.session(fresh_addr())
+    try:
+        vm = s.vm
+        pg.wait_status(lambda st: pg.backend(st, vm)["sessions"] == 1,
+                       "the session counted on %s" % vm)
+        # a timeout while the session is open: its own exit status
+        t0 = time.monotonic()
+        p = pg.ctl("drain", "--wait", "--timeout", "1s", vm)
+        took = time.monotonic() - t0
+        assert p.returncode == 5, (p.returncode, p.stdout, p.stderr)
+        assert p.stdout == "%s: drain (state drain, 1 session)\n" % vm, p.stdout
+        assert re.fullmatch(r"poolgatectl: %s: 1 session left after 1\.[0-9] s "
+                            r"\(--timeout\)\n" % vm, p.stderr), p.stderr
+        assert 1.0 <= took < 3.0, "drain --wait --timeout 1s took %.1fs" % took
+        s.echo("still here after the timeout")
+
+        # the same wait without a limit: still waiting while the session runs
+        env = dict(os.environ, POOLGATECTL_CONF=str(pg.ctl_conf(token_file=pg.token_file)))
+        w = subprocess.Popen([ctl_binary(), "drain", "--wait", vm], env=env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        assert w.poll() is None, "drain --wait returned with a session open: %s %s" % (
+            w.returncode, w.communicate())
+        s.echo("still here while drain waits")
+    finally:
+        s.close()
+    ended = time.monotonic()
+    out, err = w.communicate(timeout=10)
+    took = time.monotonic() - ended
+    assert w.returncode == 0 and err == "", (w.returncode, out, err)
+    assert out == "%s: drain (state drain, 1 session)\n%s: no session left\n" % (vm, vm), out
+    assert took < 1.0, "drain --wait returned %.2fs after the last session ended" % took
+
+    # --json: the VM's /status object once it has no session
+    js = json.loads(pg.ctl_ok("drain", "--wait", "--json", vm))
+    assert js["name"] == vm and js["sessions"] == 0 and js["state"] == "drain", js
+    pg.ctl_ok("ready", vm)
+
+
+def test_help_and_version_exit_0(ctl_poolgate):
+    pg = ctl_poolgate(start=False)
+    for prog, name in ((ctl_binary(), "poolgatectl"), (pg.binary, "poolgate")):
+        for arg in ("--help", "-h"):
+            p = subprocess.run([prog, arg], capture_output=True, text=True, timeout=10)
+            assert p.returncode == 0 and p.stderr == "", (prog, arg, p)
+            assert p.stdout.startswith("usage: %s " % name), p.stdout
+        p = subprocess.run([prog, "--version"], capture_output=True, text=True, timeout=10)
+        assert (p.returncode, p.stderr) == (0, ""), (prog, p)
+        assert re.fullmatch(r"%s [0-9]+\.[0-9]+\.[0-9]+\S*\n" % name, p.stdout), p.stdout
+    p = subprocess.run([ctl_binary(), "--help"], capture_output=True, text=True, timeout=10)
+    assert "drain --wait [--timeout T] VM" in p.stdout, p.stdout
+    assert "3 no such VM; 4 cannot reach\npoolgate; 5 drain --wait timed out" in p.stdout, p.stdout

@@ -310,13 +310,20 @@ class Browser:
         return png
 
     def rows(self):
-        """[{name, state, ssh, users, load, aff}] of the VM table."""
+        """[{name, state, ssh, users, load, hist, aff}] of the VM table; hist
+        is the sessions chart (its tooltip, width, lines drawn) or None."""
         return self.eval("""Array.prototype.map.call(
             document.querySelectorAll('#vms tbody tr[id^="vm-"]'), function (r) {
               return {name: r.id.slice(3), state: r.dataset.state,
                       badge: r.querySelector('.st').textContent,
                       ssh: parseInt(r.querySelector('.ssh').textContent, 10),
                       load: r.querySelector('.load').textContent,
+                      hist: (function (h) {
+                        return h === null ? null : {
+                          title: h.parentNode.title,
+                          width: h.getBoundingClientRect().width,
+                          lines: h.querySelectorAll('polyline').length};
+                      })(r.querySelector('.load svg.hist')),
                       aff: parseInt(r.querySelector('.aff').textContent, 10)};
             })""")
 
@@ -470,6 +477,10 @@ def test_page_sign_in_and_drain(sp_poolgate, browser):
             assert r["state"] == "up" and r["badge"] == "up", r
             assert r["ssh"] == on.get(r["name"], 0), (r, on)
             assert r["load"] == "%d/10" % on.get(r["name"], 0), r
+            # the last hour's chart, drawn inline (the daemon notes every second)
+            assert r["hist"] is not None and r["hist"]["width"] == 120, r
+            assert r["hist"]["title"].startswith("sessions, last hour: at most "), r
+            assert r["hist"]["lines"] == 1, r
         assert browser.eval("document.querySelectorAll('form[action=\"/action\"]').length") == 0
         assert browser.eval("document.getElementById('t-sessions').textContent") == "2 / %d" % (
             10 * len(names))

@@ -685,7 +685,7 @@ static void test_unknown_keys(void **state)
 	    "4: affinity.by_ip: unknown setting (expected one of ttl, by_client_ip)",
 	    "7: services[0].chek: unknown setting (expected one of name, listen, port, mode, "
 	        "connect_timeout, idle_timeout, first_packet_timeout, by_client_ip, source, tls, "
-	        "user_from, sni_suffix, backend_tls, backend_ca, check, "
+	        "user_from, sni_suffix, backend_tls, backend_ca, verify_name, check, "
 	        "http, queue)",
 	    "8: services[0].check.intervl: unknown setting (expected one of type, interval, "
 	        "timeout, rise, fall, path, expect)",
@@ -1383,6 +1383,58 @@ static void test_http_bounds_accepted(void **state)
 	cfg_free(cfg);
 }
 
+static void test_tls_ciphers_and_verify_name(void **state)
+{
+	struct pg_config *cfg;
+	char host[64];
+
+	(void)state;
+	/* without them: the system's cipher policy, the VM's IP address */
+	cfg = expect_ok(HUB_HEAD "  backend_tls = \"verify\"; } );\n");
+	assert_null(cfg->services[0].tls.ciphers);
+	assert_null(cfg->services[0].verify_name);
+	assert_int_equal(cfg_verify_host(&cfg->services[0], "vm1", host, sizeof(host)), 0);
+	assert_string_equal(host, "");
+	cfg_free(cfg);
+
+	cfg = expect_ok(HUB_HEAD "  tls = { cert = \"/c\"; key = \"/k\";"
+	    " ciphers = \"ECDHE+AESGCM\"; };\n"
+	    "  backend_tls = \"verify\"; verify_name = \"{backend}.pool.example.com\"; } );\n");
+	assert_string_equal(cfg->services[0].tls.ciphers, "ECDHE+AESGCM");
+	assert_int_equal(cfg_verify_host(&cfg->services[0], "vm-1", host, sizeof(host)),
+	    strlen("vm-1.pool.example.com"));
+	assert_string_equal(host, "vm-1.pool.example.com");
+	/* too long for the buffer: no name rather than a cut one */
+	assert_int_equal(cfg_verify_host(&cfg->services[0], "vm-1", host, 10), 0);
+	assert_string_equal(host, "");
+	cfg_free(cfg);
+
+	/* one name for every VM (a shared certificate), and {backend} twice */
+	cfg = expect_ok(HUB_HEAD "  backend_tls = \"verify\"; verify_name = \"hub.internal\"; } );\n");
+	assert_int_equal(cfg_verify_host(&cfg->services[0], "vm1", host, sizeof(host)), 12);
+	assert_string_equal(host, "hub.internal");
+	cfg_free(cfg);
+	cfg = expect_ok(HUB_HEAD "  backend_tls = \"verify\"; verify_name = \"{backend}.{backend}\"; } );\n");
+	cfg_verify_host(&cfg->services[0], "a", host, sizeof(host));
+	assert_string_equal(host, "a.a");
+	cfg_free(cfg);
+
+	expect_errors(HUB_HEAD "  backend_tls = \"insecure\";\n"
+	    "  verify_name = \"{backend}.pool\"; } );\n",
+	    "3: services[0].verify_name: only for backend_tls \"verify\" (expected backend_tls = "
+	        "\"verify\", or no verify_name)");
+	expect_errors(HUB_HEAD "  backend_tls = \"verify\";\n"
+	    "  verify_name = \"vm_1..pool\"; } );\n",
+	    "3: services[0].verify_name: \"vm_1..pool\" is not a DNS name (expected letters, "
+	        "digits, - and . with {backend} for the VM's name, such as "
+	        "\"{backend}.pool.example.com\")");
+	expect_errors(HUB_HEAD "  backend_tls = \"verify\";\n"
+	    "  verify_name = \"{vm}.pool\"; } );\n",
+	    "3: services[0].verify_name: \"{vm}.pool\" is not a DNS name (expected letters, "
+	        "digits, - and . with {backend} for the VM's name, such as "
+	        "\"{backend}.pool.example.com\")");
+}
+
 static void test_http_only_settings(void **state)
 {
 	struct pg_config *cfg;
@@ -1563,7 +1615,7 @@ static void test_http_bad_values(void **state)
 	        "characters A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)",
 	    "4: services[0].http.cookie_ttl: 60 is an integer (expected a duration from 1m to 30d "
 	        "such as \"2s\")",
-	    "6: services[1].tls.version: unknown setting (expected one of cert, key, min_version)",
+	    "6: services[1].tls.version: unknown setting (expected one of cert, key, min_version, ciphers)",
 	    "7: services[1].http.prefix: unknown setting (expected one of user_prefix, login_path, "
 	        "header_timeout, keepalive_timeout, response_timeout, tunnel_idle_timeout, cookie_name, cookie_ttl)",
 	    "9: session_idle: 600 is an integer (expected a duration from 1s to 1d such as \"2s\")");
@@ -2902,6 +2954,7 @@ int main(void)
 		cmocka_unit_test(test_http_defaults),
 		cmocka_unit_test(test_http_bounds_accepted),
 		cmocka_unit_test(test_http_only_settings),
+		cmocka_unit_test(test_tls_ciphers_and_verify_name),
 		cmocka_unit_test(test_http_bad_values),
 		cmocka_unit_test(test_http_durations),
 		cmocka_unit_test(test_by_client_ip_inherited),

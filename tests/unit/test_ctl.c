@@ -872,6 +872,93 @@ test_add_body(void **state)
 	json_free(d);
 }
 
+static void
+test_args_wait(void **state)
+{
+	struct ctl_args a;
+
+	ARGS_OK(&a, "drain", "vm1");
+	assert_false(a.wait);
+	assert_int_equal(a.timeout_ms, 0);
+	ARGS_OK(&a, "drain", "--wait", "vm1");
+	assert_true(a.wait);
+	assert_int_equal(a.timeout_ms, 0);   /* no limit */
+	ARGS_OK(&a, "drain", "--wait", "--timeout", "30s", "vm1");
+	assert_int_equal(a.timeout_ms, 30000);
+	ARGS_OK(&a, "--timeout=90", "drain", "vm1", "--wait");
+	assert_int_equal(a.timeout_ms, 90000);
+	ARGS_OK(&a, "drain", "--wait", "--timeout", "500ms", "vm1");
+	assert_int_equal(a.timeout_ms, 500);
+	ARGS_OK(&a, "drain", "--wait", "--timeout", "5m", "vm1");
+	assert_int_equal(a.timeout_ms, 300000);
+	ARGS_OK(&a, "drain", "--wait", "--timeout", "1h", "vm1");
+	assert_int_equal(a.timeout_ms, 3600000);
+	ARGS_FAIL("--wait is only for drain", "ready", "--wait", "vm1");
+	ARGS_FAIL("--timeout is only for drain --wait", "drain", "--timeout", "5s",
+	    "vm1");
+	ARGS_FAIL("--timeout needs a value", "drain", "vm1", "--wait", "--timeout");
+	ARGS_FAIL("--timeout: expected a duration such as 30s, 5m or 1h, got "
+	    "\"0s\"", "drain", "--wait", "--timeout", "0s", "vm1");
+	ARGS_FAIL("--timeout: expected a duration such as 30s, 5m or 1h, got "
+	    "\"5 s\"", "drain", "--wait", "--timeout", "5 s", "vm1");
+	ARGS_FAIL("--timeout: expected a duration such as 30s, 5m or 1h, got "
+	    "\"1d\"", "drain", "--wait", "--timeout", "1d", "vm1");
+	ARGS_FAIL("--timeout: expected a duration such as 30s, 5m or 1h, got "
+	    "\"-1\"", "drain", "--wait", "--timeout", "-1", "vm1");
+	ARGS_FAIL("--timeout: expected a duration such as 30s, 5m or 1h, got "
+	    "\"721h\"", "drain", "--wait", "--timeout", "721h", "vm1");
+	/* --json is known even when the line is wrong, for a JSON error */
+	assert_int_equal(args(&a, "stats", "--json", (const char *)NULL), -1);
+	assert_true(a.json);
+	assert_int_equal(args(&a, "--", "--json", (const char *)NULL), -1);
+	assert_false(a.json);
+}
+
+static void
+test_error_json(void **state)
+{
+	char buf[1024], tiny[48];
+	char *long_msg = repeat("", "\x01", 200, "");
+
+	ctl_error_json("cannot reach poolgate at http://127.0.0.1:9: "
+	    "connection \"refused\"", CTL_EXIT_UNREACHABLE, buf, sizeof(buf));
+	assert_string_equal(buf, "{\"error\":\"cannot reach poolgate at "
+	    "http://127.0.0.1:9: connection \\\"refused\\\"\",\"exit\":4}\n");
+	/* cut to fit, and still one valid object */
+	ctl_error_json(long_msg, 3, tiny, sizeof(tiny));
+	assert_string_equal(tiny, "{\"error\":\"\\u0001\",\"exit\":3}\n");
+	free(long_msg);
+}
+
+static void
+test_vm_sessions(void **state)
+{
+	static const char st[] = "{\"backends\":[{\"name\":\"vm1\",\"sessions\":2},"
+	    "{\"name\":\"vm2\",\"sessions\":0},{\"name\":\"vm3\"}]}";
+	struct json_doc *d;
+	int64_t n = -1;
+
+	d = json_parse(st, sizeof(st) - 1, err, sizeof(err));
+	assert_non_null(d);
+	assert_int_equal(ctl_vm_sessions(json_root(d), "vm1", &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(ctl_vm_sessions(json_root(d), "vm2", &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(ctl_vm_sessions(json_root(d), "vm9", &n, err,
+	    sizeof(err)), 1);
+	assert_int_equal(ctl_vm_sessions(json_root(d), "vm3", &n, err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "/status: VM vm3 has no \"sessions\" number");
+	json_free(d);
+	d = json_parse("{}", 2, err, sizeof(err));
+	assert_int_equal(ctl_vm_sessions(json_root(d), "vm1", &n, err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "/status: the reply has no \"backends\" array");
+	json_free(d);
+}
+
 int
 main(void)
 {
@@ -879,6 +966,9 @@ main(void)
 		cmocka_unit_test(test_args_commands),
 		cmocka_unit_test(test_print_node),
 		cmocka_unit_test(test_args_errors),
+		cmocka_unit_test(test_args_wait),
+		cmocka_unit_test(test_error_json),
+		cmocka_unit_test(test_vm_sessions),
 		cmocka_unit_test(test_usage_text),
 		cmocka_unit_test(test_endpoint),
 		cmocka_unit_test_setup_teardown(test_conf, setup_tmp, teardown_tmp),

@@ -27,6 +27,7 @@
 #include "admin/events.h"
 #include "admin/html.h"
 #include "admin/signin.h"
+#include "admin/history.h"
 #include "admin/statuspage.h"
 #include "cluster/cluster.h"
 #include "backends/affinity.h"
@@ -184,6 +185,8 @@ ctx_setup(void)
 static void
 ctx_teardown(void)
 {
+	hist_free(adm.history);
+	adm.history = NULL;
 	statuspage_free(&adm);
 	assert_null(adm.statuspage);
 	pool_clear(&mbr.pool);
@@ -688,6 +691,55 @@ test_render_events_ring(void **state)
 	/* newest first */
 	assert_true(strstr(page, "event number 119;") <
 	    strstr(page, "event number 21;"));
+	free(page);
+	ctx_teardown();
+}
+
+/* The last hour per VM: an inline chart in the load cell, no external asset. */
+static void
+test_render_history(void **state)
+{
+	uint64_t now = pg_now_ms();
+	char name[16], addr[16], *page, *row, *end;
+
+	(void)state;
+	ctx_setup();
+	add_vm("vm1", "10.0.0.4", 10, 3, true);
+	add_vm("vm2", "10.0.0.5", 0, 1, true);
+	/* vm1: 2, 9 and 4 sessions in three minutes of the last hour */
+	assert_non_null(adm.history = hist_new());
+	assert_int_equal(hist_note(adm.history, "vm1", 2, now - 30 * HIST_SLOT_MS), 0);
+	assert_int_equal(hist_note(adm.history, "vm1", 9, now - 29 * HIST_SLOT_MS), 0);
+	assert_int_equal(hist_note(adm.history, "vm1", 4, now), 0);
+	page = render(NULL);
+	assert_non_null(row = strstr(page, "<tr id=\"vm-vm1\""));
+	assert_non_null(end = strstr(row, "</tr>"));
+	*end = '\0';
+	assert_non_null(strstr(row, "<span class=\"hist\" title=\"sessions, last hour: "
+	    "at most 9\"><svg class=\"hist\" width=\"120\" height=\"24\""));
+	*end = '<';
+	/* vm2 has no history yet: no chart */
+	assert_non_null(row = strstr(page, "<tr id=\"vm-vm2\""));
+	assert_null(strstr(row, "<svg"));
+	assert_int_equal(count(page, "<svg class=\"hist\""), 1);
+	free(page);
+	ctx_teardown();
+
+	/* 200 VMs with an hour each: still a page to reload every few seconds */
+	ctx_setup();
+	assert_non_null(adm.history = hist_new());
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "vm%03d", i);
+		snprintf(addr, sizeof(addr), "10.0.%d.%d", i / 200, i % 200 + 1);
+		add_vm(name, addr, 20, 3 + i % 17, true);
+		for (int m = 0; m < HIST_SLOTS; m++)
+			assert_int_equal(hist_note(adm.history, name, (unsigned)((i + m) % 21),
+			    now - (uint64_t)m * HIST_SLOT_MS), 0);
+	}
+	page = render(NULL);
+	assert_int_equal(count(page, "<svg class=\"hist\""), 200);
+	if (strlen(page) > 800 * 1024)
+		fail_msg("page for 200 VMs with their hour is %zu bytes", strlen(page));
 	free(page);
 	ctx_teardown();
 }
@@ -1269,6 +1321,7 @@ main(void)
 		cmocka_unit_test(test_render_events_ring),
 		cmocka_unit_test(test_render_cluster),
 		cmocka_unit_test(test_render_200_vms),
+		cmocka_unit_test(test_render_history),
 		cmocka_unit_test(test_users_shown_are_capped),
 		cmocka_unit_test(test_users_shown_first_by_name),
 		cmocka_unit_test_setup_teardown(test_page_signed_out, http_setup,

@@ -1,6 +1,7 @@
 /*
  * sdnotify.c -- see sdnotify.h.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "agent/sdnotify.h"
+#include "lib/sdnotify.h"
 
 int
 sd_notify_text(const char *state)
@@ -36,4 +37,25 @@ sd_notify_text(const char *state)
 	    (struct sockaddr *)&sun, len);
 	close(fd);
 	return n == (ssize_t)strlen(state) ? 1 : -1;
+}
+
+unsigned long long
+sd_watchdog_usec(void)
+{
+	const char *us = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	unsigned long long v, p;
+	char *end;
+
+	if (us == NULL || us[0] < '1' || us[0] > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(us, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return 0;
+	if (pid != NULL && pid[0] != '\0') {
+		p = strtoull(pid, &end, 10);
+		if (*end != '\0' || p != (unsigned long long)getpid())
+			return 0;
+	}
+	return v;
 }
