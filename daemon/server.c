@@ -612,8 +612,13 @@ state_save(struct pg_server *srv, bool force, bool sync)
 	struct ssv_params p = { srv->base, STATE_SLICE, STATE_BUDGET_US,
 	    state_clock, state_saved, srv };
 
-	if (srv->ssv == NULL && (srv->ssv = ssv_new(&p)) == NULL)
-		pg_fatalx("out of memory starting the state file's writer");
+	if (srv->ssv == NULL && (srv->ssv = ssv_new(&p)) == NULL) {
+		/* Only when out of descriptors or memory: retried next tick. */
+		snprintf(err, sizeof(err), "cannot start the writer: %s",
+		    strerror(errno));
+		state_saved(-1, err, srv);
+		return;
+	}
 	if (sync)
 		ssv_wait(srv->ssv);     /* what it saved may be stale */
 	if ((!srv->mbr.aff_dirty && !force) || ssv_busy(srv->ssv))
@@ -1295,6 +1300,8 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 	/* After the VMs are known: entries for VMs gone from the file drop. */
 	mbr_load(&srv->mbr);
 	state_load(srv);
+	/* The writer's pipe is made now, not when descriptors run short. */
+	state_save(srv, false, false);
 
 	signal(SIGPIPE, SIG_IGN);
 	srv->ev_sighup = evsignal_new(base, SIGHUP, signal_cb, srv);

@@ -3,9 +3,10 @@ reads the user from the server name (user_from = "sni"), with OpenSSH's
 ssh and scp wrapped by the documented ProxyCommand:
 
     ProxyCommand openssl s_client -quiet -verify_return_error
-        -servername %r.ssh.pool.example.com -connect HOST:PORT
+        -servername %r.ssh.pool.poolgate.test -connect HOST:PORT
 
-(here also -CAfile: the test's own CA stands in for a public one). The SSH
+(here also -CAfile: the test's own CA stands in for a public one; pool.poolgate.test
+is the test pool's name, the principal of its VMs' host certificates). The SSH
 stream stays end to end between the client and the VM's sshd. The pool
 has two SSH users, pgtest and pgtest2 (tests/pool/pool).
 """
@@ -19,12 +20,12 @@ import pytest
 from conftest import Poolgate, free_port, make_config, poolgate_factory, sha256_file
 from test_rdp import XRDP_PORT, display, rdp_login, xrdp  # noqa: F401 (fixtures)
 
-SUFFIX = ".ssh.pool.example.com"
+SUFFIX = ".ssh.pool.poolgate.test"
 
 
 @pytest.fixture(scope="module")
 def ca(tmp_path_factory):
-    """A CA and a certificate for *.ssh.pool.example.com signed by it."""
+    """A CA and a certificate for *.ssh.pool.poolgate.test signed by it."""
     d = tmp_path_factory.mktemp("sni-ca")
 
     def run(*argv):
@@ -35,9 +36,9 @@ def ca(tmp_path_factory):
     run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
         "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test CA")
     run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", "key.pem", "-out", "req.csr", "-subj", "/CN=pool.example.com")
+        "-keyout", "key.pem", "-out", "req.csr", "-subj", "/CN=pool.poolgate.test")
     with open(os.path.join(d, "ext.cnf"), "w") as f:
-        f.write("subjectAltName=DNS:pool.example.com,DNS:*%s\n" % SUFFIX)
+        f.write("subjectAltName=DNS:pool.poolgate.test,DNS:*%s\n" % SUFFIX)
     run("openssl", "x509", "-req", "-in", "req.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
         "-CAcreateserial", "-out", "cert.pem", "-days", "2", "-extfile", "ext.cnf")
     return d
@@ -65,7 +66,7 @@ class SniPoolgate(Poolgate):
 
     def sni_login(self, user, sni=True):
         argv = ["ssh", "-F", self.pool.ssh_config, "-o",
-                "ProxyCommand=" + self.proxy_command(sni), "%s@pool.example.com" % user,
+                "ProxyCommand=" + self.proxy_command(sni), "%s@pool.poolgate.test" % user,
                 'echo "$DSVM_NAME"']
         p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, timeout=60)
@@ -106,11 +107,11 @@ def test_scp_100mib_through_tls(sni_poolgate, tmp_path):
         f.write(os.urandom(100 << 20))
     want = sha256_file(src)
     opts = ["-F", pg.pool.ssh_config, "-o", "ProxyCommand=" + pg.proxy_command()]
-    p = subprocess.run(["scp", "-q"] + opts + [str(src), "pgtest@pool.example.com:sni-blob"],
+    p = subprocess.run(["scp", "-q"] + opts + [str(src), "pgtest@pool.poolgate.test:sni-blob"],
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=300)
     assert p.returncode == 0, "scp through TLS failed: %s" % p.stderr
-    p = subprocess.run(["ssh"] + opts + ["pgtest@pool.example.com",
+    p = subprocess.run(["ssh"] + opts + ["pgtest@pool.poolgate.test",
                                          "sha256sum sni-blob && rm -f sni-blob"],
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=120)
@@ -184,7 +185,7 @@ def test_status_and_metrics_show_the_announced_user(sni_poolgate):
     pg = sni_poolgate()
     pg.wait_all_up()
     argv = ["ssh", "-F", pg.pool.ssh_config, "-o", "ProxyCommand=" + pg.proxy_command(),
-            "pgtest2@pool.example.com", 'echo "$DSVM_NAME"; exec sleep 60']
+            "pgtest2@pool.poolgate.test", 'echo "$DSVM_NAME"; exec sleep 60']
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:

@@ -372,6 +372,8 @@ def test_eviction_drains_hooks_and_approves_after_last_session(new_poolgate, vm_
 CLIENT_NS = "pg-client"
 CLIENT_ADDR = "10.231.9.2"
 GATE_ADDR = "10.231.9.1"
+NETNS_ETC = "/etc/netns/" + CLIENT_NS
+POOL_NAME = "pool.poolgate.test"   # tests/pool/pool
 
 
 def sh(*argv, check=True):
@@ -393,6 +395,12 @@ def client_ns():
     sh("ip", "netns", "del", CLIENT_NS, check=False)
     sh("ip", "link", "del", "pgcl0", check=False)
     sh("ip", "netns", "add", CLIENT_NS)
+    # The client machine's own /etc/hosts (ip-netns(8) binds it over
+    # /etc/hosts): users dial the pool by its name, the principal of the
+    # VMs' host certificates.
+    os.makedirs(NETNS_ETC, exist_ok=True)
+    with open(os.path.join(NETNS_ETC, "hosts"), "w") as f:
+        f.write("127.0.0.1 localhost\n%s %s\n" % (GATE_ADDR, POOL_NAME))
     sh("ip", "link", "add", "pgcl0", "type", "veth", "peer", "name", "eth0", "netns", CLIENT_NS)
     sh("ip", "addr", "add", GATE_ADDR + "/24", "dev", "pgcl0")
     sh("ip", "link", "set", "pgcl0", "up")
@@ -413,6 +421,7 @@ def client_ns():
     sh("nft", "delete", "table", "ip", "poolgate_test", check=False)
     sh("ip", "netns", "del", CLIENT_NS, check=False)
     sh("ip", "link", "del", "pgcl0", check=False)
+    shutil.rmtree(NETNS_ETC, ignore_errors=True)
 
 
 def test_source_client_vm_sees_the_client(client_ns, new_poolgate, pool, tmp_path):
@@ -429,7 +438,7 @@ def test_source_client_vm_sees_the_client(client_ns, new_poolgate, pool, tmp_pat
     sshd_log = Path(pool.dir) / vm / "sshd.log"
     mark = sshd_log.stat().st_size if sshd_log.exists() else 0
     p = subprocess.run(["ip", "netns", "exec", CLIENT_NS, "ssh", "-F", pool.ssh_config,
-                        "-p", str(pg.port), "pgtest@" + GATE_ADDR,
+                        "-p", str(pg.port), "pgtest@" + POOL_NAME,
                         'echo "$DSVM_NAME $SSH_CONNECTION"'],
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        text=True, timeout=60)
