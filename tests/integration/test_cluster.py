@@ -206,7 +206,10 @@ def test_jupyter_user_outlives_the_node_that_placed_her(nodes, pool, hubs):
     assert r.status_code == 200 and x in HUB_VMS, brief(r)
     assert x != hold.vm, "alice went to %s, the VM of the held session" % x  # ... so not there
     assert c.cookie(COOKIE), "no %s cookie from node 1: %s" % (COOKIE, c.cookie_names())
-    n2.wait_user_on("alice", x, timeout=5)
+    # node 2 holds every affinity node 1 made (ip: and user:) before node 1 dies
+    want = n1.status()["affinity_entries"]
+    n2.wait_status(lambda st: st.get("affinity_entries", 0) >= want,
+                   "node 1's %d affinities on node 2" % want, timeout=5)
     hold.close()
     kill(n1)
     c.session.close()                  # its pooled connections went with node 1
