@@ -485,6 +485,7 @@ def test_sentinel_failover_loses_nothing(pool, tmp_path):
 KA_NET = "10.231.7"
 KA_BRIDGE = "pgkabr0"
 KA_FLOAT = KA_NET + ".10"
+KA_NAME = "pool.poolgate.test"   # tests/pool/pool's POOL_NAME
 KA_NODES = (("pg-ka1", "pgka1", KA_NET + ".11", 150), ("pg-ka2", "pgka2", KA_NET + ".12", 100))
 KA_CLIENTS = (KA_NET + ".2", KA_NET + ".3", KA_NET + ".4")
 KA_CONF = Path(__file__).resolve().parents[2] / "deploy" / "keepalived"
@@ -570,7 +571,10 @@ class KaNode(OpsPoolgate):
         return self
 
     def ssh_argv(self, src, remote=None, extra=()):
-        argv = ["ssh", "-F", self.pool.ssh_config, "-p", str(self.port), "-b", src]
+        # users know the floating address by the pool's name, which the
+        # pool's @cert-authority line and the VMs' host certificates hold
+        argv = ["ssh", "-F", self.pool.ssh_config, "-o", "HostKeyAlias=" + KA_NAME,
+                "-p", str(self.port), "-b", src]
         argv += list(extra) + ["pgtest@" + KA_FLOAT]
         return argv + ([remote] if remote is not None else [])
 
