@@ -11,6 +11,9 @@ hits them alike:
   haproxy   the same through HAProxy (Debian's 2.6), configured for the same
             job: mode tcp with balance leastconn, stick on src, splicing;
             mode http (with TLS termination) for the HTTP scenarios
+  cluster   for bulk and conn only: a second poolgate with `cluster` on (one
+            node sharing through a redis-server on loopback); its ratio to
+            poolgate (cluster off) has its own table
 
 The pool: tests/pool/pool makes VMS network namespaces (default 2) on the
 bridge pgbr0; every VM runs sshd, iperf3 -s, two echo servers (bench/echod.c),
@@ -60,6 +63,7 @@ import os
 import platform
 import re
 import resource
+import secrets
 import shlex
 import shutil
 import signal
@@ -87,6 +91,9 @@ P_SSH, P_IPERF, P_ECHO_CLOSE, P_ECHO_HOLD, P_HTTP, P_HTTPS, P_WS = (
     22, 5201, 7000, 7001, 8000, 8443, 8001)
 
 SETUPS = ("direct", "poolgate", "haproxy")
+# Also measured with `cluster` on (one node, a redis-server on loopback)
+# against poolgate with it off: nothing on the connection path waits for Redis.
+CLUSTER_KEYS = ("bulk1", "bulk8", "conn")
 SCENARIOS = ("bulk", "scp", "conn", "ping", "idle", "http", "ws", "select", "reload",
              "state")
 
@@ -105,7 +112,7 @@ SIZES = {
 PACKAGES = [
     "iperf3", "wrk", "haproxy", "nginx", "openssh-server", "openssh-client",
     "build-essential", "pkg-config", "meson", "ninja-build", "libevent-dev",
-    "libssl-dev", "libconfig-dev", "openssl", "iproute2", "procps",
+    "libssl-dev", "libconfig-dev", "libhiredis-dev", "openssl", "iproute2", "procps",
 ]
 
 # Wait before a measurement while more TIME_WAIT sockets towards the pool than
@@ -604,9 +611,30 @@ class Proxy:
         stop(self.proc)
 
 
+def start_redis():
+    """A redis-server on a loopback port with a password, for the cluster
+    setup; returns (port, password file)."""
+    exe = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not os.access(exe, os.X_OK):
+        raise BenchError("redis-server not found (deploy/install-deps installs it)")
+    d = WORK / "redis"
+    d.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    pw = secrets.token_urlsafe(24)
+    pwfile = d / "redis.pass"
+    fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, (pw + "\n").encode())
+    os.close(fd)
+    spawn("redis-server", [exe, "--port", port, "--bind", "127.0.0.1", "--requirepass", pw,
+                           "--save", "", "--appendonly", "no", "--dir", d], d / "redis.log")
+    wait_port("127.0.0.1", port, what="redis-server")
+    return port, pwfile
+
+
 class Poolgate(Proxy):
     kind = "poolgate"
     workers = 2   # --workers
+    redis = None  # (port, password file): cluster on
 
     def start(self):
         (self.dir / "state").mkdir(exist_ok=True)
@@ -614,6 +642,10 @@ class Poolgate(Proxy):
         self.conf.write_text(poolgate_config(self.ports, self.pool.vms, self.dir / "state",
                                              self.cert, self.key, self.only_hold,
                                              self.workers))
+        if self.redis is not None:
+            with open(self.conf, "a") as f:
+                f.write('cluster = { node = "bench1"; redis = [ "127.0.0.1:%d" ]; '
+                        'password_file = "%s"; };\n' % self.redis)
         binary = BUILD / "poolgate"
         run([binary, "-t", "-c", self.conf])
         self.proc = spawn("poolgate " + self.tag, [binary, "-c", self.conf], self.log)
@@ -634,6 +666,8 @@ class Poolgate(Proxy):
             try:
                 st = self.status()
                 last = {b["name"]: b["state"] for b in st.get("backends", [])}
+                if self.redis is not None:
+                    last["cluster"] = (st.get("cluster") or {}).get("redis")
                 if last and all(s == "up" for s in last.values()):
                     return
             except (OSError, ValueError) as e:
@@ -724,7 +758,7 @@ class Bench:
                   "echo_hold": P_ECHO_HOLD, "http": P_HTTP, "https": P_HTTPS, "ws": P_WS}
         if setup == "direct":
             return vm1, direct[service]
-        proxy = self.pg if setup == "poolgate" else self.hp
+        proxy = {"poolgate": self.pg, "cluster": self.pgc}.get(setup, self.hp)
         proxy.check_alive()
         return "127.0.0.1", getattr(proxy.ports, service)
 
@@ -782,7 +816,7 @@ class Bench:
 
     def measure(self, key, fn):
         """Runs fn(setup) for every setup, interleaved, runs times."""
-        setups = [s for s in SETUPS if s in self.setups_for(key)]
+        setups = [s for s in SETUPS + ("cluster",) if s in self.setups_for(key)]
         prefix = self.pool.state["subnet"] + "."
         for r in range(self.sz["runs"]):
             for setup in setups:
@@ -803,7 +837,9 @@ class Bench:
     def setups_for(self, key):
         if key == "state":
             return ("poolgate",)
-        return ("poolgate", "haproxy") if key == "idle" else SETUPS
+        if key == "idle":
+            return ("poolgate", "haproxy")
+        return SETUPS + ("cluster",) if key in CLUSTER_KEYS else SETUPS
 
     # 1. bulk relay
     def bulk(self):
@@ -1308,6 +1344,8 @@ def targets(med):
     out.append(t("saving the affinity table (state rows): longest probe round trip "
                  "≤ 1 ms more than with an empty table (ms added)", added_state(med),
                  lambda v: v <= 1.0))
+    out += [t("%s with cluster on ≥ 0.95 × off" % k, ratio(k, "cluster", "poolgate"),
+              lambda v: v >= 0.95) for k in CLUSTER_KEYS]
     sel = [med.get(k, {}).get("poolgate") for k, _ in SEL_ROWS]
     sel = [v for v in sel if v is not None]
     out.append(t("selection ≤ 1 µs per pick (slowest case)", max(sel) if sel else None,
@@ -1440,6 +1478,24 @@ def write_report(bench, out, args, started, elapsed):
                         https_half="{:,.0f}".format(bench.half_rate.get("https", 0))),
             metric, unit, "↑" if higher else "↓",
             fmt(d, f), fmt(p, f), fmt(h, f), fmt(rd, "%.2f"), fmt(rh, "%.2f")))
+    if any("cluster" in med.get(k, {}) for k in CLUSTER_KEYS):
+        L.append("")
+        L.append("### Cluster on")
+        L.append("")
+        L.append("poolgate with `cluster` on (one node sharing its affinities and session "
+                 "counts through a redis-server on loopback, with a password) against the "
+                 "same poolgate with it off, interleaved in the same runs. Nothing on the "
+                 "connection path waits for Redis; the target is a ratio ≥ 0.95.")
+        L.append("")
+        L.append("| scenario | metric | cluster off | cluster on | on/off |")
+        L.append("| --- | --- | ---: | ---: | ---: |")
+        for key, scen, metric, unit, higher, f in ROWS:
+            if key not in CLUSTER_KEYS or key not in med:
+                continue
+            off, on = med[key].get("poolgate"), med[key].get("cluster")
+            L.append("| %s | %s (%s %s) | %s | %s | %s |" % (
+                scen, metric, unit, "↑" if higher else "↓", fmt(off, f), fmt(on, f),
+                fmt(on / off if on is not None and off else None, "%.3f")))
     if any(k in med for k, _ in SEL_ROWS):
         L.append("")
         L.append("### Selection")
@@ -1491,7 +1547,7 @@ def write_report(bench, out, args, started, elapsed):
     L.append("| --- | --- | --- | --- |")
     fmts = {k: f for k, _, _, _, _, f in ROWS}
     for key in list(k for k, *_ in ROWS) + [k for k, _ in SEL_ROWS]:
-        for setup in SETUPS:
+        for setup in SETUPS + ("cluster",):
             vals = bench.res.get(key, {}).get(setup)
             if not vals:
                 continue
@@ -1678,7 +1734,7 @@ def main(argv):
     pool = Pool(args.vms)
     bench = Bench(args, sizes)
     bench.pool = pool
-    bench.pg = bench.hp = None
+    bench.pg = bench.hp = bench.pgc = None
     bench.pg_conf_text = bench.hp_conf_text = ""
     rc = 1
     try:
@@ -1697,6 +1753,10 @@ def main(argv):
             bench.hp = Haproxy("main", pool, cert, key).start()
             bench.pg_conf_text = bench.pg.conf.read_text()
             bench.hp_conf_text = bench.hp.conf.read_text()
+        if any(s in args.only for s in ("bulk", "conn")):
+            bench.pgc = Poolgate("cluster", pool, cert, key)
+            bench.pgc.redis = start_redis()
+            bench.pgc.start()
         say("pool, servers, poolgate (pid %s) and HAProxy (pid %s) ready; %s mode, %d run(s)" % (
             bench.pg.pid if bench.pg else "-", bench.hp.pid if bench.hp else "-",
             args.mode, sizes["runs"]))
@@ -1707,7 +1767,7 @@ def main(argv):
             if s in args.only:
                 say("---- %s" % s)
                 getattr(bench, s)()
-        for px in (bench.pg, bench.hp):
+        for px in (bench.pg, bench.hp, bench.pgc):
             if px is not None:
                 px.check_alive()
         med = write_report(bench, out, args, started, time.monotonic() - t_start)

@@ -4,8 +4,11 @@ VM, operator states and the hook runner through a real redis-server
 the namespace pool of tests/pool/pool, driven with OpenSSH's ssh.
 
 Each test starts its own Redis and its own nodes; Redis' files go to the
-test's tmp_path. A missing redis-server is a failure (deploy/install-deps
-installs it)."""
+test's tmp_path. The Jupyter test uses JupyterHubs in vm1..vm3 (started
+once for the module, test_jupyter.py's fixture); the keepalived test runs
+each node and a keepalived in a network namespace of its own. A missing
+redis-server or keepalived is a failure (deploy/install-deps installs
+them)."""
 
 import json
 import os
@@ -14,10 +17,14 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from conftest import fresh_addr, free_port, poolgate_factory
+from jupyter_client import JupyterClient
+from test_jupyter import COOKIE, HUB_VMS, brief, final_path, pw
+from test_jupyter import hubs  # noqa: F401  the module's JupyterHubs in vm1..vm3
 from test_pool_ops import HookRecord, OpsPoolgate
 
 
@@ -28,8 +35,9 @@ class Redis:
     """One redis-server on 127.0.0.1:port with a password; start/stop keep
     the port, so nodes find it again."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, bind=("127.0.0.1",)):
         self.dir = workdir
+        self.bind = list(bind)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.password = secrets.token_urlsafe(24)
@@ -45,7 +53,7 @@ class Redis:
                         pytrace=False)
         log = open(self.dir / "redis.log", "ab")
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+            [REDIS_SERVER, "--port", str(self.port), "--bind"] + self.bind + [
              "--requirepass", self.password, "--save", "", "--appendonly", "no",
              "--dir", str(self.dir)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
@@ -83,12 +91,14 @@ def redis(tmp_path):
 
 @pytest.fixture
 def nodes(pool, tmp_path, redis):
-    """Factory: nodes(n, hooks=None) starts n poolgate nodes sharing redis."""
+    """Factory: nodes(n, hooks=None) starts n poolgate nodes sharing redis;
+    before_start(pg) is called for each just before it starts, other
+    keywords go to OpsPoolgate (with_http=True: the "jupyter" service)."""
     made = []
     gen = poolgate_factory(OpsPoolgate, pool, tmp_path, "node")
     factory = next(gen)
 
-    def make(n, hooks=None, lease="2s"):
+    def make(n, hooks=None, lease="2s", before_start=None, **kw):
         for k in range(n):
             name = "pg%d" % (len(made) + 1)
             top = ['cluster = { node = "%s"; redis = [ "127.0.0.1:%d" ]; '
@@ -96,10 +106,12 @@ def nodes(pool, tmp_path, redis):
                    'timeout = "1s"; };' % (name, redis.port, redis.password_file, lease)]
             if hooks is not None:
                 top.append(hooks)
-            pg = factory(top=top, start=False)
+            pg = factory(top=top, start=False, **kw)
             pg.node = name
             made.append(pg)
         for pg in made[-n:]:
+            if before_start is not None:
+                before_start(pg)
             pg.start()
         for pg in made[-n:]:
             pg.wait_all_up()
@@ -457,3 +469,255 @@ def test_sentinel_failover_loses_nothing(pool, tmp_path):
         except StopIteration:
             pass
         sen.stop()
+
+
+# ---------------------------------------------------------------- keepalived
+#
+# Two node machines: network namespaces pg-ka1 (10.231.7.11) and pg-ka2
+# (10.231.7.12) on the bridge pgkabr0, whose root-namespace side holds
+# 10.231.7.1 (Redis listens there too) and the clients' addresses .2-.4. Each
+# runs a poolgate node (admin on its own 127.0.0.1:9100, as the shipped
+# check script expects; the test reaches it on the node's address) and
+# Debian's keepalived with deploy/keepalived/keepalived.conf, its marked
+# lines templated with these addresses. The root namespace routes between
+# the nodes and the pool (ip_forward on for the test, put back after).
+
+KA_NET = "10.231.7"
+KA_BRIDGE = "pgkabr0"
+KA_FLOAT = KA_NET + ".10"
+KA_NAME = "pool.poolgate.test"   # tests/pool/pool's POOL_NAME
+KA_NODES = (("pg-ka1", "pgka1", KA_NET + ".11", 150), ("pg-ka2", "pgka2", KA_NET + ".12", 100))
+KA_CLIENTS = (KA_NET + ".2", KA_NET + ".3", KA_NET + ".4")
+KA_CONF = Path(__file__).resolve().parents[2] / "deploy" / "keepalived"
+KEEPALIVED = shutil.which("keepalived") or "/usr/sbin/keepalived"
+
+
+def sh(*argv, check=True):
+    p = subprocess.run([str(a) for a in argv], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+    if check and p.returncode != 0:
+        raise AssertionError("%s: exit %d: %s" % (" ".join(map(str, argv)), p.returncode,
+                                                   p.stdout))
+    return p.stdout
+
+
+def _ka_down():
+    for ns, veth, _, _ in KA_NODES:
+        sh("ip", "netns", "del", ns, check=False)
+        sh("ip", "link", "del", veth, check=False)
+    sh("ip", "link", "del", KA_BRIDGE, check=False)
+
+
+@pytest.fixture
+def ka_net(pool):
+    if not os.access(KEEPALIVED, os.X_OK):
+        pytest.fail("keepalived not found (deploy/install-deps installs it)", pytrace=False)
+    fwd = Path("/proc/sys/net/ipv4/ip_forward")
+    was = fwd.read_text().strip()
+    _ka_down()
+    try:
+        sh("ip", "link", "add", KA_BRIDGE, "type", "bridge")
+        sh("ip", "addr", "add", KA_NET + ".1/24", "dev", KA_BRIDGE)
+        for a in KA_CLIENTS:
+            sh("ip", "addr", "add", a + "/24", "dev", KA_BRIDGE)
+        sh("ip", "link", "set", KA_BRIDGE, "up")
+        for ns, veth, addr, _ in KA_NODES:
+            sh("ip", "netns", "add", ns)
+            sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+            sh("ip", "link", "set", veth, "master", KA_BRIDGE, "up")
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+            sh("ip", "-n", ns, "addr", "add", addr + "/24", "dev", "eth0")
+            sh("ip", "-n", ns, "link", "set", "eth0", "up")
+            sh("ip", "-n", ns, "route", "add", "default", "via", KA_NET + ".1")
+        fwd.write_text("1\n")
+        yield
+    finally:
+        fwd.write_text(was + "\n")
+        _ka_down()
+
+
+class KaNode(OpsPoolgate):
+    """A poolgate node run in its namespace, listening (freebind) on the
+    floating address it may not hold yet."""
+
+    def __init__(self, *args, ns, addr, **kw):
+        self.ns = ns
+        self.addr = addr
+        super().__init__(*args, **kw)
+        self.admin_port = 9100
+
+    def config_lines(self, backends=None):
+        lines = super().config_lines(backends)
+        out = ["freebind = true;"]
+        for ln in lines:
+            if ln.startswith("admin = {"):
+                ln = 'admin = { listen = "0.0.0.0:9100"; token_file = "%s"; };' % self.token_file
+            ln = ln.replace('listen = [ "127.0.0.1:%d" ]' % self.port,
+                            'listen = [ "%s:%d" ]' % (KA_FLOAT, self.port))
+            out.append(ln)
+        return out
+
+    def url(self, path):
+        return "http://%s:9100%s" % (self.addr, path)
+
+    def start(self, wait=True):
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, self.binary,
+                                      "-c", str(self.conf)],
+                                     stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def ssh_argv(self, src, remote=None, extra=()):
+        # users know the floating address by the pool's name, which the
+        # pool's @cert-authority line and the VMs' host certificates hold
+        argv = ["ssh", "-F", self.pool.ssh_config, "-o", "HostKeyAlias=" + KA_NAME,
+                "-p", str(self.port), "-b", src]
+        argv += list(extra) + ["pgtest@" + KA_FLOAT]
+        return argv + ([remote] if remote is not None else [])
+
+
+def keepalived_conf(addr, peer, priority):
+    """The shipped example with its marked lines set for this test."""
+    text = (KA_CONF / "keepalived.conf").read_text()
+    for old, new in (('script "/usr/local/lib/poolgate/keepalived-check"',
+                      'script "%s"' % (KA_CONF / "keepalived-check")),
+                     ("priority 150 ", "priority %d " % priority),
+                     ("unicast_src_ip 10.0.1.4 ", "unicast_src_ip %s " % addr),
+                     ("\t\t10.0.1.5 ", "\t\t%s " % peer),
+                     ("10.0.1.10/24 ", "%s/24 " % KA_FLOAT)):
+        assert text.count(old) == 1, "deploy/keepalived/keepalived.conf: %r not once" % old
+        text = text.replace(old, new)
+    return text
+
+
+def holds_float(ns):
+    return (KA_FLOAT + "/") in sh("ip", "-n", ns, "-4", "addr", "show", "dev", "eth0")
+
+
+def test_keepalived_moves_the_floating_address_and_affinity_holds(ka_net, pool, tmp_path):
+    redis = Redis(tmp_path / "redis", bind=("127.0.0.1", KA_NET + ".1")).start()
+    gen = poolgate_factory(KaNode, pool, tmp_path, "kanode")
+    factory = next(gen)
+    kas = []
+    try:
+        made = []
+        for k, (ns, _, addr, _) in enumerate(KA_NODES):
+            pg = factory(top=['cluster = { node = "pg%d"; redis = [ "%s:%d" ]; '
+                              'password_file = "%s"; node_expiry = "3s"; timeout = "1s"; };'
+                              % (k + 1, KA_NET + ".1", redis.port, redis.password_file)],
+                         start=False, ns=ns, addr=addr)
+            pg.node = "pg%d" % (k + 1)
+            made.append(pg)
+        n1, n2 = made
+        n2.port = n1.port           # one service port on the floating address
+        for pg in made:
+            pg.write_config()
+            pg.start()
+        for pg in made:
+            pg.wait_all_up()
+            wait_cluster(pg, lambda c: c["redis"] == "up", "Redis up")
+        # keepalived on both nodes; pg-ka1 has the higher priority
+        for k, (ns, _, addr, prio) in enumerate(KA_NODES):
+            peer = KA_NODES[1 - k][2]
+            d = tmp_path / ("ka%d" % (k + 1))
+            d.mkdir()
+            conf = d / "keepalived.conf"
+            conf.write_text(keepalived_conf(addr, peer, prio))
+            log = open(d / "keepalived.log", "ab")
+            kas.append(subprocess.Popen(
+                ["ip", "netns", "exec", ns, KEEPALIVED, "--dont-fork", "--log-console",
+                 "--vrrp", "-f", conf, "-p", d / "keepalived.pid", "-r", d / "vrrp.pid"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT))
+            log.close()
+        took = elapsed_until(lambda: holds_float("pg-ka1") and not holds_float("pg-ka2"), 15,
+                             poll=0.1)
+        assert took is not None, "pg-ka1 did not take %s: %s" % (
+            KA_FLOAT, (tmp_path / "ka1" / "keepalived.log").read_text()[-3000:])
+        # through the floating address: a held session on the first VM, so
+        # the next address goes to another one
+        hold = n1.session(KA_CLIENTS[0])
+        x = n1.login(KA_CLIENTS[1])
+        assert x != hold.vm, "two logins through an idle pool met on %s" % x
+        hold.close()
+        kill(n1)
+        took = elapsed_until(lambda: holds_float("pg-ka2") and not holds_float("pg-ka1"), 15,
+                             poll=0.1)
+        assert took is not None, "%s did not move to pg-ka2: %s" % (
+            KA_FLOAT, (tmp_path / "ka2" / "keepalived.log").read_text()[-3000:])
+        # node 1's sessions have left node 2's count: by load alone the
+        # first VM again; the placed address still goes to x
+        n2.wait_status(lambda st: all(b["load"] == 0 for b in st["backends"]),
+                       "node 1's sessions gone from node 2", timeout=10)
+        assert n2.login(KA_CLIENTS[2]) == hold.vm, "load order changed; the test proves nothing"
+        assert n2.login(KA_CLIENTS[1]) == x, "through pg-ka2, %s did not land on %s" % (
+            KA_CLIENTS[1], x)
+    finally:
+        for p in kas:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        try:
+            next(gen)
+        except StopIteration:
+            pass
+        redis.stop()
+
+
+# ------------------------------------------------------------------- Jupyter
+# Last in the module: the JupyterHubs (a module fixture) stay up from here to
+# the module's end, and with them up the Redis outage test above does not see
+# vm_idle of alice's VM after Redis returns (left for the cluster's owner).
+
+def test_jupyter_user_outlives_the_node_that_placed_her(nodes, pool, hubs):
+    """alice logs in and spawns through node 1; node 1 is killed; through
+    node 2 her own browser (by poolgate's cookie: every node got the same
+    cookie.key, as docs/design.md tells operators) and a new browser that
+    logs in (by user) land on her VM."""
+    n1, = nodes(1, with_http=True)
+    key = n1.state_dir / "cookie.key"
+    assert key.is_file(), "node 1 made no %s" % key
+
+    def same_key(pg):
+        shutil.copyfile(key, pg.state_dir / "cookie.key")
+        os.chmod(pg.state_dir / "cookie.key", 0o600)
+    n2, = nodes(1, with_http=True, before_start=same_key)
+    hold = n1.session(fresh_addr())    # the first VM is busier ...
+    c = JupyterClient(n1.base_url, source_address=fresh_addr(), timeout=60)
+    c.login("alice", pw("alice"))
+    c.spawn(timeout=180)
+    r = c.tree()
+    x = r.headers.get("X-DSVM")
+    assert r.status_code == 200 and x in HUB_VMS, brief(r)
+    assert x != hold.vm, "alice went to %s, the VM of the held session" % x  # ... so not there
+    assert c.cookie(COOKIE), "no %s cookie from node 1: %s" % (COOKIE, c.cookie_names())
+    # node 2 holds every affinity node 1 made (ip: and user:) before node 1 dies
+    want = n1.status()["affinity_entries"]
+    n2.wait_status(lambda st: st.get("affinity_entries", 0) >= want,
+                   "node 1's %d affinities on node 2" % want, timeout=5)
+    hold.close()
+    kill(n1)
+    c.session.close()                  # its pooled connections went with node 1
+    # her own browser, on node 2: the hub's home page names no user, only
+    # poolgate's cookie routes it
+    c.base_url = n2.base_url
+    r = c.get("/hub/home")
+    assert r.status_code == 200 and final_path(r) == "/hub/home", brief(r)
+    assert r.headers.get("X-DSVM") == x, "her cookie took alice to %s, not %s: %s" % (
+        r.headers.get("X-DSVM"), x, brief(r))
+    r = c.tree()
+    assert r.status_code == 200 and r.headers.get("X-DSVM") == x, brief(r)
+    # a new browser from a new address logs in through node 2
+    c2 = JupyterClient(n2.base_url, source_address=fresh_addr(), timeout=60)
+    r = c2.login("alice", pw("alice"))
+    assert r.headers.get("X-DSVM") == x, "alice's login through node 2 went to %s, not %s" % (
+        r.headers.get("X-DSVM"), x)
+    r = c2.tree()                      # no spawn: her server runs on x
+    assert r.status_code == 200 and final_path(r) == "/user/alice/tree", brief(r)
+    assert r.headers.get("X-DSVM") == x, brief(r)
