@@ -1,7 +1,8 @@
 """poolgate's mode rdp in front of real xrdp servers (Debian's xrdp, one per
 VM namespace), driven by FreeRDP's xfreerdp as a user would run it.
 
-xrdp runs in each VM (`pool exec`) with its own xrdp.ini (port, log file);
+The last test also runs JupyterHub in vm1..vm3 (test_jupyter.py's
+fixture). xrdp runs in each VM (`pool exec`) with its own xrdp.ini (port, log file);
 its built-in pid file and socket folder live in the VM's own /run. The client side is `xfreerdp /u:<user> /p:...
 /cert:ignore +auth-only` under Xvfb: it connects, negotiates TLS and logs in
 as far as xrdp lets it without a desktop session, which is all routing
@@ -18,7 +19,10 @@ import time
 
 import pytest
 
-from conftest import POOL, Poolgate, poolgate_factory
+from conftest import POOL, HttpPoolgate, Poolgate, fresh_addr, free_port, poolgate_factory
+from jupyter_client import JupyterClient
+from test_jupyter import HUB_VMS, brief, pw
+from test_jupyter import hubs  # noqa: F401  JupyterHubs in vm1..vm3, for the last test
 
 XRDP_PORT = 3389
 
@@ -268,3 +272,50 @@ def test_rdp_check_takes_vm_down_when_xrdp_stops(rdp_poolgate, xrdp):
     finally:
         xrdp.start("vm2")
     pg.wait_states({"vm2": "up"})
+
+
+class JupyterRdpPoolgate(HttpPoolgate):
+    """poolgate with ssh, the "jupyter" http service and an rdp service
+    (self.rdp_port) in front of the same VMs."""
+
+    def __init__(self, *args, **cfg):
+        self.rdp_port = free_port()
+        super().__init__(*args, **cfg)
+
+    def config_lines(self, backends=None):
+        lines = super().config_lines(backends)
+        i = lines.index(");")   # the end of services
+        lines[i - 1] += ","
+        lines.insert(i, '  { name = "rdp"; listen = [ "127.0.0.1:%d" ]; port = %d; mode = "rdp";'
+                     ' check = { type = "rdp"; interval = "500ms"; timeout = "400ms";'
+                     ' rise = 1; fall = 2; }; }' % (self.rdp_port, XRDP_PORT))
+        return lines
+
+
+def test_rdp_lands_where_the_users_jupyter_server_is(pool, xrdp, hubs, display, tmp_path):
+    """alice's Jupyter server runs on X; her RDP client (mstshash=alice)
+    from another address lands on X, though by load it would go elsewhere:
+    a held SSH session makes one VM busy, her Jupyter session X, and a new
+    RDP user right after her lands on the third."""
+    gen = poolgate_factory(JupyterRdpPoolgate, pool, tmp_path, "jupyter-rdp")
+    make = next(gen)
+    try:
+        pg = make(backends=pool.backends(HUB_VMS))
+        pg.wait_all_up(timeout=30)
+        hold = pg.session(fresh_addr())
+        c = JupyterClient(pg.base_url, source_address=fresh_addr(), timeout=60)
+        c.login("alice", pw("alice"))
+        c.spawn(timeout=180)
+        r = c.tree()
+        x = r.headers.get("X-DSVM")
+        assert r.status_code == 200 and x in HUB_VMS, brief(r)
+        assert x != hold.vm, "alice's server went to %s, the VM of the held session" % x
+        assert rdp_login(pg, pg.rdp_port, display, "alice") == x
+        other = rdp_login(pg, pg.rdp_port, display, "carol")
+        assert other not in (x, hold.vm), (
+            "a new user went to %s: by load the free VM was not the third one" % other)
+        assert rdp_login(pg, pg.rdp_port, display, "alice") == x
+        hold.close()
+    finally:
+        for _ in gen:
+            pass
