@@ -403,6 +403,28 @@ hk_update(struct hk_state *st, const struct hk_vm *vms, size_t n,
 }
 
 bool
+hk_adopt(struct hk_state *st, const char *name, bool busy, uint64_t now)
+{
+	struct hk_vmst *v = NULL;
+
+	if (!valid_name(name))
+		return false;
+	for (size_t i = 0; i < st->nvm && v == NULL; i++)
+		if (strcmp(st->vm[i].name, name) == 0)
+			v = &st->vm[i];
+	if (v == NULL)
+		return false;
+	if (!busy) {
+		v->idle_fired = true;
+		return true;
+	}
+	v->idle_fired = false;
+	if (!v->busy)
+		v->idle_since = now;
+	return true;
+}
+
+bool
 hk_no_capacity(struct hk_state *st, const char *service, uint64_t now)
 {
 	struct hk_noc *slot = NULL, *oldest = NULL;

@@ -177,6 +177,22 @@ size_t           hk_update(struct hk_state *st, const struct hk_vm *vms,
 bool             hk_no_capacity(struct hk_state *st, const char *service,
     uint64_t now);
 
+/*
+ * Another node ran vm_busy (busy) or vm_idle (!busy) for the VM `name`
+ * (docs/design.md, "Several nodes"): take over what the scale set was told,
+ * so that a node that runs hooks later goes on from there. Adopting busy
+ * re-arms vm_idle; a VM without sessions in the last snapshot starts its
+ * idle period at `now`, so vm_idle follows after idle_grace. Adopting idle
+ * marks vm_idle as run for the current idle period (or, while the VM has
+ * sessions here, for the one that ends with them: the runner had not seen
+ * them when it ran vm_idle, and nobody told the scale set of them). Queues
+ * no event. A name this detector does not know (not in the last snapshot)
+ * is ignored: the VM is new when it shows up, as after a start. Returns
+ * true when the VM was known.
+ */
+bool             hk_adopt(struct hk_state *st, const char *name, bool busy,
+    uint64_t now);
+
 /* Pop the oldest queued event into *out. Returns false when none is left. */
 bool             hk_next(struct hk_state *st, struct hk_emit *out);
 

@@ -1,7 +1,8 @@
 /*
  * test_hooks.c -- the event detector: busy and idle edges, the idle grace,
  * capacity_low edges, sparing idle VMs the headroom needs, no_capacity rate
- * limit, health edges, VMs leaving the snapshot, caps, the hook environment.
+ * limit, health edges, edges adopted from another node, VMs leaving the
+ * snapshot, caps, the hook environment.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -330,6 +331,120 @@ test_idle_reported_then_busy(void **state)
 	assert_string_equal(step(&f, 1000), "vm_idle:a");
 	f.vm[1].sessions = 1;
 	assert_string_equal(step(&f, 1500), "vm_busy:a vm_idle:b");
+	teardown_fx(&f);
+}
+
+/*
+ * The takeover that was broken: this node saw vm_idle run, then another
+ * node (cut off from it) ran vm_busy and the session ended unseen here.
+ * Adopting that busy edge re-arms vm_idle, which follows after the grace.
+ */
+static void
+test_adopt_busy_rearms_idle(void **state)
+{
+	struct fx f = { .st = new_state(1000, 0) };
+
+	(void)state;
+	add_vm(&f, "vm1", NULL, 0, 0, true);
+	add_vm(&f, "vm2", NULL, 0, 0, true);
+	assert_string_equal(step(&f, 0), "vm_up:vm1 vm_up:vm2");
+	assert_string_equal(step(&f, 1000), "vm_idle:vm1 vm_idle:vm2");
+	assert_string_equal(step(&f, 5000), "");
+	assert_true(hk_adopt(f.st, "vm2", true, 5000));
+	assert_string_equal(step(&f, 5000), "");
+	/* the idle period starts at the adoption, not when it last began */
+	assert_string_equal(step(&f, 5999), "");
+	assert_string_equal(step(&f, 6000), "vm_idle:vm2");
+	assert_string_equal(step(&f, 9000), "");
+	teardown_fx(&f);
+}
+
+/* Adopting busy while the VM has sessions here: idle after they end. */
+static void
+test_adopt_busy_while_busy(void **state)
+{
+	struct fx f = { .st = new_state(1000, 0) };
+
+	(void)state;
+	add_vm(&f, "vm1", NULL, 2, 0, true);
+	assert_string_equal(step(&f, 0), "vm_up:vm1 vm_busy:vm1");
+	assert_true(hk_adopt(f.st, "vm1", true, 500));
+	assert_string_equal(step(&f, 3000), "");
+	f.vm[0].sessions = 0;
+	assert_string_equal(step(&f, 4000), "");
+	assert_string_equal(step(&f, 4999), "");
+	assert_string_equal(step(&f, 5000), "vm_idle:vm1");
+	teardown_fx(&f);
+}
+
+/*
+ * Adopting idle: vm_idle was run elsewhere for this idle period, so this
+ * node does not run it again when it takes over; a session re-arms it.
+ */
+static void
+test_adopt_idle(void **state)
+{
+	struct fx f = { .st = new_state(1000, 0) };
+
+	(void)state;
+	add_vm(&f, "vm1", NULL, 1, 0, true);
+	assert_string_equal(step(&f, 0), "vm_up:vm1 vm_busy:vm1");
+	f.vm[0].sessions = 0;
+	assert_string_equal(step(&f, 100), "");
+	assert_true(hk_adopt(f.st, "vm1", false, 600));
+	assert_string_equal(step(&f, 1100), "");
+	assert_string_equal(step(&f, 9000), "");
+	f.vm[0].sessions = 1;
+	assert_string_equal(step(&f, 9500), "vm_busy:vm1");
+	f.vm[0].sessions = 0;
+	assert_string_equal(step(&f, 9600), "");
+	assert_string_equal(step(&f, 10600), "vm_idle:vm1");
+	teardown_fx(&f);
+}
+
+/*
+ * Idle adopted while the VM has sessions here that the runner had not
+ * seen: the scale set heard idle and nothing since, so the end of those
+ * sessions brings no second vm_idle; a busy edge run later re-arms it.
+ */
+static void
+test_adopt_idle_while_busy(void **state)
+{
+	struct fx f = { .st = new_state(1000, 0) };
+
+	(void)state;
+	add_vm(&f, "vm1", NULL, 1, 0, true);
+	assert_string_equal(step(&f, 0), "vm_up:vm1 vm_busy:vm1");
+	assert_true(hk_adopt(f.st, "vm1", false, 100));
+	f.vm[0].sessions = 0;
+	assert_string_equal(step(&f, 200), "");
+	assert_string_equal(step(&f, 5000), "");
+	assert_true(hk_adopt(f.st, "vm1", true, 5000));
+	assert_string_equal(step(&f, 6000), "vm_idle:vm1");
+	teardown_fx(&f);
+}
+
+/* Adopting queues nothing; unknown and invalid names are ignored. */
+static void
+test_adopt_unknown_and_quiet(void **state)
+{
+	struct fx f = { .st = new_state(1000, 0) };
+	struct hk_emit e;
+
+	(void)state;
+	assert_false(hk_adopt(f.st, "vm1", true, 0));
+	add_vm(&f, "vm1", NULL, 0, 0, true);
+	assert_string_equal(step(&f, 0), "vm_up:vm1");
+	assert_false(hk_adopt(f.st, "vm9", false, 10));
+	assert_false(hk_adopt(f.st, "", false, 10));
+	assert_false(hk_adopt(f.st, NULL, true, 10));
+	assert_true(hk_adopt(f.st, "vm1", true, 10));
+	assert_true(hk_adopt(f.st, "vm1", false, 20));
+	assert_false(hk_next(f.st, &e));
+	/* vm9, unknown when adopted, is new when it shows up: idle after grace */
+	add_vm(&f, "vm9", NULL, 0, 0, true);
+	assert_string_equal(step(&f, 500), "vm_up:vm9");
+	assert_string_equal(step(&f, 1500), "vm_idle:vm9");
 	teardown_fx(&f);
 }
 
@@ -700,6 +815,11 @@ main(void)
 		cmocka_unit_test(test_idle_spared_for_headroom),
 		cmocka_unit_test(test_idle_spared_together),
 		cmocka_unit_test(test_idle_reported_then_busy),
+		cmocka_unit_test(test_adopt_busy_rearms_idle),
+		cmocka_unit_test(test_adopt_busy_while_busy),
+		cmocka_unit_test(test_adopt_idle),
+		cmocka_unit_test(test_adopt_idle_while_busy),
+		cmocka_unit_test(test_adopt_unknown_and_quiet),
 		cmocka_unit_test(test_vm_forgotten),
 		cmocka_unit_test(test_bad_names_skipped),
 		cmocka_unit_test(test_no_capacity_rate),
