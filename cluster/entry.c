@@ -101,6 +101,15 @@ cl_encode(const struct cl_entry *e, char *name, size_t namelen, char *value,
 		return put(value, valuelen, &v, "1 %llu add %s %d %d %s",
 		    (unsigned long long)e->stamp, e->u.vm.address, e->u.vm.weight,
 		    e->u.vm.max_sessions, e->node);
+	case CL_EDGE:
+		if (!pg_name_valid(e->u.edge.vm, CFG_NAME_MAX))
+			return -1;
+		if (put(name, namelen, &n, "h:%s", e->u.edge.vm) == -1 ||
+		    put(value, valuelen, &v, "1 %llu %s %s",
+		    (unsigned long long)e->stamp, e->u.edge.busy ? "busy" : "idle",
+		    e->node) == -1)
+			return -1;
+		return 0;
 	case CL_NODE:
 		if (e->u.node.nvms > CL_NODE_VMS_MAX ||
 		    put(name, namelen, &n, "n:%s", e->node) == -1 ||
@@ -279,6 +288,20 @@ cl_decode(const char *kname, size_t namelen, const char *value,
 		e->u.vm.max_sessions = (int)num;
 		if (!name(&fs.f[6], e->node, sizeof(e->node)))
 			FAIL("VM: bad node name");
+		return 0;
+	case 'h':
+		e->kind = CL_EDGE;
+		memset(&e->u.edge, 0, sizeof(e->u.edge));
+		if (!name(&kf, e->u.edge.vm, sizeof(e->u.edge.vm)))
+			FAIL("hook edge: bad VM name");
+		if (fs.n != 4)
+			FAIL("hook edge: expected 4 fields");
+		if (is(&fs.f[2], "busy"))
+			e->u.edge.busy = true;
+		else if (!is(&fs.f[2], "idle"))
+			FAIL("hook edge: expected busy or idle");
+		if (!name(&fs.f[3], e->node, sizeof(e->node)))
+			FAIL("hook edge: bad node name");
 		return 0;
 	case 'n':
 		e->kind = CL_NODE;

@@ -14,6 +14,9 @@
  *   v:<vm>            1 STAMP del NODE                 ... and removed again
  *   n:<node>          1 STAMP serving|draining runner|standby [VM=SESSIONS ...]
  *                                                    a node's heartbeat
+ *   h:<vm>            1 STAMP busy|idle NODE           the last of vm_busy and
+ *                                                    vm_idle the hook runner
+ *                                                    ran for the VM
  *
  * The stamp leads so that Redis can keep the newest value by itself (the
  * conditional write in link.c compares it). Everything read back is
@@ -37,7 +40,7 @@
 #define CL_NODE_VMS_MAX CFG_MAX_BACKENDS
 #define CL_STAMP_MAX    ((uint64_t)1 << 53)  /* beyond any wall clock in ms */
 
-enum cl_kind { CL_AFF = 0, CL_OPER, CL_VM, CL_NODE };
+enum cl_kind { CL_AFF = 0, CL_OPER, CL_VM, CL_NODE, CL_EDGE };
 
 struct cl_vmcount {
 	char     vm[CFG_NAME_MAX + 1];
@@ -65,6 +68,10 @@ struct cl_entry {
 			int  weight;
 			int  max_sessions;
 		} vm;
+		struct {                        /* CL_EDGE */
+			char vm[CFG_NAME_MAX + 1];
+			bool busy;              /* vm_busy; false: vm_idle */
+		} edge;
 		struct {                        /* CL_NODE */
 			bool              draining;
 			bool              runner;   /* it runs the hooks */

@@ -71,6 +71,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    a.u.vm.weight == b.u.vm.weight &&
 		    a.u.vm.max_sessions == b.u.vm.max_sessions);
 		break;
+	case CL_EDGE:
+		check(strcmp(a.u.edge.vm, b.u.edge.vm) == 0 &&
+		    a.u.edge.busy == b.u.edge.busy);
+		break;
 	case CL_NODE: {
 		struct cl_peers ps;
 

@@ -117,6 +117,24 @@ test_oper_and_vm(void **state)
 }
 
 static void
+test_edge(void **state)
+{
+	(void)state;
+	memset(e, 0, sizeof(*e));
+	e->kind = CL_EDGE;
+	e->stamp = 1700000000555;
+	snprintf(e->node, sizeof(e->node), "pg1");
+	snprintf(e->u.edge.vm, sizeof(e->u.edge.vm), "vm2");
+	e->u.edge.busy = true;
+	roundtrip("h:vm2", "1 1700000000555 busy pg1");
+	assert_string_equal(d->u.edge.vm, "vm2");
+	assert_true(d->u.edge.busy);
+	e->u.edge.busy = false;
+	roundtrip("h:vm2", "1 1700000000555 idle pg1");
+	assert_false(d->u.edge.busy);
+}
+
+static void
 test_node(void **state)
 {
 	(void)state;
@@ -204,6 +222,16 @@ test_encode_refuses(void **state)
 	e->u.vm.weight = 1;
 	e->u.vm.max_sessions = -1;
 	assert_int_equal(cl_encode(e, name, sizeof(name), value, sizeof(value)), -1);
+
+	memset(e, 0, sizeof(*e));
+	e->kind = CL_EDGE;
+	snprintf(e->node, sizeof(e->node), "pg1");
+	snprintf(e->u.edge.vm, sizeof(e->u.edge.vm), "../vm1");
+	assert_int_equal(cl_encode(e, name, sizeof(name), value, sizeof(value)), -1);
+	snprintf(e->u.edge.vm, sizeof(e->u.edge.vm), "vm1");
+	assert_int_equal(cl_encode(e, name, sizeof(name), value, sizeof(value)), 0);
+	snprintf(e->node, sizeof(e->node), "pg 1");
+	assert_int_equal(cl_encode(e, name, sizeof(name), value, sizeof(value)), -1);
 }
 
 struct bad {
@@ -245,6 +273,14 @@ test_decode_refuses(void **state)
 		{ "v:vm1", "1 5 add 10.0.0.1 1001 0 pg1", "VM: bad weight" },
 		{ "v:vm1", "1 5 add 10.0.0.1 1 100001 pg1", "VM: bad max_sessions" },
 		{ "v:vm1", "1 5 del pg1 x", "VM removal: expected 4 fields" },
+		{ "h:vm1", "1 5 busy", "hook edge: expected 4 fields" },
+		{ "h:vm1", "1 5 busy pg1 x", "hook edge: expected 4 fields" },
+		{ "h:vm1", "1 5 down pg1", "hook edge: expected busy or idle" },
+		{ "h:vm1", "1 5 BUSY pg1", "hook edge: expected busy or idle" },
+		{ "h:vm/1", "1 5 busy pg1", "hook edge: bad VM name" },
+		{ "h:", "1 5 busy pg1", "unknown key" },
+		{ "h:vm1", "1 5 idle -pg1", "hook edge: bad node name" },
+		{ "h:vm1", "2 5 idle pg1", "unknown format version" },
 		{ "n:pg1", "1 5 sleeping standby", "node: unknown state" },
 		{ "n:pg1", "1 5 serving", "node: expected a role" },
 		{ "n:pg1", "1 5 serving boss", "node: unknown role" },
@@ -323,6 +359,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_affinity),
 		cmocka_unit_test(test_oper_and_vm),
+		cmocka_unit_test(test_edge),
 		cmocka_unit_test(test_node),
 		cmocka_unit_test(test_node_full_pool),
 		cmocka_unit_test(test_encode_refuses),
