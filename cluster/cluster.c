@@ -12,6 +12,7 @@
 #include "cluster/entry.h"
 #include "cluster/lease.h"
 #include "cluster/stamps.h"
+#include "lib/hashtab.h"
 #include "lib/log.h"
 
 #define TICK_MS          250
@@ -21,6 +22,19 @@
 #define TOMBSTONE_MS     (7ull * 24 * 3600 * 1000)   /* a removed API VM */
 #define RUNNER_FRESH_MS  1500      /* a runner's heartbeat is this recent */
 #define STAMPS_MAX       (1000000 + 2 * CFG_MAX_BACKENDS)
+#define EDGE_MS          (7ull * 24 * 3600 * 1000)   /* a hook edge lives */
+#define EDGES_MAX        (2 * CFG_MAX_BACKENDS)       /* own edges remembered */
+
+/*
+ * A hook edge this node ran, by its name "h:<vm>": what publish() writes
+ * for it, now and again after Redis was away.
+ */
+struct edge {
+	struct ht_node node;
+	bool           busy;
+	size_t         len;
+	char           name[];          /* len bytes and a NUL */
+};
 
 struct cl_node {
 	struct event_base *base;
@@ -29,6 +43,8 @@ struct cl_node {
 	struct cl_stamps  *stamps;
 	struct cl_peers    peers;
 	struct cl_lease    lease;
+	struct cl_node_sink sink;
+	struct hashtab    *edges;         /* struct edge: the edges run here */
 	struct event      *ev_tick;
 	char               node[CFG_NAME_MAX + 1];
 	uint64_t           lease_ms;
@@ -46,6 +62,31 @@ struct cl_node {
 };
 
 /* ---- writing this node's changes ------------------------------------------ */
+
+static const void *
+edge_key(const struct ht_node *n, size_t *len)
+{
+	const struct edge *ed = HT_ENTRY(n, struct edge, node);
+
+	*len = ed->len;
+	return ed->name;
+}
+
+static void
+edge_free(struct ht_node *n)
+{
+	free(HT_ENTRY(n, struct edge, node));
+}
+
+static struct edge *
+edge_find(const struct cl_node *c, const char *name)
+{
+	size_t len = strlen(name);
+	struct ht_node *n = ht_find(c->edges, ht_hash(c->edges, name, len),
+	    name, len);
+
+	return n != NULL ? HT_ENTRY(n, struct edge, node) : NULL;
+}
 
 static uint64_t
 next_stamp(struct cl_node *c, const char *name, uint64_t wall)
@@ -109,9 +150,25 @@ publish(struct cl_node *c, const char *name, uint64_t stamp)
 			ttl = TOMBSTONE_MS;
 			expires = wall + TOMBSTONE_MS;
 		}
+	} else if (strncmp(name, "h:", 2) == 0) {
+		const struct edge *ed = edge_find(c, name);
+
+		if (ed == NULL)
+			return;   /* from before a restart: Redis has it */
+		e->kind = CL_EDGE;
+		memset(&e->u.edge, 0, sizeof(e->u.edge));
+		snprintf(e->u.edge.vm, sizeof(e->u.edge.vm), "%s", name + 2);
+		e->u.edge.busy = ed->busy;
 	} else
 		return;
 	e->stamp = stamp != 0 ? stamp : next_stamp(c, name, wall);
+	/* an edge lives EDGE_MS from when it was run, on every node alike */
+	if (e->kind == CL_EDGE) {
+		expires = e->stamp + EDGE_MS;
+		if (expires <= wall)
+			return;
+		ttl = expires - wall;
+	}
 	if (stamp == 0 && !cl_stamps_offer(c->stamps, name, e->stamp, c->node,
 	    expires, wall))
 		return;   /* the table is full: not shared */
@@ -133,6 +190,52 @@ cl_node_shared(struct cl_node *c, enum mbr_shared what, const char *name)
 	snprintf(full, sizeof(full), "%s%s", what == MBR_SH_AFFINITY ? "a:" :
 	    what == MBR_SH_ADMIN ? "o:" : "v:", name);
 	publish(c, full, 0);
+}
+
+void
+cl_node_edge(struct cl_node *c, const char *vm, bool busy)
+{
+	char full[CL_NAME_MAX + 8];
+	struct edge *ed;
+	size_t len;
+
+	if (c == NULL)
+		return;
+	len = (size_t)snprintf(full, sizeof(full), "h:%s", vm);
+	if (len >= sizeof(full))
+		return;
+	if ((ed = edge_find(c, full)) == NULL) {
+		if ((ed = calloc(1, sizeof(*ed) + len + 1)) == NULL)
+			return;
+		memcpy(ed->name, full, len + 1);
+		ed->len = len;
+		if (ht_insert(c->edges, &ed->node, ht_hash(c->edges, full,
+		    len)) == -1) {
+			free(ed);
+			log_warn("cluster: more than %d hook edges: vm_%s %s not "
+			    "shared", EDGES_MAX, busy ? "busy" : "idle", vm);
+			return;
+		}
+	}
+	ed->busy = busy;
+	publish(c, full, 0);
+}
+
+/* Forget the edges run here whose entry expired (swept from the stamps). */
+static void
+edges_sweep(struct cl_node *c)
+{
+	struct ht_iter it;
+	struct ht_node *n;
+
+	for (n = ht_first(c->edges, &it); n != NULL; n = ht_next(&it)) {
+		struct edge *ed = HT_ENTRY(n, struct edge, node);
+
+		if (cl_stamps_get(c->stamps, ed->name) == 0) {
+			ht_remove(c->edges, n);
+			free(ed);
+		}
+	}
 }
 
 /* ---- applying the others' ------------------------------------------------- */
@@ -186,6 +289,8 @@ on_entry(void *arg, const char *name, size_t namelen, const char *value,
 		return;
 	if (e->kind == CL_AFF)
 		expires = e->u.aff.expires;
+	else if (e->kind == CL_EDGE)
+		expires = e->stamp + EDGE_MS;
 	if (!cl_stamps_offer(c->stamps, key, e->stamp, e->node, expires, wall))
 		return;   /* older than what we have, or expired */
 	c->applied++;
@@ -215,6 +320,17 @@ on_entry(void *arg, const char *name, size_t namelen, const char *value,
 		} else
 			log_info("cluster: %s %s VM %s", e->node, e->u.vm.removed ?
 			    "removed" : "added or changed", e->u.vm.vm);
+		break;
+	case CL_EDGE:
+		/*
+		 * Another runner's edge (or this node's own from before a
+		 * restart): the detector goes on from it, so that whoever
+		 * runs hooks next neither misses vm_idle nor repeats it.
+		 */
+		log_info("cluster: %s ran vm_%s %s", e->node, e->u.edge.busy ?
+		    "busy" : "idle", e->u.edge.vm);
+		if (c->sink.edge != NULL)
+			c->sink.edge(c->sink.arg, e->u.edge.vm, e->u.edge.busy);
 		break;
 	case CL_NODE:
 		break;
@@ -388,6 +504,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (now - c->last_sweep >= SWEEP_MS) {
 		c->last_sweep = now;
 		cl_stamps_sweep(c->stamps, wall);
+		edges_sweep(c);
 	}
 }
 
@@ -395,7 +512,8 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 
 struct cl_node *
 cl_node_new(struct event_base *base, const struct cfg_cluster *cfg,
-    const char *password, struct members *m, uint64_t aff_ttl_ms)
+    const char *password, struct members *m, uint64_t aff_ttl_ms,
+    const struct cl_node_sink *sink)
 {
 	struct cl_node *c = calloc(1, sizeof(*c));
 	struct cl_link_conf lc;
@@ -407,12 +525,15 @@ cl_node_new(struct event_base *base, const struct cfg_cluster *cfg,
 	c->base = base;
 	c->m = m;
 	c->aff_ttl_ms = aff_ttl_ms;
+	if (sink != NULL)
+		c->sink = *sink;
 	c->lease_ms = cfg->lease_ms;
 	snprintf(c->node, sizeof(c->node), "%s", cfg->node);
 	cl_peers_init(&c->peers, cfg->node, cfg->node_expiry_ms);
 	cl_lease_init(&c->lease, cfg->lease_ms);
 	if ((c->e = malloc(sizeof(*c->e))) == NULL ||
-	    (c->stamps = cl_stamps_new(STAMPS_MAX)) == NULL)
+	    (c->stamps = cl_stamps_new(STAMPS_MAX)) == NULL ||
+	    (c->edges = ht_new(edge_key, EDGES_MAX, 0)) == NULL)
 		goto fail;
 	memset(&lc, 0, sizeof(lc));
 	snprintf(lc.node, sizeof(lc.node), "%s", cfg->node);
@@ -449,6 +570,7 @@ cl_node_free(struct cl_node *c)
 		event_free(c->ev_tick);
 	cl_link_free(c->link);
 	cl_stamps_free(c->stamps);
+	ht_free(c->edges, edge_free);
 	cl_peers_free(&c->peers);
 	replay_free(c);
 	free(c->e);

@@ -12,7 +12,9 @@
  * takes part and writes its own changes again after Redis came back, sends
  * this node's heartbeat (sessions per VM, draining, runner) every second
  * and soon after a change, folds the other nodes' sessions into every VM's
- * load (mbr_set_remote), and holds or seeks the hook runner's lease.
+ * load (mbr_set_remote), and holds or seeks the hook runner's lease. The
+ * hook runner shares the busy/idle edges it ran (cl_node_edge); the others'
+ * go back to the daemon through its sink.
  * Main thread only.
  */
 #ifndef POOLGATE_CLUSTER_CLUSTER_H
@@ -31,14 +33,25 @@ struct event_base;
 struct cl_node;
 
 /*
+ * What the cluster hands back to the daemon. edge: another node's hook
+ * runner ran vm_busy (busy) or vm_idle (!busy) for the VM `vm` (borrowed
+ * for the call), heard now or read back from Redis; the daemon's hook
+ * detector adopts it (hk_adopt). May be NULL.
+ */
+struct cl_node_sink {
+	void (*edge)(void *arg, const char *vm, bool busy);
+	void  *arg;
+};
+
+/*
  * Start this node's part: cfg is read now (not kept); password may be NULL
- * (no AUTH); m is borrowed for the node's life. aff_ttl_ms is the
- * affinity ttl, the expiry written for a key with live sessions. Returns
- * NULL when out of memory.
+ * (no AUTH); m is borrowed for the node's life; sink is copied (NULL: none).
+ * aff_ttl_ms is the affinity ttl, the expiry written for a key with live
+ * sessions. Returns NULL when out of memory.
  */
 struct cl_node *cl_node_new(struct event_base *base,
     const struct cfg_cluster *cfg, const char *password, struct members *m,
-    uint64_t aff_ttl_ms);
+    uint64_t aff_ttl_ms, const struct cl_node_sink *sink);
 
 /* Stop and free (Redis keeps what was written). c may be NULL. */
 void cl_node_free(struct cl_node *c);
@@ -46,6 +59,14 @@ void cl_node_free(struct cl_node *c);
 /* The pool module's sink reported a shared change (see sink.h). */
 void cl_node_shared(struct cl_node *c, enum mbr_shared what,
     const char *name);
+
+/*
+ * This node, the hook runner, just ran vm_busy (busy) or vm_idle (!busy)
+ * for the VM `vm`: share it as the VM's hook edge (h:<vm>), so that a node
+ * taking over later goes on from what the scale set was told. Written
+ * again after Redis was away, like the node's other changes. c may be NULL.
+ */
+void cl_node_edge(struct cl_node *c, const char *vm, bool busy);
 
 /* The affinity ttl changed (reload). */
 void cl_node_set_ttl(struct cl_node *c, uint64_t aff_ttl_ms);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "admin/adminapi.h"
+#include "backends/hooks.h"
 #include "cluster/cluster.h"
 #include "daemon/node.h"
 #include "daemon/server.h"
@@ -38,11 +39,22 @@ signature(const struct cfg_cluster *c, char *buf, size_t len)
 		o += (size_t)snprintf(buf + o, len - o, "s%s|", c->sentinel[i].text);
 }
 
+/* Another node's hook runner ran a busy or idle edge: go on from it. */
+static void
+on_edge(void *arg, const char *vm, bool busy)
+{
+	struct pg_server *srv = arg;
+
+	if (srv->hk != NULL)
+		(void)hk_adopt(srv->hk, vm, busy, pg_now_ms());
+}
+
 void
 node_configure(struct pg_server *srv, const struct pg_config *ncfg,
     const char *pw)
 {
 	char sig[sizeof(srv->cl_sig)];
+	struct cl_node_sink sink = { on_edge, srv };
 
 	if (!ncfg->cluster.enabled) {
 		node_free(srv);
@@ -58,7 +70,7 @@ node_configure(struct pg_server *srv, const struct pg_config *ncfg,
 		log_info("cluster: settings changed: connecting again");
 	node_free(srv);
 	srv->cl = cl_node_new(srv->base, &ncfg->cluster, pw[0] ? pw : NULL,
-	    &srv->mbr, ncfg->affinity_ttl_ms);
+	    &srv->mbr, ncfg->affinity_ttl_ms, &sink);
 	if (srv->cl == NULL)
 		pg_fatalx("out of memory starting the cluster link");
 	cl_node_set_draining(srv->cl, srv->adm.node_draining);

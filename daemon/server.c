@@ -362,7 +362,9 @@ hooks_fire(struct pg_server *srv)
 	 * In a cluster every node detects the same edges from the same
 	 * pool-wide counts, and only the one holding the lease runs them: a
 	 * node that takes over goes on from edges it has seen already, so
-	 * none runs twice.
+	 * none runs twice. The counts can differ (Redis away), so the
+	 * runner also shares the busy/idle edges it ran, and every node's
+	 * detector adopts them (node.c).
 	 */
 	bool run = srv->cl == NULL || cl_node_runner(srv->cl);
 
@@ -377,6 +379,9 @@ hooks_fire(struct pg_server *srv)
 		log_info("hook event %s%s%s", hk_event_name(e.event),
 		    e.backend[0] ? " " : "", e.backend);
 		hr_run(srv->hr, hk_event_name(e.event), e.backend, env.v);
+		/* what the scale set was told, for whoever runs hooks next */
+		if (e.event == HK_VM_BUSY || e.event == HK_VM_IDLE)
+			cl_node_edge(srv->cl, e.backend, e.event == HK_VM_BUSY);
 	}
 }
 
