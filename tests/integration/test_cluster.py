@@ -336,6 +336,53 @@ def test_redis_away_nodes_serve_and_merge_when_it_returns(nodes, pool, redis, tm
     assert "poolgate:a:ip:%s" % p1 in keys and "poolgate:a:ip:%s" % p2 in keys, keys
 
 
+def test_redis_away_the_next_runner_goes_on_from_the_old_runners_edges(nodes, pool, redis,
+                                                                    tmp_path):
+    """With Redis away, the hook runner (still holding its lease) runs
+    vm_busy for a session the other node never hears of. Redis returns while
+    the old runner is frozen, so the other node takes the lease; once the old
+    runner writes its edges again, the new one runs the held-back vm_idle,
+    once."""
+    rec = HookRecord(tmp_path)
+    n1, n2 = nodes(2, hooks=rec.config(idle_grace="1s", headroom=0), lease="6s")
+    for vm in [n for n, _ in pool.backends()]:
+        rec.wait("vm_idle", vm, timeout=15)
+    runner = wait_cluster(n1, lambda c: c["hook_runner"] in ("pg1", "pg2"),
+                          "a hook runner")["hook_runner"]
+    old, new = (n1, n2) if runner == "pg1" else (n2, n1)
+    before = len(rec.events())
+    redis.stop()
+    s = old.session(fresh_addr())
+    x = s.vm
+    # the old runner holds its lease for seconds yet: it runs vm_busy
+    rec.wait("vm_busy", x, since=before, timeout=4)
+    s.close()
+    for pg in (n1, n2):
+        wait_cluster(pg, lambda c: c["redis"] == "degraded", "degraded", timeout=4)
+    time.sleep(2)
+    assert not rec.between("vm_idle", x, before), rec.summary(before)
+    off = new.log_size()
+    old.proc.send_signal(signal.SIGSTOP)
+    try:
+        redis.start()
+        took = elapsed_until(lambda: cluster(new)["hook_runner"] == new.node, 10)
+        assert took is not None, "%s did not take the lease" % new.node
+        # the new runner's own view has x reported idle, never busy
+        time.sleep(2)
+        assert not rec.between("vm_idle", x, before), rec.summary(before)
+    finally:
+        old.proc.send_signal(signal.SIGCONT)
+    wait_cluster(old, lambda c: c["redis"] == "up", "Redis back", timeout=10)
+    assert new.wait_log(r"cluster: %s ran vm_busy %s" % (old.node, x), offset=off,
+                        timeout=10), new.log_since(off)
+    rec.wait("vm_idle", x, since=before, timeout=10)
+    assert new.wait_log(r"hook event vm_idle %s\b" % x, offset=off, timeout=5), \
+        new.log_since(off)
+    time.sleep(3)
+    assert len(rec.between("vm_idle", x, before)) == 1, rec.summary(before)
+    assert cluster(new)["hook_runner"] == new.node
+
+
 def test_hostile_entries_in_redis_are_ignored_with_a_log_line(nodes, pool, redis):
     n1, = nodes(1)
     x = n1.login(fresh_addr())
