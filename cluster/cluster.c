@@ -55,6 +55,7 @@ struct cl_node {
 	uint64_t           beat_sum;      /* what the last heartbeat said, hashed */
 	uint64_t           last_sweep;
 	uint64_t           last_refused_log;
+	uint64_t           last_edges_log;
 	uint64_t           applied, refused;
 	char             **replay;        /* names to write again after a return */
 	size_t             nreplay, replay_at;
@@ -212,8 +213,13 @@ cl_node_edge(struct cl_node *c, const char *vm, bool busy)
 		if (ht_insert(c->edges, &ed->node, ht_hash(c->edges, full,
 		    len)) == -1) {
 			free(ed);
-			log_warn("cluster: more than %d hook edges: vm_%s %s not "
-			    "shared", EDGES_MAX, busy ? "busy" : "idle", vm);
+			if (pg_now_ms() - c->last_edges_log >= 60000) {
+				c->last_edges_log = pg_now_ms();
+				log_warn("cluster: more than %d hook edges in %llu "
+				    "days: vm_%s %s not shared", EDGES_MAX,
+				    (unsigned long long)(EDGE_MS / 86400000),
+				    busy ? "busy" : "idle", vm);
+			}
 			return;
 		}
 	}
