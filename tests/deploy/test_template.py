@@ -4,6 +4,7 @@ that the image and API versions exist in a region) is listed in
 deploy/azure/README.md as checked by reading only.
 """
 
+import ipaddress
 import json
 import re
 import subprocess
@@ -34,6 +35,7 @@ KEPT = {
 }
 VM_CONTRIBUTOR = "9980e02c-c2be-4d73-94e8-173b1dc7cf3c"
 VM_PORTS = (22, 8000, 9101)
+REDIS_PORTS = (6379, 26379)     # redis-server, redis-sentinel (two nodes)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +106,8 @@ def test_types_and_api_versions_kept(t):
 
 def test_no_secret_outside_protected_settings(t):
     secure = secure_params(t)
-    assert {"adminPassword", "poolgateAdminToken", "sshHostCaPrivateKey"} <= set(secure)
+    assert {"adminPassword", "poolgateAdminToken", "sshHostCaPrivateKey",
+            "redisPassword"} <= set(secure)
     secret = [re.compile(r"parameters\('%s'\)" % re.escape(n)) for n in secure]
     secret.append(re.compile(r"\blistKeys\(|\blistAccountSas\(|\blistServiceSas\("))
     seen = []
@@ -118,6 +121,13 @@ def test_no_secret_outside_protected_settings(t):
         assert ok, "a secret outside protectedSettings: %s = %s" % (where, s[:200])
         assert "settings" not in path, where
     assert len(seen) >= 3, "the secrets are not used where expected: %s" % seen
+    # each secret of the node reaches it, through the extension's script only
+    ext = resources(t, "Microsoft.Compute/virtualMachines/extensions")[0]
+    script = ext["properties"]["protectedSettings"]["script"]
+    for n, f in (("poolgateAdminToken", "admin.token"), ("sshHostCaPrivateKey", "ssh-host-ca"),
+                 ("redisPassword", "redis.pass")):
+        assert ("base64 -d > /etc/poolgate/secrets/%s <<EOF\\n', base64(parameters('%s'))"
+                % (f, n)) in script, n
     # plain settings hold nothing at all
     for path, s in strings(t):
         assert "settings" not in path, "plain extension settings: %s" % "/".join(map(str, path))
@@ -158,11 +168,15 @@ def test_scale_set_settings(t):
     assert "networkApiVersion" in prof["networkProfile"] and "vmssNics" in prof["networkProfile"]
 
 
-def test_nsg_denies_vm_ports_from_internet(t):
-    pool_nsg = next(r for r in resources(t, "Microsoft.Network/networkSecurityGroups")
-                    if r["name"] == "[variables('poolNsgName')]")
-    gate_prefix = value(t, "[variables('gatePrefix')]")
+def nsg(t, name):
+    return next(r for r in resources(t, "Microsoft.Network/networkSecurityGroups")
+                if r["name"] == "[variables('%s')]" % name)
 
+
+def first_match(t, group, source, port):
+    """What the group's inbound rules decide for TCP from source to port:
+    the first rule by priority whose source (the prefix itself or *) and
+    port match, as Azure evaluates them."""
     def ports(p):
         rngs = p.get("destinationPortRanges") or [p.get("destinationPortRange")]
         out = []
@@ -174,21 +188,72 @@ def test_nsg_denies_vm_ports_from_internet(t):
             out.append((int(lo), int(hi or lo)))
         return out
 
-    def first_match(source, port):
-        rules = sorted((r["properties"] for r in pool_nsg["properties"]["securityRules"]
-                        if r["properties"]["direction"] == "Inbound"), key=lambda p: p["priority"])
-        for p in rules:
-            src = value(t, p["sourceAddressPrefix"])
-            pr = ports(p)
-            if src in (source, "*") and (pr is None or any(lo <= port <= hi for lo, hi in pr)):
-                return p["access"]
-        return "Deny"   # Azure's default rules deny the Internet
+    rules = sorted((r["properties"] for r in group["properties"]["securityRules"]
+                    if r["properties"]["direction"] == "Inbound"), key=lambda p: p["priority"])
+    for p in rules:
+        src = value(t, p["sourceAddressPrefix"])
+        pr = ports(p)
+        if src in (source, "*") and (pr is None or any(lo <= port <= hi for lo, hi in pr)):
+            return p["access"]
+    # Azure's default rules: AllowVnetInBound, AllowAzureLoadBalancerInBound,
+    # DenyAllInBound; any source but the internet counts as one of the first
+    return "Deny" if source == "Internet" else "Allow"
 
+
+def test_nsg_denies_vm_ports_from_internet(t):
+    pool_nsg = nsg(t, "poolNsgName")
+    gate_prefix = value(t, "[variables('gatePrefix')]")
     for port in VM_PORTS:
-        assert first_match("Internet", port) == "Deny", port
-        assert first_match("VirtualNetwork", port) == "Deny", port
-        assert first_match(gate_prefix, port) == "Allow", port
+        assert first_match(t, pool_nsg, "Internet", port) == "Deny", port
+        assert first_match(t, pool_nsg, "VirtualNetwork", port) == "Deny", port
+        assert first_match(t, pool_nsg, gate_prefix, port) == "Allow", port
     assert str(t["variables"]["agentPort"]) == "9101"
+
+
+def test_nsg_redis_only_between_the_nodes(t):
+    """Redis and Sentinel: from the poolgate subnet, to it; never from the
+    internet, the scale set's subnet, the rest of the network or the load
+    balancer (an explicit deny before Azure's default allow of the VNet)."""
+    gate_nsg = nsg(t, "gateNsgName")
+    gate_prefix = value(t, "[variables('gatePrefix')]")
+    pool_prefix = value(t, "[variables('poolPrefix')]")
+    for port in REDIS_PORTS:
+        assert first_match(t, gate_nsg, gate_prefix, port) == "Allow", port
+        for source in ("Internet", "VirtualNetwork", pool_prefix, "AzureLoadBalancer",
+                       "10.40.4.7/32"):
+            assert first_match(t, gate_nsg, source, port) == "Deny", (source, port)
+    allow = [r["properties"] for r in gate_nsg["properties"]["securityRules"]
+             if r["properties"]["access"] == "Allow" and
+             {"6379", "26379"} & set(r["properties"].get("destinationPortRanges", []))]
+    assert len(allow) == 1 and value(t, allow[0]["destinationAddressPrefix"]) == gate_prefix
+    assert allow[0]["protocol"] == "Tcp"
+    # no other rule opens the ports to anyone (no * port range allowed)
+    for r in gate_nsg["properties"]["securityRules"]:
+        p = r["properties"]
+        if p["access"] == "Allow":
+            assert p.get("destinationPortRange") != "*", r["name"]
+
+
+def test_ha_nodes_addresses_and_settings(t):
+    """The nodes' private addresses are fixed (Redis binds them, Sentinel
+    and poolgate name them) and every node learns both and its index."""
+    addrs = t["variables"]["gateAddresses"]
+    assert len(addrs) == 2 and len(set(addrs)) == 2
+    net = ipaddress.ip_network(value(t, "[variables('gatePrefix')]"))
+    for a in addrs:
+        a = ipaddress.ip_address(a)
+        # Azure keeps the first four and the last address of a subnet
+        assert a in net and int(a) - int(net.network_address) >= 4 and a != net[-1]
+    nic = resources(t, "Microsoft.Network/networkInterfaces")[0]
+    ipc = nic["properties"]["ipConfigurations"][0]["properties"]
+    assert ipc["privateIPAllocationMethod"] == "Static"
+    assert ipc["privateIPAddress"] == "[variables('gateAddresses')[copyIndex()]]"
+    assert ("'\\nGATE_ADDRS=', variables('gateAddresses')[0], ' ', "
+            "variables('gateAddresses')[1], '\\n')]") in t["variables"]["gateSettings"]
+    vm = resources(t, "Microsoft.Compute/virtualMachines")[0]
+    assert vm["copy"]["count"] == nic["copy"]["count"] == "[parameters('poolgateNodes')]"
+    assert ("base64(concat(variables('gateSettings'), 'NODE_INDEX=', string(copyIndex()), "
+            "'\\n'))") in vm["properties"]["osProfile"]["customData"]
 
 
 def test_nsg_lets_the_internet_reach_only_poolgate(t):
@@ -202,7 +267,8 @@ def test_nsg_lets_the_internet_reach_only_poolgate(t):
             allowed[p["sourceAddressPrefix"]] = sorted(rng)
     assert allowed == {"[parameters('allowedClientPrefix')]": ["22", "443"],
                        "[parameters('adminClientPrefix')]": ["2200"],
-                       "AzureLoadBalancer": ["9100"]}, allowed
+                       "AzureLoadBalancer": ["9100"],
+                       "[variables('gatePrefix')]": ["26379", "6379"]}, allowed
 
 
 def test_standard_skus(t):
