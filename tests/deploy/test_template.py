@@ -248,7 +248,7 @@ def test_ha_nodes_addresses_and_settings(t):
     ipc = nic["properties"]["ipConfigurations"][0]["properties"]
     assert ipc["privateIPAllocationMethod"] == "Static"
     assert ipc["privateIPAddress"] == "[variables('gateAddresses')[copyIndex()]]"
-    assert ("'\\nGATE_ADDRS=', variables('gateAddresses')[0], ' ', "
+    assert ("'\\nGATE_ADDRS=', variables('gateAddresses')[0], ',', "
             "variables('gateAddresses')[1], '\\n')]") in t["variables"]["gateSettings"]
     vm = resources(t, "Microsoft.Compute/virtualMachines")[0]
     assert vm["copy"]["count"] == nic["copy"]["count"] == "[parameters('poolgateNodes')]"
