@@ -10,12 +10,16 @@ written and poolgate-azure-setup runs.
 
 What cannot run in a chroot is replaced by a fake that records its calls:
 systemctl (no systemd in a chroot; poolgate-azure-setup runs with NO_START=1,
-so poolgate is configured and checked, not started). The repository is
+so poolgate is configured and checked, not started), and Debian's
+policy-rc.d answers 101 (the packages' services, redis-server's, do not
+start in the chroot, which shares this machine's network). The repository is
 cloned from a local git copy of the working tree (no network but Debian's
 mirror), and the Azure CLI from Microsoft's repository is not installed
 (NO_AZ_CLI=1). The end: poolgate built and installed, its user made, the
 configuration generated from the settings, and `poolgate -t` in the chroot
-accepts it.
+accepts it. Then the same root as the second node of two: cloud-init's
+Redis step installs redis-server and redis-sentinel, and the setup writes
+the cluster group and their files for Debian's redis user.
 """
 
 import base64
@@ -62,6 +66,10 @@ def root(tmp_path_factory):
     fake = r / "usr" / "local" / "bin" / "systemctl"
     fake.write_text(FAKE_SYSTEMCTL)
     fake.chmod(0o755)
+    # services of installed packages stay down, as in any chroot
+    policy = r / "usr" / "sbin" / "policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
     yield r
     print("times: %s" % ", ".join("%s %.0fs" % kv for kv in TIMES.items()))
     shutil.rmtree(r, ignore_errors=True)
@@ -155,4 +163,50 @@ def test_poolgate_node_setup_in_debian12_chroot(root):
     uid = int(next(l for l in (root / "etc" / "passwd").read_text().splitlines()
                    if l.startswith("poolgate:")).split(":")[2])
     assert tok.stat().st_uid == uid and (tok.stat().st_mode & 0o777) == 0o600
+    assert not secrets.exists()
+
+
+def test_second_node_of_two_in_debian12_chroot(root, tmp_path):
+    """The same root as node 2 of 2 (the settings the template gives it):
+    Redis from cloud-init's step, then the setup with the three secrets."""
+    assert (root / "usr" / "local" / "sbin" / "poolgate").exists(), "the first test did not run"
+    settings = (SETTINGS.replace("NODES=1", "NODES=2") +
+                "GATE_ADDRS=10.40.0.10,10.40.0.11\nNODE_INDEX=1\n")
+    (root / "etc" / "poolgate" / "azure-deploy.env").write_text(settings)
+    doc = yaml.safe_load(YAML.read_text())
+    steps = [c for c in doc["runcmd"] if isinstance(c, list) and "redis-server" in " ".join(c)]
+    assert len(steps) == 1, "cloud-init has no step that installs Redis"
+    t0 = time.monotonic()
+    script = " ".join("'%s'" % a.replace("'", "'\\''") for a in steps[0])
+    p = in_root(root, script)
+    assert p.returncode == 0, "the Redis step:\n" + p.stdout[-3000:]
+    TIMES["redis packages"] = time.monotonic() - t0
+    for f in ("usr/bin/redis-server", "usr/bin/redis-sentinel"):
+        assert (root / f).exists(), f
+
+    secrets = root / "etc" / "poolgate" / "secrets"
+    secrets.mkdir(mode=0o700)
+    key = tmp_path / "ca"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    (secrets / "admin.token").write_text("tok-0123456789abcdef0123\n")
+    (secrets / "ssh-host-ca").write_text(key.read_text())
+    (secrets / "redis.pass").write_text("rp-0123456789abcdef\n")
+    p = in_root(root, "/usr/local/sbin/poolgate-azure-setup", env={"NO_START": "1"})
+    assert p.returncode == 0, "poolgate-azure-setup:\n" + p.stdout[-3000:]
+    conf = (root / "etc" / "poolgate" / "poolgate.conf").read_text()
+    assert 'cluster = { node = "pg2"; sentinel = [ "10.40.0.10:26379", "10.40.0.11:26379" ];' in conf
+    p = in_root(root, "/usr/local/sbin/poolgate -t -c /etc/poolgate/poolgate.conf")
+    assert p.returncode == 0 and "configuration ok" in p.stdout, p.stdout
+
+    def uid(name):
+        return int(next(l for l in (root / "etc" / "passwd").read_text().splitlines()
+                        if l.startswith(name + ":")).split(":")[2])
+    pw = root / "etc" / "poolgate" / "redis.pass"
+    assert pw.stat().st_uid == uid("poolgate") and (pw.stat().st_mode & 0o777) == 0o600
+    for name in ("redis.conf", "sentinel.conf"):
+        f = root / "etc" / "redis" / name
+        assert f.stat().st_uid == uid("redis") and (f.stat().st_mode & 0o777) == 0o640, name
+    rc = (root / "etc" / "redis" / "redis.conf").read_text()
+    assert "\nbind 10.40.0.11 127.0.0.1\n" in rc and "\nreplicaof 10.40.0.10 6379\n" in rc
+    assert "\nrequirepass rp-0123456789abcdef\n" in rc
     assert not secrets.exists()
