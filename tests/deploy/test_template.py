@@ -126,7 +126,7 @@ def test_no_secret_outside_protected_settings(t):
     script = ext["properties"]["protectedSettings"]["script"]
     for n, f in (("poolgateAdminToken", "admin.token"), ("sshHostCaPrivateKey", "ssh-host-ca"),
                  ("redisPassword", "redis.pass")):
-        assert ("base64 -d > /etc/poolgate/secrets/%s <<EOF\\n', base64(parameters('%s'))"
+        assert ("base64 -d > /etc/poolgate/secrets/%s <<EOF\n', base64(parameters('%s'))"
                 % (f, n)) in script, n
     # plain settings hold nothing at all
     for path, s in strings(t):
@@ -135,6 +135,16 @@ def test_no_secret_outside_protected_settings(t):
     for section in ("variables", "outputs"):
         for path, s in strings(t[section]):
             assert not any(rx.search(s) for rx in secret), (section, path)
+
+
+def test_expressions_write_real_newlines(t):
+    """ARM's expression strings have no backslash escapes (only '' for a
+    quote): a line break in a file the template writes (the settings, the
+    extension's script) must be a newline character in the JSON value, or
+    the file arrives as one line with a literal backslash-n in it."""
+    for path, s in strings(t):
+        if s.startswith("["):
+            assert "\\n" not in s, "a literal backslash-n in %s" % "/".join(map(str, path))
 
 
 def test_scale_set_has_no_public_load_balancer(t):
@@ -248,12 +258,12 @@ def test_ha_nodes_addresses_and_settings(t):
     ipc = nic["properties"]["ipConfigurations"][0]["properties"]
     assert ipc["privateIPAllocationMethod"] == "Static"
     assert ipc["privateIPAddress"] == "[variables('gateAddresses')[copyIndex()]]"
-    assert ("'\\nGATE_ADDRS=', variables('gateAddresses')[0], ',', "
-            "variables('gateAddresses')[1], '\\n')]") in t["variables"]["gateSettings"]
+    assert ("'\nGATE_ADDRS=', variables('gateAddresses')[0], ',', "
+            "variables('gateAddresses')[1], '\n')]") in t["variables"]["gateSettings"]
     vm = resources(t, "Microsoft.Compute/virtualMachines")[0]
     assert vm["copy"]["count"] == nic["copy"]["count"] == "[parameters('poolgateNodes')]"
     assert ("base64(concat(variables('gateSettings'), 'NODE_INDEX=', string(copyIndex()), "
-            "'\\n'))") in vm["properties"]["osProfile"]["customData"]
+            "'\n'))") in vm["properties"]["osProfile"]["customData"]
 
 
 def test_nsg_lets_the_internet_reach_only_poolgate(t):
