@@ -8,9 +8,19 @@
 
 #include "backends/hooks.h"
 
+/* The last of vm_busy and vm_idle the hooks were told of for a VM. */
+enum hk_ann {
+	ANN_NONE = 0,               /* nothing known */
+	ANN_BUSY,
+	ANN_IDLE,
+};
+
 /* What the detector remembers of one VM between snapshots. */
 struct hk_vmst {
 	char     name[CFG_NAME_MAX + 1];
+	char     address[HK_ADDR_MAX + 1];  /* last snapshot's, for hk_resync() */
+	int      sessions;          /* last snapshot's, for hk_resync() */
+	enum hk_ann announced;      /* hk_ran(), hk_adopt() */
 	bool     up;
 	bool     busy;              /* had sessions in the last snapshot */
 	bool     idle_fired;        /* vm_idle reported in this idle period */
@@ -20,6 +30,12 @@ struct hk_vmst {
 	uint64_t idle_since;        /* when its sessions last became 0 */
 	int64_t  slots;             /* what it adds to free slots, last snapshot */
 	size_t   snap;              /* its index in the snapshot being applied */
+};
+
+/* An edge adopted for a VM not known yet, kept until it shows up. */
+struct hk_pend {
+	char        name[CFG_NAME_MAX + 1];
+	enum hk_ann announced;
 };
 
 /* The last no_capacity queued for a service. */
@@ -42,6 +58,9 @@ struct hk_state {
 
 	struct hk_emit  *q;         /* ring of queued events */
 	size_t           qcap, qhead, qlen;
+
+	struct hk_pend  *pend;      /* HK_MAX_VMS entries once needed */
+	size_t           npend;
 
 	bool             low;       /* capacity_low reported, not yet re-armed */
 	struct hk_pool   pool;
@@ -95,6 +114,7 @@ hk_free(struct hk_state *st)
 	free(st->vm);
 	free(st->next);
 	free(st->q);
+	free(st->pend);
 	free(st);
 }
 
@@ -284,6 +304,50 @@ found:
 	return &st->vm[i];
 }
 
+/* The edge adopted for `name` while it was unknown (taken), or ANN_NONE. */
+static enum hk_ann
+pend_take(struct hk_state *st, const char *name)
+{
+	enum hk_ann a;
+
+	for (size_t i = 0; i < st->npend; i++) {
+		if (strcmp(st->pend[i].name, name) != 0)
+			continue;
+		a = st->pend[i].announced;
+		st->pend[i] = st->pend[--st->npend];
+		return a;
+	}
+	return ANN_NONE;
+}
+
+/*
+ * Keep an edge adopted for a VM not known yet: a node reads every h:<vm>
+ * back from Redis before its first snapshot. The newest per name wins; a
+ * full table (more names than VMs can be) forgets the oldest.
+ */
+static void
+pend_put(struct hk_state *st, const char *name, enum hk_ann a)
+{
+	size_t i;
+
+	if (st->pend == NULL &&
+	    (st->pend = calloc(HK_MAX_VMS, sizeof(*st->pend))) == NULL)
+		return;
+	for (i = 0; i < st->npend; i++)
+		if (strcmp(st->pend[i].name, name) == 0)
+			break;
+	if (i == st->npend) {
+		if (st->npend == HK_MAX_VMS) {
+			memmove(&st->pend[0], &st->pend[1],
+			    (HK_MAX_VMS - 1) * sizeof(*st->pend));
+			i = HK_MAX_VMS - 1;
+		} else
+			st->npend++;
+		copy_str(st->pend[i].name, sizeof(st->pend[i].name), name);
+	}
+	st->pend[i].announced = a;
+}
+
 size_t
 hk_update(struct hk_state *st, const struct hk_vm *vms, size_t n,
     uint64_t now)
@@ -334,8 +398,11 @@ hk_update(struct hk_state *st, const struct hk_vm *vms, size_t n,
 			memset(cur, 0, sizeof(*cur));
 			copy_str(cur->name, sizeof(cur->name), v->name);
 			cur->idle_since = now;
+			cur->announced = pend_take(st, v->name);
 		}
 		cur->snap = i;
+		copy_str(cur->address, sizeof(cur->address), v->address);
+		cur->sessions = v->sessions > 0 ? v->sessions : 0;
 		cur->slots = vm_slots(v, st->p.headroom);
 
 		if (v->up != cur->up) {
@@ -402,18 +469,30 @@ hk_update(struct hk_state *st, const struct hk_vm *vms, size_t n,
 	return queued;
 }
 
+/* The VM `name` of the last snapshot, or NULL. */
+static struct hk_vmst *
+find_vm(struct hk_state *st, const char *name)
+{
+	if (!valid_name(name))
+		return NULL;
+	for (size_t i = 0; i < st->nvm; i++)
+		if (strcmp(st->vm[i].name, name) == 0)
+			return &st->vm[i];
+	return NULL;
+}
+
 bool
 hk_adopt(struct hk_state *st, const char *name, bool busy, uint64_t now)
 {
-	struct hk_vmst *v = NULL;
+	struct hk_vmst *v;
 
 	if (!valid_name(name))
 		return false;
-	for (size_t i = 0; i < st->nvm && v == NULL; i++)
-		if (strcmp(st->vm[i].name, name) == 0)
-			v = &st->vm[i];
-	if (v == NULL)
+	if ((v = find_vm(st, name)) == NULL) {
+		pend_put(st, name, busy ? ANN_BUSY : ANN_IDLE);
 		return false;
+	}
+	v->announced = busy ? ANN_BUSY : ANN_IDLE;
 	if (!busy) {
 		v->idle_fired = true;
 		return true;
@@ -422,6 +501,43 @@ hk_adopt(struct hk_state *st, const char *name, bool busy, uint64_t now)
 	if (!v->busy)
 		v->idle_since = now;
 	return true;
+}
+
+void
+hk_ran(struct hk_state *st, const struct hk_emit *e)
+{
+	struct hk_vmst *v;
+
+	if (e->event != HK_VM_BUSY && e->event != HK_VM_IDLE)
+		return;
+	if ((v = find_vm(st, e->backend)) != NULL)
+		v->announced = e->event == HK_VM_BUSY ? ANN_BUSY : ANN_IDLE;
+}
+
+size_t
+hk_resync(struct hk_state *st)
+{
+	struct hk_vmst *v;
+	struct hk_vm vm;
+	size_t n = 0;
+
+	for (size_t i = 0; i < st->nvm; i++) {
+		v = &st->vm[i];
+		if (v->busy && v->announced == ANN_IDLE) {
+			/* sessions the hooks never heard of */
+			memset(&vm, 0, sizeof(vm));
+			vm.name = v->name;
+			vm.address = v->address;
+			vm.sessions = v->sessions;
+			n += emit_vm(st, HK_VM_BUSY, &vm);
+		} else if (!v->busy && v->idle_fired &&
+		    v->announced == ANN_BUSY) {
+			/* an idle edge passed over: its idle period goes on */
+			v->idle_fired = false;
+			n++;
+		}
+	}
+	return n;
 }
 
 bool

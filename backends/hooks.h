@@ -73,7 +73,9 @@
  * CFG_MAX_BACKENDS; removed VMs still draining may be listed beside as many
  * new ones); snapshot entries past that are ignored and counted. The event
  * queue holds HK_QUEUE_MAX events, enough for every edge of one snapshot
- * plus one no_capacity per service: drain it after each call. Events that do
+ * plus one no_capacity per service (hk_resync() before hk_update() adds
+ * none beyond: a VM it queues vm_busy for has no busy edge left to report):
+ * drain it after each call. Events that do
  * not fit are dropped and counted.
  */
 #ifndef POOLGATE_HOOKS_H
@@ -192,6 +194,44 @@ bool             hk_no_capacity(struct hk_state *st, const char *service,
  */
 bool             hk_adopt(struct hk_state *st, const char *name, bool busy,
     uint64_t now);
+
+/*
+ * What the hooks were told. Beside what it saw, the detector remembers per
+ * VM the last of vm_busy and vm_idle that was run for it, by this node
+ * (hk_ran) or by another (hk_adopt): busy, idle, or nothing known. Where
+ * the two disagree, hk_resync() makes up for it. It matters only where
+ * edges can be detected and not run (several nodes, one runner): a node
+ * that always runs its events (a single poolgate) never calls hk_resync(),
+ * and its detector behaves as if none of this were there.
+ *
+ * An edge adopted for a VM not in the last snapshot (a node reads every
+ * h:<vm> back from Redis before its first snapshot) is kept until the VM
+ * shows up, at most HK_MAX_VMS names (the oldest goes first); the VM is
+ * still new then (it reports vm_busy or vm_idle as it is seen), only what
+ * was last told of it is known.
+ */
+
+/* The event *e (from hk_next) was run: vm_busy and vm_idle are remembered. */
+void             hk_ran(struct hk_state *st, const struct hk_emit *e);
+
+/*
+ * This node runs the hooks now (it just took over, or another runner's
+ * edge came in meanwhile): make what the hooks were told agree with what
+ * the detector saw in the last snapshot. A VM with sessions whose last
+ * announcement was vm_idle gets vm_busy queued (sessions the runner never
+ * heard of, such as ones seen through this node while Redis was away). A
+ * VM without sessions whose vm_idle the detector passed over (it was
+ * detected while another node ran hooks) but whose last announcement was
+ * vm_busy gets vm_idle re-armed: its idle period goes on from when it
+ * began, so the next hk_update() queues it once the grace is over and the
+ * usual conditions hold. A VM with no announcement known is left as the
+ * detector has it: its own edges stand, as on a single node, so that a node
+ * knowing nothing does not repeat vm_busy for every busy VM when it takes
+ * over. Call it only with the queue drained and every run event reported
+ * through hk_ran(), or an event not yet reported would be queued twice.
+ * Returns the number of VMs it queued vm_busy for or re-armed.
+ */
+size_t           hk_resync(struct hk_state *st);
 
 /* Pop the oldest queued event into *out. Returns false when none is left. */
 bool             hk_next(struct hk_state *st, struct hk_emit *out);

@@ -1,7 +1,8 @@
 /*
  * test_hooks.c -- the event detector: busy and idle edges, the idle grace,
  * capacity_low edges, sparing idle VMs the headroom needs, no_capacity rate
- * limit, health edges, edges adopted from another node, VMs leaving the
+ * limit, health edges, edges adopted from another node, making up for
+ * edges nobody ran when a node takes over (hk_resync), VMs leaving the
  * snapshot, caps, the hook environment.
  */
 #include <stdarg.h>
@@ -448,6 +449,263 @@ test_adopt_unknown_and_quiet(void **state)
 	teardown_fx(&f);
 }
 
+/*
+ * Drain the queue as the runner does: every event reported through
+ * hk_ran(); or, run false, discarded as by a node that does not run hooks.
+ * Returns the events as step() does.
+ */
+static const char *
+drain(struct fx *f, bool run)
+{
+	static char out[1024];
+	struct hk_emit e;
+
+	out[0] = '\0';
+	while (hk_next(f->st, &e)) {
+		size_t len = strlen(out);
+
+		snprintf(out + len, sizeof(out) - len, "%s%s:%s",
+		    len ? " " : "", hk_event_name(e.event), e.backend);
+		if (run)
+			hk_ran(f->st, &e);
+	}
+	return out;
+}
+
+/* A snapshot seen by a node that does not run the hooks. */
+static const char *
+step_as(struct fx *f, uint64_t now, bool run)
+{
+	hk_update(f->st, f->vm, f->n, now);
+	return drain(f, run);
+}
+
+/*
+ * vm_busy detected while another node ran the hooks (and never heard of
+ * the session): taking over queues it once, with the VM's fields.
+ */
+static void
+test_resync_busy_missed(void **state)
+{
+	struct fx f = { .st = new_state(1000, 0) };
+	struct hk_emit e;
+
+	(void)state;
+	add_vm(&f, "vm1", "10.0.0.4", 0, 0, true);
+	assert_string_equal(step_as(&f, 0, false), "vm_up:vm1");
+	assert_false(hk_adopt(f.st, "vm9", false, 0));
+	assert_true(hk_adopt(f.st, "vm1", false, 1000));
+	assert_string_equal(step_as(&f, 1000, false), "");
+	f.vm[0].sessions = 2;
+	assert_string_equal(step_as(&f, 2000, false), "vm_busy:vm1");
+	/* this node takes over */
+	assert_int_equal(hk_resync(f.st), 1);
+	assert_true(hk_next(f.st, &e));
+	assert_int_equal(e.event, HK_VM_BUSY);
+	assert_string_equal(e.backend, "vm1");
+	assert_string_equal(e.address, "10.0.0.4");
+	assert_int_equal(e.sessions, 2);
+	assert_int_equal(e.pool.pool_sessions, 2);
+	hk_ran(f.st, &e);
+	assert_false(hk_next(f.st, &e));
+	/* once: neither again nor from the snapshots that follow */
+	assert_int_equal(hk_resync(f.st), 0);
+	assert_string_equal(step_as(&f, 3000, true), "");
+	assert_int_equal(hk_resync(f.st), 0);
+	/* and vm_idle follows the sessions' end after the grace, once */
+	f.vm[0].sessions = 0;
+	assert_string_equal(step_as(&f, 4000, true), "");
+	assert_string_equal(step_as(&f, 5000, true), "vm_idle:vm1");
+	assert_int_equal(hk_resync(f.st), 0);
+	assert_string_equal(step_as(&f, 9000, true), "");
+	teardown_fx(&f);
+}
+
+/*
+ * vm_idle detected and passed over while another node ran the hooks, whose
+ * last word was vm_busy: taking over re-arms it; the grace is long over,
+ * so it fires at the next snapshot, once.
+ */
+static void
+test_resync_idle_missed(void **state)
+{
+	struct fx f = { .st = new_state(1000, 0) };
+
+	(void)state;
+	add_vm(&f, "vm1", NULL, 1, 0, true);
+	add_vm(&f, "vm2", NULL, 0, 0, true);
+	assert_string_equal(step_as(&f, 0, false),
+	    "vm_up:vm1 vm_busy:vm1 vm_up:vm2");
+	assert_true(hk_adopt(f.st, "vm1", true, 100));
+	f.vm[0].sessions = 0;
+	assert_string_equal(step_as(&f, 500, false), "");
+	assert_string_equal(step_as(&f, 1500, false), "vm_idle:vm1 vm_idle:vm2");
+	assert_int_equal(hk_resync(f.st), 1);
+	assert_string_equal(drain(&f, true), "");
+	assert_string_equal(step_as(&f, 4000, true), "vm_idle:vm1");
+	assert_int_equal(hk_resync(f.st), 0);
+	assert_string_equal(step_as(&f, 5000, true), "");
+	teardown_fx(&f);
+}
+
+/*
+ * A re-armed vm_idle goes on from when the VM went idle: with a longer
+ * grace set meanwhile (reload), it waits for the rest of it, not more.
+ */
+static void
+test_resync_idle_keeps_its_grace(void **state)
+{
+	struct fx f = { .st = new_state(1000, 0) };
+	struct hk_params p = { .idle_grace_ms = 5000 };
+
+	(void)state;
+	add_vm(&f, "vm1", NULL, 1, 0, true);
+	assert_string_equal(step_as(&f, 0, false), "vm_up:vm1 vm_busy:vm1");
+	assert_true(hk_adopt(f.st, "vm1", true, 0));
+	f.vm[0].sessions = 0;
+	assert_string_equal(step_as(&f, 100, false), "");
+	assert_string_equal(step_as(&f, 1100, false), "vm_idle:vm1");
+	hk_set_params(f.st, &p);
+	assert_int_equal(hk_resync(f.st), 1);
+	assert_int_equal(hk_resync(f.st), 0);   /* armed already */
+	assert_string_equal(step_as(&f, 5099, true), "");
+	assert_string_equal(step_as(&f, 5100, true), "vm_idle:vm1");
+	assert_int_equal(hk_resync(f.st), 0);
+	teardown_fx(&f);
+}
+
+/*
+ * Announcements another runner made agree with what this node saw: taking
+ * over changes nothing, and none is run again.
+ */
+static void
+test_resync_adopted_agree(void **state)
+{
+	struct fx f = { .st = new_state(1000, 0) };
+
+	(void)state;
+	add_vm(&f, "vm1", NULL, 0, 0, true);
+	add_vm(&f, "vm2", NULL, 0, 0, true);
+	add_vm(&f, "vm3", NULL, 0, 0, false);
+	assert_string_equal(step_as(&f, 0, false), "vm_up:vm1 vm_up:vm2");
+	assert_string_equal(step_as(&f, 1000, false),
+	    "vm_idle:vm1 vm_idle:vm2 vm_idle:vm3");
+	assert_true(hk_adopt(f.st, "vm1", false, 1000));
+	assert_true(hk_adopt(f.st, "vm2", false, 1000));
+	assert_true(hk_adopt(f.st, "vm3", false, 1000));
+	f.vm[0].sessions = 1;
+	assert_string_equal(step_as(&f, 2000, false), "vm_busy:vm1");
+	assert_true(hk_adopt(f.st, "vm1", true, 2100));
+	f.vm[1].sessions = 1;
+	assert_string_equal(step_as(&f, 3000, false), "vm_busy:vm2");
+	assert_true(hk_adopt(f.st, "vm2", true, 3100));
+	f.vm[1].sessions = 0;
+	assert_string_equal(step_as(&f, 3500, false), "");
+	assert_string_equal(step_as(&f, 4500, false), "vm_idle:vm2");
+	assert_true(hk_adopt(f.st, "vm2", false, 4600));
+	/* vm1 busy, vm2 and vm3 idle, as announced */
+	assert_int_equal(hk_resync(f.st), 0);
+	assert_string_equal(drain(&f, true), "");
+	assert_string_equal(step_as(&f, 9000, true), "");
+	teardown_fx(&f);
+}
+
+/*
+ * Nothing announced that this node knows of (a fresh node, a key expired):
+ * the detector's own edges stand, so taking over repeats nothing.
+ */
+static void
+test_resync_nothing_known(void **state)
+{
+	struct fx f = { .st = new_state(1000, 0) };
+
+	(void)state;
+	add_vm(&f, "vm1", NULL, 3, 0, true);
+	add_vm(&f, "vm2", NULL, 0, 0, true);
+	assert_string_equal(step_as(&f, 0, false),
+	    "vm_up:vm1 vm_busy:vm1 vm_up:vm2");
+	assert_string_equal(step_as(&f, 1000, false), "vm_idle:vm2");
+	assert_int_equal(hk_resync(f.st), 0);
+	assert_string_equal(drain(&f, true), "");
+	assert_string_equal(step_as(&f, 5000, true), "");
+	teardown_fx(&f);
+}
+
+/*
+ * Edges read back from Redis before the first snapshot are kept until the
+ * VMs show up: the VMs are new all the same, but a takeover knows what was
+ * told of them.
+ */
+static void
+test_resync_adopted_before_known(void **state)
+{
+	struct fx f = { .st = new_state(1000, 0) };
+
+	(void)state;
+	assert_false(hk_adopt(f.st, "vm1", true, 0));
+	assert_false(hk_adopt(f.st, "vm2", true, 0));
+	assert_false(hk_adopt(f.st, "vm2", false, 0));   /* the newest wins */
+	add_vm(&f, "vm1", NULL, 1, 0, true);
+	add_vm(&f, "vm2", NULL, 1, 0, true);
+	assert_string_equal(step_as(&f, 10, false),
+	    "vm_up:vm1 vm_busy:vm1 vm_up:vm2 vm_busy:vm2");
+	/* the runner told vm2 idle and never heard of its session */
+	assert_int_equal(hk_resync(f.st), 1);
+	assert_string_equal(drain(&f, true), "vm_busy:vm2");
+	assert_int_equal(hk_resync(f.st), 0);
+	teardown_fx(&f);
+}
+
+/*
+ * More adopted names than can be VMs: the oldest is forgotten, the VM
+ * then shows up with nothing known.
+ */
+static void
+test_resync_pending_cap(void **state)
+{
+	struct fx f = { .st = new_state(1000, 0) };
+	char name[32];
+
+	(void)state;
+	for (int i = 0; i <= HK_MAX_VMS; i++) {
+		snprintf(name, sizeof(name), "x%d", i);
+		assert_false(hk_adopt(f.st, name, false, 0));
+	}
+	add_vm(&f, "x0", NULL, 1, 0, true);
+	add_vm(&f, "x1", NULL, 1, 0, true);
+	assert_string_equal(step_as(&f, 0, false),
+	    "vm_up:x0 vm_busy:x0 vm_up:x1 vm_busy:x1");
+	assert_int_equal(hk_resync(f.st), 1);
+	assert_string_equal(drain(&f, true), "vm_busy:x1");
+	teardown_fx(&f);
+}
+
+/* hk_ran() remembers vm_busy and vm_idle only, of VMs it knows. */
+static void
+test_ran_other_events(void **state)
+{
+	struct fx f = { .st = new_state(1000, 0) };
+	struct hk_emit e = { .event = HK_VM_UP };
+
+	(void)state;
+	add_vm(&f, "vm1", NULL, 1, 0, true);
+	assert_string_equal(step_as(&f, 0, true), "vm_up:vm1 vm_busy:vm1");
+	snprintf(e.backend, sizeof(e.backend), "vm1");
+	e.event = HK_VM_DOWN;
+	hk_ran(f.st, &e);
+	e.event = HK_VM_EVICTING;
+	hk_ran(f.st, &e);
+	assert_int_equal(hk_resync(f.st), 0);
+	/* an idle run elsewhere while sessions are here: the runner says busy */
+	e.event = HK_VM_IDLE;
+	snprintf(e.backend, sizeof(e.backend), "vm9");
+	hk_ran(f.st, &e);
+	assert_true(hk_adopt(f.st, "vm1", false, 100));
+	assert_int_equal(hk_resync(f.st), 1);
+	assert_string_equal(drain(&f, true), "vm_busy:vm1");
+	teardown_fx(&f);
+}
+
 static void
 test_vm_forgotten(void **state)
 {
@@ -820,6 +1078,14 @@ main(void)
 		cmocka_unit_test(test_adopt_idle),
 		cmocka_unit_test(test_adopt_idle_while_busy),
 		cmocka_unit_test(test_adopt_unknown_and_quiet),
+		cmocka_unit_test(test_resync_busy_missed),
+		cmocka_unit_test(test_resync_idle_missed),
+		cmocka_unit_test(test_resync_idle_keeps_its_grace),
+		cmocka_unit_test(test_resync_adopted_agree),
+		cmocka_unit_test(test_resync_nothing_known),
+		cmocka_unit_test(test_resync_adopted_before_known),
+		cmocka_unit_test(test_resync_pending_cap),
+		cmocka_unit_test(test_ran_other_events),
 		cmocka_unit_test(test_vm_forgotten),
 		cmocka_unit_test(test_bad_names_skipped),
 		cmocka_unit_test(test_no_capacity_rate),
