@@ -379,6 +379,7 @@ hooks_fire(struct pg_server *srv)
 		log_info("hook event %s%s%s", hk_event_name(e.event),
 		    e.backend[0] ? " " : "", e.backend);
 		hr_run(srv->hr, hk_event_name(e.event), e.backend, env.v);
+		hk_ran(srv->hk, &e);
 		/* what the scale set was told, for whoever runs hooks next */
 		if (e.event == HK_VM_BUSY || e.event == HK_VM_IDLE)
 			cl_node_edge(srv->cl, e.backend, e.event == HK_VM_BUSY);
@@ -441,6 +442,19 @@ hooks_update(struct pg_server *srv)
 			}
 		}
 		n++;
+	}
+	/*
+	 * The runner makes up for busy/idle edges nobody ran: ones this node
+	 * detected while another held the lease (or none did), and ones
+	 * another runner ran that this node's detector had not seen. Before
+	 * hk_update(): the queue is drained and every event run reported.
+	 */
+	if (srv->cl != NULL && cl_node_runner(srv->cl)) {
+		size_t k = hk_resync(srv->hk);
+
+		if (k > 0)
+			log_info("hooks: %zu VM(s) busy or idle unlike the last "
+			    "vm_busy/vm_idle run for them: making up for it", k);
 	}
 	hk_update(srv->hk, vms, n, pg_now_ms());
 	free(vms);
