@@ -383,6 +383,52 @@ def test_redis_away_the_next_runner_goes_on_from_the_old_runners_edges(nodes, po
     assert cluster(new)["hook_runner"] == new.node
 
 
+def test_redis_away_a_session_through_the_standby_is_announced_when_it_takes_over(
+        nodes, pool, redis, tmp_path):
+    """With Redis away, a session starts through the node that does not run
+    hooks: its vm_busy is passed over there and the runner never hears of
+    it. Redis returns while the runner is frozen, so that node takes the
+    lease: it runs the vm_busy nobody ran, once, and vm_idle once the
+    session has ended."""
+    rec = HookRecord(tmp_path)
+    n1, n2 = nodes(2, hooks=rec.config(idle_grace="1s", headroom=0), lease="6s")
+    names = [n for n, _ in pool.backends()]
+    runner = wait_cluster(n1, lambda c: c["hook_runner"] in ("pg1", "pg2"),
+                          "a hook runner")["hook_runner"]
+    old, new = (n1, n2) if runner == "pg1" else (n2, n1)
+    # every VM reported idle, and the standby has heard of it
+    for vm in names:
+        rec.wait("vm_idle", vm, timeout=15)
+        assert new.wait_log(r"cluster: %s ran vm_idle %s\b" % (old.node, vm),
+                            timeout=15), new.log_tail()
+    before = len(rec.events())
+    redis.stop()
+    for pg in (n1, n2):
+        wait_cluster(pg, lambda c: c["redis"] == "degraded", "degraded", timeout=4)
+    s = new.session(fresh_addr())
+    x = s.vm
+    time.sleep(1.5)
+    assert not rec.between("vm_busy", x, before), rec.summary(before)
+    off = new.log_size()
+    old.proc.send_signal(signal.SIGSTOP)
+    try:
+        redis.start()
+        took = elapsed_until(lambda: cluster(new)["hook_runner"] == new.node, 10)
+        assert took is not None, "%s did not take the lease" % new.node
+        rec.wait("vm_busy", x, since=before, timeout=5)
+    finally:
+        old.proc.send_signal(signal.SIGCONT)
+    assert new.wait_log(r"hook event vm_busy %s\b" % x, offset=off, timeout=5), \
+        new.log_since(off)
+    wait_cluster(old, lambda c: c["redis"] == "up", "Redis back", timeout=10)
+    s.close()
+    rec.wait("vm_idle", x, since=before, timeout=10)
+    time.sleep(2)
+    assert len(rec.between("vm_busy", x, before)) == 1, rec.summary(before)
+    assert len(rec.between("vm_idle", x, before)) == 1, rec.summary(before)
+    assert cluster(new)["hook_runner"] == new.node
+
+
 def test_hostile_entries_in_redis_are_ignored_with_a_log_line(nodes, pool, redis):
     n1, = nodes(1)
     x = n1.login(fresh_addr())
