@@ -188,9 +188,9 @@ bool             hk_no_capacity(struct hk_state *st, const char *service,
  * marks vm_idle as run for the current idle period (or, while the VM has
  * sessions here, for the one that ends with them: the runner had not seen
  * them when it ran vm_idle, and nobody told the scale set of them). Queues
- * no event. A name this detector does not know (not in the last snapshot)
- * is ignored: the VM is new when it shows up, as after a start. Returns
- * true when the VM was known.
+ * no event. For a name this detector does not know (not in the last
+ * snapshot) only what was announced is kept (below): the VM is new when it
+ * shows up, as after a start. Returns true when the VM was known.
  */
 bool             hk_adopt(struct hk_state *st, const char *name, bool busy,
     uint64_t now);

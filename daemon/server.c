@@ -362,7 +362,8 @@ hooks_fire(struct pg_server *srv)
 	 * In a cluster every node detects the same edges from the same
 	 * pool-wide counts, and only the one holding the lease runs them: a
 	 * node that takes over goes on from edges it has seen already, so
-	 * none runs twice. The counts can differ (Redis away), so the
+	 * none runs twice (and makes up for busy/idle edges nobody ran,
+	 * hooks_update()). The counts can differ (Redis away), so the
 	 * runner also shares the busy/idle edges it ran, and every node's
 	 * detector adopts them (node.c).
 	 */
