@@ -304,6 +304,15 @@ found:
 	return &st->vm[i];
 }
 
+/* Drop pend[i], keeping the rest oldest first. */
+static void
+pend_drop(struct hk_state *st, size_t i)
+{
+	memmove(&st->pend[i], &st->pend[i + 1],
+	    (st->npend - i - 1) * sizeof(*st->pend));
+	st->npend--;
+}
+
 /* The edge adopted for `name` while it was unknown (taken), or ANN_NONE. */
 static enum hk_ann
 pend_take(struct hk_state *st, const char *name)
@@ -314,7 +323,7 @@ pend_take(struct hk_state *st, const char *name)
 		if (strcmp(st->pend[i].name, name) != 0)
 			continue;
 		a = st->pend[i].announced;
-		st->pend[i] = st->pend[--st->npend];
+		pend_drop(st, i);
 		return a;
 	}
 	return ANN_NONE;
@@ -328,24 +337,17 @@ pend_take(struct hk_state *st, const char *name)
 static void
 pend_put(struct hk_state *st, const char *name, enum hk_ann a)
 {
-	size_t i;
+	struct hk_pend *p;
 
 	if (st->pend == NULL &&
 	    (st->pend = calloc(HK_MAX_VMS, sizeof(*st->pend))) == NULL)
 		return;
-	for (i = 0; i < st->npend; i++)
-		if (strcmp(st->pend[i].name, name) == 0)
-			break;
-	if (i == st->npend) {
-		if (st->npend == HK_MAX_VMS) {
-			memmove(&st->pend[0], &st->pend[1],
-			    (HK_MAX_VMS - 1) * sizeof(*st->pend));
-			i = HK_MAX_VMS - 1;
-		} else
-			st->npend++;
-		copy_str(st->pend[i].name, sizeof(st->pend[i].name), name);
-	}
-	st->pend[i].announced = a;
+	(void)pend_take(st, name);
+	if (st->npend == HK_MAX_VMS)
+		pend_drop(st, 0);
+	p = &st->pend[st->npend++];
+	copy_str(p->name, sizeof(p->name), name);
+	p->announced = a;
 }
 
 size_t
