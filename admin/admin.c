@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -31,6 +32,7 @@ struct admin {
 	struct evhttp               *http;
 	struct ac_guard             *conns;  /* its connections' cap, deadlines */
 	struct cfg_addr              addr;   /* addr.text owned */
+	struct evhttp_bound_socket  *bound;
 };
 
 /* The VMs that take new sessions of service svc. */
@@ -104,10 +106,18 @@ handle_status(struct admin *adm, struct evhttp_request *req,
 	const struct members *m = px->mbr;
 	uint64_t now = pg_now_ms();
 
-	evbuffer_add_printf(out, "{\"version\":\"%s\",\"uptime_s\":%llu,"
+	evbuffer_add_printf(out, "{\"version\":\"%s\",\"pid\":%d,"
+	    "\"upgraded_from\":", POOLGATE_VERSION, (int)getpid());
+	/* the process an upgrade replaced, while its sessions last */
+	if (a->old_pid != 0)
+		evbuffer_add_printf(out, "{\"pid\":%d,\"sessions\":%lu}",
+		    a->old_pid, (unsigned long)a->old_sessions);
+	else
+		evbuffer_add(out, "null", 4);
+	evbuffer_add_printf(out, ",\"uptime_s\":%llu,"
 	    "\"connections\":%llu,\"reloads\":%llu,\"reload_failures\":%llu,"
 	    "\"affinity_entries\":%zu,\"jupyter_users\":%zu,"
-	    "\"state\":{\"dir\":", POOLGATE_VERSION,
+	    "\"state\":{\"dir\":",
 	    (unsigned long long)((now - a->started_ms) / 1000),
 	    (unsigned long long)px->nconns, (unsigned long long)a->reloads,
 	    (unsigned long long)a->reload_failures, aff_count(m->aff),
@@ -218,7 +228,7 @@ admin_cb(struct evhttp_request *req, void *arg)
 }
 
 struct admin *
-admin_new(struct adm_ctx *ctx, const struct cfg_addr *addr)
+admin_new(struct adm_ctx *ctx, const struct cfg_addr *addr, int fd)
 {
 	struct admin *a;
 	char host[64];
@@ -247,6 +257,14 @@ admin_new(struct adm_ctx *ctx, const struct cfg_addr *addr)
 	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
 	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
 	evhttp_set_gencb(a->http, admin_cb, a);
+	if (fd != -1) {
+		if ((a->bound = evhttp_accept_socket_with_handle(a->http,
+		    fd)) == NULL) {
+			log_err("admin: cannot listen on %s", addr->text);
+			goto fail;
+		}
+		return a;
+	}
 	/* "[::1]:9100" -> "::1", 9100 */
 	colon = strrchr(addr->text, ':');
 	if (colon == NULL)
@@ -260,12 +278,15 @@ admin_new(struct adm_ctx *ctx, const struct cfg_addr *addr)
 		    addr->text);
 	if (strcmp(host, "*") == 0)
 		snprintf(host, sizeof(host), "0.0.0.0");
-	if (evhttp_bind_socket_with_handle(a->http, host, (ev_uint16_t)port) == NULL) {
+	if ((a->bound = evhttp_bind_socket_with_handle(a->http, host,
+	    (ev_uint16_t)port)) == NULL) {
 		log_err("admin: cannot listen on %s", addr->text);
 		goto fail;
 	}
 	return a;
 fail:
+	if ((a == NULL || a->bound == NULL) && fd != -1)
+		close(fd);
 	admin_free(a);
 	return NULL;
 }
@@ -286,4 +307,10 @@ const struct cfg_addr *
 admin_addr(const struct admin *a)
 {
 	return &a->addr;
+}
+
+int
+admin_fd(const struct admin *a)
+{
+	return (int)evhttp_bound_socket_get_fd(a->bound);
 }

@@ -60,6 +60,18 @@ struct adm_ctx {
 	/* px_foreach_live, or NULL: the live sessions by mode and user. */
 	void             (*foreach_live)(const struct px_ctx *px,
 	    void (*fn)(const struct px_live *l, void *arg), void *arg);
+	/*
+	 * Start a binary upgrade (daemon/upgrade.h), or NULL: 0 when the new
+	 * process was started, -1 with why (one already runs, fork failed).
+	 */
+	int              (*upgrade)(void *arg, char *why, size_t len);
+	void              *upgrade_arg;
+	/*
+	 * The process this one replaced by an upgrade, while it still relays
+	 * its sessions (0 when there is none), and how many it relays.
+	 */
+	int                old_pid;
+	uint32_t           old_sessions;
 	uint64_t           started_ms;    /* monotonic clock at start */
 	uint64_t           reloads;
 	uint64_t           reload_failures;
@@ -94,16 +106,22 @@ struct adm_ctx {
 
 /*
  * Bind the endpoint on addr (copied) on a->px->base and serve a, which is
- * borrowed and must outlive the endpoint. Returns the endpoint, freed by
- * admin_free(), or NULL when out of memory or the address cannot be bound
- * (logged).
+ * borrowed and must outlive the endpoint. fd, when not -1, is a listening
+ * socket already bound to addr (socket activation, a binary upgrade): it is
+ * used instead of binding and is the endpoint's from then on, closed even
+ * when this fails. Returns the endpoint, freed by admin_free(), or NULL when
+ * out of memory or the address cannot be bound (logged).
  */
-struct admin *admin_new(struct adm_ctx *a, const struct cfg_addr *addr);
+struct admin *admin_new(struct adm_ctx *a, const struct cfg_addr *addr,
+    int fd);
 
 /* Close the endpoint and free it (not its adm_ctx). a may be NULL. */
 void          admin_free(struct admin *a);
 
 /* The address the endpoint is bound to (borrowed from a; dies with it). */
 const struct cfg_addr *admin_addr(const struct admin *a);
+
+/* The endpoint's listening socket (borrowed: it closes with the endpoint). */
+int           admin_fd(const struct admin *a);
 
 #endif

@@ -590,6 +590,40 @@ node_endpoint(struct api_req *r, const char *rest)
 	send_node(r);
 }
 
+/*
+ * POST upgrade: start a binary upgrade (daemon/upgrade.h). 202: the new
+ * process was started; whether it took over is in the log and in its
+ * /status (pid, upgraded_from).
+ */
+static void
+upgrade_endpoint(struct api_req *r)
+{
+	char why[256] = "";
+	struct evbuffer *out;
+
+	if (r->cmd != EVHTTP_REQ_POST) {
+		send_405(r, "POST");
+		return;
+	}
+	r->what = "POST upgrade";
+	if (authorise(r) != 0)
+		return;
+	if (r->a->upgrade == NULL ||
+	    r->a->upgrade(r->a->upgrade_arg, why, sizeof(why)) == -1) {
+		send_error(r, 409, "upgrade refused: %s",
+		    why[0] ? why : "not available");
+		return;
+	}
+	log_info("admin api: POST upgrade by %s: ok", r->peer);
+	if ((out = evbuffer_new()) == NULL) {
+		evhttp_send_error(r->req, 500, NULL);
+		return;
+	}
+	evbuffer_add_printf(out, "{\"upgrade\":\"started\"}\n");
+	send_json(r, 202, out);
+	evbuffer_free(out);
+}
+
 void
 adminapi_handle(struct adm_ctx *a, struct evhttp_request *req,
     const char *path)
@@ -614,6 +648,10 @@ adminapi_handle(struct adm_ctx *a, struct evhttp_request *req,
 	rest = path + strlen(ADMINAPI_PREFIX);
 	if (strncmp(rest, "node", 4) == 0 && (rest[4] == '\0' || rest[4] == '/')) {
 		node_endpoint(&r, rest);
+		return;
+	}
+	if (strcmp(rest, "upgrade") == 0) {
+		upgrade_endpoint(&r);
 		return;
 	}
 	if (strcmp(rest, "backends") == 0 || strcmp(rest, "backends/") == 0) {

@@ -9,6 +9,8 @@
  *   POST   /api/v1/backends/NAME/drain    operator state drain      200
  *   POST   /api/v1/backends/NAME/ready    operator state ready      200
  *   POST   /api/v1/backends/NAME/maint    operator state maint      200
+ *   POST   /api/v1/upgrade                start a binary upgrade    202, 409
+ *          (daemon/upgrade.h; 409 when one runs or it cannot start)
  *
  * GET and HEAD need no token. Every other call needs
  * "Authorization: Bearer TOKEN" matching admin.token_file: 401 without it,

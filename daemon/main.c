@@ -15,6 +15,7 @@
 #include "daemon/preflight.h"
 #include "daemon/sockact.h"
 #include "daemon/server.h"
+#include "daemon/upgrade.h"
 
 /* libevent's own messages (evdns nameserver failures...) into our log. */
 static void
@@ -38,11 +39,16 @@ usage(FILE *f)
 	    "  -d, --debug         log at level debug, whatever the file says\n"
 	    "  -t, --test          check FILE as a start would (certificates and\n"
 	    "                      keys, the token file, hooks, state_dir) and exit\n"
+	    "  --upgrade-from SOCKET\n"
+	    "                      take the listeners over from the poolgate\n"
+	    "                      listening on SOCKET (a binary upgrade; SIGUSR2\n"
+	    "                      or poolgatectl upgrade start it this way)\n"
 	    "  -V, --version       print the version and exit\n"
 	    "  -h, --help          print this help and exit\n"
 	    "\n"
 	    "Signals: HUP reloads the file, TERM stops accepting and lets sessions\n"
-	    "end (shutdown_grace). See poolgate(8).\n");
+	    "end (shutdown_grace), USR2 starts the binary now on disk and hands\n"
+	    "it the listeners. See poolgate(8).\n");
 }
 
 /*
@@ -82,10 +88,10 @@ main(int argc, char **argv)
 {
 	struct pg_server srv;
 	struct event_base *base = NULL;
-	const char *path = NULL;
+	const char *path = NULL, *from = NULL;
 	bool test = false;
 	size_t npassed;
-	int ch, rc = 1;
+	int ch, rc = 1, upfd = -1;
 
 	static const struct option longopts[] = {
 		{ "config",  required_argument, NULL, 'c' },
@@ -93,6 +99,7 @@ main(int argc, char **argv)
 		{ "test",    no_argument,       NULL, 't' },
 		{ "version", no_argument,       NULL, 'V' },
 		{ "help",    no_argument,       NULL, 'h' },
+		{ "upgrade-from", required_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 },
 	};
 
@@ -113,6 +120,9 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'U':
+			from = optarg;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -126,6 +136,7 @@ main(int argc, char **argv)
 		return check_only(path);
 
 	event_set_log_callback(libevent_log);
+	upg_set_argv(argc, argv);
 	if ((npassed = sa_init()) > 0)
 		log_info("socket activation: %zu listening socket(s) from systemd",
 		    npassed);
@@ -133,15 +144,33 @@ main(int argc, char **argv)
 		log_err("cannot create the event loop");
 		return 1;
 	}
+	/* A binary upgrade: the old process's listeners join systemd's. */
+	if (from != NULL && (upfd = upg_receive(from)) == -1) {
+		log_err("not starting: nothing to take over from %s", from);
+		goto out;
+	}
 	if (srv_init(&srv, base, path) == -1) {
 		log_err("not starting: fix the errors above");
 		goto out;
 	}
+	if (upfd != -1 && sa_left() > 0)
+		log_info("upgrade: %zu listening socket(s) the configuration no "
+		    "longer names: closed", sa_close_left());
 	if (sa_left() > 0)
 		log_warn("socket activation: %zu socket(s) from systemd match no "
 		    "service's listen address; kept for a reload that names them",
 		    sa_left());
 	log_info("poolgate %s running (pid %d)", POOLGATE_VERSION, (int)getpid());
+	/* The old process first gives systemd our pid: then READY=1 is ours. */
+	if (upfd != -1) {
+		ch = upg_took_over(&srv, upfd);
+		upfd = -1;   /* transferred */
+		if (ch == -1) {
+			log_err("out of memory");
+			goto out;
+		}
+	} else
+		(void)upg_listen(&srv);   /* failing refuses upgrades only (logged) */
 	if (notify_start(&srv) == -1) {
 		log_err("out of memory");
 		goto out;
@@ -150,6 +179,8 @@ main(int argc, char **argv)
 	log_info("stopped");
 	rc = 0;
 out:
+	if (upfd != -1)
+		close(upfd);
 	notify_free();
 	srv_free(&srv);
 	event_base_free(base);

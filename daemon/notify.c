@@ -1,6 +1,7 @@
 /*
  * notify.c -- see notify.h.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -21,6 +22,7 @@ static struct {
 	struct event     *ev_watchdog;
 	struct event     *ev_status;
 	char              last[256];     /* the STATUS= last sent (cut) */
+	bool              off;           /* handed over: the unit is another's */
 } nt;
 
 /* "2/3 VMs up, 5 sessions, 2 HTTP connections" */
@@ -45,6 +47,8 @@ send_state(const char *head, const char *status)
 {
 	char msg[sizeof(nt.last) + 32];
 
+	if (nt.off)
+		return;
 	snprintf(msg, sizeof(msg), "%s%sSTATUS=%s", head, head[0] ? "\n" : "",
 	    status);
 	(void)sd_notify_text(msg);
@@ -57,7 +61,8 @@ send_state(const char *head, const char *status)
 static void
 watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
-	(void)sd_notify_text("WATCHDOG=1");
+	if (!nt.off)
+		(void)sd_notify_text("WATCHDOG=1");
 }
 
 static void
@@ -139,6 +144,17 @@ notify_stopping(struct pg_server *srv)
 	snprintf(st, sizeof(st), "stopping: %zu sessions, %zu HTTP connections "
 	    "left", session_count(&srv->px), hconn_count(&srv->px));
 	send_state("STOPPING=1", st);
+}
+
+void
+notify_handover(int pid)
+{
+	char msg[96];
+
+	snprintf(msg, sizeof(msg), "MAINPID=%d\nSTATUS=upgraded: pid %d serves",
+	    pid, pid);
+	(void)sd_notify_text(msg);
+	nt.off = true;
 }
 
 void

@@ -30,6 +30,12 @@ void notify_reloaded(struct pg_server *srv, bool ok);
 /* Stopping (SIGTERM): STOPPING=1 with the sessions still running. */
 void notify_stopping(struct pg_server *srv);
 
+/*
+ * A binary upgrade handed over to pid (upgrade.h): MAINPID=pid, so that
+ * systemd follows the new process, and nothing more from this one.
+ */
+void notify_handover(int pid);
+
 /* Free the timers (before the event base goes). */
 void notify_free(void);
 

@@ -42,6 +42,7 @@
 #include "lib/log.h"
 #include "daemon/notify.h"
 #include "daemon/sockact.h"
+#include "daemon/upgrade.h"
 #include "daemon/server.h"
 #include "proxy/session.h"
 #include "proxy/tlsconn.h"
@@ -229,9 +230,10 @@ listener_bind(struct pg_server *srv, const struct cfg_addr *addr)
 	struct listener *l = NULL;
 	int fd = -1, one = 1;
 
-	/* a socket systemd opened for this address (sockact.h), else ours */
+	/* a socket systemd or the old process passed (sockact.h), else ours */
 	if ((fd = sa_take(&addr->ss)) != -1)
-		log_info("listen %s: the socket systemd passed", addr->text);
+		log_info("listen %s: the socket %s passed", addr->text,
+		    upg_taking_over() ? "the old process" : "systemd");
 	else if ((fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) == -1)
 		goto fail;
@@ -632,6 +634,9 @@ state_save(struct pg_server *srv, bool force, bool sync)
 	struct ssv_params p = { srv->base, STATE_SLICE, STATE_BUDGET_US,
 	    state_clock, state_saved, srv };
 
+	/* Handed over (upgrade.h): the file is the new process's now. */
+	if (srv->upgraded)
+		return;
 	if (srv->ssv == NULL && (srv->ssv = ssv_new(&p)) == NULL) {
 		/* Only when out of descriptors or memory: retried next tick. */
 		snprintf(err, sizeof(err), "cannot start the writer: %s",
@@ -651,6 +656,12 @@ state_save(struct pg_server *srv, bool force, bool sync)
 	srv->mbr.aff_dirty = false;
 	if (sync)
 		ssv_wait(srv->ssv);
+}
+
+void
+srv_save_state_now(struct pg_server *srv)
+{
+	state_save(srv, true, true);
 }
 
 static void
@@ -693,6 +704,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	hooks_update(srv);
 	state_save(srv, false, false);
 	hist_tick(&srv->adm.history, &srv->mbr.pool, now);
+	upg_tick(srv);
 }
 
 /* ---- configuration: first load and reload -------------------------------- */
@@ -811,7 +823,9 @@ srv_apply(struct pg_server *srv, struct pg_config *ncfg)
 	}
 	if (srv->admin == NULL ||
 	    !addr_equal(admin_addr(srv->admin), &ncfg->admin_listen)) {
-		if ((nadmin = admin_new(&srv->adm, &ncfg->admin_listen)) == NULL) {
+		/* a socket systemd or the old process passed (sockact.h) */
+		if ((nadmin = admin_new(&srv->adm, &ncfg->admin_listen,
+		    sa_take(&ncfg->admin_listen.ss))) == NULL) {
 			snprintf(srv->apply_why, sizeof(srv->apply_why), "%s: "
 			    "admin.listen: cannot listen on %s", ncfg->path,
 			    ncfg->admin_listen.text);
@@ -1038,11 +1052,16 @@ srv_stop(struct pg_server *srv)
 	if (srv->px.stopping)
 		return;
 	srv->px.stopping = true;
-	notify_stopping(srv);
+	if (!srv->upgraded)
+		notify_stopping(srv);
 	/* No membership changes while stopping. */
 	disc_free(srv->disc);
 	srv->disc = NULL;
-	/* Close the listening sockets: new clients are refused by the kernel. */
+	/*
+	 * Close the listening sockets: new clients are refused by the kernel,
+	 * unless an upgrade handed them over: the new process holds them too,
+	 * so closing ours only stops our accepting.
+	 */
 	for (size_t i = 0; i < srv->px.nsvc; i++) {
 		struct service *s = srv->px.svc[i];
 		for (size_t j = 0; j < s->nlis; j++) {
@@ -1067,11 +1086,34 @@ srv_stop(struct pg_server *srv)
 	evtimer_add(srv->ev_grace, &tv);
 }
 
+void
+srv_handover(struct pg_server *srv)
+{
+	srv->upgraded = true;
+	/* the admin socket is the new process's too: stop answering on it */
+	admin_free(srv->admin);
+	srv->admin = NULL;
+	srv_stop(srv);
+}
+
+static int
+upgrade_cb(void *arg, char *why, size_t len)
+{
+	return upg_start(arg, why, len);
+}
+
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct pg_server *srv = arg;
+	char why[256];
 
+	if (sig == SIGUSR2) {
+		log_info("received SIGUSR2: binary upgrade");
+		if (upg_start(srv, why, sizeof(why)) == -1)
+			log_err("upgrade refused: %s", why);
+		return;
+	}
 	if (sig == SIGHUP) {
 		if (!srv->px.stopping) {
 			notify_reloading();
@@ -1326,19 +1368,24 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 	signal(SIGPIPE, SIG_IGN);
 	srv->ev_sighup = evsignal_new(base, SIGHUP, signal_cb, srv);
 	srv->ev_sigterm = evsignal_new(base, SIGTERM, signal_cb, srv);
+	srv->ev_sigusr2 = evsignal_new(base, SIGUSR2, signal_cb, srv);
 	srv->ev_sigint = evsignal_new(base, SIGINT, signal_cb, srv);
 	srv->ev_tick = event_new(base, -1, EV_PERSIST, tick_cb, srv);
 	srv->ev_grace = evtimer_new(base, grace_cb, srv);
 	srv->ev_resume = evtimer_new(base, resume_cb, srv);
 	if (srv->ev_sighup == NULL || srv->ev_sigterm == NULL ||
 	    srv->ev_sigint == NULL || srv->ev_tick == NULL ||
-	    srv->ev_grace == NULL || srv->ev_resume == NULL) {
+	    srv->ev_grace == NULL || srv->ev_resume == NULL ||
+	    srv->ev_sigusr2 == NULL) {
 		log_err("out of memory");
 		goto out;
 	}
 	evsignal_add(srv->ev_sighup, NULL);
 	evsignal_add(srv->ev_sigterm, NULL);
 	evsignal_add(srv->ev_sigint, NULL);
+	evsignal_add(srv->ev_sigusr2, NULL);
+	srv->adm.upgrade = upgrade_cb;
+	srv->adm.upgrade_arg = srv;
 	evtimer_add(srv->ev_tick, &sec);
 	for (size_t i = 0; i < srv->px.nsvc; i++)
 		for (size_t j = 0; j < srv->px.svc[i]->nlis; j++)
@@ -1388,10 +1435,11 @@ srv_free(struct pg_server *srv)
 		svc_unref(s);
 	}
 	srv->px.nsvc = 0;
+	upg_free();
 	admin_free(srv->admin);
 	node_free(srv);
 	struct event *evs[] = { srv->ev_sighup, srv->ev_sigterm, srv->ev_sigint,
-	    srv->ev_tick, srv->ev_grace, srv->ev_resume };
+	    srv->ev_tick, srv->ev_grace, srv->ev_resume, srv->ev_sigusr2 };
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i] != NULL)
 			event_free(evs[i]);

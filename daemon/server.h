@@ -70,7 +70,8 @@ struct pg_server {
 	bool               mbr_live;      /* mbr_init succeeded: mbr_free at the end */
 	bool               applying;      /* srv_apply: checks start at its end */
 	char               apply_why[512];/* why srv_apply refused, for adm.reload_error */
-	struct event      *ev_sighup, *ev_sigterm, *ev_sigint;
+	struct event      *ev_sighup, *ev_sigterm, *ev_sigint, *ev_sigusr2;
+	bool               upgraded;      /* handed over to a new binary (upgrade.h) */
 	struct event      *ev_tick;       /* once a second: affinity sweep, reaping */
 	struct event      *ev_grace;      /* shutdown deadline */
 	struct event      *ev_resume;     /* re-enable accepting after EMFILE */
@@ -91,6 +92,16 @@ int  srv_reload(struct pg_server *srv);
 
 /* Stop accepting; end when the last session is gone or after shutdown_grace. */
 void srv_stop(struct pg_server *srv);
+
+/*
+ * A binary upgrade's new process accepts (upgrade.h): stop accepting and
+ * answering on the admin endpoint, save nothing more (the state is the new
+ * process's), and stop as srv_stop() does.
+ */
+void srv_handover(struct pg_server *srv);
+
+/* Save the affinity table now and wait until it is written. */
+void srv_save_state_now(struct pg_server *srv);
 
 /* Release everything (after the event loop returned). */
 void srv_free(struct pg_server *srv);

@@ -40,6 +40,31 @@ same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 	return false;
 }
 
+int
+sa_add(int fd, const char *from)
+{
+	int type = 0, acc = 0;
+	socklen_t tl = sizeof(type), al = sizeof(acc), sl;
+	struct sockaddr_storage ss;
+
+	sl = sizeof(ss);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == -1 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) == -1 ||
+	    type != SOCK_STREAM || !acc ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
+	    npassed == SA_MAX) {
+		log_warn("%s: fd %d is not a listening TCP socket poolgate can "
+		    "use; closed", from, fd);
+		close(fd);
+		return -1;
+	}
+	passed[npassed].fd = fd;
+	passed[npassed].ss = ss;
+	npassed++;
+	return 0;
+}
+
 size_t
 sa_init(void)
 {
@@ -55,27 +80,8 @@ sa_init(void)
 	n = strtol(sfds, &end, 10);
 	if (*end != '\0' || n <= 0)
 		goto out;
-	for (long i = 0; i < n; i++) {
-		int fd = SD_LISTEN_FDS_START + (int)i, type = 0, acc = 0;
-		socklen_t tl = sizeof(type), al = sizeof(acc), sl;
-		struct sockaddr_storage ss;
-
-		sl = sizeof(ss);
-		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == -1 ||
-		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == -1 ||
-		    getsockname(fd, (struct sockaddr *)&ss, &sl) == -1 ||
-		    type != SOCK_STREAM || !acc ||
-		    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
-		    npassed == SA_MAX) {
-			log_warn("socket activation: fd %d is not a listening TCP "
-			    "socket poolgate can use; closed", fd);
-			close(fd);
-			continue;
-		}
-		passed[npassed].fd = fd;
-		passed[npassed].ss = ss;
-		npassed++;
-	}
+	for (long i = 0; i < n; i++)
+		(void)sa_add(SD_LISTEN_FDS_START + (int)i, "socket activation");
 out:
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
@@ -95,7 +101,7 @@ sa_take(const struct sockaddr_storage *sa)
 		if ((fl = fcntl(fd, F_GETFL)) == -1 ||
 		    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
 		    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
-			log_err("socket activation: fd %d: %s", fd, strerror(errno));
+			log_err("passed socket: fd %d: %s", fd, strerror(errno));
 			close(fd);
 			return -1;
 		}
@@ -108,4 +114,14 @@ size_t
 sa_left(void)
 {
 	return npassed;
+}
+
+size_t
+sa_close_left(void)
+{
+	size_t n = npassed;
+
+	while (npassed > 0)
+		close(passed[--npassed].fd);
+	return n;
 }

@@ -108,7 +108,7 @@ setup(void **state)
 		snprintf(addr, sizeof(addr), "127.0.0.1:%d", p);
 		memset(&la, 0, sizeof(la));
 		la.text = addr;
-		if ((ep = admin_new(&adm, &la)) != NULL)
+		if ((ep = admin_new(&adm, &la, -1)) != NULL)
 			cl.port = p;
 	}
 	assert_non_null(ep);
