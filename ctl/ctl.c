@@ -49,6 +49,7 @@ static const struct {
 	{ "add",      CTL_ADD,      2, 2, "VM ADDRESS" },
 	{ "remove",   CTL_REMOVE,   1, 1, "one VM name" },
 	{ "node",     CTL_NODE_STATUS, 1, 1, "drain, ready or status" },
+	{ "upgrade",  CTL_UPGRADE,  0, 0, "no argument" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 #define POS_MAX   4   /* positional arguments kept; one more is "too many" */
@@ -62,7 +63,7 @@ ctl_synopsis(FILE *out)
 	    "            ready VM | maint VM |\n"
 	    "            add VM ADDRESS [--weight N] [--max-sessions N] | "
 	    "remove VM |\n"
-	    "            node drain | node ready | node status\n"
+	    "            node drain | node ready | node status | upgrade\n"
 	    "  poolgatectl --help for more\n", out);
 }
 
@@ -95,6 +96,9 @@ ctl_usage(FILE *out)
 "  node ready          bring this node back into the front\n"
 "  node status         the nodes of the cluster, their sessions and state,\n"
 "                      the hook runner and Redis\n"
+"  upgrade             start the poolgate binary now on disk and hand it the\n"
+"                      listeners; the running one relays its sessions to their\n"
+"                      end (poolgate(8), UPGRADE)\n"
 "\n"
 "Options:\n"
 "  --endpoint URL      the admin endpoint, http://HOST[:PORT] (plain HTTP only);\n"
@@ -102,7 +106,7 @@ ctl_usage(FILE *out)
 "                      " CTL_ENDPOINT_DEFAULT "\n"
 "  --token-file FILE   the file holding the admin token; default: token_file in\n"
 "                      the configuration file. Only drain, ready, maint, add,\n"
-"                      remove, node drain and node ready read it\n"
+"                      remove, node drain, node ready and upgrade read it\n"
 "  --json              print the daemon's JSON reply (status and sessions: the\n"
 "                      /status document; sessions VM and drain --wait: that\n"
 "                      VM's object); errors as {\"error\": ..., \"exit\": N}\n"
@@ -127,7 +131,7 @@ ctl_cmd_mutates(enum ctl_cmd cmd)
 {
 	return cmd == CTL_DRAIN || cmd == CTL_READY || cmd == CTL_MAINT ||
 	    cmd == CTL_ADD || cmd == CTL_REMOVE || cmd == CTL_NODE_DRAIN ||
-	    cmd == CTL_NODE_READY;
+	    cmd == CTL_NODE_READY || cmd == CTL_UPGRADE;
 }
 
 bool
@@ -315,7 +319,7 @@ ctl_parse_args(int argc, char **argv, struct ctl_args *a, char *err,
 			break;
 	if (c == NCOMMANDS) {
 		seterr(err, errlen, "unknown command \"%.64s\" (expected status, "
-		    "sessions, drain, ready, maint, add, remove or node)", pos[0]);
+		    "sessions, drain, ready, maint, add, remove, node or upgrade)", pos[0]);
 		return -1;
 	}
 	a->cmd = commands[c].cmd;

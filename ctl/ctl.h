@@ -52,6 +52,7 @@ enum ctl_cmd {
 	CTL_NODE_STATUS,   /* node status */
 	CTL_NODE_DRAIN,    /* node drain */
 	CTL_NODE_READY,    /* node ready */
+	CTL_UPGRADE,       /* a binary upgrade of the daemon */
 };
 
 /* The command line. Strings are borrowed from argv. */

@@ -32,6 +32,7 @@
 
 #define API_BACKENDS "/api/v1/backends"
 #define API_NODE     "/api/v1/node"
+#define API_UPGRADE  "/api/v1/upgrade"
 
 static const char *
 cmd_name(enum ctl_cmd c)
@@ -47,6 +48,7 @@ cmd_name(enum ctl_cmd c)
 	case CTL_NODE_STATUS: return "node status";
 	case CTL_NODE_DRAIN: return "node drain";
 	case CTL_NODE_READY: return "node ready";
+	case CTL_UPGRADE:  return "upgrade";
 	default:           return "?";
 	}
 }
@@ -301,6 +303,10 @@ cmd_change(const struct ctl_endpoint *ep, const struct ctl_args *a,
 		snprintf(path, sizeof(path), "%s/%s", API_NODE,
 		    a->cmd == CTL_NODE_DRAIN ? "drain" : "ready");
 		break;
+	case CTL_UPGRADE:
+		m = CTLH_POST;
+		snprintf(path, sizeof(path), "%s", API_UPGRADE);
+		break;
 	default:
 		return CTL_EXIT_FAIL;
 	}
@@ -321,7 +327,10 @@ cmd_change(const struct ctl_endpoint *ep, const struct ctl_args *a,
 		ctlh_reply_free(&r);
 		return prc;
 	}
-	if (a->json && !a->wait)
+	if (a->cmd == CTL_UPGRADE && !a->json)
+		printf("upgrade started: the new poolgate takes the listeners over; "
+		    "see its log, and pid and upgraded_from in status --json\n");
+	else if (a->json && !a->wait)
 		fwrite(r.body, 1, r.len, stdout);
 	else if (!a->json) {
 		d = json_parse(r.body, r.len, err, sizeof(err));

@@ -144,6 +144,10 @@ test_args_commands(void **state)
 	ARGS_OK(&a, "--json", "node", "ready");
 	assert_int_equal(a.cmd, CTL_NODE_READY);
 	assert_true(ctl_cmd_mutates(a.cmd));
+	/* a binary upgrade needs the token */
+	ARGS_OK(&a, "upgrade");
+	assert_int_equal(a.cmd, CTL_UPGRADE);
+	assert_true(ctl_cmd_mutates(a.cmd));
 	ARGS_OK(&a, "ready", "vm-2.a_b");
 	assert_int_equal(a.cmd, CTL_READY);
 	assert_string_equal(a.vm, "vm-2.a_b");
@@ -233,7 +237,9 @@ test_args_errors(void **state)
 
 	ARGS_FAIL("no command given", "--json");
 	ARGS_FAIL("unknown command \"stats\" (expected status, sessions, drain, "
-	    "ready, maint, add, remove or node)", "stats");
+	    "ready, maint, add, remove, node or upgrade)", "stats");
+	ARGS_FAIL("upgrade: expected no argument, got 1 argument", "upgrade",
+	    "now");
 	ARGS_FAIL("node: expected drain, ready or status, got 0 arguments", "node");
 	ARGS_FAIL("node: \"stop\" is not drain, ready or status", "node", "stop");
 	ARGS_FAIL("node: expected drain, ready or status, got 2 arguments", "node",
