@@ -12,6 +12,7 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <event2/keyvalq_struct.h>
 
 #include "admin/admin.h"
@@ -307,6 +308,17 @@ const struct cfg_addr *
 admin_addr(const struct admin *a)
 {
 	return &a->addr;
+}
+
+void
+admin_set_accepting(struct admin *a, bool on)
+{
+	struct evconnlistener *l = evhttp_bound_socket_get_listener(a->bound);
+
+	if (on)
+		evconnlistener_enable(l);
+	else
+		evconnlistener_disable(l);
 }
 
 int

@@ -121,6 +121,9 @@ void          admin_free(struct admin *a);
 /* The address the endpoint is bound to (borrowed from a; dies with it). */
 const struct cfg_addr *admin_addr(const struct admin *a);
 
+/* Poll the endpoint's listening socket or not (it stays open). */
+void          admin_set_accepting(struct admin *a, bool on);
+
 /* The endpoint's listening socket (borrowed: it closes with the endpoint). */
 int           admin_fd(const struct admin *a);
 

@@ -161,19 +161,20 @@ main(int argc, char **argv)
 		    "service's listen address; kept for a reload that names them",
 		    sa_left());
 	log_info("poolgate %s running (pid %d)", POOLGATE_VERSION, (int)getpid());
-	/* The old process first gives systemd our pid: then READY=1 is ours. */
 	if (upfd != -1) {
+		/* READY=1 once the old process gave systemd our pid (upgrade.h) */
 		ch = upg_took_over(&srv, upfd);
 		upfd = -1;   /* transferred */
 		if (ch == -1) {
 			log_err("out of memory");
 			goto out;
 		}
-	} else
+	} else {
 		(void)upg_listen(&srv);   /* failing refuses upgrades only (logged) */
-	if (notify_start(&srv) == -1) {
-		log_err("out of memory");
-		goto out;
+		if (notify_start(&srv) == -1) {
+			log_err("out of memory");
+			goto out;
+		}
 	}
 	event_base_dispatch(base);
 	log_info("stopped");

@@ -183,16 +183,34 @@ listener_tune(struct listener *l, const struct pg_config *cfg)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* The services' listeners only (not the admin endpoint's). */
+static void
+listeners_set(struct pg_server *srv, bool on)
+{
+	for (size_t i = 0; i < srv->px.nsvc; i++)
+		for (size_t j = 0; j < srv->px.svc[i]->nlis; j++)
+			if (on)
+				evconnlistener_enable(srv->px.svc[i]->lis[j]->lev);
+			else
+				evconnlistener_disable(srv->px.svc[i]->lis[j]->lev);
+}
+
 static void
 resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pg_server *srv = arg;
 
-	if (srv->px.stopping)
+	if (srv->px.stopping || srv->warming)
 		return;
-	for (size_t i = 0; i < srv->px.nsvc; i++)
-		for (size_t j = 0; j < srv->px.svc[i]->nlis; j++)
-			evconnlistener_enable(srv->px.svc[i]->lis[j]->lev);
+	listeners_set(srv, true);
+}
+
+void
+srv_set_accepting(struct pg_server *srv, bool on)
+{
+	listeners_set(srv, on);
+	if (srv->admin != NULL)
+		admin_set_accepting(srv->admin, on);
 }
 
 void
@@ -200,9 +218,7 @@ srv_pause_accepting(struct pg_server *srv)
 {
 	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
 
-	for (size_t i = 0; i < srv->px.nsvc; i++)
-		for (size_t j = 0; j < srv->px.svc[i]->nlis; j++)
-			evconnlistener_disable(srv->px.svc[i]->lis[j]->lev);
+	listeners_set(srv, false);
 	evtimer_add(srv->ev_resume, &tv);
 }
 

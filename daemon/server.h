@@ -72,6 +72,7 @@ struct pg_server {
 	char               apply_why[512];/* why srv_apply refused, for adm.reload_error */
 	struct event      *ev_sighup, *ev_sigterm, *ev_sigint, *ev_sigusr2;
 	bool               upgraded;      /* handed over to a new binary (upgrade.h) */
+	bool               warming;       /* taking over: not accepting yet (upgrade.h) */
 	struct event      *ev_tick;       /* once a second: affinity sweep, reaping */
 	struct event      *ev_grace;      /* shutdown deadline */
 	struct event      *ev_resume;     /* re-enable accepting after EMFILE */
@@ -105,6 +106,9 @@ void srv_save_state_now(struct pg_server *srv);
 
 /* Release everything (after the event loop returned). */
 void srv_free(struct pg_server *srv);
+
+/* Enable or disable every listener, the admin endpoint's included. */
+void srv_set_accepting(struct pg_server *srv, bool on);
 
 /* Pause every listener for a moment (out of descriptors). */
 void srv_pause_accepting(struct pg_server *srv);

@@ -23,12 +23,14 @@
 #include "daemon/upgmsg.h"
 #include "daemon/upgrade.h"
 #include "lib/log.h"
+#include "backends/backend.h"
 #include "proxy/httpconn.h"
 #include "proxy/session.h"
 #include "proxy/tlsconn.h"
 
 #define UPG_TIMEOUT_MS 60000   /* a new process that is not READY by then is stopped */
 #define UPG_GO_WAIT_MS 5000    /* the new one waits this long for GO */
+#define UPG_WARM_MAX_MS 20000  /* and this long, at most, for its first checks */
 
 static struct {
 	int               argc;
@@ -39,6 +41,7 @@ static struct {
 	struct event     *ev_listen;
 	int               cfd;           /* the connection to the other process */
 	struct event     *ev_conn;
+	struct event     *ev_warm;       /* new: waiting for the first checks */
 	pid_t             child;         /* the new process we started, 0 */
 	uint64_t          started_ms;
 	int               peer;          /* the new process's pid (SO_PEERCRED) */
@@ -438,6 +441,9 @@ upg_tick(struct pg_server *srv)
 void
 upg_free(void)
 {
+	if (up.ev_warm != NULL)
+		event_free(up.ev_warm);
+	up.ev_warm = NULL;
 	conn_close();
 	close_watched(&up.ev_listen, &up.lfd);
 }
@@ -537,28 +543,51 @@ new_msg(struct pg_server *srv, const uint8_t *m, ssize_t r)
 	up.took = false;
 }
 
-int
-upg_took_over(struct pg_server *srv, int fd)
+/*
+ * Every VM's health is known: up, or failed a check. The old process keeps
+ * serving meanwhile, so a user whose VM was not up in our eyes yet is not
+ * sent elsewhere.
+ */
+static bool
+pool_warm(const struct pg_server *srv)
 {
-	struct ucred cr;
-	socklen_t cl = sizeof(cr);
+	const struct pool *pool = &srv->mbr.pool;
+
+	for (size_t i = 0; i < pool->n; i++)
+		for (size_t s = 0; s < pool->be[i]->nservices; s++)
+			if (!pool->be[i]->health[s].hc.up &&
+			    pool->be[i]->health[s].hc.fail_run == 0)
+				return false;
+	return true;
+}
+
+/* READY, then GO back; false when the old process did not answer. */
+static bool
+say_ready(int fd)
+{
 	struct pollfd pfd = { fd, POLLIN, 0 };
 	uint8_t m[UPG_MSG_LEN];
 	enum upg_type t;
 	uint32_t v;
+
+	upg_put(m, UPG_READY, (uint32_t)getpid());
+	return send(fd, m, sizeof(m), MSG_NOSIGNAL) == (ssize_t)sizeof(m) &&
+	    poll(&pfd, 1, UPG_GO_WAIT_MS) == 1 &&
+	    recv(fd, m, sizeof(m), 0) == (ssize_t)sizeof(m) &&
+	    upg_get(m, sizeof(m), &t, &v) == 0 && t == UPG_GO;
+}
+
+static void
+warm_cb(evutil_socket_t unused, short what, void *arg)
+{
+	struct pg_server *srv = arg;
 	int fl;
 
-	up.srv = srv;
-	up.cfd = fd;
-	up.took = true;
-	up.taking = false;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
-		srv->adm.old_pid = (int)cr.pid;
-	upg_put(m, UPG_READY, (uint32_t)getpid());
-	if (send(fd, m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m) ||
-	    poll(&pfd, 1, UPG_GO_WAIT_MS) != 1 ||
-	    recv(fd, m, sizeof(m), 0) != (ssize_t)sizeof(m) ||
-	    upg_get(m, sizeof(m), &t, &v) == -1 || t != UPG_GO) {
+	if (!pool_warm(srv) && pg_now_ms() - up.started_ms < UPG_WARM_MAX_MS)
+		return;
+	event_free(up.ev_warm);
+	up.ev_warm = NULL;
+	if (!say_ready(up.cfd)) {
 		/* It died meanwhile: we serve alone, which is what it wanted. */
 		log_warn("upgrade: the old process (pid %d) did not confirm; "
 		    "serving anyway", srv->adm.old_pid);
@@ -566,12 +595,45 @@ upg_took_over(struct pg_server *srv, int fd)
 		conn_close();
 	} else {
 		log_info("upgrade: took over from pid %d", srv->adm.old_pid);
-		if ((fl = fcntl(fd, F_GETFL)) != -1)
-			(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-		if ((up.ev_conn = event_new(srv->base, fd, EV_READ | EV_PERSIST,
-		    conn_cb, srv)) == NULL || event_add(up.ev_conn, NULL) == -1)
-			return -1;
+		if ((fl = fcntl(up.cfd, F_GETFL)) != -1)
+			(void)fcntl(up.cfd, F_SETFL, fl | O_NONBLOCK);
+		if ((up.ev_conn = event_new(srv->base, up.cfd, EV_READ |
+		    EV_PERSIST, conn_cb, srv)) == NULL ||
+		    event_add(up.ev_conn, NULL) == -1)
+			conn_close();      /* only /status's upgraded_from is lost */
 	}
+	srv->warming = false;
+	srv_set_accepting(srv, true);
 	(void)upg_listen(srv);
+	/* after the old process gave systemd our pid: READY=1 is ours */
+	if (notify_start(srv) == -1) {
+		log_err("out of memory");
+		event_base_loopexit(srv->base, NULL);
+	}
+}
+
+int
+upg_took_over(struct pg_server *srv, int fd)
+{
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+	struct timeval tv = { 0, 100000 };
+
+	up.srv = srv;
+	up.cfd = fd;
+	up.took = true;
+	up.taking = false;
+	up.started_ms = pg_now_ms();
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
+		srv->adm.old_pid = (int)cr.pid;
+	/*
+	 * Not accepting until our checks know the VMs (pool_warm): the old
+	 * process accepts meanwhile, from the same sockets.
+	 */
+	srv->warming = true;
+	srv_set_accepting(srv, false);
+	if ((up.ev_warm = event_new(srv->base, -1, EV_PERSIST, warm_cb,
+	    srv)) == NULL || event_add(up.ev_warm, &tv) == -1)
+		return -1;
 	return 0;
 }

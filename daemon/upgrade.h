@@ -42,10 +42,12 @@ int  upg_receive(const char *path);
 bool upg_taking_over(void);
 
 /*
- * New process, once srv_init() succeeded: tell the old one we accept, wait
- * (a few seconds at most) until it stopped accepting and passed MAINPID to
- * systemd, then follow its draining sessions. fd is upg_receive()'s and is
- * owned by this module from now on. Returns 0, or -1 out of memory.
+ * New process, once srv_init() succeeded: accept nothing until every VM's
+ * health is known (up, or a check failed; 20 s at most), then tell the old
+ * one we accept, wait (5 s at most) until it stopped accepting and passed
+ * MAINPID to systemd, accept, send READY=1 (notify_start) and follow its
+ * draining sessions. fd is upg_receive()'s and is owned by this module from
+ * now on, even on failure. Returns 0, or -1 out of memory.
  */
 int  upg_took_over(struct pg_server *srv, int fd);
 
