@@ -424,7 +424,7 @@ def test_refusals_and_a_stopped_daemon_are_clear(ctl_poolgate, pool):
     fails(["drain", "vm1", "--json"], '{"error":"poolgate refused: 403 invalid '
           'token","exit":1}\n', conf=wrong)
     fails(["--json", "frobnicate"], '{"error":"unknown command \\"frobnicate\\" '
-          '(expected status, sessions, drain, ready, maint, add, remove or node)",'
+          '(expected status, sessions, drain, ready, maint, add, remove, node or upgrade)",'
           '"exit":2}\n', 2)
     assert "vm9" not in [b["name"] for b in pg.status()["backends"]]
 

@@ -192,6 +192,9 @@ def main():
             fail("poolgate: postinst does not run %r:\n%s" % (cmd, postinst))
     if postinst.find("systemd-sysusers") > postinst.find("systemd-tmpfiles"):
         fail("poolgate: postinst makes the state folder before the user")
+    # an upgrade hands a running poolgate's listeners to the new binary
+    if 'kill -USR2 "$pid"' not in postinst or "MainPID" not in postinst:
+        fail("poolgate: postinst does not start the binary upgrade:\n%s" % postinst)
     (root / "etc").mkdir(exist_ok=True)
     for argv in (["systemd-sysusers", "--root=%s" % root, "poolgate.conf"],
                  ["systemd-tmpfiles", "--root=%s" % root, "--create", "poolgate.conf"]):
