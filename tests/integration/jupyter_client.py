@@ -308,18 +308,26 @@ class JupyterClient:
             raise
         return ws
 
-    def execute(self, code, timeout=60.0, kernel_id=None):
+    def open_channels(self, kernel_id, timeout=None):
+        """The kernel's channels websocket, open: (ws, session id)."""
+        session_id = uuid.uuid4().hex
+        ws = self.open_websocket(self._user_path(
+            "/api/kernels/%s/channels?session_id=%s" % (kernel_id, session_id)),
+            timeout=timeout)
+        return ws, session_id
+
+    def execute(self, code, timeout=60.0, kernel_id=None, channels=None):
         """Runs code in a kernel (a new one unless kernel_id is given, deleted
-        afterwards) over the channels websocket. Returns a dict with 'stdout',
-        'stderr', 'result' (text/plain of execute_result or None), 'status' of
-        execute_reply, 'error' (ename: evalue or None), 'seconds'."""
+        afterwards) over the channels websocket (a new one, closed afterwards,
+        unless channels, open_channels() of kernel_id, is given). Returns a
+        dict with 'stdout', 'stderr', 'result' (text/plain of execute_result
+        or None), 'status' of execute_reply, 'error' (ename: evalue or None),
+        'seconds'."""
         t0 = time.monotonic()
         own = kernel_id is None
         kid = kernel_id or self.start_kernel()
         try:
-            session_id = uuid.uuid4().hex
-            ws = self.open_websocket(self._user_path(
-                "/api/kernels/%s/channels?session_id=%s" % (kid, session_id)), timeout=timeout)
+            ws, session_id = channels or self.open_channels(kid, timeout=timeout)
             try:
                 msg_id = uuid.uuid4().hex
                 msg = {
@@ -369,7 +377,8 @@ class JupyterClient:
                     elif t == "execute_reply":
                         out["status"] = c.get("status")
             finally:
-                ws.close()
+                if channels is None:
+                    ws.close()
         finally:
             if own:
                 self.delete_kernel(kid)

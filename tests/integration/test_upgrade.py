@@ -10,8 +10,6 @@ refusal, and a new process with a bad configuration leaves the old one
 serving.
 """
 
-import errno
-import hashlib
 import os
 import secrets
 import signal
@@ -22,14 +20,16 @@ import time
 
 import pytest
 
-from conftest import fresh_addr, poolgate_factory, sha256_file
+from conftest import HttpPoolgate, fresh_addr, poolgate_factory, sha256_file
+from jupyter_client import JupyterClient
 from test_ctl import CtlPoolgate, ctl_binary
+from test_jupyter import HUB_VMS, hubs, pw  # noqa: F401  hubs: JupyterHub in vm1..3
 
 
-class UpgradePoolgate(CtlPoolgate):
-    """A CtlPoolgate that follows its pid across upgrades: the process it
-    started exits on its own after handing over, the new one is not its
-    child and is stopped by pid at the end."""
+class Follow:
+    """Mixin: a poolgate followed across upgrades: the process it started
+    exits on its own after handing over, the new one is not its child and
+    is stopped by pid at the end."""
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
@@ -71,6 +71,10 @@ class UpgradePoolgate(CtlPoolgate):
                 os.kill(pid, signal.SIGTERM)
                 wait_gone(pid, timeout or 15)
         return super().stop(timeout)
+
+
+class UpgradePoolgate(Follow, CtlPoolgate):
+    """A CtlPoolgate (admin token, poolgatectl) followed across upgrades."""
 
 
 def pid_alive(pid):
@@ -267,6 +271,24 @@ def test_upgrade_to_bad_config_keeps_old_serving(upg_poolgate):
         held.close()
 
 
+def test_upgrade_keeps_operator_states(upg_poolgate):
+    """drain and maint set before the upgrade hold in the new process
+    (backends.state, read at its start as after a restart)."""
+    pg = upg_poolgate()
+    pg.wait_all_up()
+    pg.ctl_ok("drain", "vm2")
+    pg.ctl_ok("maint", "vm3")
+    pg.wait_states({"vm1": "up", "vm2": "drain", "vm3": "maint"})
+    old, new = pg.upgrade_to_new_pid(lambda: pg.ctl_ok("upgrade"))
+    st = pg.wait_states({"vm1": "up", "vm2": "drain", "vm3": "maint"})
+    assert st["pid"] == new
+    admin = {n: b["admin"] for n, b in pg.api_backends().items()}
+    assert (admin["vm2"], admin["vm3"]) == ("drain", "maint"), admin
+    # no new login goes to the drained or the maintained VM
+    assert pg.login(fresh_addr()) not in ("vm2", "vm3")
+    assert pg.proc.wait(timeout=30) == 0
+
+
 def test_upgrade_refused_without_token(upg_poolgate):
     pg = upg_poolgate()
     p = pg.ctl("upgrade", conf=pg.ctl_conf(token_file=pg.wrong_token_file))
@@ -274,3 +296,58 @@ def test_upgrade_refused_without_token(upg_poolgate):
     time.sleep(1)
     assert pg.status()["pid"] == pg.proc.pid
     assert "upgrade: started" not in pg.log_text()
+
+
+# ------------------------------------------------------------------ Jupyter
+
+
+class UpgradeHttpPoolgate(Follow, HttpPoolgate):
+    """An HttpPoolgate (ssh and jupyter services) followed across upgrades."""
+
+
+def test_upgrade_keeps_jupyter_websocket(pool, hubs, tmp_path):
+    """A kernel's websocket opened before the upgrade carries code after it
+    (the kernel keeps its variables: the same connection, the same kernel);
+    the user's next page comes from the new process, from her VM."""
+    gen = poolgate_factory(UpgradeHttpPoolgate, pool, tmp_path, "jupg")
+    factory = next(gen)
+    try:
+        pg = factory(backends=pool.backends(HUB_VMS), grace="5m")
+        pg.wait_all_up(timeout=30)
+        addr = fresh_addr()
+        alice = JupyterClient(pg.base_url, source_address=addr, timeout=60)
+        r = alice.login("alice", pw("alice"))
+        vm = r.headers.get("X-DSVM")
+        assert vm in HUB_VMS, "alice's login answered without a VM name"
+        alice.spawn(timeout=180)
+        kid = alice.start_kernel()
+        ch = alice.open_channels(kid, timeout=60)
+        try:
+            out = alice.execute("x = 6*7; print(x)", kernel_id=kid, channels=ch, timeout=90)
+            assert out["stdout"] == "42\n", out
+            old, new = pg.upgrade_to_new_pid(lambda: os.kill(pg.proc.pid, signal.SIGUSR2))
+            st = pg.wait_status(lambda s: s["upgraded_from"] is not None and
+                                s["upgraded_from"]["sessions"] >= 1,
+                                "the websocket draining in the old process")
+            assert st["upgraded_from"]["pid"] == old
+            out = alice.execute("print(x + 1)", kernel_id=kid, channels=ch, timeout=90)
+            assert out["stdout"] == "43\n", "the websocket after the upgrade: %r" % out
+            # her next pages: on a kept-alive connection the old process
+            # answers once more and closes it; then the new one, her VM
+            for _ in range(2):
+                r = alice.tree()
+                assert r.status_code == 200 and r.headers.get("X-DSVM") == vm, \
+                    "alice's tree after the upgrade: %d from %s" % (
+                        r.status_code, r.headers.get("X-DSVM"))
+            pg.wait_user_on("alice", vm, timeout=15)
+            assert pid_alive(old), "the old process exited with the websocket open"
+        finally:
+            ch[0].close()
+        alice.delete_kernel(kid)
+        alice.session.close()
+        pg.wait_status(lambda s: s["upgraded_from"] is None,
+                       "the old process gone once the websocket closed", timeout=60)
+        assert pg.proc.wait(timeout=30) == 0
+    finally:
+        for _ in gen:
+            pass
