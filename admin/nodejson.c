@@ -47,12 +47,14 @@ nodejson_write(struct evbuffer *out, const struct adm_ctx *a, uint64_t now)
 	vmj_str(out, st.link.last_error);
 	evbuffer_add_printf(out, ",\"redis_connects\":%llu,\"redis_failures\":%llu,"
 	    "\"writes_dropped\":%llu,\"entries_applied\":%llu,"
-	    "\"entries_refused\":%llu,\"draining\":%s,\"sessions\":%lld,"
+	    "\"entries_refused\":%llu,\"writes_unchanged\":%llu,"
+	    "\"draining\":%s,\"sessions\":%lld,"
 	    "\"hook_runner\":",
 	    (unsigned long long)st.link.connects,
 	    (unsigned long long)st.link.failures,
 	    (unsigned long long)st.link.dropped,
 	    (unsigned long long)st.applied, (unsigned long long)st.refused,
+	    (unsigned long long)st.unchanged,
 	    a->node_draining ? "true" : "false", own_sessions(a));
 	if (runner != NULL)
 		vmj_str(out, runner);

@@ -14,6 +14,7 @@
 #include "cluster/stamps.h"
 #include "lib/hashtab.h"
 #include "lib/log.h"
+#include "lib/siphash.h"
 
 #define TICK_MS          250
 #define BEAT_MS          1000      /* a heartbeat at least this often */
@@ -56,7 +57,7 @@ struct cl_node {
 	uint64_t           last_sweep;
 	uint64_t           last_refused_log;
 	uint64_t           last_edges_log;
-	uint64_t           applied, refused;
+	uint64_t           applied, refused, unchanged;
 	char             **replay;        /* names to write again after a return */
 	size_t             nreplay, replay_at;
 	struct cl_entry   *e;             /* scratch: a heartbeat is large */
@@ -89,6 +90,25 @@ edge_find(const struct cl_node *c, const char *name)
 	return n != NULL ? HT_ENTRY(n, struct edge, node) : NULL;
 }
 
+/*
+ * An affinity whose VM is unchanged is shared again only when its expiry
+ * moved by this much or more: a node that starts and ends a thousand
+ * sessions a second for one address writes to Redis about once a second
+ * for it, not twice per session.
+ */
+#define RESHARE_MS 1000
+
+/* What an affinity says, its expiry aside: a digest of its VM, never 0. */
+static uint64_t
+aff_tag(const char *vm)
+{
+	static const uint64_t k[2] = { 0x706f6f6c67617465ull,
+	    0x616666696e697479ull };
+	uint64_t h = sip_hash24(k, vm, strlen(vm));
+
+	return h != 0 ? h : 1;
+}
+
 static uint64_t
 next_stamp(struct cl_node *c, const char *name, uint64_t wall)
 {
@@ -108,6 +128,7 @@ publish(struct cl_node *c, const char *name, uint64_t stamp)
 {
 	struct cl_entry *e = c->e;
 	uint64_t now = pg_now_ms(), wall = pg_wall_ms(), ttl = 0, expires = 0;
+	uint64_t tag = 0;
 	char kname[CL_NAME_MAX + 8], value[256];
 	const struct backend *b;
 
@@ -162,6 +183,15 @@ publish(struct cl_node *c, const char *name, uint64_t stamp)
 		e->u.edge.busy = ed->busy;
 	} else
 		return;
+	if (e->kind == CL_AFF) {
+		tag = aff_tag(e->u.aff.vm);
+		/* a new change that tells the others nothing new */
+		if (stamp == 0 && cl_stamps_unchanged(c->stamps, name, c->node,
+		    tag, expires, RESHARE_MS, wall)) {
+			c->unchanged++;
+			return;
+		}
+	}
 	e->stamp = stamp != 0 ? stamp : next_stamp(c, name, wall);
 	/* an edge lives EDGE_MS from when it was run, on every node alike */
 	if (e->kind == CL_EDGE) {
@@ -170,8 +200,8 @@ publish(struct cl_node *c, const char *name, uint64_t stamp)
 			return;
 		ttl = expires - wall;
 	}
-	if (stamp == 0 && !cl_stamps_offer(c->stamps, name, e->stamp, c->node,
-	    expires, wall))
+	if (stamp == 0 && !cl_stamps_offer_tagged(c->stamps, name, e->stamp,
+	    c->node, expires, tag, wall))
 		return;   /* the table is full: not shared */
 	if (cl_encode(e, kname, sizeof(kname), value, sizeof(value)) == -1) {
 		log_warn("cluster: %s cannot be shared (not encodable)", name);
@@ -297,7 +327,8 @@ on_entry(void *arg, const char *name, size_t namelen, const char *value,
 		expires = e->u.aff.expires;
 	else if (e->kind == CL_EDGE)
 		expires = e->stamp + EDGE_MS;
-	if (!cl_stamps_offer(c->stamps, key, e->stamp, e->node, expires, wall))
+	if (!cl_stamps_offer_tagged(c->stamps, key, e->stamp, e->node, expires,
+	    e->kind == CL_AFF ? aff_tag(e->u.aff.vm) : 0, wall))
 		return;   /* older than what we have, or expired */
 	c->applied++;
 	switch (e->kind) {
@@ -646,6 +677,7 @@ cl_node_status(const struct cl_node *c, struct cl_status *st)
 	st->draining = c->draining;
 	st->runner = c->lease.runner && pg_now_ms() < c->lease.valid_until;
 	st->applied = c->applied;
+	st->unchanged = c->unchanged;
 	st->refused = c->refused;
 	cl_link_stats(c->link, &st->link);
 	st->peers = &c->peers;

@@ -98,6 +98,8 @@ struct cl_status {
 	bool                    runner;
 	uint64_t                applied;    /* other nodes' changes applied */
 	uint64_t                refused;    /* entries read back and refused */
+	uint64_t                unchanged;  /* affinity changes not shared:
+	                                     * same VM, expiry moved < 1 s */
 	struct cl_link_stats    link;
 	const struct cl_peers  *peers;      /* the other nodes heard of */
 };

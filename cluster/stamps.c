@@ -13,6 +13,7 @@ struct stamp {
 	struct ht_node node;
 	uint64_t       stamp;
 	uint64_t       expires;
+	uint64_t       tag;
 	char           by[CFG_NAME_MAX + 1];
 	size_t         len;
 	char           name[];          /* len bytes and a NUL */
@@ -72,6 +73,15 @@ bool
 cl_stamps_offer(struct cl_stamps *t, const char *name, uint64_t stamp,
     const char *node, uint64_t expires, uint64_t now_wall)
 {
+	return cl_stamps_offer_tagged(t, name, stamp, node, expires, 0,
+	    now_wall);
+}
+
+bool
+cl_stamps_offer_tagged(struct cl_stamps *t, const char *name,
+    uint64_t stamp, const char *node, uint64_t expires, uint64_t tag,
+    uint64_t now_wall)
+{
 	size_t len = strlen(name);
 	uint64_t hash;
 	struct stamp *s;
@@ -98,8 +108,26 @@ cl_stamps_offer(struct cl_stamps *t, const char *name, uint64_t stamp,
 	}
 	s->stamp = stamp;
 	s->expires = expires;
+	s->tag = tag;
 	memcpy(s->by, node, strlen(node) + 1);
 	return true;
+}
+
+bool
+cl_stamps_unchanged(const struct cl_stamps *t, const char *name,
+    const char *node, uint64_t tag, uint64_t expires, uint64_t slack_ms,
+    uint64_t now_wall)
+{
+	uint64_t hash;
+	const struct stamp *s = find(t, name, strlen(name), &hash);
+
+	if (s == NULL || tag == 0 || s->tag != tag || strcmp(s->by, node) != 0)
+		return false;
+	if (s->expires == 0)
+		return expires == 0;
+	if (s->expires <= now_wall || expires < s->expires)
+		return false;   /* gone, or shortened: the others must hear */
+	return expires - s->expires < slack_ms;
 }
 
 uint64_t

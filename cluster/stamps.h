@@ -36,6 +36,27 @@ void              cl_stamps_free(struct cl_stamps *t);
 bool   cl_stamps_offer(struct cl_stamps *t, const char *name, uint64_t stamp,
     const char *node, uint64_t expires, uint64_t now_wall);
 
+/*
+ * cl_stamps_offer() that also records `tag`: a digest of what the change
+ * says, its expiry aside (an affinity's VM), for cl_stamps_unchanged().
+ * cl_stamps_offer() records tag 0, which matches nothing.
+ */
+bool   cl_stamps_offer_tagged(struct cl_stamps *t, const char *name,
+    uint64_t stamp, const char *node, uint64_t expires, uint64_t tag,
+    uint64_t now_wall);
+
+/*
+ * Whether a change of name by `node` saying `tag` and lasting until
+ * `expires` would tell the other nodes nothing they need: the change
+ * recorded last for name is node's own, live at now_wall, with the same
+ * non-zero tag, and `expires` moves its expiry by less than slack_ms.
+ * The caller then does not share it (the others keep an expiry at most
+ * slack_ms earlier than node's own).
+ */
+bool   cl_stamps_unchanged(const struct cl_stamps *t, const char *name,
+    const char *node, uint64_t tag, uint64_t expires, uint64_t slack_ms,
+    uint64_t now_wall);
+
 /* The stamp recorded for name, or 0 when none. */
 uint64_t cl_stamps_get(const struct cl_stamps *t, const char *name);
 

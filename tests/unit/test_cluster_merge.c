@@ -123,6 +123,55 @@ beat(const char *node, uint64_t stamp, int n, ...)
 	return &e;
 }
 
+/*
+ * A change that tells the others nothing new is not shared: the same node
+ * wrote the key last, with the same VM, and the expiry moved by less than
+ * the slack. Anything else is shared.
+ */
+static void
+test_unchanged_not_shared_again(void **state)
+{
+	struct cl_stamps *t = cl_stamps_new(100);
+	const uint64_t X = 11, Y = 22, TTL = 3600000;
+
+	(void)state;
+	assert_non_null(t);
+	/* nothing recorded: share */
+	assert_false(cl_stamps_unchanged(t, "a:ip:1", "pg1", X, T0 + TTL,
+	    1000, T0));
+	assert_true(cl_stamps_offer_tagged(t, "a:ip:1", T0, "pg1", T0 + TTL, X,
+	    T0));
+	/* the session ends 200 ms later: expiry moves 200 ms, not shared */
+	assert_true(cl_stamps_unchanged(t, "a:ip:1", "pg1", X,
+	    T0 + 200 + TTL, 1000, T0 + 200));
+	/* a second later it is */
+	assert_false(cl_stamps_unchanged(t, "a:ip:1", "pg1", X,
+	    T0 + 1000 + TTL, 1000, T0 + 1000));
+	/* another VM, another node, a shorter expiry: always shared */
+	assert_false(cl_stamps_unchanged(t, "a:ip:1", "pg1", Y,
+	    T0 + 200 + TTL, 1000, T0 + 200));
+	assert_false(cl_stamps_unchanged(t, "a:ip:1", "pg2", X,
+	    T0 + 200 + TTL, 1000, T0 + 200));
+	assert_false(cl_stamps_unchanged(t, "a:ip:1", "pg1", X,
+	    T0 + TTL - 1, 1000, T0 + 200));
+	/* the record expired: shared again */
+	assert_false(cl_stamps_unchanged(t, "a:ip:1", "pg1", X,
+	    T0 + TTL + 500, 1000, T0 + TTL));
+	/* another node's change now holds the key: ours is news again */
+	assert_true(cl_stamps_offer_tagged(t, "a:ip:1", T0 + 300, "pg2",
+	    T0 + 300 + TTL, X, T0 + 300));
+	assert_false(cl_stamps_unchanged(t, "a:ip:1", "pg1", X,
+	    T0 + 400 + TTL, 1000, T0 + 400));
+	/* tag 0 (cl_stamps_offer) matches nothing */
+	assert_true(cl_stamps_offer(t, "a:ip:2", T0, "pg1", T0 + TTL, T0));
+	assert_false(cl_stamps_unchanged(t, "a:ip:2", "pg1", 0, T0 + TTL,
+	    1000, T0));
+	/* no expiry on either side: unchanged */
+	assert_true(cl_stamps_offer_tagged(t, "o:vm1", T0, "pg1", 0, X, T0));
+	assert_true(cl_stamps_unchanged(t, "o:vm1", "pg1", X, 0, 1000, T0 + 5));
+	cl_stamps_free(t);
+}
+
 static void
 test_peers_sum_and_expiry(void **state)
 {
@@ -257,6 +306,7 @@ main(void)
 		cmocka_unit_test(test_newest_wins),
 		cmocka_unit_test(test_order_independent),
 		cmocka_unit_test(test_expiry_and_caps),
+		cmocka_unit_test(test_unchanged_not_shared_again),
 		cmocka_unit_test(test_peers_sum_and_expiry),
 		cmocka_unit_test(test_peers_cap),
 		cmocka_unit_test(test_lease_win_renew_lose),
