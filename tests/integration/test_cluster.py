@@ -10,7 +10,7 @@ each node and a keepalived in a network namespace of its own. A missing
 redis-server or keepalived is a failure (deploy/install-deps installs
 them)."""
 
-import json
+import contextlib
 import os
 import secrets
 import shutil
@@ -336,6 +336,21 @@ def test_redis_away_nodes_serve_and_merge_when_it_returns(nodes, pool, redis, tm
     assert "poolgate:a:ip:%s" % p1 in keys and "poolgate:a:ip:%s" % p2 in keys, keys
 
 
+@contextlib.contextmanager
+def lease_moves_while_frozen(old, new, redis):
+    """Freeze the hook runner `old` (SIGSTOP), start Redis again and wait
+    until `new` holds the lease; the body runs then, and `old` goes on
+    (SIGCONT) when it is done."""
+    old.proc.send_signal(signal.SIGSTOP)
+    try:
+        redis.start()
+        took = elapsed_until(lambda: cluster(new)["hook_runner"] == new.node, 10)
+        assert took is not None, "%s did not take the lease" % new.node
+        yield
+    finally:
+        old.proc.send_signal(signal.SIGCONT)
+
+
 def test_redis_away_the_next_runner_goes_on_from_the_old_runners_edges(nodes, pool, redis,
                                                                     tmp_path):
     """With Redis away, the hook runner (still holding its lease) runs
@@ -362,16 +377,10 @@ def test_redis_away_the_next_runner_goes_on_from_the_old_runners_edges(nodes, po
     time.sleep(2)
     assert not rec.between("vm_idle", x, before), rec.summary(before)
     off = new.log_size()
-    old.proc.send_signal(signal.SIGSTOP)
-    try:
-        redis.start()
-        took = elapsed_until(lambda: cluster(new)["hook_runner"] == new.node, 10)
-        assert took is not None, "%s did not take the lease" % new.node
+    with lease_moves_while_frozen(old, new, redis):
         # the new runner's own view has x reported idle, never busy
         time.sleep(2)
         assert not rec.between("vm_idle", x, before), rec.summary(before)
-    finally:
-        old.proc.send_signal(signal.SIGCONT)
     wait_cluster(old, lambda c: c["redis"] == "up", "Redis back", timeout=10)
     assert new.wait_log(r"cluster: %s ran vm_busy %s" % (old.node, x), offset=off,
                         timeout=10), new.log_since(off)
@@ -410,14 +419,8 @@ def test_redis_away_a_session_through_the_standby_is_announced_when_it_takes_ove
     time.sleep(1.5)
     assert not rec.between("vm_busy", x, before), rec.summary(before)
     off = new.log_size()
-    old.proc.send_signal(signal.SIGSTOP)
-    try:
-        redis.start()
-        took = elapsed_until(lambda: cluster(new)["hook_runner"] == new.node, 10)
-        assert took is not None, "%s did not take the lease" % new.node
+    with lease_moves_while_frozen(old, new, redis):
         rec.wait("vm_busy", x, since=before, timeout=5)
-    finally:
-        old.proc.send_signal(signal.SIGCONT)
     assert new.wait_log(r"hook event vm_busy %s\b" % x, offset=off, timeout=5), \
         new.log_since(off)
     wait_cluster(old, lambda c: c["redis"] == "up", "Redis back", timeout=10)

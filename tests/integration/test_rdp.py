@@ -274,9 +274,9 @@ def test_rdp_check_takes_vm_down_when_xrdp_stops(rdp_poolgate, xrdp):
     pg.wait_states({"vm2": "up"})
 
 
-class JupyterRdpPoolgate(HttpPoolgate):
-    """poolgate with ssh, the "jupyter" http service and an rdp service
-    (self.rdp_port) in front of the same VMs."""
+class WithRdpService:
+    """Mixin for a Poolgate class: an rdp service (self.rdp_port) added to
+    its services, in front of the same VMs' xrdp."""
 
     def __init__(self, *args, **cfg):
         self.rdp_port = free_port()
@@ -290,6 +290,11 @@ class JupyterRdpPoolgate(HttpPoolgate):
                      ' check = { type = "rdp"; interval = "500ms"; timeout = "400ms";'
                      ' rise = 1; fall = 2; }; }' % (self.rdp_port, XRDP_PORT))
         return lines
+
+
+class JupyterRdpPoolgate(WithRdpService, HttpPoolgate):
+    """poolgate with ssh, the "jupyter" http service and an rdp service
+    (self.rdp_port) in front of the same VMs."""
 
 
 def test_rdp_lands_where_the_users_jupyter_server_is(pool, xrdp, hubs, display, tmp_path):

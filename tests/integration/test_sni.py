@@ -17,8 +17,8 @@ import subprocess
 
 import pytest
 
-from conftest import Poolgate, free_port, make_config, poolgate_factory, sha256_file
-from test_rdp import XRDP_PORT, display, rdp_login, xrdp  # noqa: F401 (fixtures)
+from conftest import Poolgate, make_config, poolgate_factory, sha256_file
+from test_rdp import WithRdpService, display, rdp_login, xrdp  # noqa: F401 (fixtures)
 
 SUFFIX = ".ssh.pool.poolgate.test"
 
@@ -143,21 +143,8 @@ def test_invalid_name_gets_unrecognized_name_alert(sni_poolgate):
     assert sum(b.get("sessions", 0) for b in st["backends"]) == 0
 
 
-class SniRdpPoolgate(SniPoolgate):
+class SniRdpPoolgate(WithRdpService, SniPoolgate):
     """The SSH-in-TLS service and an rdp service in one poolgate."""
-
-    def __init__(self, *args, **cfg):
-        self.rdp_port = free_port()
-        super().__init__(*args, **cfg)
-
-    def config_lines(self, backends=None):
-        lines = super().config_lines(backends)
-        i = lines.index(");")   # the end of services
-        lines[i - 1] += ","
-        lines.insert(i, '  { name = "rdp"; listen = [ "127.0.0.1:%d" ]; port = %d; mode = "rdp";'
-                     ' check = { type = "rdp"; interval = "500ms"; timeout = "400ms";'
-                     ' rise = 1; fall = 2; }; }' % (self.rdp_port, XRDP_PORT))
-        return lines
 
 
 def test_rdp_follows_the_users_ssh(pool, xrdp, display, tmp_path, ca):
