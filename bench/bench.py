@@ -124,7 +124,7 @@ SIZES = {
                   idle_n=500, idle_cpu_s=2, http_s=2, http_c=50, ws_n=500, ws_warm=50,
                   sel_picks=100000, ping_n=2000, reloads=10, reload_s=3,
                   state_n=100000, state_s=3, scp_runs=1, jup_s=2, jup_c=32,
-                  users_n=1000, users_few=10, users_msgs=2000, users_idle_s=1),
+                  users_n=1000, users_few=10, users_msgs=5000, users_idle_s=1),
 }
 
 # Debian packages bench/run needs; apt-get installs those missing only.
@@ -1264,7 +1264,8 @@ class Bench:
         counts = (self.sz["users_few"], self.sz["users_n"])
 
         def one(setup, r):
-            for n in counts:
+            # Alternate which goes first, so that drift hits both alike.
+            for n in counts if r % 2 == 0 else reversed(counts):
                 self.users_run(n, fmt_, r)
                 time.sleep(1)
         self.measure("users", one)
@@ -1833,7 +1834,10 @@ def write_report(bench, out, args, started, elapsed):
             missed.append((desc, v, perf))
             met = "**no** ([why](#why-missed); %s)" % ", ".join(
                 "profile: `bench/run --serve` by hand" if k in ("idle", "state") else
-                "profile `build-bench/bench/perf-%s.txt`" % k for k in perf)
+                "profile `build-bench/bench/perf-%s.txt`" % k
+                if args.perf and (TOOLS / ("perf-%s.txt" % k)).exists() else
+                "no profile: run with `--perf --only %s`" % PERF_SCENARIO.get(k, k)
+                for k in perf)
         L.append("| %s | %.3g | %s |" % (desc, v, met))
     if missed:
         L.extend(why_missed(missed, args.perf))
@@ -2110,7 +2114,9 @@ def main(argv):
         for s in SCENARIOS:
             if s in args.only:
                 say("---- %s" % s)
+                t0 = time.monotonic()
                 getattr(bench, s)()
+                say("---- %s took %.0f s" % (s, time.monotonic() - t0))
         for px in (bench.pg, bench.hp, bench.pgc, bench.chp):
             if px is not None:
                 px.check_alive()
