@@ -1620,8 +1620,9 @@ def why_missed(missed, perf_run):
     is and poolgate's top symbols there (a skeleton for the explanation)."""
     L = ["", "## Why missed", ""]
     L.append("Per missed target: the `--perf` profile of poolgate during the measurement "
-             "and its top symbols (self time). The explanation is for whoever reads the "
-             "profile to write under each.")
+             "(its first run, which perf slows: that run's poolgate figures are low) and its "
+             "top symbols (self time). The explanation is for whoever reads the profile to "
+             "write under each.")
     for desc, v, perf in missed:
         L.append("")
         L.append("### %s" % desc)
@@ -1639,6 +1640,11 @@ def why_missed(missed, perf_run):
             if rows is None:
                 L.append("- `%s`: no profile in this run: run `bench/run --perf --only %s`; the "
                          "report goes to `build-bench/bench/perf-%s.txt`." % (key, scen, key))
+                continue
+            if not rows:
+                L.append("- `%s`: profile `build-bench/bench/perf-%s.txt` has no samples "
+                         "(the measurement was too short for perf's 999 Hz): profile a full "
+                         "run, `bench/run --perf --only %s`." % (key, key, scen))
                 continue
             L.append("- `%s`: profile `build-bench/bench/perf-%s.txt`; poolgate's top "
                      "symbols:" % (key, key))
