@@ -290,9 +290,24 @@ struct sf_snap_rec {
 	uint8_t  klen, blen;
 };
 
+/*
+ * The records go into a list of fixed-size chunks, never into one buffer
+ * that doubles: a realloc of a 16 MiB buffer copies it (glibc keeps buffers
+ * that size on the heap once a bigger one was freed), which held the event
+ * loop for milliseconds in a single slice. A new chunk is one small malloc
+ * and no copy. A record never straddles two chunks (it is at most
+ * sizeof(struct sf_snap_rec) + 2 * 255 bytes).
+ */
+#define SF_SNAP_CHUNK ((size_t)64 * 1024)   /* bytes of records per chunk */
+
+struct sf_snap_chunk {
+	struct sf_snap_chunk *next;
+	size_t                len;   /* bytes used of buf */
+	char                  buf[SF_SNAP_CHUNK];
+};
+
 struct sf_snap {
-	char     *buf;
-	size_t    len, cap;
+	struct sf_snap_chunk *head, *tail;
 	size_t    n;
 	uint64_t  now_mono, now_wall, ttl;
 	bool      failed;
@@ -307,9 +322,14 @@ sf_snap_new(void)
 void
 sf_snap_free(struct sf_snap *s)
 {
+	struct sf_snap_chunk *c, *next;
+
 	if (s == NULL)
 		return;
-	free(s->buf);
+	for (c = s->head; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
 	free(s);
 }
 
@@ -327,9 +347,9 @@ sf_snap_put(const struct aff_entry *e, void *arg)
 {
 	struct sf_snap *s = arg;
 	struct sf_snap_rec r;
+	struct sf_snap_chunk *c;
 	size_t klen, blen, need;
 	uint64_t remain;
-	char *nb;
 
 	if (s->failed)
 		return;
@@ -341,25 +361,27 @@ sf_snap_put(const struct aff_entry *e, void *arg)
 	if (klen > UINT8_MAX || blen > UINT8_MAX)
 		return;                 /* too long to load back anyway */
 	need = sizeof(r) + klen + blen;
-	if (s->cap - s->len < need) {
-		size_t cap = s->cap ? s->cap * 2 : (size_t)1 << 16;
-
-		while (cap - s->len < need)
-			cap *= 2;
-		if ((nb = realloc(s->buf, cap)) == NULL) {
+	c = s->tail;
+	if (c == NULL || SF_SNAP_CHUNK - c->len < need) {
+		if ((c = malloc(sizeof(*c))) == NULL) {
 			s->failed = true;
 			return;
 		}
-		s->buf = nb;
-		s->cap = cap;
+		c->next = NULL;
+		c->len = 0;
+		if (s->tail != NULL)
+			s->tail->next = c;
+		else
+			s->head = c;
+		s->tail = c;
 	}
 	r.wall = sf_add_sat(s->now_wall, remain);
 	r.klen = (uint8_t)klen;
 	r.blen = (uint8_t)blen;
-	memcpy(s->buf + s->len, &r, sizeof(r));
-	memcpy(s->buf + s->len + sizeof(r), e->key, klen);
-	memcpy(s->buf + s->len + sizeof(r) + klen, e->backend, blen);
-	s->len += need;
+	memcpy(c->buf + c->len, &r, sizeof(r));
+	memcpy(c->buf + c->len + sizeof(r), e->key, klen);
+	memcpy(c->buf + c->len + sizeof(r) + klen, e->backend, blen);
+	c->len += need;
 	s->n++;
 }
 
@@ -379,15 +401,17 @@ static void
 sf_put_snap(struct sf_out *o, const void *arg)
 {
 	const struct sf_snap *s = arg;
+	const struct sf_snap_chunk *c;
 	struct sf_snap_rec r;
-	size_t pos = 0;
+	size_t pos;
 
-	while (pos < s->len) {
-		memcpy(&r, s->buf + pos, sizeof(r));
-		pos += sizeof(r);
-		sf_put_line(o, s->buf + pos, r.klen, s->buf + pos + r.klen, r.blen,
-		    r.wall);
-		pos += (size_t)r.klen + r.blen;
+	for (c = s->head; c != NULL; c = c->next) {
+		for (pos = 0; pos < c->len; pos += (size_t)r.klen + r.blen) {
+			memcpy(&r, c->buf + pos, sizeof(r));
+			pos += sizeof(r);
+			sf_put_line(o, c->buf + pos, r.klen, c->buf + pos + r.klen,
+			    r.blen, r.wall);
+		}
 	}
 }
 

@@ -55,6 +55,13 @@ ssv_writer(void *arg)
 	setpriority(PRIO_PROCESS, (id_t)gettid(), SSV_WRITER_NICE);
 	s->err[0] = '\0';
 	s->records = sf_snap_save(s->dir, s->snap, s->err, sizeof(s->err));
+	/*
+	 * Free the copy here, not on the loop: a million entries are hundreds
+	 * of chunks whose free (and the heap trim after it) took milliseconds
+	 * there. The loop reads s->snap only after pthread_join.
+	 */
+	sf_snap_free(s->snap);
+	s->snap = NULL;
 	do
 		n = write(s->pipe[1], "", 1);
 	while (n == -1 && errno == EINTR);

@@ -8,8 +8,9 @@
  * at most about budget_us per turn of the loop), then hands the copy to a
  * thread of its own that formats it and writes it crash-safely
  * (sf_snap_save: af_write_atomic with its fsyncs and rename). The thread
- * tells the loop through a pipe; the loop joins it and calls done. One save
- * is in flight at a time.
+ * tells the loop through a pipe; the loop joins it and calls done. The
+ * thread also frees the copy, so the loop never frees a million entries in
+ * one go. One save is in flight at a time.
  *
  * The copy is taken while the table keeps changing: each entry is saved as
  * it was when its slice was copied. The caller marks the table dirty on

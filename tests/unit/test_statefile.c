@@ -819,6 +819,50 @@ test_snapshot_same_as_serialize(void **state)
 	aff_free(t);
 }
 
+/*
+ * A snapshot bigger than one of its chunks (64 KiB) keeps every record
+ * whole across the chunk boundaries: long keys of every length, so records
+ * end at every offset near the end of a chunk.
+ */
+static void
+test_snapshot_many_chunks(void **state)
+{
+	struct aff_table *t = aff_new(4000, 100);
+	struct aff_scan sc = { 0 };
+	struct sf_snap *s = sf_snap_new();
+	char key[AFF_KEY_MAX + 1], *a, *b;
+	size_t alen, blen, i, klen;
+	int rc;
+
+	(void)state;
+	assert_non_null(t);
+	assert_non_null(s);
+	for (i = 0; i < 4000; i++) {
+		klen = (size_t)snprintf(key, sizeof(key), "user:u%zu-", i);
+		while (klen < 60 + i % (AFF_KEY_MAX - 60))
+			key[klen++] = (char)('a' + i % 26);
+		key[klen] = '\0';
+		assert_int_equal(aff_session_start(t, key, "vm1", 0), 0);
+		aff_session_end(t, key, "vm1", i % 50);
+	}
+	do {
+		sf_snap_clock(s, 10, WALL, aff_ttl(t));
+		rc = aff_scan(t, &sc, 10, 100, sf_snap_put, s);
+	} while (rc == 0);
+	assert_int_equal(rc, 1);
+	assert_false(sf_snap_failed(s));
+	assert_int_equal(sf_snap_count(s), 4000);
+	assert_int_equal(sf_serialize(t, 10, WALL, &a, &alen),
+	    sf_snap_serialize(s, &b, &blen));
+	assert_true(blen > 4 * 64 * 1024);   /* several chunks */
+	assert_int_equal(alen, blen);
+	assert_memory_equal(a, b, alen);
+	free(a);
+	free(b);
+	sf_snap_free(s);
+	aff_free(t);
+}
+
 static void
 test_file_mode_and_tmp(void **state)
 {
@@ -999,6 +1043,7 @@ main(void)
 		cmocka_unit_test(test_serialize_sizes),
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_snapshot_same_as_serialize),
+		cmocka_unit_test(test_snapshot_many_chunks),
 		cmocka_unit_test(test_file_mode_and_tmp),
 		cmocka_unit_test(test_save_errors),
 		cmocka_unit_test(test_load_missing_and_errors),
