@@ -418,10 +418,12 @@ aff_scan(const struct aff_table *t, struct aff_scan *sc, uint64_t now,
 {
 	struct aff_scan_ctx c = { now, fn, arg };
 
-	if (sc->cursor == 0 && sc->buckets == 0)
-		sc->buckets = ht_buckets(t->ht);
-	else if (sc->buckets != ht_buckets(t->ht))
+	if (!sc->started) {
+		sc->gen = ht_generation(t->ht);
+		sc->started = true;
+	} else if (sc->gen != ht_generation(t->ht)) {
 		return -1;
+	}
 	return ht_scan(t->ht, &sc->cursor, max, aff_scan_node, &c);
 }
 

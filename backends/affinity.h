@@ -13,6 +13,7 @@
 #ifndef POOLGATE_AFFINITY_H
 #define POOLGATE_AFFINITY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,13 +83,15 @@ void   aff_foreach(const struct aff_table *t, uint64_t now,
  * about max entries (live at now) to fn and returns 0 while more remain.
  * An entry that stays in the table throughout is passed once; one added or
  * removed meanwhile at most once, as it was when its slice was taken.
- * Returns -1 when the table has grown since the walk began: what was
- * passed so far is still right, but the rest of the walk is not reliable;
- * zero *sc and start over. fn must not modify the table.
+ * Returns -1 when the table has grown since the walk began (or is still
+ * moving entries to its doubled buckets: that lasts a few thousand new
+ * keys): what was passed so far is still right, but the rest of the walk
+ * is not reliable; zero *sc and start over. fn must not modify the table.
  */
 struct aff_scan {
-	size_t cursor;     /* aff_scan's own */
-	size_t buckets;    /* aff_scan's own */
+	size_t   cursor;     /* aff_scan's own */
+	uint64_t gen;        /* aff_scan's own */
+	bool     started;    /* aff_scan's own */
 };
 int    aff_scan(const struct aff_table *t, struct aff_scan *sc, uint64_t now,
     size_t max, void (*fn)(const struct aff_entry *e, void *arg), void *arg);

@@ -16,7 +16,8 @@
  * it was when its slice was copied. The caller marks the table dirty on
  * every change as before and clears the mark when it starts a save, so a
  * change made during a save is saved by the next one. When the table grows
- * (its buckets double) during the copy, the copy starts over.
+ * during the copy (its buckets double, and new keys then move its entries
+ * to the new buckets a few at a time), the copy starts over.
  */
 #ifndef POOLGATE_STATESAVE_H
 #define POOLGATE_STATESAVE_H

@@ -513,6 +513,123 @@ test_scan(void **state)
 	ht_free(t, NULL);
 }
 
+/* Every item of items[0..n) is found, and an iteration meets each once. */
+static void
+check_all(struct hashtab *t, struct item *items, size_t n)
+{
+	struct ht_iter it;
+	struct ht_node *hn;
+	size_t visits = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		assert_ptr_equal(find(t, items[i].key, items[i].len), &items[i]);
+		items[i].freed = 0;
+	}
+	for (hn = ht_first(t, &it); hn != NULL; hn = ht_next(&it)) {
+		HT_ENTRY(hn, struct item, hn)->freed++;   /* as a visit count */
+		visits++;
+	}
+	assert_int_equal(visits, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(items[i].freed, 1);
+		items[i].freed = 0;
+	}
+}
+
+/*
+ * A doubling moves the nodes a few buckets per insert, not all at once:
+ * the insert that doubles changes the generation, and so do the next
+ * 1024 / 64 = 16 inserts, each moving 64 of the 1,024 old buckets; the
+ * 17th finds nothing left to move. Throughout, every node is found,
+ * iterated once, and can be removed.
+ */
+static void
+test_incremental_rehash(void **state)
+{
+	struct item *items = calloc(1100, sizeof(*items));
+	struct hashtab *t = table(SIZE_MAX, 0);
+	uint64_t gen;
+	size_t n;
+
+	(void)state;
+	assert_non_null(items);
+	fill_and_check(t, items, 1024);
+	assert_int_equal(ht_buckets(t), 1024);
+	gen = ht_generation(t);
+	item_num(&items[1024], 1024);
+	assert_int_equal(insert(t, &items[1024]), 0);   /* over load factor 1 */
+	assert_int_equal(ht_buckets(t), 2048);
+	assert_true(ht_generation(t) != gen);
+	check_all(t, items, 1025);
+	for (n = 1025; n < 1025 + 15; n++) {
+		gen = ht_generation(t);
+		item_num(&items[n], n);
+		assert_int_equal(insert(t, &items[n]), 0);
+		assert_true(ht_generation(t) != gen);    /* still moving */
+		check_all(t, items, n + 1);
+	}
+	/* The 16th step moved the last old buckets: nothing moves any more. */
+	gen = ht_generation(t);
+	for (; n < 1100; n++) {
+		item_num(&items[n], n);
+		assert_int_equal(insert(t, &items[n]), 0);
+	}
+	assert_true(ht_generation(t) == gen);
+	check_all(t, items, 1100);
+	assert_int_equal(stats(t).entries, 1100);
+	ht_free(t, NULL);
+
+	/* Removing nodes still in the old buckets, mid-move. */
+	t = table(SIZE_MAX, 0);
+	fill_and_check(t, items, 1030);   /* doubled at 1,025: 6 of 16 steps done */
+	for (size_t i = 0; i < 1030; i += 2)
+		ht_remove(t, &items[i].hn);
+	assert_int_equal(ht_count(t), 515);
+	for (size_t i = 0; i < 1030; i++) {
+		if (i % 2 == 0)
+			assert_null(find(t, items[i].key, items[i].len));
+		else
+			assert_ptr_equal(find(t, items[i].key, items[i].len),
+			    &items[i]);
+	}
+	/* ht_free meets every node left, in both arrays. */
+	ht_free(t, item_free);
+	for (size_t i = 0; i < 1030; i++)
+		assert_int_equal(items[i].freed, i % 2);
+	free(items);
+}
+
+/*
+ * A scan during a move: while no insert comes, the walk covers old and
+ * new buckets and passes every node once; an insert moves buckets, which
+ * the generation shows (the caller then starts over).
+ */
+static void
+test_scan_during_rehash(void **state)
+{
+	struct item items[300];
+	struct hashtab *t = table(1000, 0);
+	size_t cursor = 0, seen = 0;
+	uint64_t gen;
+
+	(void)state;
+	fill_and_check(t, items, 257);   /* 256 -> 512 buckets, 64 moved */
+	gen = ht_generation(t);
+	for (size_t i = 0; i < 257; i++)
+		items[i].freed = 0;
+	while (ht_scan(t, &cursor, 10, count_visit, &seen) == 0)
+		assert_true(ht_generation(t) == gen);
+	assert_int_equal(seen, 257);
+	for (size_t i = 0; i < 257; i++)
+		assert_int_equal(items[i].freed, 1);
+	cursor = 0;
+	assert_int_equal(ht_scan(t, &cursor, 10, count_visit, &seen), 0);
+	item_num(&items[257], 257);
+	assert_int_equal(insert(t, &items[257]), 0);
+	assert_true(ht_generation(t) != gen);
+	ht_free(t, NULL);
+}
+
 /* ht_free hands every node still in to node_free, once. */
 static void
 test_free_nodes(void **state)
@@ -769,6 +886,8 @@ main(void)
 		cmocka_unit_test(test_growth_failure),
 		cmocka_unit_test(test_iterate),
 		cmocka_unit_test(test_scan),
+		cmocka_unit_test(test_incremental_rehash),
+		cmocka_unit_test(test_scan_during_rehash),
 		cmocka_unit_test(test_free_nodes),
 		cmocka_unit_test(test_remove_twice_aborts),
 		cmocka_unit_test(test_one_slash64),
