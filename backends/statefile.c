@@ -334,6 +334,18 @@ sf_snap_free(struct sf_snap *s)
 }
 
 void
+sf_snap_reset(struct sf_snap *s)
+{
+	struct sf_snap_chunk *c;
+
+	for (c = s->head; c != NULL; c = c->next)
+		c->len = 0;
+	s->tail = s->head;
+	s->n = 0;
+	s->failed = false;
+}
+
+void
 sf_snap_clock(struct sf_snap *s, uint64_t now_mono, uint64_t now_wall,
     uint64_t ttl)
 {
@@ -362,7 +374,9 @@ sf_snap_put(const struct aff_entry *e, void *arg)
 		return;                 /* too long to load back anyway */
 	need = sizeof(r) + klen + blen;
 	c = s->tail;
-	if (c == NULL || SF_SNAP_CHUNK - c->len < need) {
+	if (c != NULL && SF_SNAP_CHUNK - c->len < need && c->next != NULL) {
+		c = s->tail = c->next;  /* kept by sf_snap_reset(), empty */
+	} else if (c == NULL || SF_SNAP_CHUNK - c->len < need) {
 		if ((c = malloc(sizeof(*c))) == NULL) {
 			s->failed = true;
 			return;

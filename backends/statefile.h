@@ -87,6 +87,12 @@ long sf_serialize(const struct aff_table *t, uint64_t now_mono,
 struct sf_snap;
 struct sf_snap *sf_snap_new(void);
 void            sf_snap_free(struct sf_snap *s);
+/*
+ * Empty s to copy again from the start, keeping its memory for the new
+ * copy: a copy that starts over (the table grew) frees nothing on the loop.
+ * Clears the failed mark too.
+ */
+void            sf_snap_reset(struct sf_snap *s);
 void            sf_snap_clock(struct sf_snap *s, uint64_t now_mono,
     uint64_t now_wall, uint64_t ttl);
 void            sf_snap_put(const struct aff_entry *e, void *snap);

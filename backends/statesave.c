@@ -105,11 +105,14 @@ ssv_copy_slice(struct ssv *s)
 	sf_snap_clock(s->snap, mono, wall, aff_ttl(s->t));
 	rc = aff_scan(s->t, &s->scan, mono, s->p.slice, sf_snap_put, s->snap);
 	if (rc == -1) {
-		/* The table grew: its buckets moved, so start the copy over. */
-		sf_snap_free(s->snap);
-		s->snap = sf_snap_new();
+		/*
+		 * The table grew: its entries moved buckets, so start the copy
+		 * over, into the same chunks (freeing them here would cost the
+		 * loop what the writer thread frees them to spare it).
+		 */
+		sf_snap_reset(s->snap);
 		memset(&s->scan, 0, sizeof(s->scan));
-		return s->snap == NULL;     /* out of memory: ends the copy */
+		return false;
 	}
 	return rc == 1 || s->snap == NULL || sf_snap_failed(s->snap);
 }

@@ -857,6 +857,22 @@ test_snapshot_many_chunks(void **state)
 	assert_true(blen > 4 * 64 * 1024);   /* several chunks */
 	assert_int_equal(alen, blen);
 	assert_memory_equal(a, b, alen);
+	free(b);
+
+	/* Reset (a copy that starts over): empty, then the same bytes again. */
+	sf_snap_reset(s);
+	assert_int_equal(sf_snap_count(s), 0);
+	assert_int_equal(sf_snap_serialize(s, &b, &blen), 0);
+	free(b);
+	memset(&sc, 0, sizeof(sc));
+	do {
+		sf_snap_clock(s, 10, WALL, aff_ttl(t));
+		rc = aff_scan(t, &sc, 10, 100, sf_snap_put, s);
+	} while (rc == 0);
+	assert_int_equal(sf_snap_count(s), 4000);
+	assert_int_equal(sf_snap_serialize(s, &b, &blen), 4000);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(a, b, alen);
 	free(a);
 	free(b);
 	sf_snap_free(s);
