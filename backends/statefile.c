@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -294,17 +295,31 @@ struct sf_snap_rec {
  * The records go into a list of fixed-size chunks, never into one buffer
  * that doubles: a realloc of a 16 MiB buffer copies it (glibc keeps buffers
  * that size on the heap once a bigger one was freed), which held the event
- * loop for milliseconds in a single slice. A new chunk is one small malloc
- * and no copy. A record never straddles two chunks (it is at most
- * sizeof(struct sf_snap_rec) + 2 * 255 bytes).
+ * loop for milliseconds in a single slice. A new chunk is one mmap and no
+ * copy. The chunks are mapped, not malloc'ed, because the writer thread
+ * frees them: freeing heap chunks there held glibc's main arena lock (and
+ * trimmed the heap under it) while the loop's own malloc and free waited
+ * for it, 3 ms at a time. A record never straddles two chunks (it is at
+ * most sizeof(struct sf_snap_rec) + 2 * 255 bytes).
  */
-#define SF_SNAP_CHUNK ((size_t)64 * 1024)   /* bytes of records per chunk */
+#define SF_SNAP_CHUNK_BYTES ((size_t)256 * 1024)   /* one mapping */
 
 struct sf_snap_chunk {
 	struct sf_snap_chunk *next;
 	size_t                len;   /* bytes used of buf */
-	char                  buf[SF_SNAP_CHUNK];
+	char                  buf[];
 };
+
+#define SF_SNAP_CHUNK (SF_SNAP_CHUNK_BYTES - sizeof(struct sf_snap_chunk))
+
+static struct sf_snap_chunk *
+sf_chunk_new(void)
+{
+	void *p = mmap(NULL, SF_SNAP_CHUNK_BYTES, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
 
 struct sf_snap {
 	struct sf_snap_chunk *head, *tail;
@@ -328,7 +343,7 @@ sf_snap_free(struct sf_snap *s)
 		return;
 	for (c = s->head; c != NULL; c = next) {
 		next = c->next;
-		free(c);
+		munmap(c, SF_SNAP_CHUNK_BYTES);
 	}
 	free(s);
 }
@@ -377,7 +392,7 @@ sf_snap_put(const struct aff_entry *e, void *arg)
 	if (c != NULL && SF_SNAP_CHUNK - c->len < need && c->next != NULL) {
 		c = s->tail = c->next;  /* kept by sf_snap_reset(), empty */
 	} else if (c == NULL || SF_SNAP_CHUNK - c->len < need) {
-		if ((c = malloc(sizeof(*c))) == NULL) {
+		if ((c = sf_chunk_new()) == NULL) {
 			s->failed = true;
 			return;
 		}

@@ -820,14 +820,14 @@ test_snapshot_same_as_serialize(void **state)
 }
 
 /*
- * A snapshot bigger than one of its chunks (64 KiB) keeps every record
+ * A snapshot bigger than one of its chunks (256 KiB) keeps every record
  * whole across the chunk boundaries: long keys of every length, so records
  * end at every offset near the end of a chunk.
  */
 static void
 test_snapshot_many_chunks(void **state)
 {
-	struct aff_table *t = aff_new(4000, 100);
+	struct aff_table *t = aff_new(8000, 100);
 	struct aff_scan sc = { 0 };
 	struct sf_snap *s = sf_snap_new();
 	char key[AFF_KEY_MAX + 1], *a, *b;
@@ -837,7 +837,7 @@ test_snapshot_many_chunks(void **state)
 	(void)state;
 	assert_non_null(t);
 	assert_non_null(s);
-	for (i = 0; i < 4000; i++) {
+	for (i = 0; i < 8000; i++) {
 		klen = (size_t)snprintf(key, sizeof(key), "user:u%zu-", i);
 		while (klen < 60 + i % (AFF_KEY_MAX - 60))
 			key[klen++] = (char)('a' + i % 26);
@@ -851,10 +851,10 @@ test_snapshot_many_chunks(void **state)
 	} while (rc == 0);
 	assert_int_equal(rc, 1);
 	assert_false(sf_snap_failed(s));
-	assert_int_equal(sf_snap_count(s), 4000);
+	assert_int_equal(sf_snap_count(s), 8000);
 	assert_int_equal(sf_serialize(t, 10, WALL, &a, &alen),
 	    sf_snap_serialize(s, &b, &blen));
-	assert_true(blen > 4 * 64 * 1024);   /* several chunks */
+	assert_true(blen > 3 * 256 * 1024);   /* several chunks */
 	assert_int_equal(alen, blen);
 	assert_memory_equal(a, b, alen);
 	free(b);
@@ -869,8 +869,8 @@ test_snapshot_many_chunks(void **state)
 		sf_snap_clock(s, 10, WALL, aff_ttl(t));
 		rc = aff_scan(t, &sc, 10, 100, sf_snap_put, s);
 	} while (rc == 0);
-	assert_int_equal(sf_snap_count(s), 4000);
-	assert_int_equal(sf_snap_serialize(s, &b, &blen), 4000);
+	assert_int_equal(sf_snap_count(s), 8000);
+	assert_int_equal(sf_snap_serialize(s, &b, &blen), 8000);
 	assert_int_equal(alen, blen);
 	assert_memory_equal(a, b, alen);
 	free(a);
