@@ -168,14 +168,21 @@ session_abort_vm(struct session *s)
 static void
 session_close_io(struct session *s, bool abort_vm)
 {
+	bool vm_eof_by_close = false;
+
 	if (s->sp != NULL) {
 		s->up = splice_bytes_up(s->sp) + s->hello_len;
 		s->down = splice_bytes_down(s->sp);
+		vm_eof_by_close = splice_eof_by_close(s->sp, 1);
 		splice_release(s->sp);
 		s->sp = NULL;
 	}
-	if (abort_vm || s->down == 0)
+	if (abort_vm || s->down == 0) {
+		/* The client's EOF still reaches the VM before the reset. */
+		if (vm_eof_by_close)
+			shutdown(s->bfd, SHUT_WR);
 		session_abort_vm(s);
+	}
 	session_drop_connect(s);
 	if (s->cev_set) {
 		event_del(&s->cev);
@@ -304,6 +311,8 @@ session_established(struct session *s, short what)
 	splice_init(&s->spl, w->base, w->pipes, s->cfd, s->bfd, s->idle_ms,
 	    session_splice_done, s);
 	s->sp = &s->spl;
+	/* wk_end() closes both sockets at the relay's end */
+	splice_set_close_follows(s->sp);
 	/* counted as they move: a long scp is no spike at its end */
 	splice_count_into(s->sp, 0, &s->svc->bytes_up, &s->backend->bytes_up);
 	splice_count_into(s->sp, 1, &s->svc->bytes_down, &s->backend->bytes_down);
@@ -357,8 +366,14 @@ session_connect_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (!timeout && !(what & (EV_WRITE | EV_CLOSED)))
 		return;   /* not done yet */
-	if (!timeout && getsockopt(s->bfd, SOL_SOCKET, SO_ERROR, &soerr,
-	    &len) == 0 && soerr == 0) {
+	/*
+	 * libevent reports EPOLLERR and EPOLLHUP as EV_READ|EV_WRITE, so a
+	 * bare EV_WRITE is a connect that succeeded: no need to ask SO_ERROR
+	 * (one syscall less per connection). With EV_READ or EV_CLOSED the
+	 * VM may have spoken already, or the connect failed: ask.
+	 */
+	if ((what & ~EV_ET) == EV_WRITE || (!timeout && getsockopt(s->bfd,
+	    SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0)) {
 		if (session_send_hello(s, &soerr) == 0) {
 			session_established(s, what);
 			return;

@@ -388,8 +388,14 @@ dir_step(struct splicer *sp, int i, size_t *nread)
 	if (d->inpipe == 0)
 		pipe_give(sp->pp, d);
 	if (d->eof && d->inpipe == 0 && !d->shut) {
-		/* Everything before the EOF is written: pass the EOF on. */
-		shutdown(d->dst, SHUT_WR);
+		/*
+		 * Everything before the EOF is written: pass the EOF on. The
+		 * last one, when the owner closes at once, goes with the close.
+		 */
+		if (sp->close_follows && sp->d[dst].shut && !sp->failed)
+			d->by_close = true;
+		else
+			shutdown(d->dst, SHUT_WR);
 		d->shut = true;
 		changed = true;
 	}
@@ -577,6 +583,18 @@ void
 splice_set_mover(struct splicer *sp, splice_move_fn move)
 {
 	sp->move = move;
+}
+
+void
+splice_set_close_follows(struct splicer *sp)
+{
+	sp->close_follows = true;
+}
+
+bool
+splice_eof_by_close(const struct splicer *sp, int side)
+{
+	return sp->d[1 - side].by_close;
 }
 
 void

@@ -59,7 +59,8 @@ struct splice_dir {
 	uint64_t  bytes;
 	uint64_t *live[2];          /* also added to these (atomically), or NULL */
 	bool      eof;              /* src sent EOF */
-	bool      shut;             /* dst's writing half shut */
+	bool      shut;             /* dst's writing half shut (or left to close) */
+	bool      by_close;         /* the EOF is left to the owner's close() */
 	bool      bulk;             /* reads are large: splice, not copy */
 	size_t    burst;            /* bytes read in this round of events */
 };
@@ -70,6 +71,7 @@ struct splicer {
 	bool               rd[2], wr[2]; /* socket of side i may be readable/writable */
 	bool               hup[2];   /* side i's peer sent FIN: read until EOF */
 	bool               failed, ended, owned;
+	bool               close_follows; /* splice_set_close_follows() */
 	enum relay_end     why;
 	struct event       timer;    /* idle limit, linger after a failure */
 	struct event       kick;     /* more to do after a callback's budget */
@@ -127,6 +129,19 @@ void splice_release(struct splicer *sp);
  * for a caller that would rather relay bulk on another thread. Once.
  */
 void splice_set_mover(struct splicer *sp, splice_move_fn move);
+/*
+ * The caller closes both sockets as soon as done() reports
+ * RELAY_END_CLOSED. The last EOF is then not passed on with shutdown():
+ * the close sends the same FIN (that socket has read its own peer's EOF,
+ * so nothing unread turns the close into a reset). One syscall less per
+ * connection, as HAProxy closes.
+ */
+void splice_set_close_follows(struct splicer *sp);
+/*
+ * Whether the EOF toward side (0: the client, 1: the VM) was left to the
+ * caller's close() (splice_set_close_follows()).
+ */
+bool splice_eof_by_close(const struct splicer *sp, int side);
 /*
  * Take the relay off its loop: its timers stop and its pipes (and any
  * bytes in them) stay with it but leave pp's count. The caller removes

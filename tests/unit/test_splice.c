@@ -218,6 +218,49 @@ test_half_close_client_first(void **state)
 	teardown_relay(&f);
 }
 
+/*
+ * An owner that closes at the end (splice_set_close_follows): the first
+ * EOF is passed on at once, the last one only by the close, and is said.
+ */
+static void
+test_last_eof_left_to_close(void **state)
+{
+	struct fixture f;
+	char buf[64];
+
+	setup_relay(&f, 0);
+	splice_set_close_follows(f.r);
+	assert_int_equal(write(f.be_app, "bye", 3), 3);
+	shutdown(f.be_app, SHUT_WR);
+	spin(&f, 10);
+	/* The VM's EOF, the first, reaches the client at once. */
+	assert_int_equal(read_all(&f, f.cli_app, buf, 3), 3);
+	assert_int_equal(read(f.cli_app, buf, sizeof(buf)), 0);
+	assert_int_equal(f.done, 0);
+	assert_int_equal(write(f.cli_app, "ok", 2), 2);
+	shutdown(f.cli_app, SHUT_WR);
+	spin(&f, 10);
+	assert_int_equal(f.done, 1);
+	assert_int_equal(f.why, RELAY_END_CLOSED);
+	assert_true(splice_eof_by_close(f.r, 1));
+	assert_false(splice_eof_by_close(f.r, 0));
+	/* The client's bytes are there, its EOF not yet: no shutdown was made. */
+	assert_int_equal(read_all(&f, f.be_app, buf, 2), 2);
+	assert_memory_equal(buf, "ok", 2);
+	assert_int_equal(read(f.be_app, buf, sizeof(buf)), -1);
+	assert_int_equal(errno, EAGAIN);
+	/* The owner's close carries it, as a FIN (not a reset). */
+	splice_free(f.r);
+	f.r = NULL;
+	spin(&f, 2);
+	assert_int_equal(read(f.be_app, buf, sizeof(buf)), 0);
+	assert_int_equal(pipe_pool_lent(f.pp), 0);
+	pipe_pool_free(f.pp);
+	close(f.cli_app);
+	close(f.be_app);
+	event_base_free(f.base);
+}
+
 /* The VM closes first while the client is still sending. */
 static void
 test_half_close_backend_first(void **state)
@@ -549,6 +592,7 @@ main(void)
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_idle_reset_by_traffic),
 		cmocka_unit_test(test_backend_reset_mid_transfer),
+		cmocka_unit_test(test_last_eof_left_to_close),
 		cmocka_unit_test(test_data_and_fin_small),
 		cmocka_unit_test(test_data_and_fin_bulk),
 		cmocka_unit_test(test_move_to_another_loop_when_bulk),
