@@ -176,7 +176,15 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
-	event_base_dispatch(base);
+	/*
+	 * The loop, one turn at a time: the lines a turn logged (a burst of
+	 * session_start and session_end) go out in one write at its end.
+	 */
+	pg_log_batch();
+	while (event_base_loop(base, EVLOOP_ONCE) == 0 &&
+	    !event_base_got_exit(base) && !event_base_got_break(base))
+		pg_log_flush();
+	pg_log_flush();
 	log_info("stopped");
 	rc = 0;
 out:

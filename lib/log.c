@@ -137,12 +137,60 @@ json_put(char *buf, size_t at, size_t cap, const char *s)
 }
 
 /* Write one finished line (without its newline) where the logs go. */
+/*
+ * pg_log_batch(): the batching thread's waiting lines. Only that thread
+ * touches them (log_batch is per thread), so they need no lock.
+ */
+#define LOG_BATCH_MAX (16 * 1024)
+static _Thread_local bool log_batch;
+static char log_held[LOG_BATCH_MAX];
+static size_t log_nheld;
+
+void
+pg_log_flush(void)
+{
+	if (!log_batch || log_nheld == 0)
+		return;
+	/* stderr is unbuffered: one write() for the whole batch */
+	fwrite(log_held, 1, log_nheld, stderr);
+	log_nheld = 0;
+}
+
+static void
+log_flush_at_exit(void)
+{
+	pg_log_flush();
+}
+
+void
+pg_log_batch(void)
+{
+	if (log_batch)
+		return;
+	log_batch = true;
+	atexit(log_flush_at_exit);
+}
+
 static void
 emit(enum pg_log_level level, const char *line)
 {
+	size_t n;
+
 	if (log_syslog) {
 		syslog(level_prio[level], "%s", line);
 		return;
+	}
+	if (log_batch) {
+		n = strlen(line);
+		if (level >= PG_LOG_INFO && n + 1 <= LOG_BATCH_MAX) {
+			if (log_nheld + n + 1 > LOG_BATCH_MAX)
+				pg_log_flush();
+			memcpy(log_held + log_nheld, line, n);
+			log_held[log_nheld + n] = '\n';
+			log_nheld += n + 1;
+			return;
+		}
+		pg_log_flush();   /* what waits goes first */
 	}
 	/* One fprintf per line so concurrent writers never interleave a line. */
 	fprintf(stderr, "%s\n", line);

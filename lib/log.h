@@ -46,6 +46,17 @@ struct pg_kv {
 #define KV_N(k, v) { (k), NULL, (long long)(v) }
 
 /* An event with its fields, in the configured format. */
+/*
+ * From now on the calling thread's INFO and DEBUG lines wait in a buffer
+ * until pg_log_flush(): the daemon flushes after each turn of its loop, so
+ * a burst of session lines costs one write() instead of one per line (and
+ * one wake-up of the journal). A WARN or ERR line of this thread is
+ * written at once, after what waits; other threads write at once as
+ * before. Nothing waits at exit() (flushed by atexit). Not with syslog.
+ */
+void pg_log_batch(void);
+/* Write out the calling thread's waiting lines, if any. */
+void pg_log_flush(void);
 void pg_log_event(enum pg_log_level level, const char *event,
     const struct pg_kv *kv, size_t n);
 
