@@ -45,7 +45,6 @@ struct pg_kv {
 #define KV_S(k, v) { (k), (v) != NULL ? (v) : "", 0 }
 #define KV_N(k, v) { (k), NULL, (long long)(v) }
 
-/* An event with its fields, in the configured format. */
 /*
  * From now on the calling thread's INFO and DEBUG lines wait in a buffer
  * until pg_log_flush(): the daemon flushes after each turn of its loop, so
@@ -53,10 +52,12 @@ struct pg_kv {
  * one wake-up of the journal). A WARN or ERR line of this thread is
  * written at once, after what waits; other threads write at once as
  * before. Nothing waits at exit() (flushed by atexit). Not with syslog.
+ * One thread of the process may call it (the daemon's main thread).
  */
 void pg_log_batch(void);
 /* Write out the calling thread's waiting lines, if any. */
 void pg_log_flush(void);
+/* An event with its fields, in the configured format. */
 void pg_log_event(enum pg_log_level level, const char *event,
     const struct pg_kv *kv, size_t n);
 
