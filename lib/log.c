@@ -136,7 +136,6 @@ json_put(char *buf, size_t at, size_t cap, const char *s)
 	return at;
 }
 
-/* Write one finished line (without its newline) where the logs go. */
 /*
  * pg_log_batch(): the batching thread's waiting lines. Only that thread
  * touches them (log_batch is per thread), so they need no lock.
@@ -171,6 +170,7 @@ pg_log_batch(void)
 	atexit(log_flush_at_exit);
 }
 
+/* Write one finished line (without its newline) where the logs go. */
 static void
 emit(enum pg_log_level level, const char *line)
 {
