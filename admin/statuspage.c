@@ -191,15 +191,11 @@ fmt_clock(char *buf, size_t len, uint64_t wall, uint64_t now_wall)
 }
 
 /*
- * Per-render lookups built once: the affinity table is walked once for all
- * VMs, and each VM's users come from its own list (us_foreach_on), keeping
- * only the first SP_USERS_SHOWN names, so 400 VMs and 100k users cost one
- * pass over each table and no sort of all users.
+ * Per-render lookups built once: each VM's affinity count comes from the
+ * table's count per VM (no walk), and each VM's users from its own list
+ * (us_foreach_on), keeping only the first SP_USERS_SHOWN names, so 400 VMs
+ * and 100k users cost one pass over the users and no sort of all of them.
  */
-struct name_idx {
-	const char *name;
-	size_t      idx;
-};
 
 /* The live Jupyter users of one VM: how many, and the first by name. */
 struct vm_users {
@@ -209,41 +205,11 @@ struct vm_users {
 };
 
 struct gather {
-	struct name_idx *names;
 	size_t           n;
 	size_t          *aff;       /* affinity entries per VM */
 	struct vm_users *vu;        /* per VM */
 	size_t           nusers;    /* on the VMs of the pool */
 };
-
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct name_idx *)a)->name,
-	    ((const struct name_idx *)b)->name);
-}
-
-static bool
-vm_index(const struct gather *g, const char *name, size_t *idx)
-{
-	struct name_idx key = { name, 0 }, *f;
-
-	f = bsearch(&key, g->names, g->n, sizeof(key), name_cmp);
-	if (f == NULL)
-		return false;
-	*idx = f->idx;
-	return true;
-}
-
-static void
-gather_aff(const struct aff_entry *e, void *arg)
-{
-	struct gather *g = arg;
-	size_t i;
-
-	if (vm_index(g, e->backend, &i))
-		g->aff[i]++;
-}
 
 /* Count the user, and keep its name if it is among the first by name. */
 static void
@@ -265,7 +231,6 @@ gather_user(const struct us_session *s, void *arg)
 static void
 gather_free(struct gather *g)
 {
-	free(g->names);
 	free(g->aff);
 	free(g->vu);
 }
@@ -278,18 +243,20 @@ gather(const struct adm_ctx *a, struct gather *g, uint64_t now)
 
 	memset(g, 0, sizeof(*g));
 	g->n = n;
-	g->names = calloc(n + 1, sizeof(*g->names));
 	g->aff = calloc(n + 1, sizeof(*g->aff));
 	g->vu = calloc(n + 1, sizeof(*g->vu));
-	if (g->names == NULL || g->aff == NULL || g->vu == NULL)
+	if (g->aff == NULL || g->vu == NULL)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		g->names[i].name = m->pool.be[i]->name;
-		g->names[i].idx = i;
+	if (m->aff != NULL) {
+		const char **names = calloc(n + 1, sizeof(*names));
+
+		if (names == NULL)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			names[i] = m->pool.be[i]->name;
+		aff_count_backends(m->aff, names, n, g->aff, now);
+		free(names);
 	}
-	qsort(g->names, n, sizeof(*g->names), name_cmp);
-	if (m->aff != NULL)
-		aff_foreach(m->aff, now, gather_aff, g);
 	for (size_t i = 0; m->us != NULL && i < n; i++) {
 		us_foreach_on(m->us, m->pool.be[i]->name, now, gather_user,
 		    &g->vu[i]);

@@ -163,7 +163,7 @@ f_connections_total(const struct vmj *c)
 static void
 f_affinity(const struct vmj *c)
 {
-	/* aff_count_backend walks the whole table: fine for one VM only */
+	/* the table keeps a count per VM: no walk */
 	evbuffer_add_printf(c->out, "%zu", c->aff != NULL ? *c->aff :
 	    aff_count_backend(c->a->px->mbr->aff, c->b->name, c->now));
 }
@@ -511,72 +511,34 @@ vmj_backend(struct evbuffer *out, const struct adm_ctx *a,
 
 /* ---- Every VM at once (/status) --------------------------------------------- */
 
-/* One VM of the pool and its affinity entries, in one call's table. */
-struct vm_slot {
-	const struct backend *b;
-	size_t                aff;
-};
-
-/* What count_aff() is given: the pool and its VMs' slots, by address. */
-struct aff_tally {
-	const struct pool *pool;
-	struct vm_slot    *slot;
-	size_t             n;
-};
-
-static int
-slot_cmp(const void *x, const void *y)
-{
-	const struct backend *a = ((const struct vm_slot *)x)->b;
-	const struct backend *b = ((const struct vm_slot *)y)->b;
-
-	return a < b ? -1 : a > b;
-}
-
-static struct vm_slot *
-slot_of(const struct aff_tally *t, const struct backend *b)
-{
-	struct vm_slot key = { b, 0 };
-
-	return bsearch(&key, t->slot, t->n, sizeof(key), slot_cmp);
-}
-
-static void
-count_aff(const struct aff_entry *e, void *arg)
-{
-	struct aff_tally *t = arg;
-	/* the pool's own index finds the VM; its address finds the slot */
-	const struct backend *b = pool_find(t->pool, e->backend);
-	struct vm_slot *s = b != NULL ? slot_of(t, b) : NULL;
-
-	if (s != NULL)
-		s->aff++;
-}
-
 int
 vmj_status_backends(struct evbuffer *out, const struct adm_ctx *a,
     uint64_t now)
 {
 	const struct members *m = a->px->mbr;
-	struct aff_tally t = { &m->pool, NULL, m->pool.n };
+	const char **names = calloc(m->pool.n + 1, sizeof(*names));
+	size_t *aff = calloc(m->pool.n + 1, sizeof(*aff));
+	int ret = -1;
 
-	if ((t.slot = calloc(t.n + 1, sizeof(*t.slot))) == NULL)
-		return -1;
-	for (size_t i = 0; i < t.n; i++)
-		t.slot[i].b = m->pool.be[i];
-	qsort(t.slot, t.n, sizeof(*t.slot), slot_cmp);
-	/* one pass over the affinity table, not one per VM */
-	aff_foreach(m->aff, now, count_aff, &t);
+	if (names == NULL || aff == NULL)
+		goto out;
+	for (size_t i = 0; i < m->pool.n; i++)
+		names[i] = m->pool.be[i]->name;
+	/* the table counts per VM: one call, no walk of the table */
+	aff_count_backends(m->aff, names, m->pool.n, aff, now);
 	ADD_LIT(out, "[");
-	for (size_t i = 0; i < t.n; i++) {
+	for (size_t i = 0; i < m->pool.n; i++) {
 		struct vmj c = { out, a, m->pool.be[i], a->px->nsvc, now,
-		    &slot_of(&t, m->pool.be[i])->aff };
+		    &aff[i] };
 
 		if (i > 0)
 			ADD_LIT(out, ",");
 		put_backend(&c, VMJ_STATUS);
 	}
 	ADD_LIT(out, "]");
-	free(t.slot);
-	return 0;
+	ret = 0;
+out:
+	free(names);
+	free(aff);
+	return ret;
 }

@@ -22,14 +22,30 @@
 #define AFF_MIN_HEAP    16
 #define AFF_NOT_IDLE    SIZE_MAX   /* heap_at of a node with sessions */
 
+/*
+ * How many entries point at one VM, so that counting a VM's affinities
+ * (GET /status, every VM) is not a walk of the whole table. One record per
+ * VM name that some entry points at, freed with its last entry.
+ */
+struct aff_vm {
+	struct ht_node    hn;       /* in t->vms by name */
+	size_t            n;        /* entries (live or not yet swept) */
+	uint64_t          gen;      /* aff_count_backends() call that set: */
+	size_t            expired;  /* entries expired, not swept, at that call */
+	char              name[CFG_NAME_MAX + 1];
+};
+
 struct aff_node {
 	struct aff_entry  e;
 	struct ht_node    hn;       /* in t->ht by e.key */
 	size_t            heap_at;  /* index in t->heap, or AFF_NOT_IDLE */
+	struct aff_vm    *vm;       /* the record of e.backend; NULL until set */
 };
 
 struct aff_table {
 	struct hashtab   *ht;
+	struct hashtab   *vms;      /* struct aff_vm by name */
+	uint64_t          count_gen;/* aff_count_backends() calls */
 	size_t            max_entries;
 	uint64_t          ttl_ms;
 	/*
@@ -173,25 +189,109 @@ aff_find(const struct aff_table *t, const char *key, size_t len,
 	return hn != NULL ? HT_ENTRY(hn, struct aff_node, hn) : NULL;
 }
 
+static const void *
+aff_vm_key(const struct ht_node *hn, size_t *len)
+{
+	const struct aff_vm *v = HT_ENTRY(hn, struct aff_vm, hn);
+
+	*len = strlen(v->name);
+	return v->name;
+}
+
+static void
+aff_vm_free(struct ht_node *hn)
+{
+	free(HT_ENTRY(hn, struct aff_vm, hn));
+}
+
+static struct aff_vm *
+aff_vm_find(const struct aff_table *t, const char *name, size_t len)
+{
+	struct ht_node *hn = ht_find(t->vms, ht_hash(t->vms, name, len), name,
+	    len);
+
+	return hn != NULL ? HT_ENTRY(hn, struct aff_vm, hn) : NULL;
+}
+
+/* The record of VM backend, or NULL (none, or not a VM's name). */
+static struct aff_vm *
+aff_vm_named(const struct aff_table *t, const char *backend)
+{
+	size_t len;
+
+	if (backend == NULL ||
+	    (len = strnlen(backend, CFG_NAME_MAX + 1)) > CFG_NAME_MAX)
+		return NULL;
+	return aff_vm_find(t, backend, len);
+}
+
+/* One entry less points at v; the record goes with its last one. */
+static void
+aff_vm_put(struct aff_table *t, struct aff_vm *v)
+{
+	if (v == NULL || --v->n > 0)
+		return;
+	ht_remove(t->vms, &v->hn);
+	free(v);
+}
+
+/*
+ * Point n at backend[0..len) (NUL-terminated, len <= CFG_NAME_MAX), counting
+ * it under that VM. Returns 0, or -1 when a new VM's record cannot be
+ * allocated (n is then unchanged).
+ */
+static int
+aff_set_backend(struct aff_table *t, struct aff_node *n, const char *backend,
+    size_t len)
+{
+	struct aff_vm *v;
+
+	if (n->vm != NULL && strcmp(n->vm->name, backend) == 0)
+		return 0;
+	v = aff_vm_find(t, backend, len);
+	if (v == NULL) {
+		if ((v = calloc(1, sizeof(*v))) == NULL)
+			return -1;
+		memcpy(v->name, backend, len + 1);
+		if (ht_insert(t->vms, &v->hn, ht_hash(t->vms, backend, len))
+		    == -1) {
+			free(v);
+			return -1;
+		}
+	}
+	v->n++;
+	aff_vm_put(t, n->vm);
+	n->vm = v;
+	memcpy(n->e.backend, backend, len + 1);
+	return 0;
+}
+
 /* Unlink n from the table and the heap, and free it. */
 static void
 aff_remove(struct aff_table *t, struct aff_node *n)
 {
 	ht_remove(t->ht, &n->hn);
 	aff_heap_remove(t, n);
+	aff_vm_put(t, n->vm);
 	free(n);
 }
 
 /*
- * Link the new node n (its key, backend and expiry set) under hash; an idle
- * one (active 0) also goes into the heap. Returns 0, or -1 when the table
- * refuses it (full), n then freed.
+ * Link the new node n (its key and expiry set) under hash, pointing at
+ * backend[0..blen); an idle one (active 0) also goes into the heap. Returns
+ * 0, or -1 when the table refuses it (full, or out of memory), n then freed.
  */
 static int
-aff_add(struct aff_table *t, struct aff_node *n, uint64_t hash)
+aff_add(struct aff_table *t, struct aff_node *n, uint64_t hash,
+    const char *backend, size_t blen)
 {
 	n->heap_at = AFF_NOT_IDLE;
+	if (aff_set_backend(t, n, backend, blen) == -1) {
+		free(n);
+		return -1;
+	}
 	if (ht_insert(t->ht, &n->hn, hash) == -1) {
+		aff_vm_put(t, n->vm);
 		free(n);
 		return -1;
 	}
@@ -221,7 +321,9 @@ aff_new(size_t max_entries, uint64_t ttl_ms)
 	if (t == NULL)
 		goto out;
 	t->ht = ht_new(aff_node_key, max_entries, 0);
-	if (t->ht == NULL)
+	/* no more VMs than entries; few in practice, so few buckets */
+	t->vms = ht_new(aff_vm_key, max_entries, 1024);
+	if (t->ht == NULL || t->vms == NULL)
 		goto out;
 	t->max_entries = max_entries;
 	t->ttl_ms = ttl_ms;
@@ -238,6 +340,7 @@ aff_free(struct aff_table *t)
 	if (t == NULL)
 		return;
 	ht_free(t->ht, aff_node_free);
+	ht_free(t->vms, aff_vm_free);
 	free(t->heap);
 	free(t);
 }
@@ -284,14 +387,15 @@ aff_session_start(struct aff_table *t, const char *key, const char *backend,
 
 	n = aff_find(t, key, klen, hash);
 	if (n != NULL) {
-		aff_heap_remove(t, n);
 		if (aff_expired(n, now) || strcmp(n->e.backend, backend) != 0) {
 			/* Expired, or the key follows its newest session. */
-			memcpy(n->e.backend, backend, blen + 1);
-			n->e.active = 1;
-		} else if (n->e.active < UINT32_MAX) {
-			n->e.active++;
+			if (aff_set_backend(t, n, backend, blen) == -1)
+				return -1;
+			n->e.active = 0;
 		}
+		aff_heap_remove(t, n);
+		if (n->e.active < UINT32_MAX)
+			n->e.active++;
 		n->e.expires_ms = 0;
 		return 0;
 	}
@@ -307,9 +411,8 @@ aff_session_start(struct aff_table *t, const char *key, const char *backend,
 	if (n == NULL)
 		return -1;
 	memcpy(n->e.key, key, klen + 1);
-	memcpy(n->e.backend, backend, blen + 1);
 	n->e.active = 1;
-	return aff_add(t, n, hash);
+	return aff_add(t, n, hash, backend, blen);
 }
 
 void
@@ -335,13 +438,25 @@ aff_session_end(struct aff_table *t, const char *key, const char *backend,
 size_t
 aff_expire(struct aff_table *t, uint64_t now)
 {
+	return aff_expire_some(t, now, SIZE_MAX);
+}
+
+size_t
+aff_expire_some(struct aff_table *t, uint64_t now, size_t max)
+{
 	size_t removed = 0;
 
-	while (t->nheap > 0 && aff_expired(t->heap[0], now)) {
+	while (removed < max && t->nheap > 0 && aff_expired(t->heap[0], now)) {
 		aff_remove(t, t->heap[0]);
 		removed++;
 	}
 	return removed;
+}
+
+bool
+aff_expired_left(const struct aff_table *t, uint64_t now)
+{
+	return t->nheap > 0 && aff_expired(t->heap[0], now);
 }
 
 void
@@ -351,10 +466,17 @@ aff_forget_backend(struct aff_table *t, const char *backend)
 	struct ht_node *hn;
 	struct aff_node *n;
 
-	for (hn = ht_first(t->ht, &it); hn != NULL; hn = ht_next(&it)) {
+	struct aff_vm *v = aff_vm_named(t, backend);
+	size_t left = v != NULL ? v->n : 0;
+
+	/* stops at the VM's last entry (its record goes with it) */
+	for (hn = ht_first(t->ht, &it); hn != NULL && left > 0;
+	    hn = ht_next(&it)) {
 		n = HT_ENTRY(hn, struct aff_node, hn);
-		if (strcmp(n->e.backend, backend) == 0)
+		if (n->vm == v) {
 			aff_remove(t, n);   /* the iterator is already past it */
+			left--;
+		}
 	}
 }
 
@@ -364,21 +486,66 @@ aff_count(const struct aff_table *t)
 	return ht_count(t->ht);
 }
 
+/*
+ * Expired entries of v in the heap below i. Every idle node is in the heap
+ * and a min-heap keeps the expired ones at its top: the walk stops at the
+ * first live node of each branch, so it costs O(expired, not yet swept).
+ */
+static size_t
+aff_expired_of(const struct aff_table *t, size_t i, const struct aff_vm *v,
+    uint64_t now)
+{
+	size_t c = 0;
+
+	/* iterative on the right child, recursive on the left: depth <= log n */
+	while (i < t->nheap && t->heap[i]->e.expires_ms <= now) {
+		c += t->heap[i]->vm == v;
+		c += aff_expired_of(t, 2 * i + 1, v, now);
+		i = 2 * i + 2;
+	}
+	return c;
+}
+
 size_t
 aff_count_backend(const struct aff_table *t, const char *backend,
     uint64_t now)
 {
-	struct ht_iter it;
-	const struct ht_node *hn;
-	const struct aff_node *n;
-	size_t c = 0;
+	const struct aff_vm *v = aff_vm_named(t, backend);
 
-	for (hn = ht_first(t->ht, &it); hn != NULL; hn = ht_next(&it)) {
-		n = HT_ENTRY(hn, const struct aff_node, hn);
-		if (!aff_expired(n, now) && strcmp(n->e.backend, backend) == 0)
-			c++;
+	return v != NULL ? v->n - aff_expired_of(t, 0, v, now) : 0;
+}
+
+/* Tally the expired entries below heap index i on their VMs' records. */
+static void
+aff_tally_expired(struct aff_table *t, size_t i, uint64_t now)
+{
+	struct aff_vm *v;
+
+	while (i < t->nheap && t->heap[i]->e.expires_ms <= now) {
+		v = t->heap[i]->vm;
+		if (v->gen != t->count_gen) {
+			v->gen = t->count_gen;
+			v->expired = 0;
+		}
+		v->expired++;
+		aff_tally_expired(t, 2 * i + 1, now);
+		i = 2 * i + 2;
 	}
-	return c;
+}
+
+void
+aff_count_backends(struct aff_table *t, const char *const *names, size_t n,
+    size_t *counts, uint64_t now)
+{
+	const struct aff_vm *v;
+
+	t->count_gen++;
+	aff_tally_expired(t, 0, now);
+	for (size_t i = 0; i < n; i++) {
+		v = aff_vm_named(t, names[i]);
+		counts[i] = v == NULL ? 0 : v->n -
+		    (v->gen == t->count_gen ? v->expired : 0);
+	}
 }
 
 void
@@ -454,8 +621,9 @@ aff_restore(struct aff_table *t, const char *key, const char *backend,
 		return 1;
 	if (n != NULL) {
 		/* Expired and idle: it is in the heap; move it to its new place. */
+		if (aff_set_backend(t, n, backend, blen) == -1)
+			return -1;
 		aff_heap_remove(t, n);
-		memcpy(n->e.backend, backend, blen + 1);
 		n->e.expires_ms = expires_ms;
 		aff_heap_push(t, n);
 		return 0;
@@ -472,9 +640,8 @@ aff_restore(struct aff_table *t, const char *key, const char *backend,
 	if (n == NULL)
 		return -1;
 	memcpy(n->e.key, key, klen + 1);
-	memcpy(n->e.backend, backend, blen + 1);
 	n->e.expires_ms = expires_ms;
-	return aff_add(t, n, hash);
+	return aff_add(t, n, hash, backend, blen);
 }
 
 int
@@ -500,8 +667,9 @@ aff_put(struct aff_table *t, const char *key, const char *backend,
 	 * assignment. Sessions still running here under the old VM end
 	 * without touching it (aff_session_end ignores a key that moved).
 	 */
+	if (aff_set_backend(t, n, backend, blen) == -1)
+		return -1;
 	aff_heap_remove(t, n);
-	memcpy(n->e.backend, backend, blen + 1);
 	n->e.active = 0;
 	n->e.expires_ms = expires_ms;
 	aff_heap_push(t, n);

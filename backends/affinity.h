@@ -62,15 +62,36 @@ void aff_session_end(struct aff_table *t, const char *key,
 
 /* Remove every expired entry; returns how many were removed. */
 size_t aff_expire(struct aff_table *t, uint64_t now);
+/*
+ * Remove at most max expired entries, the earliest first (O(log n) each):
+ * a caller on an event loop sweeps a mass expiry over several turns.
+ * Returns how many were removed; aff_expired_left() says whether expired
+ * entries remain.
+ */
+size_t aff_expire_some(struct aff_table *t, uint64_t now, size_t max);
+bool   aff_expired_left(const struct aff_table *t, uint64_t now);
 
-/* Remove every entry that points at `backend` (a forgotten VM). */
+/*
+ * Remove every entry that points at `backend` (a forgotten VM). Walks the
+ * table until the VM's last entry is gone.
+ */
 void   aff_forget_backend(struct aff_table *t, const char *backend);
 
 /* Entries in the table (live or not yet swept). */
 size_t aff_count(const struct aff_table *t);
-/* Live entries that point at `backend`. */
+/*
+ * Live entries that point at `backend`. The table keeps a count per VM, so
+ * this costs O(1) plus O(entries expired but not yet swept), not a walk.
+ */
 size_t aff_count_backend(const struct aff_table *t, const char *backend,
     uint64_t now);
+/*
+ * aff_count_backend() for n VMs at once, into counts[0..n): O(n) plus one
+ * walk of the entries expired but not yet swept (GET /status, every VM).
+ * Not const: the walk tallies on the table's own records.
+ */
+void   aff_count_backends(struct aff_table *t, const char *const *names,
+    size_t n, size_t *counts, uint64_t now);
 
 /* Call fn for every live entry; fn must not modify the table. */
 void   aff_foreach(const struct aff_table *t, uint64_t now,

@@ -257,9 +257,15 @@ mbr_tick(struct members *m, uint64_t now)
 	struct expired_arg a = { m, now, 0, "idle" };
 
 	us_expire(m->us, now, user_expired, &a);
-	if (aff_expire(m->aff, now) > 0)
-		m->aff_dirty = true;
 	return a.n;
+}
+
+bool
+mbr_sweep(struct members *m, uint64_t now)
+{
+	if (aff_expire_some(m->aff, now, MBR_SWEEP_MAX) > 0)
+		m->aff_dirty = true;
+	return aff_expired_left(m->aff, now);
 }
 
 /* ---- health and the agent ------------------------------------------------- */

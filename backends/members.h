@@ -135,6 +135,17 @@ void mbr_addr_seen(struct members *m, const char *key, struct backend *b,
 size_t mbr_tick(struct members *m, uint64_t now);
 
 /*
+ * Sweep expired affinities, at most MBR_SWEEP_MAX per call, so that a mass
+ * expiry (a table of a million keys that all ended together, or a process
+ * that was stopped for a while) never stalls the event loop for long.
+ * Returns true when expired entries remain: call again on a later turn.
+ * Unswept entries are harmless meanwhile: lookups drop them and counts
+ * leave them out.
+ */
+#define MBR_SWEEP_MAX 1024  /* about 1 ms a slice */
+bool   mbr_sweep(struct members *m, uint64_t now);
+
+/*
  * One health check result of service svc (named svcname) on b, from an
  * active check or a failed client connect (passive): counts, rise and fall;
  * on a change, b's place for selection is redone and the sink told.

@@ -703,6 +703,21 @@ state_load(struct pg_server *srv)
 		log_info("state: %s: %s", path, summary);
 }
 
+/*
+ * Sweep expired affinities a slice at a time; while some remain, the next
+ * slice runs after the loop has polled its sockets (a zero timer, not an
+ * active event, which would run before any I/O).
+ */
+static void
+sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static const struct timeval now_tv = { 0, 0 };
+	struct pg_server *srv = arg;
+
+	if (mbr_sweep(&srv->mbr, pg_now_ms()))
+		evtimer_add(srv->ev_sweep, &now_tv);
+}
+
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -710,6 +725,8 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	uint64_t now = pg_now_ms();
 
 	mbr_tick(&srv->mbr, now);
+	if (!evtimer_pending(srv->ev_sweep, NULL))
+		sweep_cb(-1, 0, srv);
 	if (now / 1000 % 10 == 0)   /* every ten seconds is plenty */
 		rate_sweep(srv->px.rate, srv->cfg->per_ip_rate, now);
 	for (size_t i = 0; i < srv->px.nsvc; i++)
@@ -1387,10 +1404,12 @@ srv_init(struct pg_server *srv, struct event_base *base, const char *path)
 	srv->ev_sigusr2 = evsignal_new(base, SIGUSR2, signal_cb, srv);
 	srv->ev_sigint = evsignal_new(base, SIGINT, signal_cb, srv);
 	srv->ev_tick = event_new(base, -1, EV_PERSIST, tick_cb, srv);
+	srv->ev_sweep = evtimer_new(base, sweep_cb, srv);
 	srv->ev_grace = evtimer_new(base, grace_cb, srv);
 	srv->ev_resume = evtimer_new(base, resume_cb, srv);
 	if (srv->ev_sighup == NULL || srv->ev_sigterm == NULL ||
 	    srv->ev_sigint == NULL || srv->ev_tick == NULL ||
+	    srv->ev_sweep == NULL ||
 	    srv->ev_grace == NULL || srv->ev_resume == NULL ||
 	    srv->ev_sigusr2 == NULL) {
 		log_err("out of memory");
@@ -1455,7 +1474,8 @@ srv_free(struct pg_server *srv)
 	admin_free(srv->admin);
 	node_free(srv);
 	struct event *evs[] = { srv->ev_sighup, srv->ev_sigterm, srv->ev_sigint,
-	    srv->ev_tick, srv->ev_grace, srv->ev_resume, srv->ev_sigusr2 };
+	    srv->ev_tick, srv->ev_sweep, srv->ev_grace, srv->ev_resume,
+	    srv->ev_sigusr2 };
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i] != NULL)
 			event_free(evs[i]);

@@ -74,6 +74,7 @@ struct pg_server {
 	bool               upgraded;      /* handed over to a new binary (upgrade.h) */
 	bool               warming;       /* taking over: not accepting yet (upgrade.h) */
 	struct event      *ev_tick;       /* once a second: affinity sweep, reaping */
+	struct event      *ev_sweep;      /* the rest of a long affinity sweep */
 	struct event      *ev_grace;      /* shutdown deadline */
 	struct event      *ev_resume;     /* re-enable accepting after EMFILE */
 };

@@ -502,6 +502,18 @@ m_count(const struct sim *sim)
 	return c;
 }
 
+/* Live keys of the model on backend be. */
+static size_t
+m_count_on(const struct sim *sim, const char *be, uint64_t now)
+{
+	size_t i, c = 0;
+
+	for (i = 0; i < sim->nkeys; i++)
+		c += sim->m[i].present && !m_expired(&sim->m[i], now) &&
+		    strcmp(sim->m[i].backend, be) == 0;
+	return c;
+}
+
 static void
 snap_cb(const struct aff_entry *e, void *arg)
 {
@@ -670,6 +682,20 @@ run_model(size_t nkeys, size_t max, uint64_t ttl_range, size_t ops)
 			break;
 		}
 		assert_int_equal(aff_count(sim->t), m_count(sim));
+		/* the count per VM, kept by the table, against the model's */
+		if (op % 16 == 0) {
+			static const char *const vms[] = { "vm0", "vm1",
+			    "vm2", "vm3" };
+			size_t counts[4];
+
+			aff_count_backends(sim->t, vms, 4, counts, now);
+			for (i = 0; i < 4; i++) {
+				assert_int_equal(counts[i],
+				    m_count_on(sim, vms[i], now));
+				assert_int_equal(aff_count_backend(sim->t,
+				    vms[i], now), counts[i]);
+			}
+		}
 		if (op % 64 == 0)
 			m_compare(sim);
 	}
@@ -799,6 +825,65 @@ test_restore_expiry_order(void **state)
 	aff_free(t);
 }
 
+/*
+ * A mass expiry is swept a slice at a time, earliest first; meanwhile the
+ * per-VM counts leave the unswept entries out, and entries put back or
+ * moved in between are counted under their new VM.
+ */
+static void
+test_expire_in_slices(void **state)
+{
+	enum { N = 5000 };
+	struct aff_table *t = table(N + 10, 100);
+	char key[32];
+	size_t i, swept = 0, calls = 0;
+
+	(void)state;
+	for (i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "ip:%zu", i);
+		assert_int_equal(aff_restore(t, key, i % 2 ? "vm1" : "vm2",
+		    1000 + i, 0), 0);
+	}
+	assert_int_equal(aff_count_backend(t, "vm1", 0), N / 2);
+	assert_int_equal(aff_count_backend(t, "vm2", 999 + N / 2), N / 4);
+	assert_false(aff_expired_left(t, 999));
+	assert_true(aff_expired_left(t, 1000));
+	/* one key moves to vm3 before the sweep reaches it */
+	assert_int_equal(aff_session_start(t, "ip:4999", "vm3", 2000), 0);
+	while (aff_expired_left(t, UINT64_MAX - 1)) {
+		size_t n = aff_expire_some(t, UINT64_MAX - 1, 512);
+
+		assert_true(n > 0 && n <= 512);
+		swept += n;
+		calls++;
+		assert_int_equal(aff_count_backend(t, "vm1", UINT64_MAX - 1),
+		    0);
+		assert_int_equal(aff_count_backend(t, "vm3", UINT64_MAX - 1),
+		    1);
+	}
+	{
+		static const char *const vms[] = { "vm1", "vm2", "vm3", "vm9" };
+		size_t c[4];
+
+		aff_count_backends(t, vms, 4, c, UINT64_MAX - 1);
+		assert_int_equal(c[0], 0);
+		assert_int_equal(c[1], 0);
+		assert_int_equal(c[2], 1);
+		assert_int_equal(c[3], 0);
+	}
+	assert_int_equal(swept, N - 1);
+	assert_int_equal(calls, (N - 1 + 511) / 512);
+	assert_int_equal(aff_count(t), 1);
+	aff_session_end(t, "ip:4999", "vm3", 3000);
+	aff_forget_backend(t, "vm3");
+	assert_int_equal(aff_count(t), 0);
+	assert_int_equal(aff_count_backend(t, "vm3", 0), 0);
+	/* a name too long for a VM is no VM's */
+	assert_int_equal(aff_count_backend(t,
+	    "vm-with-a-name-that-is-longer-than-sixty-three-characters-in-all", 0), 0);
+	aff_free(t);
+}
+
 int
 main(void)
 {
@@ -824,6 +909,7 @@ main(void)
 		cmocka_unit_test(test_random_deep_order),
 		cmocka_unit_test(test_restore),
 		cmocka_unit_test(test_restore_expiry_order),
+		cmocka_unit_test(test_expire_in_slices),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -223,6 +223,31 @@ test_jupyter_users_start_move_and_idle_out(void **state)
 	assert_int_equal(mbr_ws_open(&m, "bob", b, 300000), 0);
 }
 
+/* A mass expiry is swept MBR_SWEEP_MAX at a time; each slice marks a save. */
+static void
+test_sweep_in_slices(void **state)
+{
+	enum { N = 2 * MBR_SWEEP_MAX + 5 };
+	struct members m2;
+	char key[32];
+
+	(void)state;
+	assert_int_equal(mbr_init(&m2, N, 10, 1000, NULL), 0);
+	for (size_t i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "ip:%zu", i);
+		assert_int_equal(aff_restore(m2.aff, key, "vm1", 100 + i, 0), 0);
+	}
+	assert_false(mbr_sweep(&m2, 99));
+	assert_false(m2.aff_dirty);
+	assert_true(mbr_sweep(&m2, 100 + N));
+	assert_true(m2.aff_dirty);
+	assert_int_equal(aff_count(m2.aff), N - MBR_SWEEP_MAX);
+	assert_true(mbr_sweep(&m2, 100 + N));
+	assert_false(mbr_sweep(&m2, 100 + N));
+	assert_int_equal(aff_count(m2.aff), 0);
+	mbr_free(&m2);
+}
+
 static void
 test_health_changes_reach_the_sink_and_selection(void **state)
 {
@@ -383,6 +408,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sessions_keep_counts_and_heaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jupyter_users_start_move_and_idle_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_health_changes_reach_the_sink_and_selection, setup, teardown),
+		cmocka_unit_test(test_sweep_in_slices),
 		cmocka_unit_test_setup_teardown(test_admin_state_remove_and_reap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_file_adds_keeps_and_drains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_services_remapped, setup, teardown),
