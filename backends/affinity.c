@@ -35,6 +35,20 @@ struct aff_vm {
 	char              name[CFG_NAME_MAX + 1];
 };
 
+/*
+ * The index of "user:" keys by the first AFF_USER_PREFIX characters of the
+ * name: a multimap of small records, only for such keys (a million "ip:"
+ * keys cost nothing here).
+ */
+struct aff_pfx {
+	struct ht_node    hn;       /* in t->pfx by the key's first bytes */
+	struct aff_node  *n;
+};
+
+#define AFF_USER        "user:"
+#define AFF_USER_LEN    (sizeof(AFF_USER) - 1)
+#define AFF_PFX_LEN     (AFF_USER_LEN + AFF_USER_PREFIX)
+
 struct aff_node {
 	struct aff_entry  e;
 	struct ht_node    hn;       /* in t->ht by e.key */
@@ -46,6 +60,7 @@ struct aff_table {
 	struct hashtab   *ht;
 	struct hashtab   *vms;      /* struct aff_vm by name */
 	uint64_t          count_gen;/* aff_count_backends() calls */
+	struct hashtab   *pfx;      /* struct aff_pfx by user-name prefix */
 	size_t            max_entries;
 	uint64_t          ttl_ms;
 	/*
@@ -266,10 +281,69 @@ aff_set_backend(struct aff_table *t, struct aff_node *n, const char *backend,
 	return 0;
 }
 
+static const void *
+aff_pfx_key(const struct ht_node *hn, size_t *len)
+{
+	*len = AFF_PFX_LEN;
+	return HT_ENTRY(hn, struct aff_pfx, hn)->n->e.key;
+}
+
+static void
+aff_pfx_free(struct ht_node *hn)
+{
+	free(HT_ENTRY(hn, struct aff_pfx, hn));
+}
+
+/* Whether the key of length len goes into the prefix index. */
+static bool
+aff_pfx_wants(const char *key, size_t len)
+{
+	return len >= AFF_PFX_LEN && memcmp(key, AFF_USER, AFF_USER_LEN) == 0;
+}
+
+/* Index n by its prefix, if it is a user's. Returns 0, or -1 (memory). */
+static int
+aff_pfx_add(struct aff_table *t, struct aff_node *n)
+{
+	struct aff_pfx *p;
+
+	if (!aff_pfx_wants(n->e.key, strlen(n->e.key)))
+		return 0;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return -1;
+	p->n = n;
+	if (ht_insert(t->pfx, &p->hn, ht_hash(t->pfx, n->e.key,
+	    AFF_PFX_LEN)) == -1) {
+		free(p);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+aff_pfx_remove(struct aff_table *t, struct aff_node *n)
+{
+	struct ht_node *hn;
+
+	if (!aff_pfx_wants(n->e.key, strlen(n->e.key)))
+		return;
+	hn = ht_find(t->pfx, ht_hash(t->pfx, n->e.key, AFF_PFX_LEN),
+	    n->e.key, AFF_PFX_LEN);
+	for (; hn != NULL; hn = ht_find_next(t->pfx, hn, n->e.key,
+	    AFF_PFX_LEN)) {
+		if (HT_ENTRY(hn, struct aff_pfx, hn)->n == n) {
+			ht_remove(t->pfx, hn);
+			aff_pfx_free(hn);
+			return;
+		}
+	}
+}
+
 /* Unlink n from the table and the heap, and free it. */
 static void
 aff_remove(struct aff_table *t, struct aff_node *n)
 {
+	aff_pfx_remove(t, n);
 	ht_remove(t->ht, &n->hn);
 	aff_heap_remove(t, n);
 	aff_vm_put(t, n->vm);
@@ -291,6 +365,12 @@ aff_add(struct aff_table *t, struct aff_node *n, uint64_t hash,
 		return -1;
 	}
 	if (ht_insert(t->ht, &n->hn, hash) == -1) {
+		aff_vm_put(t, n->vm);
+		free(n);
+		return -1;
+	}
+	if (aff_pfx_add(t, n) == -1) {
+		ht_remove(t->ht, &n->hn);
 		aff_vm_put(t, n->vm);
 		free(n);
 		return -1;
@@ -323,7 +403,8 @@ aff_new(size_t max_entries, uint64_t ttl_ms)
 	t->ht = ht_new(aff_node_key, max_entries, 0);
 	/* no more VMs than entries; few in practice, so few buckets */
 	t->vms = ht_new(aff_vm_key, max_entries, 1024);
-	if (t->ht == NULL || t->vms == NULL)
+	t->pfx = ht_new(aff_pfx_key, max_entries, 0);
+	if (t->ht == NULL || t->vms == NULL || t->pfx == NULL)
 		goto out;
 	t->max_entries = max_entries;
 	t->ttl_ms = ttl_ms;
@@ -341,6 +422,7 @@ aff_free(struct aff_table *t)
 		return;
 	ht_free(t->ht, aff_node_free);
 	ht_free(t->vms, aff_vm_free);
+	ht_free(t->pfx, aff_pfx_free);
 	free(t->heap);
 	free(t);
 }
@@ -558,6 +640,27 @@ aff_foreach(const struct aff_table *t, uint64_t now,
 
 	for (hn = ht_first(t->ht, &it); hn != NULL; hn = ht_next(&it)) {
 		n = HT_ENTRY(hn, const struct aff_node, hn);
+		if (!aff_expired(n, now))
+			fn(&n->e, arg);
+	}
+}
+
+void
+aff_foreach_user_prefix(const struct aff_table *t, const char *prefix,
+    uint64_t now, void (*fn)(const struct aff_entry *e, void *arg), void *arg)
+{
+	char k[AFF_PFX_LEN];
+	const struct ht_node *hn;
+	const struct aff_node *n;
+
+	if (prefix == NULL || strnlen(prefix, AFF_USER_PREFIX + 1) !=
+	    AFF_USER_PREFIX)
+		return;
+	memcpy(k, AFF_USER, AFF_USER_LEN);
+	memcpy(k + AFF_USER_LEN, prefix, AFF_USER_PREFIX);
+	hn = ht_find(t->pfx, ht_hash(t->pfx, k, sizeof(k)), k, sizeof(k));
+	for (; hn != NULL; hn = ht_find_next(t->pfx, hn, k, sizeof(k))) {
+		n = HT_ENTRY(hn, const struct aff_pfx, hn)->n;
 		if (!aff_expired(n, now))
 			fn(&n->e, arg);
 	}

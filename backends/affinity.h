@@ -93,6 +93,21 @@ size_t aff_count_backend(const struct aff_table *t, const char *backend,
 void   aff_count_backends(struct aff_table *t, const char *const *names,
     size_t n, size_t *counts, uint64_t now);
 
+/*
+ * How many characters of a user's name an RDP client may send (its
+ * mstshash cookie cuts the name there; http/rdp.h RDP_HASH_CUT). "user:"
+ * keys whose name is at least this long are indexed by that prefix.
+ */
+#define AFF_USER_PREFIX 9
+
+/*
+ * Call fn for every live "user:" entry whose name starts with prefix, which
+ * must be exactly AFF_USER_PREFIX characters (else nothing is called).
+ * O(entries with that prefix), not a walk. fn must not modify the table.
+ */
+void   aff_foreach_user_prefix(const struct aff_table *t, const char *prefix,
+    uint64_t now, void (*fn)(const struct aff_entry *e, void *arg), void *arg);
+
 /* Call fn for every live entry; fn must not modify the table. */
 void   aff_foreach(const struct aff_table *t, uint64_t now,
     void (*fn)(const struct aff_entry *e, void *arg), void *arg);

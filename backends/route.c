@@ -6,6 +6,10 @@
 
 #include "backends/route.h"
 #include "backends/select.h"
+#include "http/rdp.h"
+
+_Static_assert(AFF_USER_PREFIX == RDP_HASH_CUT,
+    "the affinity table indexes the names an RDP client cuts");
 
 /* The VM called `name` if it may take a returning user now, else NULL. */
 static struct backend *
@@ -211,7 +215,11 @@ route_user_hint(const struct aff_table *aff, const char *name, bool cut,
 	if (aff == NULL)
 		return 0;
 	h.plen = n;
-	aff_foreach(aff, now, hint_cb, &h);
+	/* an RDP client's cut names are indexed; any other length walks */
+	if (n == AFF_USER_PREFIX)
+		aff_foreach_user_prefix(aff, name, now, hint_cb, &h);
+	else
+		aff_foreach(aff, now, hint_cb, &h);
 	if (h.found == 1)
 		return 1;
 	out[0] = '\0';

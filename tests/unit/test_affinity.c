@@ -884,6 +884,51 @@ test_expire_in_slices(void **state)
 	aff_free(t);
 }
 
+static void
+tally_cb(const struct aff_entry *e, void *arg)
+{
+	(void)e;
+	(*(size_t *)arg)++;
+}
+
+static size_t
+with_prefix(struct aff_table *t, const char *prefix, uint64_t now)
+{
+	size_t n = 0;
+
+	aff_foreach_user_prefix(t, prefix, now, tally_cb, &n);
+	return n;
+}
+
+/* The prefix index follows every way a user key comes and goes. */
+static void
+test_user_prefix_index(void **state)
+{
+	struct aff_table *t = table(4, 100);
+
+	(void)state;
+	assert_int_equal(aff_session_start(t, "user:alexandra", "vm1", 0), 0);
+	assert_int_equal(aff_restore(t, "user:alexandros", "vm2", 50, 0), 0);
+	assert_int_equal(aff_put(t, "user:alex", "vm2", 50, 0), 0);
+	assert_int_equal(aff_session_start(t, "ip:alexandrab", "vm1", 0), 0);
+	assert_int_equal(with_prefix(t, "alexandra", 0), 1);
+	assert_int_equal(with_prefix(t, "alexandro", 0), 1);
+	assert_int_equal(with_prefix(t, "alexandro", 50), 0);   /* expired */
+	assert_int_equal(with_prefix(t, "alex", 0), 0);         /* not 9 */
+	assert_int_equal(with_prefix(t, "alexandrab", 0), 0);
+	/* full: the expired one is reclaimed, and leaves the index */
+	assert_int_equal(aff_session_start(t, "user:alexandrab", "vm3", 60),
+	    0);
+	assert_int_equal(with_prefix(t, "alexandra", 60), 2);
+	aff_session_end(t, "user:alexandra", "vm1", 60);
+	assert_int_equal(aff_expire(t, 160), 2);   /* alexandra, alex */
+	assert_int_equal(with_prefix(t, "alexandra", 160), 1);
+	aff_forget_backend(t, "vm3");
+	assert_int_equal(with_prefix(t, "alexandra", 160), 0);
+	assert_int_equal(aff_count(t), 1);
+	aff_free(t);
+}
+
 int
 main(void)
 {
@@ -910,6 +955,7 @@ main(void)
 		cmocka_unit_test(test_restore),
 		cmocka_unit_test(test_restore_expiry_order),
 		cmocka_unit_test(test_expire_in_slices),
+		cmocka_unit_test(test_user_prefix_index),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
