@@ -36,9 +36,32 @@ struct ssv {
 	/* Set by the writer before its byte; read after pthread_join. */
 	long                    records;
 	char                    err[512];
+	uint64_t                started_ms; /* the save in flight, or the last */
+	uint64_t                next_ms;    /* ssv_due() from then on */
 };
 
 static void ssv_finish(struct ssv *s);
+
+uint64_t
+ssv_next_start(uint64_t started_ms, uint64_t ended_ms)
+{
+	uint64_t took = ended_ms > started_ms ? ended_ms - started_ms : 0;
+
+	if (took > (UINT64_MAX - ended_ms) / (SSV_DUTY - 1))
+		return UINT64_MAX;
+	return ended_ms + took * (SSV_DUTY - 1);
+}
+
+/* The save ended (done or failed): pace the next one, tell the caller. */
+static void
+ssv_report(struct ssv *s, long records, const char *err)
+{
+	uint64_t mono, wall;
+
+	s->p.clock(&mono, &wall);
+	s->next_ms = ssv_next_start(s->started_ms, mono);
+	s->p.done(records, err, s->p.arg);
+}
 
 /* The writer thread: format, write, fsync, rename; then one byte. */
 static void *
@@ -90,7 +113,7 @@ ssv_write(struct ssv *s)
 		s->phase = SSV_IDLE;
 		sf_snap_free(s->snap);
 		s->snap = NULL;
-		s->p.done(-1, s->err, s->p.arg);
+		ssv_report(s, -1, s->err);
 	}
 }
 
@@ -126,8 +149,7 @@ ssv_copied(struct ssv *s)
 		sf_snap_free(s->snap);
 		s->snap = NULL;
 		s->t = NULL;
-		s->p.done(-1, "out of memory copying the affinity table",
-		    s->p.arg);
+		ssv_report(s, -1, "out of memory copying the affinity table");
 		return;
 	}
 	ssv_write(s);
@@ -198,7 +220,7 @@ ssv_finish(struct ssv *s)
 	s->phase = SSV_IDLE;
 	sf_snap_free(s->snap);
 	s->snap = NULL;
-	s->p.done(s->records, s->records == -1 ? s->err : "", s->p.arg);
+	ssv_report(s, s->records, s->records == -1 ? s->err : "");
 }
 
 struct ssv *
@@ -257,6 +279,11 @@ ssv_start(struct ssv *s, const struct aff_table *t, const char *dir,
 	s->t = t;
 	memset(&s->scan, 0, sizeof(s->scan));
 	s->phase = SSV_COPYING;
+	{
+		uint64_t wall;
+
+		s->p.clock(&s->started_ms, &wall);
+	}
 	/* Even the first slice waits for the loop: done never runs in here. */
 	evtimer_add(s->slice_ev, &zero);
 	return 0;
@@ -266,6 +293,12 @@ bool
 ssv_busy(const struct ssv *s)
 {
 	return s->phase != SSV_IDLE;
+}
+
+bool
+ssv_due(const struct ssv *s, uint64_t now_mono)
+{
+	return s->phase == SSV_IDLE && now_mono >= s->next_ms;
 }
 
 void

@@ -71,6 +71,31 @@ int  ssv_start(struct ssv *s, const struct aff_table *t, const char *dir,
 bool ssv_busy(const struct ssv *s);
 
 /*
+ * Pacing. A save of a million affinities takes most of a second (copy on
+ * the loop plus the writer's formatting and fsync); back to back, saves
+ * would take a core for good while the table keeps changing. The next save
+ * may start once saving has taken at most 1/SSV_DUTY of the time since the
+ * last one started: a small table is still saved at the caller's next tick
+ * (each second), a million entries about every 3 s. What a crash loses
+ * grows the same way; a stop or an upgrade saves at once.
+ */
+#define SSV_DUTY       4
+
+/*
+ * When the next save may start, for one that started at started_ms and
+ * ended at ended_ms (the caller's monotonic ms): ended_ms + (SSV_DUTY - 1)
+ * x its duration (UINT64_MAX if that overflows). Pure.
+ */
+uint64_t ssv_next_start(uint64_t started_ms, uint64_t ended_ms);
+
+/*
+ * Whether a paced save may start at now_mono (the clock of ssv_params):
+ * none in flight and ssv_next_start() of the last one has come. A save the
+ * caller must have now (stop, upgrade) need not ask.
+ */
+bool ssv_due(const struct ssv *s, uint64_t now_mono);
+
+/*
  * Finish the save in flight now, on the calling thread: copy what is left
  * of the table, wait for the writer, call done. For shutdown, where a
  * stall no longer matters and the file must be complete. No-op when idle.

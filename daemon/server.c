@@ -662,7 +662,8 @@ state_save(struct pg_server *srv, bool force, bool sync)
 	}
 	if (sync)
 		ssv_wait(srv->ssv);     /* what it saved may be stale */
-	if ((!srv->mbr.aff_dirty && !force) || ssv_busy(srv->ssv))
+	if (ssv_busy(srv->ssv) || (!force && (!srv->mbr.aff_dirty ||
+	    !ssv_due(srv->ssv, pg_now_ms()))))
 		return;
 	if (ssv_start(srv->ssv, srv->mbr.aff, srv->cfg->state_dir, err,
 	    sizeof(err)) == -1) {

@@ -32,7 +32,8 @@ struct fx {
 	int                done;       /* calls of done */
 	long               records;
 	char               err[512];
-	int                slices;     /* calls of the clock: one per slice */
+	int                slices;     /* calls of the clock: one at the start,
+	                                  one per slice, one at the end */
 	void             (*between)(struct fx *f);   /* after each slice */
 	struct aff_table  *t;
 };
@@ -238,7 +239,7 @@ test_changes_during_copy(void **state)
 static void
 grow(struct fx *f)
 {
-	if (ssv_busy(f->ssv) && f->slices == 3 && aff_count(f->t) < 3000)
+	if (ssv_busy(f->ssv) && f->slices == 4 && aff_count(f->t) < 3000)
 		fill(f->t, 1000, 2000, "vm2");
 }
 
@@ -315,7 +316,7 @@ test_free_while_writing(void **state)
 
 	fill(f->t, 0, 20000, "vm1");
 	assert_int_equal(ssv_start(f->ssv, f->t, f->dir, NULL, 0), 0);
-	while (f->slices < 200)   /* 20000 / 100: the copy is done */
+	while (f->slices < 201)   /* start + 20000 / 100: the copy is done */
 		assert_true(event_base_loop(f->base, EVLOOP_ONCE) >= 0);
 	ssv_free(f->ssv);
 	f->ssv = NULL;
@@ -348,6 +349,26 @@ test_budget_per_turn(void **state)
 	ssv_free(s);
 }
 
+/* Saving takes at most a quarter of the time: a long save waits longer. */
+static void
+test_pacing(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(ssv_next_start(1000, 1005), 1005 + 15);
+	assert_int_equal(ssv_next_start(1000, 1800), 1800 + 2400);
+	assert_int_equal(ssv_next_start(1000, 1000), 1000);
+	assert_int_equal(ssv_next_start(1000, 900), 900);   /* clock went back */
+	assert_int_equal(ssv_next_start(0, UINT64_MAX / 2), UINT64_MAX);
+	/* the fixture's clock stands still: a save that took no time */
+	assert_true(ssv_due(f->ssv, MONO));
+	fill(f->t, 0, 100, "vm1");
+	assert_int_equal(ssv_start(f->ssv, f->t, f->dir, NULL, 0), 0);
+	assert_false(ssv_due(f->ssv, MONO));     /* in flight */
+	run(f);
+	assert_true(ssv_due(f->ssv, MONO));
+}
+
 int
 main(void)
 {
@@ -359,6 +380,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_wait_finishes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_while_writing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_per_turn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pacing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
