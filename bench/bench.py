@@ -67,7 +67,11 @@ tests/integration/conftest.py) for the whole run. Options for profiling:
 --perf records poolgate with perf during an extra first run of each scenario
 (its figures dropped)
 (build-bench/bench/perf-*.txt); --serve sets everything up, prints the
-endpoints as JSON and waits, for measuring by hand.
+endpoints as JSON and waits, for measuring by hand. --pin runs the proxy
+(every thread) on the last CPU and the load generators on the others, with
+taskset; the servers in the VMs' namespaces float. bench/results-pinned.md
+is such a run (`bench/run --pin --only ping,conn,http,ws --out
+bench/results-pinned.md`), beside the unpinned bench/results.md.
 """
 
 import argparse
@@ -195,6 +199,19 @@ def stop(p, timeout=10, sig=signal.SIGTERM):
         p.wait()
     except ProcessLookupError:
         pass
+
+
+# --pin: where the proxy and the load generators run (None: anywhere).
+PIN = None
+
+
+def pin(argv, role):
+    """argv under taskset when --pin is on: role "proxy" (poolgate, HAProxy,
+    CHP and every thread they start) or "load" (the client tools). The
+    servers in the VMs' namespaces are never pinned."""
+    if PIN is None:
+        return list(argv)
+    return ["taskset", "-c", PIN[role]] + list(argv)
 
 
 def free_port(taken=set()):
@@ -688,7 +705,8 @@ class Poolgate(Proxy):
                         'password_file = "%s"; };\n' % self.redis)
         binary = BUILD / "poolgate"
         run([binary, "-t", "-c", self.conf])
-        self.proc = spawn("poolgate " + self.tag, [binary, "-c", self.conf], self.log)
+        self.proc = spawn("poolgate " + self.tag, pin([binary, "-c", self.conf], "proxy"),
+                          self.log)
         self.wait_up()
         return self
 
@@ -727,7 +745,7 @@ class Haproxy(Proxy):
         run(["haproxy", "-c", "-q", "-f", self.conf])
         # -db: foreground, no daemon; its logs go to stdout (the log file).
         argv = ["haproxy"] + (["-W"] if self.master_worker else []) + ["-db", "-f", self.conf]
-        self.proc = spawn("haproxy " + self.tag, argv, self.log)
+        self.proc = spawn("haproxy " + self.tag, pin(argv, "proxy"), self.log)
         self.wait_up()
         return self
 
@@ -794,8 +812,9 @@ class Chp(Proxy):
                 "--default-target", "http://%s:%d" % (vm1, P_HTTP), "--log-level", "warn"]
         self.conf_text = " ".join(map(str, argv))
         f = open(self.log, "ab")
-        self.proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL,
-                                     stdout=f, stderr=f, env=env, start_new_session=True)
+        self.proc = subprocess.Popen([str(a) for a in pin(argv, "proxy")],
+                                     stdin=subprocess.DEVNULL, stdout=f, stderr=f, env=env,
+                                     start_new_session=True)
         f.close()
         PROCS.append(("chp " + self.tag, self.proc))
         wait_port("127.0.0.1", self.ports.admin, what="configurable-http-proxy API")
@@ -964,7 +983,7 @@ class Bench:
             if self.sz["iperf_omit"]:
                 argv += ["-O", self.sz["iperf_omit"]]
             for attempt in range(3):
-                p = run(argv, check=False, timeout=self.sz["iperf_s"] + 60)
+                p = run(pin(argv, "load"), check=False, timeout=self.sz["iperf_s"] + 60)
                 try:
                     j = json.loads(p.stdout)
                 except ValueError:
@@ -1024,7 +1043,7 @@ class Bench:
                         self.pg if setup == "poolgate" else self.hp)
                     cpu0 = cpu_seconds(proxy.pid) if proxy else None
                     t0 = time.monotonic()
-                    run(argv, timeout=1800)
+                    run(pin(argv, "load"), timeout=1800)
                     dt = time.monotonic() - t0
                     if proxy:
                         # What the relay costs the two cores ssh and sshd share.
@@ -1053,9 +1072,9 @@ class Bench:
         argv = [TOOLS / "connrate", "-a", addr, "-p", port, "-d", secs,
                 "-c", self.sz["conn_c"]] + list(extra)
         if during is None:
-            out = run(argv, timeout=secs + 60).stdout
+            out = run(pin(argv, "load"), timeout=secs + 60).stdout
         else:
-            p = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL,
+            p = subprocess.Popen([str(a) for a in pin(argv, "load")], stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             PROCS.append(("connrate", p))
             try:
@@ -1087,8 +1106,8 @@ class Bench:
     def ping(self):
         def one(setup, r):
             addr, port = self.endpoint(setup, "echo_hold")
-            p = run([TOOLS / "pingpong", "-a", addr, "-p", port, "-n", self.sz["ping_n"],
-                     "-w", 200], timeout=300)
+            p = run(pin([TOOLS / "pingpong", "-a", addr, "-p", port, "-n", self.sz["ping_n"],
+                         "-w", 200], "load"), timeout=300)
             j = json.loads(p.stdout)
             self.record("ping_p50", setup, float(j["p50_us"]))
             self.record("ping_p99", setup, float(j["p99_us"]),
@@ -1152,12 +1171,12 @@ class Bench:
                      only_hold=True).start()
             try:
                 # Warm up: the first connections allocate what every later one shares.
-                run([TOOLS / "holdconns", "-a", "127.0.0.1", "-p", px.ports.echo_hold,
-                            "-n", 20], timeout=60)
+                run(pin([TOOLS / "holdconns", "-a", "127.0.0.1", "-p", px.ports.echo_hold,
+                         "-n", 20], "load"), timeout=60)
                 time.sleep(0.5)
                 before = rss_kib(px.pid)
-                h = subprocess.Popen([str(TOOLS / "holdconns"), "-a", "127.0.0.1", "-p",
-                                      str(px.ports.echo_hold), "-n", str(n)],
+                h = subprocess.Popen(pin([str(TOOLS / "holdconns"), "-a", "127.0.0.1", "-p",
+                                          str(px.ports.echo_hold), "-n", str(n)], "load"),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
                 PROCS.append(("holdconns", h))
@@ -1194,8 +1213,9 @@ class Bench:
         def one(svc, setup, r):
             addr, port = self.endpoint(setup, svc)
             url = "%s://%s:%d/" % (svc, addr, port)
-            p = run(["wrk", "-t", "2", "-c", self.sz["http_c"], "-d", "%ds" % self.sz["http_s"],
-                     "--latency", url], timeout=self.sz["http_s"] + 60)
+            p = run(pin(["wrk", "-t", "2", "-c", self.sz["http_c"], "-d",
+                         "%ds" % self.sz["http_s"], "--latency", url], "load"),
+                    timeout=self.sz["http_s"] + 60)
             rps, p99, bad, serr = parse_wrk(p.stdout)
             self.record(svc + "_rps", setup, rps)
             self.record(svc + "_p99", setup, p99)
@@ -1212,7 +1232,7 @@ class Bench:
                     "-d", self.sz["http_s"], "-w", 1, "-c", self.sz["http_c"], "-u", "/"]
             if svc == "https":
                 argv.append("-t")
-            p = run(argv, timeout=self.sz["http_s"] + 60)
+            p = run(pin(argv, "load"), timeout=self.sz["http_s"] + 60)
             j = json.loads(p.stdout)
             note = "%.0f req/s achieved, %d sent > 1 ms late%s" % (
                 j["achieved"], j["late"], ", %d errors" % j["errors"] if j["errors"] else "")
@@ -1243,8 +1263,9 @@ class Bench:
     def ws(self):
         def one(setup, r):
             addr, port = self.endpoint(setup, "ws")
-            p = run([TOOLS / "wsrtt", "-a", addr, "-p", port, "-n", self.sz["ws_n"],
-                     "-w", self.sz["ws_warm"], "-s", "32", "-u", "/ws"], timeout=300)
+            p = run(pin([TOOLS / "wsrtt", "-a", addr, "-p", port, "-n", self.sz["ws_n"],
+                         "-w", self.sz["ws_warm"], "-s", "32", "-u", "/ws"], "load"),
+                    timeout=300)
             j = json.loads(p.stdout)
             self.record("ws_p50", setup, j["p50_us"])
             self.record("ws_p99", setup, j["p99_us"])
@@ -1256,8 +1277,9 @@ class Bench:
         def one(setup, r):
             addr, port = self.endpoint(setup, "http")
             url = "http://%s:%d%s" % (addr, port, JUP_PAGE)
-            p = run(["wrk", "-t", "2", "-c", self.sz["jup_c"], "-d", "%ds" % self.sz["jup_s"],
-                     "--latency", url], timeout=self.sz["jup_s"] + 60)
+            p = run(pin(["wrk", "-t", "2", "-c", self.sz["jup_c"], "-d",
+                         "%ds" % self.sz["jup_s"], "--latency", url], "load"),
+                    timeout=self.sz["jup_s"] + 60)
             rps, p99, bad, serr = parse_wrk(p.stdout)
             self.record("jup_rps", setup, rps)
             self.record("jup_p99", setup, p99)
@@ -1287,10 +1309,10 @@ class Bench:
         addr, port = self.endpoint("poolgate", "ws")
         pid = self.pg.pid
         rss0 = rss_kib(pid)
-        p = subprocess.Popen([str(TOOLS / "wsrtt"), "-a", addr, "-p", str(port),
-                              "-n", str(self.sz["users_msgs"]), "-w", "200", "-s", "125",
-                              "-u", "/user/probe/api/kernels/k/channels",
-                              "-H", str(n - 1), "-U", fmt_, "-g"],
+        p = subprocess.Popen(pin([str(TOOLS / "wsrtt"), "-a", addr, "-p", str(port),
+                                  "-n", str(self.sz["users_msgs"]), "-w", "200", "-s", "125",
+                                  "-u", "/user/probe/api/kernels/k/channels",
+                                  "-H", str(n - 1), "-U", fmt_, "-g"], "load"),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
         PROCS.append(("wsrtt", p))
@@ -1375,9 +1397,9 @@ class Bench:
         """Times a new connection through px every 1 ms for secs while px saves
         its table (every second: the probe's own sessions change it)."""
         tag = "state" if entries else "state_empty"
-        p = subprocess.Popen([str(TOOLS / "pingpong"), "-a", "127.0.0.1", "-p",
-                              str(px.ports.echo_hold), "-r", "-i", "1000", "-w", "100",
-                              "-n", str(secs * 1000)],
+        p = subprocess.Popen(pin([str(TOOLS / "pingpong"), "-a", "127.0.0.1", "-p",
+                                  str(px.ports.echo_hold), "-r", "-i", "1000", "-w", "100",
+                                  "-n", str(secs * 1000)], "load"),
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
         PROCS.append(("pingpong", p))
@@ -1744,6 +1766,10 @@ def machine_info(bench):
         ("wrk", dpkg_version("wrk")),
         ("nginx", dpkg_version("nginx")),
         ("gcc", cmd_version(["gcc", "-dumpfullversion"])),
+        ("pinning", "none: every process may run on any core" if PIN is None else
+         "the proxy (poolgate, HAProxy or CHP, all its threads) on CPU %s; the load "
+         "generators on CPU %s; the servers in the VMs' namespaces unpinned" % (
+             PIN["proxy"], PIN["load"])),
     ]
 
 
@@ -2047,6 +2073,9 @@ def parse_args(argv):
     ap.add_argument("--serve", action="store_true",
                     help="set everything up, print the endpoints, and wait (Ctrl-C ends it): "
                     "for profiling by hand")
+    ap.add_argument("--pin", action="store_true",
+                    help="pin the proxy to the last CPU and the load generators to the "
+                    "others (taskset); the servers stay unpinned")
     ap.add_argument("--perf", action="store_true",
                     help="perf record poolgate during an extra first run of each scenario, "
                     "its figures dropped "
@@ -2063,6 +2092,8 @@ def parse_args(argv):
         a.only = list(SCENARIOS)
     if a.vms < 1 or a.vms > 50:
         ap.error("--vms must be 1..50")
+    if a.pin and (os.cpu_count() or 1) < 2:
+        ap.error("--pin needs at least 2 CPUs")
     return a
 
 
@@ -2100,6 +2131,10 @@ def main(argv):
         say("error: %s" % e)
         return 1
     Poolgate.workers = args.workers
+    if args.pin:
+        global PIN
+        n = os.cpu_count()
+        PIN = {"proxy": str(n - 1), "load": "0" if n == 2 else "0-%d" % (n - 2)}
     pool = Pool(args.vms)
     bench = Bench(args, sizes)
     bench.pool = pool
