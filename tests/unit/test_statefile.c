@@ -202,6 +202,37 @@ test_round_trip(void **state)
 	rm_dir(dir);
 }
 
+/*
+ * Every line is exactly "<key> <vm> <expiry> <crc %08x>\n", as snprintf
+ * would make it: expiries of every length, from one digit to twenty.
+ */
+static void
+test_line_format(void **state)
+{
+	static const uint64_t walls[] = { 1, 9, 10, 4294967296u,
+	    UINT64_C(1767000000000), UINT64_MAX - 1 };
+	char *buf, want[256], body[200];
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(walls) / sizeof(walls[0]); i++) {
+		struct aff_table *t = table(10);
+		uint64_t wall = walls[i] - 1;   /* expiry = wall + 1 ms left */
+
+		assert_int_equal(aff_restore(t, "user:a.b-c_d", "vm-2.a",
+		    MONO + 1, MONO), 0);
+		assert_int_equal(sf_serialize(t, MONO, wall, &buf, &len), 1);
+		snprintf(body, sizeof(body), "user:a.b-c_d vm-2.a %" PRIu64,
+		    walls[i]);
+		snprintf(want, sizeof(want), "%s\n%s %08" PRIx32 "\nend 1\n",
+		    SF_HEADER, body, crc32_ref(body, strlen(body)));
+		assert_string_equal(buf, want);
+		assert_int_equal(len, strlen(want));
+		free(buf);
+		aff_free(t);
+	}
+}
+
 /* The machine restarts: the monotonic clock starts again near 0. */
 static void
 test_reboot_clocks(void **state)
@@ -1045,6 +1076,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc_is_zlib),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_line_format),
 		cmocka_unit_test(test_reboot_clocks),
 		cmocka_unit_test(test_expiry_boundary),
 		cmocka_unit_test(test_unknown_vm_dropped),
