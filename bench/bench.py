@@ -35,6 +35,9 @@ Scenarios (keys for --only):
           clients that reset (SO_LINGER 0, as killed clients and SSH sweeps)
   ping    1-byte round trips over one relayed connection, like keystrokes
           echoed in an interactive SSH session (bench/pingpong.c): p50, p99
+  pinned  conn (graceful) and ping again with the proxy (all its threads)
+          on the last CPU and the client on the others (taskset); the
+          servers in the VMs' namespaces unpinned
   idle    resident memory per idle relayed connection (10,000, or as many as
           two descriptors each fit in the proxy's limit; --quick: 500)
           of a fresh proxy process (bench/holdconns.c), and its CPU time
@@ -69,9 +72,9 @@ tests/integration/conftest.py) for the whole run. Options for profiling:
 (build-bench/bench/perf-*.txt); --serve sets everything up, prints the
 endpoints as JSON and waits, for measuring by hand. --pin runs the proxy
 (every thread) on the last CPU and the load generators on the others, with
-taskset; the servers in the VMs' namespaces float. bench/results-pinned.md
-is such a run (`bench/run --pin --only ping,conn,http,ws --out
-bench/results-pinned.md`), beside the unpinned bench/results.md.
+taskset, for a whole run; the servers in the VMs' namespaces float. The
+`pinned` scenario, part of every full run, measures conn and ping pinned
+that way beside the unpinned rows.
 """
 
 import argparse
@@ -117,8 +120,8 @@ SETUPS = ("direct", "poolgate", "haproxy")
 CLUSTER_KEYS = ("bulk1", "bulk8", "conn")
 # configurable-http-proxy: measured for these keys only (HTTP, not HTTPS).
 CHP_KEYS = ("http", "ws", "jupyter")
-SCENARIOS = ("bulk", "scp", "conn", "ping", "idle", "http", "ws", "jupyter", "users",
-             "select", "reload", "state")
+SCENARIOS = ("bulk", "scp", "conn", "ping", "pinned", "idle", "http", "ws", "jupyter",
+             "users", "select", "reload", "state")
 
 SIZES = {
     "full": dict(runs=3, iperf_s=5, iperf_omit=1, scp_mib=1024, conn_s=10, conn_c=32,
@@ -1103,18 +1106,43 @@ class Bench:
         self.measure("conn", one)
 
     # 3b. interactive: 1-byte round trips on one connection
+    def pingpong(self, key, setup):
+        addr, port = self.endpoint(setup, "echo_hold")
+        p = run(pin([TOOLS / "pingpong", "-a", addr, "-p", port, "-n", self.sz["ping_n"],
+                     "-w", 200], "load"), timeout=300)
+        j = json.loads(p.stdout)
+        self.record(key + "_p50", setup, float(j["p50_us"]))
+        self.record(key + "_p99", setup, float(j["p99_us"]), "max %d us" % j["max_us"])
+        say("%-8s %-8s p50 %d us, p99 %d us, max %d us" % (
+            key, setup, j["p50_us"], j["p99_us"], j["max_us"]))
+
     def ping(self):
+        self.measure("ping", lambda setup, r: self.pingpong("ping", setup))
+
+    # 3c. ping-pong and connection rate again, the proxy on one core and the
+    # client on the other (issue 18: "report both pinned and unpinned")
+    def pinned(self):
+        n = os.cpu_count() or 1
+        if n < 2:
+            raise BenchError("pinned: needs 2 CPUs, this machine has %d" % n)
+        pins = {"proxy": str(n - 1), "load": "0" if n == 2 else "0-%d" % (n - 2)}
+
         def one(setup, r):
-            addr, port = self.endpoint(setup, "echo_hold")
-            p = run(pin([TOOLS / "pingpong", "-a", addr, "-p", port, "-n", self.sz["ping_n"],
-                         "-w", 200], "load"), timeout=300)
-            j = json.loads(p.stdout)
-            self.record("ping_p50", setup, float(j["p50_us"]))
-            self.record("ping_p99", setup, float(j["p99_us"]),
-                        "max %d us" % j["max_us"])
-            say("ping     %-8s p50 %d us, p99 %d us, max %d us" % (
-                setup, j["p50_us"], j["p99_us"], j["max_us"]))
-        self.measure("ping", one)
+            global PIN
+            px = {"poolgate": self.pg, "haproxy": self.hp}.get(setup)
+            saved = PIN
+            PIN = pins
+            try:
+                if px is not None:   # every thread of the running proxy
+                    run(["taskset", "-a", "-p", "-c", pins["proxy"], px.pid])
+                self.connrate("conn_pin", setup, r)
+                time.sleep(1)
+                self.pingpong("ping_pin", setup)
+            finally:
+                PIN = saved
+                if px is not None and saved is None:
+                    run(["taskset", "-a", "-p", "-c", "0-%d" % (n - 1), px.pid])
+        self.measure("pinned", one)
 
     # reloads during the connection-rate run
     def reload(self):
@@ -1472,6 +1500,12 @@ ROWS = [
      "count", False, "%.0f"),
     ("ping_p50", "interactive: 1-byte round trip on one connection", "p50", "µs", False, "%.0f"),
     ("ping_p99", "interactive: 1-byte round trip on one connection", "p99", "µs", False, "%.0f"),
+    ("conn_pin", "connection rate, the proxy pinned to one core and the client to the other",
+     "rate", "conn/s", True, "%.0f"),
+    ("ping_pin_p50", "interactive round trip, the proxy pinned to one core and the client to "
+     "the other", "p50", "µs", False, "%.0f"),
+    ("ping_pin_p99", "interactive round trip, the proxy pinned to one core and the client to "
+     "the other", "p99", "µs", False, "%.0f"),
     ("idle", "{idle} idle relayed connections", "RSS per connection", "KiB", False, "%.2f"),
     ("idle_cpu", "{idle} idle relayed connections", "CPU while idle", "%", False, "%.2f"),
     ("http_rps", "HTTP keep-alive, small response", "rate", "req/s", True, "%.0f"),
@@ -2150,7 +2184,8 @@ def main(argv):
         cert, key = make_cert()
         bench.cert, bench.key = cert, key
         start_servers(pool, cert, key)
-        needs_proxies = any(s in args.only for s in ("bulk", "scp", "conn", "ping", "http", "ws",
+        needs_proxies = any(s in args.only for s in ("bulk", "scp", "conn", "ping", "pinned",
+                                                      "http", "ws",
                                                       "jupyter", "users", "reload"))
         if needs_proxies or "idle" in args.only:
             bench.pg = Poolgate("main", pool, cert, key).start()
