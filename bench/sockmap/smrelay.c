@@ -220,10 +220,13 @@ relay_user(int cfd, int bfd, bool spl)
 	uint64_t last = now_ms();
 	int i, n;
 
+	/* dir_free() is safe on a direction dir_init() failed on, or never ran */
+	memset(d, 0, sizeof(d));
+	d[0].pr = d[0].pw = d[1].pr = d[1].pw = -1;
 	if (dir_init(&d[0], cfd, bfd, spl) == -1 ||
 	    dir_init(&d[1], bfd, cfd, spl) == -1) {
 		perror("smrelay: dir_init");
-		return;
+		goto out;
 	}
 	fcntl(cfd, F_SETFL, O_NONBLOCK);
 	fcntl(bfd, F_SETFL, O_NONBLOCK);
@@ -257,6 +260,7 @@ relay_user(int cfd, int bfd, bool spl)
 	if (verbose)
 		fprintf(stderr, "smrelay: up %llu down %llu\n",
 		    (unsigned long long)d[0].bytes, (unsigned long long)d[1].bytes);
+out:
 	dir_free(&d[0]);
 	dir_free(&d[1]);
 }
@@ -406,6 +410,8 @@ relay_sockmap(int cfd, int bfd)
 	struct epoll_event ev, evs[2];
 	int ep = -1, i, n, timeout;
 	uint32_t idle[2];
+	uint64_t start = now_ms();
+	bool dumped = false;
 
 	if (sent_total(cfd, &base[1]) == -1 || sent_total(bfd, &base[0]) == -1)
 		return;
@@ -452,6 +458,20 @@ relay_sockmap(int cfd, int bfd)
 			}
 		}
 		for (i = 0; i < 2; i++) {
+			int err = 0;
+			socklen_t el = sizeof(err);
+
+			/*
+			 * A socket that sent its EOF left the epoll set, so an
+			 * error on it (the backlog worker's EPIPE, a reset) is
+			 * only seen here.
+			 */
+			if (eof[i] && getsockopt(fd[i], SOL_SOCKET, SO_ERROR, &err,
+			    &el) == 0 && err != 0) {
+				fprintf(stderr, "smrelay: side %d failed after its "
+				    "EOF: %s\n", i, strerror(err));
+				goto out;
+			}
 			if (!eof[i] || shut[i])
 				continue;
 			if (recv_total(fd[i], &rx[i], NULL) == -1 ||
@@ -485,6 +505,21 @@ relay_sockmap(int cfd, int bfd)
 				goto out;
 			}
 		}
+		/* -v: the state of a session that did not end within 1 s */
+		if (verbose && !dumped && now_ms() - start > 1000) {
+			uint64_t r0 = 0, r1 = 0, t0x = 0, t1x = 0;
+
+			dumped = true;
+			recv_total(cfd, &r0, NULL);
+			recv_total(bfd, &r1, NULL);
+			sent_total(cfd, &t0x);
+			sent_total(bfd, &t1x);
+			fprintf(stderr, "smrelay: after 1 s: eof %d %d shut %d %d, "
+			    "client rx %llu tx %llu, vm rx %llu tx %llu\n",
+			    eof[0], eof[1], shut[0], shut[1],
+			    (unsigned long long)r0, (unsigned long long)(t0x - base[1]),
+			    (unsigned long long)r1, (unsigned long long)(t1x - base[0]));
+		}
 		if (n == 0 && idle_ms > 0 && !eof[0] && !eof[1] &&
 		    recv_total(cfd, &rx[0], &idle[0]) == 0 &&
 		    recv_total(bfd, &rx[1], &idle[1]) == 0 &&
@@ -509,16 +544,17 @@ session(void *arg)
 
 	if ((bfd = dial_target()) == -1) {
 		perror("smrelay: connect to target");
-		close(cfd);
-		return NULL;
+		goto out;
 	}
 	nodelay(cfd);
 	if (mode == M_SOCKMAP)
 		relay_sockmap(cfd, bfd);
 	else
 		relay_user(cfd, bfd, mode == M_SPLICE);
-	close(cfd);
 	close(bfd);
+out:
+	/* close() also takes a sockmap socket out of both maps */
+	close(cfd);
 	return NULL;
 }
 
