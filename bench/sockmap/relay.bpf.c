@@ -33,11 +33,29 @@ struct {
 	__type(value, __u64);
 } active SEC(".maps");
 
+/* counts for smrelay -v: [0] redirected, [1] no partner (dropped), [2] empty */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 3);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void
+count(__u32 i)
+{
+	__u64 *n = bpf_map_lookup_elem(&stats, &i);
+
+	if (n != NULL)
+		__sync_fetch_and_add(n, 1);
+}
+
 SEC("sk_skb")
 int
 relay_verdict(struct __sk_buff *skb)
 {
 	__u64 cookie;
+	long verdict;
 
 	/*
 	 * A FIN that carries no data reaches the program as an skb of length
@@ -47,14 +65,18 @@ relay_verdict(struct __sk_buff *skb)
 	 * every later byte the other way is lost. The FIN is already known to
 	 * the socket (user space sees EPOLLRDHUP), so the empty skb is dropped.
 	 */
-	if (skb->len == 0)
+	if (skb->len == 0) {
+		count(2);
 		return SK_DROP;
+	}
 	cookie = bpf_get_socket_cookie(skb);
 	/*
 	 * flags 0: out of the partner (egress), not into its receive queue.
 	 * No partner (it left the map at the end of the session): SK_DROP.
 	 */
-	return (int)bpf_sk_redirect_hash(skb, &peers, &cookie, 0);
+	verdict = bpf_sk_redirect_hash(skb, &peers, &cookie, 0);
+	count(verdict == SK_PASS ? 0 : 1);
+	return (int)verdict;
 }
 
 char LICENSE[] SEC("license") = "GPL";

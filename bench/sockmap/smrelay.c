@@ -67,7 +67,7 @@ enum mode { M_COPY, M_SPLICE, M_SOCKMAP };
 
 static enum mode mode;
 static int target_port;
-static int peers_fd = -1, active_fd = -1;
+static int peers_fd = -1, active_fd = -1, stats_fd = -1;
 static long idle_ms;
 static bool verbose;
 static enum { E_WAIT, E_NOW, E_UNLINK } eof_mode;
@@ -519,6 +519,14 @@ relay_sockmap(int cfd, int bfd)
 			    eof[0], eof[1], shut[0], shut[1],
 			    (unsigned long long)r0, (unsigned long long)(t0x - base[1]),
 			    (unsigned long long)r1, (unsigned long long)(t1x - base[0]));
+			for (uint32_t k = 0; k < 3; k++) {
+				uint64_t v = 0;
+
+				bpf_map_lookup_elem(stats_fd, &k, &v);
+				fprintf(stderr, "smrelay: verdicts[%s] %llu\n", k == 0 ?
+				    "redirected" : k == 1 ? "no partner" : "empty",
+				    (unsigned long long)v);
+			}
 		}
 		if (n == 0 && idle_ms > 0 && !eof[0] && !eof[1] &&
 		    recv_total(cfd, &rx[0], &idle[0]) == 0 &&
@@ -580,6 +588,7 @@ bpf_setup(const char *path, bool stream)
 	}
 	peers_fd = bpf_object__find_map_fd_by_name(obj, "peers");
 	active_fd = bpf_object__find_map_fd_by_name(obj, "active");
+	stats_fd = bpf_object__find_map_fd_by_name(obj, "stats");
 	if (peers_fd < 0 || active_fd < 0)
 		goto out;
 	if (bpf_prog_attach(bpf_program__fd(prog), active_fd, stream ?
