@@ -1,7 +1,7 @@
 /*
  * smcheck.c -- correctness probes for bench/sockmap's relays.
  *
- *   smcheck -p PORT -n BYTES [-r ROUNDS]   echo check (target: bench/echod)
+ *   smcheck -p PORT -n BYTES [-r ROUNDS] [-k]  echo check (target: bench/echod)
  *   smcheck -p PORT -S SECONDS             backpressure probe
  *   smcheck -L PORT                        sink: accepts, never reads
  *
@@ -14,6 +14,9 @@
  * and the server's FIN the client only after the whole echo. Prints
  *   {"rounds": R, "bad": B, "bytes": N, "seconds": S, "gbit_s": G}
  * and the first bad round's story on stderr; exits 1 if any was bad.
+ *
+ * With -k the FIN goes out only after the whole echo came back (the
+ * relay never sees a half-closed client while bytes flow towards it).
  *
  * Backpressure probe: sends as fast as it can for SECONDS to a far end that
  * reads nothing (a relay in front of smcheck -L) and prints how many bytes
@@ -40,6 +43,7 @@
 #define CHUNK    (256 * 1024)
 
 static unsigned char pat[PAT_LEN];
+static bool late_fin;               /* -k: FIN only after the whole echo */
 
 static double
 now_s(void)
@@ -117,18 +121,18 @@ echo_round(int port, uint64_t n, long r)
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	pf.fd = fd;
 	for (;;) {
-		if (!shut && ooff == olen && sent == n) {
+		if (!shut && ooff == olen && sent == n && (!late_fin || got == n)) {
 			shutdown(fd, SHUT_WR);
 			shut = true;
 		}
-		pf.events = POLLIN | (shut ? 0 : POLLOUT);
+		pf.events = POLLIN | (shut || sent == n ? 0 : POLLOUT);
 		if (poll(&pf, 1, 2000) == 0) {
 			fprintf(stderr, "smcheck: round %ld: stuck: sent %llu of %llu, "
 			    "got %llu\n", r, (unsigned long long)sent,
 			    (unsigned long long)n, (unsigned long long)got);
 			goto out;
 		}
-		if (!shut && (pf.revents & POLLOUT)) {
+		if (!shut && sent < n && (pf.revents & POLLOUT)) {
 			if (ooff == olen) {
 				olen = n - sent < CHUNK ? (size_t)(n - sent) : CHUNK;
 				pat_fill(out, sent, olen, r);
@@ -240,13 +244,14 @@ main(int argc, char **argv)
 	double secs = 0, t0, dt;
 	int ch, port = 0, lport = 0;
 
-	while ((ch = getopt(argc, argv, "p:n:r:S:L:")) != -1) {
+	while ((ch = getopt(argc, argv, "p:n:r:S:L:k")) != -1) {
 		switch (ch) {
 		case 'p': port = atoi(optarg); break;
 		case 'n': n = strtoull(optarg, NULL, 10); break;
 		case 'r': rounds = atol(optarg); break;
 		case 'S': secs = atof(optarg); break;
 		case 'L': lport = atoi(optarg); break;
+		case 'k': late_fin = true; break;
 		default:
 			goto usage;
 		}
@@ -270,7 +275,7 @@ main(int argc, char **argv)
 	    (double)n * (double)rounds * 8 / dt / 1e9);
 	return bad > 0;
 usage:
-	fprintf(stderr, "usage: smcheck -p PORT -n BYTES [-r ROUNDS] | "
+	fprintf(stderr, "usage: smcheck -p PORT -n BYTES [-r ROUNDS] [-k] | "
 	    "-p PORT -S SECONDS | -L PORT\n");
 	return 2;
 }
