@@ -82,8 +82,17 @@ is_alpha(unsigned char c)
 static bool
 is_tchar(unsigned char c)
 {
-	return is_alpha(c) || is_digit(c) ||
-	    (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+	if (is_alpha(c) || is_digit(c))
+		return true;
+	/* A switch, not strchr(): this runs for every byte of a field name. */
+	switch (c) {
+	case '!': case '#': case '$': case '%': case '&': case '\'':
+	case '*': case '+': case '-': case '.': case '^': case '_':
+	case '`': case '|': case '~':
+		return true;
+	default:
+		return false;
+	}
 }
 
 static bool
@@ -110,18 +119,20 @@ lower(unsigned char c)
 	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c - 'A' + 'a') : c;
 }
 
-/* s[0..len) equals the NUL-terminated lit, ignoring ASCII case. */
+/*
+ * s[0..len) equals the NUL-terminated lit, ignoring ASCII case. The lengths
+ * are compared first: most calls pass a literal, whose strlen() the
+ * compiler folds, and most names differ in length from the one sought.
+ */
 static bool
 ieq(const char *s, size_t len, const char *lit)
 {
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (lit[i] == '\0' ||
-		    lower((unsigned char)s[i]) != lower((unsigned char)lit[i]))
+	if (len != strlen(lit))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (lower((unsigned char)s[i]) != lower((unsigned char)lit[i]))
 			return false;
-	}
-	return lit[i] == '\0';
+	return true;
 }
 
 static bool
@@ -235,6 +246,22 @@ http_reason(int status)
 }
 
 /*
+ * Do the 8 bytes at p hold a control character (a byte below 0x20, or
+ * 0x7f)? Word-at-a-time ("determine if a word has a byte less than n",
+ * Bit Twiddling Hacks); exact, no false negatives or positives.
+ */
+static bool
+word_has_ctl(const char *p)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t x, del;
+
+	memcpy(&x, p, sizeof(x));
+	del = x ^ (ones * 0x7f);   /* 0x7f bytes become zero */
+	return (((x - ones * 0x20) & ~x) | ((del - ones) & ~del)) & highs;
+}
+
+/*
  * Find the CRLF that ends the line starting at buf[start]. Checks bytes in
  * order and stops at the first problem: a control character other than
  * HTAB, a bare CR or LF, a line longer than maxline, or a head that would
@@ -245,11 +272,23 @@ static enum line_rc
 scan_line(const char *buf, size_t len, size_t start, size_t maxline,
     size_t *eol, const char **why)
 {
-	size_t i;
+	size_t i, lim = len < HTTP_HEAD_MAX ? len : HTTP_HEAD_MAX;
 
+	/* Below lim none of the length checks can stop the scan. */
+	if (lim > start && lim - start > maxline)
+		lim = start + maxline;
 	for (i = start;; i++) {
 		unsigned char c;
 
+		/*
+		 * Skip, in a tight loop, the bytes that pass every check
+		 * below (neither CR, LF nor another control but HTAB); the
+		 * checks then run, in their order, on the first other byte.
+		 */
+		while (i + 8 <= lim && !word_has_ctl(buf + i))
+			i += 8;
+		while (i < lim && (!is_ctl((unsigned char)buf[i]) || buf[i] == '\t'))
+			i++;
 		if (i >= HTTP_HEAD_MAX)
 			return LN_LONG_HEAD;
 		if (i >= len)
