@@ -1010,6 +1010,31 @@ hc_conn_listed(const struct http_req *req, const char *name, size_t nl)
 }
 
 /*
+ * The request head is written into one reserved extent of the VM's output
+ * and committed once: an evbuffer_add per piece ran the buffer's callbacks
+ * each time. hc_send_request() reserves what the head can grow to.
+ */
+struct hc_w {
+	char  *p;
+	size_t len, cap;
+};
+
+static void
+w_add(struct hc_w *w, const void *s, size_t n)
+{
+	if (n > w->cap - w->len)
+		pg_fatalx("a forwarded request head past its bound");
+	memcpy(w->p + w->len, s, n);
+	w->len += n;
+}
+
+static void
+w_str(struct hc_w *w, const char *s)
+{
+	w_add(w, s, strlen(s));
+}
+
+/*
  * Forward the request head: our cookie stripped from Cookie fields,
  * X-Forwarded-For (appended), -Proto, -Host, X-Real-IP and Forwarded set
  * by us, hop-by-hop fields dropped, one Content-Length.
@@ -1026,6 +1051,24 @@ hc_send_request(struct hconn *hc)
 	char xff[1024];
 	size_t xfflen = 0;
 	uint64_t now = pg_now_ms();
+	struct evbuffer_iovec v;
+	struct hc_w w;
+	bool v6 = strchr(hc->addr, ':') != NULL;
+
+	/*
+	 * The bound: the head itself (a Cookie line may grow by a byte, when
+	 * the client wrote no space after its colon), X-Forwarded-Host
+	 * repeating a Host of at most the head's length, and the fields of
+	 * fixed size (the addresses, X-Forwarded-For's 1 KiB of prior hops).
+	 */
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(2 * hc->headlen +
+	    req->fields.n + 4096), &v, 1) != 1) {
+		hc_error(hc, 503, "out of memory");
+		return;
+	}
+	w.p = v.iov_base;
+	w.len = 0;
+	w.cap = v.iov_len;
 
 	/*
 	 * Lines we keep go out as they came (the parser vouched for every
@@ -1049,7 +1092,7 @@ hc_send_request(struct hconn *hc)
 		    !hc_conn_listed(req, name, nl))
 			continue;
 		/* This line ends the run; the next one starts after its LF. */
-		evbuffer_add(out, run, (size_t)(name - run));
+		w_add(&w, run, (size_t)(name - run));
 		next = memchr(f->value.p + f->value.len, '\n',
 		    (size_t)(end - (f->value.p + f->value.len)));
 		if (next == NULL)
@@ -1077,46 +1120,56 @@ hc_send_request(struct hconn *hc)
 			size_t sl = hu_cookie_strip(f->value.p, f->value.len,
 			    svc->cfg.http.cookie_name, stripped);
 			if (sl > 0) {
-				evbuffer_add(out, "Cookie: ", 8);
-				evbuffer_add(out, stripped, sl);
-				evbuffer_add(out, "\r\n", 2);
+				w_add(&w, "Cookie: ", 8);
+				w_add(&w, stripped, sl);
+				w_add(&w, "\r\n", 2);
 			}
 			continue;
 		}
 #undef IS
 	}
-	evbuffer_add(out, run, (size_t)(end - run));
+	w_add(&w, run, (size_t)(end - run));
 	/*
 	 * JupyterHub's own proxy appends its scheme to X-Forwarded-Proto and
 	 * the hub believes the last value, so with an HTTPS hub behind a plain
 	 * listener it would mark its cookies Secure and the browser would never
 	 * send them back; X-Scheme is what the hub (tornado) reads first.
 	 */
-	evbuffer_add(out, "X-Forwarded-For: ", 17);
-	evbuffer_add(out, xff, xfflen);
-	evbuffer_add(out, hc->addr, strlen(hc->addr));
-	evbuffer_add(out, "\r\nX-Forwarded-Proto: ", 21);
-	evbuffer_add(out, scheme, strlen(scheme));
-	evbuffer_add(out, "\r\nX-Scheme: ", 12);
-	evbuffer_add(out, scheme, strlen(scheme));
-	evbuffer_add(out, "\r\nX-Real-IP: ", 13);
-	evbuffer_add(out, hc->addr, strlen(hc->addr));
-	evbuffer_add_printf(out, "\r\nForwarded: for=%s%s%s;proto=%s\r\n",
-	    strchr(hc->addr, ':') != NULL ? "\"[" : "", hc->addr,
-	    strchr(hc->addr, ':') != NULL ? "]\"" : "", scheme);
+	w_str(&w, "X-Forwarded-For: ");
+	w_add(&w, xff, xfflen);
+	w_str(&w, hc->addr);
+	w_str(&w, "\r\nX-Forwarded-Proto: ");
+	w_str(&w, scheme);
+	w_str(&w, "\r\nX-Scheme: ");
+	w_str(&w, scheme);
+	w_str(&w, "\r\nX-Real-IP: ");
+	w_str(&w, hc->addr);
+	w_str(&w, "\r\nForwarded: for=");
+	w_str(&w, v6 ? "\"[" : "");
+	w_str(&w, hc->addr);
+	w_str(&w, v6 ? "]\"" : "");
+	w_str(&w, ";proto=");
+	w_str(&w, scheme);
+	w_str(&w, "\r\n");
 	{
 		size_t pos = 0;
 		if (req->body == HTTP_BODY_LENGTH ||
-		    http_field_next(&req->fields, "Content-Length", &pos) != NULL)
-			evbuffer_add_printf(out, "Content-Length: %llu\r\n",
+		    http_field_next(&req->fields, "Content-Length", &pos) != NULL) {
+			char cl[48];
+			int n = snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n",
 			    (unsigned long long)req->content_length);
+			w_add(&w, cl, (size_t)n);
+		}
 	}
 	if (req->host.len > 0) {
-		evbuffer_add(out, "X-Forwarded-Host: ", 18);
-		evbuffer_add(out, req->host.p, req->host.len);
-		evbuffer_add(out, "\r\n", 2);
+		w_str(&w, "X-Forwarded-Host: ");
+		w_add(&w, req->host.p, req->host.len);
+		w_str(&w, "\r\n");
 	}
-	evbuffer_add(out, "\r\n", 2);
+	w_str(&w, "\r\n");
+	v.iov_len = w.len;
+	if (evbuffer_commit_space(out, &v, 1) != 0)
+		pg_fatalx("commit of a reserved request head failed");
 	hc->bytes_up += hc->headlen;
 	hc->req_body = req->body;
 	hc->req_left = req->content_length;
