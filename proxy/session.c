@@ -42,12 +42,32 @@ enum wk_state {
 	W_RELAYING,
 };
 
+/*
+ * Mode rdp only: the client's Connection Request, read before a VM is
+ * chosen and sent to it first, unchanged (by the home worker, before any
+ * relaying), and what it told us. It lives right after its session, in the
+ * same allocation; an SSH session has none (s->rdp is NULL), which keeps
+ * an idle SSH connection about 500 bytes smaller.
+ */
+struct session_rdp {
+	struct event        hello_tmo;      /* first_packet_timeout */
+	bool                hello_set;      /* hello_tmo (and cev) watch the read */
+	char                user[HU_NAME_MAX + 1]; /* announced user, "" none */
+	char                token_vm[CFG_NAME_MAX + 1]; /* a token's VM, "" none */
+	uint8_t             hello[RDP_CR_MAX]; /* the Connection Request */
+	size_t              hello_len;      /* bytes in hello */
+};
+
 struct session {
 	/* ---- main thread ---- */
 	struct session     *prev, *next;   /* px->sessions */
 	struct px_ctx      *px;             /* constant */
 	struct service     *svc;            /* referenced */
-	struct sockaddr_storage peer;
+	union {                             /* the client: AF_INET or AF_INET6 */
+		struct sockaddr     sa;
+		struct sockaddr_in  in;
+		struct sockaddr_in6 in6;
+	}                   peer;
 	char                peer_text[INET6_ADDRSTRLEN + 8]; /* addr:port; constant */
 	char                addr[INET6_ADDRSTRLEN];          /* client address */
 	char                key[AFF_KEY_MAX + 1];            /* "" = no affinity */
@@ -63,15 +83,7 @@ struct session {
 	uint64_t            connect_ms;     /* start of the current connect */
 	struct worker      *worker;         /* home at the first connect; a
 	                                       relay thread after MOVE */
-	/*
-	 * Mode rdp: the client's Connection Request, read before a VM is
-	 * chosen and sent to it first, unchanged (by the home worker, before
-	 * any relaying); what it told us.
-	 */
-	struct event        hello_tmo;      /* first_packet_timeout */
-	bool                hello_set;      /* hello_tmo (and cev) watch the read */
-	char                user[HU_NAME_MAX + 1]; /* announced user, "" none */
-	char                token_vm[CFG_NAME_MAX + 1]; /* a token's VM, "" none */
+	struct session_rdp *rdp;            /* mode rdp: just after s; else NULL */
 
 	/* ---- hand-over: written before a post, read by its receiver ---- */
 	struct mb_msg       msg;
@@ -97,8 +109,6 @@ struct session {
 	bool                ev_set, cev_set;
 	bool                client_fin;     /* the client sent FIN before the relay */
 	bool                ka_done;        /* keepalive set on bfd */
-	uint8_t             hello[RDP_CR_MAX]; /* rdp: the Connection Request */
-	size_t              hello_len;      /* bytes in hello */
 	struct splicer     *sp;             /* &spl once relaying, else NULL */
 	struct splicer      spl;
 };
@@ -110,6 +120,13 @@ static void session_client_cb(evutil_socket_t fd, short what, void *arg);
 static void session_connect_cb(evutil_socket_t fd, short what, void *arg);
 
 #define SESSION_EV (EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST)
+
+/* The user an RDP client announced, or "". */
+static const char *
+session_user(const struct session *s)
+{
+	return s->rdp != NULL ? s->rdp->user : "";
+}
 
 #define session_of(node) \
 	((struct session *)((char *)(node) - offsetof(struct session, wq)))
@@ -171,7 +188,8 @@ session_close_io(struct session *s, bool abort_vm)
 	bool vm_eof_by_close = false;
 
 	if (s->sp != NULL) {
-		s->up = splice_bytes_up(s->sp) + s->hello_len;
+		s->up = splice_bytes_up(s->sp) +
+		    (s->rdp != NULL ? s->rdp->hello_len : 0);
 		s->down = splice_bytes_down(s->sp);
 		vm_eof_by_close = splice_eof_by_close(s->sp, 1);
 		splice_release(s->sp);
@@ -337,12 +355,13 @@ session_established(struct session *s, short what)
 static int
 session_send_hello(struct session *s, int *err)
 {
+	struct session_rdp *r = s->rdp;
 	ssize_t n;
 
-	if (s->hello_len == 0)
+	if (r == NULL || r->hello_len == 0)
 		return 0;
-	n = send(s->bfd, s->hello, s->hello_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (n == (ssize_t)s->hello_len)
+	n = send(s->bfd, r->hello, r->hello_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == (ssize_t)r->hello_len)
 		return 0;
 	*err = n < 0 ? errno : EAGAIN;
 	return -1;
@@ -404,7 +423,7 @@ session_log_start(struct session *s)
 		KV_S("client", s->addr),
 		KV_N("client_port", s->port),
 		KV_S("mode", cfg_mode_name(s->svc->cfg.mode)),
-		KV_S("user", s->user[0] != '\0' ? s->user : "-"),
+		KV_S("user", session_user(s)[0] != '\0' ? session_user(s) : "-"),
 		KV_S("vm", s->backend->name),
 		KV_N("source_port", s->vm_port),
 		KV_N("try", s->ntried),
@@ -421,14 +440,17 @@ session_log_start(struct session *s)
 static void
 session_from_client(struct session *s, int family)
 {
+	struct sockaddr_storage peer;
 	char why[64];
 	int e;
 
-	if (s->peer.ss_family == family &&
-	    sa_bind_client(s->bfd, &s->peer, why, sizeof(why)) == 0)
+	memset(&peer, 0, sizeof(peer));
+	memcpy(&peer, &s->peer, sizeof(s->peer));
+	if (peer.ss_family == family &&
+	    sa_bind_client(s->bfd, &peer, why, sizeof(why)) == 0)
 		return;
-	e = s->peer.ss_family == family ? errno : EAFNOSUPPORT;
-	if (s->peer.ss_family != family)
+	e = peer.ss_family == family ? errno : EAFNOSUPPORT;
+	if (peer.ss_family != family)
 		snprintf(why, sizeof(why), "another address family than the VM's");
 	log_warn("session client=%s vm=%s: cannot connect from the client's "
 	    "address (%s: %s); connecting from poolgate's", s->peer_text,
@@ -560,7 +582,7 @@ session_free(struct session *s, const char *why)
 			KV_N("client_port", s->port),
 			KV_S("mode", cfg_mode_name(s->svc->cfg.mode)),
 			/* SSH is end-to-end encrypted: only RDP announces one */
-			KV_S("user", s->user[0] != '\0' ? s->user : "-"),
+			KV_S("user", session_user(s)[0] != '\0' ? session_user(s) : "-"),
 			KV_S("vm", s->backend != NULL ? s->backend->name : "-"),
 			KV_N("source_port", s->vm_port),
 			KV_S("start", start),
@@ -571,9 +593,9 @@ session_free(struct session *s, const char *why)
 		};
 		pg_log_event(PG_LOG_INFO, "session_end", kv, sizeof(kv) / sizeof(kv[0]));
 	}
-	if (s->hello_set) {
-		evtimer_del(&s->hello_tmo);
-		s->hello_set = false;
+	if (s->rdp != NULL && s->rdp->hello_set) {
+		evtimer_del(&s->rdp->hello_tmo);
+		s->rdp->hello_set = false;
 	}
 	wq_remove(&s->svc->wq, &s->wq);
 	if (s->established)
@@ -584,7 +606,7 @@ session_free(struct session *s, const char *why)
 	else
 		session_close_io(s, false);   /* never handed over: ours */
 	session_uncount(s);
-	lim_release(px->lim, (struct sockaddr *)&s->peer);
+	lim_release(px->lim, &s->peer.sa);
 	px->nconns--;
 	s->svc->active--;
 	if (s->prev != NULL)
@@ -688,10 +710,11 @@ session_route_in(struct session *s, struct route_in *in, uint64_t now)
 	struct us_table *us = s->px->mbr->us;
 
 	memset(in, 0, sizeof(*in));
-	in->token_backend = s->token_vm[0] != '\0' ? s->token_vm : NULL;
-	if (s->user[0] != '\0') {
-		in->user = s->user;
-		in->live_backend = us_user_backend(us, s->user, now);
+	if (s->rdp != NULL && s->rdp->token_vm[0] != '\0')
+		in->token_backend = s->rdp->token_vm;
+	if (session_user(s)[0] != '\0') {
+		in->user = session_user(s);
+		in->live_backend = us_user_backend(us, in->user, now);
 		return;
 	}
 	/* An SSH login follows the one Jupyter user active from its address. */
@@ -747,7 +770,7 @@ session_connect_next(struct session *s)
 	    now) == -1)
 		log_warn("affinity table full: %s not remembered", s->key);
 	log_debug("session client=%s user=%s -> %s (%s)", s->peer_text,
-	    s->user[0] != '\0' ? s->user : "-", b->name, route_why_name(why));
+	    session_user(s)[0] != '\0' ? session_user(s) : "-", b->name, route_why_name(why));
 
 	memcpy(&target, &b->addr.ss, sizeof(target));
 	if (target.ss_family == AF_INET)
@@ -799,15 +822,16 @@ session_hello_done(struct session *s, const struct rdp_cr *cr)
 
 	event_del(&s->cev);
 	s->cev_set = false;
-	evtimer_del(&s->hello_tmo);
-	s->hello_set = false;
-	s->hello_len = cr->len;
+	evtimer_del(&s->rdp->hello_tmo);
+	s->rdp->hello_set = false;
+	s->rdp->hello_len = cr->len;
 	if (cr->token && inet_ntop(AF_INET, cr->token_ip, addr,
 	    sizeof(addr)) != NULL) {
 		/* Only to a member of this pool, on this service's port. */
 		b = route_member_at(&px->mbr->pool, addr);
 		if (b != NULL && cr->token_port == s->svc->cfg.port)
-			snprintf(s->token_vm, sizeof(s->token_vm), "%s", b->name);
+			snprintf(s->rdp->token_vm, sizeof(s->rdp->token_vm), "%s",
+			    b->name);
 		else
 			log_info("session client=%s: routing token for %s:%u is "
 			    "not a pool member; ignored", s->peer_text, addr,
@@ -817,7 +841,7 @@ session_hello_done(struct session *s, const struct rdp_cr *cr)
 	    user, sizeof(user));
 	if (r == 1 && snprintf(s->key, sizeof(s->key), "user:%s", user) <
 	    (int)sizeof(s->key))
-		memcpy(s->user, user, sizeof(user));
+		memcpy(s->rdp->user, user, sizeof(user));
 	else if (r == -1)
 		log_info("session client=%s: mstshash \"%s\" starts several "
 		    "user names; routed by address", s->peer_text, cr->user);
@@ -829,12 +853,13 @@ static void
 session_hello_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
+	struct session_rdp *h = s->rdp;
 	struct rdp_cr cr;
 	ssize_t n;
 	int r;
 
 	for (;;) {
-		r = rdp_parse_cr(s->hello, s->hello_len, &cr);
+		r = rdp_parse_cr(h->hello, h->hello_len, &cr);
 		if (r == RDP_BAD) {
 			session_hello_fail(s, ERR_BAD_FIRST_PACKET, cr.why);
 			return;
@@ -843,10 +868,10 @@ session_hello_cb(evutil_socket_t fd, short what, void *arg)
 			session_hello_done(s, &cr);
 			return;
 		}
-		n = recv(fd, s->hello + s->hello_len, cr.need - s->hello_len,
+		n = recv(fd, h->hello + h->hello_len, cr.need - h->hello_len,
 		    MSG_DONTWAIT);
 		if (n > 0) {
-			s->hello_len += (size_t)n;
+			h->hello_len += (size_t)n;
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
@@ -869,27 +894,30 @@ session_hello_start(struct session *s)
 
 	event_assign(&s->cev, px->base, s->cfd, EV_READ | EV_PERSIST,
 	    session_hello_cb, s);
-	evtimer_assign(&s->hello_tmo, px->base, session_hello_timeout_cb, s);
+	evtimer_assign(&s->rdp->hello_tmo, px->base, session_hello_timeout_cb,
+	    s);
 	if (event_add(&s->cev, NULL) != 0 ||
-	    evtimer_add(&s->hello_tmo, &tv) != 0) {
+	    evtimer_add(&s->rdp->hello_tmo, &tv) != 0) {
 		event_del(&s->cev);
 		s->svc->errors[ERR_RESOURCES]++;
 		session_free(s, "resources");
 		return;
 	}
 	s->cev_set = true;
-	s->hello_set = true;
+	s->rdp->hello_set = true;
 }
 
 void
 session_accept(struct px_ctx *px, struct service *svc, evutil_socket_t fd,
     const struct sockaddr *sa, socklen_t salen)
 {
+	bool rdp = svc->cfg.mode == SVC_MODE_RDP;
 	struct session *s;
 	char *addr = NULL;
 	int port;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
+	/* One allocation; an RDP session's struct session_rdp follows. */
+	if ((s = calloc(1, sizeof(*s) + (rdp ? sizeof(*s->rdp) : 0))) == NULL) {
 		log_warn("service %s: out of memory accepting a connection",
 		    svc->cfg.name);
 		svc->errors[ERR_RESOURCES]++;
@@ -898,6 +926,8 @@ session_accept(struct px_ctx *px, struct service *svc, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
+	if (rdp)
+		s->rdp = (struct session_rdp *)(s + 1);
 	s->cfd = fd;
 	s->bfd = -1;
 	s->px = px;
@@ -919,7 +949,7 @@ session_accept(struct px_ctx *px, struct service *svc, evutil_socket_t fd,
 	if (s->next != NULL)
 		s->next->prev = s;
 	px->sessions = s;
-	if (svc->cfg.mode == SVC_MODE_RDP) {
+	if (rdp) {
 		session_hello_start(s);
 		return;
 	}
@@ -1052,7 +1082,7 @@ px_foreach_live(const struct px_ctx *px,
     void (*fn)(const struct px_live *l, void *arg), void *arg)
 {
 	for (const struct session *s = px->sessions; s != NULL; s = s->next) {
-		struct px_live l = { live_mode(s->svc), s->user, s->addr,
+		struct px_live l = { live_mode(s->svc), session_user(s), s->addr,
 		    s->backend };
 
 		fn(&l, arg);
