@@ -170,7 +170,6 @@ splice_end(struct splicer *sp, enum relay_end why)
 	sp->ended = true;
 	sp->why = why;
 	evtimer_del(&sp->timer);
-	event_del(&sp->kick);
 	if (sp->owned) {
 		struct splice_owned *o = (struct splice_owned *)sp;
 		event_del(&o->ev[0]);
@@ -425,12 +424,28 @@ dir_step(struct splicer *sp, int i, size_t *nread)
 	return changed || r != 0 || d->eof != eof;
 }
 
+/*
+ * One event does two jobs: the timer (idle limit, linger after a failure)
+ * and the kick, made active by hand, which runs the relay again in the
+ * next loop iteration. While a kick is due the timer is left unarmed (its
+ * activation takes the event out of the timer heap anyway): the kick's run
+ * arms it afterwards. One struct event less per connection.
+ */
+static void
+splice_kick(struct splicer *sp)
+{
+	sp->kicked = true;
+	event_active(&sp->timer, EV_TIMEOUT, 0);
+}
+
 static void
 arm_timer(struct splicer *sp, uint64_t now)
 {
 	uint64_t due = 0, wait;
 	struct timeval tv;
 
+	if (sp->kicked)
+		return;   /* splice_timercb() arms it after the kick's run */
 	if (sp->failed)
 		due = sp->linger_until;
 	if (sp->idle_ms > 0 && (due == 0 || sp->last_ms + sp->idle_ms < due))
@@ -443,13 +458,16 @@ arm_timer(struct splicer *sp, uint64_t now)
 	evtimer_add(&sp->timer, &tv);
 }
 
-/* After any progress: finished, failed, or wait for more. */
-static void
+/*
+ * After any progress: finished, failed, or wait for more. Returns false
+ * when the relay ended (sp may be freed).
+ */
+static bool
 splice_settle(struct splicer *sp)
 {
 	if (sp->d[0].shut && sp->d[1].shut) {
 		splice_end(sp, RELAY_END_CLOSED);
-		return;
+		return false;
 	}
 	if (sp->failed) {
 		/* One side is gone; flush what the other is owed, then end. */
@@ -457,20 +475,23 @@ splice_settle(struct splicer *sp)
 		    &sp->d[0] : &sp->d[1];
 		if (owed->inpipe == 0) {
 			splice_end(sp, sp->why);
-			return;
+			return false;
 		}
 		if (sp->linger_until == 0) {
 			sp->linger_until = pg_now_ms() + LINGER_MS;
 			arm_timer(sp, pg_now_ms());
 		}
 	}
+	return true;
 }
 
 /*
  * Move everything that can move now. Past RUN_BUDGET bytes, the rest is
  * left for a kick in the next loop iteration: no edge would come for it.
+ * Returns false when sp ended (it may be freed) or moved to another
+ * thread: then the caller touches it no more.
  */
-static void
+static bool
 splice_run(struct splicer *sp)
 {
 	size_t nread = 0;
@@ -478,7 +499,7 @@ splice_run(struct splicer *sp)
 	int rounds = 0;
 
 	if (sp->ended)
-		return;
+		return false;
 	sp->d[0].burst = sp->d[1].burst = 0;
 	do {
 		progress = dir_step(sp, 0, &nread);
@@ -496,11 +517,11 @@ splice_run(struct splicer *sp)
 		splice_move_fn move = sp->move;
 		sp->move = NULL;
 		if (move(sp, sp->arg))
-			return;   /* sp is another thread's now */
+			return false;   /* sp is another thread's now */
 	}
 	if (progress)
-		event_active(&sp->kick, EV_TIMEOUT, 0);
-	splice_settle(sp);
+		splice_kick(sp);
+	return splice_settle(sp);
 }
 
 void
@@ -518,21 +539,24 @@ void
 splice_io(struct splicer *sp, int side, short what)
 {
 	splice_note(sp, side, what);
-	splice_run(sp);
+	(void)splice_run(sp);
 }
 
-static void
-splice_kickcb(evutil_socket_t fd, short what, void *arg)
-{
-	splice_run(arg);
-}
-
+/* The timer, or a kick (see splice_kick()), or both. */
 static void
 splice_timercb(evutil_socket_t fd, short what, void *arg)
 {
 	struct splicer *sp = arg;
-	uint64_t now = pg_now_ms();
+	uint64_t now;
 
+	if (sp->kicked) {
+		sp->kicked = false;
+		if (!splice_run(sp))
+			return;
+		if (sp->kicked)
+			return;   /* kicked again: that run arms the timer */
+	}
+	now = pg_now_ms();
 	if (sp->failed && now >= sp->linger_until) {
 		splice_end(sp, sp->why);
 		return;
@@ -559,17 +583,18 @@ splice_init(struct splicer *sp, struct event_base *base, struct pipe_pool *pp,
 	/* Edges may have passed already: try everything once. */
 	sp->rd[0] = sp->rd[1] = sp->wr[0] = sp->wr[1] = true;
 	evtimer_assign(&sp->timer, base, splice_timercb, sp);
-	event_assign(&sp->kick, base, -1, 0, splice_kickcb, sp);
-	arm_timer(sp, sp->last_ms);
-	/* Not from here: done() must not run before the caller has sp. */
-	event_active(&sp->kick, EV_TIMEOUT, 0);
+	/*
+	 * Not from here: done() must not run before the caller has sp. The
+	 * kick's run arms the timer.
+	 */
+	splice_kick(sp);
 }
 
 void
 splice_release(struct splicer *sp)
 {
 	evtimer_del(&sp->timer);
-	event_del(&sp->kick);
+	sp->kicked = false;
 	for (int i = 0; i < 2; i++) {
 		if (sp->d[i].inpipe == 0)
 			pipe_give(sp->pp, &sp->d[i]);
@@ -601,7 +626,7 @@ void
 splice_detach(struct splicer *sp)
 {
 	evtimer_del(&sp->timer);
-	event_del(&sp->kick);
+	sp->kicked = false;
 	for (int i = 0; i < 2; i++)
 		if (sp->d[i].p.r >= 0)
 			sp->pp->lent--;
@@ -619,9 +644,7 @@ splice_attach(struct splicer *sp, struct event_base *base,
 	/* Edges may have passed while detached: try everything once. */
 	sp->rd[0] = sp->rd[1] = sp->wr[0] = sp->wr[1] = true;
 	evtimer_assign(&sp->timer, base, splice_timercb, sp);
-	event_assign(&sp->kick, base, -1, 0, splice_kickcb, sp);
-	arm_timer(sp, pg_now_ms());
-	event_active(&sp->kick, EV_TIMEOUT, 0);
+	splice_kick(sp);   /* its run arms the timer */
 }
 
 static void

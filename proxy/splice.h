@@ -72,9 +72,13 @@ struct splicer {
 	bool               hup[2];   /* side i's peer sent FIN: read until EOF */
 	bool               failed, ended, owned;
 	bool               close_follows; /* splice_set_close_follows() */
+	bool               kicked;   /* a run is due in the next loop iteration */
 	enum relay_end     why;
-	struct event       timer;    /* idle limit, linger after a failure */
-	struct event       kick;     /* more to do after a callback's budget */
+	/*
+	 * The idle limit and the linger after a failure, and the kick: more to
+	 * do after a callback's budget (made active by hand; splice.c).
+	 */
+	struct event       timer;
 	uint64_t           idle_ms, last_ms, linger_until;
 	splice_done_fn     done;
 	splice_move_fn     move;     /* NULL: stays on this loop */
