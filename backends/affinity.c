@@ -568,34 +568,6 @@ aff_count(const struct aff_table *t)
 	return ht_count(t->ht);
 }
 
-/*
- * Expired entries of v in the heap below i. Every idle node is in the heap
- * and a min-heap keeps the expired ones at its top: the walk stops at the
- * first live node of each branch, so it costs O(expired, not yet swept).
- */
-static size_t
-aff_expired_of(const struct aff_table *t, size_t i, const struct aff_vm *v,
-    uint64_t now)
-{
-	size_t c = 0;
-
-	/* iterative on the right child, recursive on the left: depth <= log n */
-	while (i < t->nheap && t->heap[i]->e.expires_ms <= now) {
-		c += t->heap[i]->vm == v;
-		c += aff_expired_of(t, 2 * i + 1, v, now);
-		i = 2 * i + 2;
-	}
-	return c;
-}
-
-size_t
-aff_count_backend(const struct aff_table *t, const char *backend,
-    uint64_t now)
-{
-	const struct aff_vm *v = aff_vm_named(t, backend);
-
-	return v != NULL ? v->n - aff_expired_of(t, 0, v, now) : 0;
-}
 
 /* Tally the expired entries below heap index i on their VMs' records. */
 static void
@@ -628,6 +600,15 @@ aff_count_backends(struct aff_table *t, const char *const *names, size_t n,
 		counts[i] = v == NULL ? 0 : v->n -
 		    (v->gen == t->count_gen ? v->expired : 0);
 	}
+}
+
+size_t
+aff_count_backend(struct aff_table *t, const char *backend, uint64_t now)
+{
+	size_t c;
+
+	aff_count_backends(t, &backend, 1, &c, now);
+	return c;
 }
 
 void

@@ -81,9 +81,10 @@ void   aff_forget_backend(struct aff_table *t, const char *backend);
 size_t aff_count(const struct aff_table *t);
 /*
  * Live entries that point at `backend`. The table keeps a count per VM, so
- * this costs O(1) plus O(entries expired but not yet swept), not a walk.
+ * this costs O(1) plus O(entries expired but not yet swept), not a walk
+ * (aff_count_backends() for one VM, so not const either).
  */
-size_t aff_count_backend(const struct aff_table *t, const char *backend,
+size_t aff_count_backend(struct aff_table *t, const char *backend,
     uint64_t now);
 /*
  * aff_count_backend() for n VMs at once, into counts[0..n): O(n) plus one

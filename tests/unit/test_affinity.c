@@ -920,6 +920,7 @@ test_user_prefix_index(void **state)
 	assert_int_equal(aff_session_start(t, "user:alexandrab", "vm3", 60),
 	    0);
 	assert_int_equal(with_prefix(t, "alexandra", 60), 2);
+	assert_int_equal(with_prefix(t, "alexandro", 60), 0);   /* reclaimed */
 	aff_session_end(t, "user:alexandra", "vm1", 60);
 	assert_int_equal(aff_expire(t, 160), 2);   /* alexandra, alex */
 	assert_int_equal(with_prefix(t, "alexandra", 160), 1);
