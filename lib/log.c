@@ -25,6 +25,8 @@ static int log_journal;
 static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
 static const char *const level_json[] = { "error", "warn", "info", "debug" };
 static const int level_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+_Static_assert(LOG_ERR == 3 && LOG_WARNING == 4 && LOG_INFO == 6 && LOG_DEBUG == 7,
+    "line_start() writes the journal's <N> prefixes as text");
 
 void
 pg_log_set_level(enum pg_log_level level)
@@ -90,16 +92,94 @@ pg_wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/*
+ * The seconds part of the last time formatted by this thread: every line
+ * logged in the same second reuses it (gmtime_r and strftime cost more
+ * than the rest of a session line). Per thread: relay threads log too.
+ */
+static _Thread_local struct {
+	int64_t sec;
+	bool    set;
+	char    text[20];   /* "YYYY-MM-DDTHH:MM:SS" */
+} stamp_cache;
+
 void
 pg_format_time(uint64_t wall_ms, char *buf, size_t len)
 {
 	time_t sec = (time_t)(wall_ms / 1000);
+	unsigned ms = (unsigned)(wall_ms % 1000);
+	char out[32];
 	struct tm tm;
-	char stamp[24];
 
-	gmtime_r(&sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%03uZ", stamp, (unsigned)(wall_ms % 1000));
+	if (!stamp_cache.set || stamp_cache.sec != (int64_t)sec) {
+		gmtime_r(&sec, &tm);
+		if (strftime(stamp_cache.text, sizeof(stamp_cache.text),
+		    "%Y-%m-%dT%H:%M:%S", &tm) != 19) {
+			/* a year past 9999 or before 0: no cache, the long way */
+			stamp_cache.set = false;
+			snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
+			    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+			    tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+			return;
+		}
+		stamp_cache.sec = (int64_t)sec;
+		stamp_cache.set = true;
+	}
+	memcpy(out, stamp_cache.text, 19);
+	out[19] = '.';
+	out[20] = (char)('0' + ms / 100);
+	out[21] = (char)('0' + ms / 10 % 10);
+	out[22] = (char)('0' + ms % 10);
+	out[23] = 'Z';
+	out[24] = '\0';
+	if (len == 0)
+		return;
+	if (len > 25)
+		len = 25;
+	memcpy(buf, out, len - 1);
+	buf[len - 1] = '\0';
+}
+
+/*
+ * Bounded appends for a line of cap bytes (the terminating NUL included):
+ * they write what fits, keep the line terminated, and return the new end,
+ * which never passes cap - 1. For the session lines logged on every
+ * connection, in place of a snprintf per field.
+ */
+static size_t
+put_mem(char *buf, size_t at, size_t cap, const char *s, size_t n)
+{
+	if (at + 1 >= cap)
+		return at;
+	if (n > cap - 1 - at)
+		n = cap - 1 - at;
+	memcpy(buf + at, s, n);
+	at += n;
+	buf[at] = '\0';
+	return at;
+}
+
+static size_t
+put_str(char *buf, size_t at, size_t cap, const char *s)
+{
+	return put_mem(buf, at, cap, s, strlen(s));
+}
+
+static size_t
+put_num(char *buf, size_t at, size_t cap, long long v)
+{
+	char d[24];
+	size_t i = sizeof(d);
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v :
+	    (unsigned long long)v;
+
+	do {
+		d[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		d[--i] = '-';
+	return put_mem(buf, at, cap, d + i, sizeof(d) - i);
 }
 
 /* Append s to buf as a JSON string (quotes included), bounded. */
@@ -200,22 +280,34 @@ emit(enum pg_log_level level, const char *line)
 static size_t
 line_start(enum pg_log_level level, char *buf, size_t cap)
 {
+	static const char prio[][4] = { "<3>", "<4>", "<6>", "<7>" };
 	char stamp[32];
+	size_t at = 0;
 
-	pg_format_time(pg_wall_ms(), stamp, sizeof(stamp));
-	if (log_json)
-		return (size_t)snprintf(buf, cap, "{\"time\":\"%s\",\"level\":\"%s\"",
-		    stamp, level_json[level]);
-	if (log_syslog)   /* syslog stamps lines itself */
-		return (size_t)snprintf(buf, cap, "%s ", level_names[level]);
+	if (log_json) {
+		pg_format_time(pg_wall_ms(), stamp, sizeof(stamp));
+		at = put_str(buf, at, cap, "{\"time\":\"");
+		at = put_str(buf, at, cap, stamp);
+		at = put_str(buf, at, cap, "\",\"level\":\"");
+		at = put_str(buf, at, cap, level_json[level]);
+		return put_mem(buf, at, cap, "\"", 1);
+	}
 	/*
-	 * The journal stamps lines too, and reads a leading "<N>" as the
-	 * line's syslog priority (sd-daemon(3)), so `journalctl -p err` works.
+	 * Syslog stamps lines itself. The journal does too, and reads a
+	 * leading "<N>" as the line's syslog priority (sd-daemon(3)), so
+	 * `journalctl -p err` works.
 	 */
-	if (to_journal())
-		return (size_t)snprintf(buf, cap, "<%d>%s ", level_prio[level],
-		    level_names[level]);
-	return (size_t)snprintf(buf, cap, "%s %s ", stamp, level_names[level]);
+	if (!log_syslog) {
+		if (to_journal())
+			at = put_str(buf, at, cap, prio[level]);
+		else {
+			pg_format_time(pg_wall_ms(), stamp, sizeof(stamp));
+			at = put_str(buf, at, cap, stamp);
+			at = put_mem(buf, at, cap, " ", 1);
+		}
+	}
+	at = put_str(buf, at, cap, level_names[level]);
+	return put_mem(buf, at, cap, " ", 1);
 }
 
 static void __attribute__((format(printf, 2, 0)))
@@ -259,38 +351,37 @@ pg_log_event(enum pg_log_level level, const char *event,
 		return;
 	at = line_start(level, line, sizeof(line));
 	if (log_json) {
-		at += (size_t)snprintf(line + at, cap - at, ",\"event\":");
+		at = put_str(line, at, cap, ",\"event\":");
 		at = json_put(line, at, cap, event);
-		for (size_t i = 0; i < n && at < cap; i++) {
-			at += (size_t)snprintf(line + at, cap - at, ",");
+		for (size_t i = 0; i < n && at + 1 < cap; i++) {
+			at = put_mem(line, at, cap, ",", 1);
 			at = json_put(line, at, cap, kv[i].key);
-			at += (size_t)snprintf(line + at, cap - at, ":");
+			at = put_mem(line, at, cap, ":", 1);
 			if (kv[i].str != NULL)
 				at = json_put(line, at, cap, kv[i].str);
 			else
-				at += (size_t)snprintf(line + at, cap - at, "%lld",
-				    kv[i].num);
+				at = put_num(line, at, cap, kv[i].num);
 		}
 		if (at > cap)
 			at = cap;
 		line[at++] = '}';
 		line[at] = '\0';
 	} else {
-		at += (size_t)snprintf(line + at, cap - at, "%s", event);
-		for (size_t i = 0; i < n && at < cap; i++) {
-			/* Values with spaces are quoted so key=value stays greppable. */
+		/* Values with spaces are quoted so key=value stays greppable. */
+		at = put_str(line, at, cap, event);
+		for (size_t i = 0; i < n && at + 1 < cap; i++) {
+			at = put_mem(line, at, cap, " ", 1);
+			at = put_str(line, at, cap, kv[i].key);
+			at = put_mem(line, at, cap, "=", 1);
 			if (kv[i].str == NULL)
-				at += (size_t)snprintf(line + at, cap - at, " %s=%lld",
-				    kv[i].key, kv[i].num);
-			else if (kv[i].str[0] == '\0' || strpbrk(kv[i].str, " \"="))
-				at += (size_t)snprintf(line + at, cap - at,
-				    " %s=\"%s\"", kv[i].key, kv[i].str);
-			else
-				at += (size_t)snprintf(line + at, cap - at, " %s=%s",
-				    kv[i].key, kv[i].str);
+				at = put_num(line, at, cap, kv[i].num);
+			else if (kv[i].str[0] == '\0' || strpbrk(kv[i].str, " \"=")) {
+				at = put_mem(line, at, cap, "\"", 1);
+				at = put_str(line, at, cap, kv[i].str);
+				at = put_mem(line, at, cap, "\"", 1);
+			} else
+				at = put_str(line, at, cap, kv[i].str);
 		}
-		if (at > cap)
-			line[cap] = '\0';
 	}
 	emit(level, line);
 }

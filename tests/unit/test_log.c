@@ -160,6 +160,85 @@ test_json_unchanged(void **state)
 	assert_non_null(strstr(out, "\"level\":\"error\",\"msg\":\"boom\"}\n"));
 }
 
+/* The cached seconds part follows the time asked for, not the last one. */
+static void
+test_format_time(void **state)
+{
+	char buf[32];
+
+	(void)state;
+	pg_format_time(1796819696789ull, buf, sizeof(buf));
+	assert_string_equal(buf, "2026-12-09T12:34:56.789Z");
+	pg_format_time(1796819696001ull, buf, sizeof(buf));
+	assert_string_equal(buf, "2026-12-09T12:34:56.001Z");
+	pg_format_time(1796819697000ull, buf, sizeof(buf));
+	assert_string_equal(buf, "2026-12-09T12:34:57.000Z");
+	pg_format_time(0, buf, sizeof(buf));
+	assert_string_equal(buf, "1970-01-01T00:00:00.000Z");
+	pg_format_time(1796819696789ull, buf, sizeof(buf));
+	assert_string_equal(buf, "2026-12-09T12:34:56.789Z");
+	pg_format_time(1796819696789ull, buf, 11);   /* cut, still a string */
+	assert_string_equal(buf, "2026-12-09");
+}
+
+static void
+test_event_text(void **state)
+{
+	struct fx *f = *state;
+	struct pg_kv kv[] = {
+		KV_S("vm", "vm1"), KV_N("port", 0), KV_N("delta", -42),
+		KV_N("big", (long long)(-9223372036854775807LL - 1)),
+		KV_S("reason", "client closed"), KV_S("user", ""), KV_S("eq", "a=b"),
+	};
+	char out[1024];
+
+	set_stream(STDERR_FILENO, true);
+	pg_log_configure(false, 0, false);
+	pg_log_event(PG_LOG_INFO, "session_end", kv, sizeof(kv) / sizeof(kv[0]));
+	read_back(f, out, sizeof(out));
+	assert_string_equal(out, "<6>INFO session_end vm=vm1 port=0 delta=-42 "
+	    "big=-9223372036854775808 reason=\"client closed\" user=\"\" eq=\"a=b\"\n");
+}
+
+/* A line longer than a log line is cut, ends with its newline, no overrun. */
+static void
+test_event_cut(void **state)
+{
+	struct fx *f = *state;
+	static char big[6000], out[8192];
+	struct pg_kv kv[] = { KV_S("a", big), KV_N("n", 7) };
+	size_t n;
+
+	memset(big, 'x', sizeof(big) - 1);
+	set_stream(STDERR_FILENO, true);
+	pg_log_configure(false, 0, false);
+	pg_log_event(PG_LOG_INFO, "long", kv, 2);
+	read_back(f, out, sizeof(out));
+	n = strlen(out);
+	assert_true(n > 4000 && n <= 4096);
+	assert_memory_equal(out, "<6>INFO long a=xxx", 18);
+	assert_int_equal(out[n - 1], '\n');
+	assert_int_equal(out[n - 2], 'x');
+	assert_null(strstr(out, "n=7"));
+}
+
+static void
+test_event_json(void **state)
+{
+	struct fx *f = *state;
+	struct pg_kv kv[] = { KV_S("vm", "vm \"1\""), KV_N("sessions", -3) };
+	char out[1024];
+
+	set_stream(STDERR_FILENO, false);
+	pg_log_configure(false, 0, true);
+	pg_log_event(PG_LOG_WARN, "backend_down", kv, 2);
+	read_back(f, out, sizeof(out));
+	assert_memory_equal(out, "{\"time\":\"", 9);
+	assert_int_equal(out[9 + 23], 'Z');
+	assert_string_equal(out + 9 + 24, "\",\"level\":\"warn\",\"event\":\"backend_down\","
+	    "\"vm\":\"vm \\\"1\\\"\",\"sessions\":-3}\n");
+}
+
 int
 main(void)
 {
@@ -169,6 +248,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_other_stream_keeps_timestamp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_stream_keeps_timestamp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_unchanged, setup, teardown),
+		cmocka_unit_test(test_format_time),
+		cmocka_unit_test_setup_teardown(test_event_text, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_json, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
