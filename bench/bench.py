@@ -255,6 +255,33 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy():
+    """(busy, total) jiffies of every CPU since boot, from /proc/stat: idle
+    and iowait are not busy."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4], sum(v)
+
+
+class CpuShare:
+    """The proxy's CPU time and the machine's idle share across a run: what
+    the proxy spends per connection or request, and whether the machine had
+    a core's worth of time left that more threads could have used."""
+
+    def __init__(self, proxy):
+        self.pid = proxy.pid if proxy is not None else None
+        self.cpu0 = cpu_seconds(self.pid) if self.pid else None
+        self.m0 = machine_busy()
+
+    def done(self):
+        """(proxy CPU seconds or None, idle % of all CPUs)."""
+        cpu = cpu_seconds(self.pid) - self.cpu0 if self.pid else None
+        b1, t1 = machine_busy()
+        total = t1 - self.m0[1]
+        idle = 100.0 * (total - (b1 - self.m0[0])) / total if total else 0.0
+        return cpu, idle
+
+
 def time_wait_to(prefix):
     """TIME_WAIT sockets of this namespace whose remote address starts with
     prefix (e.g. "10.231.0."): the connecting side's, which hold local ports."""
@@ -869,6 +896,20 @@ class Bench:
         if note:
             self.extra.setdefault(key, {}).setdefault(setup, []).append(note)
 
+    def proxy_for(self, setup):
+        """The proxy process of setup (None for direct)."""
+        return {"poolgate": self.pg, "cluster": self.pgc, "haproxy": self.hp,
+                "chp": self.chp}.get(setup)
+
+    def record_cpu(self, key, setup, share, count):
+        """key_cpu: the proxy's CPU ms per 1,000 of count (connections or
+        requests) over the run share measured; key_idle: the machine's idle
+        share of all its CPUs meanwhile."""
+        cpu, idle = share.done()
+        if cpu is not None and count:
+            self.record(key + "_cpu", setup, cpu / count * 1e6)
+        self.record(key + "_idle", setup, idle)
+
     def endpoint(self, setup, service):
         """(address, port) a client of `setup` uses for `service`."""
         vm1 = self.pool.vms[0][1]
@@ -1074,6 +1115,7 @@ class Bench:
         secs = secs or self.sz["conn_s"]
         argv = [TOOLS / "connrate", "-a", addr, "-p", port, "-d", secs,
                 "-c", self.sz["conn_c"]] + list(extra)
+        share = CpuShare(self.proxy_for(setup))
         if during is None:
             out = run(pin(argv, "load"), timeout=secs + 60).stdout
         else:
@@ -1088,6 +1130,8 @@ class Bench:
             if p.returncode != 0:
                 raise BenchError("connrate %s: exit %s: %s" % (setup, p.returncode, err))
         j = json.loads(out)
+        if key in ("conn", "conn_reset"):
+            self.record_cpu(key, setup, share, j["conns"])
         self.record(key, setup, j["rate"], "%d errors" % j["errors"] if j["errors"] else None)
         if j["errors"]:
             self.errors.append("%s %s run %d: %d failed connections of %d" % (
@@ -1241,10 +1285,13 @@ class Bench:
         def one(svc, setup, r):
             addr, port = self.endpoint(setup, svc)
             url = "%s://%s:%d/" % (svc, addr, port)
+            share = CpuShare(self.proxy_for(setup))
             p = run(pin(["wrk", "-t", "2", "-c", self.sz["http_c"], "-d",
                          "%ds" % self.sz["http_s"], "--latency", url], "load"),
                     timeout=self.sz["http_s"] + 60)
             rps, p99, bad, serr = parse_wrk(p.stdout)
+            self.record_cpu(svc, setup, share,
+                            int(re.search(r"([0-9]+) requests in", p.stdout).group(1)))
             self.record(svc + "_rps", setup, rps)
             self.record(svc + "_p99", setup, p99)
             if bad or serr:
@@ -1495,6 +1542,14 @@ ROWS = [
     ("conn", "connection rate (connect, 8 bytes each way, close)", "rate", "conn/s", True, "%.0f"),
     ("conn_reset", "connection rate, clients that reset (SO_LINGER 0) after 8 bytes each way",
      "rate", "conn/s", True, "%.0f"),
+    ("conn_cpu", "connection rate (connect, 8 bytes each way, close)",
+     "proxy CPU per 1,000 connections", "ms", False, "%.0f"),
+    ("conn_idle", "connection rate (connect, 8 bytes each way, close)",
+     "CPU left idle on the machine", "%", None, "%.1f"),
+    ("conn_reset_cpu", "connection rate, clients that reset (SO_LINGER 0) after 8 bytes each way",
+     "proxy CPU per 1,000 connections", "ms", False, "%.0f"),
+    ("conn_reset_idle", "connection rate, clients that reset (SO_LINGER 0) after 8 bytes each way",
+     "CPU left idle on the machine", "%", None, "%.1f"),
     ("reload", "connection rate during {reloads} reloads", "rate", "conn/s", True, "%.0f"),
     ("reload_failed", "connection rate during {reloads} reloads", "failed connections",
      "count", False, "%.0f"),
@@ -1510,8 +1565,16 @@ ROWS = [
     ("idle_cpu", "{idle} idle relayed connections", "CPU while idle", "%", False, "%.2f"),
     ("http_rps", "HTTP keep-alive, small response", "rate", "req/s", True, "%.0f"),
     ("http_p99", "HTTP keep-alive, small response", "p99 latency", "ms", False, "%.2f"),
+    ("http_cpu", "HTTP keep-alive, small response", "proxy CPU per 1,000 requests", "ms",
+     False, "%.1f"),
+    ("http_idle", "HTTP keep-alive, small response", "CPU left idle on the machine", "%",
+     None, "%.1f"),
     ("https_rps", "HTTPS (TLS terminated) keep-alive", "rate", "req/s", True, "%.0f"),
     ("https_p99", "HTTPS (TLS terminated) keep-alive", "p99 latency", "ms", False, "%.2f"),
+    ("https_cpu", "HTTPS (TLS terminated) keep-alive", "proxy CPU per 1,000 requests", "ms",
+     False, "%.1f"),
+    ("https_idle", "HTTPS (TLS terminated) keep-alive", "CPU left idle on the machine", "%",
+     None, "%.1f"),
     ("http_half_p99", "HTTP at half of poolgate's maximum rate ({http_half} req/s, open loop)",
      "p99 latency", "ms", False, "%.3f"),
     ("https_half_p99", "HTTPS at half of poolgate's maximum rate ({https_half} req/s, open loop)",
@@ -1855,14 +1918,16 @@ def write_report(bench, out, args, started, elapsed):
         rd = p / d if p is not None and d else None
         rh = p / h if p is not None and h else None
         rc = p / c if p is not None and c else None
-        L.append("| %s | %s (%s %s) | %s | %s | %s | %s | %s | %s | %s |" % (
+        if higher is None:   # a condition of the run, not a result: no ratios
+            rd = rh = rc = None
+        L.append("| %s | %s (%s%s) | %s | %s | %s | %s | %s | %s | %s |" % (
             scen.format(scp=scp_label, idle="{:,}".format(sz["idle_n"]),
                         reloads=sz["reloads"], state_n="{:,}".format(sz["state_n"]),
                         http_half="{:,.0f}".format(bench.half_rate.get("http", 0)),
                         https_half="{:,.0f}".format(bench.half_rate.get("https", 0)),
                         jup_c=sz["jup_c"], users_n="{:,}".format(sz["users_n"]),
                         users_few=sz["users_few"]),
-            metric, unit, "↑" if higher else "↓",
+            metric, unit, "" if higher is None else " ↑" if higher else " ↓",
             fmt(d, f), fmt(p, f), fmt(h, f), fmt(c, f), fmt(rd, "%.2f"), fmt(rh, "%.2f"),
             fmt(rc, "%.2f")))
     if any("cluster" in med.get(k, {}) for k in CLUSTER_KEYS):
@@ -1977,6 +2042,12 @@ def write_report(bench, out, args, started, elapsed):
                  sz["conn_c"], sz["conn_s"]))
     L.append("- conn, resetting clients: the same with `connrate -R`: the client closes with "
              "SO_LINGER 0 (an RST) as soon as its 8 bytes are back.")
+    L.append("- proxy CPU per 1,000 connections or requests (conn and http rows): the "
+             "proxy's user + system time (all threads, /proc/PID/stat) over the run ÷ the "
+             "connections or requests the client completed. CPU left idle: the machine's "
+             "idle share of all its CPUs over the same run (/proc/stat), whatever the setup: "
+             "near 0 means the client, the servers and the proxy together used every core, "
+             "so a proxy that used more threads could not have gone faster.")
     L.append("- reload: the conn run (graceful clients, %d s) while the proxy is reloaded %d "
              "times, spread over the run: poolgate by SIGHUP; HAProxy started for this "
              "scenario in master-worker mode (`-W`) and reloaded by SIGUSR2; direct has no "
