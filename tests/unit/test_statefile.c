@@ -133,9 +133,26 @@ test_crc_is_zlib(void **state)
 	struct aff_table *t = table(10);
 	struct sf_report rep;
 	uint64_t exp;
+	char *buf;
+	size_t len;
 
 	(void)state;
 	assert_int_equal(crc32_ref("123456789", 9), 0xcbf43926u);
+	assert_int_equal(crc32_ref("", 0), 0);
+	assert_int_equal(crc32_ref("a", 1), 0xe8b7be43u);
+	assert_int_equal(crc32_ref("The quick brown fox jumps over the lazy dog",
+	    43), 0x414fa339u);
+	/* The writer's checksum of a line, against zlib.crc32's. */
+	assert_int_equal(aff_restore(t, "user:alice", "vm-2.a", MONO + 1, MONO),
+	    0);
+	assert_int_equal(sf_serialize(t, MONO, UINT64_C(1767003600000) - 1, &buf,
+	    &len), 1);
+	assert_string_equal(buf, SF_HEADER "\n"
+	    "user:alice vm-2.a 1767003600000 80a68e91\n"
+	    "end 1\n");
+	free(buf);
+	aff_free(t);
+	t = table(10);
 	/* Checksums from Python's zlib.crc32: the file can be checked by hand. */
 	parse_str("poolgate-affinity 1\n"
 	    "ip:192.0.2.7 vm1 1767000600000 b81adae4\n"
