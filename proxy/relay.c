@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "lib/log.h"
@@ -18,6 +19,7 @@ struct relay {
 	bool                eof[2];     /* side i sent EOF */
 	bool                shut[2];    /* we shut down writing towards side i */
 	bool                paused[2];  /* reading side i paused for backpressure */
+	bool                plain[2];   /* side i is a socket, not TLS: see relay_send */
 	bool                failed;     /* one side is gone: drain, then end */
 	bool                ended;
 	enum relay_end      why;
@@ -141,6 +143,36 @@ forward_eof(struct relay *r, int from)
 	maybe_finished(r);
 }
 
+/*
+ * Send what waits in the output towards side `to`. A plain socket is
+ * written here and now, as httpconn.c's hc_send() does: leaving it to
+ * libevent costs two epoll_ctl calls (EV_WRITE on, then off) and a loop
+ * turn per message, which a websocket's small messages pay in latency.
+ * Only what the kernel does not take is left to libevent, with EV_WRITE
+ * on until the output has drained (relay_writecb turns it off again); a
+ * write error is left to libevent too, whose own write then fails and
+ * reports it to relay_eventcb. So a plain side has EV_WRITE on exactly
+ * while its output is not empty. A TLS side writes by itself (EV_WRITE
+ * stays on).
+ */
+static void
+relay_send(struct relay *r, int to)
+{
+	struct bufferevent *bev = r->side[to];
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	if (!r->plain[to] || evbuffer_get_length(out) == 0 ||
+	    (bufferevent_get_enabled(bev) & EV_WRITE))
+		return;
+	/* A socket bufferevent freezes its output's start; its writer too
+	 * unfreezes it around each write. */
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write(out, bufferevent_getfd(bev));
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(bev, EV_WRITE);
+}
+
 static void
 relay_readcb(struct bufferevent *bev, void *arg)
 {
@@ -162,6 +194,7 @@ relay_readcb(struct bufferevent *bev, void *arg)
 		__atomic_fetch_add(r->live[from], n, __ATOMIC_RELAXED);
 	r->last_ms = pg_now_ms();
 	evbuffer_add_buffer(out, in);
+	relay_send(r, to);
 	if (evbuffer_get_length(out) >= r->cap) {
 		/*
 		 * The receiving side is slower than the sender: stop reading
@@ -187,6 +220,8 @@ relay_writecb(struct bufferevent *bev, void *arg)
 	}
 	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
 		return;
+	if (r->plain[to])   /* drained: relay_send writes the next bytes */
+		bufferevent_disable(bev, EV_WRITE);
 	if (r->failed) {
 		relay_end(r, r->why);
 		return;
@@ -247,11 +282,19 @@ relay_start(struct bufferevent *client, struct bufferevent *backend,
 		return NULL;
 	}
 	for (int i = 0; i < 2; i++) {
+		r->plain[i] = bufferevent_openssl_get_ssl(r->side[i]) == NULL;
 		bufferevent_setcb(r->side[i], relay_readcb, relay_writecb,
 		    relay_eventcb, r);
 		bufferevent_setwatermark(r->side[i], EV_READ, 0, 0);
 		bufferevent_setwatermark(r->side[i], EV_WRITE, 0, 0);
-		bufferevent_enable(r->side[i], EV_READ | EV_WRITE);
+		bufferevent_enable(r->side[i], EV_READ);
+		/* relay_send's rule: a plain side writes through libevent
+		 * only while its output holds what the kernel did not take. */
+		if (!r->plain[i] || evbuffer_get_length(
+		    bufferevent_get_output(r->side[i])) > 0)
+			bufferevent_enable(r->side[i], EV_WRITE);
+		else
+			bufferevent_disable(r->side[i], EV_WRITE);
 	}
 	arm_timer(r, r->last_ms);
 	/*

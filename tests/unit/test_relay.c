@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -275,6 +276,58 @@ test_idle_reset_by_traffic(void **state)
 	teardown_relay(&f);
 }
 
+/*
+ * A message is passed on in the loop turn that read it: the relay writes a
+ * plain socket at once instead of waiting for libevent's write event (one
+ * more turn, and two epoll_ctl calls, per message).
+ */
+static void
+test_message_passed_in_one_turn(void **state)
+{
+	struct fixture f;
+	char buf[64];
+
+	setup_relay(&f, 0);
+	for (int i = 0; i < 20; i++) {
+		int fd_in = i % 2 ? f.be_app : f.cli_app;
+		int fd_out = i % 2 ? f.cli_app : f.be_app;
+
+		assert_int_equal(write(fd_in, "ping-pong-32-bytes-of-websocket!", 32), 32);
+		event_base_loop(f.base, EVLOOP_ONCE);
+		assert_int_equal(read(fd_out, buf, sizeof(buf)), 32);
+		assert_memory_equal(buf, "ping-pong-32-bytes-of-websocket!", 32);
+	}
+	assert_int_equal(relay_bytes_up(f.r), 320);
+	assert_int_equal(relay_bytes_down(f.r), 320);
+	assert_int_equal(f.done, 0);
+	teardown_relay(&f);
+}
+
+/*
+ * The client is gone while the VM still sends: the write that fails (here
+ * and now, then libevent's) ends the relay as the client's error.
+ */
+static void
+test_write_error_ends_relay(void **state)
+{
+	struct fixture f;
+	static char chunk[4096];
+
+	signal(SIGPIPE, SIG_IGN);
+	setup_relay(&f, 0);
+	close(f.cli_app);
+	f.cli_app = -1;
+	spin(&f, 5);
+	assert_int_equal(f.done, 0);   /* an EOF: the VM may still answer */
+	for (int i = 0; i < 10 && f.done == 0; i++) {
+		(void)write(f.be_app, chunk, sizeof(chunk));
+		spin(&f, 5);
+	}
+	assert_int_equal(f.done, 1);
+	assert_int_equal(f.why, RELAY_END_CLIENT_ERROR);
+	teardown_relay(&f);
+}
+
 int
 main(void)
 {
@@ -285,6 +338,8 @@ main(void)
 		cmocka_unit_test(test_eof_waits_for_flush),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_idle_reset_by_traffic),
+		cmocka_unit_test(test_message_passed_in_one_turn),
+		cmocka_unit_test(test_write_error_ends_relay),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
