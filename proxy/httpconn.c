@@ -183,33 +183,15 @@ hc_arm(struct hconn *hc, uint64_t ms)
 }
 
 /*
- * Send what waits in bev's output. A plain socket is written here and now:
- * waiting for epoll to report it writable costs two epoll_ctl calls and a
- * loop turn per message, and a socket with room in its send buffer is the
- * common case. Only what the kernel does not take is left to libevent, with
- * EV_WRITE enabled until the output has drained (hc_write_drained turns it
- * off again); an error is left to libevent too, whose write then fails and
- * reports it to the event callback. TLS bufferevents write by themselves
- * (their EV_WRITE stays enabled).
+ * Send what waits in bev's output: a plain socket at once
+ * (relay_write_now(); hc_write_drained turns EV_WRITE off again). TLS
+ * bufferevents write by themselves (their EV_WRITE stays enabled).
  */
 static void
 hc_send(struct bufferevent *bev, bool tls)
 {
-	struct evbuffer *out = bufferevent_get_output(bev);
-
-	if (tls || evbuffer_get_length(out) == 0 ||
-	    (bufferevent_get_enabled(bev) & EV_WRITE))
-		return;
-	/*
-	 * A socket bufferevent keeps the start of its output frozen, so that
-	 * only its own writer drains it; its writer unfreezes it around each
-	 * write in just this way.
-	 */
-	evbuffer_unfreeze(out, 1);
-	(void)evbuffer_write(out, bufferevent_getfd(bev));
-	evbuffer_freeze(out, 1);
-	if (evbuffer_get_length(out) > 0)
-		bufferevent_enable(bev, EV_WRITE);
+	if (!tls)
+		relay_write_now(bev);
 }
 
 /*

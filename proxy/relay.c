@@ -143,34 +143,37 @@ forward_eof(struct relay *r, int from)
 	maybe_finished(r);
 }
 
-/*
- * Send what waits in the output towards side `to`. A plain socket is
- * written here and now, as httpconn.c's hc_send() does: leaving it to
- * libevent costs two epoll_ctl calls (EV_WRITE on, then off) and a loop
- * turn per message, which a websocket's small messages pay in latency.
- * Only what the kernel does not take is left to libevent, with EV_WRITE
- * on until the output has drained (relay_writecb turns it off again); a
- * write error is left to libevent too, whose own write then fails and
- * reports it to relay_eventcb. So a plain side has EV_WRITE on exactly
- * while its output is not empty. A TLS side writes by itself (EV_WRITE
- * stays on).
- */
-static void
-relay_send(struct relay *r, int to)
+void
+relay_write_now(struct bufferevent *bev)
 {
-	struct bufferevent *bev = r->side[to];
 	struct evbuffer *out = bufferevent_get_output(bev);
 
-	if (!r->plain[to] || evbuffer_get_length(out) == 0 ||
+	if (evbuffer_get_length(out) == 0 ||
 	    (bufferevent_get_enabled(bev) & EV_WRITE))
 		return;
-	/* A socket bufferevent freezes its output's start; its writer too
-	 * unfreezes it around each write. */
+	/*
+	 * A socket bufferevent keeps the start of its output frozen, so that
+	 * only its own writer drains it; its writer unfreezes it around each
+	 * write in just this way.
+	 */
 	evbuffer_unfreeze(out, 1);
 	(void)evbuffer_write(out, bufferevent_getfd(bev));
 	evbuffer_freeze(out, 1);
 	if (evbuffer_get_length(out) > 0)
 		bufferevent_enable(bev, EV_WRITE);
+}
+
+/*
+ * Send what waits in the output towards side `to`: a plain socket at once
+ * (relay_write_now), so a plain side has EV_WRITE on exactly while its
+ * output is not empty (relay_writecb turns it off when drained). A TLS
+ * side writes by itself (EV_WRITE stays on).
+ */
+static void
+relay_send(struct relay *r, int to)
+{
+	if (r->plain[to])
+		relay_write_now(r->side[to]);
 }
 
 static void

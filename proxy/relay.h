@@ -51,6 +51,19 @@ typedef void (*relay_done_fn)(struct relay *r, enum relay_end why, void *arg);
 struct relay *relay_start(struct bufferevent *client, struct bufferevent *backend,
     bool client_eof, size_t cap, uint64_t idle_ms, relay_done_fn done, void *arg);
 
+/*
+ * Write what waits in a plain socket bufferevent's output here and now,
+ * unless it is empty or EV_WRITE is on (libevent's writer has bytes queued:
+ * they go first). Waiting for epoll to report the socket writable costs two
+ * epoll_ctl calls and a loop turn per message, and a socket with room in
+ * its send buffer is the common case. Only what the kernel does not take is
+ * left to libevent, with EV_WRITE enabled; the owner disables it again once
+ * the output has drained (in its write callback). A write error is left to
+ * libevent too: its own write then fails and reports it to the event
+ * callback. Not for TLS bufferevents.
+ */
+void relay_write_now(struct bufferevent *bev);
+
 /* End the relay now with RELAY_END_STOPPED (done is called). */
 void relay_stop(struct relay *r);
 
