@@ -25,8 +25,6 @@ static int log_journal;
 static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
 static const char *const level_json[] = { "error", "warn", "info", "debug" };
 static const int level_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-_Static_assert(LOG_ERR == 3 && LOG_WARNING == 4 && LOG_INFO == 6 && LOG_DEBUG == 7,
-    "line_start() writes the journal's <N> prefixes as text");
 
 void
 pg_log_set_level(enum pg_log_level level)
@@ -112,7 +110,8 @@ pg_format_time(uint64_t wall_ms, char *buf, size_t len)
 	struct tm tm;
 
 	if (!stamp_cache.set || stamp_cache.sec != (int64_t)sec) {
-		gmtime_r(&sec, &tm);
+		if (gmtime_r(&sec, &tm) == NULL)   /* a year past INT_MAX */
+			memset(&tm, 0, sizeof(tm));
 		if (strftime(stamp_cache.text, sizeof(stamp_cache.text),
 		    "%Y-%m-%dT%H:%M:%S", &tm) != 19) {
 			/* a year past 9999 or before 0: no cache, the long way */
@@ -280,7 +279,6 @@ emit(enum pg_log_level level, const char *line)
 static size_t
 line_start(enum pg_log_level level, char *buf, size_t cap)
 {
-	static const char prio[][4] = { "<3>", "<4>", "<6>", "<7>" };
 	char stamp[32];
 	size_t at = 0;
 
@@ -298,9 +296,11 @@ line_start(enum pg_log_level level, char *buf, size_t cap)
 	 * `journalctl -p err` works.
 	 */
 	if (!log_syslog) {
-		if (to_journal())
-			at = put_str(buf, at, cap, prio[level]);
-		else {
+		if (to_journal()) {
+			at = put_mem(buf, at, cap, "<", 1);
+			at = put_num(buf, at, cap, level_prio[level]);
+			at = put_mem(buf, at, cap, ">", 1);
+		} else {
 			pg_format_time(pg_wall_ms(), stamp, sizeof(stamp));
 			at = put_str(buf, at, cap, stamp);
 			at = put_mem(buf, at, cap, " ", 1);

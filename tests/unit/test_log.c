@@ -179,6 +179,11 @@ test_format_time(void **state)
 	assert_string_equal(buf, "2026-12-09T12:34:56.789Z");
 	pg_format_time(1796819696789ull, buf, 11);   /* cut, still a string */
 	assert_string_equal(buf, "2026-12-09");
+	/* a year of 9 digits: the long way, then the cache is right again */
+	pg_format_time(UINT64_MAX, buf, sizeof(buf));
+	assert_string_equal(buf, "584556019-04-03T14:25:51.615Z");
+	pg_format_time(1796819696789ull, buf, sizeof(buf));
+	assert_string_equal(buf, "2026-12-09T12:34:56.789Z");
 }
 
 static void
